@@ -80,3 +80,37 @@ impl fmt::Display for OpenError {
 }
 
 impl std::error::Error for OpenError {}
+
+/// The error for a C `enum TDB_ERROR` value (unknown values map to Io).
+pub fn from_code(code: i32) -> TdbError {
+    match code {
+        1 => TdbError::Corrupt,
+        3 => TdbError::Lock,
+        4 => TdbError::Oom,
+        5 => TdbError::Exists,
+        6 => TdbError::NoLock,
+        7 => TdbError::LockTimeout,
+        8 => TdbError::NoExist,
+        9 => TdbError::Einval,
+        10 => TdbError::Rdonly,
+        11 => TdbError::Nesting,
+        _ => TdbError::Io,
+    }
+}
+
+/// The C library's text for an OS error, as Samba's messages print it with strerror.
+pub(crate) fn strerror(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(code) => {
+            // SAFETY: strerror returns a pointer to a NUL-terminated static or
+            // thread-local string, copied out at once.
+            let p = unsafe { libc::strerror(code) };
+            if p.is_null() {
+                return e.to_string();
+            }
+            // SAFETY: p is non-null and NUL-terminated (above).
+            unsafe { std::ffi::CStr::from_ptr(p) }.to_string_lossy().into_owned()
+        }
+        None => e.to_string(),
+    }
+}

@@ -1,0 +1,497 @@
+//! Reading, writing and growing the database: the mmap (or pread/pwrite with
+//! TDB_NOMMAP, or a heap buffer with TDB_INTERNAL), bounds checks that notice
+//! growth by other processes, typed field access and file expansion.
+//!
+//! Every read and write goes through `Tdb::read`/`Tdb::write`, which send it to the
+//! open transaction's buffers when there is one and to the file otherwise.
+
+use crate::error::{Result, TdbError};
+use crate::format::{self, Offset, Record, RECORD_SIZE};
+use crate::open::DebugLevel;
+use crate::tdb::Tdb;
+use memmap2::{MmapOptions, MmapRaw};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::os::unix::io::AsRawFd;
+
+/// A shared mapping of the database file (from the end of any mutex area on).
+pub(crate) struct MappedRegion {
+    map: MmapRaw,
+}
+
+impl MappedRegion {
+    /// Maps `len` bytes of `file` from `offset`, writable unless `read_only`.
+    fn new(file: &File, offset: u64, len: usize, read_only: bool) -> std::io::Result<MappedRegion> {
+        let mut opts = MmapOptions::new();
+        opts.offset(offset).len(len);
+        let map = if read_only { opts.map_raw_read_only(file)? } else { opts.map_raw(file)? };
+        Ok(MappedRegion { map })
+    }
+
+    /// Bytes mapped.
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// The mapped bytes `[off, off+len)`; the caller has checked the bounds.
+    ///
+    /// Other processes may change these bytes at any time; callers hold the tdb
+    /// lock that covers them, as with Samba's mmap access.
+    #[inline]
+    pub(crate) fn slice(&self, off: usize, len: usize) -> &[u8] {
+        assert!(off + len <= self.map.len());
+        // SAFETY: the range lies inside the live mapping (checked above), which
+        // stays mapped for the lifetime of &self.
+        unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(off), len) }
+    }
+
+    /// Copies `data` into the mapping at `off`; the caller has checked the bounds.
+    #[inline]
+    pub(crate) fn write(&self, off: usize, data: &[u8]) {
+        assert!(off + data.len() <= self.map.len());
+        // SAFETY: in bounds (checked above); the mapping is writable because writes
+        // are refused earlier on read-only databases; source and mapping never overlap.
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.map.as_mut_ptr().add(off), data.len()) }
+    }
+
+    /// Atomically adds one to the native-order word at `off` (the sequence number).
+    pub(crate) fn atomic_increment(&self, off: usize) {
+        assert!(off + 4 <= self.map.len() && off % 4 == 0);
+        // SAFETY: in bounds and 4-aligned (the mapping is page-aligned); the word is
+        // only ever accessed as a u32, by this and other processes.
+        let word = unsafe { &*(self.map.as_mut_ptr().add(off) as *const std::sync::atomic::AtomicU32) };
+        word.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Flushes `[off, off+len)` to the file synchronously (msync MS_SYNC).
+    pub(crate) fn sync(&self, off: usize, len: usize) -> std::io::Result<()> {
+        let len = len.min(self.map.len().saturating_sub(off));
+        self.map.flush_range(off, len)
+    }
+}
+
+/// Where the database bytes live.
+pub(crate) enum Storage {
+    /// Not mapped: pread/pwrite on the file (TDB_NOMMAP, or mmap failed).
+    Unmapped,
+    /// A shared mapping of the file.
+    Mapped(MappedRegion),
+    /// TDB_INTERNAL: the whole database is this buffer.
+    Internal(Vec<u8>),
+}
+
+impl Tdb {
+    /// The file handle; only TDB_INTERNAL databases have none.
+    pub(crate) fn file(&self) -> Result<&File> {
+        self.file.as_ref().ok_or(TdbError::Io)
+    }
+
+    /// Maps the file as it is now (`map_size` bytes), unless TDB_NOMMAP or TDB_INTERNAL.
+    pub(crate) fn mmap(&mut self) -> Result<()> {
+        if self.flags & crate::flags::INTERNAL != 0 {
+            return Ok(());
+        }
+        self.storage = Storage::Unmapped;
+        if self.flags & crate::flags::NOMMAP != 0 || self.map_size == 0 {
+            return Ok(());
+        }
+        let file = self.file()?;
+        match MappedRegion::new(file, self.hdr_ofs as u64, self.map_size as usize, self.read_only) {
+            Ok(region) => self.storage = Storage::Mapped(region),
+            Err(e) => {
+                // Samba falls back to pread/pwrite when mmap fails.
+                self.log(DebugLevel::Warning, &format!("tdb_mmap failed for size {} ({})\n", self.map_size, crate::error::strerror(&e)));
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops the mapping (TDB_INTERNAL buffers are kept).
+    pub(crate) fn munmap(&mut self) {
+        if !matches!(self.storage, Storage::Internal(_)) {
+            self.storage = Storage::Unmapped;
+        }
+    }
+
+    /// The file's size as seen through the mapping (without the mutex area).
+    fn file_size(&self) -> Result<u64> {
+        let meta = self.file()?.metadata().map_err(|_| TdbError::Io)?;
+        Ok(meta.len().saturating_sub(self.hdr_ofs as u64))
+    }
+
+    /// Bounds check against the file, remapping when another process grew it.
+    pub(crate) fn file_oob(&mut self, off: Offset, len: u32, probe: bool) -> Result<()> {
+        let end = match off.checked_add(len) {
+            Some(e) => e,
+            None => {
+                if !probe {
+                    self.ecode = TdbError::Io.code();
+                    self.log(DebugLevel::Fatal, &format!("tdb_oob off {} len {} wrap\n", off, len));
+                }
+                return Err(TdbError::Io);
+            }
+        };
+        if end <= self.map_size {
+            return Ok(());
+        }
+        if self.flags & crate::flags::INTERNAL != 0 {
+            if !probe {
+                self.ecode = TdbError::Io.code();
+                self.log(
+                    DebugLevel::Fatal,
+                    &format!("tdb_oob len {} beyond internal malloc size {}\n", end, self.map_size),
+                );
+            }
+            return Err(TdbError::Io);
+        }
+        let size = self.file_size().map_err(|e| {
+            self.ecode = e.code();
+            e
+        })?;
+        if size > u32::MAX as u64 {
+            self.ecode = TdbError::Io.code();
+            self.log(DebugLevel::Fatal, &format!("tdb_oob len {} too large!\n", size));
+            return Err(TdbError::Io);
+        }
+        // Remap unconditionally: the file may also have shrunk (a CLEAR_IF_FIRST wipe).
+        self.munmap();
+        self.map_size = size as u32;
+        self.mmap()?;
+        if (size as u64) < end as u64 {
+            if !probe {
+                self.ecode = TdbError::Io.code();
+                self.log(DebugLevel::Fatal, &format!("tdb_oob len {} beyond eof at {}\n", end, size));
+            }
+            return Err(TdbError::Io);
+        }
+        Ok(())
+    }
+
+    /// Bounds check for `[off, off+len)`: inside a transaction against its size,
+    /// otherwise against the file (see `file_oob`).
+    #[inline]
+    pub(crate) fn oob(&mut self, off: Offset, len: u32, probe: bool) -> Result<()> {
+        if let Some(end) = off.checked_add(len) {
+            if end <= self.map_size {
+                return Ok(());
+            }
+        }
+        if self.transaction.is_some() {
+            self.ecode = TdbError::Io.code();
+            return Err(TdbError::Io);
+        }
+        self.file_oob(off, len, probe)
+    }
+
+    /// Reads from the file (not through a transaction) into `buf`.
+    pub(crate) fn file_read(&mut self, off: Offset, buf: &mut [u8]) -> Result<()> {
+        self.file_oob(off, buf.len() as u32, false)?;
+        match &self.storage {
+            Storage::Mapped(m) => buf.copy_from_slice(m.slice(off as usize, buf.len())),
+            Storage::Internal(v) => buf.copy_from_slice(&v[off as usize..off as usize + buf.len()]),
+            Storage::Unmapped => {
+                let pos = off as u64 + self.hdr_ofs as u64;
+                if let Err(e) = self.file()?.read_exact_at(buf, pos) {
+                    self.ecode = TdbError::Io.code();
+                    self.log(
+                        DebugLevel::Fatal,
+                        &format!("tdb_read failed at {} len={} ({}) map_size={}\n", off, buf.len(), crate::error::strerror(&e), self.map_size),
+                    );
+                    return Err(TdbError::Io);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `data` to the file (not through a transaction).
+    pub(crate) fn file_write(&mut self, off: Offset, data: &[u8]) -> Result<()> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        if self.read_only || self.traverse_read > 0 {
+            self.ecode = TdbError::Rdonly.code();
+            return Err(TdbError::Rdonly);
+        }
+        self.file_oob(off, data.len() as u32, false)?;
+        match &mut self.storage {
+            Storage::Mapped(m) => m.write(off as usize, data),
+            Storage::Internal(v) => v[off as usize..off as usize + data.len()].copy_from_slice(data),
+            Storage::Unmapped => {
+                let pos = off as u64 + self.hdr_ofs as u64;
+                if let Err(e) = self.file()?.write_all_at(data, pos) {
+                    self.ecode = TdbError::Io.code();
+                    self.log(
+                        DebugLevel::Fatal,
+                        &format!("tdb_write failed at {} len={} ({})\n", off, data.len(), crate::error::strerror(&e)),
+                    );
+                    return Err(TdbError::Io);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads `buf.len()` bytes at `off`, through the transaction if one is open.
+    #[inline]
+    pub(crate) fn read(&mut self, off: Offset, buf: &mut [u8]) -> Result<()> {
+        if self.transaction.is_some() {
+            return self.transaction_read(off, buf);
+        }
+        if let Storage::Mapped(m) = &self.storage {
+            if (off as usize).checked_add(buf.len()).is_some_and(|e| e <= m.len()) {
+                buf.copy_from_slice(m.slice(off as usize, buf.len()));
+                return Ok(());
+            }
+        }
+        self.file_read(off, buf)
+    }
+
+    /// Writes `data` at `off`, into the transaction if one is open.
+    #[inline]
+    pub(crate) fn write(&mut self, off: Offset, data: &[u8]) -> Result<()> {
+        if self.transaction.is_some() {
+            return self.transaction_write(off, data);
+        }
+        self.file_write(off, data)
+    }
+
+    /// Reads a stored 32-bit offset or length.
+    #[inline]
+    pub(crate) fn read_off(&mut self, off: Offset) -> Result<u32> {
+        let mut b = [0u8; 4];
+        self.read(off, &mut b)?;
+        Ok(self.order.get(&b))
+    }
+
+    /// Writes a stored 32-bit offset or length.
+    #[inline]
+    pub(crate) fn write_off(&mut self, off: Offset, value: u32) -> Result<()> {
+        let b = self.order.put(value);
+        self.write(off, &b)
+    }
+
+    /// Reads a record header without checking its magic.
+    #[inline]
+    pub(crate) fn read_rec_raw(&mut self, off: Offset) -> Result<Record> {
+        let mut b = [0u8; RECORD_SIZE as usize];
+        self.read(off, &mut b)?;
+        Ok(Record::decode(&b, self.order))
+    }
+
+    /// Reads a used (live or dead) record header, failing with Corrupt on any other
+    /// magic and when its `next` points outside the file (tdb_rec_read).
+    pub(crate) fn read_rec(&mut self, off: Offset) -> Result<Record> {
+        let rec = self.read_rec_raw(off)?;
+        if rec.magic != format::MAGIC && rec.magic != format::DEAD_MAGIC {
+            self.ecode = TdbError::Corrupt.code();
+            self.log(DebugLevel::Fatal, &format!("tdb_rec_read bad magic 0x{:x} at offset={}\n", rec.magic, off));
+            return Err(TdbError::Corrupt);
+        }
+        self.oob(rec.next, RECORD_SIZE, false)?;
+        Ok(rec)
+    }
+
+    /// Writes a record header.
+    #[inline]
+    pub(crate) fn write_rec(&mut self, off: Offset, rec: &Record) -> Result<()> {
+        let b = rec.encode(self.order);
+        self.write(off, &b)
+    }
+
+    /// Reads `len` bytes into a new buffer (tdb_alloc_read).
+    pub(crate) fn alloc_read(&mut self, off: Offset, len: u32) -> Result<Vec<u8>> {
+        let mut v = Vec::new();
+        if v.try_reserve_exact(len as usize).is_err() {
+            self.ecode = TdbError::Oom.code();
+            self.log(DebugLevel::Error, &format!("tdb_alloc_read malloc failed len={}\n", len));
+            return Err(TdbError::Oom);
+        }
+        v.resize(len as usize, 0);
+        self.read(off, &mut v)?;
+        Ok(v)
+    }
+
+    /// Calls `f` with the bytes `[off, off+len)`: in place when the file is mapped
+    /// and no transaction is open, otherwise from a copy (tdb_parse_data).
+    pub(crate) fn with_bytes<R>(&mut self, off: Offset, len: u32, f: impl FnOnce(&[u8]) -> R) -> Result<R> {
+        if self.transaction.is_none() {
+            self.oob(off, len, false)?;
+            if let Storage::Mapped(m) = &self.storage {
+                return Ok(f(m.slice(off as usize, len as usize)));
+            }
+            if let Storage::Internal(v) = &self.storage {
+                return Ok(f(&v[off as usize..(off + len) as usize]));
+            }
+        }
+        let data = self.alloc_read(off, len)?;
+        Ok(f(&data))
+    }
+
+    /// Grows the file by `addition` bytes at `size` (not through a transaction):
+    /// preallocated when the filesystem can, otherwise written with padding, so that
+    /// the space really exists; on failure the file is cut back to `size`.
+    pub(crate) fn file_expand(&mut self, size: Offset, addition: u32) -> Result<()> {
+        if self.read_only || self.traverse_read > 0 {
+            self.ecode = TdbError::Rdonly.code();
+            return Err(TdbError::Rdonly);
+        }
+        let new_size = match size.checked_add(addition) {
+            Some(n) => n,
+            None => {
+                self.ecode = TdbError::Oom.code();
+                self.log(
+                    DebugLevel::Error,
+                    &format!("expand_file write overflow detected current size[{}] addition[{}]!\n", size, addition),
+                );
+                return Err(TdbError::Oom);
+            }
+        };
+        let hdr = self.hdr_ofs as u64;
+        let fd = self.file()?.as_raw_fd();
+        // posix_fallocate returns an errno value; it leaves the range zero-filled.
+        let rc = loop {
+            // SAFETY: plain system call on our own open descriptor.
+            let rc = unsafe { libc::posix_fallocate(fd, (size as u64 + hdr) as libc::off_t, addition as libc::off_t) };
+            if rc != libc::EINTR {
+                break rc;
+            }
+        };
+        if rc == 0 {
+            return Ok(());
+        }
+        if rc != libc::ENOSPC {
+            let file = self.file()?;
+            let padded = file
+                .set_len(new_size as u64 + hdr)
+                .and_then(|_| {
+                    let buf = [format::PAD_BYTE; 8192];
+                    let mut pos = size as u64;
+                    let end = new_size as u64;
+                    while pos < end {
+                        let n = ((end - pos) as usize).min(buf.len());
+                        file.write_all_at(&buf[..n], pos + hdr)?;
+                        pos += n as u64;
+                    }
+                    Ok(())
+                });
+            if padded.is_ok() {
+                return Ok(());
+            }
+        }
+        let _ = self.file()?.set_len(size as u64 + hdr);
+        self.ecode = TdbError::Oom.code();
+        self.log(
+            DebugLevel::Error,
+            &format!("expand_file to {} failed ({})\n", new_size, std::io::Error::from_raw_os_error(if rc == 0 { libc::ENOSPC } else { rc })),
+        );
+        Err(TdbError::Oom)
+    }
+
+    /// Grows the database by `addition` bytes at `size`: into the transaction's
+    /// buffers when one is open, otherwise on disk.
+    pub(crate) fn expand_file(&mut self, size: Offset, addition: u32) -> Result<()> {
+        if self.transaction.is_some() {
+            return self.transaction_expand_file(size, addition);
+        }
+        self.file_expand(size, addition)
+    }
+
+    /// Makes room for at least `size` more bytes of records, adding the new space to
+    /// the freelist (tdb_expand). Takes the freelist lock.
+    pub(crate) fn expand(&mut self, size: u32) -> Result<()> {
+        self.lock_list(-1, crate::lock::LockKind::Write, true)?;
+        let r = self.expand_locked(size);
+        let _ = self.unlock_list_internal(-1, crate::lock::LockKind::Write);
+        r
+    }
+
+    fn expand_locked(&mut self, size: u32) -> Result<()> {
+        // Learn about growth by other processes first.
+        let map_size = self.map_size;
+        let _ = self.oob(map_size, 1, true);
+        let size = expand_adjust(self.map_size, size, self.page_size);
+        let new_size = match self.map_size.checked_add(size) {
+            Some(n) => n,
+            None => {
+                self.ecode = TdbError::Oom.code();
+                self.log(
+                    DebugLevel::Error,
+                    &format!("tdb_expand overflow detected current map_size[{}] size[{}]!\n", self.map_size, size),
+                );
+                return Err(TdbError::Oom);
+            }
+        };
+        let offset = self.map_size;
+        let rec = Record { rec_len: size - RECORD_SIZE, ..Record::default() };
+        if self.flags & crate::flags::INTERNAL != 0 {
+            if let Storage::Internal(v) = &mut self.storage {
+                if v.try_reserve(size as usize).is_err() {
+                    self.ecode = TdbError::Oom.code();
+                    return Err(TdbError::Oom);
+                }
+                v.resize(new_size as usize, 0);
+            }
+            self.map_size = new_size;
+        } else {
+            self.expand_file(self.map_size, size)?;
+            // Remap explicitly: inside a transaction nothing else would.
+            self.munmap();
+            self.map_size = new_size;
+            self.mmap()?;
+        }
+        self.free_record(offset, rec)
+    }
+
+    /// Flushes the file to disk (fdatasync, and msync of the mapped range), unless TDB_NOSYNC.
+    pub(crate) fn sync_range(&mut self, off: Offset, len: u32) -> Result<()> {
+        if self.flags & crate::flags::NOSYNC != 0 {
+            return Ok(());
+        }
+        let ok = match self.file.as_ref() {
+            Some(f) => f.sync_data().is_ok(),
+            None => true,
+        };
+        if !ok {
+            self.ecode = TdbError::Io.code();
+            return Err(TdbError::Io);
+        }
+        if let Storage::Mapped(m) = &self.storage {
+            let page = self.page_size as usize;
+            let start = (off as usize) & !(page - 1);
+            if let Err(e) = m.sync(start, len as usize + (off as usize - start)) {
+                self.ecode = TdbError::Io.code();
+                self.log(DebugLevel::Fatal, &format!("tdb_transaction: msync failed - {}\n", crate::error::strerror(&e)));
+                return Err(TdbError::Io);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How much to grow a database of `map_size` bytes that needs `size` more:
+/// room for many such records and at least 25% (10% above 100 MiB), page-rounded.
+pub(crate) fn expand_adjust(map_size: u32, size: u32, page_size: u32) -> u32 {
+    let max_size = u32::MAX - map_size;
+    if size > max_size {
+        return size;
+    }
+    let increment = if size > 100 * 1024 { size.checked_mul(2) } else { size.checked_mul(100) };
+    let top_size = match increment.and_then(|inc| map_size.checked_add(inc)) {
+        Some(t) => t,
+        None => return max_size,
+    };
+    let grown = if map_size > 100 * 1024 * 1024 {
+        (map_size as f64 * 1.10) as u64
+    } else {
+        (map_size as f64 * 1.25) as u64
+    };
+    if grown > u32::MAX as u64 {
+        return max_size;
+    }
+    let new_size = top_size.max(grown as u32);
+    match new_size.checked_add(page_size) {
+        Some(_) => format::align(new_size, page_size) - map_size,
+        None => max_size,
+    }
+}

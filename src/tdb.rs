@@ -1,7 +1,18 @@
 //! The database handle and its record operations: fetch, parse, exists, store,
-//! append, delete, wipe and the sequence number.
+//! append, delete, dead-record handling, wipe, repack and the sequence number.
 
 use crate::error::{Result, TdbError};
+use crate::format::{self, ByteOrder, Offset, Record, FREELIST_TOP, RECORD_SIZE, SEQNUM_OFS};
+use crate::hash::HashFunction;
+use crate::io::Storage;
+use crate::lock::{AllRecordLock, LockKind, NestedLock};
+use crate::mutex::MutexArea;
+use crate::open::{DebugLevel, Logger};
+use crate::transaction::Transaction;
+use crate::traverse::TraverseLock;
+use std::ffi::CString;
+use std::fs::File;
+use std::sync::Arc;
 
 /// How `store` treats an existing or missing key (TDB_REPLACE, TDB_INSERT, TDB_MODIFY).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,65 +38,555 @@ impl StoreFlag {
 
 /// An open tdb database.
 pub struct Tdb {
-    _todo: (),
+    pub(crate) name: CString,
+    pub(crate) file: Option<File>,
+    pub(crate) storage: Storage,
+    /// Bytes of the database (after any mutex area) currently known and mapped.
+    pub(crate) map_size: u32,
+    /// Size of the mutex area in front of the database, or 0.
+    pub(crate) hdr_ofs: u32,
+    pub(crate) read_only: bool,
+    pub(crate) traverse_read: u32,
+    pub(crate) traverse_write: u32,
+    pub(crate) allrecord: AllRecordLock,
+    pub(crate) lockrecs: Vec<NestedLock>,
+    pub(crate) mutexes: Option<MutexArea>,
+    /// Code of the last error (0 = none yet).
+    pub(crate) ecode: i32,
+    pub(crate) hash_size: u32,
+    pub(crate) feature_flags: u32,
+    pub(crate) flags: u32,
+    /// Positions of record walks: [0] is the firstkey/nextkey walk, then one per
+    /// traversal in progress.
+    pub(crate) travlocks: Vec<TraverseLock>,
+    pub(crate) device: u64,
+    pub(crate) inode: u64,
+    pub(crate) logger: Option<Arc<dyn Logger>>,
+    pub(crate) hash: HashFunction,
+    pub(crate) open_flags: i32,
+    pub(crate) transaction: Option<Box<Transaction>>,
+    pub(crate) page_size: u32,
+    pub(crate) max_dead: i32,
+    pub(crate) interrupt: Option<Arc<dyn Fn() -> bool + Send + Sync>>,
+    pub(crate) order: ByteOrder,
+}
+
+/// Walks a chain detecting cycles with a pointer that advances at half speed.
+pub(crate) struct ChainWalk {
+    slow: Offset,
+    slow_chase: bool,
+}
+
+impl ChainWalk {
+    /// Starts a walk whose first pointer is `start`.
+    pub(crate) fn new(start: Offset) -> ChainWalk {
+        ChainWalk { slow: start, slow_chase: false }
+    }
+
+    /// Checks the next pointer; Corrupt when the chain loops.
+    pub(crate) fn check(&mut self, tdb: &mut Tdb, next: Offset) -> Result<()> {
+        if self.slow_chase {
+            self.slow = tdb.read_off(self.slow)?;
+        }
+        self.slow_chase = !self.slow_chase;
+        if next == self.slow {
+            tdb.ecode = TdbError::Corrupt.code();
+            tdb.log(DebugLevel::Error, "tdb_chainwalk_check: circular chain\n");
+            return Err(TdbError::Corrupt);
+        }
+        Ok(())
+    }
 }
 
 impl Tdb {
+    /// Sends a message to the logger, if any.
+    pub(crate) fn log(&self, level: DebugLevel, message: &str) {
+        if let Some(logger) = &self.logger {
+            logger.log(self, level, message);
+        }
+    }
+
+    /// Records `e` as the last error and returns it.
+    pub(crate) fn fail<T>(&mut self, e: TdbError) -> Result<T> {
+        self.ecode = e.code();
+        Err(e)
+    }
+
+    /// Keeps the last error code of a failed public call.
+    pub(crate) fn track<T>(&mut self, r: Result<T>) -> Result<T> {
+        if let Err(e) = &r {
+            self.ecode = e.code();
+        }
+        r
+    }
+
+    /// Finds the live record of `key` in its chain (caller holds the chain lock).
+    pub(crate) fn find(&mut self, key: &[u8], hash: u32) -> Result<(Offset, Record)> {
+        let top = format::hash_top(self.bucket(hash));
+        let mut rec_ptr = self.read_off(top)?;
+        let mut walk = ChainWalk::new(rec_ptr);
+        while rec_ptr != 0 {
+            let rec = self.read_rec(rec_ptr)?;
+            if !rec.is_dead() && rec.full_hash == hash && rec.key_len as usize == key.len() {
+                let same = self.with_bytes(rec_ptr + RECORD_SIZE, rec.key_len, |k| k == key)?;
+                if same {
+                    return Ok((rec_ptr, rec));
+                }
+            }
+            rec_ptr = rec.next;
+            walk.check(self, rec_ptr)?;
+        }
+        self.fail(TdbError::NoExist)
+    }
+
+    /// Locks the chain of `hash` and finds `key`; the lock is kept only on success.
+    pub(crate) fn find_lock_hash(&mut self, key: &[u8], hash: u32, kind: LockKind) -> Result<(Offset, Record)> {
+        let list = self.bucket(hash) as i64;
+        self.lock(list, kind)?;
+        match self.find(key, hash) {
+            Ok(found) => Ok(found),
+            Err(e) => {
+                let _ = self.unlock_list_internal(list, kind);
+                Err(e)
+            }
+        }
+    }
+
     /// Returns a copy of the value stored under `key`, or `NoExist`.
     pub fn fetch(&mut self, key: &[u8]) -> Result<Vec<u8>> {
-        todo!()
+        let r = self.fetch_inner(key);
+        self.track(r)
+    }
+
+    fn fetch_inner(&mut self, key: &[u8]) -> Result<Vec<u8>> {
+        let hash = self.hash.hash(key);
+        let (off, rec) = self.find_lock_hash(key, hash, LockKind::Read)?;
+        let data = self.alloc_read(off + RECORD_SIZE + rec.key_len, rec.data_len);
+        let _ = self.unlock_list_internal(self.bucket(rec.full_hash) as i64, LockKind::Read);
+        data
     }
 
     /// Calls `parser` with the value in place (no copy) under a chain read lock.
     pub fn parse_record<R>(&mut self, key: &[u8], parser: impl FnOnce(&[u8]) -> R) -> Result<R> {
-        todo!()
+        let hash = self.hash.hash(key);
+        let (off, rec) = match self.find_lock_hash(key, hash, LockKind::Read) {
+            Ok(found) => found,
+            Err(_) => return self.fail(TdbError::NoExist),
+        };
+        let r = self.with_bytes(off + RECORD_SIZE + rec.key_len, rec.data_len, parser);
+        let _ = self.unlock_list_internal(self.bucket(rec.full_hash) as i64, LockKind::Read);
+        self.track(r)
+    }
+
+    fn exists_hash(&mut self, key: &[u8], hash: u32) -> bool {
+        match self.find_lock_hash(key, hash, LockKind::Read) {
+            Ok((_, rec)) => {
+                let _ = self.unlock_list_internal(self.bucket(rec.full_hash) as i64, LockKind::Read);
+                true
+            }
+            Err(_) => false,
+        }
     }
 
     /// Whether `key` is present.
     pub fn exists(&mut self, key: &[u8]) -> bool {
-        todo!()
+        let hash = self.hash.hash(key);
+        self.exists_hash(key, hash)
     }
 
     /// Removes `key`; `NoExist` when it was absent.
     pub fn delete(&mut self, key: &[u8]) -> Result<()> {
-        todo!()
+        let hash = self.hash.hash(key);
+        let r = self.delete_hash(key, hash);
+        self.track(r)
+    }
+
+    /// Marks the record of `key` dead, then trims the chain's dead records.
+    fn delete_hash(&mut self, key: &[u8], hash: u32) -> Result<()> {
+        if self.read_only || self.traverse_read > 0 {
+            return self.fail(TdbError::Rdonly);
+        }
+        let (off, mut rec) = self.find_lock_hash(key, hash, LockKind::Write)?;
+        rec.magic = format::DEAD_MAGIC;
+        let mut r = self.write_rec(off, &rec);
+        if r.is_ok() {
+            self.increment_seqnum();
+            r = self.trim_dead(hash);
+        }
+        if self.unlock_list_internal(self.bucket(hash) as i64, LockKind::Write).is_err() {
+            self.log(DebugLevel::Warning, "tdb_delete: WARNING tdb_unlock failed!\n");
+        }
+        r
+    }
+
+    /// Frees dead records of the chain beyond the max_dead allowance, skipping any
+    /// a traversal sits on (tdb_trim_dead).
+    pub(crate) fn trim_dead(&mut self, hash: u32) -> Result<()> {
+        let mut last_ptr = format::hash_top(self.bucket(hash));
+        let mut walk = ChainWalk::new(last_ptr);
+        let mut rec_ptr = self.read_off(last_ptr)?;
+        let mut locked_freelist = false;
+        let mut num_dead = 0;
+        let mut result = Ok(());
+        while rec_ptr != 0 {
+            let rec = match self.read_rec(rec_ptr) {
+                Ok(r) => r,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            };
+            let next = rec.next;
+            let mut deleted = false;
+            if rec.is_dead() {
+                num_dead += 1;
+                if num_dead > self.max_dead {
+                    if !locked_freelist {
+                        if let Err(e) = self.lock(-1, LockKind::Write) {
+                            result = Err(e);
+                            break;
+                        }
+                        locked_freelist = true;
+                    }
+                    match self.del_dead(last_ptr, rec_ptr, rec) {
+                        Ok(d) => deleted = d,
+                        Err(e) => {
+                            result = Err(e);
+                            break;
+                        }
+                    }
+                }
+            }
+            if !deleted {
+                last_ptr = rec_ptr;
+                if let Err(e) = walk.check(self, next) {
+                    result = Err(e);
+                    break;
+                }
+            }
+            rec_ptr = next;
+        }
+        if locked_freelist {
+            let _ = self.unlock_list_internal(-1, LockKind::Write);
+        }
+        result
+    }
+
+    /// Unlinks and frees one dead record unless a traversal holds it.
+    fn del_dead(&mut self, last_ptr: Offset, rec_ptr: Offset, rec: Record) -> Result<bool> {
+        if self.write_lock_record(rec_ptr).is_err() {
+            // Someone is traversing here: leave it dead.
+            return Ok(false);
+        }
+        self.write_unlock_record(rec_ptr)?;
+        self.write_off(last_ptr, rec.next)?;
+        self.free_record(rec_ptr, rec)?;
+        Ok(true)
+    }
+
+    /// The best-fitting dead record of the chain for `length` bytes, with the
+    /// offset of the pointer to it (tdb_find_dead).
+    pub(crate) fn find_dead(&mut self, hash: u32, length: u32) -> Result<Option<(Offset, Record, Offset)>> {
+        let length = length.saturating_add(format::OFF_SIZE);
+        let mut last_ptr = format::hash_top(self.bucket(hash));
+        let mut rec_ptr = self.read_off(last_ptr)?;
+        let mut walk = ChainWalk::new(rec_ptr);
+        let mut best: Option<(Offset, Record, Offset)> = None;
+        while rec_ptr != 0 {
+            let rec = self.read_rec(rec_ptr)?;
+            if rec.is_dead() && rec.rec_len >= length && best.is_none_or(|(_, b, _)| rec.rec_len < b.rec_len) {
+                best = Some((rec_ptr, rec, last_ptr));
+            }
+            last_ptr = rec_ptr;
+            rec_ptr = rec.next;
+            walk.check(self, rec_ptr)?;
+        }
+        Ok(best)
+    }
+
+    /// Overwrites the value of `key` in place when it fits (tdb_update_hash).
+    /// `Ok(true)` when done; `Ok(false)` when the record exists but is too small.
+    fn update_hash(&mut self, key: &[u8], hash: u32, parts: &[&[u8]], total: u32) -> Result<bool> {
+        let (off, mut rec) = self.find(key, hash)?;
+        let data_off = off + RECORD_SIZE + rec.key_len;
+        if rec.data_len == total {
+            // Storing what is already there is common (an ldb reindex): skip the write.
+            let same = self.with_bytes(data_off, rec.data_len, |d| {
+                let mut pos = 0;
+                parts.iter().all(|p| {
+                    let ok = d[pos..pos + p.len()] == **p;
+                    pos += p.len();
+                    ok
+                })
+            })?;
+            if same {
+                return Ok(true);
+            }
+        }
+        if (rec.rec_len as u64) < key.len() as u64 + total as u64 + format::OFF_SIZE as u64 {
+            return Ok(false);
+        }
+        let mut pos = data_off;
+        for p in parts {
+            self.write(pos, p)?;
+            pos += p.len() as u32;
+        }
+        if total != rec.data_len {
+            rec.data_len = total;
+            self.write_rec(off, &rec)?;
+        }
+        Ok(true)
+    }
+
+    /// The store itself, with the chain write lock held (_tdb_storev).
+    fn store_locked(&mut self, key: &[u8], parts: &[&[u8]], flag: StoreFlag, hash: u32) -> Result<()> {
+        let mut total: u32 = 0;
+        for p in parts {
+            total = match u32::try_from(p.len()).ok().and_then(|l| total.checked_add(l)) {
+                Some(t) => t,
+                None => return self.fail(TdbError::Oom),
+            };
+        }
+        let rec_len = match u32::try_from(key.len()).ok().and_then(|k| k.checked_add(total)) {
+            Some(l) => l,
+            None => return self.fail(TdbError::Oom),
+        };
+        if flag == StoreFlag::Insert {
+            if self.exists_hash(key, hash) {
+                return self.fail(TdbError::Exists);
+            }
+        } else {
+            match self.update_hash(key, hash, parts, total) {
+                Ok(true) => {
+                    self.increment_seqnum();
+                    return Ok(());
+                }
+                Ok(false) => {}
+                Err(TdbError::NoExist) if flag == StoreFlag::Modify => return self.fail(TdbError::NoExist),
+                Err(TdbError::NoExist) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.ecode = 0;
+        if flag != StoreFlag::Insert {
+            // Deleting first reduces fragmentation; a missing key is fine.
+            let _ = self.delete_hash(key, hash);
+            self.ecode = 0;
+        }
+        let (rec_ptr, mut rec) = self.allocate(hash, rec_len)?;
+        let top = format::hash_top(self.bucket(hash));
+        rec.next = self.read_off(top)?;
+        rec.key_len = key.len() as u32;
+        rec.data_len = total;
+        rec.full_hash = hash;
+        rec.magic = format::MAGIC;
+        self.write_rec(rec_ptr, &rec)?;
+        let mut pos = rec_ptr + RECORD_SIZE;
+        self.write(pos, key)?;
+        pos += key.len() as u32;
+        for p in parts {
+            if !p.is_empty() {
+                self.write(pos, p)?;
+                pos += p.len() as u32;
+            }
+        }
+        self.write_off(top, rec_ptr)?;
+        self.increment_seqnum();
+        Ok(())
     }
 
     /// Stores the concatenation of `parts` under `key` (tdb_storev).
     pub fn store(&mut self, key: &[u8], parts: &[&[u8]], flag: StoreFlag) -> Result<()> {
-        todo!()
+        if self.read_only || self.traverse_read > 0 {
+            return self.fail(TdbError::Rdonly);
+        }
+        let hash = self.hash.hash(key);
+        let list = self.bucket(hash) as i64;
+        self.lock(list, LockKind::Write)?;
+        let r = self.store_locked(key, parts, flag, hash);
+        let _ = self.unlock_list_internal(list, LockKind::Write);
+        self.track(r)
     }
 
     /// Appends `data` to the value of `key` (creating it when absent).
     pub fn append(&mut self, key: &[u8], data: &[u8]) -> Result<()> {
-        todo!()
+        let hash = self.hash.hash(key);
+        let list = self.bucket(hash) as i64;
+        self.lock(list, LockKind::Write)?;
+        let old = self.fetch_inner(key).unwrap_or_default();
+        let r = self.store_locked(key, &[&old, data], StoreFlag::Replace, hash);
+        let _ = self.unlock_list_internal(list, LockKind::Write);
+        self.track(r)
+    }
+
+    /// Adds `[offset, offset+length)` to the freelist when it can hold a record.
+    fn free_region(&mut self, offset: Offset, length: i64) -> Result<()> {
+        if length <= RECORD_SIZE as i64 {
+            return Ok(());
+        }
+        if length + offset as i64 > self.map_size as i64 {
+            self.log(DebugLevel::Fatal, "tdb_free_region: adding region beyond end of file\n");
+            return Err(TdbError::Io);
+        }
+        let rec = Record { rec_len: (length - RECORD_SIZE as i64) as u32, ..Record::default() };
+        self.free_record(offset, rec).inspect_err(|_| {
+            self.log(DebugLevel::Fatal, "tdb_free_region: failed to add free record\n");
+        })
     }
 
     /// Deletes every record and returns all space to the freelist.
     pub fn wipe_all(&mut self) -> Result<()> {
-        todo!()
+        self.lockall()?;
+        let r = self.wipe_all_locked();
+        if r.is_err() {
+            let _ = self.unlockall();
+            return self.track(r);
+        }
+        if self.unlockall().is_err() {
+            self.log(DebugLevel::Fatal, "tdb_wipe_all: failed to unlock\n");
+            return Err(TdbError::Lock);
+        }
+        Ok(())
+    }
+
+    fn wipe_all_locked(&mut self) -> Result<()> {
+        // Keep the recovery area: losing it would grow the file at every wipe
+        // inside a transaction.
+        let recovery_head = self.read_off(format::RECOVERY_HEAD_OFS).inspect_err(|_| {
+            self.log(DebugLevel::Fatal, "tdb_wipe_all: failed to read recovery head\n");
+        })?;
+        let mut recovery_size: i64 = 0;
+        if recovery_head != 0 {
+            let rec = self.read_rec_raw(recovery_head).inspect_err(|_| {
+                self.log(DebugLevel::Fatal, "tdb_wipe_all: failed to read recovery record\n");
+            })?;
+            recovery_size = rec.rec_len as i64 + RECORD_SIZE as i64;
+        }
+        for i in 0..self.hash_size {
+            self.write_off(format::hash_top(i), 0).inspect_err(|_| {
+                self.log(DebugLevel::Fatal, &format!("tdb_wipe_all: failed to write hash {}\n", i));
+            })?;
+        }
+        self.write_off(FREELIST_TOP, 0).inspect_err(|_| {
+            self.log(DebugLevel::Fatal, "tdb_wipe_all: failed to write freelist\n");
+        })?;
+        let start = format::data_start(self.hash_size);
+        if recovery_size == 0 {
+            self.free_region(start, self.map_size as i64 - start as i64)?;
+        } else {
+            self.free_region(start, recovery_head as i64 - start as i64)?;
+            let after = recovery_head as i64 + recovery_size;
+            self.free_region(after as u32, self.map_size as i64 - after)?;
+        }
+        self.increment_seqnum_nonblock();
+        Ok(())
     }
 
     /// Rewrites the database compactly through a temporary in-memory copy, in a transaction.
     pub fn repack(&mut self) -> Result<()> {
-        todo!()
+        if let Err(e) = self.transaction_start() {
+            self.log(DebugLevel::Fatal, "tdb_repack: Failed to start transaction\n");
+            return Err(e);
+        }
+        let options = crate::open::OpenOptions {
+            hash_size: self.hash_size as i32,
+            tdb_flags: crate::flags::INTERNAL,
+            open_flags: libc::O_RDWR | libc::O_CREAT,
+            ..Default::default()
+        };
+        let mut tmp = match Tdb::open(c"tmpdb", options) {
+            Ok(t) => t,
+            Err(_) => {
+                self.log(DebugLevel::Fatal, "tdb_repack: Failed to create tmp_db\n");
+                let _ = self.transaction_cancel();
+                return Err(TdbError::Oom);
+            }
+        };
+        let step = |this: &mut Tdb, tmp: &mut Tdb| -> std::result::Result<(), &'static str> {
+            let mut failed = false;
+            let mut copy_out = |_: &mut Tdb, k: &[u8], v: &[u8]| {
+                if tmp.store(k, &[v], StoreFlag::Insert).is_err() {
+                    failed = true;
+                    return true;
+                }
+                false
+            };
+            this.traverse_read(Some(&mut copy_out)).map_err(|_| "Failed to traverse copying out")?;
+            if failed {
+                return Err("Error during traversal");
+            }
+            this.wipe_all().map_err(|_| "Failed to wipe database")?;
+            let mut copy_back = |_: &mut Tdb, k: &[u8], v: &[u8]| {
+                if this.store(k, &[v], StoreFlag::Insert).is_err() {
+                    failed = true;
+                    return true;
+                }
+                false
+            };
+            tmp.traverse_read(Some(&mut copy_back)).map_err(|_| "Failed to traverse copying back")?;
+            if failed {
+                return Err("Error during second traversal");
+            }
+            Ok(())
+        };
+        if let Err(why) = step(self, &mut tmp) {
+            self.log(DebugLevel::Fatal, &format!("tdb_repack: {}\n", why));
+            let _ = self.transaction_cancel();
+            let _ = tmp.close();
+            let e = if self.ecode != 0 { self.ecode } else { TdbError::Io.code() };
+            return Err(crate::error::from_code(e));
+        }
+        let _ = tmp.close();
+        if let Err(e) = self.transaction_commit() {
+            self.log(DebugLevel::Fatal, "tdb_repack: Failed to commit\n");
+            return Err(e);
+        }
+        Ok(())
     }
 
     /// Turns on TDB_SEQNUM.
     pub fn enable_seqnum(&mut self) {
-        todo!()
+        self.flags |= crate::flags::SEQNUM;
     }
 
     /// The sequence number stored in the header.
     pub fn get_seqnum(&mut self) -> i32 {
-        todo!()
+        if self.transaction.is_none() {
+            if let Storage::Mapped(m) = &self.storage {
+                let b = m.slice(SEQNUM_OFS as usize, 4);
+                return u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as i32;
+            }
+        }
+        self.read_off(SEQNUM_OFS).unwrap_or(0) as i32
     }
 
     /// Increments the sequence number without taking a lock (tdb_increment_seqnum_nonblock).
     pub fn increment_seqnum_nonblock(&mut self) {
-        todo!()
+        if self.flags & crate::flags::SEQNUM == 0 {
+            return;
+        }
+        let seqnum = self.read_off(SEQNUM_OFS).unwrap_or(0);
+        let _ = self.write_off(SEQNUM_OFS, seqnum.wrapping_add(1));
+    }
+
+    /// Increments the sequence number after a change (atomically in the map, or
+    /// under the one-byte seqnum lock).
+    pub(crate) fn increment_seqnum(&mut self) {
+        if self.flags & crate::flags::SEQNUM == 0 {
+            return;
+        }
+        if self.transaction.is_some() {
+            self.increment_seqnum_nonblock();
+            return;
+        }
+        if let Storage::Mapped(m) = &self.storage {
+            m.atomic_increment(SEQNUM_OFS as usize);
+            return;
+        }
+        if self.nest_lock(SEQNUM_OFS, LockKind::Write, crate::lock::LockFlags::WAIT_PROBE).is_err() {
+            return;
+        }
+        self.increment_seqnum_nonblock();
+        let _ = self.nest_unlock(SEQNUM_OFS, LockKind::Write, false);
     }
 }
-
-#[allow(dead_code)]
-fn _unused(_: TdbError) {}

@@ -1,20 +1,704 @@
-//! Transactions: writes buffered in memory, a recovery area written and synced
-//! before the data, so that an interrupted commit is rolled back at the next open.
+//! Transactions: writes buffered in memory by page-sized blocks, then at commit a
+//! recovery area (the old contents of every block about to be overwritten) written
+//! and synced before the data, so an interrupted commit is rolled back at the
+//! next lock or open (by this implementation or Samba's).
+//!
+//! Recovery area: a record header (magic RECOVERY_MAGIC once valid, data_len = bytes
+//! of recovery data, rec_len = space reserved, key_len = file size before the
+//! commit), then entries of (offset u32, length u32, old bytes), then a tailer.
 
-use crate::error::Result;
+use crate::error::{Result, TdbError};
+use crate::format::{self, Offset, Record, FREELIST_TOP, OFF_SIZE, RECORD_MAGIC_OFS, RECORD_SIZE, RECOVERY_HEAD_OFS};
+use crate::lock::{LockFlags, LockKind, OPEN_LOCK};
+use crate::open::DebugLevel;
 use crate::tdb::Tdb;
 
+/// The state of an open transaction.
+pub(crate) struct Transaction {
+    /// The hash table as the transaction sees it, for skipping empty chains fast.
+    hash_heads: Vec<u32>,
+    /// Modified blocks of the file, by block number.
+    blocks: Vec<Option<Box<[u8]>>>,
+    block_size: u32,
+    /// Valid bytes in the last block.
+    last_block_size: u32,
+    /// A write failed: the transaction can only be cancelled.
+    error: bool,
+    /// Nested starts not yet matched by commits.
+    nesting: u32,
+    prepared: bool,
+    /// Where the recovery magic was written (0 = not yet).
+    magic_offset: Offset,
+    /// The database size when the transaction started.
+    old_map_size: u32,
+    /// The transaction grew the file.
+    expanded: bool,
+}
+
+impl Transaction {
+    /// First chain at or after `list` that is non-empty in this transaction.
+    pub(crate) fn next_nonempty_chain(&self, list: u32, hash_size: u32) -> u32 {
+        let mut h = list;
+        while h < hash_size && self.hash_heads[h as usize + 1] == 0 {
+            h += 1;
+        }
+        h
+    }
+
+    fn block_len(&self, i: usize) -> u32 {
+        if i == self.blocks.len() - 1 {
+            self.last_block_size
+        } else {
+            self.block_size
+        }
+    }
+}
+
 impl Tdb {
-    /// Starts a transaction (waits for the transaction lock).
-    pub fn transaction_start(&mut self) -> Result<()> { todo!() }
-    /// Starts a transaction or fails at once if another process holds the lock.
-    pub fn transaction_start_nonblock(&mut self) -> Result<()> { todo!() }
-    /// Writes and syncs the recovery area; the commit then cannot fail for lack of space.
-    pub fn transaction_prepare_commit(&mut self) -> Result<()> { todo!() }
-    /// Commits the transaction (prepares it first if needed).
-    pub fn transaction_commit(&mut self) -> Result<()> { todo!() }
-    /// Abandons the transaction.
-    pub fn transaction_cancel(&mut self) -> Result<()> { todo!() }
+    fn txn(&self) -> &Transaction {
+        self.transaction.as_ref().expect("inside a transaction")
+    }
+
+    fn txn_mut(&mut self) -> &mut Transaction {
+        self.transaction.as_mut().expect("inside a transaction")
+    }
+
+    /// Reads through the transaction's blocks, falling back to the file.
+    pub(crate) fn transaction_read(&mut self, mut off: Offset, buf: &mut [u8]) -> Result<()> {
+        let bs = self.txn().block_size;
+        let mut done = 0usize;
+        while done < buf.len() {
+            let in_block = (bs - off % bs) as usize;
+            let n = in_block.min(buf.len() - done);
+            let blk = (off / bs) as usize;
+            let t = self.txn();
+            let present = t.blocks.get(blk).is_some_and(|b| b.is_some());
+            if !present {
+                self.file_read(off, &mut buf[done..done + n])?;
+            } else {
+                let boff = (off % bs) as usize;
+                if blk == t.blocks.len() - 1 && boff + n > t.last_block_size as usize {
+                    self.ecode = TdbError::Io.code();
+                    self.txn_mut().error = true;
+                    return Err(TdbError::Io);
+                }
+                let block = t.blocks[blk].as_ref().expect("present");
+                buf[done..done + n].copy_from_slice(&block[boff..boff + n]);
+            }
+            done += n;
+            off += n as u32;
+        }
+        Ok(())
+    }
+
+    /// Writes into the transaction's blocks, creating them (from the file's
+    /// current contents) as needed.
+    pub(crate) fn transaction_write(&mut self, mut off: Offset, data: &[u8]) -> Result<()> {
+        if self.txn().prepared {
+            self.ecode = TdbError::Einval.code();
+            self.txn_mut().error = true;
+            return Err(TdbError::Einval);
+        }
+        // Keep the hash-head cache current for fast empty-chain skipping.
+        if data.len() == 4 && off >= FREELIST_TOP && off < FREELIST_TOP + (self.hash_size + 1) * OFF_SIZE {
+            let chain = ((off - FREELIST_TOP) / OFF_SIZE) as usize;
+            let v = u32::from_ne_bytes([data[0], data[1], data[2], data[3]]);
+            self.txn_mut().hash_heads[chain] = v;
+        }
+        let bs = self.txn().block_size;
+        let mut done = 0usize;
+        while done < data.len() {
+            let boff = (off % bs) as usize;
+            let n = ((bs as usize) - boff).min(data.len() - done);
+            let blk = (off / bs) as usize;
+            if let Err(e) = self.ensure_block(blk) {
+                self.log(
+                    DebugLevel::Fatal,
+                    &format!("transaction_write: failed at off={} len={}\n", off, data.len() - done),
+                );
+                self.txn_mut().error = true;
+                return Err(e);
+            }
+            let t = self.txn_mut();
+            let last = blk == t.blocks.len() - 1;
+            let block = t.blocks[blk].as_mut().expect("just ensured");
+            block[boff..boff + n].copy_from_slice(&data[done..done + n]);
+            if last && (boff + n) as u32 > t.last_block_size {
+                t.last_block_size = (boff + n) as u32;
+            }
+            done += n;
+            off += n as u32;
+        }
+        Ok(())
+    }
+
+    /// Makes block `blk` exist, filled with the file's bytes where the file has them.
+    fn ensure_block(&mut self, blk: usize) -> Result<()> {
+        let (bs, old_map_size) = (self.txn().block_size, self.txn().old_map_size);
+        if self.txn().blocks.len() <= blk {
+            let t = self.txn_mut();
+            t.blocks.resize_with(blk + 1, || None);
+            t.last_block_size = 0;
+        }
+        if self.txn().blocks[blk].is_some() {
+            return Ok(());
+        }
+        let mut block = vec![0u8; bs as usize].into_boxed_slice();
+        let start = blk as u64 * bs as u64;
+        if (old_map_size as u64) > start {
+            let len2 = (bs as u64).min(old_map_size as u64 - start) as usize;
+            if self.file_read(start as u32, &mut block[..len2]).is_err() {
+                return self.fail(TdbError::Io);
+            }
+            let t = self.txn_mut();
+            if blk == t.blocks.len() - 1 {
+                t.last_block_size = len2 as u32;
+            }
+        }
+        self.txn_mut().blocks[blk] = Some(block);
+        Ok(())
+    }
+
+    /// Updates only blocks the transaction already has (never adds one), so the
+    /// recovery data computed from them stays valid.
+    fn transaction_write_existing(&mut self, mut off: Offset, data: &[u8]) -> Result<()> {
+        let bs = self.txn().block_size;
+        let mut done = 0usize;
+        while done < data.len() {
+            let boff = (off % bs) as usize;
+            let mut n = ((bs as usize) - boff).min(data.len() - done);
+            let blk = (off / bs) as usize;
+            let t = self.txn_mut();
+            let nblocks = t.blocks.len();
+            let last_size = t.last_block_size as usize;
+            if let Some(Some(block)) = t.blocks.get_mut(blk) {
+                let mut skip = false;
+                if blk == nblocks - 1 && boff + n > last_size {
+                    if boff >= last_size {
+                        skip = true;
+                    } else {
+                        n = last_size - boff;
+                    }
+                }
+                if !skip {
+                    block[boff..boff + n].copy_from_slice(&data[done..done + n]);
+                }
+            }
+            let step = ((bs as usize) - boff).min(data.len() - done);
+            done += step;
+            off += step as u32;
+        }
+        Ok(())
+    }
+
+    /// Grows the database inside the transaction by writing zeros into its blocks.
+    pub(crate) fn transaction_expand_file(&mut self, size: Offset, addition: u32) -> Result<()> {
+        let zeros = [0u8; 8192];
+        let mut size = size;
+        let mut addition = addition;
+        while addition > 0 {
+            let n = addition.min(zeros.len() as u32);
+            self.transaction_write(size, &zeros[..n as usize])?;
+            addition -= n;
+            size += n;
+        }
+        self.txn_mut().expanded = true;
+        Ok(())
+    }
+
     /// Whether a transaction is open on this handle.
-    pub fn transaction_active(&self) -> bool { todo!() }
+    pub fn transaction_active(&self) -> bool {
+        self.transaction.is_some()
+    }
+
+    fn transaction_start_with(&mut self, flags: LockFlags) -> Result<()> {
+        if self.read_only || self.flags & crate::flags::INTERNAL != 0 || self.traverse_read > 0 {
+            return self.fail(TdbError::Einval);
+        }
+        if let Some(t) = self.transaction.as_mut() {
+            if self.flags & crate::flags::ALLOW_NESTING == 0 {
+                return self.fail(TdbError::Nesting);
+            }
+            t.nesting += 1;
+            let n = t.nesting;
+            self.log(DebugLevel::Trace, &format!("tdb_transaction_start: nesting {}\n", n));
+            return Ok(());
+        }
+        if self.have_extra_locks() {
+            // Locks taken outside the transaction would not nest inside it.
+            self.log(DebugLevel::Error, "tdb_transaction_start: cannot start a transaction with locks held\n");
+            return self.fail(TdbError::Lock);
+        }
+        if self.travlocks.len() > 1 {
+            self.log(DebugLevel::Error, "tdb_transaction_start: cannot start a transaction within a traverse\n");
+            return self.fail(TdbError::Lock);
+        }
+        if let Err(e) = self.transaction_lock(LockKind::Write, flags) {
+            if !flags.wait {
+                return self.fail(TdbError::NoLock);
+            }
+            return self.track(Err(e));
+        }
+        // A read lock on everything, upgraded to a write lock at commit.
+        if let Err(e) = self.allrecord_lock(LockKind::Read, LockFlags::WAIT, true) {
+            let _ = self.transaction_unlock(LockKind::Write);
+            return self.track(Err(e));
+        }
+        let mut heads = vec![0u8; ((self.hash_size + 1) * OFF_SIZE) as usize];
+        if self.file_read(FREELIST_TOP, &mut heads).is_err() {
+            let _ = self.allrecord_unlock(LockKind::Read, false);
+            let _ = self.transaction_unlock(LockKind::Write);
+            return self.fail(TdbError::Io);
+        }
+        let hash_heads = heads.chunks_exact(4).map(|c| u32::from_ne_bytes([c[0], c[1], c[2], c[3]])).collect();
+        // Learn the current size, which the transaction keeps to itself from now on.
+        let map_size = self.map_size;
+        let _ = self.file_oob(map_size, 1, true);
+        self.transaction = Some(Box::new(Transaction {
+            hash_heads,
+            blocks: Vec::new(),
+            block_size: self.page_size,
+            last_block_size: 0,
+            error: false,
+            nesting: 0,
+            prepared: false,
+            magic_offset: 0,
+            old_map_size: self.map_size,
+            expanded: false,
+        }));
+        Ok(())
+    }
+
+    /// Starts a transaction (waits for the transaction lock).
+    pub fn transaction_start(&mut self) -> Result<()> {
+        self.transaction_start_with(LockFlags::WAIT)
+    }
+
+    /// Starts a transaction or fails at once if another process holds the lock.
+    pub fn transaction_start_nonblock(&mut self) -> Result<()> {
+        self.transaction_start_with(LockFlags::NOWAIT_PROBE)
+    }
+
+    /// Syncs the file for the commit protocol (fdatasync and msync), unless TDB_NOSYNC.
+    fn transaction_sync(&mut self, off: Offset, len: u32) -> Result<()> {
+        self.sync_range(off, len).inspect_err(|_| {
+            self.log(DebugLevel::Fatal, "tdb_transaction: fsync failed\n");
+        })
+    }
+
+    fn cancel_internal(&mut self) -> Result<()> {
+        let t = match self.transaction.as_mut() {
+            Some(t) => t,
+            None => {
+                self.log(DebugLevel::Error, "tdb_transaction_cancel: no transaction\n");
+                return Err(TdbError::Einval);
+            }
+        };
+        if t.nesting != 0 {
+            t.error = true;
+            t.nesting -= 1;
+            return Ok(());
+        }
+        t.blocks = Vec::new();
+        let (old_map_size, magic_offset) = (t.old_map_size, t.magic_offset);
+        self.map_size = old_map_size;
+        let mut r = Ok(());
+        if magic_offset != 0 {
+            // Invalidate the recovery area we wrote: nothing is to be replayed.
+            let invalid = self.order.put(format::RECOVERY_INVALID_MAGIC);
+            if self.file_write(magic_offset, &invalid).is_err() || self.transaction_sync(magic_offset, 4).is_err() {
+                self.log(DebugLevel::Fatal, "tdb_transaction_cancel: failed to remove recovery magic\n");
+                r = Err(TdbError::Io);
+            }
+        }
+        self.release_transaction_locks();
+        self.transaction = None;
+        r
+    }
+
+    /// Abandons the transaction.
+    pub fn transaction_cancel(&mut self) -> Result<()> {
+        let r = self.cancel_internal();
+        self.track(r)
+    }
+
+    /// Space the recovery data needs: old contents of every modified block that
+    /// lies inside the old file.
+    fn recovery_size(&self) -> u32 {
+        let t = self.txn();
+        let mut size = OFF_SIZE;
+        for (i, b) in t.blocks.iter().enumerate() {
+            if i as u64 * t.block_size as u64 >= t.old_map_size as u64 {
+                break;
+            }
+            if b.is_some() {
+                size = size.saturating_add(2 * OFF_SIZE).saturating_add(t.block_len(i));
+            }
+        }
+        size
+    }
+
+    /// Reads the recovery area's location and header (tdb_recovery_area).
+    pub(crate) fn recovery_area(&mut self, through_transaction: bool) -> Result<(Offset, Record)> {
+        let head = self.read_off(RECOVERY_HEAD_OFS)?;
+        if head == 0 {
+            return Ok((0, Record::default()));
+        }
+        let mut rec = if through_transaction { self.read_rec_raw(head)? } else {
+            let mut b = [0u8; RECORD_SIZE as usize];
+            self.file_read(head, &mut b)?;
+            Record::decode(&b, self.order)
+        };
+        if rec.magic != format::RECOVERY_MAGIC && rec.magic != format::RECOVERY_INVALID_MAGIC {
+            rec.rec_len = 0;
+        }
+        if self.file_oob(head, rec.rec_len, true).is_err() {
+            rec.rec_len = 0;
+        }
+        Ok((head, rec))
+    }
+
+    /// Finds room for the recovery data: the existing area if big enough, else a
+    /// new one at the end of the file. Returns (size needed, offset, space).
+    fn recovery_allocate(&mut self) -> Result<(u32, Offset, u32)> {
+        let (mut head, rec) = self.recovery_area(false).inspect_err(|_| {
+            self.log(DebugLevel::Fatal, "tdb_recovery_allocate: failed to read recovery head\n");
+        })?;
+        let mut size = self.recovery_size();
+        if head != 0 && size <= rec.rec_len {
+            return Ok((size, head, rec.rec_len));
+        }
+        // Not big enough: unless it sits at the very end of the file, give it back
+        // and put a new one at the end (never through the allocator, which could
+        // hand out space the transaction is using).
+        if head == 0 || head as u64 + RECORD_SIZE as u64 + rec.rec_len as u64 != self.map_size as u64 {
+            if head != 0 {
+                self.free_record(head, rec).inspect_err(|_| {
+                    self.log(DebugLevel::Fatal, "tdb_recovery_allocate: failed to free previous recovery area\n");
+                })?;
+                // Freeing modified the freelist inside the transaction.
+                size = self.recovery_size();
+            }
+            head = self.map_size;
+        }
+        let max_size = crate::io::expand_adjust(self.map_size, size, self.page_size) - RECORD_SIZE;
+        let new_end = match head.checked_add(RECORD_SIZE).and_then(|e| e.checked_add(max_size)) {
+            Some(e) => e,
+            None => return self.fail(TdbError::Oom),
+        };
+        let old_map_size = self.txn().old_map_size;
+        self.file_expand(old_map_size, new_end - old_map_size).inspect_err(|_| {
+            self.log(DebugLevel::Fatal, "tdb_recovery_allocate: failed to create recovery area\n");
+        })?;
+        let map_size = self.map_size;
+        // Refresh the mapping to the new file size without ending the transaction.
+        let t = self.transaction.take();
+        let _ = self.file_oob(map_size, 1, true);
+        self.transaction = t;
+        self.txn_mut().old_map_size = self.map_size;
+        // Point the header at it, in the file and in the transaction's copy.
+        let b = self.order.put(head);
+        self.file_write(RECOVERY_HEAD_OFS, &b).inspect_err(|_| {
+            self.log(DebugLevel::Fatal, "tdb_recovery_allocate: failed to write recovery head\n");
+        })?;
+        self.transaction_write_existing(RECOVERY_HEAD_OFS, &b)?;
+        Ok((size, head, max_size))
+    }
+
+    /// Writes and syncs the recovery data, then its magic (transaction_setup_recovery).
+    fn setup_recovery(&mut self) -> Result<Offset> {
+        let (size, offset, max_size) = self.recovery_allocate()?;
+        let old_map_size = self.txn().old_map_size;
+        let header = Record {
+            magic: format::RECOVERY_INVALID_MAGIC,
+            data_len: size,
+            rec_len: max_size,
+            key_len: old_map_size,
+            ..Record::default()
+        };
+        let mut data = Vec::with_capacity((RECORD_SIZE + size) as usize);
+        data.extend_from_slice(&header.encode(self.order));
+        let t = self.transaction.take().expect("inside a transaction");
+        let mut r = Ok(());
+        for (i, b) in t.blocks.iter().enumerate() {
+            if b.is_none() {
+                continue;
+            }
+            let offset = i as u32 * t.block_size;
+            let length = t.block_len(i);
+            if offset >= old_map_size {
+                continue;
+            }
+            if offset as u64 + length as u64 > old_map_size as u64 {
+                self.ecode = TdbError::Corrupt.code();
+                self.log(DebugLevel::Fatal, "tdb_transaction_setup_recovery: transaction data over new region boundary\n");
+                r = Err(TdbError::Corrupt);
+                break;
+            }
+            data.extend_from_slice(&self.order.put(offset));
+            data.extend_from_slice(&self.order.put(length));
+            let start = data.len();
+            data.resize(start + length as usize, 0);
+            // The old contents: read the file, not the transaction.
+            if self.file_read(offset, &mut data[start..]).is_err() {
+                self.ecode = TdbError::Io.code();
+                r = Err(TdbError::Io);
+                break;
+            }
+        }
+        self.transaction = Some(t);
+        r?;
+        data.extend_from_slice(&self.order.put(RECORD_SIZE + max_size));
+        if self.file_write(offset, &data).is_err() {
+            self.log(DebugLevel::Fatal, "tdb_transaction_setup_recovery: failed to write recovery data\n");
+            return self.fail(TdbError::Io);
+        }
+        self.transaction_write_existing(offset, &data)?;
+        // The data must be on disk before the magic that makes it count.
+        self.transaction_sync(offset, data.len() as u32)?;
+        let magic_offset = offset + RECORD_MAGIC_OFS;
+        let magic = self.order.put(format::RECOVERY_MAGIC);
+        if self.file_write(magic_offset, &magic).is_err() {
+            self.log(DebugLevel::Fatal, "tdb_transaction_setup_recovery: failed to write recovery magic\n");
+            return self.fail(TdbError::Io);
+        }
+        self.transaction_write_existing(magic_offset, &magic)?;
+        self.transaction_sync(magic_offset, 4)?;
+        Ok(magic_offset)
+    }
+
+    fn prepare_commit_internal(&mut self) -> Result<()> {
+        let t = match self.transaction.as_ref() {
+            Some(t) => t,
+            None => {
+                self.log(DebugLevel::Error, "tdb_transaction_prepare_commit: no transaction\n");
+                return Err(TdbError::Einval);
+            }
+        };
+        if t.prepared {
+            self.ecode = TdbError::Einval.code();
+            self.log(DebugLevel::Error, "tdb_transaction_prepare_commit: transaction already prepared\n");
+            let _ = self.cancel_internal();
+            return Err(TdbError::Einval);
+        }
+        if t.error {
+            self.ecode = TdbError::Io.code();
+            self.log(DebugLevel::Error, "tdb_transaction_prepare_commit: transaction error pending\n");
+            let _ = self.cancel_internal();
+            return Err(TdbError::Io);
+        }
+        if t.nesting != 0 || t.blocks.is_empty() {
+            return Ok(());
+        }
+        if self.have_extra_locks() {
+            self.ecode = TdbError::Lock.code();
+            self.log(DebugLevel::Error, "tdb_transaction_prepare_commit: locks pending on commit\n");
+            let _ = self.cancel_internal();
+            return Err(TdbError::Lock);
+        }
+        if let Err(e) = self.allrecord_upgrade() {
+            self.log(DebugLevel::Error, &format!("tdb_transaction_prepare_commit: failed to upgrade hash locks: {}\n", e));
+            let _ = self.cancel_internal();
+            return Err(e);
+        }
+        // Keep new openers (who would run recovery) out during the commit.
+        if let Err(e) = self.nest_lock(OPEN_LOCK, LockKind::Write, LockFlags::WAIT) {
+            self.log(DebugLevel::Error, "tdb_transaction_prepare_commit: failed to get open lock\n");
+            let _ = self.cancel_internal();
+            return Err(e);
+        }
+        match self.setup_recovery() {
+            Ok(magic_offset) => self.txn_mut().magic_offset = magic_offset,
+            Err(e) => {
+                self.log(DebugLevel::Error, "tdb_transaction_prepare_commit: failed to setup recovery data\n");
+                let _ = self.cancel_internal();
+                return Err(e);
+            }
+        }
+        self.txn_mut().prepared = true;
+        // Grow the file now, so that the commit itself cannot run out of space.
+        let old = self.txn().old_map_size;
+        if self.map_size != old {
+            let add = self.map_size - old;
+            if self.file_expand(old, add).is_err() {
+                self.ecode = TdbError::Io.code();
+                self.log(DebugLevel::Fatal, "tdb_transaction_prepare_commit: expansion failed\n");
+                let _ = self.cancel_internal();
+                return Err(TdbError::Io);
+            }
+            self.map_size = old;
+            let t = self.transaction.take();
+            let _ = self.file_oob(old, 1, true);
+            self.transaction = t;
+        }
+        Ok(())
+    }
+
+    /// Writes and syncs the recovery area; the commit then cannot fail for lack of space.
+    pub fn transaction_prepare_commit(&mut self) -> Result<()> {
+        let r = self.prepare_commit_internal();
+        self.track(r)
+    }
+
+    /// Commits the transaction (prepares it first if needed).
+    pub fn transaction_commit(&mut self) -> Result<()> {
+        let r = self.commit_internal();
+        self.track(r)
+    }
+
+    fn commit_internal(&mut self) -> Result<()> {
+        let t = match self.transaction.as_mut() {
+            Some(t) => t,
+            None => {
+                self.log(DebugLevel::Error, "tdb_transaction_commit: no transaction\n");
+                return Err(TdbError::Einval);
+            }
+        };
+        if t.error {
+            self.ecode = TdbError::Io.code();
+            let _ = self.cancel_internal();
+            self.log(DebugLevel::Error, "tdb_transaction_commit: transaction error pending\n");
+            return Err(TdbError::Io);
+        }
+        if t.nesting != 0 {
+            t.nesting -= 1;
+            return Ok(());
+        }
+        if t.blocks.is_empty() {
+            return self.cancel_internal();
+        }
+        if !t.prepared {
+            self.prepare_commit_internal()?;
+        }
+        // Write the blocks to the file.
+        let t = self.transaction.take().expect("inside a transaction");
+        let mut failed = false;
+        for (i, b) in t.blocks.iter().enumerate() {
+            if let Some(block) = b {
+                let offset = i as u32 * t.block_size;
+                let length = t.block_len(i) as usize;
+                if self.file_write(offset, &block[..length]).is_err() {
+                    failed = true;
+                    break;
+                }
+            }
+        }
+        let expanded = t.expanded;
+        self.transaction = Some(Box::new(Transaction { blocks: Vec::new(), ..*t }));
+        if failed {
+            self.log(DebugLevel::Fatal, "tdb_transaction_commit: write failed during commit\n");
+            // The file may be half written: replay the recovery data now.
+            let t = self.transaction.take();
+            let _ = self.transaction_recover();
+            self.transaction = t;
+            let _ = self.cancel_internal();
+            return self.fail(TdbError::Io);
+        }
+        let need_repack = expanded && self.repack_worthwhile();
+        let map_size = self.map_size;
+        self.transaction_sync(0, map_size)?;
+        // Make the mtime change even when the size did not, for backup tools.
+        // SAFETY: a NUL-terminated path we own; a NULL times pointer means "now".
+        unsafe { libc::utime(self.name.as_ptr(), std::ptr::null()) };
+        // Ending the transaction also invalidates the recovery magic.
+        let _ = self.cancel_internal();
+        if need_repack && self.repack().is_err() {
+            self.log(DebugLevel::Error, "tdb_transaction_commit: Failed to repack database (not fatal)\n");
+        }
+        Ok(())
+    }
+
+    /// Whether the free space is fragmented enough to repack after a growth.
+    fn repack_worthwhile(&mut self) -> bool {
+        let mut ptr = match self.read_off(FREELIST_TOP) {
+            Ok(p) => p,
+            Err(_) => return false,
+        };
+        let (mut total, mut largest) = (0u64, 0u64);
+        while ptr != 0 {
+            match self.read_free_rec(ptr) {
+                Ok(rec) => {
+                    total += rec.rec_len as u64;
+                    largest = largest.max(rec.rec_len as u64);
+                    ptr = rec.next;
+                }
+                Err(_) => break,
+            }
+        }
+        total > largest * 2
+    }
+
+    /// Replays a valid recovery area, restoring the state before an interrupted
+    /// commit (tdb_transaction_recover). The caller holds exclusive access.
+    pub(crate) fn transaction_recover(&mut self) -> Result<()> {
+        let head = match self.read_off(RECOVERY_HEAD_OFS) {
+            Ok(h) => h,
+            Err(_) => {
+                self.log(DebugLevel::Fatal, "tdb_transaction_recover: failed to read recovery head\n");
+                return self.fail(TdbError::Io);
+            }
+        };
+        if head == 0 {
+            return Ok(());
+        }
+        let rec = match self.read_rec_raw(head) {
+            Ok(r) => r,
+            Err(_) => {
+                self.log(DebugLevel::Fatal, "tdb_transaction_recover: failed to read recovery record\n");
+                return self.fail(TdbError::Io);
+            }
+        };
+        if rec.magic != format::RECOVERY_MAGIC {
+            return Ok(());
+        }
+        if self.read_only {
+            self.log(DebugLevel::Fatal, "tdb_transaction_recover: attempt to recover read only database\n");
+            return self.fail(TdbError::Corrupt);
+        }
+        let recovery_eof = rec.key_len;
+        let data = match self.alloc_read(head + RECORD_SIZE, rec.data_len) {
+            Ok(d) => d,
+            Err(_) => {
+                self.log(DebugLevel::Fatal, "tdb_transaction_recover: failed to read recovery data\n");
+                return self.fail(TdbError::Io);
+            }
+        };
+        let mut p = 0usize;
+        while p + 8 < data.len() {
+            let ofs = self.order.get(&data[p..p + 4]);
+            let len = self.order.get(&data[p + 4..p + 8]) as usize;
+            let end = match (p + 8).checked_add(len) {
+                Some(e) if e <= data.len() => e,
+                _ => {
+                    self.log(DebugLevel::Fatal, "tdb_transaction_recover: recovery data is truncated\n");
+                    return self.fail(TdbError::Corrupt);
+                }
+            };
+            if self.write(ofs, &data[p + 8..end]).is_err() {
+                self.log(DebugLevel::Fatal, &format!("tdb_transaction_recover: failed to recover {} bytes at offset {}\n", len, ofs));
+                return self.fail(TdbError::Io);
+            }
+            p = end;
+        }
+        let map_size = self.map_size;
+        if self.transaction_sync(0, map_size).is_err() {
+            self.log(DebugLevel::Fatal, "tdb_transaction_recover: failed to sync recovery\n");
+            return self.fail(TdbError::Io);
+        }
+        // A recovery area beyond the old end of file is dropped with the growth.
+        if recovery_eof <= head && self.write_off(RECOVERY_HEAD_OFS, 0).is_err() {
+            self.log(DebugLevel::Fatal, "tdb_transaction_recover: failed to remove recovery head\n");
+            return self.fail(TdbError::Io);
+        }
+        if self.write_off(head + RECORD_MAGIC_OFS, 0).is_err() {
+            self.log(DebugLevel::Fatal, "tdb_transaction_recover: failed to remove recovery magic\n");
+            return self.fail(TdbError::Io);
+        }
+        if self.transaction_sync(0, recovery_eof).is_err() {
+            self.log(DebugLevel::Fatal, "tdb_transaction_recover: failed to sync2 recovery\n");
+            return self.fail(TdbError::Io);
+        }
+        self.log(DebugLevel::Trace, &format!("tdb_transaction_recover: recovered {} byte database\n", recovery_eof));
+        Ok(())
+    }
 }

@@ -1,23 +1,303 @@
 //! Walking records: traverse (write-locking), traverse_read, traverse_chain,
 //! traverse_key_chain, firstkey/nextkey.
+//!
+//! A walk holds the lock of the chain it is in only while moving; while the
+//! caller's function runs it holds a read lock on the record's own offset, so
+//! that a delete of that record (by anyone) leaves it dead instead of freeing it.
 
-use crate::error::Result;
-use crate::tdb::Tdb;
+use crate::error::{Result, TdbError};
+use crate::format::{self, Offset, Record, RECORD_SIZE};
+use crate::lock::{LockFlags, LockKind};
+use crate::open::DebugLevel;
+use crate::tdb::{ChainWalk, Tdb};
 
 /// A traversal callback: gets the database, key and value; returns true to stop.
 pub type TraverseFn<'a> = &'a mut dyn FnMut(&mut Tdb, &[u8], &[u8]) -> bool;
 
+/// Where a walk is: the record it sits on (0 = none yet) and the chain.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TraverseLock {
+    pub off: Offset,
+    pub list: u32,
+    pub kind: LockKind,
+}
+
 impl Tdb {
+    /// Moves walk `idx` to the next live record, returning with that record's
+    /// chain locked and the record read-locked; `Ok(None)` at the end (tdb_next_lock).
+    fn next_lock(&mut self, idx: usize) -> Result<Option<Record>> {
+        let mut want_next = self.travlocks[idx].off != 0;
+        while self.travlocks[idx].list < self.hash_size {
+            let t = self.travlocks[idx];
+            if t.off == 0 && t.list != 0 {
+                // Skip empty chains without locking them (the first chain is always
+                // locked, which orders us after other writers).
+                let list = self.next_nonempty_chain(t.list);
+                self.travlocks[idx].list = list;
+                if list == self.hash_size {
+                    continue;
+                }
+            }
+            let t = self.travlocks[idx];
+            self.lock(t.list as i64, t.kind)?;
+            match self.next_in_chain(idx, want_next) {
+                Ok(Some(rec)) => return Ok(Some(rec)),
+                Ok(None) => {}
+                Err(e) => {
+                    let t = self.travlocks[idx];
+                    self.travlocks[idx].off = 0;
+                    if self.unlock_list_internal(t.list as i64, t.kind).is_err() {
+                        self.log(DebugLevel::Fatal, "tdb_next_lock: On error unlock failed!\n");
+                    }
+                    return Err(e);
+                }
+            }
+            let t = self.travlocks[idx];
+            let _ = self.unlock_list_internal(t.list as i64, t.kind);
+            want_next = false;
+            self.travlocks[idx].list += 1;
+        }
+        self.ecode = 0;
+        Ok(None)
+    }
+
+    /// With the chain locked, steps walk `idx` to the next live record in it.
+    fn next_in_chain(&mut self, idx: usize, want_next: bool) -> Result<Option<Record>> {
+        let t = self.travlocks[idx];
+        let mut off = if t.off == 0 {
+            self.read_off(format::hash_top(t.list))?
+        } else {
+            self.unlock_record(t.off)?;
+            t.off
+        };
+        self.travlocks[idx].off = off;
+        if want_next {
+            let rec = self.read_rec(off)?;
+            off = rec.next;
+            self.travlocks[idx].off = off;
+        }
+        while off != 0 {
+            let rec = self.read_rec(off)?;
+            if off == rec.next {
+                self.ecode = TdbError::Corrupt.code();
+                self.log(DebugLevel::Fatal, "tdb_next_lock: loop detected.\n");
+                return Err(TdbError::Corrupt);
+            }
+            if !rec.is_dead() {
+                self.lock_record(off)?;
+                return Ok(Some(rec));
+            }
+            off = rec.next;
+            self.travlocks[idx].off = off;
+        }
+        Ok(None)
+    }
+
+    /// The first chain at or after `list` whose head is non-zero (read unlocked),
+    /// or hash_size.
+    fn next_nonempty_chain(&mut self, list: u32) -> u32 {
+        if let Some(t) = &self.transaction {
+            return t.next_nonempty_chain(list, self.hash_size);
+        }
+        let mut h = list;
+        while h < self.hash_size {
+            match self.read_off(format::hash_top(h)) {
+                Ok(0) => h += 1,
+                _ => break,
+            }
+        }
+        h
+    }
+
+    /// The common body of traverse and traverse_read.
+    fn traverse_internal(&mut self, mut f: Option<TraverseFn<'_>>, kind: LockKind) -> Result<i32> {
+        self.travlocks.push(TraverseLock { off: 0, list: 0, kind });
+        let idx = self.travlocks.len() - 1;
+        let mut count = 0;
+        let result = loop {
+            let rec = match self.next_lock(idx) {
+                Ok(Some(rec)) => rec,
+                Ok(None) => break Ok(count),
+                Err(e) => break Err(e),
+            };
+            let t = self.travlocks[idx];
+            count += 1;
+            let full = match rec.full_len() {
+                Some(l) => l,
+                None => {
+                    let _ = self.unlock_list_internal(t.list as i64, t.kind);
+                    let _ = self.unlock_record(t.off);
+                    break self.fail(TdbError::Corrupt);
+                }
+            };
+            let buf = match self.alloc_read(t.off + RECORD_SIZE, full) {
+                Ok(b) => b,
+                Err(e) => {
+                    let _ = self.unlock_list_internal(t.list as i64, t.kind);
+                    if self.unlock_record(t.off).is_err() {
+                        self.log(DebugLevel::Fatal, "tdb_traverse: key.dptr == NULL and unlock_record failed!\n");
+                    }
+                    break Err(e);
+                }
+            };
+            if let Err(e) = self.unlock_list_internal(t.list as i64, t.kind) {
+                break Err(e);
+            }
+            if let Some(func) = f.as_mut() {
+                let (key, data) = buf.split_at(rec.key_len as usize);
+                if func(self, key, data) {
+                    let off = self.travlocks[idx].off;
+                    if self.unlock_record(off).is_err() {
+                        self.log(DebugLevel::Fatal, "tdb_traverse: unlock_record failed!\n");
+                        break Err(TdbError::Lock);
+                    }
+                    break Ok(count);
+                }
+            }
+        };
+        self.travlocks.remove(idx);
+        result
+    }
+
     /// Visits every live record; the callback may modify the database. Returns the count visited.
-    pub fn traverse(&mut self, f: Option<TraverseFn<'_>>) -> Result<i32> { todo!() }
+    pub fn traverse(&mut self, f: Option<TraverseFn<'_>>) -> Result<i32> {
+        if self.read_only || self.traverse_read > 0 {
+            return self.traverse_read(f);
+        }
+        let flags = if self.allrecord.count != 0 { LockFlags::NOWAIT } else { LockFlags::WAIT };
+        self.transaction_lock(LockKind::Write, flags)?;
+        self.traverse_write += 1;
+        let r = self.traverse_internal(f, LockKind::Write);
+        self.traverse_write -= 1;
+        let _ = self.transaction_unlock(LockKind::Write);
+        self.track(r)
+    }
+
     /// Visits every live record under read locks. Returns the count visited.
-    pub fn traverse_read(&mut self, f: Option<TraverseFn<'_>>) -> Result<i32> { todo!() }
-    /// Visits the records of hash chain `chain` (taken modulo hash_size).
-    pub fn traverse_chain(&mut self, chain: u32, f: TraverseFn<'_>) -> Result<i32> { todo!() }
+    pub fn traverse_read(&mut self, f: Option<TraverseFn<'_>>) -> Result<i32> {
+        self.traverse_read += 1;
+        let r = self.traverse_internal(f, LockKind::Read);
+        self.traverse_read -= 1;
+        self.track(r)
+    }
+
+    /// Visits the records of hash chain `chain` under its read lock; the callback
+    /// may not write.
+    pub fn traverse_chain(&mut self, chain: u32, f: TraverseFn<'_>) -> Result<i32> {
+        if chain >= self.hash_size {
+            return self.fail(TdbError::Einval);
+        }
+        if self.traverse_read != 0 {
+            return self.fail(TdbError::Lock);
+        }
+        self.lock(chain as i64, LockKind::Read)?;
+        self.traverse_read += 1;
+        let r = self.walk_chain(chain, f);
+        self.traverse_read -= 1;
+        let _ = self.unlock_list_internal(chain as i64, LockKind::Read);
+        self.track(r)
+    }
+
+    fn walk_chain(&mut self, chain: u32, f: TraverseFn<'_>) -> Result<i32> {
+        let mut rec_ptr = self.read_off(format::hash_top(chain))?;
+        let mut walk = ChainWalk::new(rec_ptr);
+        let mut count = 0;
+        while rec_ptr != 0 {
+            let rec = self.read_rec(rec_ptr)?;
+            if !rec.is_dead() {
+                let full = rec.full_len().ok_or(TdbError::Corrupt)?;
+                let buf = self.alloc_read(rec_ptr + RECORD_SIZE, full)?;
+                let (key, data) = buf.split_at(rec.key_len as usize);
+                count += 1;
+                if f(self, key, data) {
+                    break;
+                }
+            }
+            rec_ptr = rec.next;
+            walk.check(self, rec_ptr)?;
+        }
+        Ok(count)
+    }
+
     /// Visits the records in the chain `key` hashes to.
-    pub fn traverse_key_chain(&mut self, key: &[u8], f: TraverseFn<'_>) -> Result<i32> { todo!() }
+    pub fn traverse_key_chain(&mut self, key: &[u8], f: TraverseFn<'_>) -> Result<i32> {
+        let chain = self.bucket(self.hash.hash(key));
+        self.traverse_chain(chain, f)
+    }
+
     /// The first key of a firstkey/nextkey walk, or `NoExist` for an empty database.
-    pub fn firstkey(&mut self) -> Result<Vec<u8>> { todo!() }
+    pub fn firstkey(&mut self) -> Result<Vec<u8>> {
+        let old = self.travlocks[0].off;
+        if self.unlock_record(old).is_err() {
+            return self.fail(TdbError::Lock);
+        }
+        self.travlocks[0] = TraverseLock { off: 0, list: 0, kind: LockKind::Read };
+        let rec = match self.next_lock(0) {
+            Ok(Some(rec)) => rec,
+            // An empty database: tdb_error() stays at success, as Samba's does.
+            Ok(None) => return Err(TdbError::NoExist),
+            Err(e) => return Err(e),
+        };
+        let t = self.travlocks[0];
+        let key = self.alloc_read(t.off + RECORD_SIZE, rec.key_len);
+        if self.unlock_list_internal(t.list as i64, t.kind).is_err() {
+            self.log(DebugLevel::Fatal, "tdb_firstkey: error occurred while tdb_unlocking!\n");
+        }
+        self.track(key)
+    }
+
+
     /// The key after `key`, or `NoExist` at the end.
-    pub fn nextkey(&mut self, key: &[u8]) -> Result<Vec<u8>> { todo!() }
+    pub fn nextkey(&mut self, key: &[u8]) -> Result<Vec<u8>> {
+        // The end of the walk is NoExist with tdb_error() at success, as in Samba;
+        // real failures have set the error code where they happened.
+        self.nextkey_inner(key)
+    }
+
+    fn nextkey_inner(&mut self, oldkey: &[u8]) -> Result<Vec<u8>> {
+        let t = self.travlocks[0];
+        if t.off != 0 {
+            self.lock(t.list as i64, t.kind)?;
+            let still_there = self
+                .read_rec(t.off)
+                .and_then(|rec| self.alloc_read(t.off + RECORD_SIZE, rec.key_len))
+                .map(|k| k.len() >= oldkey.len() && k[..oldkey.len()] == *oldkey)
+                .unwrap_or(false);
+            if !still_there {
+                // The walk moved away from `oldkey`: find it afresh.
+                self.unlock_record(t.off)?;
+                self.unlock_list_internal(t.list as i64, t.kind)?;
+                self.travlocks[0].off = 0;
+            }
+        }
+        if self.travlocks[0].off == 0 {
+            let hash = self.hash.hash(oldkey);
+            let kind = self.travlocks[0].kind;
+            let (off, rec) = self.find_lock_hash(oldkey, hash, kind)?;
+            self.travlocks[0].off = off;
+            self.travlocks[0].list = self.bucket(rec.full_hash);
+            if let Err(e) = self.lock_record(off) {
+                let err = std::io::Error::last_os_error();
+                self.log(DebugLevel::Fatal, &format!("tdb_nextkey: lock_record failed ({})!\n", crate::error::strerror(&err)));
+                return Err(e);
+            }
+        }
+        let oldlist = self.travlocks[0].list;
+        let next = self.next_lock(0);
+        let mut result = Err(TdbError::NoExist);
+        if let Ok(Some(rec)) = next {
+            let t = self.travlocks[0];
+            result = self.alloc_read(t.off + RECORD_SIZE, rec.key_len);
+            if self.unlock_list_internal(t.list as i64, t.kind).is_err() {
+                self.log(DebugLevel::Fatal, "tdb_nextkey: WARNING tdb_unlock failed!\n");
+            }
+        } else if let Err(e) = next {
+            result = Err(e);
+        }
+        let kind = self.travlocks[0].kind;
+        if self.unlock_list_internal(oldlist as i64, kind).is_err() {
+            self.log(DebugLevel::Fatal, "tdb_nextkey: WARNING tdb_unlock failed!\n");
+        }
+        result
+    }
 }
