@@ -1294,14 +1294,28 @@ pub unsafe extern "C" fn tdb_repack(tdb: *mut tdb_context) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn tdb_dump_all(tdb: *mut tdb_context) {
     // SAFETY: live handle (C contract).
-    unsafe { void(tdb, |t| t.dump_all()) }
+    unsafe { void(tdb, |t| print_to_c_stdout(&t.dump_all())) }
 }
 
 /// Prints the freelist to stdout (debugging); 0 or -1.
 #[no_mangle]
 pub unsafe extern "C" fn tdb_printfreelist(tdb: *mut tdb_context) -> c_int {
     // SAFETY: live handle (C contract).
-    unsafe { simple(tdb, Tdb::print_freelist) }
+    unsafe {
+        simple(tdb, |t| {
+            let (text, result) = t.print_freelist();
+            print_to_c_stdout(&text);
+            result
+        })
+    }
+}
+
+/// Writes `text` through the C library's stdout, so that it interleaves correctly
+/// with the caller's own printf output (both share one stdio buffer).
+fn print_to_c_stdout(text: &str) {
+    let Ok(c) = CString::new(text.replace('\0', "")) else { return };
+    // SAFETY: a constant format string and a NUL-terminated argument.
+    unsafe { libc::printf(c"%s".as_ptr(), c.as_ptr()) };
 }
 
 /// Checks the freelist for loops, storing its length in `*pnum_entries`; 0 or -1.
