@@ -468,8 +468,14 @@ impl Tdb {
     }
 
     /// Closes the database, releasing its locks and mapping; commits nothing pending
-    /// (an open transaction is cancelled first, as Samba does).
+    /// (an open transaction is cancelled first, as Samba does). Dropping a `Tdb`
+    /// does the same, ignoring errors.
     pub fn close(mut self: Box<Self>) -> Result<()> {
+        self.shutdown()
+    }
+
+    /// Cancels any transaction, forgets the file and closes the descriptor.
+    fn shutdown(&mut self) -> Result<()> {
         if self.transaction.is_some() {
             let _ = self.transaction_cancel();
         }
@@ -668,6 +674,12 @@ impl Tdb {
     /// (tdb_setalarm_sigptr: the signal flag became non-zero).
     pub fn set_interrupt_probe(&mut self, probe: Option<Arc<dyn Fn() -> bool + Send + Sync>>) {
         self.interrupt = probe;
+    }
+}
+
+impl Drop for Tdb {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
     }
 }
 

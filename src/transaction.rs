@@ -233,29 +233,10 @@ impl Tdb {
             self.log(DebugLevel::Error, "tdb_transaction_start: cannot start a transaction within a traverse\n");
             return self.fail(TdbError::Lock);
         }
-        if let Err(e) = self.transaction_lock(LockKind::Write, flags) {
-            if !flags.wait {
-                return self.fail(TdbError::NoLock);
-            }
-            return self.track(Err(e));
-        }
-        // A read lock on everything, upgraded to a write lock at commit.
-        if let Err(e) = self.allrecord_lock(LockKind::Read, LockFlags::WAIT, true) {
-            let _ = self.transaction_unlock(LockKind::Write);
-            return self.track(Err(e));
-        }
-        let mut heads = vec![0u8; ((self.hash_size + 1) * OFF_SIZE) as usize];
-        if self.file_read(FREELIST_TOP, &mut heads).is_err() {
-            let _ = self.allrecord_unlock(LockKind::Read, false);
-            let _ = self.transaction_unlock(LockKind::Write);
-            return self.fail(TdbError::Io);
-        }
-        let hash_heads = heads.chunks_exact(4).map(|c| u32::from_ne_bytes([c[0], c[1], c[2], c[3]])).collect();
-        // Learn the current size, which the transaction keeps to itself from now on.
-        let map_size = self.map_size;
-        let _ = self.file_oob(map_size, 1, true);
+        // The transaction exists before its locks are taken, so that the lock
+        // bookkeeping counts the transaction lock as the transaction's own.
         self.transaction = Some(Box::new(Transaction {
-            hash_heads,
+            hash_heads: Vec::new(),
             blocks: Vec::new(),
             block_size: self.page_size,
             last_block_size: 0,
@@ -266,6 +247,33 @@ impl Tdb {
             old_map_size: self.map_size,
             expanded: false,
         }));
+        if let Err(e) = self.transaction_lock(LockKind::Write, flags) {
+            self.transaction = None;
+            if !flags.wait {
+                return self.fail(TdbError::NoLock);
+            }
+            return self.track(Err(e));
+        }
+        // A read lock on everything, upgraded to a write lock at commit.
+        if let Err(e) = self.allrecord_lock(LockKind::Read, LockFlags::WAIT, true) {
+            let _ = self.transaction_unlock(LockKind::Write);
+            self.transaction = None;
+            return self.track(Err(e));
+        }
+        let mut heads = vec![0u8; ((self.hash_size + 1) * OFF_SIZE) as usize];
+        if self.file_read(FREELIST_TOP, &mut heads).is_err() {
+            let _ = self.allrecord_unlock(LockKind::Read, false);
+            let _ = self.transaction_unlock(LockKind::Write);
+            self.transaction = None;
+            return self.fail(TdbError::Io);
+        }
+        // Learn the current size, which the transaction keeps to itself from now on.
+        let map_size = self.map_size;
+        let _ = self.file_oob(map_size, 1, true);
+        let map_size = self.map_size;
+        let t = self.txn_mut();
+        t.hash_heads = heads.chunks_exact(4).map(|c| u32::from_ne_bytes([c[0], c[1], c[2], c[3]])).collect();
+        t.old_map_size = map_size;
         Ok(())
     }
 
