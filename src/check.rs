@@ -160,21 +160,22 @@ impl Tdb {
         Ok(())
     }
 
-    /// Length of the run of zero or padding bytes at `off` (space left by a crash
-    /// during growth).
+    /// Length of the space left by a crash during growth at `off`: Samba's libtdb
+    /// looks only at the byte at `off` and, when it is zero or padding, counts
+    /// everything up to the end of the file. We keep that rule, so that both
+    /// libraries accept the same files (e.g. the tail left behind by a recovery).
     pub(crate) fn dead_space(&mut self, off: Offset) -> u32 {
-        let mut len = 0u32;
-        while off as u64 + (len as u64) < self.map_size as u64 {
-            let mut c = [0u8; 1];
-            if self.read(off + len, &mut c).is_err() {
-                return 0;
-            }
-            if c[0] != 0 && c[0] != format::PAD_BYTE {
-                break;
-            }
-            len += 1;
+        if off >= self.map_size {
+            return 0;
         }
-        len
+        let mut c = [0u8; 1];
+        if self.read(off, &mut c).is_err() {
+            return 0;
+        }
+        if c[0] != 0 && c[0] != format::PAD_BYTE {
+            return 0;
+        }
+        self.map_size - off
     }
 
     fn check_locked(&mut self, mut f: Option<&mut dyn FnMut(&[u8], &[u8]) -> i32>) -> Result<()> {

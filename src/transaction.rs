@@ -415,8 +415,9 @@ impl Tdb {
 
     /// Writes and syncs the recovery data, then its magic (transaction_setup_recovery).
     fn setup_recovery(&mut self) -> Result<Offset> {
-        let (size, offset, max_size) = self.recovery_allocate()?;
+        // The size to restore is the one before the recovery area grew the file.
         let old_map_size = self.txn().old_map_size;
+        let (size, offset, max_size) = self.recovery_allocate()?;
         let header = Record {
             magic: format::RECOVERY_INVALID_MAGIC,
             data_len: size,
@@ -437,7 +438,7 @@ impl Tdb {
             if offset >= old_map_size {
                 continue;
             }
-            if offset as u64 + length as u64 > old_map_size as u64 {
+            if offset as u64 + length as u64 > t.old_map_size as u64 {
                 self.ecode = TdbError::Corrupt.code();
                 self.log(DebugLevel::Fatal, "tdb_transaction_setup_recovery: transaction data over new region boundary\n");
                 r = Err(TdbError::Corrupt);

@@ -37,11 +37,27 @@ pub fn cpath(p: &Path) -> CString {
     CString::new(p.to_str().unwrap()).unwrap()
 }
 
+/// Prints the engine's log messages to stderr (when TDB_TEST_LOG is set).
+pub struct StderrLogger;
+
+impl tdb::Logger for StderrLogger {
+    fn log(&self, tdb: &Tdb, level: tdb::DebugLevel, message: &str) {
+        eprint!("tdb({:?}) {:?}: {}", tdb.name(), level, message);
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+fn test_logger() -> Option<std::sync::Arc<dyn tdb::Logger>> {
+    std::env::var_os("TDB_TEST_LOG").map(|_| std::sync::Arc::new(StderrLogger) as std::sync::Arc<dyn tdb::Logger>)
+}
+
 /// Opens `p` read-write, creating it, with `tdb_flags` and `hash_size`.
 pub fn open(p: &Path, tdb_flags: u32, hash_size: i32) -> Box<Tdb> {
     Tdb::open(
         &cpath(p),
-        OpenOptions { hash_size, tdb_flags, open_flags: libc::O_RDWR | libc::O_CREAT, mode: 0o600, ..Default::default() },
+        OpenOptions { hash_size, tdb_flags, open_flags: libc::O_RDWR | libc::O_CREAT, mode: 0o600, logger: test_logger(), ..Default::default() },
     )
     .unwrap_or_else(|e| panic!("open {}: {}", p.display(), e))
 }
