@@ -747,8 +747,19 @@ pub unsafe extern "C" fn tdb_errorstr(tdb: *mut tdb_context) -> *const c_char {
 /// The value stored under `key`, malloc'd (caller frees dptr); {NULL, 0} if absent or on error.
 #[no_mangle]
 pub unsafe extern "C" fn tdb_fetch(tdb: *mut tdb_context, key: TDB_DATA) -> TDB_DATA {
-    // SAFETY: live handle and a valid key (C contract).
-    unsafe { fetched(tdb, |t| Ok(t.fetch(bytes(key)?))) }
+    guard(TDB_DATA::NULL, || {
+        // SAFETY: live handle and a valid key (C contract).
+        let (t, k) = unsafe { (db(tdb)?, bytes(key)?) };
+        // Copy straight from the record into the caller's malloc'd buffer.
+        match t.parse_record(k, malloc_copy) {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(refused)) => {
+                t.set_error(TdbError::Oom);
+                Err(refused)
+            }
+            Err(_) => Ok(TDB_DATA::NULL),
+        }
+    })
 }
 
 /// Calls `parser` on the record in place under a read lock; its result, or -1 if absent.
