@@ -600,12 +600,11 @@ pub unsafe extern "C" fn tdb_open_ex(
     let handle = guard(ptr::null_mut(), || {
         let name = if !name.is_null() {
             // SAFETY: a non-NULL name is a NUL-terminated string (C contract).
-            unsafe { CStr::from_ptr(name) }
-        } else if tdb_flags & TDB_INTERNAL != 0 {
-            c"__TDB_INTERNAL__"
+            Some(unsafe { CStr::from_ptr(name) })
         } else {
-            failure = libc::EINVAL;
-            return Err(Refused);
+            // The engine names TDB_INTERNAL databases itself and logs the refusal
+            // of any other NULL name.
+            None
         };
         let options = OpenOptions {
             hash_size,

@@ -69,7 +69,8 @@ fn open_error(errno: i32) -> OpenError {
 impl Tdb {
     /// Opens (or creates) a database as tdb_open_ex does; the Box's address is
     /// stable and is what the logger sees as the database from the first message on.
-    pub fn open(name: &CStr, options: OpenOptions) -> std::result::Result<Box<Tdb>, OpenError> {
+    /// A TDB_INTERNAL database needs no name; any other is refused without one.
+    pub fn open(name: Option<&CStr>, options: OpenOptions) -> std::result::Result<Box<Tdb>, OpenError> {
         let mut tdb_flags = options.tdb_flags;
         if tdb_flags & (flags::INTERNAL | flags::MUTEX_LOCKING) != 0 {
             tdb_flags |= flags::INCOMPATIBLE_HASH;
@@ -84,6 +85,13 @@ impl Tdb {
         let page_size = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
             n if n > 0 => n as u32,
             _ => 0x2000,
+        };
+        let internal = tdb_flags & flags::INTERNAL != 0;
+        let given_name = name;
+        let name = match name {
+            Some(n) => n,
+            None if internal => c"__TDB_INTERNAL__",
+            None => c"__NULL__",
         };
         let mut tdb = Box::new(Tdb {
             name: name.to_owned(),
@@ -113,6 +121,10 @@ impl Tdb {
             interrupt: None,
             order: ByteOrder::Native,
         });
+        if given_name.is_none() && !internal {
+            tdb.log(DebugLevel::Fatal, "tdb_open_ex: called with name == NULL\n");
+            return Err(open_error(libc::EINVAL));
+        }
         match tdb.open_inner(&options, tdb_flags, user_hash) {
             Ok(()) => Ok(tdb),
             Err(e) => {

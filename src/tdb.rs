@@ -494,7 +494,7 @@ impl Tdb {
             open_flags: libc::O_RDWR | libc::O_CREAT,
             ..Default::default()
         };
-        let mut tmp = match Tdb::open(c"tmpdb", options) {
+        let mut tmp = match Tdb::open(Some(c"tmpdb"), options) {
             Ok(t) => t,
             Err(_) => {
                 self.log(DebugLevel::Fatal, "tdb_repack: Failed to create tmp_db\n");

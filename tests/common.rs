@@ -56,7 +56,7 @@ fn test_logger() -> Option<std::sync::Arc<dyn tdb::Logger>> {
 /// Opens `p` read-write, creating it, with `tdb_flags` and `hash_size`.
 pub fn open(p: &Path, tdb_flags: u32, hash_size: i32) -> Box<Tdb> {
     Tdb::open(
-        &cpath(p),
+        Some(&cpath(p)),
         OpenOptions { hash_size, tdb_flags, open_flags: libc::O_RDWR | libc::O_CREAT, mode: 0o600, logger: test_logger(), ..Default::default() },
     )
     .unwrap_or_else(|e| panic!("open {}: {}", p.display(), e))

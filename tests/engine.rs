@@ -109,7 +109,7 @@ fn model_seqnum_nosync() {
 #[test]
 fn internal_database_works_in_memory() {
     let mut db = Tdb::open(
-        c"ignored",
+        None,
         tdb::OpenOptions { tdb_flags: flags::INTERNAL, open_flags: libc::O_RDWR | libc::O_CREAT, ..Default::default() },
     )
     .unwrap();
@@ -268,17 +268,17 @@ fn bad_files_fail_to_open_with_errno() {
     let dir = TempDir::new("bad");
     let p = dir.file("garbage.tdb");
     std::fs::write(&p, vec![0x5au8; 4096]).unwrap();
-    let e = Tdb::open(&cpath(&p), tdb::OpenOptions { open_flags: libc::O_RDWR, ..Default::default() }).err().unwrap();
+    let e = Tdb::open(Some(&cpath(&p)), tdb::OpenOptions { open_flags: libc::O_RDWR, ..Default::default() }).err().unwrap();
     assert_eq!(e.errno, libc::EIO);
     let missing = dir.file("missing.tdb");
-    let e = Tdb::open(&cpath(&missing), tdb::OpenOptions { open_flags: libc::O_RDWR, ..Default::default() }).err().unwrap();
+    let e = Tdb::open(Some(&cpath(&missing)), tdb::OpenOptions { open_flags: libc::O_RDWR, ..Default::default() }).err().unwrap();
     assert_eq!(e.errno, libc::ENOENT);
-    let e = Tdb::open(&cpath(&p), tdb::OpenOptions { open_flags: libc::O_WRONLY, ..Default::default() }).err().unwrap();
+    let e = Tdb::open(Some(&cpath(&p)), tdb::OpenOptions { open_flags: libc::O_WRONLY, ..Default::default() }).err().unwrap();
     assert_eq!(e.errno, libc::EINVAL);
     // A second open of the same file in one process is refused (it would drop locks).
     let good = dir.file("good.tdb");
     let _db = open(&good, 0, 0);
-    let e = Tdb::open(&cpath(&good), tdb::OpenOptions { open_flags: libc::O_RDWR, ..Default::default() }).err().unwrap();
+    let e = Tdb::open(Some(&cpath(&good)), tdb::OpenOptions { open_flags: libc::O_RDWR, ..Default::default() }).err().unwrap();
     assert_eq!(e.errno, libc::EBUSY);
     // A truncated database fails reads with an error, not a crash.
     let t = dir.file("trunc.tdb");
