@@ -125,14 +125,28 @@ pub struct Record {
 
 impl Record {
     /// Parses a record header from its 24 stored bytes.
+    #[inline]
     pub fn decode(b: &[u8], order: ByteOrder) -> Record {
-        Record {
-            next: order.get(&b[0..4]),
-            rec_len: order.get(&b[4..8]),
-            key_len: order.get(&b[8..12]),
-            data_len: order.get(&b[12..16]),
-            full_hash: order.get(&b[16..20]),
-            magic: order.get(&b[20..24]),
+        let b: &[u8; 24] = b[..24].try_into().expect("24 bytes");
+        let w = |i: usize| u32::from_ne_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        let rec = Record {
+            next: w(0),
+            rec_len: w(4),
+            key_len: w(8),
+            data_len: w(12),
+            full_hash: w(16),
+            magic: w(20),
+        };
+        match order {
+            ByteOrder::Native => rec,
+            ByteOrder::Swapped => Record {
+                next: rec.next.swap_bytes(),
+                rec_len: rec.rec_len.swap_bytes(),
+                key_len: rec.key_len.swap_bytes(),
+                data_len: rec.data_len.swap_bytes(),
+                full_hash: rec.full_hash.swap_bytes(),
+                magic: rec.magic.swap_bytes(),
+            },
         }
     }
 

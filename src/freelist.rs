@@ -195,7 +195,9 @@ impl Tdb {
 
     /// Finds room for a record of `length` bytes of key and data: a dead record of
     /// a nearby chain when dead records are kept, else the freelist (tdb_allocate).
-    pub(crate) fn allocate(&mut self, hash: u32, length: u32) -> Result<(Offset, Record)> {
+    /// `chain_clean` says the caller saw no dead record in the chain of `hash`
+    /// under its lock, so there are none to purge.
+    pub(crate) fn allocate(&mut self, hash: u32, length: u32, chain_clean: bool) -> Result<(Offset, Record)> {
         if self.max_dead != 0 {
             for i in 0..self.hash_size {
                 let list = self.bucket(hash.wrapping_add(i));
@@ -207,7 +209,9 @@ impl Tdb {
                     }
                 }
                 if self.lock_list(-1, LockKind::Write, false).is_ok() {
-                    self.purge_dead(hash);
+                    if !chain_clean {
+                        self.purge_dead(hash);
+                    }
                     let r = self.allocate_from_freelist(length);
                     let _ = self.unlock_list_internal(-1, LockKind::Write);
                     return r;
@@ -215,7 +219,9 @@ impl Tdb {
             }
         }
         self.lock(-1, LockKind::Write)?;
-        self.purge_dead(hash);
+        if !chain_clean {
+            self.purge_dead(hash);
+        }
         let r = self.allocate_from_freelist(length);
         let _ = self.unlock_list_internal(-1, LockKind::Write);
         r

@@ -259,6 +259,13 @@ impl Tdb {
     /// Reads a stored 32-bit offset or length.
     #[inline]
     pub(crate) fn read_off(&mut self, off: Offset) -> Result<u32> {
+        if self.transaction.is_none() {
+            if let Storage::Mapped(m) = &self.storage {
+                if (off as usize).checked_add(4).is_some_and(|e| e <= m.len()) {
+                    return Ok(self.order.get(m.slice(off as usize, 4)));
+                }
+            }
+        }
         let mut b = [0u8; 4];
         self.read(off, &mut b)?;
         Ok(self.order.get(&b))
@@ -274,6 +281,20 @@ impl Tdb {
     /// Reads a record header without checking its magic.
     #[inline]
     pub(crate) fn read_rec_raw(&mut self, off: Offset) -> Result<Record> {
+        // Fast path: decode straight from the mapping.
+        if self.transaction.is_none() {
+            if let Storage::Mapped(m) = &self.storage {
+                if (off as usize).checked_add(RECORD_SIZE as usize).is_some_and(|e| e <= m.len()) {
+                    return Ok(Record::decode(m.slice(off as usize, RECORD_SIZE as usize), self.order));
+                }
+            }
+        }
+        self.read_rec_slow(off)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn read_rec_slow(&mut self, off: Offset) -> Result<Record> {
         let mut b = [0u8; RECORD_SIZE as usize];
         self.read(off, &mut b)?;
         Ok(Record::decode(&b, self.order))

@@ -71,28 +71,35 @@ pub struct Tdb {
     pub(crate) order: ByteOrder,
 }
 
-/// Walks a chain detecting cycles with a pointer that advances at half speed.
+/// Detects a loop in a chain being walked (Brent's algorithm: remember a pointer,
+/// compare each next pointer with it, and move it forward at doubling intervals),
+/// without reading anything beyond the walk itself.
 pub(crate) struct ChainWalk {
-    slow: Offset,
-    slow_chase: bool,
+    saved: Offset,
+    power: u32,
+    steps: u32,
 }
 
 impl ChainWalk {
     /// Starts a walk whose first pointer is `start`.
+    #[inline]
     pub(crate) fn new(start: Offset) -> ChainWalk {
-        ChainWalk { slow: start, slow_chase: false }
+        ChainWalk { saved: start, power: 1, steps: 0 }
     }
 
     /// Checks the next pointer; Corrupt when the chain loops.
+    #[inline]
     pub(crate) fn check(&mut self, tdb: &mut Tdb, next: Offset) -> Result<()> {
-        if self.slow_chase {
-            self.slow = tdb.read_off(self.slow)?;
-        }
-        self.slow_chase = !self.slow_chase;
-        if next == self.slow {
+        if next != 0 && next == self.saved {
             tdb.ecode = TdbError::Corrupt.code();
             tdb.log(DebugLevel::Error, "tdb_chainwalk_check: circular chain\n");
             return Err(TdbError::Corrupt);
+        }
+        self.steps += 1;
+        if self.steps == self.power {
+            self.saved = next;
+            self.power = self.power.saturating_mul(2);
+            self.steps = 0;
         }
         Ok(())
     }
@@ -121,13 +128,22 @@ impl Tdb {
     }
 
     /// Finds the live record of `key` in its chain (caller holds the chain lock).
+    #[inline]
     pub(crate) fn find(&mut self, key: &[u8], hash: u32) -> Result<(Offset, Record)> {
+        self.find_noting_dead(key, hash, &mut false)
+    }
+
+    /// `find`, also setting `saw_dead` when it passes a dead record (so a walk that
+    /// ends in NoExist tells whether the chain holds any).
+    pub(crate) fn find_noting_dead(&mut self, key: &[u8], hash: u32, saw_dead: &mut bool) -> Result<(Offset, Record)> {
         let top = format::hash_top(self.bucket(hash));
         let mut rec_ptr = self.read_off(top)?;
         let mut walk = ChainWalk::new(rec_ptr);
         while rec_ptr != 0 {
             let rec = self.read_rec(rec_ptr)?;
-            if !rec.is_dead() && rec.full_hash == hash && rec.key_len as usize == key.len() {
+            if rec.is_dead() {
+                *saw_dead = true;
+            } else if rec.full_hash == hash && rec.key_len as usize == key.len() {
                 let same = self.with_bytes(rec_ptr + RECORD_SIZE, rec.key_len, |k| k == key)?;
                 if same {
                     return Ok((rec_ptr, rec));
@@ -306,8 +322,8 @@ impl Tdb {
 
     /// Overwrites the value of `key` in place when it fits (tdb_update_hash).
     /// `Ok(true)` when done; `Ok(false)` when the record exists but is too small.
-    fn update_hash(&mut self, key: &[u8], hash: u32, parts: &[&[u8]], total: u32) -> Result<bool> {
-        let (off, mut rec) = self.find(key, hash)?;
+    fn update_hash(&mut self, key: &[u8], hash: u32, parts: &[&[u8]], total: u32, saw_dead: &mut bool) -> Result<bool> {
+        let (off, mut rec) = self.find_noting_dead(key, hash, saw_dead)?;
         let data_off = off + RECORD_SIZE + rec.key_len;
         if rec.data_len == total {
             // Storing what is already there is common (an ldb reindex): skip the write.
@@ -339,6 +355,11 @@ impl Tdb {
     }
 
     /// The store itself, with the chain write lock held (_tdb_storev).
+    ///
+    /// Walks the chain as few times as the result allows: when a walk has shown
+    /// the key absent, the delete that would follow is skipped (it could only find
+    /// nothing, and the chain lock is held), and when it has also shown the chain
+    /// free of dead records, so is the purge of dead records before allocating.
     fn store_locked(&mut self, key: &[u8], parts: &[&[u8]], flag: StoreFlag, hash: u32) -> Result<()> {
         let mut total: u32 = 0;
         for p in parts {
@@ -351,29 +372,38 @@ impl Tdb {
             Some(l) => l,
             None => return self.fail(TdbError::Oom),
         };
+        let mut saw_dead = false;
+        let mut chain_known_clean = false;
         if flag == StoreFlag::Insert {
-            if self.exists_hash(key, hash) {
-                return self.fail(TdbError::Exists);
+            match self.find_noting_dead(key, hash, &mut saw_dead) {
+                Ok(_) => return self.fail(TdbError::Exists),
+                Err(TdbError::NoExist) => chain_known_clean = !saw_dead,
+                Err(e) => return Err(e),
             }
+            self.ecode = 0;
         } else {
-            match self.update_hash(key, hash, parts, total) {
+            match self.update_hash(key, hash, parts, total, &mut saw_dead) {
                 Ok(true) => {
                     self.increment_seqnum();
                     return Ok(());
                 }
-                Ok(false) => {}
+                Ok(false) => {
+                    // Too small: delete the old record first, which reduces
+                    // fragmentation; a missing key is fine.
+                    self.ecode = 0;
+                    let _ = self.delete_hash(key, hash);
+                }
                 Err(TdbError::NoExist) if flag == StoreFlag::Modify => return self.fail(TdbError::NoExist),
-                Err(TdbError::NoExist) => {}
+                Err(TdbError::NoExist) => {
+                    // Samba's store runs its (failing) delete here, which leaves
+                    // tdb_error() at NOEXIST even though the store succeeds.
+                    chain_known_clean = !saw_dead;
+                    self.ecode = TdbError::NoExist.code();
+                }
                 Err(e) => return Err(e),
             }
         }
-        self.ecode = 0;
-        if flag != StoreFlag::Insert {
-            // Deleting first reduces fragmentation; a missing key is fine.
-            let _ = self.delete_hash(key, hash);
-            self.ecode = 0;
-        }
-        let (rec_ptr, mut rec) = self.allocate(hash, rec_len)?;
+        let (rec_ptr, mut rec) = self.allocate(hash, rec_len, chain_known_clean)?;
         let top = format::hash_top(self.bucket(hash));
         rec.next = self.read_off(top)?;
         rec.key_len = key.len() as u32;

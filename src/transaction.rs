@@ -143,18 +143,31 @@ impl Tdb {
         if self.txn().blocks[blk].is_some() {
             return Ok(());
         }
-        let mut block = vec![0u8; bs as usize].into_boxed_slice();
         let start = blk as u64 * bs as u64;
-        if (old_map_size as u64) > start {
-            let len2 = (bs as u64).min(old_map_size as u64 - start) as usize;
-            if self.file_read(start as u32, &mut block[..len2]).is_err() {
+        let len2 = if (old_map_size as u64) > start { (bs as u64).min(old_map_size as u64 - start) as usize } else { 0 };
+        // Copy the file's part of the block straight from the mapping when there is
+        // one (no zero-fill first); only the part past the old end is zeroed.
+        let mut block: Vec<u8> = Vec::with_capacity(bs as usize);
+        if len2 > 0 {
+            if self.file_oob(start as u32, len2 as u32, false).is_err() {
                 return self.fail(TdbError::Io);
+            }
+            match &self.storage {
+                crate::io::Storage::Mapped(m) => block.extend_from_slice(m.slice(start as usize, len2)),
+                _ => {
+                    block.resize(len2, 0);
+                    if self.file_read(start as u32, &mut block).is_err() {
+                        return self.fail(TdbError::Io);
+                    }
+                }
             }
             let t = self.txn_mut();
             if blk == t.blocks.len() - 1 {
                 t.last_block_size = len2 as u32;
             }
         }
+        block.resize(bs as usize, 0);
+        let block = block.into_boxed_slice();
         self.txn_mut().blocks[blk] = Some(block);
         Ok(())
     }
@@ -260,8 +273,8 @@ impl Tdb {
             self.transaction = None;
             return self.track(Err(e));
         }
-        let mut heads = vec![0u8; ((self.hash_size + 1) * OFF_SIZE) as usize];
-        if self.file_read(FREELIST_TOP, &mut heads).is_err() {
+        let mut heads = vec![0u32; self.hash_size as usize + 1];
+        if self.file_read(FREELIST_TOP, bytemuck::cast_slice_mut(&mut heads)).is_err() {
             let _ = self.allrecord_unlock(LockKind::Read, false);
             let _ = self.transaction_unlock(LockKind::Write);
             self.transaction = None;
@@ -272,7 +285,7 @@ impl Tdb {
         let _ = self.file_oob(map_size, 1, true);
         let map_size = self.map_size;
         let t = self.txn_mut();
-        t.hash_heads = heads.chunks_exact(4).map(|c| u32::from_ne_bytes([c[0], c[1], c[2], c[3]])).collect();
+        t.hash_heads = heads;
         t.old_map_size = map_size;
         Ok(())
     }
@@ -711,3 +724,4 @@ impl Tdb {
         Ok(())
     }
 }
+
