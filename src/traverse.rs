@@ -114,6 +114,7 @@ impl Tdb {
         self.travlocks.push(TraverseLock { off: 0, list: 0, kind });
         let idx = self.travlocks.len() - 1;
         let mut count = 0;
+        let mut buf: Vec<u8> = Vec::new();
         let result = loop {
             let rec = match self.next_lock(idx) {
                 Ok(Some(rec)) => rec,
@@ -130,8 +131,17 @@ impl Tdb {
                     break self.fail(TdbError::Corrupt);
                 }
             };
-            let buf = match self.alloc_read(t.off + RECORD_SIZE, full) {
-                Ok(b) => b,
+            // One buffer for the whole walk, grown as needed (a private copy: the
+            // callback may change the database under it).
+            buf.clear();
+            if buf.try_reserve(full as usize).is_err() {
+                let _ = self.unlock_list_internal(t.list as i64, t.kind);
+                let _ = self.unlock_record(t.off);
+                break self.fail(TdbError::Oom);
+            }
+            buf.resize(full as usize, 0);
+            match self.read(t.off + RECORD_SIZE, &mut buf) {
+                Ok(()) => {}
                 Err(e) => {
                     let _ = self.unlock_list_internal(t.list as i64, t.kind);
                     if self.unlock_record(t.off).is_err() {
@@ -139,7 +149,7 @@ impl Tdb {
                     }
                     break Err(e);
                 }
-            };
+            }
             if let Err(e) = self.unlock_list_internal(t.list as i64, t.kind) {
                 break Err(e);
             }
