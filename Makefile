@@ -84,3 +84,63 @@ check-c-header: build
 	  $(CABI_OUT)/values-both; fi
 
 # ---- run and test (section owned by the test harness work) ----
+
+# `make test`: cargo's tests, the ABI and header checks, then the compat suite
+# (compat-tests/run.sh: C API, interop both ways, byte-identical files, locks,
+# concurrency, interrupted commits, Samba's tools, python3-tdb) against
+# $(BUILT). Quiet: one line per part, details only on failure, and the total
+# "N passed, M failed" as the last line. Builds first (quietly: `make build`).
+.PHONY: compat-test
+test:
+	@log=$$(mktemp -d); pass=0; fail=0; \
+	if ! $(MAKE) --no-print-directory build >$$log/build.log 2>&1; then \
+	  echo "FAIL make build"; tail -n 60 $$log/build.log | sed 's/^/    /'; rm -rf $$log; echo "0 passed, 1 failed"; exit 1; fi; \
+	if $(CARGO) test --release >$$log/cargo.log 2>&1; then rc=0; else rc=1; fi; \
+	c=$$(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($$(i+1) ~ /^passed/) p += $$i; if ($$(i+1) ~ /^failed/) f += $$i } } END { print p+0, f+0 }' $$log/cargo.log); \
+	cp=$${c% *}; cf=$${c#* }; \
+	if [ $$rc != 0 ] && [ $$cf = 0 ]; then cf=1; fi; \
+	pass=$$((pass + cp)); fail=$$((fail + cf)); \
+	if [ $$rc = 0 ]; then echo "PASS cargo test --release ($$cp tests)"; \
+	else echo "FAIL cargo test --release ($$cp passed, $$cf failed)"; grep -E '^(test .* FAILED|error|---- |thread )' $$log/cargo.log | head -n 40 | sed 's/^/    /'; fi; \
+	for t in check-abi check-header; do \
+	  if $(MAKE) --no-print-directory $$t >$$log/$$t.log 2>&1; then echo "PASS make $$t"; pass=$$((pass + 1)); \
+	  else echo "FAIL make $$t"; tail -n 40 $$log/$$t.log | sed 's/^/    /'; fail=$$((fail + 1)); fi; \
+	done; \
+	OURS_LIBDIR=$(BUILT) bash compat-tests/run.sh 2>&1 | tee $$log/compat.log | \
+	  grep --line-buffered -v -E '^[0-9]+ passed, [0-9]+ failed$$' || true; \
+	last=$$(grep -E '^[0-9]+ passed, [0-9]+ failed$$' $$log/compat.log | tail -n 1); \
+	if [ -n "$$last" ]; then set -- $$last; pass=$$((pass + $$1)); fail=$$((fail + $$3)); else fail=$$((fail + 1)); echo "FAIL compat-tests/run.sh gave no total"; fi; \
+	rm -rf $$log; \
+	echo "$$pass passed, $$fail failed"; \
+	[ $$fail = 0 ]
+
+# Only the compat suite, against $(BUILT) (or OURS_LIBDIR=...).
+compat-test: build
+	OURS_LIBDIR=$${OURS_LIBDIR:-$(BUILT)} bash compat-tests/run.sh
+
+# `make run`: Samba's own tools (Debian's tdb-tools binaries, unchanged) on our
+# library: tdbtool creates a database and stores records, tdbdump prints it,
+# tdbbackup backs it up and tdbbackup -v verifies it.
+run: build
+	@d=$$(mktemp -d); lib=$(abspath $(BUILT)); \
+	export LD_LIBRARY_PATH=$$lib; set -e; \
+	echo "== tdbtool resolves libtdb.so.1 to:"; ldd $$(command -v tdbtool) | grep libtdb; \
+	echo "== tdbtool: create $$d/demo.tdb, insert and store records"; \
+	printf 'create %s\ninsert hello world\ninsert answer 42\nstore motto same-files-same-locks\ninsert answer 43\nshow answer\ninfo\ncheck\nquit\n' $$d/demo.tdb | tdbtool; \
+	echo; echo "== tdbdump $$d/demo.tdb"; tdbdump $$d/demo.tdb; \
+	echo "== tdbbackup $$d/demo.tdb"; tdbbackup $$d/demo.tdb; \
+	echo "== tdbbackup -v $$d/demo.tdb (verify)"; tdbbackup -v $$d/demo.tdb; \
+	echo "== tdbdump $$d/demo.tdb.bak"; tdbdump $$d/demo.tdb.bak; \
+	rm -rf $$d
+
+# ---- benchmark (section owned by the benchmark work, issue 4) ----
+# bench/run.sh builds the library and bench/tdbbench.c, runs the same binary on
+# Debian's libtdb.so.1 and on ours (LD_LIBRARY_PATH), and prints the table.
+# See docs/benchmarks.md. Not a timed test: bench-smoke only checks that every
+# workload runs (tiny sizes, < 30 s) and fails if the program fails.
+.PHONY: bench bench-smoke
+bench:
+	CARGO="$(CARGO)" CC="$(CC)" sh bench/run.sh
+
+bench-smoke:
+	BENCH_SMOKE=1 CARGO="$(CARGO)" CC="$(CC)" sh bench/run.sh
