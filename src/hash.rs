@@ -42,30 +42,34 @@ pub fn old_hash(key: &[u8]) -> u32 {
 pub fn jenkins_hash(key: &[u8]) -> u32 {
     let init = 0xdead_beefu32.wrapping_add(key.len() as u32);
     let (mut a, mut b, mut c) = (init, init, init);
-    let mut rest = key;
-    while rest.len() > 12 {
-        a = a.wrapping_add(le_word(&rest[0..4]));
-        b = b.wrapping_add(le_word(&rest[4..8]));
-        c = c.wrapping_add(le_word(&rest[8..12]));
+    // All but the last 1..=12 bytes go through mix() in 12-byte blocks.
+    let full_blocks = if key.is_empty() { 0 } else { (key.len() - 1) / 12 };
+    let (body, rest) = key.split_at(full_blocks * 12);
+    for block in body.chunks_exact(12) {
+        let block: &[u8; 12] = block.try_into().expect("12 bytes");
+        a = a.wrapping_add(le_word(block, 0));
+        b = b.wrapping_add(le_word(block, 4));
+        c = c.wrapping_add(le_word(block, 8));
         mix(&mut a, &mut b, &mut c);
-        rest = &rest[12..];
     }
     if rest.is_empty() {
         return c;
     }
     let mut tail = [0u8; 12];
     tail[..rest.len()].copy_from_slice(rest);
-    a = a.wrapping_add(le_word(&tail[0..4]));
-    b = b.wrapping_add(le_word(&tail[4..8]));
-    c = c.wrapping_add(le_word(&tail[8..12]));
+    a = a.wrapping_add(le_word(&tail, 0));
+    b = b.wrapping_add(le_word(&tail, 4));
+    c = c.wrapping_add(le_word(&tail, 8));
     final_mix(&mut a, &mut b, &mut c);
     c
 }
 
-fn le_word(bytes: &[u8]) -> u32 {
-    u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
+#[inline(always)]
+fn le_word(bytes: &[u8; 12], at: usize) -> u32 {
+    u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
 }
 
+#[inline(always)]
 fn mix(a: &mut u32, b: &mut u32, c: &mut u32) {
     *a = a.wrapping_sub(*c); *a ^= c.rotate_left(4); *c = c.wrapping_add(*b);
     *b = b.wrapping_sub(*a); *b ^= a.rotate_left(6); *a = a.wrapping_add(*c);
@@ -75,6 +79,7 @@ fn mix(a: &mut u32, b: &mut u32, c: &mut u32) {
     *c = c.wrapping_sub(*b); *c ^= b.rotate_left(4); *b = b.wrapping_add(*a);
 }
 
+#[inline(always)]
 fn final_mix(a: &mut u32, b: &mut u32, c: &mut u32) {
     *c ^= *b; *c = c.wrapping_sub(b.rotate_left(14));
     *a ^= *c; *a = a.wrapping_sub(c.rotate_left(11));

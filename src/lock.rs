@@ -192,8 +192,10 @@ impl Tdb {
         }
     }
 
+    #[inline]
     fn find_nestlock(&self, off: u32) -> Option<usize> {
-        self.lockrecs.iter().position(|l| l.off == off)
+        // Most recent first: unlocks usually undo the last lock.
+        self.lockrecs.iter().rposition(|l| l.off == off)
     }
 
     /// Takes (or re-counts) the one-byte lock at `off` (tdb_nest_lock).
@@ -268,7 +270,7 @@ impl Tdb {
         if self.allrecord.count > 0 {
             return self.lock_covered_by_allrecord(kind);
         }
-        let check = !self.have_data_locks();
+        let check = self.lockrecs.is_empty() || !self.have_data_locks();
         let flags = if wait { LockFlags::WAIT } else { LockFlags::NOWAIT };
         let off = lock_offset(list);
         self.nest_lock(off, kind, flags)?;

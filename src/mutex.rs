@@ -169,7 +169,9 @@ impl Tdb {
     /// The mutex side of a lock call: `None` when the range is not mutex-backed.
     pub(crate) fn mutex_lock(&mut self, kind: LockKind, off: u32, len: u32, wait: bool) -> Option<std::result::Result<(), i32>> {
         let idx = self.mutex_index(off, len)?;
-        let have_chainlocks = self.have_mutex_chainlocks();
+        // Only a chain lock looks at the allrecord state, and only when it is the
+        // first chain mutex this handle takes.
+        let have_chainlocks = idx != 0 && self.have_mutex_chainlocks();
         let m = self.mutexes.as_ref()?;
         let chain = m.chain(idx);
         loop {
