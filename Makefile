@@ -90,6 +90,11 @@ check-c-header: build
 # concurrency, interrupted commits, Samba's tools, python3-tdb) against
 # $(BUILT). Quiet: one line per part, details only on failure, and the total
 # "N passed, M failed" as the last line. Builds first (quietly: `make build`).
+# The suites `make test` runs after cargo's tests, each ending with its own
+# "N passed, M failed" line: libtdb compatibility (issue 2) and Samba's own
+# programs on our library (issue 3: smbd, ldb-tools, mixed load).
+SUITES := compat-tests/run.sh compat-tests/samba/run.sh
+
 .PHONY: compat-test
 test:
 	@log=$$(mktemp -d); pass=0; fail=0; \
@@ -106,10 +111,12 @@ test:
 	  if $(MAKE) --no-print-directory $$t >$$log/$$t.log 2>&1; then echo "PASS make $$t"; pass=$$((pass + 1)); \
 	  else echo "FAIL make $$t"; tail -n 40 $$log/$$t.log | sed 's/^/    /'; fail=$$((fail + 1)); fi; \
 	done; \
-	OURS_LIBDIR=$(BUILT) bash compat-tests/run.sh 2>&1 | tee $$log/compat.log | \
-	  grep --line-buffered -v -E '^[0-9]+ passed, [0-9]+ failed$$' || true; \
-	last=$$(grep -E '^[0-9]+ passed, [0-9]+ failed$$' $$log/compat.log | tail -n 1); \
-	if [ -n "$$last" ]; then set -- $$last; pass=$$((pass + $$1)); fail=$$((fail + $$3)); else fail=$$((fail + 1)); echo "FAIL compat-tests/run.sh gave no total"; fi; \
+	for suite in $(SUITES); do \
+	  OURS_LIBDIR=$(BUILT) bash $$suite 2>&1 | tee $$log/suite.log | \
+	    grep --line-buffered -v -E '^[0-9]+ passed, [0-9]+ failed$$' || true; \
+	  last=$$(grep -E '^[0-9]+ passed, [0-9]+ failed$$' $$log/suite.log | tail -n 1); \
+	  if [ -n "$$last" ]; then set -- $$last; pass=$$((pass + $$1)); fail=$$((fail + $$3)); else fail=$$((fail + 1)); echo "FAIL $$suite gave no total"; fi; \
+	done; \
 	rm -rf $$log; \
 	echo "$$pass passed, $$fail failed"; \
 	[ $$fail = 0 ]
