@@ -479,15 +479,18 @@ test_restart() {
 	echo pwd >&$fa; waitfor "$d/a.out" 'Current directory' || return 1
 	lib ours timeout 30 tdbdump "$SMB/lock/brlock.tdb" >"$d/brlock.before"
 	[ -s "$d/brlock.before" ] || { echo "no lock record before the crash"; return 1; }
-	# crash: SIGKILL smbd and its children (not the client) in one go
-	kill -KILL "$SMBD_PID" $(ps -o pid= --ppid "$SMBD_PID") 2>/dev/null
+	# crash: SIGKILL smbd and its children (not the client) in one go. smbd
+	# leads the process group setsid gave it, so one kill of that group hits
+	# every smbd process at the same instant: none survives long enough to
+	# clean up after the others (smbd-cleanupd would remove the stale lock).
+	kill -KILL -- "-$SMBD_PID" 2>/dev/null
 	wait "$SMBD_PID" 2>/dev/null
 	SMBD_PID=
 	exec {fa}>&-
 	stop_pid "$apid"
 	for p in $(seq 50); do [ -z "$(our_stragglers)" ] && break; sleep 0.1; done
 	lib deb timeout 30 tdbdump "$SMB/lock/brlock.tdb" >"$d/brlock.stale"
-	[ -s "$d/brlock.stale" ] || { echo "expected a stale brlock record after the crash"; return 1; }
+	[ -s "$d/brlock.stale" ] || { echo "expected a stale brlock record after the crash"; echo "before:"; cat "$d/brlock.before"; echo "client:"; cat "$d/a.out"; ps -ef | grep -F "$RUN/" | grep -v grep; return 1; }
 	echo "stale brlock.tdb record after the crash: $(grep -c '^{' "$d/brlock.stale") record(s)"
 	start_smbd || return 1
 	maps_ours "$SMBD_PID" || return 1
