@@ -91,16 +91,17 @@ check-c-header: build
 # $(BUILT). Quiet: one line per part, details only on failure, and the total
 # "N passed, M failed" as the last line. Builds first (quietly: `make build`).
 # The suites `make test` runs after cargo's tests, each ending with its own
-# "N passed, M failed" line: libtdb compatibility (issue 2) and Samba's own
-# programs on our library (issue 3: smbd, ldb-tools, mixed load).
-SUITES := compat-tests/run.sh compat-tests/samba/run.sh
+# "N passed, M failed" line: libtdb compatibility (issue 2), Samba's own
+# programs on our library (issue 3: smbd, ldb-tools, mixed load) and Debian's
+# ctdb tool against our ctdbd and Debian's (issue 6).
+SUITES := compat-tests/run.sh compat-tests/samba/run.sh compat-tests/ctdb/run.sh
 
 .PHONY: compat-test
 test:
 	@log=$$(mktemp -d); pass=0; fail=0; \
 	if ! $(MAKE) --no-print-directory build >$$log/build.log 2>&1; then \
 	  echo "FAIL make build"; tail -n 60 $$log/build.log | sed 's/^/    /'; rm -rf $$log; echo "0 passed, 1 failed"; exit 1; fi; \
-	if $(CARGO) test --release >$$log/cargo.log 2>&1; then rc=0; else rc=1; fi; \
+	if $(CARGO) test --release --workspace >$$log/cargo.log 2>&1; then rc=0; else rc=1; fi; \
 	c=$$(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($$(i+1) ~ /^passed/) p += $$i; if ($$(i+1) ~ /^failed/) f += $$i } } END { print p+0, f+0 }' $$log/cargo.log); \
 	cp=$${c% *}; cf=$${c#* }; \
 	if [ $$rc != 0 ] && [ $$cf = 0 ]; then cf=1; fi; \

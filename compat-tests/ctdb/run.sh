@@ -1,0 +1,396 @@
+#!/usr/bin/env bash
+# ctdbd compatibility suite: Debian's `ctdb` tool against our ctdbd and, in
+# the same run, against Debian's ctdbd on an identical single-node layout.
+#
+#   compat-tests/ctdb/run.sh [FILTER]
+#
+# Environment:
+#   CTDBD_BIN         our ctdbd binary (default: built with cargo)
+#   CARGO_TARGET_DIR  where cargo builds it (default: <repo>/target)
+#   DEBIAN_CTDBD      Debian's daemon (default /usr/sbin/ctdbd); the comparison
+#                     tests are skipped -- and counted as failures -- without it
+#   COMPAT_KEEP=1     keep the temporary directory
+#
+# Both daemons use node address 127.0.0.1 and the node-transport port 4379
+# (CTDB's fixed port), so they run one after the other: Debian's first, then
+# ours, each with its own CTDB_BASE under a temp dir.  Every daemon is started
+# by this script and stopped by the pid in its pid file.
+#
+# Prints PASS name / FAIL name lines and ends with "N passed, M failed".
+set -uo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+FILTER=${1:-}
+PY=/usr/bin/python3
+CTDB=${CTDB_TOOL:-/usr/bin/ctdb}
+DEBIAN_CTDBD=${DEBIAN_CTDBD:-/usr/sbin/ctdbd}
+
+RUN=$(mktemp -d "${TMPDIR:-/tmp}/ctdb-compat.XXXXXX")
+STARTED_PIDS=()
+PASSED=0
+FAILED=0
+
+cleanup() {
+	local p
+	for p in "${STARTED_PIDS[@]:-}"; do
+		[ -n "$p" ] && kill -0 "$p" 2>/dev/null && kill "$p" 2>/dev/null
+	done
+	if [ -z "${COMPAT_KEEP:-}" ]; then rm -rf "$RUN"; else echo "kept $RUN" >&2; fi
+}
+trap cleanup EXIT
+
+pass() { echo "PASS $1"; PASSED=$((PASSED + 1)); }
+fail() {
+	echo "FAIL $1"
+	[ $# -gt 1 ] && printf '%s\n' "$2" | sed 's/^/    /' | head -40
+	FAILED=$((FAILED + 1))
+}
+wanted() { [ -z "$FILTER" ] || [[ "$1" == *"$FILTER"* ]]; }
+finish() {
+	echo "$PASSED passed, $FAILED failed"
+	[ "$FAILED" -eq 0 ]
+	exit $?
+}
+
+# --- build ----------------------------------------------------------------
+if [ -z "${CTDBD_BIN:-}" ]; then
+	TD=${CARGO_TARGET_DIR:-$ROOT/target}
+	if ! (cd "$ROOT" && CARGO_TARGET_DIR="$TD" cargo build -q -p ctdbd) >"$RUN/build.log" 2>&1; then
+		fail build "$(tail -20 "$RUN/build.log")"
+		finish
+	fi
+	CTDBD_BIN=$TD/debug/ctdbd
+fi
+[ -x "$CTDBD_BIN" ] || { fail build "no binary at $CTDBD_BIN"; finish; }
+[ -x "$CTDB" ] || { fail setup "Debian's ctdb tool ($CTDB) is not installed"; finish; }
+
+# --- layout ----------------------------------------------------------------
+# make_base DIR: a single-node CTDB_BASE like ctdb/tests/local_daemons.sh lays
+# out (minus the cluster lock, which a single node does not need).
+make_base() {
+	local b=$1
+	mkdir -p "$b/db/volatile" "$b/db/persistent" "$b/db/state" "$b/events/legacy" "$b/run"
+	echo 127.0.0.1 >"$b/nodes"
+	: >"$b/public_addresses"
+	: >"$b/ctdb.tunables"
+	cat >"$b/ctdb.conf" <<EOF
+[logging]
+	location = file:$b/log.ctdb
+	log level = INFO
+
+[cluster]
+	node address = 127.0.0.1
+
+[database]
+	volatile database directory = $b/db/volatile
+	persistent database directory = $b/db/persistent
+	state database directory = $b/db/state
+
+[failover]
+	disabled = true
+EOF
+}
+
+tool() { # tool BASE ARGS...: run Debian's ctdb against the daemon of BASE
+	local b=$1
+	shift
+	CTDB_TEST_MODE=yes CTDB_BASE=$b timeout 30 "$CTDB" "$@"
+}
+
+# start_daemon BIN BASE: starts a daemon (it forks itself), waits for its pid
+# file and socket; records the pid for cleanup.
+start_daemon() {
+	local bin=$1 b=$2 i
+	(cd "$b" && CTDB_TEST_MODE=yes CTDB_BASE=$b "$bin") >"$b/start.out" 2>&1 || return 1
+	for i in $(seq 1 100); do
+		if [ -s "$b/run/ctdbd.pid" ] && [ -S "$b/run/ctdbd.socket" ]; then
+			STARTED_PIDS+=("$(cat "$b/run/ctdbd.pid")")
+			return 0
+		fi
+		sleep 0.1
+	done
+	return 1
+}
+
+# wait_ready BASE: until the node is RUNNING, OK, out of recovery, with a leader.
+wait_ready() {
+	local b=$1 i out
+	for i in $(seq 1 120); do
+		out=$(tool "$b" status 2>/dev/null)
+		if tool "$b" runstate RUNNING >/dev/null 2>&1 &&
+			grep -q "OK (THIS NODE)" <<<"$out" &&
+			grep -q "Recovery mode:NORMAL" <<<"$out" &&
+			grep -q "^Leader:0" <<<"$out"; then
+			return 0
+		fi
+		sleep 0.5
+	done
+	return 1
+}
+
+stop_daemon() { # stop_daemon BASE: by the pid in its pid file
+	local b=$1 pid i
+	pid=$(cat "$b/run/ctdbd.pid" 2>/dev/null) || return 0
+	[ -n "$pid" ] || return 0
+	kill "$pid" 2>/dev/null
+	for i in $(seq 1 100); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+port_busy() { ss -Hltn "sport = :4379" 2>/dev/null | grep -q .; }
+
+# --- the command sequence ----------------------------------------------------
+# One command per line; both daemons get exactly this sequence, in order
+# (setvar/setdebug/attach change state that later lines observe).
+COMMANDS=(
+	"status"
+	"-X status"
+	"nodestatus"
+	"pnn"
+	"listnodes"
+	"-X listnodes"
+	"uptime"
+	"ping"
+	"getpid"
+	"runstate"
+	"runstate RUNNING"
+	"runstate STARTUP"
+	"runstate BOGUS"
+	"getcapabilities"
+	"-X getcapabilities"
+	"leader"
+	"listvars"
+	"getvar RecoverInterval"
+	"getvar recoverinterval"
+	"getvar NoSuchTunable"
+	"setvar RecoverInterval 2"
+	"getvar RecoverInterval"
+	"setvar VacuumLimit 5"
+	"setvar NoSuchTunable 1"
+	"setvar DatabaseMaxDead 0x10"
+	"getvar DatabaseMaxDead"
+	"getdbmap"
+	"attach test_volatile.tdb"
+	"attach test_persistent.tdb persistent"
+	"attach test_replicated.tdb replicated"
+	"attach test_volatile.tdb"
+	"attach test_volatile.tdb persistent"
+	"attach test_persistent.tdb"
+	"getdbmap"
+	"-X getdbmap"
+	"getdebug"
+	"setdebug DEBUG"
+	"getdebug"
+	"setdebug bogus"
+	"setdebug 2"
+	"getdebug"
+	"setdebug NOTICE"
+	"getdebug"
+	"status"
+)
+
+# Masks values that legitimately differ between two daemons / two runs:
+#   - the base directory (each daemon has its own CTDB_BASE)
+#   - uptime: every digit (clock times, uptimes, recovery duration)
+#   - ping: the round-trip time, and the client count (Debian's ctdbd counts
+#     its recovery daemon as a client; ours has no separate recovery process)
+#   - getpid: the pid (checked separately against the pid file)
+#   - status: the generation number (random per recovery)
+normalise() { # normalise BASE CMD < out
+	local b=$1 cmd=$2
+	sed -e "s#$b#BASE#g" | case "$cmd" in
+	uptime) sed -e 's/[0-9]/N/g' ;;
+	ping) sed -E -e 's/time=[0-9.]+ sec/time=T sec/' -e 's/\([0-9]+ clients\)/(N clients)/' ;;
+	getpid) sed -E -e 's/^[0-9]+$/PID/' ;;
+	*status) sed -E -e 's/^Generation:[0-9]+$/Generation:G/' ;;
+	*) cat ;;
+	esac
+}
+
+run_sequence() { # run_sequence BASE OUTDIR
+	local b=$1 out=$2 i=0 c
+	mkdir -p "$out"
+	for c in "${COMMANDS[@]}"; do
+		# shellcheck disable=SC2086
+		{ tool "$b" $c 2>&1; echo "rc=$?"; } | normalise "$b" "$c" >"$out/$(printf %02d $i)"
+		i=$((i + 1))
+	done
+}
+
+DEB=$RUN/debian/node
+OUR=$RUN/ours/node
+make_base "$DEB"
+make_base "$OUR"
+
+# --- phase 1: Debian's ctdbd -------------------------------------------------
+have_ref=false
+if [ ! -x "$DEBIAN_CTDBD" ]; then
+	fail "reference: Debian's ctdbd ($DEBIAN_CTDBD) not installed"
+elif port_busy; then
+	fail "reference: port 4379 already in use on this host"
+elif ! start_daemon "$DEBIAN_CTDBD" "$DEB"; then
+	fail "reference: Debian's ctdbd did not start" "$(cat "$DEB/start.out" "$DEB/log.ctdb" 2>/dev/null | tail -20)"
+elif ! wait_ready "$DEB"; then
+	fail "reference: Debian's ctdbd never became ready" "$(tail -20 "$DEB/log.ctdb")"
+	stop_daemon "$DEB"
+else
+	run_sequence "$DEB" "$RUN/out.debian"
+	if wanted raw-unknown-control-debian; then
+		if $PY "$HERE/rawclient.py" "$DEB/run/ctdbd.socket" unknown >/dev/null 2>&1; then
+			pass raw-unknown-control-debian
+		else fail raw-unknown-control-debian; fi
+	fi
+	if stop_daemon "$DEB"; then have_ref=true; else fail "reference: Debian's ctdbd did not stop"; fi
+fi
+
+# --- phase 2: our ctdbd --------------------------------------------------------
+for i in $(seq 1 50); do port_busy || break; sleep 0.2; done
+if ! start_daemon "$CTDBD_BIN" "$OUR"; then
+	fail "ours: ctdbd did not start" "$(cat "$OUR/start.out" "$OUR/log.ctdb" 2>/dev/null | tail -20)"
+	finish
+fi
+if wanted startup-ready; then
+	if wait_ready "$OUR"; then pass startup-ready; else fail startup-ready "$(tail -20 "$OUR/log.ctdb")"; fi
+fi
+OUR_PID=$(cat "$OUR/run/ctdbd.pid")
+
+if wanted daemonised-pidfile; then
+	# The pid file names a live process that is not our child shell's job, and
+	# `ctdb getpid` reports the same pid.
+	got=$(tool "$OUR" getpid 2>&1)
+	if kill -0 "$OUR_PID" 2>/dev/null && [ "$got" = "$OUR_PID" ]; then
+		pass daemonised-pidfile
+	else fail daemonised-pidfile "pidfile=$OUR_PID getpid=$got"; fi
+fi
+
+if wanted second-instance-refused; then
+	out=$(cd "$OUR" && CTDB_TEST_MODE=yes CTDB_BASE=$OUR "$CTDBD_BIN" --interactive 2>&1)
+	rc=$?
+	if [ $rc -ne 0 ] && [ "$(cat "$OUR/run/ctdbd.pid")" = "$OUR_PID" ] && tool "$OUR" ping >/dev/null 2>&1; then
+		pass second-instance-refused
+	else fail second-instance-refused "rc=$rc $out"; fi
+fi
+
+run_sequence "$OUR" "$RUN/out.ours"
+
+i=0
+for c in "${COMMANDS[@]}"; do
+	name="compare: ctdb $c"
+	f=$(printf %02d $i)
+	i=$((i + 1))
+	wanted "$name" || continue
+	if ! $have_ref; then
+		fail "$name (no reference output)"
+		continue
+	fi
+	if d=$(diff -u "$RUN/out.debian/$f" "$RUN/out.ours/$f"); then
+		pass "$name"
+	else
+		fail "$name" "$d"
+	fi
+done
+
+if wanted db-files; then
+	# The attached databases exist where getdbmap says, and our volatile db
+	# opens with the flags DB_OPEN_FLAGS reports (the tool already did that
+	# through Debian's libtdb during attach; here we check the files).
+	ok=true
+	for f in db/volatile/test_volatile.tdb.0 db/persistent/test_persistent.tdb.0 db/volatile/test_replicated.tdb.0; do
+		[ -s "$OUR/$f" ] || { ok=false; echo "missing $f"; }
+	done >"$RUN/dbfiles.out"
+	if $ok; then pass db-files; else fail db-files "$(cat "$RUN/dbfiles.out")"; fi
+fi
+
+for probe in garbage hugelen unknown survivor; do
+	name="raw-$probe"
+	wanted "$name" || continue
+	if out=$($PY "$HERE/rawclient.py" "$OUR/run/ctdbd.socket" "$probe" 2>&1) && tool "$OUR" ping >/dev/null 2>&1; then
+		pass "$name"
+	else fail "$name" "$out"; fi
+done
+
+if wanted leader-message; then
+	# `ctdb leader` learns the leader only from the SRVID_LEADER message; with
+	# no message it would wait 10 s and print UNKNOWN.
+	start=$(date +%s)
+	out=$(tool "$OUR" leader 2>&1)
+	el=$(($(date +%s) - start))
+	if [ "$out" = "0" ] && [ "$el" -lt 3 ]; then pass leader-message; else fail leader-message "out=$out after ${el}s"; fi
+fi
+
+if wanted stop-by-pid; then
+	if stop_daemon "$OUR" && [ ! -e "$OUR/run/ctdbd.socket" ] && [ ! -e "$OUR/run/ctdbd.pid" ]; then
+		pass stop-by-pid
+	else fail stop-by-pid "$(ls -la "$OUR/run")"; fi
+else
+	stop_daemon "$OUR"
+fi
+
+if wanted shutdown-control; then
+	rm -f "$OUR/log.ctdb"
+	if start_daemon "$CTDBD_BIN" "$OUR"; then
+		pid=$(cat "$OUR/run/ctdbd.pid")
+		tool "$OUR" shutdown >/dev/null 2>&1
+		for j in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		if ! kill -0 "$pid" 2>/dev/null && [ ! -e "$OUR/run/ctdbd.socket" ]; then
+			pass shutdown-control
+		else
+			fail shutdown-control "daemon $pid still running"
+			stop_daemon "$OUR"
+		fi
+	else fail shutdown-control "did not start"; fi
+fi
+
+# --- configuration errors ----------------------------------------------------
+# bad_config NAME CONF-BODY EXPECTED-MESSAGE: our ctdbd must exit non-zero,
+# print the message on stderr, and leave no daemon or socket behind.
+bad_config() {
+	local name="bad-config: $1" body=$2 want=$3 b out rc
+	wanted "$name" || return 0
+	b=$RUN/bad.$PASSED.$FAILED
+	make_base "$b"
+	printf '%b\n' "$body" >>"$b/ctdb.conf"
+	out=$(cd "$b" && CTDB_TEST_MODE=yes CTDB_BASE=$b timeout 10 "$CTDBD_BIN" 2>&1)
+	rc=$?
+	if [ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -qF -- "$want" <<<"$out" && [ ! -e "$b/run/ctdbd.socket" ]; then
+		pass "$name"
+	else
+		fail "$name" "rc=$rc output: $out"
+		[ -s "$b/run/ctdbd.pid" ] && stop_daemon "$b"
+	fi
+}
+bad_config "unknown key" '[cluster]\n\tbogus key = 1' 'conf: unknown option [cluster] -> "bogus key"'
+bad_config "unknown section" '[bogus]\n\tx = 1' 'conf: unknown section [bogus]'
+bad_config "invalid boolean" '[legacy]\n\tstart as stopped = maybe' 'conf: invalid value [legacy] -> "start as stopped" = "maybe"'
+bad_config "invalid node address" '[cluster]\n\tnode address = 1.2.3.x' 'Invalid value for [cluster] -> node address = 1.2.3.x'
+bad_config "invalid log level" '[legacy]\n\tscript log level = LOUD' 'conf: validation for option "script log level" failed'
+bad_config "missing db directory" '[database]\n\tstate database directory = /nonexistent/ctdb' 'state database directory "/nonexistent/ctdb" does not exist'
+bad_config "invalid transport" '[cluster]\n\ttransport = ib' 'Invalid value for [cluster] -> transport = ib'
+
+if wanted "bad-config: tunables"; then
+	b=$RUN/badtun
+	make_base "$b"
+	echo "NoSuchTunable=1" >"$b/ctdb.tunables"
+	out=$(cd "$b" && CTDB_TEST_MODE=yes CTDB_BASE=$b timeout 10 "$CTDBD_BIN" --interactive 2>&1)
+	rc=$?
+	if [ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -qF 'Unknown tunable "NoSuchTunable"' <<<"$out"; then
+		pass "bad-config: tunables"
+	else fail "bad-config: tunables" "rc=$rc $out"; fi
+fi
+
+if wanted "bad-config: node address not in nodes"; then
+	b=$RUN/badnode
+	make_base "$b"
+	sed -i 's/node address = 127.0.0.1/node address = 127.0.0.9/' "$b/ctdb.conf"
+	out=$(cd "$b" && CTDB_TEST_MODE=yes CTDB_BASE=$b timeout 10 "$CTDBD_BIN" --interactive 2>&1)
+	rc=$?
+	if [ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -qF 'Node address 127.0.0.9 is not in the nodes file' <<<"$out"; then
+		pass "bad-config: node address not in nodes"
+	else fail "bad-config: node address not in nodes" "rc=$rc $out"; fi
+fi
+
+finish

@@ -1,0 +1,131 @@
+//! Logging to stderr (interactive), a file, or syslog, filtered by the
+//! current debug level (which `ctdb setdebug` changes at run time).
+
+use crate::config::LogTarget;
+use std::io::Write;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
+
+static LEVEL: AtomicU32 = AtomicU32::new(crate::config::DEBUG_NOTICE);
+static SINK: Mutex<Option<Sink>> = Mutex::new(None);
+
+struct Sink {
+    target: LogTarget,
+    file: Option<std::fs::File>,
+    host: String,
+}
+
+pub fn level() -> u32 {
+    LEVEL.load(Ordering::Relaxed)
+}
+
+pub fn set_level(l: u32) {
+    LEVEL.store(l, Ordering::Relaxed);
+}
+
+/// Sets up the sink.  In test mode the host name printed is the last part of
+/// CTDB_BASE, as Samba's local test daemons do.
+pub fn init(target: LogTarget, level: u32, test_mode: bool) -> std::io::Result<()> {
+    set_level(level);
+    let host = if test_mode {
+        std::env::var("CTDB_BASE")
+            .ok()
+            .and_then(|b| std::path::Path::new(&b).file_name().map(|f| f.to_string_lossy().into_owned()))
+            .unwrap_or_else(hostname)
+    } else {
+        hostname()
+    };
+    let file = match &target {
+        LogTarget::File(p) => Some(std::fs::OpenOptions::new().create(true).append(true).open(p)?),
+        _ => None,
+    };
+    if target == LogTarget::Syslog {
+        // SAFETY: the ident is a static C string.
+        unsafe { libc::openlog(c"ctdbd".as_ptr(), libc::LOG_PID, libc::LOG_DAEMON) };
+    }
+    *SINK.lock().unwrap() = Some(Sink { target, file, host });
+    Ok(())
+}
+
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: buf is writable for its length.
+    let r = unsafe { libc::gethostname(buf.as_mut_ptr() as *mut libc::c_char, buf.len()) };
+    if r != 0 {
+        return "localhost".into();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    let s = String::from_utf8_lossy(&buf[..end]).into_owned();
+    s.split('.').next().unwrap_or(&s).to_string()
+}
+
+fn timestamp() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let secs = now.as_secs() as libc::time_t;
+    // SAFETY: tm is plain data filled by localtime_r.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    unsafe { libc::localtime_r(&secs, &mut tm) };
+    let off = tm.tm_gmtoff;
+    let sign = if off < 0 { '-' } else { '+' };
+    let off = off.abs();
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}{}{:02}:{:02}",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec,
+        now.subsec_micros(),
+        sign,
+        off / 3600,
+        (off % 3600) / 60
+    )
+}
+
+pub fn log(level: u32, msg: &str) {
+    if level > self::level() {
+        return;
+    }
+    let mut guard = SINK.lock().unwrap();
+    match guard.as_mut() {
+        None => {
+            let _ = writeln!(std::io::stderr(), "{msg}");
+        }
+        Some(sink) => match sink.target {
+            LogTarget::Stderr => {
+                let _ = writeln!(std::io::stderr(), "{msg}");
+            }
+            LogTarget::File(_) => {
+                let line = format!("{} {} ctdbd[{}]: {}\n", timestamp(), sink.host, std::process::id(), msg);
+                if let Some(f) = sink.file.as_mut() {
+                    let _ = f.write_all(line.as_bytes());
+                }
+            }
+            LogTarget::Syslog => {
+                let prio = match level {
+                    0 => libc::LOG_ERR,
+                    1 | 2 => libc::LOG_WARNING,
+                    3 | 4 => libc::LOG_NOTICE,
+                    5..=9 => libc::LOG_INFO,
+                    _ => libc::LOG_DEBUG,
+                };
+                if let Ok(c) = std::ffi::CString::new(msg.replace('\0', " ")) {
+                    // SAFETY: format and argument are valid C strings.
+                    unsafe { libc::syslog(prio, c"%s".as_ptr(), c.as_ptr()) };
+                }
+            }
+        },
+    }
+}
+
+#[macro_export]
+macro_rules! log_err { ($($a:tt)*) => { $crate::logging::log($crate::config::DEBUG_ERR, &format!($($a)*)) } }
+#[macro_export]
+macro_rules! log_warn { ($($a:tt)*) => { $crate::logging::log($crate::config::DEBUG_WARNING, &format!($($a)*)) } }
+#[macro_export]
+macro_rules! log_notice { ($($a:tt)*) => { $crate::logging::log($crate::config::DEBUG_NOTICE, &format!($($a)*)) } }
+#[macro_export]
+macro_rules! log_info { ($($a:tt)*) => { $crate::logging::log($crate::config::DEBUG_INFO, &format!($($a)*)) } }
+#[macro_export]
+macro_rules! log_debug { ($($a:tt)*) => { $crate::logging::log($crate::config::DEBUG_DEBUG, &format!($($a)*)) } }

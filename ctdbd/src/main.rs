@@ -1,0 +1,285 @@
+//! ctdbd: a Rust replacement for Samba's CTDB daemon.  See docs/ctdbd.md.
+
+#[allow(dead_code)] // some keys are parsed now and used by later features
+mod config;
+mod db;
+mod logging;
+mod nodes;
+#[allow(dead_code)] // the full protocol vocabulary, used as features land
+mod protocol;
+mod server;
+mod tunables;
+
+use config::{Config, LogTarget, Paths};
+use protocol::{RunState, Timeval};
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+const VERSION: &str = "4.17.12";
+
+fn usage(to_stdout: bool) {
+    let text = "Usage: ctdbd [OPTION...]\n  -i, --interactive     don't fork, log to stderr\n\nHelp options:\n  -?, --help            Show this help message\n      --usage           Display brief usage message\n";
+    if to_stdout {
+        print!("{text}");
+    } else {
+        eprint!("{text}");
+    }
+}
+
+fn die(msgs: &[String]) -> ! {
+    for m in msgs {
+        log_err!("{}", m);
+    }
+    std::process::exit(1);
+}
+
+/// Holds the pid file open with an fcntl write lock for the daemon's life.
+struct PidFile {
+    path: PathBuf,
+    _file: std::fs::File,
+}
+
+impl PidFile {
+    fn create(path: &Path) -> Result<PidFile, String> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| format!("Failed to create PID file {}: {}", path.display(), e))?;
+        let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+        fl.l_type = libc::F_WRLCK as i16;
+        fl.l_whence = libc::SEEK_SET as i16;
+        // SAFETY: fl is a valid flock for F_SETLK.
+        if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &fl) } != 0 {
+            let holder = std::fs::read_to_string(path).unwrap_or_default();
+            return Err(format!("PID file {} is locked: ctdbd already running (pid {})", path.display(), holder.trim()));
+        }
+        file.set_len(0).map_err(|e| e.to_string())?;
+        let mut f = &file;
+        writeln!(f, "{}", std::process::id()).map_err(|e| e.to_string())?;
+        Ok(PidFile { path: path.to_path_buf(), _file: file })
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Binds the client socket, refusing to steal one a live daemon is using.
+fn bind_socket(path: &Path) -> Result<std::os::unix::net::UnixListener, String> {
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(format!("Domain socket {} is in use by another daemon", path.display()));
+        }
+        std::fs::remove_file(path).map_err(|e| format!("Unable to remove stale socket {}: {}", path.display(), e))?;
+        log_notice!("Removed stale socket {}", path.display());
+    }
+    let l = std::os::unix::net::UnixListener::bind(path).map_err(|e| format!("Unable to bind on ctdb socket {}: {}", path.display(), e))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).map_err(|e| e.to_string())?;
+    Ok(l)
+}
+
+/// Finds this node's PNN.  With [cluster] node address, that address must be
+/// in the nodes file; otherwise the first nodes-file address we can bind wins.
+/// The bound listener is kept for the node transport.
+fn find_pnn(cfg: &Config, nodes: &[nodes::Node]) -> Result<(u32, Option<std::net::TcpListener>), String> {
+    let try_bind = |a: SocketAddr| std::net::TcpListener::bind(a);
+    if let Some(addr) = cfg.node_address {
+        let n = nodes
+            .iter()
+            .find(|n| !n.deleted && n.addr.ip() == addr)
+            .ok_or_else(|| format!("Node address {addr} is not in the nodes file"))?;
+        let l = try_bind(n.addr).map_err(|e| format!("Unable to bind to node address {}: {}", n.addr, e))?;
+        return Ok((n.pnn, Some(l)));
+    }
+    for n in nodes.iter().filter(|n| !n.deleted) {
+        if let Ok(l) = try_bind(n.addr) {
+            return Ok((n.pnn, Some(l)));
+        }
+    }
+    Err("Unable to bind to any of the node addresses".to_string())
+}
+
+fn daemonise() {
+    // SAFETY: single-threaded at this point; the parent exits at once.
+    unsafe {
+        match libc::fork() {
+            -1 => die(&["fork failed".to_string()]),
+            0 => {}
+            _ => libc::_exit(0),
+        }
+        libc::setsid();
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if null >= 0 {
+            libc::dup2(null, 0);
+            libc::dup2(null, 1);
+            libc::dup2(null, 2);
+            if null > 2 {
+                libc::close(null);
+            }
+        }
+    }
+}
+
+fn public_interfaces(path: &Path) -> Result<Vec<String>, String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(format!("Failed to read {}: {}", path.display(), e)),
+    };
+    let mut ifaces: Vec<String> = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut parts = line.split_whitespace();
+        let addr = parts.next().unwrap_or("");
+        let (ip, bits) = addr.split_once('/').ok_or_else(|| format!("Badly formed line in {}: {}", path.display(), line))?;
+        if ip.parse::<IpAddr>().is_err() || bits.parse::<u8>().is_err() {
+            return Err(format!("Badly formed line in {}: {}", path.display(), line));
+        }
+        if let Some(list) = parts.next() {
+            for i in list.split(',') {
+                if !ifaces.iter().any(|x| x == i) {
+                    ifaces.push(i.to_string());
+                }
+            }
+        }
+    }
+    Ok(ifaces)
+}
+
+fn main() {
+    let mut interactive = false;
+    for a in std::env::args().skip(1) {
+        match a.as_str() {
+            "-i" | "--interactive" => interactive = true,
+            "-?" | "--help" => {
+                usage(true);
+                return;
+            }
+            "--usage" => {
+                println!("Usage: ctdbd [-i?] [-i|--interactive] [-?|--help] [--usage]");
+                return;
+            }
+            "--version" | "-V" => {
+                println!("Version {VERSION} (ctdbd-rs {})", env!("CARGO_PKG_VERSION"));
+                return;
+            }
+            other => {
+                eprintln!("Invalid option {other}: unknown option");
+                usage(false);
+                std::process::exit(1);
+            }
+        }
+    }
+
+    let paths = Paths::from_env().unwrap_or_else(|e| die(&[e]));
+    let cfg = Config::load(&paths).unwrap_or_else(|e| die(&e));
+
+    let target = if interactive {
+        LogTarget::Stderr
+    } else {
+        config::parse_log_location(&cfg.log_location).expect("validated at load")
+    };
+    if let Err(e) = logging::init(target, cfg.log_level, paths.test_mode) {
+        die(&[format!("Failed to initialise logging to {}: {}", cfg.log_location, e)]);
+    }
+    log_notice!("CTDB starting on node");
+    if cfg.cluster_lock.is_none() {
+        log_warn!("Cluster lock not set");
+    }
+
+    let nodes_path = paths.etcdir.join("nodes");
+    let nodes = std::fs::read_to_string(&nodes_path)
+        .map_err(|e| format!("Failed to read nodes file \"{}\": {}", nodes_path.display(), e))
+        .and_then(|t| nodes::parse(&t))
+        .unwrap_or_else(|e| die(&[e]));
+    if nodes.iter().all(|n| n.deleted) {
+        die(&[format!("No nodes in nodes file \"{}\"", nodes_path.display())]);
+    }
+
+    let mut tun = tunables::Tunables::default();
+    let tun_path = paths.etcdir.join("ctdb.tunables");
+    match tun.load_file(&tun_path) {
+        Ok(true) => log_notice!("Loaded tunables from {}", tun_path.display()),
+        Ok(false) => {}
+        Err(errs) => {
+            let mut m: Vec<String> = errs.into_iter().map(|e| format!("{}: {}", tun_path.display(), e)).collect();
+            m.push(format!("Failed to load tunables from {}", tun_path.display()));
+            die(&m);
+        }
+    }
+
+    let public_ifaces = public_interfaces(&paths.etcdir.join("public_addresses")).unwrap_or_else(|e| die(&[e]));
+
+    let (pnn, node_listener) = find_pnn(&cfg, &nodes).unwrap_or_else(|e| die(&[e]));
+
+    if !paths.rundir.is_dir() {
+        if let Err(e) = std::fs::create_dir_all(&paths.rundir) {
+            die(&[format!("Unable to create run directory {}: {}", paths.rundir.display(), e)]);
+        }
+    }
+
+    if !interactive {
+        daemonise();
+    }
+
+    let pidfile = PidFile::create(&paths.pidfile()).unwrap_or_else(|e| die(&[e]));
+    log_notice!("Starting CTDBD (Version {}) as PID: {}", VERSION, std::process::id());
+    log_notice!("Created PID file {}", paths.pidfile().display());
+
+    let sock_path = paths.socket();
+    let listener = bind_socket(&sock_path).unwrap_or_else(|e| die(&[e]));
+    log_notice!("Listening to ctdb socket {}", sock_path.display());
+    log_notice!("PNN is {}", pnn);
+
+    let mut caps = protocol::CAP_RECMASTER | protocol::CAP_LMASTER | protocol::CAP_PARALLEL_RECOVERY | protocol::CAP_FRAGMENTED_CONTROLS;
+    if !cfg.lmaster_capability {
+        caps &= !protocol::CAP_LMASTER;
+    }
+    if !cfg.leader_capability {
+        caps &= !protocol::CAP_RECMASTER;
+    }
+    let mut flags = 0;
+    if cfg.start_as_disabled {
+        flags |= protocol::NODE_FLAGS_PERMANENTLY_DISABLED;
+    }
+    if cfg.start_as_stopped {
+        flags |= protocol::NODE_FLAGS_STOPPED;
+    }
+
+    let now = Timeval::now();
+    let state = server::NodeState {
+        pnn,
+        nodes,
+        generation: protocol::INVALID_GENERATION,
+        recmode: protocol::RECOVERY_ACTIVE,
+        runstate: RunState::Unknown,
+        start_time: now,
+        last_recovery_started: now,
+        last_recovery_finished: now,
+        tunables: tun,
+        capabilities: caps,
+        flags,
+        config: cfg,
+        paths: paths.clone(),
+        public_ifaces,
+    };
+    let mut daemon = server::Daemon::new(listener, node_listener, state).unwrap_or_else(|e| die(&[format!("Failed to set up event loop: {e}")]));
+    let res = daemon.run();
+    daemon.shutdown();
+    drop(pidfile);
+    if let Err(e) = res {
+        die(&[format!("Event loop failed: {e}")]);
+    }
+    log_notice!("CTDB daemon shutting down");
+}

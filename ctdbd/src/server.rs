@@ -1,0 +1,863 @@
+//! The daemon proper: one mio event loop serving the unix-domain client
+//! socket, the node transport listener, the signal pipe and the helper-thread
+//! waker, plus a simple timer list (poll timeout = earliest deadline).
+
+use crate::config::{Config, Paths};
+use crate::db::{self, DbInfo, Done, Job};
+use crate::nodes::Node;
+use crate::protocol::{self as p, ctrl, Header, ReqControl, ReqMessage, RunState, Timeval, Writer};
+use crate::tunables::{SetResult, Tunables};
+use crate::{log_debug, log_err, log_info, log_notice, log_warn};
+use crossbeam_channel::{Receiver, Sender};
+use mio::net::{TcpListener, UnixListener, UnixStream};
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token, Waker};
+use std::collections::{HashMap, HashSet};
+use std::io::{ErrorKind, Read, Write};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const LISTENER: Token = Token(0);
+const WAKER: Token = Token(1);
+const SIGNALS: Token = Token(2);
+const NODE_LISTENER: Token = Token(3);
+const FIRST_CLIENT: usize = 16;
+
+/// Everything the node knows about itself and the cluster.
+pub struct NodeState {
+    pub pnn: u32,
+    pub nodes: Vec<Node>,
+    pub generation: u32,
+    pub recmode: u32,
+    pub runstate: RunState,
+    pub start_time: Timeval,
+    pub last_recovery_started: Timeval,
+    pub last_recovery_finished: Timeval,
+    pub tunables: Tunables,
+    pub capabilities: u32,
+    pub flags: u32,
+    pub config: Config,
+    pub paths: Paths,
+    pub public_ifaces: Vec<String>,
+}
+
+struct Client {
+    stream: UnixStream,
+    rbuf: Vec<u8>,
+    wbuf: Vec<u8>,
+    want_write: bool,
+    pid: i32,
+    srvids: HashSet<u64>,
+    closing: bool,
+}
+
+/// What a control handler decided.
+enum Outcome {
+    Reply(i32, Vec<u8>, Option<String>),
+    /// The reply is sent later (e.g. when the helper thread finishes).
+    Later,
+    /// The daemon is going down; no reply.
+    Exit,
+}
+
+fn ok(data: Vec<u8>) -> Outcome {
+    Outcome::Reply(0, data, None)
+}
+fn status(s: i32) -> Outcome {
+    Outcome::Reply(s, Vec::new(), None)
+}
+fn fail(msg: &str) -> Outcome {
+    Outcome::Reply(-1, Vec::new(), Some(msg.to_string()))
+}
+
+/// A control waiting for the helper thread.
+struct Waiting {
+    token: Token,
+    reqid: u32,
+}
+
+pub struct Daemon {
+    poll: Poll,
+    listener: UnixListener,
+    node_listener: Option<TcpListener>,
+    clients: HashMap<Token, Client>,
+    next_token: usize,
+    sig_fd: RawFd,
+    db_tx: Sender<Job>,
+    db_rx: Receiver<Done>,
+    db_thread: Option<std::thread::JoinHandle<()>>,
+    /// Newest first, as `ctdb getdbmap` lists them.
+    dbs: Vec<DbInfo>,
+    attach_waiters: HashMap<u32, Vec<Waiting>>,
+    state: NodeState,
+    next_leader_broadcast: Instant,
+    exit_requested: bool,
+}
+
+static SIG_WRITE_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    let fd = SIG_WRITE_FD.load(std::sync::atomic::Ordering::Relaxed);
+    if fd >= 0 {
+        let b = sig as u8;
+        // SAFETY: write(2) is async-signal-safe; the byte is on the stack.
+        unsafe { libc::write(fd, &b as *const u8 as *const libc::c_void, 1) };
+    }
+}
+
+fn install_signals() -> std::io::Result<RawFd> {
+    let mut fds = [0; 2];
+    // SAFETY: fds is a two-element array as pipe2 requires.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    SIG_WRITE_FD.store(fds[1], std::sync::atomic::Ordering::Relaxed);
+    // SAFETY: installing plain handlers; on_signal only calls write(2).
+    unsafe {
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+    Ok(fds[0])
+}
+
+fn peer_pid(stream: &UnixStream) -> i32 {
+    let mut cred: libc::ucred = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: cred/len describe a writable ucred.
+    let r = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            &mut cred as *mut _ as *mut libc::c_void,
+            &mut len,
+        )
+    };
+    if r == 0 {
+        cred.pid
+    } else {
+        -1
+    }
+}
+
+/// A random generation number that is never INVALID_GENERATION.
+pub fn new_generation() -> u32 {
+    loop {
+        let mut b = [0u8; 4];
+        // SAFETY: b is writable for 4 bytes.
+        let n = unsafe { libc::getrandom(b.as_mut_ptr() as *mut libc::c_void, 4, 0) };
+        let g = if n == 4 { u32::from_le_bytes(b) } else { (Timeval::now().usec as u32).wrapping_mul(2654435761) };
+        if g != p::INVALID_GENERATION && g != 0 {
+            return g;
+        }
+    }
+}
+
+impl Daemon {
+    pub fn new(listener: std::os::unix::net::UnixListener, node_listener: Option<std::net::TcpListener>, state: NodeState) -> std::io::Result<Daemon> {
+        let poll = Poll::new()?;
+        listener.set_nonblocking(true)?;
+        let mut listener = UnixListener::from_std(listener);
+        poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
+        let node_listener = match node_listener {
+            Some(l) => {
+                l.set_nonblocking(true)?;
+                let mut l = TcpListener::from_std(l);
+                poll.registry().register(&mut l, NODE_LISTENER, Interest::READABLE)?;
+                Some(l)
+            }
+            None => None,
+        };
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let sig_fd = install_signals()?;
+        poll.registry().register(&mut SourceFd(&sig_fd), SIGNALS, Interest::READABLE)?;
+        let w = waker.clone();
+        let (db_tx, db_rx, h) = db::spawn(Arc::new(move || {
+            let _ = w.wake();
+        }));
+        Ok(Daemon {
+            poll,
+            listener,
+            node_listener,
+            clients: HashMap::new(),
+            next_token: FIRST_CLIENT,
+            sig_fd,
+            db_tx,
+            db_rx,
+            db_thread: Some(h),
+            dbs: Vec::new(),
+            attach_waiters: HashMap::new(),
+            state,
+            next_leader_broadcast: Instant::now(),
+            exit_requested: false,
+        })
+    }
+
+    fn set_runstate(&mut self, rs: RunState) {
+        self.state.runstate = rs;
+        log_notice!("Set runstate to {} ({})", rs.name(), rs as u32);
+    }
+
+    /// Single-node start-up: there is nobody to recover with, so the first
+    /// recovery is just a new generation.
+    fn startup(&mut self) {
+        self.set_runstate(RunState::Init);
+        self.set_runstate(RunState::Setup);
+        self.set_runstate(RunState::FirstRecovery);
+        self.state.last_recovery_started = Timeval::now();
+        self.state.recmode = p::RECOVERY_ACTIVE;
+        self.state.generation = new_generation();
+        self.state.recmode = p::RECOVERY_NORMAL;
+        self.state.last_recovery_finished = Timeval::now();
+        log_notice!("Recovery complete, generation {}", self.state.generation);
+        self.set_runstate(RunState::Startup);
+        self.set_runstate(RunState::Running);
+    }
+
+    pub fn run(&mut self) -> std::io::Result<()> {
+        self.startup();
+        let mut events = Events::with_capacity(256);
+        while !self.exit_requested {
+            let timeout = self.next_leader_broadcast.saturating_duration_since(Instant::now());
+            match self.poll.poll(&mut events, Some(timeout)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+            for ev in events.iter() {
+                match ev.token() {
+                    LISTENER => self.accept_clients(),
+                    NODE_LISTENER => self.accept_nodes(),
+                    WAKER => self.drain_db_replies(),
+                    SIGNALS => self.read_signals(),
+                    t => {
+                        if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                            self.client_readable(t);
+                        }
+                        if ev.is_writable() {
+                            self.flush(t);
+                        }
+                    }
+                }
+            }
+            self.run_timers();
+            self.reap_closed();
+        }
+        Ok(())
+    }
+
+    fn run_timers(&mut self) {
+        let now = Instant::now();
+        if now >= self.next_leader_broadcast {
+            self.broadcast_leader();
+            let secs = self.state.tunables.recover_interval().max(1) as u64;
+            self.next_leader_broadcast = now + Duration::from_secs(secs);
+        }
+    }
+
+    fn read_signals(&mut self) {
+        let mut b = [0u8; 16];
+        loop {
+            // SAFETY: b is writable.
+            let n = unsafe { libc::read(self.sig_fd, b.as_mut_ptr() as *mut libc::c_void, b.len()) };
+            if n <= 0 {
+                break;
+            }
+            for sig in &b[..n as usize] {
+                log_notice!("Received signal {}, shutting down", sig);
+                self.exit_requested = true;
+            }
+        }
+    }
+
+    fn accept_nodes(&mut self) {
+        if let Some(l) = &self.node_listener {
+            while let Ok((s, addr)) = l.accept() {
+                // The node transport is the next step (multi-node); until then a
+                // peer is refused explicitly rather than left hanging.
+                log_warn!("Refusing node connection from {} (node transport not implemented)", addr);
+                drop(s);
+            }
+        }
+    }
+
+    fn accept_clients(&mut self) {
+        loop {
+            match self.listener.accept() {
+                Ok((mut stream, _)) => {
+                    let token = Token(self.next_token);
+                    self.next_token += 1;
+                    if let Err(e) = self.poll.registry().register(&mut stream, token, Interest::READABLE) {
+                        log_err!("Failed to register client: {}", e);
+                        continue;
+                    }
+                    let pid = peer_pid(&stream);
+                    log_info!("Connected client with pid:{}", pid);
+                    self.clients.insert(
+                        token,
+                        Client { stream, rbuf: Vec::new(), wbuf: Vec::new(), want_write: false, pid, srvids: HashSet::new(), closing: false },
+                    );
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    log_err!("accept on client socket failed: {}", e);
+                    break;
+                }
+            }
+        }
+    }
+
+    fn close_client(&mut self, token: Token, why: &str) {
+        if let Some(c) = self.clients.get_mut(&token) {
+            if !c.closing {
+                log_debug!("Closing client pid:{} ({})", c.pid, why);
+                c.closing = true;
+            }
+        }
+    }
+
+    fn reap_closed(&mut self) {
+        let dead: Vec<Token> = self.clients.iter().filter(|(_, c)| c.closing).map(|(t, _)| *t).collect();
+        for t in dead {
+            if let Some(mut c) = self.clients.remove(&t) {
+                let _ = self.poll.registry().deregister(&mut c.stream);
+            }
+            for w in self.attach_waiters.values_mut() {
+                w.retain(|x| x.token != t);
+            }
+        }
+    }
+
+    fn client_readable(&mut self, token: Token) {
+        let mut packets = Vec::new();
+        {
+            let Some(c) = self.clients.get_mut(&token) else { return };
+            if c.closing {
+                return;
+            }
+            let mut eof = false;
+            let mut buf = [0u8; 16384];
+            loop {
+                match c.stream.read(&mut buf) {
+                    Ok(0) => {
+                        eof = true;
+                        break;
+                    }
+                    Ok(n) => c.rbuf.extend_from_slice(&buf[..n]),
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                    Err(_) => {
+                        eof = true;
+                        break;
+                    }
+                }
+            }
+            let mut bad = None;
+            while c.rbuf.len() >= 4 {
+                let len = u32::from_le_bytes(c.rbuf[..4].try_into().unwrap());
+                let len = match p::check_length(len) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        bad = Some(e.to_string());
+                        break;
+                    }
+                };
+                if c.rbuf.len() < len {
+                    break;
+                }
+                let pkt: Vec<u8> = c.rbuf.drain(..len).collect();
+                packets.push(pkt);
+            }
+            if let Some(why) = bad {
+                log_err!("Malformed packet from client pid:{}: {}, closing it", c.pid, why);
+                c.closing = true;
+            }
+            if eof && !c.closing {
+                c.closing = true;
+            }
+        }
+        for pkt in packets {
+            if let Err(why) = self.client_packet(token, &pkt) {
+                let pid = self.clients.get(&token).map(|c| c.pid).unwrap_or(-1);
+                log_err!("Malformed packet from client pid:{}: {}, closing it", pid, why);
+                self.close_client(token, "malformed packet");
+                break;
+            }
+        }
+    }
+
+    /// Queues bytes for a client and writes as much as the socket takes.
+    fn send(&mut self, token: Token, bytes: &[u8]) {
+        if let Some(c) = self.clients.get_mut(&token) {
+            if c.closing {
+                return;
+            }
+            c.wbuf.extend_from_slice(bytes);
+        }
+        self.flush(token);
+    }
+
+    fn flush(&mut self, token: Token) {
+        let Some(c) = self.clients.get_mut(&token) else { return };
+        let mut written = 0;
+        let mut failed = false;
+        while written < c.wbuf.len() {
+            match c.stream.write(&c.wbuf[written..]) {
+                Ok(0) => {
+                    failed = true;
+                    break;
+                }
+                Ok(n) => written += n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    failed = true;
+                    break;
+                }
+            }
+        }
+        c.wbuf.drain(..written);
+        if failed {
+            c.closing = true;
+            return;
+        }
+        let want = !c.wbuf.is_empty();
+        if want != c.want_write {
+            c.want_write = want;
+            let interest = if want { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
+            let _ = self.poll.registry().reregister(&mut c.stream, token, interest);
+        }
+    }
+
+    fn is_local_dest(&self, dest: u32) -> bool {
+        dest == p::CURRENT_NODE
+            || dest == self.state.pnn
+            || dest == p::BROADCAST_ALL
+            || dest == p::BROADCAST_ACTIVE
+            || dest == p::BROADCAST_CONNECTED
+            || dest == p::MULTICAST
+    }
+
+    fn client_packet(&mut self, token: Token, pkt: &[u8]) -> Result<(), String> {
+        let mut hdr = Header::parse(pkt).map_err(|e| e.to_string())?;
+        if hdr.length as usize != pkt.len() {
+            return Err(format!("length {} does not match packet", hdr.length));
+        }
+        // Packets from local clients carry this node as their source.
+        hdr.srcnode = self.state.pnn;
+        let body = &pkt[p::HEADER_LEN..];
+        match hdr.operation {
+            p::REQ_CONTROL => {
+                let c = ReqControl::parse(body).map_err(|e| e.to_string())?;
+                self.client_control(token, hdr, c);
+            }
+            p::REQ_MESSAGE => {
+                let m = ReqMessage::parse(body).map_err(|e| e.to_string())?;
+                if self.is_local_dest(hdr.destnode) {
+                    self.deliver_message(m.srvid, &m.data);
+                } else {
+                    log_warn!("Dropping message for srvid 0x{:x} to unreachable node {}", m.srvid, hdr.destnode);
+                }
+            }
+            op => {
+                // Record calls (REQ_CALL) are the next step; anything else is not
+                // something a client sends.
+                log_err!("Packet with unsupported operation {} from client, ignored", op);
+            }
+        }
+        Ok(())
+    }
+
+    fn reply(&mut self, token: Token, reqid: u32, status: i32, data: &[u8], errmsg: Option<&str>) {
+        let h = Header {
+            generation: self.state.generation,
+            operation: p::REPLY_CONTROL,
+            destnode: self.state.pnn,
+            srcnode: self.state.pnn,
+            reqid,
+            ..Default::default()
+        };
+        let pkt = p::build_packet(h, &p::reply_control_body(status, data, errmsg));
+        self.send(token, &pkt);
+    }
+
+    fn client_control(&mut self, token: Token, hdr: Header, c: ReqControl) {
+        let outcome = if self.is_local_dest(hdr.destnode) {
+            self.control(token, &hdr, &c)
+        } else if (hdr.destnode as usize) < self.state.nodes.len() {
+            fail("node is disconnected")
+        } else {
+            fail("invalid destination node")
+        };
+        match outcome {
+            Outcome::Reply(st, data, msg) => {
+                if c.flags & p::CTRL_FLAG_NOREPLY == 0 {
+                    self.reply(token, hdr.reqid, st, &data, msg.as_deref());
+                }
+            }
+            Outcome::Later => {}
+            Outcome::Exit => {
+                log_notice!("Received SHUTDOWN command.");
+                self.exit_requested = true;
+            }
+        }
+    }
+
+    fn find_db(&self, id: u32) -> Option<&DbInfo> {
+        self.dbs.iter().find(|d| d.id == id && d.ready)
+    }
+
+    fn db_from_data(&self, data: &[u8]) -> Result<&DbInfo, Outcome> {
+        let id = p::Reader::new(data).u32().ok_or_else(|| fail("missing database id"))?;
+        self.find_db(id).ok_or_else(|| {
+            log_err!("Unknown db_id 0x{:08x}", id);
+            fail("unknown database")
+        })
+    }
+
+    fn control(&mut self, token: Token, hdr: &Header, c: &ReqControl) -> Outcome {
+        let st = &self.state;
+        match c.opcode {
+            ctrl::PROCESS_EXISTS => {
+                let pid = match p::Reader::new(&c.data).i32() {
+                    Some(p) => p,
+                    None => return fail("missing pid"),
+                };
+                if self.clients.values().any(|cl| cl.pid == pid && !cl.closing) {
+                    status(0)
+                } else {
+                    status(-1)
+                }
+            }
+            ctrl::PING => status(self.clients.values().filter(|c| !c.closing).count() as i32),
+            ctrl::GET_PID => status(std::process::id() as i32),
+            ctrl::GET_PNN => status(st.pnn as i32),
+            ctrl::GET_RECMODE => status(st.recmode as i32),
+            ctrl::GET_RUNSTATE => {
+                let mut w = Writer::new();
+                w.u32(st.runstate as u32);
+                ok(w.buf)
+            }
+            ctrl::GET_CAPABILITIES => {
+                let mut w = Writer::new();
+                w.u32(st.capabilities);
+                ok(w.buf)
+            }
+            ctrl::GET_DEBUG => {
+                let mut w = Writer::new();
+                w.u32(crate::logging::level());
+                ok(w.buf)
+            }
+            ctrl::SET_DEBUG => match p::Reader::new(&c.data).u32() {
+                Some(l) => {
+                    crate::logging::set_level(l);
+                    status(0)
+                }
+                None => fail("missing debug level"),
+            },
+            ctrl::UPTIME => {
+                let mut w = Writer::new();
+                w.timeval(Timeval::now()).timeval(st.start_time).timeval(st.last_recovery_started).timeval(st.last_recovery_finished);
+                ok(w.buf)
+            }
+            ctrl::GETVNNMAP => {
+                let mut w = Writer::new();
+                let active: Vec<u32> = if st.capabilities & p::CAP_LMASTER != 0 { vec![st.pnn] } else { vec![] };
+                w.u32(st.generation).u32(active.len() as u32);
+                for n in active {
+                    w.u32(n);
+                }
+                ok(w.buf)
+            }
+            ctrl::GET_NODEMAP | ctrl::GET_NODES_FILE => {
+                let mut w = Writer::new();
+                w.u32(st.nodes.len() as u32);
+                for n in &st.nodes {
+                    // GET_NODES_FILE reports the file as read (only deleted
+                    // nodes flagged); GET_NODEMAP the live view, in which every
+                    // other node is disconnected until the node transport exists.
+                    let flags = if n.deleted {
+                        p::NODE_FLAGS_DELETED
+                    } else if c.opcode == ctrl::GET_NODES_FILE {
+                        0
+                    } else if n.pnn == st.pnn {
+                        st.flags
+                    } else {
+                        p::NODE_FLAGS_DISCONNECTED
+                    };
+                    w.u32(n.pnn).u32(flags);
+                    p::sock_addr(&mut w, &n.addr);
+                }
+                ok(w.buf)
+            }
+            ctrl::GET_IFACES => {
+                let mut w = Writer::new();
+                w.u32(st.public_ifaces.len() as u32);
+                for name in &st.public_ifaces {
+                    let mut n = [0u8; 18];
+                    let b = name.as_bytes();
+                    let l = b.len().min(17);
+                    n[..l].copy_from_slice(&b[..l]);
+                    w.bytes(&n).u16(1).u32(0);
+                }
+                ok(w.buf)
+            }
+            ctrl::LIST_TUNABLES => {
+                let list = Tunables::names().join(":");
+                let mut w = Writer::new();
+                w.u32(list.len() as u32 + 1).cstring(&list);
+                ok(w.buf)
+            }
+            ctrl::GET_TUNABLE => {
+                let mut r = p::Reader::new(&c.data);
+                let name = r.u32().and_then(|l| r.bytes(l as usize)).and_then(p::parse_cstring);
+                let Some(name) = name else { return fail("bad tunable request") };
+                match st.tunables.get(&name) {
+                    Some(v) => {
+                        let mut w = Writer::new();
+                        w.u32(v);
+                        ok(w.buf)
+                    }
+                    None => status(-libc::EINVAL),
+                }
+            }
+            ctrl::SET_TUNABLE => {
+                let mut r = p::Reader::new(&c.data);
+                let value = r.u32();
+                let name = r.u32().and_then(|l| r.bytes(l as usize)).and_then(p::parse_cstring);
+                let (Some(value), Some(name)) = (value, name) else { return fail("bad tunable request") };
+                match self.state.tunables.set(&name, value) {
+                    SetResult::Ok => status(0),
+                    SetResult::Obsolete => {
+                        log_warn!("Setting obsolete tunable \"{}\"", name);
+                        status(1)
+                    }
+                    SetResult::Unknown => status(-1),
+                }
+            }
+            ctrl::GET_ALL_TUNABLES => {
+                let mut w = Writer::new();
+                st.tunables.encode_all(&mut w);
+                ok(w.buf)
+            }
+            ctrl::REGISTER_SRVID => {
+                if let Some(cl) = self.clients.get_mut(&token) {
+                    cl.srvids.insert(c.srvid);
+                }
+                log_info!("Registered message handler for srvid={}", c.srvid);
+                if c.srvid == p::SRVID_LEADER {
+                    // Tell a new listener at once who leads, rather than making it
+                    // wait for the next periodic announcement.
+                    self.pending_leader_to(token);
+                }
+                status(0)
+            }
+            ctrl::DEREGISTER_SRVID => {
+                let removed = self.clients.get_mut(&token).map(|cl| cl.srvids.remove(&c.srvid)).unwrap_or(false);
+                if removed {
+                    status(0)
+                } else {
+                    status(-1)
+                }
+            }
+            ctrl::CHECK_PID_SRVID => {
+                let mut r = p::Reader::new(&c.data);
+                let pid = r.i32();
+                let _pad = r.u32();
+                let srvid = r.u64();
+                let (Some(pid), Some(srvid)) = (pid, srvid) else { return fail("bad request") };
+                let found = self.clients.values().any(|cl| cl.pid == pid && cl.srvids.contains(&srvid) && !cl.closing);
+                if found {
+                    status(0)
+                } else {
+                    status(-1)
+                }
+            }
+            ctrl::GET_DBMAP => {
+                let mut w = Writer::new();
+                let ready: Vec<&DbInfo> = self.dbs.iter().filter(|d| d.ready).collect();
+                w.u32(ready.len() as u32);
+                for d in ready {
+                    w.u32(d.id).u8(d.flags).zeros(3);
+                }
+                ok(w.buf)
+            }
+            ctrl::GET_DBNAME => match self.db_from_data(&c.data) {
+                Ok(d) => {
+                    let mut w = Writer::new();
+                    w.cstring(&d.name);
+                    ok(w.buf)
+                }
+                Err(o) => o,
+            },
+            ctrl::GETDBPATH => match self.db_from_data(&c.data) {
+                Ok(d) => {
+                    let mut w = Writer::new();
+                    w.cstring(&d.path.display().to_string());
+                    ok(w.buf)
+                }
+                Err(o) => o,
+            },
+            ctrl::DB_GET_HEALTH => match self.db_from_data(&c.data) {
+                Ok(d) => {
+                    let mut w = Writer::new();
+                    if let Some(r) = &d.unhealthy {
+                        w.cstring(r);
+                    }
+                    ok(w.buf)
+                }
+                Err(o) => o,
+            },
+            ctrl::DB_OPEN_FLAGS => match self.db_from_data(&c.data) {
+                Ok(d) => {
+                    let mut w = Writer::new();
+                    w.i32(d.tdb_flags as i32);
+                    ok(w.buf)
+                }
+                Err(o) => o,
+            },
+            ctrl::DB_ATTACH => self.attach(token, hdr.reqid, c, 0),
+            ctrl::DB_ATTACH_PERSISTENT => self.attach(token, hdr.reqid, c, p::DB_FLAGS_PERSISTENT),
+            ctrl::DB_ATTACH_REPLICATED => self.attach(token, hdr.reqid, c, p::DB_FLAGS_REPLICATED),
+            ctrl::SHUTDOWN => Outcome::Exit,
+            op => {
+                log_err!("Unknown control {} from client pid:{}", op, self.clients.get(&token).map(|c| c.pid).unwrap_or(-1));
+                fail("unknown control")
+            }
+        }
+    }
+
+    fn attach(&mut self, token: Token, reqid: u32, c: &ReqControl, flags: u8) -> Outcome {
+        let Some(name) = p::parse_cstring(&c.data).filter(|n| !n.is_empty()) else {
+            return fail("missing database name");
+        };
+        if self.state.tunables.allow_client_db_attach() == 0 {
+            log_err!("DB Attach to database {} denied by tunable AllowClientDBAttach == 0", name);
+            return status(-1);
+        }
+        if let Some(d) = self.dbs.iter().find(|d| d.name == name) {
+            if d.flags & flags != flags {
+                log_err!("Error: Failed to re-attach with 0x{:x} flags, database has 0x{:x} flags", flags, d.flags);
+                return status(-1);
+            }
+            if !d.ready {
+                let id = d.id;
+                self.attach_waiters.entry(id).or_default().push(Waiting { token, reqid });
+                return Outcome::Later;
+            }
+            let mut w = Writer::new();
+            w.u32(d.id);
+            return ok(w.buf);
+        }
+        let id = db::db_id(&name);
+        if let Some(other) = self.dbs.iter().find(|d| d.id == id) {
+            log_err!("db_id 0x{:x} hash collision. name1='{}' name2='{}'", id, name, other.name);
+            return status(-1);
+        }
+        let dir = if flags & p::DB_FLAGS_PERSISTENT != 0 { &self.state.config.persistent_dir } else { &self.state.config.volatile_dir };
+        let path = dir.join(format!("{}.{}", name, self.state.pnn));
+        let tdb_flags = db::tdb_flags(flags, self.state.config.tdb_mutexes);
+        self.dbs.insert(0, DbInfo { id, name, flags, path: path.clone(), tdb_flags, ready: false, unhealthy: None });
+        let job = Job::Open {
+            id,
+            path,
+            hash_size: self.state.tunables.database_hash_size(),
+            tdb_flags,
+            max_dead: self.state.tunables.database_max_dead(),
+        };
+        if self.db_tx.send(job).is_err() {
+            self.dbs.retain(|d| d.id != id);
+            return fail("database thread gone");
+        }
+        self.attach_waiters.entry(id).or_default().push(Waiting { token, reqid });
+        Outcome::Later
+    }
+
+    fn drain_db_replies(&mut self) {
+        while let Ok(done) = self.db_rx.try_recv() {
+            match done {
+                Done::Opened { id, result } => {
+                    let waiters = self.attach_waiters.remove(&id).unwrap_or_default();
+                    match result {
+                        Ok(()) => {
+                            let d = self.dbs.iter_mut().find(|d| d.id == id).expect("db in catalogue");
+                            d.ready = true;
+                            log_notice!("Attached to database '{}' with flags 0x{:x}", d.path.display(), d.tdb_flags);
+                            let mut w = Writer::new();
+                            w.u32(id);
+                            for wt in waiters {
+                                self.reply(wt.token, wt.reqid, 0, &w.buf, None);
+                            }
+                        }
+                        Err(e) => {
+                            log_err!("{}", e);
+                            self.dbs.retain(|d| d.id != id);
+                            for wt in waiters {
+                                self.reply(wt.token, wt.reqid, -1, &[], None);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn pending_leader_to(&mut self, token: Token) {
+        if self.state.capabilities & p::CAP_RECMASTER == 0 {
+            return;
+        }
+        let pkt = self.message_packet(p::SRVID_LEADER, &self.state.pnn.to_le_bytes());
+        self.send(token, &pkt);
+    }
+
+    /// The leader (this node, while it is alone and leader-capable) announces
+    /// itself periodically, as the recovery daemon does.
+    fn broadcast_leader(&mut self) {
+        if self.state.capabilities & p::CAP_RECMASTER == 0 {
+            return;
+        }
+        let pnn = self.state.pnn;
+        self.deliver_message(p::SRVID_LEADER, &pnn.to_le_bytes());
+    }
+
+    fn message_packet(&self, srvid: u64, data: &[u8]) -> Vec<u8> {
+        let h = Header {
+            generation: self.state.generation,
+            operation: p::REQ_MESSAGE,
+            destnode: self.state.pnn,
+            srcnode: self.state.pnn,
+            reqid: 0,
+            ..Default::default()
+        };
+        p::build_packet(h, &ReqMessage { srvid, data: data.to_vec() }.encode())
+    }
+
+    /// Sends a message to every local client registered for srvid (or for
+    /// all srvids).
+    fn deliver_message(&mut self, srvid: u64, data: &[u8]) {
+        let pkt = self.message_packet(srvid, data);
+        let targets: Vec<Token> = self
+            .clients
+            .iter()
+            .filter(|(_, c)| !c.closing && (c.srvids.contains(&srvid) || c.srvids.contains(&p::SRVID_ALL)))
+            .map(|(t, _)| *t)
+            .collect();
+        for t in targets {
+            self.send(t, &pkt);
+        }
+    }
+
+    pub fn shutdown(mut self) {
+        self.state.runstate = RunState::Shutdown;
+        log_notice!("Shutdown sequence complete, exiting.");
+        let _ = self.db_tx.send(Job::Stop);
+        if let Some(h) = self.db_thread.take() {
+            let _ = h.join();
+        }
+        let _ = std::fs::remove_file(self.state.paths.socket());
+    }
+}
+
