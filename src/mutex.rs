@@ -65,6 +65,45 @@ impl MutexArea {
         self.at(offset_of!(MutexAreaHead, hashchains) + idx * size_of::<libc::pthread_mutex_t>())
     }
 
+    /// Whether chain mutex `idx` has no holder right now, read from its lock word
+    /// without taking it. Only a hint: the caller makes it sound by publishing
+    /// the allrecord state first (see `pass_through_chains`).
+    fn chain_looks_free(&self, idx: usize) -> bool {
+        if !lock_word_readable() {
+            return false;
+        }
+        // SAFETY: the first int of an initialised glibc mutex is its lock word
+        // (checked at run time by lock_word_readable); it is only read here, atomically.
+        let word = unsafe { &*(self.chain(idx) as *const std::sync::atomic::AtomicI32) };
+        word.load(std::sync::atomic::Ordering::SeqCst) == 0
+    }
+
+    /// Makes sure no chain lock holder remains after the allrecord state was set:
+    /// every chain mutex is taken and released once, except those seen free.
+    ///
+    /// Skipping a free one is sound: a chain locker takes the chain mutex and
+    /// then reads the allrecord state, while we wrote the state and then read the
+    /// chain's lock word (with full fences on both sides). So either we see its
+    /// lock and wait for it, or it sees our state and backs off.
+    fn pass_through_chains(&self, wait: bool) -> i32 {
+        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+        for i in 1..self.count {
+            if self.chain_looks_free(i) {
+                continue;
+            }
+            let mut rc = lock_robust(self.chain(i), wait);
+            if rc == 0 {
+                rc = unlock(self.chain(i));
+            } else if !wait && rc == libc::EBUSY {
+                rc = libc::EAGAIN;
+            }
+            if rc != 0 {
+                return rc;
+            }
+        }
+        0
+    }
+
     fn allrecord_mutex(&self) -> *mut libc::pthread_mutex_t {
         self.at(offset_of!(MutexAreaHead, allrecord_mutex))
     }
@@ -269,20 +308,13 @@ impl Tdb {
             return Err(TdbError::Lock);
         }
         m.set_allrecord_state(if kind == LockKind::Read { F_RDLCK } else { F_WRLCK });
-        for i in 1..m.count {
-            let mut rc = lock_robust(m.chain(i), flags.wait);
-            if rc == 0 {
-                rc = unlock(m.chain(i));
-            } else if !flags.wait && rc == libc::EBUSY {
-                rc = libc::EAGAIN;
-            }
-            if rc != 0 {
-                m.set_allrecord_state(F_UNLCK);
-                unlock(m.allrecord_mutex());
-                crate::lock::set_errno(rc);
-                self.ecode = TdbError::Lock.code();
-                return Err(TdbError::Lock);
-            }
+        let rc = m.pass_through_chains(flags.wait);
+        if rc != 0 {
+            m.set_allrecord_state(F_UNLCK);
+            unlock(m.allrecord_mutex());
+            crate::lock::set_errno(rc);
+            self.ecode = TdbError::Lock.code();
+            return Err(TdbError::Lock);
         }
         Ok(())
     }
@@ -303,16 +335,10 @@ impl Tdb {
             return Err(TdbError::Lock);
         }
         m.set_allrecord_state(F_WRLCK);
-        for i in 1..m.count {
-            let mut rc = lock_robust(m.chain(i), true);
-            if rc == 0 {
-                rc = unlock(m.chain(i));
-            }
-            if rc != 0 {
-                m.set_allrecord_state(F_RDLCK);
-                self.ecode = TdbError::Lock.code();
-                return Err(TdbError::Lock);
-            }
+        if m.pass_through_chains(true) != 0 {
+            m.set_allrecord_state(F_RDLCK);
+            self.ecode = TdbError::Lock.code();
+            return Err(TdbError::Lock);
         }
         Ok(())
     }
@@ -371,6 +397,33 @@ impl Tdb {
         }
         Ok(())
     }
+}
+
+/// Whether the C library keeps a mutex's lock word in its first int, zero exactly
+/// when unlocked (glibc does); checked once on a private mutex, else never relied on.
+fn lock_word_readable() -> bool {
+    static READABLE: OnceLock<bool> = OnceLock::new();
+    *READABLE.get_or_init(|| {
+        let mut m: libc::pthread_mutex_t = libc::PTHREAD_MUTEX_INITIALIZER;
+        let p: *mut libc::pthread_mutex_t = &mut m;
+        let ok = with_robust_attr(|attr| {
+            // SAFETY: a mutex on our stack, initialised here and destroyed below;
+            // its first int is read while nobody else can touch it.
+            unsafe {
+                let rc = libc::pthread_mutex_init(p, attr);
+                if rc != 0 {
+                    return Err(rc);
+                }
+                let word = || std::ptr::read_volatile(p as *const i32);
+                let unlocked = word() == 0;
+                let locked = libc::pthread_mutex_lock(p) == 0 && word() != 0;
+                let released = libc::pthread_mutex_unlock(p) == 0 && word() == 0;
+                libc::pthread_mutex_destroy(p);
+                Ok(unlocked && locked && released)
+            }
+        });
+        ok.unwrap_or(false)
+    })
 }
 
 /// Whether this system supports robust process-shared mutexes well enough for
@@ -459,5 +512,6 @@ mod tests {
     #[test]
     fn robust_mutexes_are_available_on_linux() {
         assert!(runtime_check_for_robust_mutexes());
+        assert!(lock_word_readable(), "glibc keeps the lock word first");
     }
 }
