@@ -204,6 +204,19 @@ impl Tdb {
         Ok(())
     }
 
+    /// Appends `len` bytes of the file at `off` (not through a transaction) to
+    /// `out`: copied straight from the mapping when there is one.
+    pub(crate) fn file_read_append(&mut self, off: Offset, len: u32, out: &mut Vec<u8>) -> Result<()> {
+        self.file_oob(off, len, false)?;
+        if let Storage::Mapped(m) = &self.storage {
+            out.extend_from_slice(m.slice(off as usize, len as usize));
+            return Ok(());
+        }
+        let start = out.len();
+        out.resize(start + len as usize, 0);
+        self.file_read(off, &mut out[start..])
+    }
+
     /// Writes `data` to the file (not through a transaction).
     pub(crate) fn file_write(&mut self, off: Offset, data: &[u8]) -> Result<()> {
         if data.is_empty() {

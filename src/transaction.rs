@@ -15,8 +15,9 @@ use crate::tdb::Tdb;
 
 /// The state of an open transaction.
 pub(crate) struct Transaction {
-    /// The hash table as the transaction sees it, for skipping empty chains fast.
-    hash_heads: Vec<u32>,
+    /// The hash table (freelist head first) as the transaction sees it, in stored
+    /// bytes, for skipping empty chains fast.
+    hash_heads: Vec<u8>,
     /// Modified blocks of the file, by block number.
     blocks: Vec<Option<Box<[u8]>>>,
     block_size: u32,
@@ -39,7 +40,11 @@ impl Transaction {
     /// First chain at or after `list` that is non-empty in this transaction.
     pub(crate) fn next_nonempty_chain(&self, list: u32, hash_size: u32) -> u32 {
         let mut h = list;
-        while h < hash_size && self.hash_heads[h as usize + 1] == 0 {
+        while h < hash_size {
+            let at = (h as usize + 1) * 4;
+            if self.hash_heads[at..at + 4] != [0u8; 4] {
+                break;
+            }
             h += 1;
         }
         h
@@ -101,9 +106,8 @@ impl Tdb {
         }
         // Keep the hash-head cache current for fast empty-chain skipping.
         if data.len() == 4 && off >= FREELIST_TOP && off < FREELIST_TOP + (self.hash_size + 1) * OFF_SIZE {
-            let chain = ((off - FREELIST_TOP) / OFF_SIZE) as usize;
-            let v = u32::from_ne_bytes([data[0], data[1], data[2], data[3]]);
-            self.txn_mut().hash_heads[chain] = v;
+            let at = (off - FREELIST_TOP) as usize;
+            self.txn_mut().hash_heads[at..at + 4].copy_from_slice(data);
         }
         let bs = self.txn().block_size;
         let mut done = 0usize;
@@ -149,17 +153,8 @@ impl Tdb {
         // one (no zero-fill first); only the part past the old end is zeroed.
         let mut block: Vec<u8> = Vec::with_capacity(bs as usize);
         if len2 > 0 {
-            if self.file_oob(start as u32, len2 as u32, false).is_err() {
+            if self.file_read_append(start as u32, len2 as u32, &mut block).is_err() {
                 return self.fail(TdbError::Io);
-            }
-            match &self.storage {
-                crate::io::Storage::Mapped(m) => block.extend_from_slice(m.slice(start as usize, len2)),
-                _ => {
-                    block.resize(len2, 0);
-                    if self.file_read(start as u32, &mut block).is_err() {
-                        return self.fail(TdbError::Io);
-                    }
-                }
             }
             let t = self.txn_mut();
             if blk == t.blocks.len() - 1 {
@@ -273,8 +268,8 @@ impl Tdb {
             self.transaction = None;
             return self.track(Err(e));
         }
-        let mut heads = vec![0u32; self.hash_size as usize + 1];
-        if self.file_read(FREELIST_TOP, bytemuck::cast_slice_mut(&mut heads)).is_err() {
+        let mut heads = Vec::new();
+        if self.file_read_append(FREELIST_TOP, (self.hash_size + 1) * OFF_SIZE, &mut heads).is_err() {
             let _ = self.allrecord_unlock(LockKind::Read, false);
             let _ = self.transaction_unlock(LockKind::Write);
             self.transaction = None;
@@ -459,10 +454,8 @@ impl Tdb {
             }
             data.extend_from_slice(&self.order.put(offset));
             data.extend_from_slice(&self.order.put(length));
-            let start = data.len();
-            data.resize(start + length as usize, 0);
             // The old contents: read the file, not the transaction.
-            if self.file_read(offset, &mut data[start..]).is_err() {
+            if self.file_read_append(offset, length, &mut data).is_err() {
                 self.ecode = TdbError::Io.code();
                 r = Err(TdbError::Io);
                 break;
