@@ -10,10 +10,21 @@
   rawclient.py SOCKET survivor     open a client, let another client send
                                    garbage, then check the first still gets
                                    replies (exit 0)
+  rawclient.py SOCKET messages     srvid register/deregister/check and
+                                   messages between two clients; prints a
+                                   transcript (compared between daemons)
+  rawclient.py SOCKET hold SRVID.. stay connected with these srvids
+                                   registered; prints "ready PID", then
+                                   waits until stdin is closed
+  rawclient.py SOCKET calls DB     REQ_CALL with the NULL, FETCH and
+                                   FETCH_WITH_HEADER functions on volatile DB,
+                                   then TRAVERSE_START_EXT with and without
+                                   empty records; prints a transcript
 """
 import socket
 import struct
 import sys
+import time
 
 MAGIC = 0x43544442
 REQ_CONTROL = 7
@@ -67,6 +78,182 @@ def closed_by_peer(s):
         return True
 
 
+REQ_CALL = 0
+REPLY_CALL = 1
+REQ_MESSAGE = 5
+NULL_FUNC = 0xFF000001
+FETCH_FUNC = 0xFF000002
+FETCH_WITH_HEADER_FUNC = 0xFF000003
+IMMEDIATE_MIGRATION = 1
+
+
+def packet(op, body, reqid, dest=CURRENT_NODE):
+    length = 32 + len(body)
+    padded = (length + 7) & ~7
+    hdr = struct.pack("<IIIIIIII", padded, MAGIC, 1, 0, op, dest, 0, reqid)
+    return hdr + body + b"\0" * (padded - length)
+
+
+def ctl(opcode, reqid, data=b"", srvid=0):
+    body = struct.pack("<IIQIII", opcode, 0, srvid, 0, 0, len(data)) + data
+    return packet(REQ_CONTROL, body, reqid)
+
+
+def recv_pkt(s, timeout=5.0):
+    """Next packet as (op, reqid, body), or None on timeout."""
+    s.settimeout(timeout)
+    try:
+        (length,) = struct.unpack("<I", recv_exact(s, 4))
+    except socket.timeout:
+        return None
+    s.settimeout(5)
+    pkt = recv_exact(s, length - 4)
+    _magic, _ver, _gen, op, _dst, _src, rid = struct.unpack("<IIIIIII", pkt[:28])
+    return op, rid, pkt[28:]
+
+
+def control_status(s, opcode, reqid, data=b"", srvid=0):
+    """Sends a control and returns (status, data), printing any messages
+    that arrive first."""
+    s.sendall(ctl(opcode, reqid, data, srvid))
+    while True:
+        got = recv_pkt(s)
+        if got is None:
+            return None, b""
+        op, rid, body = got
+        if op == REPLY_CONTROL and rid == reqid:
+            status, dlen, _elen = struct.unpack("<iII", body[:12])
+            return status, body[12:12 + dlen]
+        if op == REQ_MESSAGE:
+            show_message(body)
+
+
+def show_message(body, who="A"):
+    srvid, dlen = struct.unpack("<QI", body[:12])
+    print("%s got message srvid=0x%x data=%r" % (who, srvid, body[12:12 + dlen]))
+
+
+def message(srvid, data):
+    return packet(REQ_MESSAGE, struct.pack("<QI", srvid, len(data)) + data, 0)
+
+
+def drain_messages(s, who, timeout=0.5):
+    n = 0
+    while True:
+        got = recv_pkt(s, timeout)
+        if got is None:
+            break
+        op, _rid, body = got
+        if op == REQ_MESSAGE:
+            srvid = struct.unpack("<Q", body[:8])[0]
+            if srvid == 0xF101000000000000:
+                continue  # leader announcements: periodic, not part of the test
+            show_message(body, who)
+            n += 1
+    if n == 0:
+        print("%s got no message" % who)
+
+
+def probe_messages(path):
+    import os
+    x, y = 0xAE00000000001234, 0xAE00000000005678
+    a, b = connect(path), connect(path)
+    print("register X:", control_status(a, 23, 1, srvid=x)[0])
+    print("register X again:", control_status(a, 23, 2, srvid=x)[0])
+    b.sendall(message(x, b"hello"))
+    drain_messages(a, "A")
+    b.sendall(message(y, b"nobody"))
+    drain_messages(a, "A")
+    b.sendall(packet(REQ_MESSAGE, struct.pack("<QI", x, 2) + b"p0", 0, dest=0))
+    drain_messages(a, "A")
+    pid = os.getpid()
+    chk = lambda sid: struct.pack("<iQ", pid, sid)
+    print("check pid X:", control_status(b, 151, 3, chk(x))[0])
+    print("check pid Y:", control_status(b, 151, 4, chk(y))[0])
+    print("check pid 1 X:", control_status(b, 151, 5, struct.pack("<iQ", 1, x))[0])
+    print("register X on B:", control_status(b, 23, 6, srvid=x)[0])
+    a.sendall(message(x, b"both"))
+    drain_messages(a, "A")
+    drain_messages(b, "B")
+    print("deregister X:", control_status(a, 24, 7, srvid=x)[0])
+    print("deregister X again:", control_status(a, 24, 8, srvid=x)[0])
+    print("deregister Y:", control_status(a, 24, 9, srvid=y)[0])
+    b.sendall(message(x, b"after"))
+    drain_messages(a, "A")
+    drain_messages(b, "B")
+    print("check pid X:", control_status(a, 151, 10, chk(x))[0])
+    b.close()
+    time.sleep(0.2)
+    print("check pid X after B left:", control_status(a, 151, 11, chk(x))[0])
+
+
+def req_call(s, reqid, db_id, callid, key, flags=0):
+    body = struct.pack("<IIIIII", flags, db_id, callid, 0, len(key), 0) + key
+    s.sendall(packet(REQ_CALL, body, reqid))
+    while True:
+        got = recv_pkt(s, 2.0)
+        if got is None:
+            return None
+        op, rid, body = got
+        if op == REPLY_CALL and rid == reqid:
+            status, dlen = struct.unpack("<iI", body[:8])
+            return status, body[8:8 + dlen]
+
+
+def show_header(data):
+    if len(data) < 24:
+        return "short(%d)" % len(data)
+    rsn, dmaster, _r, flags = struct.unpack("<QIII", data[:20])
+    return "rsn=%d dmaster=%d flags=0x%x value=%r" % (rsn, dmaster, flags, data[24:])
+
+
+def probe_calls(path, db):
+    a = connect(path)
+    status, data = control_status(a, 18, 1, db.encode() + b"\0")
+    print("attach:", status)
+    (db_id,) = struct.unpack("<I", data)
+    for n, (callid, key) in enumerate([
+            (NULL_FUNC, b"rawkey1"), (FETCH_FUNC, b"rawkey1"),
+            (FETCH_WITH_HEADER_FUNC, b"rawkey1"), (FETCH_FUNC, b"key1"),
+            (FETCH_WITH_HEADER_FUNC, b"key1"), (FETCH_WITH_HEADER_FUNC, b"newkey"),
+            (0x1234, b"key1"), (FETCH_WITH_HEADER_FUNC, b"key1")]):
+        r = req_call(a, 100 + n, db_id, callid, key, IMMEDIATE_MIGRATION)
+        if r is None:
+            print("call 0x%x %r: no reply" % (callid, key))
+        elif callid == FETCH_WITH_HEADER_FUNC:
+            print("call 0x%x %r: status=%d %s" % (callid, key, r[0], show_header(r[1])))
+        else:
+            print("call 0x%x %r: status=%d data=%r" % (callid, key, r[0], r[1]))
+    r = req_call(a, 200, 0x12345678, FETCH_FUNC, b"key1")
+    print("call on unknown db:", "no reply" if r is None else r)
+    srvid = 0xAE000000000000AA
+    print("register:", control_status(a, 23, 2, srvid=srvid)[0])
+    for empty in (0, 1):
+        trav = struct.pack("<IIQB7x", db_id, 42 + empty, srvid, empty)
+        status, _ = control_status(a, 131, 3 + empty, trav)
+        print("traverse_start_ext empty=%d: %s" % (empty, status))
+        recs = []
+        while True:
+            got = recv_pkt(a, 5.0)
+            if got is None:
+                print("traverse: timed out")
+                break
+            op, _rid, body = got
+            if op != REQ_MESSAGE or struct.unpack("<Q", body[:8])[0] != srvid:
+                continue
+            rec = body[12:]
+            length, reqid, klen, dlen = struct.unpack("<IIII", rec[:16])
+            key, data = rec[16:16 + klen], rec[16 + klen:16 + klen + dlen]
+            if klen == 0 and dlen == 0:
+                print("end marker reqid=%d length=%d" % (reqid, length))
+                break
+            recs.append("  reqid=%d key=%r %s" % (reqid, key, show_header(data)))
+        for r in sorted(recs):
+            print(r)
+    print("bad traverse size:", control_status(a, 131, 9, b"\0" * 20)[0])
+    print("traverse unknown db:", control_status(a, 131, 10, struct.pack("<IIQB7x", 0x12345678, 0, srvid, 0))[0])
+
+
 def main():
     path, what = sys.argv[1], sys.argv[2]
     if what == "garbage":
@@ -96,6 +283,21 @@ def main():
         good.sendall(control(35, 5))
         status, _d, _e = read_reply(good, 5)
         sys.exit(0 if status >= 0 else 1)
+    if what == "messages":
+        probe_messages(path)
+        sys.exit(0)
+    if what == "hold":
+        import os
+        a = connect(path)
+        for n, sid in enumerate(sys.argv[3:]):
+            if control_status(a, 23, n + 1, srvid=int(sid, 0))[0] != 0:
+                sys.exit(1)
+        print("ready", os.getpid(), flush=True)
+        sys.stdin.read()
+        sys.exit(0)
+    if what == "calls":
+        probe_calls(path, sys.argv[3])
+        sys.exit(0)
     print("unknown probe", what)
     sys.exit(2)
 

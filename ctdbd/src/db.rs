@@ -4,12 +4,15 @@
 //! through a crossbeam channel and wake the loop with a mio::Waker.
 
 use crossbeam_channel::{Receiver, Sender};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
 use std::ffi::CString;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::ltdb::{self, Header, Kind, NodeView};
 use crate::protocol::{DB_FLAGS_PERSISTENT, DB_FLAGS_REPLICATED};
+use tdb::TdbError;
 
 /// The db_id of a database: Jenkins hash of its name including the NUL.
 pub fn db_id(name: &str) -> u32 {
@@ -47,44 +50,304 @@ pub struct DbInfo {
     /// Opened on the helper thread; until then attach replies wait.
     pub ready: bool,
     pub unhealthy: Option<String>,
+    /// DB_FREEZE seen and no DB_THAW yet: record calls wait.
+    pub frozen: bool,
+    /// Transaction id of the recovery transaction (DB_TRANSACTION_START).
+    pub transaction: Option<u32>,
+    /// Record calls (client token, whole packet) held back while frozen.
+    pub deferred: Vec<(usize, Vec<u8>)>,
 }
 
+impl DbInfo {
+    pub fn kind(&self) -> Kind {
+        kind_of(self.flags)
+    }
+}
+
+pub fn kind_of(db_flags: u8) -> Kind {
+    if db_flags & DB_FLAGS_PERSISTENT != 0 {
+        Kind::Persistent
+    } else if db_flags & DB_FLAGS_REPLICATED != 0 {
+        Kind::Replicated
+    } else {
+        Kind::Volatile
+    }
+}
+
+/// Record-call function ids every database supports.
+pub const CALL_NULL_FUNC: u32 = 0xFF00_0001;
+pub const CALL_FETCH_FUNC: u32 = 0xFF00_0002;
+pub const CALL_FETCH_WITH_HEADER_FUNC: u32 = 0xFF00_0003;
+
 pub enum Job {
-    Open { id: u32, path: PathBuf, hash_size: u32, tdb_flags: u32, max_dead: u32 },
+    Open { id: u32, path: PathBuf, hash_size: u32, tdb_flags: u32, max_dead: u32, kind: Kind },
+    /// An operation on an open database; `tag` comes back with the reply.
+    Op { id: u32, tag: u64, op: Op },
     Stop,
+}
+
+#[derive(Clone, Debug)]
+pub enum Op {
+    /// REQ_CALL on this node as dmaster: run the call function, store the
+    /// record back (bumping the rsn) and return the reply data.
+    Call { key: Vec<u8>, callid: u32 },
+    /// Every record (header included) a traverse should report.
+    Traverse { with_empty: bool },
+    /// The persistent sequence number (0 when unset).
+    GetSeqnum,
+    /// TRANS3_COMMIT / UPDATE_RECORD: store (key, header, value) records in
+    /// one tdb transaction, refusing an older rsn for changed data.
+    PersistentStore { recs: Vec<(Vec<u8>, Header, Vec<u8>)> },
+    TransactionStart,
+    Wipe,
+    TransactionCommit,
+    TransactionCancel,
+    /// SET_DB_READONLY: open (creating) the read-only tracking database
+    /// `<path>.RO` next to the database.
+    OpenTracking { path: PathBuf, hash_size: u32 },
+    Close,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Reply {
+    Call { status: i32, data: Vec<u8> },
+    Records(Vec<(Vec<u8>, Vec<u8>)>),
+    Seqnum(u64),
+    Ok,
+    Failed(String),
 }
 
 pub enum Done {
     Opened { id: u32, result: Result<(), String> },
+    Op { tag: u64, reply: Reply },
+}
+
+struct OpenDb {
+    tdb: Box<tdb::Tdb>,
+    kind: Kind,
+    /// The read-only delegation tracking database, once SET_DB_READONLY ran.
+    tracking: Option<Box<tdb::Tdb>>,
 }
 
 /// Starts the helper thread; `wake` is called after each reply is queued.
-pub fn spawn(wake: Arc<dyn Fn() + Send + Sync>) -> (Sender<Job>, Receiver<Done>, std::thread::JoinHandle<()>) {
+pub fn spawn(pnn: u32, wake: Arc<dyn Fn() + Send + Sync>) -> (Sender<Job>, Receiver<Done>, std::thread::JoinHandle<()>) {
     let (job_tx, job_rx) = crossbeam_channel::unbounded::<Job>();
     let (done_tx, done_rx) = crossbeam_channel::unbounded::<Done>();
+    let node = NodeView { pnn, lmaster: pnn };
     let h = std::thread::Builder::new()
         .name("ctdbd-db".into())
         .spawn(move || {
-            let mut open: HashMap<u32, Box<tdb::Tdb>> = HashMap::new();
-            for job in job_rx {
+            let mut open: HashMap<u32, OpenDb> = HashMap::new();
+            // Record calls whose chain lock a client holds: retried shortly,
+            // so one busy record never stalls the other databases.
+            let mut retry: VecDeque<(u32, u64, Op)> = VecDeque::new();
+            loop {
+                let job = if retry.is_empty() {
+                    match job_rx.recv() {
+                        Ok(j) => Some(j),
+                        Err(_) => break,
+                    }
+                } else {
+                    match job_rx.recv_timeout(Duration::from_millis(2)) {
+                        Ok(j) => Some(j),
+                        Err(crossbeam_channel::RecvTimeoutError::Timeout) => None,
+                        Err(_) => break,
+                    }
+                };
                 match job {
-                    Job::Open { id, path, hash_size, tdb_flags, max_dead } => {
+                    Some(Job::Open { id, path, hash_size, tdb_flags, max_dead, kind }) => {
                         let result = open_tdb(&path, hash_size, tdb_flags).map(|mut t| {
                             t.set_max_dead(max_dead as i32);
-                            open.insert(id, t);
+                            open.insert(id, OpenDb { tdb: t, kind, tracking: None });
                         });
                         let _ = done_tx.send(Done::Opened { id, result });
                         wake();
                     }
-                    Job::Stop => break,
+                    Some(Job::Op { id, tag, op }) => retry.push_back((id, tag, op)),
+                    Some(Job::Stop) => break,
+                    None => {}
                 }
+                let mut again = VecDeque::new();
+                while let Some((id, tag, op)) = retry.pop_front() {
+                    match run_op(&mut open, node, id, &op) {
+                        Some(reply) => {
+                            let _ = done_tx.send(Done::Op { tag, reply });
+                            wake();
+                        }
+                        None => again.push_back((id, tag, op)),
+                    }
+                }
+                retry = again;
             }
-            for (_, t) in open.drain() {
-                let _ = t.close();
+            for (_, d) in open.drain() {
+                close_db(d);
             }
         })
         .expect("spawn db thread");
     (job_tx, done_rx, h)
+}
+
+fn close_db(d: OpenDb) -> Reply {
+    if let Some(t) = d.tracking {
+        let _ = t.close();
+    }
+    match d.tdb.close() {
+        Ok(()) => Reply::Ok,
+        Err(e) => terr("close", e),
+    }
+}
+
+fn terr(what: &str, e: TdbError) -> Reply {
+    Reply::Failed(format!("{what}: {}", e.message()))
+}
+
+/// Runs one operation; None means "a client holds the lock, try again".
+fn run_op(open: &mut HashMap<u32, OpenDb>, node: NodeView, id: u32, op: &Op) -> Option<Reply> {
+    if let Op::Close = op {
+        return Some(match open.remove(&id) {
+            Some(d) => close_db(d),
+            None => Reply::Failed("database not open".into()),
+        });
+    }
+    let Some(db) = open.get_mut(&id) else {
+        return Some(Reply::Failed(format!("database 0x{id:08x} not open")));
+    };
+    if let Op::OpenTracking { path, hash_size } = op {
+        if db.tracking.is_some() {
+            return Some(Reply::Ok);
+        }
+        use tdb::flags::*;
+        return Some(match open_tdb(path, *hash_size, NOLOCK | CLEAR_IF_FIRST | NOSYNC) {
+            Ok(t) => {
+                db.tracking = Some(t);
+                Reply::Ok
+            }
+            Err(e) => Reply::Failed(e),
+        });
+    }
+    let kind = db.kind;
+    let t = &mut db.tdb;
+    Some(match op {
+        Op::Call { key, callid } => {
+            match t.chainlock_nonblock(key) {
+                Ok(()) => {}
+                Err(TdbError::Lock) => return None,
+                Err(e) => return Some(terr("chainlock", e)),
+            }
+            let r = call_locked(t, kind, node, key, *callid);
+            let _ = t.chainunlock(key);
+            r
+        }
+        Op::Traverse { with_empty } => {
+            let mut recs = Vec::new();
+            let mut cb = |_: &mut tdb::Tdb, k: &[u8], v: &[u8]| {
+                if kind == Kind::Volatile {
+                    // Only records with a value, and only those this node is
+                    // the dmaster of (the authoritative copy).
+                    match Header::decode(v) {
+                        Some(h) if h.dmaster == node.pnn && (*with_empty || v.len() > ltdb::HEADER_LEN) => {}
+                        _ => return false,
+                    }
+                }
+                recs.push((k.to_vec(), v.to_vec()));
+                false
+            };
+            match t.traverse_read(Some(&mut cb)) {
+                Ok(_) => Reply::Records(recs),
+                Err(e) => terr("traverse", e),
+            }
+        }
+        Op::GetSeqnum => match ltdb::fetch(t, kind, node, ltdb::DB_SEQNUM_KEY) {
+            Ok((_, data)) if data.len() == 8 => Reply::Seqnum(u64::from_le_bytes(data[..].try_into().unwrap())),
+            Ok(_) => Reply::Seqnum(0),
+            Err(e) => terr("fetch seqnum", e),
+        },
+        Op::PersistentStore { recs } => {
+            if let Err(e) = t.transaction_start() {
+                return Some(terr("transaction start", e));
+            }
+            for (key, header, data) in recs {
+                let (old, olddata) = match ltdb::fetch(t, kind, node, key) {
+                    Ok(x) => x,
+                    Err(e) => {
+                        let _ = t.transaction_cancel();
+                        return Some(terr("fetch old record", e));
+                    }
+                };
+                if old.rsn >= header.rsn && olddata != *data {
+                    let _ = t.transaction_cancel();
+                    return Some(Reply::Failed(format!(
+                        "existing header for db_id 0x{id:08x} has larger RSN {} than new RSN {} in persistent store",
+                        old.rsn, header.rsn
+                    )));
+                }
+                let mut h = *header;
+                if let Err(e) = ltdb::store(t, kind, node, key, &mut h, data) {
+                    let _ = t.transaction_cancel();
+                    return Some(terr("store", e));
+                }
+            }
+            match t.transaction_commit() {
+                Ok(()) => Reply::Ok,
+                Err(e) => terr("transaction commit", e),
+            }
+        }
+        Op::TransactionStart => {
+            if t.transaction_active() {
+                let _ = t.transaction_cancel();
+            }
+            match t.transaction_start() {
+                Ok(()) => Reply::Ok,
+                Err(e) => terr("transaction start", e),
+            }
+        }
+        Op::Wipe => match t.wipe_all() {
+            Ok(()) => Reply::Ok,
+            Err(e) => terr("wipe", e),
+        },
+        Op::TransactionCommit => match t.transaction_commit() {
+            Ok(()) => Reply::Ok,
+            Err(e) => terr("transaction commit", e),
+        },
+        Op::TransactionCancel => {
+            if t.transaction_active() {
+                let _ = t.transaction_cancel();
+            }
+            Reply::Ok
+        }
+        Op::Close | Op::OpenTracking { .. } => unreachable!(),
+    })
+}
+
+/// A record call with the chain locked: this node is dmaster of the record
+/// (it is the only node), so the call runs locally and the record is stored
+/// back, which is what "immediate migration" amounts to here.
+fn call_locked(t: &mut tdb::Tdb, kind: Kind, node: NodeView, key: &[u8], callid: u32) -> Reply {
+    let (mut header, data) = match ltdb::fetch(t, kind, node, key) {
+        Ok(x) => x,
+        Err(e) => return terr("fetch", e),
+    };
+    if header.dmaster != node.pnn {
+        // A copy another node was dmaster of; alone in the cluster, this node
+        // takes the record over.
+        header.dmaster = node.pnn;
+    }
+    let reply = match callid {
+        CALL_NULL_FUNC => Vec::new(),
+        CALL_FETCH_FUNC => data.clone(),
+        CALL_FETCH_WITH_HEADER_FUNC => {
+            let mut v = header.encode().to_vec();
+            v.extend_from_slice(&data);
+            v
+        }
+        // Samba answers an unknown function with status 0 and no data, and
+        // leaves the record alone.
+        _ => return Reply::Call { status: 0, data: Vec::new() },
+    };
+    if let Err(e) = ltdb::store(t, kind, node, key, &mut header, &data) {
+        return terr("store", e);
+    }
+    Reply::Call { status: 0, data: reply }
 }
 
 fn open_tdb(path: &std::path::Path, hash_size: u32, tdb_flags: u32) -> Result<Box<tdb::Tdb>, String> {
@@ -102,6 +365,7 @@ fn open_tdb(path: &std::path::Path, hash_size: u32, tdb_flags: u32) -> Result<Bo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
 
     #[test]
     fn db_ids_match_samba() {
@@ -111,27 +375,166 @@ mod tests {
         assert_eq!(db_id("rep.tdb"), 0x64c8480e);
     }
 
+    fn tmpdir(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("ctdbd-db-{}-{}", tag, std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn op(tx: &Sender<Job>, rx: &Receiver<Done>, id: u32, op: Op) -> Reply {
+        tx.send(Job::Op { id, tag: 9, op }).unwrap();
+        match rx.recv().unwrap() {
+            Done::Op { tag, reply } => {
+                assert_eq!(tag, 9);
+                reply
+            }
+            Done::Opened { .. } => panic!("unexpected open reply"),
+        }
+    }
+
+    fn open(tx: &Sender<Job>, rx: &Receiver<Done>, id: u32, path: PathBuf, kind: Kind) -> Result<(), String> {
+        let flags = if kind == Kind::Persistent { DB_FLAGS_PERSISTENT } else { 0 };
+        tx.send(Job::Open { id, path, hash_size: 131, tdb_flags: tdb_flags(flags, false), max_dead: 5, kind }).unwrap();
+        match rx.recv().unwrap() {
+            Done::Opened { id: got, result } => {
+                assert_eq!(got, id);
+                result
+            }
+            Done::Op { .. } => panic!("unexpected op reply"),
+        }
+    }
+
     #[test]
     fn helper_thread_opens_and_reports() {
-        let dir = std::env::temp_dir().join(format!("ctdbd-db-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let (tx, rx, h) = spawn(Arc::new(|| {}));
+        let dir = tmpdir("open");
+        let (tx, rx, h) = spawn(0, Arc::new(|| {}));
         let path = dir.join("t.tdb.0");
-        tx.send(Job::Open { id: 1, path: path.clone(), hash_size: 131, tdb_flags: tdb_flags(0, false), max_dead: 5 }).unwrap();
-        match rx.recv().unwrap() {
-            Done::Opened { id, result } => {
-                assert_eq!(id, 1);
-                result.unwrap();
-            }
-        }
+        open(&tx, &rx, 1, path.clone(), Kind::Volatile).unwrap();
         assert!(path.exists());
-        tx.send(Job::Open { id: 2, path: dir.join("no/such/dir.tdb"), hash_size: 131, tdb_flags: 0, max_dead: 5 }).unwrap();
+        assert!(open(&tx, &rx, 2, dir.join("no/such/dir.tdb"), Kind::Volatile).is_err());
+        assert!(matches!(op(&tx, &rx, 2, Op::GetSeqnum), Reply::Failed(_)));
+        tx.send(Job::Stop).unwrap();
+        h.join().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A record as a traverse with empty records reports it.
+    fn record(tx: &Sender<Job>, rx: &Receiver<Done>, id: u32, key: &[u8]) -> Option<(Header, Vec<u8>)> {
+        let Reply::Records(recs) = op(tx, rx, id, Op::Traverse { with_empty: true }) else { panic!() };
+        recs.into_iter().find(|(k, _)| k == key).map(|(_, v)| (Header::decode(&v).unwrap(), v[ltdb::HEADER_LEN..].to_vec()))
+    }
+
+    /// A python helper using Samba's libtdb through ctypes, standing in for a
+    /// client process (a tdb can be open once per process, and fcntl locks
+    /// are per process, so this must be another process).
+    fn libtdb_client(path: &std::path::Path, script: &str) -> Option<std::process::Child> {
+        let lib = ["/usr/lib/x86_64-linux-gnu/libtdb.so.1", "/usr/lib/aarch64-linux-gnu/libtdb.so.1", "/usr/lib/libtdb.so.1"].into_iter().find(|p| std::path::Path::new(p).exists())?;
+        let prog = format!(
+            "import ctypes,sys,time\nlib=ctypes.CDLL('{lib}')\nlib.tdb_open.restype=ctypes.c_void_p\nt=lib.tdb_open(sys.argv[1].encode(),0,0,2,0)\nassert t\n\
+             class D(ctypes.Structure): _fields_=[('p',ctypes.c_char_p),('n',ctypes.c_size_t)]\n\
+             def key(b): return D(b,len(b))\n{script}\n"
+        );
+        std::process::Command::new("python3").arg("-c").arg(prog).arg(path).stdout(std::process::Stdio::piped()).spawn().ok()
+    }
+
+    #[test]
+    fn record_calls_follow_samba_rsn_rules() {
+        let dir = tmpdir("call");
+        let (tx, rx, h) = spawn(0, Arc::new(|| {}));
+        let path = dir.join("v.tdb.0");
+        open(&tx, &rx, 1, path.clone(), Kind::Volatile).unwrap();
+        // Migrating a missing record creates it with rsn 2 (initial header
+        // stored once by the fetch, once more after the call), dmaster 0.
+        let r = op(&tx, &rx, 1, Op::Call { key: b"k1".to_vec(), callid: CALL_NULL_FUNC });
+        assert_eq!(r, Reply::Call { status: 0, data: vec![] });
+        let (hd, data) = record(&tx, &rx, 1, b"k1").unwrap();
+        assert_eq!((hd.rsn, hd.dmaster, hd.flags), (2, 0, 0));
+        assert!(data.is_empty());
+        // Samba's client library writes the value under its own chain lock,
+        // keeping the header (what `ctdb writekey` does).
+        let script = format!(
+            "h=bytes.fromhex('{}')\nassert lib.tdb_chainlock(ctypes.c_void_p(t),key(b'k1'))==0\n\
+             assert lib.tdb_store(ctypes.c_void_p(t),key(b'k1'),key(h+b'hello'),1)==0\nlib.tdb_chainunlock(ctypes.c_void_p(t),key(b'k1'))",
+            hd.encode().iter().map(|b| format!("{b:02x}")).collect::<String>()
+        );
+        let Some(mut child) = libtdb_client(&path, &script) else {
+            eprintln!("libtdb.so.1 or python3 missing; skipping the client half");
+            return;
+        };
+        assert!(child.wait().unwrap().success());
+        // FETCH returns the value; FETCH_WITH_HEADER the header before the
+        // call's own store; each call bumps the rsn.
+        let r = op(&tx, &rx, 1, Op::Call { key: b"k1".to_vec(), callid: CALL_FETCH_FUNC });
+        assert_eq!(r, Reply::Call { status: 0, data: b"hello".to_vec() });
+        let r = op(&tx, &rx, 1, Op::Call { key: b"k1".to_vec(), callid: CALL_FETCH_WITH_HEADER_FUNC });
+        let Reply::Call { status: 0, data } = r else { panic!("{r:?}") };
+        assert_eq!(Header::decode(&data).unwrap().rsn, 3);
+        assert_eq!(&data[ltdb::HEADER_LEN..], b"hello");
+        assert_eq!(record(&tx, &rx, 1, b"k1").unwrap().0.rsn, 4);
+        // An unknown function: status 0, nothing stored for an existing record.
+        let r = op(&tx, &rx, 1, Op::Call { key: b"k1".to_vec(), callid: 77 });
+        assert_eq!(r, Reply::Call { status: 0, data: vec![] });
+        assert_eq!(record(&tx, &rx, 1, b"k1").unwrap().0.rsn, 4);
+        // The seqnum fetch leaves an empty record behind (rsn 1) and reads 0.
+        assert_eq!(op(&tx, &rx, 1, Op::GetSeqnum), Reply::Seqnum(0));
+        assert_eq!(record(&tx, &rx, 1, ltdb::DB_SEQNUM_KEY).unwrap().0.rsn, 1);
+        // Traverse reports only records with a value, header included.
+        let Reply::Records(recs) = op(&tx, &rx, 1, Op::Traverse { with_empty: false }) else { panic!() };
+        assert_eq!(recs.len(), 1);
+        assert_eq!(recs[0].0, b"k1");
+        assert_eq!(&recs[0].1[ltdb::HEADER_LEN..], b"hello");
+        let Reply::Records(recs) = op(&tx, &rx, 1, Op::Traverse { with_empty: true }) else { panic!() };
+        assert_eq!(recs.len(), 2);
+        // Wipe inside a recovery transaction empties the database.
+        assert_eq!(op(&tx, &rx, 1, Op::TransactionStart), Reply::Ok);
+        assert_eq!(op(&tx, &rx, 1, Op::Wipe), Reply::Ok);
+        assert_eq!(op(&tx, &rx, 1, Op::TransactionCommit), Reply::Ok);
+        assert!(record(&tx, &rx, 1, b"k1").is_none());
+        let Reply::Records(recs) = op(&tx, &rx, 1, Op::Traverse { with_empty: true }) else { panic!() };
+        assert!(recs.is_empty());
+        assert_eq!(op(&tx, &rx, 1, Op::Close), Reply::Ok);
+        assert!(matches!(op(&tx, &rx, 1, Op::GetSeqnum), Reply::Failed(_)));
+        tx.send(Job::Stop).unwrap();
+        h.join().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn busy_chain_is_retried_not_waited_on() {
+        let dir = tmpdir("busy");
+        let (tx, rx, h) = spawn(0, Arc::new(|| {}));
+        let path = dir.join("v.tdb.0");
+        open(&tx, &rx, 1, path.clone(), Kind::Volatile).unwrap();
+        let p2 = dir.join("w.tdb.0");
+        open(&tx, &rx, 2, p2, Kind::Volatile).unwrap();
+        // Another process holds the chain lock of "k" (fcntl locks are per
+        // process, so a child holds it).
+        let script = "assert lib.tdb_chainlock(ctypes.c_void_p(t),key(b'k'))==0\nprint('x',flush=True)\ntime.sleep(0.3)";
+        let Some(mut child) = libtdb_client(&path, script) else {
+            eprintln!("libtdb.so.1 or python3 missing; skipping");
+            return;
+        };
+        let mut b = [0u8; 1];
+        child.stdout.as_mut().unwrap().read_exact(&mut b).unwrap();
+        let start = std::time::Instant::now();
+        tx.send(Job::Op { id: 1, tag: 1, op: Op::Call { key: b"k".to_vec(), callid: CALL_NULL_FUNC } }).unwrap();
+        tx.send(Job::Op { id: 2, tag: 2, op: Op::GetSeqnum }).unwrap();
+        // The other database answers while the call waits for the lock.
         match rx.recv().unwrap() {
-            Done::Opened { id, result } => {
-                assert_eq!(id, 2);
-                assert!(result.is_err());
-            }
+            Done::Op { tag, .. } => assert_eq!(tag, 2),
+            _ => panic!(),
         }
+        assert!(start.elapsed() < Duration::from_millis(250));
+        match rx.recv().unwrap() {
+            Done::Op { tag, reply } => {
+                assert_eq!(tag, 1);
+                assert_eq!(reply, Reply::Call { status: 0, data: vec![] });
+            }
+            _ => panic!(),
+        }
+        assert!(start.elapsed() >= Duration::from_millis(200));
+        assert!(child.wait().unwrap().success());
         tx.send(Job::Stop).unwrap();
         h.join().unwrap();
         std::fs::remove_dir_all(&dir).unwrap();

@@ -3,6 +3,7 @@
 #[allow(dead_code)] // some keys are parsed now and used by later features
 mod config;
 mod db;
+mod ltdb;
 mod logging;
 mod nodes;
 #[allow(dead_code)] // the full protocol vocabulary, used as features land

@@ -125,6 +125,21 @@ pub mod ctrl {
     pub const DB_ATTACH_REPLICATED: u32 = 150;
     pub const CHECK_PID_SRVID: u32 = 151;
     pub const ECHO_DATA: u32 = 156;
+    pub const TRAVERSE_START: u32 = 20;
+    pub const TRANS3_COMMIT: u32 = 119;
+    pub const SET_DB_READONLY: u32 = 129;
+    pub const SET_DB_STICKY: u32 = 133;
+    pub const DB_DETACH: u32 = 139;
+    pub const WIPE_DATABASE: u32 = 67;
+    pub const GET_DB_SEQNUM: u32 = 120;
+    pub const DB_SET_HEALTHY: u32 = 121;
+    pub const SCHEDULE_FOR_DELETION: u32 = 128;
+    pub const TRAVERSE_START_EXT: u32 = 131;
+    pub const DB_FREEZE: u32 = 141;
+    pub const DB_THAW: u32 = 142;
+    pub const DB_TRANSACTION_START: u32 = 143;
+    pub const DB_TRANSACTION_COMMIT: u32 = 144;
+    pub const DB_TRANSACTION_CANCEL: u32 = 145;
 }
 
 /// The fixed 32-byte header in front of every packet.
@@ -381,6 +396,85 @@ pub fn reply_control_body(status: i32, data: &[u8], errmsg: Option<&str>) -> Vec
     w.buf
 }
 
+/// A decoded CTDB_REQ_CALL body: flags u32, db_id u32, callid u32,
+/// hopcount u32, keylen u32, calldatalen u32, key, calldata.
+#[derive(Debug, Clone)]
+pub struct ReqCall {
+    pub flags: u32,
+    pub db_id: u32,
+    pub callid: u32,
+    pub hopcount: u32,
+    pub key: Vec<u8>,
+    pub calldata: Vec<u8>,
+}
+
+impl ReqCall {
+    pub fn parse(body: &[u8]) -> Result<ReqCall, PacketError> {
+        let mut r = Reader::new(body);
+        let flags = r.u32().ok_or(PacketError::Truncated)?;
+        let db_id = r.u32().ok_or(PacketError::Truncated)?;
+        let callid = r.u32().ok_or(PacketError::Truncated)?;
+        let hopcount = r.u32().ok_or(PacketError::Truncated)?;
+        let klen = r.u32().ok_or(PacketError::Truncated)? as usize;
+        let dlen = r.u32().ok_or(PacketError::Truncated)? as usize;
+        let key = r.bytes(klen).ok_or(PacketError::Truncated)?.to_vec();
+        let calldata = r.bytes(dlen).ok_or(PacketError::Truncated)?.to_vec();
+        Ok(ReqCall { flags, db_id, callid, hopcount, key, calldata })
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.u32(self.flags)
+            .u32(self.db_id)
+            .u32(self.callid)
+            .u32(self.hopcount)
+            .u32(self.key.len() as u32)
+            .u32(self.calldata.len() as u32)
+            .bytes(&self.key)
+            .bytes(&self.calldata);
+        w.buf
+    }
+}
+
+/// Body of a CTDB_REPLY_CALL: status i32, datalen u32, data.
+pub fn reply_call_body(status: i32, data: &[u8]) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.i32(status).u32(data.len() as u32).bytes(data);
+    w.buf
+}
+
+/// One marshalled record (ctdb_rec_data): length u32 (of the whole entry),
+/// reqid u32, keylen u32, datalen u32, key, data.  No padding.
+pub fn rec_data(w: &mut Writer, reqid: u32, key: &[u8], data: &[u8]) {
+    w.u32((16 + key.len() + data.len()) as u32).u32(reqid).u32(key.len() as u32).u32(data.len() as u32).bytes(key).bytes(data);
+}
+
+/// A record as (key, stored value).
+pub type KeyValue = (Vec<u8>, Vec<u8>);
+
+/// A marshall buffer (ctdb_rec_buffer): db_id u32, count u32, then count
+/// rec_data entries whose data starts with the 24-byte ltdb header.
+/// Returns (db_id, [(key, data-with-header)]).
+pub fn parse_rec_buffer(b: &[u8]) -> Option<(u32, Vec<KeyValue>)> {
+    let mut r = Reader::new(b);
+    let db_id = r.u32()?;
+    let count = r.u32()?;
+    let mut recs = Vec::new();
+    for _ in 0..count {
+        let len = r.u32()? as usize;
+        let _reqid = r.u32()?;
+        let klen = r.u32()? as usize;
+        let dlen = r.u32()? as usize;
+        if len != 16 + klen + dlen {
+            return None;
+        }
+        let key = r.bytes(klen)?.to_vec();
+        let data = r.bytes(dlen)?.to_vec();
+        recs.push((key, data));
+    }
+    Some((db_id, recs))
+}
+
 /// A decoded CTDB_REQ_MESSAGE body: srvid u64, datalen u32, data.
 #[derive(Debug, Clone)]
 pub struct ReqMessage {
@@ -482,6 +576,21 @@ mod tests {
         assert_eq!(back.srvid, 5);
         assert_eq!(back.data, vec![1, 2, 3]);
         assert!(ReqControl::parse(&c.encode()[..20]).is_err());
+    }
+
+    #[test]
+    fn req_call_roundtrip_and_rec_data_layout() {
+        let c = ReqCall { flags: 1, db_id: 0x88127240, callid: 0xFF000001, hopcount: 0, key: b"k1".to_vec(), calldata: vec![] };
+        let b = c.encode();
+        assert_eq!(b.len(), 24 + 2);
+        let back = ReqCall::parse(&b).unwrap();
+        assert_eq!((back.flags, back.db_id, back.callid, back.key), (1, 0x88127240, 0xFF000001, b"k1".to_vec()));
+        assert!(ReqCall::parse(&b[..25]).is_err());
+        let mut w = Writer::new();
+        rec_data(&mut w, 5, b"ab", b"xyz");
+        assert_eq!(w.buf.len(), 21);
+        assert_eq!(&w.buf[..16], &[21, 0, 0, 0, 5, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0]);
+        assert_eq!(reply_call_body(0, b"hi"), vec![0, 0, 0, 0, 2, 0, 0, 0, b'h', b'i']);
     }
 
     #[test]

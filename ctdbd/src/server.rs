@@ -3,16 +3,16 @@
 //! waker, plus a simple timer list (poll timeout = earliest deadline).
 
 use crate::config::{Config, Paths};
-use crate::db::{self, DbInfo, Done, Job};
+use crate::db::{self, DbInfo, Done, Job, Op, Reply};
 use crate::nodes::Node;
-use crate::protocol::{self as p, ctrl, Header, ReqControl, ReqMessage, RunState, Timeval, Writer};
+use crate::protocol::{self as p, ctrl, Header, ReqCall, ReqControl, ReqMessage, RunState, Timeval, Writer};
 use crate::tunables::{SetResult, Tunables};
 use crate::{log_debug, log_err, log_info, log_notice, log_warn};
 use crossbeam_channel::{Receiver, Sender};
 use mio::net::{TcpListener, UnixListener, UnixStream};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
@@ -48,7 +48,9 @@ struct Client {
     wbuf: Vec<u8>,
     want_write: bool,
     pid: i32,
-    srvids: HashSet<u64>,
+    /// Registered srvids with their registration counts: as in Samba, each
+    /// registration is a separate handler that gets its own copy.
+    srvids: HashMap<u64, u32>,
     closing: bool,
 }
 
@@ -77,6 +79,24 @@ struct Waiting {
     reqid: u32,
 }
 
+/// What to do when a helper-thread operation finishes.
+enum Pending {
+    /// REQ_CALL: send REPLY_CALL.
+    Call { token: Token, reqid: u32 },
+    /// A control whose reply carries the operation's result.
+    Control { token: Token, reqid: u32, noreply: bool, after: After },
+    /// TRAVERSE_START_EXT: send the records to `srvid`, then the end marker.
+    Traverse { srvid: u64, trav_reqid: u32, db_id: u32 },
+}
+
+/// Bookkeeping done on the catalogue when a control's operation succeeds.
+enum After {
+    Nothing,
+    TransactionStarted { db_id: u32, tid: u32 },
+    TransactionEnded { db_id: u32 },
+    SetFlag { db_id: u32, bit: u8 },
+}
+
 pub struct Daemon {
     poll: Poll,
     listener: UnixListener,
@@ -90,6 +110,8 @@ pub struct Daemon {
     /// Newest first, as `ctdb getdbmap` lists them.
     dbs: Vec<DbInfo>,
     attach_waiters: HashMap<u32, Vec<Waiting>>,
+    pending: HashMap<u64, Pending>,
+    next_tag: u64,
     state: NodeState,
     next_leader_broadcast: Instant,
     exit_requested: bool,
@@ -174,7 +196,7 @@ impl Daemon {
         let sig_fd = install_signals()?;
         poll.registry().register(&mut SourceFd(&sig_fd), SIGNALS, Interest::READABLE)?;
         let w = waker.clone();
-        let (db_tx, db_rx, h) = db::spawn(Arc::new(move || {
+        let (db_tx, db_rx, h) = db::spawn(state.pnn, Arc::new(move || {
             let _ = w.wake();
         }));
         Ok(Daemon {
@@ -189,6 +211,8 @@ impl Daemon {
             db_thread: Some(h),
             dbs: Vec::new(),
             attach_waiters: HashMap::new(),
+            pending: HashMap::new(),
+            next_tag: 1,
             state,
             next_leader_broadcast: Instant::now(),
             exit_requested: false,
@@ -297,7 +321,7 @@ impl Daemon {
                     log_info!("Connected client with pid:{}", pid);
                     self.clients.insert(
                         token,
-                        Client { stream, rbuf: Vec::new(), wbuf: Vec::new(), want_write: false, pid, srvids: HashSet::new(), closing: false },
+                        Client { stream, rbuf: Vec::new(), wbuf: Vec::new(), want_write: false, pid, srvids: HashMap::new(), closing: false },
                     );
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
@@ -462,9 +486,11 @@ impl Daemon {
                     log_warn!("Dropping message for srvid 0x{:x} to unreachable node {}", m.srvid, hdr.destnode);
                 }
             }
+            p::REQ_CALL => {
+                let c = ReqCall::parse(body).map_err(|e| e.to_string())?;
+                self.request_call(token, hdr, c, pkt);
+            }
             op => {
-                // Record calls (REQ_CALL) are the next step; anything else is not
-                // something a client sends.
                 log_err!("Packet with unsupported operation {} from client, ignored", op);
             }
         }
@@ -645,7 +671,7 @@ impl Daemon {
             }
             ctrl::REGISTER_SRVID => {
                 if let Some(cl) = self.clients.get_mut(&token) {
-                    cl.srvids.insert(c.srvid);
+                    *cl.srvids.entry(c.srvid).or_insert(0) += 1;
                 }
                 log_info!("Registered message handler for srvid={}", c.srvid);
                 if c.srvid == p::SRVID_LEADER {
@@ -656,20 +682,27 @@ impl Daemon {
                 status(0)
             }
             ctrl::DEREGISTER_SRVID => {
-                let removed = self.clients.get_mut(&token).map(|cl| cl.srvids.remove(&c.srvid)).unwrap_or(false);
-                if removed {
-                    status(0)
-                } else {
-                    status(-1)
+                // One registration goes; ENOENT when this client has none.
+                let Some(cl) = self.clients.get_mut(&token) else { return status(-1) };
+                match cl.srvids.get_mut(&c.srvid) {
+                    Some(n) => {
+                        *n -= 1;
+                        if *n == 0 {
+                            cl.srvids.remove(&c.srvid);
+                        }
+                        status(0)
+                    }
+                    None => status(libc::ENOENT),
                 }
             }
             ctrl::CHECK_PID_SRVID => {
+                // ctdb_pid_srvid is packed: pid i32 then srvid u64 (12 bytes),
+                // as the tool and smbd's ctdbd_conn.c send it.
                 let mut r = p::Reader::new(&c.data);
                 let pid = r.i32();
-                let _pad = r.u32();
                 let srvid = r.u64();
                 let (Some(pid), Some(srvid)) = (pid, srvid) else { return fail("bad request") };
-                let found = self.clients.values().any(|cl| cl.pid == pid && cl.srvids.contains(&srvid) && !cl.closing);
+                let found = self.clients.values().any(|cl| cl.pid == pid && cl.srvids.contains_key(&srvid) && !cl.closing);
                 if found {
                     status(0)
                 } else {
@@ -722,10 +755,335 @@ impl Daemon {
             ctrl::DB_ATTACH => self.attach(token, hdr.reqid, c, 0),
             ctrl::DB_ATTACH_PERSISTENT => self.attach(token, hdr.reqid, c, p::DB_FLAGS_PERSISTENT),
             ctrl::DB_ATTACH_REPLICATED => self.attach(token, hdr.reqid, c, p::DB_FLAGS_REPLICATED),
+            ctrl::GET_DB_SEQNUM => {
+                let Some(id) = p::Reader::new(&c.data).u32() else { return fail("missing database id") };
+                let Some(d) = self.find_db(id) else {
+                    log_err!("Unknown db 0x{:08x}", id);
+                    return status(-1);
+                };
+                if d.frozen && d.transaction.is_none() {
+                    return status(-1);
+                }
+                self.db_op(token, hdr.reqid, c.flags, id, Op::GetSeqnum, After::Nothing)
+            }
+            ctrl::TRAVERSE_START | ctrl::TRAVERSE_START_EXT => {
+                // ctdb_traverse_start: db_id u32, reqid u32, srvid u64; the
+                // _EXT form adds withemptyrecords (bool) and 7 bytes padding.
+                let want = if c.opcode == ctrl::TRAVERSE_START { 16 } else { 24 };
+                if c.data.len() != want {
+                    log_err!("Bad record size in traverse start ({} bytes)", c.data.len());
+                    return status(-1);
+                }
+                let mut r = p::Reader::new(&c.data);
+                let (id, trav_reqid, srvid) = (r.u32().unwrap(), r.u32().unwrap(), r.u64().unwrap());
+                let with_empty = c.opcode == ctrl::TRAVERSE_START_EXT && r.u8().unwrap() != 0;
+                let Some(d) = self.find_db(id) else { return status(-1) };
+                if let Some(why) = &d.unhealthy {
+                    if st.tunables.get("AllowUnhealthyDBRead").unwrap_or(0) == 0 {
+                        log_err!("db({}) unhealthy in traverse start: {}", d.name, why);
+                        return status(-1);
+                    }
+                }
+                let tag = self.new_tag();
+                if self.db_tx.send(Job::Op { id, tag, op: Op::Traverse { with_empty } }).is_err() {
+                    return fail("database thread gone");
+                }
+                self.pending.insert(tag, Pending::Traverse { srvid, trav_reqid, db_id: id });
+                status(0)
+            }
+            ctrl::SCHEDULE_FOR_DELETION => {
+                // ctdb_key_data: db_id u32, pad u32, ltdb header, keylen u32, key.
+                let mut r = p::Reader::new(&c.data);
+                let id = r.u32();
+                let key = r.bytes(4 + crate::ltdb::HEADER_LEN).and_then(|_| r.u32()).and_then(|l| r.bytes(l as usize));
+                let (Some(id), Some(_key)) = (id, key) else { return fail("bad schedule_for_deletion data") };
+                match self.find_db(id) {
+                    // No vacuuming yet: the emptied record stays as it is,
+                    // which is what clients see until a vacuum run.
+                    Some(d) if d.kind() == crate::ltdb::Kind::Volatile => status(0),
+                    _ => status(-1),
+                }
+            }
+            ctrl::DB_FREEZE => match self.db_id_arg(&c.data) {
+                Some(id) => {
+                    let d = self.dbs.iter_mut().find(|d| d.id == id).unwrap();
+                    d.frozen = true;
+                    log_notice!("Freeze db: {}", d.name);
+                    status(0)
+                }
+                None => status(-1),
+            },
+            ctrl::DB_THAW => match self.db_id_arg(&c.data) {
+                Some(id) => {
+                    self.thaw(id);
+                    status(0)
+                }
+                None => status(-1),
+            },
+            ctrl::DB_SET_HEALTHY => match self.db_id_arg(&c.data) {
+                Some(id) => {
+                    self.dbs.iter_mut().find(|d| d.id == id).unwrap().unhealthy = None;
+                    status(0)
+                }
+                None => status(-1),
+            },
+            ctrl::DB_TRANSACTION_START | ctrl::WIPE_DATABASE | ctrl::DB_TRANSACTION_COMMIT => {
+                // ctdb_transdb: db_id u32, tid u32.
+                let mut r = p::Reader::new(&c.data);
+                let (Some(id), Some(tid)) = (r.u32(), r.u32()) else { return fail("bad transdb data") };
+                let Some(d) = self.find_db(id) else {
+                    log_err!("Transaction control for unknown dbid 0x{:08x}", id);
+                    return status(-1);
+                };
+                if !d.frozen {
+                    log_err!("Database {} not frozen, cannot run transaction control {}", d.name, c.opcode);
+                    return status(-1);
+                }
+                let (op, after) = match c.opcode {
+                    ctrl::DB_TRANSACTION_START => (Op::TransactionStart, After::TransactionStarted { db_id: id, tid }),
+                    _ => {
+                        if d.transaction != Some(tid) {
+                            log_err!("Transaction 0x{:08x} not started on {}", tid, d.name);
+                            return status(-1);
+                        }
+                        if c.opcode == ctrl::WIPE_DATABASE {
+                            (Op::Wipe, After::Nothing)
+                        } else {
+                            (Op::TransactionCommit, After::TransactionEnded { db_id: id })
+                        }
+                    }
+                };
+                self.db_op(token, hdr.reqid, c.flags, id, op, after)
+            }
+            ctrl::DB_TRANSACTION_CANCEL => match self.db_id_arg(&c.data) {
+                Some(id) => self.db_op(token, hdr.reqid, c.flags, id, Op::TransactionCancel, After::TransactionEnded { db_id: id }),
+                None => status(-1),
+            },
+            ctrl::TRANS3_COMMIT => {
+                if st.recmode != p::RECOVERY_NORMAL {
+                    log_info!("rejecting ctdb_control_trans3_commit when recovery active");
+                    return status(-1);
+                }
+                let Some((id, raw)) = p::parse_rec_buffer(&c.data) else { return fail("bad marshall buffer") };
+                let Some(d) = self.find_db(id) else {
+                    log_err!("ctdb_control_trans3_commit: Unknown database db_id[0x{:08x}]", id);
+                    return status(-1);
+                };
+                if d.kind() == crate::ltdb::Kind::Volatile {
+                    return status(-1);
+                }
+                let mut recs = Vec::with_capacity(raw.len());
+                for (k, v) in raw {
+                    let Some(h) = crate::ltdb::Header::decode(&v) else { return fail("record without header") };
+                    recs.push((k, h, v[crate::ltdb::HEADER_LEN..].to_vec()));
+                }
+                // Every active node in the vnn map applies the records; that is
+                // only this node.
+                self.db_op(token, hdr.reqid, c.flags, id, Op::PersistentStore { recs }, After::Nothing)
+            }
+            ctrl::SET_DB_READONLY | ctrl::SET_DB_STICKY => {
+                let Some(id) = self.db_id_arg(&c.data) else { return status(-1) };
+                let d = self.find_db(id).unwrap();
+                let (bit, what) = if c.opcode == ctrl::SET_DB_READONLY { (p::DB_FLAGS_READONLY, "Readonly") } else { (p::DB_FLAGS_STICKY, "Sticky") };
+                if d.flags & bit != 0 {
+                    return status(0);
+                }
+                if d.kind() != crate::ltdb::Kind::Volatile {
+                    log_err!("Non-volatile databases do not support {} flag", what.to_lowercase());
+                    return status(-1);
+                }
+                let name = d.name.clone();
+                if c.opcode == ctrl::SET_DB_READONLY {
+                    let mut ro = d.path.clone().into_os_string();
+                    ro.push(".RO");
+                    let op = Op::OpenTracking { path: ro.into(), hash_size: st.tunables.database_hash_size() };
+                    self.db_op(token, hdr.reqid, c.flags, id, op, After::SetFlag { db_id: id, bit })
+                } else {
+                    self.dbs.iter_mut().find(|d| d.id == id).unwrap().flags |= bit;
+                    log_notice!("{} property set on DB {}", what, name);
+                    status(0)
+                }
+            }
+            ctrl::DB_DETACH => {
+                let Some(id) = p::Reader::new(&c.data).u32() else { return fail("missing database id") };
+                let Some(d) = self.find_db(id) else {
+                    log_err!("Invalid dbid 0x{:08x} in DB detach", id);
+                    return status(-1);
+                };
+                if st.tunables.allow_client_db_attach() == 1 {
+                    log_err!("DB detach from database {} denied. Clients are allowed access to databases (AllowClientDBAccess == 1)", d.name);
+                    return status(-1);
+                }
+                if d.kind() != crate::ltdb::Kind::Volatile {
+                    log_err!("Detaching non-volatile database {} denied", d.name);
+                    return status(-1);
+                }
+                if st.recmode == p::RECOVERY_ACTIVE {
+                    log_err!("DB detach denied while in recovery");
+                    return status(-1);
+                }
+                // Samba's daemon broadcasts the control to every connected node
+                // and each detaches; here that is this node alone.
+                let name = d.name.clone();
+                self.dbs.retain(|d| d.id != id);
+                let tag = self.new_tag();
+                let _ = self.db_tx.send(Job::Op { id, tag, op: Op::Close });
+                self.pending.retain(|_, p| !matches!(p, Pending::Traverse { db_id, .. } if *db_id == id));
+                log_notice!("Detached from database '{}'", name);
+                status(0)
+            }
             ctrl::SHUTDOWN => Outcome::Exit,
             op => {
                 log_err!("Unknown control {} from client pid:{}", op, self.clients.get(&token).map(|c| c.pid).unwrap_or(-1));
                 fail("unknown control")
+            }
+        }
+    }
+
+    fn new_tag(&mut self) -> u64 {
+        let t = self.next_tag;
+        self.next_tag += 1;
+        t
+    }
+
+    /// The attached database named by a leading u32 db_id, if any.
+    fn db_id_arg(&self, data: &[u8]) -> Option<u32> {
+        let id = p::Reader::new(data).u32()?;
+        match self.find_db(id) {
+            Some(_) => Some(id),
+            None => {
+                log_err!("Unknown db_id 0x{:08x}", id);
+                None
+            }
+        }
+    }
+
+    /// Hands an operation to the helper thread; the control's reply goes out
+    /// when it finishes.
+    fn db_op(&mut self, token: Token, reqid: u32, flags: u32, id: u32, op: Op, after: After) -> Outcome {
+        let tag = self.new_tag();
+        if self.db_tx.send(Job::Op { id, tag, op }).is_err() {
+            return fail("database thread gone");
+        }
+        self.pending.insert(tag, Pending::Control { token, reqid, noreply: flags & p::CTRL_FLAG_NOREPLY != 0, after });
+        Outcome::Later
+    }
+
+    fn thaw(&mut self, id: u32) {
+        let Some(d) = self.dbs.iter_mut().find(|d| d.id == id) else { return };
+        log_notice!("Thaw db: {} generation {}", d.name, self.state.generation);
+        if d.transaction.take().is_some() {
+            let tag = self.next_tag;
+            self.next_tag += 1;
+            let _ = self.db_tx.send(Job::Op { id, tag, op: Op::TransactionCancel });
+        }
+        d.frozen = false;
+        let deferred = std::mem::take(&mut d.deferred);
+        for (tok, pkt) in deferred {
+            let t = Token(tok);
+            if self.clients.get(&t).is_some_and(|c| !c.closing) {
+                let _ = self.client_packet(t, &pkt);
+            }
+        }
+    }
+
+    /// REQ_CALL from a client.  This node is the only one in the vnn map, so
+    /// it is lmaster and dmaster of every record: the call runs locally (on
+    /// the helper thread, under the record's chain lock) and the reply goes
+    /// straight back.  Calls on a frozen database wait for the thaw.
+    fn request_call(&mut self, token: Token, hdr: Header, c: ReqCall, pkt: &[u8]) {
+        let Some(d) = self.dbs.iter_mut().find(|d| d.id == c.db_id && d.ready) else {
+            log_err!("Unknown database in request. db_id==0x{:08x}", c.db_id);
+            return;
+        };
+        if d.frozen {
+            d.deferred.push((token.0, pkt.to_vec()));
+            return;
+        }
+        let tag = self.new_tag();
+        if self.db_tx.send(Job::Op { id: c.db_id, tag, op: Op::Call { key: c.key, callid: c.callid } }).is_ok() {
+            self.pending.insert(tag, Pending::Call { token, reqid: hdr.reqid });
+        }
+    }
+
+    fn op_done(&mut self, tag: u64, reply: Reply) {
+        let Some(pending) = self.pending.remove(&tag) else { return };
+        match pending {
+            Pending::Call { token, reqid } => {
+                let (st, data) = match reply {
+                    Reply::Call { status, data } => (status, data),
+                    Reply::Failed(why) => {
+                        log_err!("Record call failed: {}", why);
+                        (-1, Vec::new())
+                    }
+                    _ => (-1, Vec::new()),
+                };
+                let h = Header {
+                    generation: self.state.generation,
+                    operation: p::REPLY_CALL,
+                    destnode: self.state.pnn,
+                    srcnode: self.state.pnn,
+                    reqid,
+                    ..Default::default()
+                };
+                let pkt = p::build_packet(h, &p::reply_call_body(st, &data));
+                self.send(token, &pkt);
+            }
+            Pending::Control { token, reqid, noreply, after } => {
+                let (st, data) = match reply {
+                    Reply::Ok => (0, Vec::new()),
+                    Reply::Seqnum(n) => (0, n.to_le_bytes().to_vec()),
+                    Reply::Failed(why) => {
+                        log_err!("{}", why);
+                        (-1, Vec::new())
+                    }
+                    _ => (-1, Vec::new()),
+                };
+                if st == 0 {
+                    match after {
+                        After::Nothing => {}
+                        After::TransactionStarted { db_id, tid } => {
+                            if let Some(d) = self.dbs.iter_mut().find(|d| d.id == db_id) {
+                                d.transaction = Some(tid);
+                            }
+                        }
+                        After::TransactionEnded { db_id } => {
+                            if let Some(d) = self.dbs.iter_mut().find(|d| d.id == db_id) {
+                                d.transaction = None;
+                            }
+                        }
+                        After::SetFlag { db_id, bit } => {
+                            if let Some(d) = self.dbs.iter_mut().find(|d| d.id == db_id) {
+                                d.flags |= bit;
+                                log_notice!("Readonly property set on DB {}", d.name);
+                            }
+                        }
+                    }
+                }
+                if !noreply {
+                    self.reply(token, reqid, st, &data, None);
+                }
+            }
+            Pending::Traverse { srvid, trav_reqid, db_id } => {
+                let recs = match reply {
+                    Reply::Records(r) => r,
+                    Reply::Failed(why) => {
+                        log_err!("Traverse of db 0x{:08x} failed: {}", db_id, why);
+                        Vec::new()
+                    }
+                    _ => Vec::new(),
+                };
+                let n = recs.len();
+                for (k, v) in recs {
+                    let mut w = Writer::new();
+                    p::rec_data(&mut w, trav_reqid, &k, &v);
+                    self.deliver_message(srvid, &w.buf);
+                }
+                let mut w = Writer::new();
+                p::rec_data(&mut w, trav_reqid, &[], &[]);
+                self.deliver_message(srvid, &w.buf);
+                let name = self.dbs.iter().find(|d| d.id == db_id).map(|d| d.name.clone()).unwrap_or_default();
+                log_notice!("Ending traverse on DB {} (id {}), records {}", name, trav_reqid, n);
             }
         }
     }
@@ -760,13 +1118,14 @@ impl Daemon {
         let dir = if flags & p::DB_FLAGS_PERSISTENT != 0 { &self.state.config.persistent_dir } else { &self.state.config.volatile_dir };
         let path = dir.join(format!("{}.{}", name, self.state.pnn));
         let tdb_flags = db::tdb_flags(flags, self.state.config.tdb_mutexes);
-        self.dbs.insert(0, DbInfo { id, name, flags, path: path.clone(), tdb_flags, ready: false, unhealthy: None });
+        self.dbs.insert(0, DbInfo { id, name, flags, path: path.clone(), tdb_flags, ready: false, unhealthy: None, frozen: false, transaction: None, deferred: Vec::new() });
         let job = Job::Open {
             id,
             path,
             hash_size: self.state.tunables.database_hash_size(),
             tdb_flags,
             max_dead: self.state.tunables.database_max_dead(),
+            kind: db::kind_of(flags),
         };
         if self.db_tx.send(job).is_err() {
             self.dbs.retain(|d| d.id != id);
@@ -779,6 +1138,7 @@ impl Daemon {
     fn drain_db_replies(&mut self) {
         while let Ok(done) = self.db_rx.try_recv() {
             match done {
+                Done::Op { tag, reply } => self.op_done(tag, reply),
                 Done::Opened { id, result } => {
                     let waiters = self.attach_waiters.remove(&id).unwrap_or_default();
                     match result {
@@ -839,14 +1199,22 @@ impl Daemon {
     /// all srvids).
     fn deliver_message(&mut self, srvid: u64, data: &[u8]) {
         let pkt = self.message_packet(srvid, data);
-        let targets: Vec<Token> = self
-            .clients
-            .iter()
-            .filter(|(_, c)| !c.closing && (c.srvids.contains(&srvid) || c.srvids.contains(&p::SRVID_ALL)))
-            .map(|(t, _)| *t)
-            .collect();
-        for t in targets {
-            self.send(t, &pkt);
+        // One copy per registration of srvid, then one per registration of
+        // SRVID_ALL, as Samba's srvid dispatch does.
+        let mut targets: Vec<(Token, u32)> = Vec::new();
+        for (t, c) in &self.clients {
+            if c.closing {
+                continue;
+            }
+            let n = c.srvids.get(&srvid).copied().unwrap_or(0) + c.srvids.get(&p::SRVID_ALL).copied().unwrap_or(0);
+            if n > 0 {
+                targets.push((*t, n));
+            }
+        }
+        for (t, n) in targets {
+            for _ in 0..n {
+                self.send(t, &pkt);
+            }
         }
     }
 

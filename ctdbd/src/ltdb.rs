@@ -1,0 +1,155 @@
+//! The CTDB record header that every record of a clustered database carries
+//! in front of its value, and the rules Samba's daemon follows when it
+//! fetches and stores records locally (see docs/ctdbd.md, "Records").
+
+use tdb::{StoreFlag, Tdb, TdbError};
+
+/// Size of the header on disk and on the wire.
+pub const HEADER_LEN: usize = 24;
+
+pub const REC_FLAG_MIGRATED_WITH_DATA: u32 = 0x0001_0000;
+pub const REC_FLAG_VACUUM_MIGRATED: u32 = 0x0002_0000;
+pub const REC_FLAG_AUTOMATIC: u32 = 0x0004_0000;
+pub const REC_RO_HAVE_DELEGATIONS: u32 = 0x0100_0000;
+pub const REC_RO_HAVE_READONLY: u32 = 0x0200_0000;
+pub const REC_RO_REVOKING_READONLY: u32 = 0x0400_0000;
+pub const REC_RO_REVOKE_COMPLETE: u32 = 0x0800_0000;
+pub const REC_RO_FLAGS: u32 = REC_RO_HAVE_DELEGATIONS | REC_RO_HAVE_READONLY | REC_RO_REVOKING_READONLY | REC_RO_REVOKE_COMPLETE;
+
+/// Key under which a persistent database keeps its sequence number (with
+/// the terminating NUL as part of the key).
+pub const DB_SEQNUM_KEY: &[u8] = b"__db_sequence_number__\0";
+
+/// rsn u64, dmaster u32, reserved1 u32, flags u32, 4 bytes of padding.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Header {
+    pub rsn: u64,
+    pub dmaster: u32,
+    pub reserved1: u32,
+    pub flags: u32,
+}
+
+impl Header {
+    pub fn encode(&self) -> [u8; HEADER_LEN] {
+        let mut b = [0u8; HEADER_LEN];
+        b[0..8].copy_from_slice(&self.rsn.to_le_bytes());
+        b[8..12].copy_from_slice(&self.dmaster.to_le_bytes());
+        b[12..16].copy_from_slice(&self.reserved1.to_le_bytes());
+        b[16..20].copy_from_slice(&self.flags.to_le_bytes());
+        b
+    }
+
+    /// The header at the front of a stored value, or None when the value is
+    /// too short to hold one.
+    pub fn decode(b: &[u8]) -> Option<Header> {
+        if b.len() < HEADER_LEN {
+            return None;
+        }
+        Some(Header {
+            rsn: u64::from_le_bytes(b[0..8].try_into().unwrap()),
+            dmaster: u32::from_le_bytes(b[8..12].try_into().unwrap()),
+            reserved1: u32::from_le_bytes(b[12..16].try_into().unwrap()),
+            flags: u32::from_le_bytes(b[16..20].try_into().unwrap()),
+        })
+    }
+}
+
+/// What kind of database a record lives in; the store rules differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Volatile,
+    Persistent,
+    Replicated,
+}
+
+/// The node's view needed by the record rules.
+#[derive(Clone, Copy, Debug)]
+pub struct NodeView {
+    pub pnn: u32,
+    /// lmaster of every key.  With one node in the vnn map this is that
+    /// node; the multi-node version will hash the key over the map.
+    pub lmaster: u32,
+}
+
+/// Stores a record as the daemon does.  For volatile databases this decides
+/// between keeping and deleting the record and bumps the rsn when this node
+/// is the dmaster; for the others the header is stored as given.  Returns
+/// whether an empty record was left behind that the vacuumer would delete.
+pub fn store(tdb: &mut Tdb, kind: Kind, node: NodeView, key: &[u8], header: &mut Header, data: &[u8]) -> Result<bool, TdbError> {
+    if kind != Kind::Volatile {
+        tdb.store(key, &[&header.encode(), data], StoreFlag::Replace)?;
+        return Ok(false);
+    }
+    let mut keep = false;
+    let mut schedule_for_deletion = false;
+    if !data.is_empty() || header.flags & REC_RO_FLAGS != 0 {
+        keep = true;
+    } else if header.flags & REC_FLAG_AUTOMATIC != 0 {
+        // A record created by fetch with an initial header: kept, and the
+        // vacuumer is told about it.
+        keep = true;
+        schedule_for_deletion = true;
+    } else if header.flags & REC_FLAG_MIGRATED_WITH_DATA != 0 {
+        keep = true;
+    } else if node.pnn == node.lmaster {
+        // The lmaster keeps even empty records, unless it got them back by a
+        // vacuum migration and is the dmaster.
+        keep = header.flags & REC_FLAG_VACUUM_MIGRATED == 0 || node.pnn != header.dmaster;
+    } else if node.pnn == header.dmaster {
+        keep = true;
+    }
+    if keep && node.pnn == header.dmaster && header.flags & REC_RO_FLAGS == 0 {
+        header.rsn += 1;
+        if data.is_empty() {
+            schedule_for_deletion = true;
+        }
+    }
+    header.flags &= !(REC_FLAG_VACUUM_MIGRATED | REC_FLAG_AUTOMATIC);
+    if keep {
+        tdb.store(key, &[&header.encode(), data], StoreFlag::Replace)?;
+        Ok(schedule_for_deletion)
+    } else {
+        match tdb.delete(key) {
+            Ok(()) | Err(TdbError::NoExist) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Fetches a record, splitting off the header.  A missing record (or one too
+/// short for a header) gets an initial header naming the lmaster as dmaster;
+/// if that makes this node the dmaster (or the database is persistent) the
+/// initial record is written, as Samba's daemon does.
+pub fn fetch(tdb: &mut Tdb, kind: Kind, node: NodeView, key: &[u8]) -> Result<(Header, Vec<u8>), TdbError> {
+    match tdb.fetch(key) {
+        Ok(v) => {
+            if let Some(h) = Header::decode(&v) {
+                return Ok((h, v[HEADER_LEN..].to_vec()));
+            }
+        }
+        Err(TdbError::NoExist) => {}
+        Err(e) => return Err(e),
+    }
+    let mut h = Header { dmaster: node.lmaster, flags: REC_FLAG_AUTOMATIC, ..Default::default() };
+    if kind == Kind::Persistent || h.dmaster == node.pnn {
+        store(tdb, kind, node, key, &mut h, &[])?;
+    }
+    Ok((h, Vec::new()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_layout() {
+        let h = Header { rsn: 0x0102030405060708, dmaster: 7, reserved1: 0, flags: REC_FLAG_AUTOMATIC };
+        let b = h.encode();
+        assert_eq!(&b[0..8], &[8, 7, 6, 5, 4, 3, 2, 1]);
+        assert_eq!(&b[8..12], &[7, 0, 0, 0]);
+        assert_eq!(&b[16..20], &[0, 0, 4, 0]);
+        assert_eq!(&b[20..24], &[0, 0, 0, 0]);
+        assert_eq!(Header::decode(&b), Some(h));
+        assert_eq!(Header::decode(&b[..23]), None);
+    }
+}
