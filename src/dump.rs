@@ -5,7 +5,7 @@
 use crate::error::Result;
 use crate::format::{self, Offset, FREELIST_TOP, OFF_SIZE, RECORD_SIZE};
 use crate::lock::LockKind;
-use crate::tdb::{ChainWalk, Tdb};
+use crate::tdb::{ChainWalk, Tdb, WalkLimit};
 use std::fmt::Write;
 
 impl Tdb {
@@ -91,7 +91,9 @@ impl Tdb {
         };
         let _ = writeln!(out, "freelist top=[0x{:08x}]", rec_ptr);
         let mut total: u64 = 0;
+        let mut limit = WalkLimit::new(self);
         while rec_ptr != 0 {
+            limit.step(self, "tdb_printfreelist")?;
             let rec = self.read_rec_raw(rec_ptr)?;
             if rec.magic != format::FREE_MAGIC {
                 let _ = writeln!(out, "bad magic 0x{:08x} in free list", rec.magic);

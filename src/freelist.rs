@@ -5,7 +5,7 @@ use crate::error::{Result, TdbError};
 use crate::format::{self, Offset, Record, FREELIST_TOP, OFF_SIZE, RECORD_SIZE};
 use crate::lock::LockKind;
 use crate::open::DebugLevel;
-use crate::tdb::{ChainWalk, Tdb};
+use crate::tdb::{ChainWalk, Tdb, WalkLimit};
 use std::collections::HashSet;
 
 /// The smallest free record worth splitting off.
@@ -141,6 +141,7 @@ impl Tdb {
         // Over-allocate to reduce fragmentation, plus room for the tailer.
         let length = ((length as f64 * 1.25) as u32).wrapping_add(OFF_SIZE);
         let length = format::align(length, format::ALIGNMENT);
+        let mut limit = WalkLimit::new(self);
         loop {
             let mut merge_created_candidate = false;
             let mut last_ptr = FREELIST_TOP;
@@ -150,6 +151,7 @@ impl Tdb {
             let mut best: Option<(Offset, Offset, u32)> = None; // (ptr, last_ptr, len)
             let mut multiplier = 1.0f32;
             while rec_ptr != 0 {
+                limit.step(self, "tdb_allocate")?;
                 let rec = self.read_free_rec(rec_ptr)?;
                 if let Some((left_ptr, left)) = self.merge_with_left(rec_ptr, &rec)? {
                     // Merged into the left neighbour: unlink this one and go on.
@@ -190,6 +192,7 @@ impl Tdb {
                 continue;
             }
             self.expand(length + RECORD_SIZE)?;
+            limit = WalkLimit::new(self);
         }
     }
 
@@ -253,15 +256,21 @@ impl Tdb {
         self.lock(-1, LockKind::Read)?;
         let mut count = 0;
         let mut ptr = FREELIST_TOP;
+        let mut limit = WalkLimit::new(self);
+        let mut r = Ok(());
         while let Ok(next) = self.read_off(ptr) {
             if next == 0 {
+                break;
+            }
+            if let Err(e) = limit.step(self, "tdb_freelist_size") {
+                r = Err(e);
                 break;
             }
             count += 1;
             ptr = next;
         }
         let _ = self.unlock_list_internal(-1, LockKind::Read);
-        Ok(count)
+        r.map(|_| count)
     }
 
     fn freelist_merge_adjacent(&mut self) -> Result<i32> {
@@ -269,10 +278,12 @@ impl Tdb {
         let r = (|| {
             let mut count = 0;
             let mut cur = FREELIST_TOP;
+            let mut limit = WalkLimit::new(self);
             while let Ok(next) = self.read_off(cur) {
                 if next == 0 {
                     break;
                 }
+                limit.step(self, "tdb_freelist_size")?;
                 count += 1;
                 let mut next = next;
                 if let Some((left_ptr, _)) = self.record_on_left(next) {

@@ -335,6 +335,8 @@ impl Tdb {
 
     /// Reads `len` bytes into a new buffer (tdb_alloc_read).
     pub(crate) fn alloc_read(&mut self, off: Offset, len: u32) -> Result<Vec<u8>> {
+        // Bounds first: a damaged length must not turn into a huge allocation.
+        self.oob(off, len, false)?;
         let mut v = Vec::new();
         if v.try_reserve_exact(len as usize).is_err() {
             self.ecode = TdbError::Oom.code();

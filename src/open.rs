@@ -109,7 +109,7 @@ impl Tdb {
             hash_size: 0,
             feature_flags: 0,
             flags: tdb_flags,
-            travlocks: vec![TraverseLock { off: 0, list: 0, kind: LockKind::Read }],
+            travlocks: vec![TraverseLock { off: 0, list: 0, kind: LockKind::Read, steps: 0 }],
             device: 0,
             inode: 0,
             logger: options.logger.clone(),

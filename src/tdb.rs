@@ -105,6 +105,29 @@ impl ChainWalk {
     }
 }
 
+/// Bounds a walk by the number of records the database can hold, so that a
+/// damaged list that loops in a way the walk itself cannot see ends in an error
+/// instead of running forever.
+pub(crate) struct WalkLimit(u32);
+
+impl WalkLimit {
+    /// A limit for walking `tdb` as it is now.
+    pub(crate) fn new(tdb: &Tdb) -> WalkLimit {
+        WalkLimit(tdb.map_size / RECORD_SIZE + 1)
+    }
+
+    /// Counts one step; Corrupt (logged as `what`) once there were too many.
+    pub(crate) fn step(&mut self, tdb: &mut Tdb, what: &str) -> Result<()> {
+        if self.0 == 0 {
+            tdb.ecode = TdbError::Corrupt.code();
+            tdb.log(DebugLevel::Error, &format!("{}: loop detected\n", what));
+            return Err(TdbError::Corrupt);
+        }
+        self.0 -= 1;
+        Ok(())
+    }
+}
+
 impl Tdb {
     /// Sends a message to the logger, if any.
     pub(crate) fn log(&self, level: DebugLevel, message: &str) {

@@ -630,7 +630,11 @@ impl Tdb {
             Err(_) => return false,
         };
         let (mut total, mut largest) = (0u64, 0u64);
+        let mut limit = crate::tdb::WalkLimit::new(self);
         while ptr != 0 {
+            if limit.step(self, "repack_worthwhile").is_err() {
+                return false;
+            }
             match self.read_free_rec(ptr) {
                 Ok(rec) => {
                     total += rec.rec_len as u64;

@@ -20,6 +20,8 @@ pub(crate) struct TraverseLock {
     pub off: Offset,
     pub list: u32,
     pub kind: LockKind,
+    /// Records stepped over so far; more than the file can hold means a loop.
+    pub steps: u32,
 }
 
 impl Tdb {
@@ -77,6 +79,15 @@ impl Tdb {
             self.travlocks[idx].off = off;
         }
         while off != 0 {
+            // A chain cannot hold more records than the file: more steps than
+            // that (over the whole walk) means the chain loops.
+            let steps = self.travlocks[idx].steps + 1;
+            self.travlocks[idx].steps = steps;
+            if steps > self.map_size / RECORD_SIZE + 1 {
+                self.ecode = TdbError::Corrupt.code();
+                self.log(DebugLevel::Fatal, "tdb_next_lock: loop detected.\n");
+                return Err(TdbError::Corrupt);
+            }
             let rec = self.read_rec(off)?;
             if off == rec.next {
                 self.ecode = TdbError::Corrupt.code();
@@ -111,7 +122,7 @@ impl Tdb {
 
     /// The common body of traverse and traverse_read.
     fn traverse_internal(&mut self, mut f: Option<TraverseFn<'_>>, kind: LockKind) -> Result<i32> {
-        self.travlocks.push(TraverseLock { off: 0, list: 0, kind });
+        self.travlocks.push(TraverseLock { off: 0, list: 0, kind, steps: 0 });
         let idx = self.travlocks.len() - 1;
         let mut count = 0;
         let mut buf: Vec<u8> = Vec::new();
@@ -134,6 +145,12 @@ impl Tdb {
             // One buffer for the whole walk, grown as needed (a private copy: the
             // callback may change the database under it).
             buf.clear();
+            // Bounds first: a damaged length must not turn into a huge allocation.
+            if let Err(e) = self.oob(t.off + RECORD_SIZE, full, false) {
+                let _ = self.unlock_list_internal(t.list as i64, t.kind);
+                let _ = self.unlock_record(t.off);
+                break Err(e);
+            }
             if buf.try_reserve(full as usize).is_err() {
                 let _ = self.unlock_list_internal(t.list as i64, t.kind);
                 let _ = self.unlock_record(t.off);
@@ -241,7 +258,7 @@ impl Tdb {
         if self.unlock_record(old).is_err() {
             return self.fail(TdbError::Lock);
         }
-        self.travlocks[0] = TraverseLock { off: 0, list: 0, kind: LockKind::Read };
+        self.travlocks[0] = TraverseLock { off: 0, list: 0, kind: LockKind::Read, steps: 0 };
         let rec = match self.next_lock(0) {
             Ok(Some(rec)) => rec,
             // An empty database: tdb_error() stays at success, as Samba's does.
