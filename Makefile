@@ -4,7 +4,7 @@ PREFIX ?= /usr/local
 CARGO ?= cargo
 RELEASE := target/release
 
-.PHONY: all build install run test
+.PHONY: all build install run test deps
 
 all: build
 
@@ -28,7 +28,7 @@ ABI_CHECK := ../shared/abi/check-abi
 # finds it under its SONAME. build.rs also leaves the freshly generated header
 # at $(BUILT)/tdb.h.
 build:
-	$(CARGO) build --release
+	$(CARGO) build --release --workspace
 	ln -sf libtdb.so $(BUILT)/libtdb.so.1
 
 # DESTDIR-aware install: the library under its SONAME, the development symlink,
@@ -97,7 +97,7 @@ check-c-header: build
 SUITES := compat-tests/run.sh compat-tests/samba/run.sh compat-tests/ctdb/run.sh
 
 .PHONY: compat-test
-test:
+test: deps
 	@log=$$(mktemp -d); pass=0; fail=0; \
 	if ! $(MAKE) --no-print-directory build >$$log/build.log 2>&1; then \
 	  echo "FAIL make build"; tail -n 60 $$log/build.log | sed 's/^/    /'; rm -rf $$log; echo "0 passed, 1 failed"; exit 1; fi; \
@@ -128,8 +128,9 @@ compat-test: build
 
 # `make run`: Samba's own tools (Debian's tdb-tools binaries, unchanged) on our
 # library: tdbtool creates a database and stores records, tdbdump prints it,
-# tdbbackup backs it up and tdbbackup -v verifies it.
-run: build
+# tdbbackup backs it up and tdbbackup -v verifies it. Then one ctdbd node of
+# ours on 127.0.0.1 and Debian's `ctdb status` against it.
+run: deps build
 	@d=$$(mktemp -d); lib=$(abspath $(BUILT)); \
 	export LD_LIBRARY_PATH=$$lib; set -e; \
 	echo "== tdbtool resolves libtdb.so.1 to:"; ldd $$(command -v tdbtool) | grep libtdb; \
@@ -140,6 +141,11 @@ run: build
 	echo "== tdbbackup -v $$d/demo.tdb (verify)"; tdbbackup -v $$d/demo.tdb; \
 	echo "== tdbdump $$d/demo.tdb.bak"; tdbdump $$d/demo.tdb.bak; \
 	rm -rf $$d
+	@bash scripts/run-node.sh $(BUILT)/ctdbd
+
+# Debian packages the build, `make run` and the tests need (installed if missing).
+deps:
+	@bash scripts/deps.sh
 
 # ---- benchmark (section owned by the benchmark work, issue 4) ----
 # bench/run.sh builds the library and bench/tdbbench.c, runs the same binary on
@@ -152,3 +158,68 @@ bench:
 
 bench-smoke:
 	BENCH_SMOKE=1 CARGO="$(CARGO)" CC="$(CC)" sh bench/run.sh
+
+# ---- robustness (issue 5) ----
+# torture/tdb-torture.c: N processes on one file, killable workers SIGKILLed at
+# random moments (mostly timed to land inside a commit); afterwards tdb_check and
+# an exact comparison with every worker's log, by the library that ran it and by
+# the other one. See docs/robustness.md.
+#   make robustness-smoke   short runs (< 60 s): fcntl, fcntl+nosync, mutex, mixed
+#                           libraries, Debian's library, plus the disk-full and
+#                           corrupt-file cargo tests
+#   make torture TORTURE_SECS=600 TORTURE_PROCS=8 TORTURE_KILL_MS=100
+#   make corpus-compare     the corrupt-file corpus through Debian's libtdb and ours
+.PHONY: robustness-smoke torture torture-build corpus-compare
+TORTURE_SECS ?= 120
+TORTURE_PROCS ?= 8
+TORTURE_KILL_MS ?= 150
+TORTURE_OUT := $(BUILT)/torture
+TORTURE_BIN := $(TORTURE_OUT)/tdb-torture
+DEBLIB_HAS_TDB := $(wildcard /usr/lib/x86_64-linux-gnu/libtdb.so.1)
+
+torture-build: build
+	@mkdir -p $(TORTURE_OUT)
+	$(CC) -O2 -g -std=gnu11 -Wall -Wextra -Werror -Iinclude -o $(TORTURE_BIN) torture/tdb-torture.c -L$(BUILT) -ltdb -ldl
+	$(CC) -O2 -g -std=gnu11 -Wall -Wextra -Werror -Iinclude -o $(TORTURE_OUT)/corpus-run torture/corpus-run.c -L$(BUILT) -ltdb
+	$(CC) -O2 -g -std=gnu11 -Wall -Wextra -Werror -Iinclude -o $(TORTURE_OUT)/mutex-ownerdead torture/mutex-ownerdead.c -L$(BUILT) -ltdb
+
+# One run: $(1) = label, $(2) = LD_LIBRARY_PATH ("" = Debian's), $(3) = options.
+# The other library verifies the same file while the run still holds it open.
+define torture_run
+	@d=$$(mktemp -d); lib=$(abspath $(BUILT)); \
+	if [ -n "$(2)" ]; then other="env -u LD_LIBRARY_PATH"; else other="env LD_LIBRARY_PATH=$$lib"; fi; \
+	if env $(if $(2),LD_LIBRARY_PATH=$(2),-u LD_LIBRARY_PATH) $(TORTURE_BIN) $(3) \
+	     -V "$$other $(abspath $(TORTURE_BIN)) -c \$$TORTURE_DIR" $$d/run > $$d/out 2>&1; then \
+	  echo "PASS torture $(1)"; sed 's/^/    /' $$d/out | grep -E '^    (torture|verify)'; rm -rf $$d; \
+	else echo "FAIL torture $(1)"; sed 's/^/    /' $$d/out | tail -n 30; echo "    (files kept in $$d)"; exit 1; fi
+endef
+
+robustness-smoke: torture-build
+	@d=$$(mktemp -d); for l in ours debian; do \
+	  if [ $$l = ours ]; then e="env LD_LIBRARY_PATH=$(abspath $(BUILT))"; else e="env -u LD_LIBRARY_PATH"; fi; \
+	  if $$e $(TORTURE_OUT)/mutex-ownerdead $$d > $$d/out 2>&1; then echo "PASS mutex-ownerdead $$l"; \
+	  else echo "FAIL mutex-ownerdead $$l"; sed 's/^/    /' $$d/out; rm -rf $$d; exit 1; fi; done; rm -rf $$d
+	$(call torture_run,fcntl ours,$(abspath $(BUILT)),-n 6 -t 6 -i 150)
+	$(call torture_run,fcntl+nosync ours,$(abspath $(BUILT)),-n 6 -t 4 -i 100 -S)
+	$(call torture_run,mutex+nosync ours,$(abspath $(BUILT)),-n 6 -t 4 -i 100 -m mutex -S)
+	$(call torture_run,mutex ours,$(abspath $(BUILT)),-n 4 -t 3 -i 150 -m mutex)
+	$(call torture_run,fcntl mixed,$(abspath $(BUILT)),-n 6 -t 4 -i 150 -M $(abspath $(BUILT)))
+	$(if $(DEBLIB_HAS_TDB),$(call torture_run,fcntl debian,,-n 6 -t 3 -i 150))
+	$(if $(DEBLIB_HAS_TDB),$(call torture_run,mutex+nosync debian (no traversals),,-n 6 -t 3 -i 100 -m mutex -S -R))
+	$(CARGO) test --release --test diskfull --test robustness
+
+torture: torture-build
+	$(call torture_run,fcntl ours $(TORTURE_SECS)s,$(abspath $(BUILT)),-n $(TORTURE_PROCS) -t $(TORTURE_SECS) -i $(TORTURE_KILL_MS))
+	$(call torture_run,fcntl+nosync ours $(TORTURE_SECS)s,$(abspath $(BUILT)),-n $(TORTURE_PROCS) -t $(TORTURE_SECS) -i $(TORTURE_KILL_MS) -S)
+	$(call torture_run,mutex ours $(TORTURE_SECS)s,$(abspath $(BUILT)),-n $(TORTURE_PROCS) -t $(TORTURE_SECS) -i $(TORTURE_KILL_MS) -m mutex)
+	$(call torture_run,mutex+nosync ours $(TORTURE_SECS)s,$(abspath $(BUILT)),-n $(TORTURE_PROCS) -t $(TORTURE_SECS) -i $(TORTURE_KILL_MS) -m mutex -S)
+	$(call torture_run,fcntl+nosync mixed $(TORTURE_SECS)s,$(abspath $(BUILT)),-n $(TORTURE_PROCS) -t $(TORTURE_SECS) -i $(TORTURE_KILL_MS) -S -M $(abspath $(BUILT)))
+
+corpus-compare: torture-build
+	@d=$$(mktemp -d); TDB_CORPUS_DIR=$$d/corpus $(CARGO) test --release --test robustness corpus_written >/dev/null 2>&1; \
+	for f in tests/corpus/*.bin; do tail -c +2 $$f > $$d/corpus/$$(basename $$f .bin).tdb; done; \
+	env -u LD_LIBRARY_PATH $(TORTURE_OUT)/corpus-run $$d/corpus/*.tdb > $$d/debian.txt; \
+	LD_LIBRARY_PATH=$(abspath $(BUILT)) $(TORTURE_OUT)/corpus-run $$d/corpus/*.tdb > $$d/ours.txt; \
+	echo "== results that differ (< debian, > ours):"; diff $$d/debian.txt $$d/ours.txt; \
+	echo "== LOOP/HANG/CRASH with Debian's:"; grep -cE 'LOOP|HANG|CRASH' $$d/debian.txt; \
+	echo "== LOOP/HANG/CRASH with ours:"; grep -cE 'LOOP|HANG|CRASH' $$d/ours.txt; rm -rf $$d; true
