@@ -26,18 +26,11 @@ impl Tdb {
     /// Checks header, chains, records and free space; `f` may veto each record
     /// (a return of -1 fails the check, as in Samba).
     pub fn check(&mut self, f: Option<&mut dyn FnMut(&[u8], &[u8]) -> i32>) -> Result<()> {
-        let locked = if self.read_only || self.allrecord.count != 0 {
-            false
-        } else {
-            self.lockall_read()?;
-            true
-        };
-        let map_size = self.map_size;
-        let _ = self.oob(map_size, 1, true);
-        let r = self.check_locked(f);
-        if locked {
-            let _ = self.unlockall_read();
-        }
+        let r = self.with_lockall_read(|tdb| {
+            let map_size = tdb.map_size;
+            let _ = tdb.oob(map_size, 1, true);
+            tdb.check_locked(f)
+        });
         match r {
             Ok(()) => Ok(()),
             Err(e) => {

@@ -591,6 +591,21 @@ impl Tdb {
         r
     }
 
+    /// Runs `f` on a stable view of the whole database: under a whole-database
+    /// read lock, except on read-only databases (which take no locks) and when
+    /// this handle already holds the allrecord lock (check, rescue, summary).
+    pub(crate) fn with_lockall_read<R>(&mut self, f: impl FnOnce(&mut Tdb) -> Result<R>) -> Result<R> {
+        let locked = !(self.read_only || self.allrecord.count != 0);
+        if locked {
+            self.lockall_read()?;
+        }
+        let r = f(self);
+        if locked {
+            let _ = self.unlockall_read();
+        }
+        r
+    }
+
     /// Write-locks the chain of `key` (waits).
     pub fn chainlock(&mut self, key: &[u8]) -> Result<()> {
         let list = self.chain_of(key);

@@ -20,25 +20,19 @@ struct Found {
 impl Tdb {
     /// Calls `f` for every record that looks intact, whatever the state of the chains.
     pub fn rescue(&mut self, f: &mut dyn FnMut(&[u8], &[u8])) -> Result<()> {
-        let locked = if self.read_only || self.allrecord.count != 0 {
-            false
-        } else {
-            self.lockall_read()?;
-            true
-        };
-        let map_size = self.map_size;
-        let _ = self.oob(map_size, 1, true);
-        // Damage is expected here: keep the log quiet while probing.
-        let logger = self.logger.take();
-        let r = self.rescue_locked(f);
-        self.logger = logger;
-        if locked {
-            let _ = self.unlockall_read();
-        }
-        if r.is_err() {
-            self.ecode = TdbError::Oom.code();
-            self.log(crate::open::DebugLevel::Error, "tdb_rescue: failed allocating\n");
-        }
+        let r = self.with_lockall_read(|tdb| {
+            let map_size = tdb.map_size;
+            let _ = tdb.oob(map_size, 1, true);
+            // Damage is expected here: keep the log quiet while probing.
+            let logger = tdb.logger.take();
+            let r = tdb.rescue_locked(f);
+            tdb.logger = logger;
+            if r.is_err() {
+                tdb.ecode = TdbError::Oom.code();
+                tdb.log(crate::open::DebugLevel::Error, "tdb_rescue: failed allocating\n");
+            }
+            r
+        });
         r
     }
 

@@ -63,17 +63,7 @@ impl Tdb {
 
     /// The summary text, formatted as Samba's tdb_summary formats it.
     pub fn summary(&mut self) -> Result<String> {
-        let locked = if self.read_only || self.allrecord.count != 0 {
-            false
-        } else {
-            self.lockall_read()?;
-            true
-        };
-        let r = self.summary_locked();
-        if locked {
-            let _ = self.unlockall_read();
-        }
-        r
+        self.with_lockall_read(Tdb::summary_locked)
     }
 
     fn summary_locked(&mut self) -> Result<String> {
