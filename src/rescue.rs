@@ -20,7 +20,7 @@ struct Found {
 impl Tdb {
     /// Calls `f` for every record that looks intact, whatever the state of the chains.
     pub fn rescue(&mut self, f: &mut dyn FnMut(&[u8], &[u8])) -> Result<()> {
-        let r = self.with_lockall_read(|tdb| {
+        self.with_lockall_read(|tdb| {
             let map_size = tdb.map_size;
             let _ = tdb.oob(map_size, 1, true);
             // Damage is expected here: keep the log quiet while probing.
@@ -32,8 +32,7 @@ impl Tdb {
                 tdb.log(crate::open::DebugLevel::Error, "tdb_rescue: failed allocating\n");
             }
             r
-        });
-        r
+        })
     }
 
     fn looks_like_record(&mut self, off: Offset, rec: &Record) -> Option<Vec<u8>> {
