@@ -14,7 +14,10 @@ const MIN_REC_SIZE: u32 = RECORD_SIZE + OFF_SIZE + 8;
 impl Tdb {
     /// Writes the tailer (total length) at the end of the record at `offset`.
     fn update_tailer(&mut self, offset: Offset, rec: &Record) -> Result<()> {
-        let total = RECORD_SIZE + rec.rec_len;
+        let total = match RECORD_SIZE.checked_add(rec.rec_len) {
+            Some(t) if offset.checked_add(t).is_some() => t,
+            _ => return self.fail(TdbError::Corrupt),
+        };
         self.write_off(offset + total - OFF_SIZE, total)
     }
 
@@ -113,7 +116,16 @@ impl Tdb {
             return Err(TdbError::Corrupt);
         }
         self.oob(rec.next, RECORD_SIZE, false)?;
-        Ok(rec)
+        // A free record must lie inside the file: a damaged length would make
+        // allocation and tailer offsets wrap.
+        match RECORD_SIZE.checked_add(rec.rec_len) {
+            Some(total) if self.oob(off, total, true).is_ok() => Ok(rec),
+            _ => {
+                self.ecode = TdbError::Corrupt.code();
+                self.log(DebugLevel::Warning, &format!("tdb_rec_free_read bad length {} at offset={}\n", rec.rec_len, off));
+                Err(TdbError::Corrupt)
+            }
+        }
     }
 
     /// Takes `length` bytes out of the free record at `rec_ptr`: all of it when the

@@ -496,14 +496,15 @@ impl Tdb {
     /// Whether this handle holds locks besides the active lock (and, in a
     /// transaction, the transaction lock).
     pub(crate) fn have_extra_locks(&self) -> bool {
-        if self.transaction.is_none() && self.allrecord.count > 0 {
+        let in_transaction = self.transaction.is_some() || self.transaction_starting;
+        if !in_transaction && self.allrecord.count > 0 {
             return true;
         }
         let mut extra = self.lockrecs.len();
         if self.find_nestlock(ACTIVE_LOCK).is_some() {
             extra -= 1;
         }
-        if self.transaction.is_some() && self.find_nestlock(TRANSACTION_LOCK).is_some() {
+        if in_transaction && self.find_nestlock(TRANSACTION_LOCK).is_some() {
             extra -= 1;
         }
         extra > 0

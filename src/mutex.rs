@@ -104,6 +104,26 @@ impl MutexArea {
         0
     }
 
+    /// Locks (or try-locks) the allrecord mutex. When its holder died holding
+    /// it, the allrecord lock it had is gone: the state is reset to F_UNLCK
+    /// and the mutex made consistent.
+    fn lock_allrecord_mutex(&self, wait: bool) -> i32 {
+        // SAFETY: as in lock_robust.
+        let rc = unsafe {
+            if wait {
+                libc::pthread_mutex_lock(self.allrecord_mutex())
+            } else {
+                libc::pthread_mutex_trylock(self.allrecord_mutex())
+            }
+        };
+        if rc != libc::EOWNERDEAD {
+            return rc;
+        }
+        self.set_allrecord_state(F_UNLCK);
+        // SAFETY: we own the mutex after EOWNERDEAD.
+        unsafe { libc::pthread_mutex_consistent(self.allrecord_mutex()) }
+    }
+
     fn allrecord_mutex(&self) -> *mut libc::pthread_mutex_t {
         self.at(offset_of!(MutexAreaHead, allrecord_mutex))
     }
@@ -233,10 +253,8 @@ impl Tdb {
             if rc != 0 {
                 return Some(Err(rc));
             }
-            let mut rc = lock_robust(m.allrecord_mutex(), wait);
-            if rc == libc::EOWNERDEAD {
-                rc = 0;
-            }
+            // (A holder that died leaves the lock free: the state is reset then.)
+            let mut rc = m.lock_allrecord_mutex(wait);
             if rc == libc::EBUSY {
                 rc = libc::EAGAIN;
             }
@@ -259,25 +277,10 @@ impl Tdb {
     }
 
     fn allrecord_mutex_lock(&mut self, wait: bool) -> i32 {
-        let m = match self.mutexes.as_ref() {
-            Some(m) => m,
-            None => return libc::EINVAL,
-        };
-        // SAFETY: as in lock_robust.
-        let rc = unsafe {
-            if wait {
-                libc::pthread_mutex_lock(m.allrecord_mutex())
-            } else {
-                libc::pthread_mutex_trylock(m.allrecord_mutex())
-            }
-        };
-        if rc != libc::EOWNERDEAD {
-            return rc;
+        match self.mutexes.as_ref() {
+            Some(m) => m.lock_allrecord_mutex(wait),
+            None => libc::EINVAL,
         }
-        // The holder died holding the allrecord lock: it is free now.
-        m.set_allrecord_state(F_UNLCK);
-        // SAFETY: we own the mutex after EOWNERDEAD.
-        unsafe { libc::pthread_mutex_consistent(m.allrecord_mutex()) }
     }
 
     /// Takes the allrecord lock through the mutexes: the allrecord mutex stays held,

@@ -116,6 +116,7 @@ impl Tdb {
             hash,
             open_flags: options.open_flags,
             transaction: None,
+            transaction_starting: false,
             page_size,
             max_dead: if tdb_flags & flags::VOLATILE != 0 { 5 } else { 0 },
             interrupt: None,

@@ -64,7 +64,11 @@ pub struct Tdb {
     pub(crate) logger: Option<Arc<dyn Logger>>,
     pub(crate) hash: HashFunction,
     pub(crate) open_flags: i32,
+    /// The open transaction: while it is set, reads and writes go through it.
     pub(crate) transaction: Option<Box<Transaction>>,
+    /// A transaction is taking its locks: they count as the transaction's, but
+    /// I/O (including a crash recovery those locks may run) still goes to the file.
+    pub(crate) transaction_starting: bool,
     pub(crate) page_size: u32,
     pub(crate) max_dead: i32,
     pub(crate) interrupt: Option<Arc<dyn Fn() -> bool + Send + Sync>>,

@@ -241,10 +241,16 @@ impl Tdb {
             self.log(DebugLevel::Error, "tdb_transaction_start: cannot start a transaction within a traverse\n");
             return self.fail(TdbError::Lock);
         }
-        // The transaction exists before its locks are taken, so that the lock
-        // bookkeeping counts the transaction lock as the transaction's own.
+        // The locks are taken as the transaction's own (for the lock bookkeeping)
+        // but before its I/O routing starts: a crash recovery run while taking
+        // them must write to the file, as Samba's does.
+        self.transaction_starting = true;
+        let r = self.transaction_take_locks(flags);
+        self.transaction_starting = false;
+        let heads = r?;
+        let map_size = self.map_size;
         self.transaction = Some(Box::new(Transaction {
-            hash_heads: Vec::new(),
+            hash_heads: heads,
             blocks: Vec::new(),
             block_size: self.page_size,
             last_block_size: 0,
@@ -252,11 +258,17 @@ impl Tdb {
             nesting: 0,
             prepared: false,
             magic_offset: 0,
-            old_map_size: self.map_size,
+            old_map_size: map_size,
             expanded: false,
         }));
+        Ok(())
+    }
+
+    /// Takes the transaction lock and the upgradable allrecord read lock, then
+    /// reads the hash table and learns the file's current size. Returns the
+    /// hash table; on failure no lock is left behind.
+    fn transaction_take_locks(&mut self, flags: LockFlags) -> Result<Vec<u8>> {
         if let Err(e) = self.transaction_lock(LockKind::Write, flags) {
-            self.transaction = None;
             if !flags.wait {
                 return self.fail(TdbError::NoLock);
             }
@@ -265,24 +277,18 @@ impl Tdb {
         // A read lock on everything, upgraded to a write lock at commit.
         if let Err(e) = self.allrecord_lock(LockKind::Read, LockFlags::WAIT, true) {
             let _ = self.transaction_unlock(LockKind::Write);
-            self.transaction = None;
             return self.track(Err(e));
         }
         let mut heads = Vec::new();
         if self.file_read_append(FREELIST_TOP, (self.hash_size + 1) * OFF_SIZE, &mut heads).is_err() {
             let _ = self.allrecord_unlock(LockKind::Read, false);
             let _ = self.transaction_unlock(LockKind::Write);
-            self.transaction = None;
             return self.fail(TdbError::Io);
         }
         // Learn the current size, which the transaction keeps to itself from now on.
         let map_size = self.map_size;
         let _ = self.file_oob(map_size, 1, true);
-        let map_size = self.map_size;
-        let t = self.txn_mut();
-        t.hash_heads = heads;
-        t.old_map_size = map_size;
-        Ok(())
+        Ok(heads)
     }
 
     /// Starts a transaction (waits for the transaction lock).

@@ -1,0 +1,706 @@
+//! Damaged files (issue 5): a deterministic corpus of corrupt databases on which
+//! open, fetch, traverse, firstkey/nextkey, check, rescue, store and repack must
+//! return an error or a partial result, never crash, hang (each case runs in a
+//! forked child, killed after 10 s) or make absurd allocations, and never change the file in a
+//! read-only call; tdb_rescue must return every record left intact. Also the
+//! regression inputs found by fuzzing (tests/corpus/fuzz-*.bin, same operations
+//! as fuzz/fuzz_targets/open_ops.rs).
+//!
+//! `TDB_CORPUS_DIR=dir cargo test --test robustness corpus_written` writes the
+//! corpus to `dir` (for torture/corpus-run.c, which runs it through either C library).
+
+mod common;
+
+use common::*;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tdb::{flags, DebugLevel, Logger, OpenOptions, StoreFlag, Tdb};
+
+// ---- the largest single allocation of each thread ----
+
+struct Tracking;
+thread_local! {
+    static LARGEST: Cell<usize> = const { Cell::new(0) };
+}
+// SAFETY: forwards to the system allocator; only records sizes.
+unsafe impl GlobalAlloc for Tracking {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        let _ = LARGEST.try_with(|c| c.set(c.get().max(l.size())));
+        System.alloc(l)
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        System.dealloc(p, l)
+    }
+    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
+        let _ = LARGEST.try_with(|c| c.set(c.get().max(l.size())));
+        System.alloc_zeroed(l)
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        let _ = LARGEST.try_with(|c| c.set(c.get().max(n)));
+        System.realloc(p, l, n)
+    }
+}
+#[global_allocator]
+static GLOBAL: Tracking = Tracking;
+
+/// Held by every test of this file: `isolated` forks, which is only safe while
+/// no other test thread is running (a thread inside malloc or the engine's
+/// open-file registry at fork time would leave that lock held in the child).
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// No single allocation for a file this small may exceed this.
+const ALLOC_CAP: usize = 64 << 20;
+
+/// Runs `f` in a forked child (a hang is killed by alarm(2), a crash stays in the
+/// child, and RLIMIT_AS of 2 GiB makes huge allocations fail fast). Returns what
+/// `f` returned, or why it failed: a panic, a signal, a hang, or an allocation
+/// larger than ALLOC_CAP.
+fn isolated(secs: u32, f: impl FnOnce() -> Vec<u8>) -> Result<Vec<u8>, String> {
+    use std::io::{Read, Write};
+    use std::os::unix::io::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: plain system calls; the child runs only this thread's code and ends with _exit.
+    unsafe {
+        assert_eq!(libc::pipe(fds.as_mut_ptr()), 0);
+        let pid = libc::fork();
+        assert!(pid >= 0);
+        if pid == 0 {
+            libc::close(fds[0]);
+            libc::alarm(secs);
+            let rl = libc::rlimit { rlim_cur: 2 << 30, rlim_max: 2 << 30 };
+            libc::setrlimit(libc::RLIMIT_AS, &rl);
+            LARGEST.with(|c| c.set(0));
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+            let largest = LARGEST.with(|c| c.get());
+            let mut out = std::fs::File::from_raw_fd(fds[1]);
+            let msg = match r {
+                Ok(_) if largest > ALLOC_CAP => [&[1u8][..], format!("allocated {} bytes at once", largest).as_bytes()].concat(),
+                Ok(v) => [&[0u8][..], &v[..]].concat(),
+                Err(e) => [&[1u8][..], panic_text(e).as_bytes()].concat(),
+            };
+            let _ = out.write_all(&msg);
+            drop(out);
+            libc::_exit(0);
+        }
+        libc::close(fds[1]);
+        let mut buf = Vec::new();
+        let _ = std::fs::File::from_raw_fd(fds[0]).read_to_end(&mut buf);
+        let mut st = 0;
+        libc::waitpid(pid, &mut st, 0);
+        if libc::WIFSIGNALED(st) {
+            return Err(if libc::WTERMSIG(st) == libc::SIGALRM {
+                format!("still running after {} s (a loop?)", secs)
+            } else {
+                format!("killed by signal {}", libc::WTERMSIG(st))
+            });
+        }
+        match buf.split_first() {
+            Some((0, rest)) => Ok(rest.to_vec()),
+            Some((_, rest)) => Err(String::from_utf8_lossy(rest).into_owned()),
+            None => Err("the child said nothing".into()),
+        }
+    }
+}
+
+fn encode(recs: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
+    let mut v = Vec::new();
+    for (k, d) in recs {
+        v.extend_from_slice(&(k.len() as u32).to_le_bytes());
+        v.extend_from_slice(k);
+        v.extend_from_slice(&(d.len() as u32).to_le_bytes());
+        v.extend_from_slice(d);
+    }
+    v
+}
+
+fn decode(mut b: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut v = Vec::new();
+    let take = |b: &mut &[u8]| {
+        let n = u32::from_le_bytes(b[..4].try_into().unwrap()) as usize;
+        let x = b[4..4 + n].to_vec();
+        *b = &b[4 + n..];
+        x
+    };
+    while !b.is_empty() {
+        let k = take(&mut b);
+        let d = take(&mut b);
+        v.push((k, d));
+    }
+    v
+}
+
+// ---- the base database and its layout ----
+
+fn rd(b: &[u8], off: usize) -> u32 {
+    u32::from_le_bytes(b[off..off + 4].try_into().unwrap())
+}
+fn wr(b: &mut [u8], off: usize, v: u32) {
+    b[off..off + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+const HASH: u32 = 7;
+const DATA_START: usize = 168 + 4 * (HASH as usize + 1);
+
+struct Rec {
+    off: usize,
+    rec_len: u32,
+    key_len: u32,
+    data_len: u32,
+    magic: u32,
+}
+
+fn records(b: &[u8]) -> Vec<Rec> {
+    let mut v = Vec::new();
+    let mut off = DATA_START;
+    while off + 24 <= b.len() {
+        let r = Rec {
+            off,
+            rec_len: rd(b, off + 4),
+            key_len: rd(b, off + 8),
+            data_len: rd(b, off + 12),
+            magic: rd(b, off + 20),
+        };
+        if r.magic == 0 || r.magic == 0x4242_4242 {
+            break;
+        }
+        off += 24 + r.rec_len as usize;
+        v.push(r);
+    }
+    v
+}
+
+const LIVE: u32 = 0x2601_1999;
+const FREE: u32 = !LIVE;
+const DEAD: u32 = 0xFEE1_DEAD;
+const RECOVERY: u32 = 0xf53b_c0e7;
+
+fn key(i: u32) -> Vec<u8> {
+    format!("key-{:03}", i).into_bytes()
+}
+fn val(i: u32) -> Vec<u8> {
+    let mut v = format!("value-{}-", i).into_bytes();
+    v.resize(8 + (i as usize * 37) % 300, b'a' + (i % 26) as u8);
+    v
+}
+
+/// A small database with live, free and dead records and a recovery area.
+fn base_db() -> (Vec<u8>, BTreeMap<Vec<u8>, Vec<u8>>) {
+    let dir = TempDir::new("corpus-base");
+    let path = dir.file("base.tdb");
+    let mut db = open(&path, flags::NOSYNC, HASH as i32);
+    let mut model = BTreeMap::new();
+    for i in 0..40 {
+        db.store(&key(i), &[&val(i)], StoreFlag::Insert).unwrap();
+        model.insert(key(i), val(i));
+    }
+    for i in (0..40).step_by(4) {
+        db.delete(&key(i)).unwrap();
+        model.remove(&key(i));
+    }
+    db.transaction_start().unwrap();
+    for i in 40..46 {
+        db.store(&key(i), &[&val(i)], StoreFlag::Insert).unwrap();
+        model.insert(key(i), val(i));
+    }
+    db.transaction_commit().unwrap();
+    db.set_max_dead(3);
+    db.delete(&key(41)).unwrap();
+    model.remove(&key(41));
+    db.check(None).unwrap();
+    db.close().unwrap();
+    (std::fs::read(&path).unwrap(), model)
+}
+
+/// A damaged file, and which original records (by offset) the damage may have hit
+/// (all others must come back from tdb_rescue).
+struct Case {
+    name: String,
+    bytes: Vec<u8>,
+    touched: Vec<usize>,
+    /// rescue may legitimately drop every record (header unusable, file too short).
+    no_rescue: bool,
+}
+
+fn corpus() -> (Vec<Case>, BTreeMap<Vec<u8>, Vec<u8>>, Vec<u8>) {
+    let (base, model) = base_db();
+    let recs = records(&base);
+    let live: Vec<&Rec> = recs.iter().filter(|r| r.magic == LIVE).collect();
+    let free: Vec<&Rec> = recs.iter().filter(|r| r.magic == FREE).collect();
+    assert!(live.len() >= 20 && !free.is_empty(), "base layout: {} live, {} free", live.len(), free.len());
+    assert!(recs.iter().any(|r| r.magic == DEAD), "base has a dead record");
+    let recovery = rd(&base, 44) as usize;
+    assert!(recovery != 0, "base has a recovery area");
+    let len = base.len();
+    let mut cases = Vec::new();
+    let mut add = |name: &str, bytes: Vec<u8>, touched: Vec<usize>, no_rescue: bool| {
+        cases.push(Case { name: name.to_string(), bytes, touched, no_rescue });
+    };
+    let edit = |f: &dyn Fn(&mut Vec<u8>)| {
+        let mut b = base.clone();
+        f(&mut b);
+        b
+    };
+    let (a, b2) = (live[3], live[7]);
+
+    // Truncated.
+    for cut in [0, 10, 100, 167, 168, 180, DATA_START, DATA_START + 30, a.off + 10, len / 2, len - 4] {
+        let touched = recs.iter().filter(|r| r.off + 24 + r.rec_len as usize > cut).map(|r| r.off).collect();
+        add(&format!("truncated-{}", cut), base[..cut].to_vec(), touched, cut < DATA_START);
+    }
+    // Header damage.
+    add("bad-magic-food", edit(&|b| b[0] = b'X'), vec![], true);
+    add("bad-version", edit(&|b| wr(b, 32, 0x1234_5678)), vec![], true);
+    add("hash-size-zero", edit(&|b| wr(b, 36, 0)), vec![], true);
+    add("hash-size-huge", edit(&|b| wr(b, 36, 0x4000_0000)), vec![], true);
+    add("hash-size-max", edit(&|b| wr(b, 36, u32::MAX)), vec![], true);
+    add("hash-size-smaller", edit(&|b| wr(b, 36, 3)), vec![], true);
+    add("hash-size-bigger", edit(&|b| wr(b, 36, 11)), vec![], true);
+    add("bad-magic-hashes", edit(&|b| wr(b, 52, 0xdead_beef)), vec![], true);
+    add("rwlocks-garbage", edit(&|b| wr(b, 40, 0x7777_7777)), vec![], true);
+    add("feature-flags-unknown", edit(&|b| {
+        wr(b, 40, 0x0bad_1a52);
+        wr(b, 60, 0x80)
+    }), vec![], true);
+    add("mutex-flag-no-area", edit(&|b| {
+        wr(b, 40, 0x0bad_1a52);
+        wr(b, 60, 1);
+        wr(b, 64, 4096)
+    }), vec![], true);
+    // Chains.
+    add("chain-self-cycle", edit(&|b| wr(b, a.off, a.off as u32)), vec![a.off], false);
+    add("chain-two-cycle", edit(&|b| {
+        wr(b, a.off, b2.off as u32);
+        wr(b, b2.off, a.off as u32)
+    }), vec![a.off, b2.off], false);
+    add("chain-cycle-to-head", edit(&|b| {
+        let bucket = 172 + 4 * (rd(b, a.off + 16) % HASH) as usize;
+        let head = rd(b, bucket);
+        let mut o = head as usize;
+        while rd(b, o) != 0 {
+            o = rd(b, o) as usize;
+        }
+        wr(b, o, head)
+    }), vec![], false);
+    add("chain-head-past-eof", edit(&|b| wr(b, 172, len as u32 + 4096)), vec![], false);
+    add("chain-head-unaligned", edit(&|b| wr(b, 176, a.off as u32 + 2)), vec![], false);
+    add("chain-head-into-header", edit(&|b| wr(b, 180, 20)), vec![], false);
+    add("chain-head-mid-record", edit(&|b| wr(b, 184, a.off as u32 + 24)), vec![], false);
+    add("next-past-eof", edit(&|b| wr(b, a.off, 0xffff_fff0)), vec![a.off], false);
+    add("next-to-last-word", edit(&|b| wr(b, a.off, len as u32 - 4)), vec![a.off], false);
+    add("all-chains-same-record", edit(&|b| {
+        for h in 0..HASH as usize {
+            wr(b, 172 + 4 * h, a.off as u32)
+        }
+    }), vec![], false);
+    // Records.
+    add("rec-len-huge", edit(&|b| wr(b, a.off + 4, 0xffff_fff0)), vec![a.off], false);
+    add("rec-len-past-eof", edit(&|b| wr(b, a.off + 4, len as u32)), vec![a.off], false);
+    add("key-len-huge", edit(&|b| wr(b, a.off + 8, 0xffff_ff00)), vec![a.off], false);
+    add("data-len-huge", edit(&|b| wr(b, a.off + 12, 0x7fff_ffff)), vec![a.off], false);
+    add("key-data-len-wrap", edit(&|b| {
+        wr(b, a.off + 8, 0x8000_0000);
+        wr(b, a.off + 12, 0x8000_0010)
+    }), vec![a.off], false);
+    add("wrong-full-hash", edit(&|b| wr(b, a.off + 16, 0x1234_5678)), vec![a.off], false);
+    add("bad-record-magic", edit(&|b| wr(b, a.off + 20, 0x1111_1111)), vec![a.off], false);
+    add("bad-tailer", edit(&|b| {
+        let t = a.off + 24 + a.rec_len as usize - 4;
+        wr(b, t, 0x10)
+    }), vec![], false);
+    add("overlapping-records", edit(&|b| {
+        // a's length swallows the next record
+        let nxt = a.off + 24 + a.rec_len as usize;
+        let nl = rd(b, nxt + 4);
+        wr(b, a.off + 4, a.rec_len + 24 + nl)
+    }), vec![a.off], false);
+    add("live-record-made-free", edit(&|b| wr(b, a.off + 20, FREE)), vec![a.off], false);
+    add("zeroed-middle", edit(&|b| {
+        for x in &mut b[a.off..a.off + 48] {
+            *x = 0
+        }
+    }), vec![a.off], false);
+    add("padding-middle", edit(&|b| {
+        for x in &mut b[a.off..a.off + 48] {
+            *x = 0x42
+        }
+    }), vec![a.off], false);
+    // Freelist.
+    let f0 = free[0];
+    add("freelist-self-cycle", edit(&|b| {
+        wr(b, 168, f0.off as u32);
+        wr(b, f0.off, f0.off as u32)
+    }), vec![], false);
+    if free.len() > 1 {
+        let f1 = free[1];
+        add("freelist-two-cycle", edit(&|b| {
+            wr(b, 168, f0.off as u32);
+            wr(b, f0.off, f1.off as u32);
+            wr(b, f1.off, f0.off as u32)
+        }), vec![], false);
+    }
+    add("freelist-head-live-record", edit(&|b| wr(b, 168, a.off as u32)), vec![], false);
+    add("freelist-head-past-eof", edit(&|b| wr(b, 168, len as u32 + 64)), vec![], false);
+    add("freelist-head-into-hash", edit(&|b| wr(b, 168, 172)), vec![], false);
+    add("free-rec-len-huge", edit(&|b| {
+        wr(b, 168, f0.off as u32);
+        wr(b, f0.off + 4, 0xffff_fff0)
+    }), vec![], false);
+    add("free-rec-len-past-eof", edit(&|b| {
+        wr(b, 168, f0.off as u32);
+        wr(b, f0.off + 4, (len - f0.off) as u32 + 1000)
+    }), vec![], false);
+    // Recovery area.
+    add("recovery-ptr-garbage", edit(&|b| wr(b, 44, 0x7fff_0000)), vec![], false);
+    add("recovery-ptr-into-hash", edit(&|b| wr(b, 44, 172)), vec![], false);
+    add("recovery-garbage-invalid", edit(&|b| {
+        for x in &mut b[recovery + 24..(recovery + 200).min(len)] {
+            *x = 0xA5
+        }
+    }), vec![], false);
+    add("recovery-valid-magic-garbage-lengths", edit(&|b| {
+        wr(b, recovery + 20, RECOVERY);
+        wr(b, recovery + 12, 0xffff_fff0); // data_len
+        wr(b, recovery + 8, 0x7fff_ffff) // old file size
+    }), vec![], true);
+    add("recovery-valid-magic-entry-past-eof", edit(&|b| {
+        wr(b, recovery + 20, RECOVERY);
+        wr(b, recovery + 12, 16);
+        wr(b, recovery + 8, len as u32);
+        wr(b, recovery + 24, len as u32 + 4096); // entry offset
+        wr(b, recovery + 28, 8) // entry length
+    }), vec![], true);
+    add("recovery-valid-magic-entry-overflow", edit(&|b| {
+        wr(b, recovery + 20, RECOVERY);
+        wr(b, recovery + 12, 16);
+        wr(b, recovery + 8, len as u32);
+        wr(b, recovery + 24, 0xffff_fffc);
+        wr(b, recovery + 28, 0x10)
+    }), vec![], true);
+    // Deterministic random damage.
+    let mut rng = Rng(0x5eed);
+    for n in 0..40 {
+        let mut b = base.clone();
+        let mut touched = Vec::new();
+        for _ in 0..1 + rng.below(6) {
+            let at = (DATA_START as u64 + rng.below((len - DATA_START) as u64)) as usize;
+            let v = match rng.below(4) {
+                0 => 0,
+                1 => 0xffff_ffff,
+                2 => rng.below(len as u64 + 100) as u32,
+                _ => rng.next() as u32,
+            };
+            let at = at & !3;
+            wr(&mut b, at, v);
+            for r in &recs {
+                if at + 4 > r.off && at < r.off + 24 + r.rec_len as usize {
+                    touched.push(r.off);
+                }
+            }
+        }
+        add(&format!("random-{}", n), b, touched, false);
+    }
+    (cases, model, base)
+}
+
+// ---- running the operations ----
+
+struct Quiet;
+impl Logger for Quiet {
+    fn log(&self, _: &Tdb, _: DebugLevel, _: &str) {}
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+fn opts(tdb_flags: u32, open_flags: i32) -> OpenOptions {
+    OpenOptions { tdb_flags, open_flags, mode: 0o600, logger: Some(Arc::new(Quiet)), ..Default::default() }
+}
+
+/// Read-only calls: must not change a byte of the file.
+fn read_ops(db: &mut Tdb, keys: &[Vec<u8>], name: &str, max_recs: usize) -> (bool, Vec<(Vec<u8>, Vec<u8>)>) {
+    let check_ok = db.check(None).is_ok();
+    for k in keys {
+        let _ = db.fetch(k);
+        let _ = db.exists(k);
+        let _ = db.parse_record(k, |d| d.len());
+    }
+    let mut n = 0;
+    let mut f = |_: &mut Tdb, _: &[u8], _: &[u8]| {
+        n += 1;
+        n > max_recs
+    };
+    let _ = db.traverse_read(Some(&mut f));
+    assert!(n <= max_recs, "{}: traverse_read visited more records than the file can hold (a cycle is followed forever)", name);
+    if let Ok(mut k) = db.firstkey() {
+        for _ in 0..10_000 {
+            match db.nextkey(&k) {
+                Ok(n) => k = n,
+                Err(_) => break,
+            }
+        }
+    }
+    for h in 0..HASH + 2 {
+        let mut g = |_: &mut Tdb, _: &[u8], _: &[u8]| false;
+        let _ = db.traverse_chain(h, &mut g);
+    }
+    let _ = db.freelist_size();
+    let _ = db.summary();
+    let mut found = Vec::new();
+    let mut r = |k: &[u8], d: &[u8]| found.push((k.to_vec(), d.to_vec()));
+    let _ = db.rescue(&mut r);
+    (check_ok, found)
+}
+
+/// Everything, on a copy of `bytes` at `path`. Returns what rescue found.
+fn run_case(name: &str, bytes: &[u8], path: &Path, keys: &[Vec<u8>], tdb_flags: u32) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
+    // 1. Read-only open: nothing may change.
+    std::fs::write(path, bytes).unwrap();
+    let c = cpath(path);
+    let max_recs = bytes.len() / 24 + 1;
+    if let Ok(mut db) = Tdb::open(Some(&c), opts(tdb_flags, libc::O_RDONLY)) {
+        read_ops(&mut db, keys, name, max_recs);
+        let _ = db.close();
+    }
+    assert!(std::fs::read(path).unwrap() == bytes, "{}: a read-only open changed the file", name);
+    // 2. Read-write open: open may run a pending recovery; the read calls after it
+    //    must not change anything further.
+    let mut db = Tdb::open(Some(&c), opts(tdb_flags, libc::O_RDWR)).ok()?;
+    let before = std::fs::read(path).unwrap();
+    let (check_ok, rescued) = read_ops(&mut db, keys, name, max_recs);
+    let after = std::fs::read(path).unwrap();
+    if before != after {
+        // Allowed only as a recovery replay (the first lock runs it): then once.
+        let again = after.clone();
+        read_ops(&mut db, keys, name, max_recs);
+        assert!(std::fs::read(path).unwrap() == again, "{}: read calls keep changing the file", name);
+    }
+    // 3. Writes: errors are fine; a database that checked must still check.
+    let st = db.store(b"new-key", &[b"new-value"], StoreFlag::Replace);
+    if check_ok && st.is_ok() {
+        assert_eq!(db.fetch(b"new-key").ok().as_deref(), Some(&b"new-value"[..]), "{}: stored value lost", name);
+        assert!(db.check(None).is_ok(), "{}: a store broke a database that checked", name);
+    }
+    let _ = db.append(&keys[1], b"more");
+    let _ = db.delete(&keys[2]);
+    if db.transaction_start().is_ok() {
+        let _ = db.store(b"txn-key", &[b"txn-value"], StoreFlag::Replace);
+        let _ = db.transaction_commit();
+    }
+    let max_recs = std::fs::metadata(path).unwrap().len() as usize / 24 + 1;
+    let mut n = 0;
+    let mut w = |_: &mut Tdb, _: &[u8], _: &[u8]| {
+        n += 1;
+        n > max_recs
+    };
+    let _ = db.traverse(Some(&mut w));
+    assert!(n <= max_recs, "{}: traverse visited more records than the file can hold (a cycle is followed forever)", name);
+    let rp = db.repack();
+    if check_ok && rp.is_ok() {
+        assert!(db.check(None).is_ok(), "{}: repack broke a database that checked", name);
+    }
+    let _ = db.check(None);
+    let _ = db.close();
+    Some(rescued)
+}
+
+#[test]
+fn corrupt_corpus_never_crashes_hangs_or_loses_intact_records() {
+    let _serial = serial();
+    let (cases, model, base) = corpus();
+    let recs = records(&base);
+    let keys: Vec<Vec<u8>> = (0..46).map(key).collect();
+    let dir = TempDir::new("corpus");
+    let mut summary = Vec::new();
+    let mut failures = Vec::new();
+    let total = cases.len() * 2;
+    let only = std::env::var("TDB_CORPUS_ONLY").ok();
+    for (ci, case) in cases.into_iter().enumerate() {
+        if only.as_ref().is_some_and(|o| !case.name.contains(o.as_str())) {
+            continue;
+        }
+        for (fi, tdb_flags) in [0, flags::NOMMAP].into_iter().enumerate() {
+            let path = dir.file(&format!("c{}-{}.tdb", ci, fi));
+            let name = format!("{}{}", case.name, if fi == 1 { " (nommap)" } else { "" });
+            let r = isolated(10, || match run_case(&name, &case.bytes, &path, &keys, tdb_flags) {
+                Some(found) => [&[1u8][..], &encode(&found)].concat(),
+                None => vec![0u8],
+            });
+            let rescued = match r {
+                Ok(r) if r[0] == 1 => Some(decode(&r[1..])),
+                Ok(_) => None,
+                Err(e) => {
+                    failures.push(format!("{}: {}", name, e));
+                    continue;
+                }
+            };
+            let Some(rescued) = rescued else {
+                summary.push(format!("{}: open refused", name));
+                continue;
+            };
+            if case.no_rescue {
+                continue;
+            }
+            // Every intact live record must come back from rescue with its value.
+            let mut missing = Vec::new();
+            for r in recs.iter().filter(|r| r.magic == LIVE && !case.touched.contains(&r.off)) {
+                let end = r.off + 24 + r.rec_len as usize;
+                if end > case.bytes.len() || case.bytes[r.off..end] != base[r.off..end] {
+                    continue;
+                }
+                let k = base[r.off + 24..r.off + 24 + r.key_len as usize].to_vec();
+                let v = &base[r.off + 24 + r.key_len as usize..r.off + 24 + (r.key_len + r.data_len) as usize];
+                if !model.contains_key(&k) {
+                    continue; // a stale copy
+                }
+                if !rescued.iter().any(|(rk, rv)| *rk == k && rv[..] == v[..]) {
+                    missing.push(String::from_utf8_lossy(&k).into_owned());
+                }
+            }
+            if !missing.is_empty() {
+                failures.push(format!("{}: rescue lost intact records {:?}", name, missing));
+            }
+            summary.push(format!("{}: rescue returned {} records", name, rescued.len()));
+        }
+    }
+    eprintln!("{}", summary.join("\n"));
+    assert!(failures.is_empty(), "{} of {} corrupt-file runs fail:\n{}", failures.len(), total, failures.join("\n"));
+}
+
+fn panic_text(e: Box<dyn std::any::Any + Send>) -> String {
+    e.downcast_ref::<String>().cloned().or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default()
+}
+
+/// Writes the corpus to $TDB_CORPUS_DIR (for torture/corpus-run.c).
+#[test]
+fn corpus_written() {
+    let _serial = serial();
+    let Some(dir) = std::env::var_os("TDB_CORPUS_DIR") else { return };
+    let dir = PathBuf::from(dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cases, _, _) = corpus();
+    for c in cases {
+        std::fs::write(dir.join(format!("{}.tdb", c.name)), &c.bytes).unwrap();
+    }
+}
+
+// ---- fuzz regressions ----
+
+static DEAD_SPACE: AtomicBool = AtomicBool::new(false);
+struct DeadSpaceLog;
+impl Logger for DeadSpaceLog {
+    fn log(&self, _: &Tdb, _: DebugLevel, m: &str) {
+        if m.starts_with("Dead space") {
+            DEAD_SPACE.store(true, Ordering::Relaxed);
+        }
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+/// What fuzz/fuzz_targets/open_ops.rs does with one input (keep the two in step).
+fn fuzz_one(data: &[u8], path: &Path) {
+    if data.is_empty() {
+        return;
+    }
+    let o = data[0];
+    std::fs::write(path, &data[1..]).unwrap();
+    let mut tdb_flags = flags::NOSYNC;
+    if o & 1 != 0 {
+        tdb_flags |= flags::NOMMAP;
+    }
+    if o & 8 != 0 {
+        tdb_flags |= flags::INCOMPATIBLE_HASH;
+    }
+    let options = OpenOptions { tdb_flags, open_flags: libc::O_RDWR, mode: 0o600, logger: Some(Arc::new(DeadSpaceLog)), ..Default::default() };
+    let Ok(mut db) = Tdb::open(Some(&cpath(path)), options) else { return };
+    DEAD_SPACE.store(false, Ordering::Relaxed);
+    let check_ok = db.check(None).is_ok() && !DEAD_SPACE.load(Ordering::Relaxed);
+    let mut keys: Vec<Vec<u8>> = Vec::new();
+    let mut f = |_: &mut Tdb, k: &[u8], _: &[u8]| {
+        keys.push(k.to_vec());
+        keys.len() > 10_000
+    };
+    let trav = db.traverse_read(Some(&mut f));
+    for k in keys.iter().take(50) {
+        let _ = db.fetch(k);
+        let _ = db.exists(k);
+    }
+    let _ = db.fetch(b"fuzz-key");
+    if let Ok(mut k) = db.firstkey() {
+        for _ in 0..1000 {
+            match db.nextkey(&k) {
+                Ok(n) => k = n,
+                Err(_) => break,
+            }
+        }
+    }
+    let mut rescued: Vec<Vec<u8>> = Vec::new();
+    let mut r = |k: &[u8], _: &[u8]| rescued.push(k.to_vec());
+    let rescue = db.rescue(&mut r);
+    if check_ok && trav.is_ok() && rescue.is_ok() {
+        for k in &keys {
+            assert!(rescued.contains(k), "rescue lost key {:?} of a database that checks", k);
+        }
+    }
+    let value = b"fuzz-value-0123456789";
+    let txn = o & 2 != 0 && db.transaction_start().is_ok();
+    let stored = if o & 16 != 0 { db.append(b"fuzz-key", value).is_ok() } else { db.store(b"fuzz-key", &[value], StoreFlag::Replace).is_ok() };
+    let committed = if txn { db.transaction_commit().is_ok() } else { stored };
+    if check_ok && stored && committed && o & 16 == 0 {
+        assert_eq!(db.fetch(b"fuzz-key").as_deref().ok(), Some(&value[..]), "stored value not fetched back");
+        assert!(db.check(None).is_ok(), "a store broke a database that checked");
+    }
+    let _ = db.delete(keys.first().map(|k| &k[..]).unwrap_or(b"x"));
+    let mut n = 0;
+    let mut w = |_: &mut Tdb, _: &[u8], _: &[u8]| {
+        n += 1;
+        n > 10_000
+    };
+    let _ = db.traverse(Some(&mut w));
+    if o & 4 != 0 {
+        let rp = db.repack();
+        if check_ok && rp.is_ok() {
+            assert!(db.check(None).is_ok(), "repack broke a database that checked");
+        }
+    }
+    let _ = db.check(None);
+    let _ = db.close();
+}
+
+fn fuzz_inputs() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
+    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "bin")).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[test]
+fn fuzz_regressions() {
+    let _serial = serial();
+    let dir = TempDir::new("fuzzreg");
+    let inputs = fuzz_inputs();
+    let mut failed = Vec::new();
+    for (i, p) in inputs.iter().enumerate() {
+        let data = std::fs::read(p).unwrap();
+        let path = dir.file(&format!("f{}.tdb", i));
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        if let Err(e) = isolated(10, || {
+            fuzz_one(&data, &path);
+            Vec::new()
+        }) {
+            failed.push(format!("{}: {}", name, e));
+        }
+    }
+    assert!(failed.is_empty(), "{} of {} fuzz regression inputs fail:\n{}", failed.len(), inputs.len(), failed.join("\n"));
+}
