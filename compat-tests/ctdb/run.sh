@@ -68,10 +68,10 @@ fi
 # --- layout ----------------------------------------------------------------
 # make_base DIR: a single-node CTDB_BASE like ctdb/tests/local_daemons.sh lays
 # out (minus the cluster lock, which a single node does not need).
-make_base() {
-	local b=$1
+make_base() { # make_base DIR [NODE-ADDRESS]
+	local b=$1 addr=${2:-127.0.0.1}
 	mkdir -p "$b/db/volatile" "$b/db/persistent" "$b/db/state" "$b/events/legacy" "$b/run"
-	echo 127.0.0.1 >"$b/nodes"
+	echo "$addr" >"$b/nodes"
 	: >"$b/public_addresses"
 	# Vacuuming would delete emptied records at a random point of the
 	# sequence on Debian's daemon (ours does not vacuum yet): keep it out of
@@ -85,7 +85,7 @@ make_base() {
 	log level = INFO
 
 [cluster]
-	node address = 127.0.0.1
+	node address = $addr
 
 [database]
 	volatile database directory = $b/db/volatile
@@ -284,6 +284,46 @@ COMMANDS=(
 	"pfetch test_persistent.tdb tk2"
 	"catdb test_persistent.tdb"
 	"getdbmap"
+	# --- backup and restore (local traverse; DB_PUSH_START, record-buffer
+	# messages, DB_PUSH_CONFIRM inside a recovery transaction) ---
+	"writekey test_volatile.tdb bk1 bv1"
+	"writekey test_volatile.tdb bk2 bv2"
+	"writekey test_volatile.tdb bk1 bv1b"
+	'backupdb test_volatile.tdb $b/vol.bak'
+	'dumpdbbackup $b/vol.bak'
+	'backupdb test_persistent.tdb $b/pers.bak'
+	'dumpdbbackup $b/pers.bak'
+	'backupdb test_replicated.tdb $b/rep.bak'
+	'dumpdbbackup $b/rep.bak'
+	'backupdb nosuch.tdb $b/nosuch.bak'
+	'dumpdbbackup $b/nosuch.bak'
+	'dumpdbbackup $b/ptrans.in'
+	"wipedb test_volatile.tdb"
+	"catdb test_volatile.tdb"
+	'restoredb $b/vol.bak'
+	"catdb test_volatile.tdb"
+	"cattdb test_volatile.tdb"
+	"readkey test_volatile.tdb bk1"
+	'restoredb $b/vol.bak test_vol_copy.tdb'
+	"cattdb test_vol_copy.tdb"
+	"pstore test_persistent.tdb k1 changed"
+	"pstore test_persistent.tdb knew new"
+	'restoredb $b/pers.bak'
+	"cattdb test_persistent.tdb"
+	"getdbseqnum test_persistent.tdb"
+	"pfetch test_persistent.tdb k1"
+	'restoredb $b/pers.bak test_pers_copy.tdb'
+	"cattdb test_pers_copy.tdb"
+	'restoredb $b/rep.bak'
+	'restoredb $b/nosuch.bak'
+	'restoredb $b/ptrans.in'
+	# Debian's backups restored into either daemon (in Debian's phase that is
+	# its own file; in ours, a file written against the other daemon).
+	'restoredb $DEB/vol.bak test_cross_vol.tdb'
+	'restoredb $DEB/pers.bak test_cross_pers.tdb'
+	"cattdb test_cross_vol.tdb"
+	"cattdb test_cross_pers.tdb"
+	"getdbmap"
 	# --- database flags, detach ---
 	"attach test_ro.tdb readonly"
 	"attach test_sticky.tdb sticky"
@@ -314,6 +354,24 @@ COMMANDS=(
 	"getdbmap"
 	"process-exists 1"
 	"process-exists 1 0x1234"
+	# --- statistics ---
+	"statistics"
+	"statisticsreset"
+	"dbstatistics test_volatile.tdb"
+	"writekey test_volatile.tdb st1 v1"
+	"readkey test_volatile.tdb st1"
+	"readkey test_volatile.tdb st2"
+	"statistics"
+	"-X statistics"
+	"dbstatistics test_volatile.tdb"
+	"wipedb test_volatile.tdb"
+	"dbstatistics test_volatile.tdb"
+	"dbstatistics test_persistent.tdb"
+	"statistics"
+	"dbstatistics nosuch.tdb"
+	"statisticsreset"
+	"dbstatistics test_volatile.tdb"
+	"statistics"
 )
 
 # Masks values that legitimately differ between two daemons / two runs:
@@ -323,6 +381,14 @@ COMMANDS=(
 #     its recovery daemon as a client; ours has no separate recovery process)
 #   - getpid: the pid (checked separately against the pid file)
 #   - status: the generation number (random per recovery)
+#   - statistics, dbstatistics: the clock times and every latency
+#     min/avg/max (timings), memory_used (allocator-specific), lock_buckets
+#     reduced to their total (which bucket depends on how long a lock took);
+#     and the traffic counters that Debian's recovery daemon -- a client of
+#     its ctdbd with its own timer-driven controls and leader broadcasts --
+#     adds to: num_clients, client/node packet counts, req_message,
+#     req_control, reply_control.  Those are checked exactly on our daemon by
+#     the statistics-counters test.
 normalise() { # normalise BASE CMD < out
 	local b=$1 cmd=$2
 	sed -e "s#$b#BASE#g" | case "$cmd" in
@@ -330,6 +396,15 @@ normalise() { # normalise BASE CMD < out
 	ping) sed -E -e 's/time=[0-9.]+ sec/time=T sec/' -e 's/\([0-9]+ clients\)/(N clients)/' ;;
 	getpid) sed -E -e 's/^[0-9]+$/PID/' ;;
 	*status) sed -E -e 's/^Generation:[0-9]+$/Generation:G/' ;;
+	statistics | dbstatistics*) sed -E \
+		-e 's/^(Current time of statistics  : +|Statistics collected since  : ).*/\1TIME/' \
+		-e 's/^( +(num_clients|client_packets_sent|client_packets_recv|node_packets_sent|memory_used|req_message|req_control|reply_control)) +[0-9]+$/\1 N/' \
+		-e 's#MIN/AVG/MAX +[0-9.]+/[0-9.]+/[0-9.]+ sec#MIN/AVG/MAX T/T/T sec#' |
+		awk '/^ lock_buckets:/ { n = 0; for (i = 2; i <= NF; i++) n += $i; print " lock_buckets: total " n; next } { print }' ;;
+	"-X statistics") awk -F'|' -v OFS='|' 'NR == 2 && NF > 50 {
+		split("2 3 4 8 9 10 19 20 21 24 25 38 43 44 45 47 48 49 51 52 53 55 56 57 59 60 61", m, " ")
+		for (i in m) $(m[i]) = "N" } { print }' ;;
+	restoredb* | dumpdbbackup*) sed -E -e 's#backup @ [0-9]{4}/[0-9]{2}/[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$#backup @ TIME#' ;;
 	*) cat ;;
 	esac
 }
@@ -429,6 +504,14 @@ if wanted startup-ready; then
 	if wait_ready "$OUR"; then pass startup-ready; else fail startup-ready "$(tail -20 "$OUR/log.ctdb")"; fi
 fi
 OUR_PID=$(cat "$OUR/run/ctdbd.pid")
+# Phase 3's Debian node (another loopback address, so it can run beside ours)
+# starts now and goes through its first recovery while the sequence runs.
+CROSS_DEB=$RUN/debian/cross
+cross_deb_started=false
+if $have_ref && wanted "compare: cross restore and shutdown"; then
+	make_base "$CROSS_DEB" 127.0.0.2
+	start_daemon "$DEBIAN_CTDBD" "$CROSS_DEB" && cross_deb_started=true
+fi
 
 if wanted daemonised-pidfile; then
 	# The pid file names a live process that is not our child shell's job, and
@@ -490,6 +573,39 @@ if wanted "compare: process-exists with a live client"; then
 	else fail "compare: process-exists with a live client" "$d"; fi
 fi
 
+if wanted "backup files identical"; then
+	# The backup files the tool wrote from each daemon's databases are the
+	# same bytes, apart from the header's timestamp and each record buffer's
+	# db_id (the tool leaves that field of its state uninitialised).
+	if ! $have_ref; then
+		fail "backup files identical (no reference output)"
+	elif out=$($PY - "$DEB" "$OUR" <<'PYEOF' 2>&1
+import struct, sys
+def canon(path):
+    b = bytearray(open(path, "rb").read())
+    hdr = 8 * 5 + 64                      # version, timestamp, flags, nbuf, nrec, name
+    ver, _, _, nbuf, nrec = struct.unpack_from("<5Q", b, 0)
+    assert ver == 3, (path, ver)
+    b[8:16] = bytes(8)
+    off = hdr
+    for _ in range(nbuf):
+        b[off:off + 4] = bytes(4)
+        buflen = struct.unpack_from("<Q", b, off + 8)[0]
+        off += 16 + buflen
+    assert off == len(b), (path, off, len(b))
+    return bytes(b), nrec
+for db in ("vol", "pers", "rep"):
+    a, n = canon(f"{sys.argv[1]}/{db}.bak")
+    c, _ = canon(f"{sys.argv[2]}/{db}.bak")
+    if a != c:
+        sys.exit(f"{db}.bak differs")
+    print(db, n, "records")
+PYEOF
+	); then
+		pass "backup files identical"
+	else fail "backup files identical" "$out"; fi
+fi
+
 if wanted db-files; then
 	# The attached databases exist where getdbmap says, and our volatile db
 	# opens with the flags DB_OPEN_FLAGS reports (the tool already did that
@@ -518,6 +634,40 @@ if wanted leader-message; then
 	if [ "$out" = "0" ] && [ "$el" -lt 3 ]; then pass leader-message; else fail leader-message "out=$out after ${el}s"; fi
 fi
 
+if wanted statistics-counters; then
+	# The counters masked in the comparison (Debian's recovery daemon adds to
+	# them), checked exactly on our daemon: a reset, then a known workload.
+	xs() { tool "$OUR" -X statistics | $PY -c '
+import sys
+rows = [l.rstrip("|\n").split("|") for l in sys.stdin if l.strip()]
+d = dict(zip(rows[0], rows[1]))
+print(" ".join(f"{k}={d[k]}" for k in sys.argv[1:]))' "$@"; }
+	tool "$OUR" statisticsreset
+	a=$(xs num_clients client_packets_recv client.req_control client.req_call node.req_control node.reply_control node_packets_sent total_calls num_call_latency)
+	for j in 1 2 3; do tool "$OUR" writekey test_volatile.tdb "sc$j" v >/dev/null; done
+	tool "$OUR" pstore test_persistent.tdb sc v >/dev/null
+	coproc HOLD2 { $PY "$HERE/rawclient.py" "$OUR/run/ctdbd.socket" hold 0xAE00000000000003 0; }
+	read -r -t 10 _ <&"${HOLD2[0]}"
+	b=$(xs num_clients client.req_call total_calls num_call_latency pending_calls childwrite_calls pending_childwrite_calls num_childwrite_latency)
+	exec {HOLD2[1]}>&-
+	wait "$HOLD2_PID" 2>/dev/null
+	# After the reset only the statistics tool has talked: its own controls
+	# (every one a local node control with a reply, except the STATISTICS
+	# reply itself, which is built before it is counted) plus the reset's
+	# reply.  Then 3 writekeys are 3 record calls (the pstore's g_lock record
+	# is already local, so it needs none), one TRANS3_COMMIT is one child
+	# write, and the holding raw client makes two clients.
+	want_a_re='^num_clients=1 client_packets_recv=([0-9]+) client.req_control=\1 client.req_call=0 node.req_control=\1 node.reply_control=\1 node_packets_sent=[0-9]+ total_calls=0 num_call_latency=0$'
+	want_b='num_clients=2 client.req_call=3 total_calls=3 num_call_latency=3 pending_calls=0 childwrite_calls=1 pending_childwrite_calls=0 num_childwrite_latency=1'
+	nps=$(sed -E 's/.*node.req_control=([0-9]+) node.reply_control=([0-9]+) node_packets_sent=([0-9]+).*/\1 \2 \3/' <<<"$a")
+	read -r rq rp ns <<<"$nps"
+	if [[ $a =~ $want_a_re ]] && [ "$ns" = $((rq + rp)) ] && [ "$b" = "$want_b" ]; then
+		pass statistics-counters
+	else fail statistics-counters "after reset: $a
+after workload: $b
+wanted: $want_b"; fi
+fi
+
 if wanted stop-by-pid; then
 	if stop_daemon "$OUR" && [ ! -e "$OUR/run/ctdbd.socket" ] && [ ! -e "$OUR/run/ctdbd.pid" ]; then
 		pass stop-by-pid
@@ -526,19 +676,63 @@ else
 	stop_daemon "$OUR"
 fi
 
-if wanted shutdown-control; then
-	rm -f "$OUR/log.ctdb"
-	if start_daemon "$CTDBD_BIN" "$OUR"; then
-		pid=$(cat "$OUR/run/ctdbd.pid")
-		tool "$OUR" shutdown >/dev/null 2>&1
+# --- phase 3: cross restore and the SHUTDOWN control -------------------------
+# A fresh node of each kind restores the other daemon's backups (Debian's
+# ctdbd gets the files written against ours and the other way round), dumps
+# the restored databases, and is then stopped with `ctdb shutdown`: exit
+# status, output, and what is left in run/ (Debian's daemon removes its pid
+# file and leaves the socket file behind) are compared.
+cross_and_shutdown() { # cross_and_shutdown BASE FROM OUTFILE (daemon started)
+	local b=$1 from=$2 out=$3 pid j
+	if ! wait_ready "$b"; then
+		echo "did not become ready" >"$out"
+		stop_daemon "$b"
+		return 1
+	fi
+	pid=$(cat "$b/run/ctdbd.pid")
+	{
+		for db in vol pers; do
+			tool "$b" restoredb "$from/$db.bak" 2>&1
+			echo "rc=$?"
+		done
+		for db in test_volatile.tdb test_persistent.tdb; do
+			tool "$b" cattdb "$db" 2>&1
+			echo "rc=$?"
+			tool "$b" getdbseqnum "$db" 2>&1
+			echo "rc=$?"
+		done
+		tool "$b" getdbmap 2>&1
+		tool "$b" shutdown 2>&1
+		echo "shutdown rc=$?"
 		for j in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-		if ! kill -0 "$pid" 2>/dev/null && [ ! -e "$OUR/run/ctdbd.socket" ]; then
-			pass shutdown-control
-		else
-			fail shutdown-control "daemon $pid still running"
-			stop_daemon "$OUR"
-		fi
-	else fail shutdown-control "did not start"; fi
+		kill -0 "$pid" 2>/dev/null && echo "daemon still running"
+		echo "run/: $(cd "$b/run" && ls | grep -v '^eventd\.' | tr '\n' ' ')"
+		tool "$b" shutdown 2>&1
+		echo "second shutdown rc=$?"
+	} | normalise "$b" restoredb >"$out"
+	if kill -0 "$pid" 2>/dev/null; then kill "$pid"; fi
+	return 0
+}
+
+if wanted "compare: cross restore and shutdown"; then
+	name="compare: cross restore and shutdown"
+	if ! $have_ref; then
+		fail "$name (no reference output)"
+	elif ! $cross_deb_started; then
+		fail "$name" "Debian's second node did not start: $(tail -5 "$CROSS_DEB/log.ctdb" 2>/dev/null)"
+	else
+		cross_and_shutdown "$CROSS_DEB" "$OUR" "$RUN/cross.debian"
+		b=$RUN/ours/cross
+		make_base "$b" 127.0.0.3
+		if start_daemon "$CTDBD_BIN" "$b"; then
+			cross_and_shutdown "$b" "$DEB" "$RUN/cross.ours"
+		else echo "did not start" >"$RUN/cross.ours"; fi
+		if ! grep -q "^Database test_volatile.tdb restored" "$RUN/cross.ours"; then
+			fail "$name" "$(cat "$RUN/cross.ours")"
+		elif d=$(diff -u "$RUN/cross.debian" "$RUN/cross.ours"); then
+			pass "$name"
+		else fail "$name" "$d"; fi
+	fi
 fi
 
 # --- configuration errors ----------------------------------------------------

@@ -56,6 +56,20 @@ pub struct DbInfo {
     pub transaction: Option<u32>,
     /// Record calls (client token, whole packet) held back while frozen.
     pub deferred: Vec<(usize, Vec<u8>)>,
+    /// DB_PUSH_START seen and no DB_PUSH_CONFIRM yet.
+    pub push: Option<PushState>,
+    pub stats: crate::stats::DbStats,
+}
+
+/// A restore in progress: record buffers sent to `srvid` are stored into the
+/// database (inside its recovery transaction).
+#[derive(Clone, Debug, Default)]
+pub struct PushState {
+    pub srvid: u64,
+    /// Records in the buffers stored so far.
+    pub num_records: u32,
+    /// A buffer was malformed or a store failed: the confirm fails.
+    pub failed: bool,
 }
 
 impl DbInfo {
@@ -100,6 +114,11 @@ pub enum Op {
     PersistentStore { recs: Vec<(Vec<u8>, Header, Vec<u8>)> },
     TransactionStart,
     Wipe,
+    /// Records of a DB_PUSH buffer: (key, header, value), stored as the
+    /// daemon stores records, read-only flags cleared.
+    PushStore { recs: Vec<(Vec<u8>, Header, Vec<u8>)> },
+    /// Does nothing; its reply orders a control after earlier operations.
+    Barrier,
     TransactionCommit,
     TransactionCancel,
     /// SET_DB_READONLY: open (creating) the read-only tracking database
@@ -301,6 +320,17 @@ fn run_op(open: &mut HashMap<u32, OpenDb>, node: NodeView, id: u32, op: &Op) -> 
                 Err(e) => terr("transaction start", e),
             }
         }
+        Op::PushStore { recs } => {
+            for (key, header, data) in recs {
+                let mut h = *header;
+                h.flags &= !ltdb::REC_RO_FLAGS;
+                if let Err(e) = ltdb::store(t, kind, node, key, &mut h, data) {
+                    return Some(terr("push store", e));
+                }
+            }
+            Reply::Ok
+        }
+        Op::Barrier => Reply::Ok,
         Op::Wipe => match t.wipe_all() {
             Ok(()) => Reply::Ok,
             Err(e) => terr("wipe", e),
@@ -493,6 +523,19 @@ mod tests {
         assert!(record(&tx, &rx, 1, b"k1").is_none());
         let Reply::Records(recs) = op(&tx, &rx, 1, Op::Traverse { with_empty: true }) else { panic!() };
         assert!(recs.is_empty());
+        // A restore pushes records inside the recovery transaction: read-only
+        // flags are cleared and, this node being dmaster, the rsn goes up.
+        assert_eq!(op(&tx, &rx, 1, Op::TransactionStart), Reply::Ok);
+        let hd = Header { rsn: 7, dmaster: 0, reserved1: 0, flags: ltdb::REC_RO_HAVE_READONLY | 0x10 };
+        let recs = vec![(b"p1".to_vec(), hd, b"pv".to_vec()), (b"p2".to_vec(), Header { dmaster: 3, ..hd }, b"x".to_vec())];
+        assert_eq!(op(&tx, &rx, 1, Op::PushStore { recs }), Reply::Ok);
+        assert_eq!(op(&tx, &rx, 1, Op::Barrier), Reply::Ok);
+        assert_eq!(op(&tx, &rx, 1, Op::TransactionCommit), Reply::Ok);
+        let (h1, v1) = record(&tx, &rx, 1, b"p1").unwrap();
+        assert_eq!((h1.rsn, h1.flags, v1.as_slice()), (8, 0x10, &b"pv"[..]));
+        // Another node's copy is stored with its rsn unchanged, and (not
+        // being this node's) a traverse leaves it out.
+        assert!(record(&tx, &rx, 1, b"p2").is_none());
         assert_eq!(op(&tx, &rx, 1, Op::Close), Reply::Ok);
         assert!(matches!(op(&tx, &rx, 1, Op::GetSeqnum), Reply::Failed(_)));
         tx.send(Job::Stop).unwrap();

@@ -9,6 +9,7 @@ mod nodes;
 #[allow(dead_code)] // the full protocol vocabulary, used as features land
 mod protocol;
 mod server;
+mod stats;
 mod tunables;
 
 use config::{Config, LogTarget, Paths};

@@ -140,6 +140,11 @@ pub mod ctrl {
     pub const DB_TRANSACTION_START: u32 = 143;
     pub const DB_TRANSACTION_COMMIT: u32 = 144;
     pub const DB_TRANSACTION_CANCEL: u32 = 145;
+    pub const DB_PULL: u32 = 146;
+    pub const DB_PUSH_START: u32 = 147;
+    pub const DB_PUSH_CONFIRM: u32 = 148;
+    pub const STATISTICS_RESET: u32 = 17;
+    pub const GET_DB_STATISTICS: u32 = 132;
 }
 
 /// The fixed 32-byte header in front of every packet.

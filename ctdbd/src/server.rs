@@ -3,7 +3,7 @@
 //! waker, plus a simple timer list (poll timeout = earliest deadline).
 
 use crate::config::{Config, Paths};
-use crate::db::{self, DbInfo, Done, Job, Op, Reply};
+use crate::db::{self, DbInfo, Done, Job, Op, PushState, Reply};
 use crate::nodes::Node;
 use crate::protocol::{self as p, ctrl, Header, ReqCall, ReqControl, ReqMessage, RunState, Timeval, Writer};
 use crate::tunables::{SetResult, Tunables};
@@ -82,11 +82,13 @@ struct Waiting {
 /// What to do when a helper-thread operation finishes.
 enum Pending {
     /// REQ_CALL: send REPLY_CALL.
-    Call { token: Token, reqid: u32 },
+    Call { token: Token, reqid: u32, started: Instant },
     /// A control whose reply carries the operation's result.
     Control { token: Token, reqid: u32, noreply: bool, after: After },
     /// TRAVERSE_START_EXT: send the records to `srvid`, then the end marker.
     Traverse { srvid: u64, trav_reqid: u32, db_id: u32 },
+    /// A DB_PUSH record buffer being stored.
+    Push { db_id: u32 },
 }
 
 /// Bookkeeping done on the catalogue when a control's operation succeeds.
@@ -95,6 +97,10 @@ enum After {
     TransactionStarted { db_id: u32, tid: u32 },
     TransactionEnded { db_id: u32 },
     SetFlag { db_id: u32, bit: u8 },
+    /// DB_PUSH_CONFIRM: reply with the number of records pushed.
+    PushConfirm { db_id: u32 },
+    /// TRANS3_COMMIT's store: the childwrite counters.
+    Childwrite { started: Instant },
 }
 
 pub struct Daemon {
@@ -115,6 +121,9 @@ pub struct Daemon {
     state: NodeState,
     next_leader_broadcast: Instant,
     exit_requested: bool,
+    /// The exit came from the SHUTDOWN control (not a signal).
+    shutdown_by_control: bool,
+    stats: crate::stats::Stats,
 }
 
 static SIG_WRITE_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
@@ -216,6 +225,8 @@ impl Daemon {
             state,
             next_leader_broadcast: Instant::now(),
             exit_requested: false,
+            shutdown_by_control: false,
+            stats: Default::default(),
         })
     }
 
@@ -235,6 +246,7 @@ impl Daemon {
         self.state.generation = new_generation();
         self.state.recmode = p::RECOVERY_NORMAL;
         self.state.last_recovery_finished = Timeval::now();
+        self.stats.num_recoveries += 1;
         log_notice!("Recovery complete, generation {}", self.state.generation);
         self.set_runstate(RunState::Startup);
         self.set_runstate(RunState::Running);
@@ -404,6 +416,18 @@ impl Daemon {
             }
         }
         for pkt in packets {
+            // Counted once when read (a call held back by a freeze is
+            // replayed later through client_packet without being counted again).
+            self.stats.client_packets_recv += 1;
+            if pkt.len() >= p::HEADER_LEN {
+                match u32::from_le_bytes(pkt[16..20].try_into().unwrap()) {
+                    p::REQ_CALL => self.stats.client_req[0] += 1,
+                    p::REQ_MESSAGE => self.stats.client_req[1] += 1,
+                    p::REQ_CONTROL => self.stats.client_req[2] += 1,
+                    p::REQ_TUNNEL => self.stats.client_req[3] += 1,
+                    _ => {}
+                }
+            }
             if let Err(why) = self.client_packet(token, &pkt) {
                 let pid = self.clients.get(&token).map(|c| c.pid).unwrap_or(-1);
                 log_err!("Malformed packet from client pid:{}: {}, closing it", pid, why);
@@ -420,6 +444,7 @@ impl Daemon {
                 return;
             }
             c.wbuf.extend_from_slice(bytes);
+            self.stats.client_packets_sent += 1;
         }
         self.flush(token);
     }
@@ -481,6 +506,9 @@ impl Daemon {
             p::REQ_MESSAGE => {
                 let m = ReqMessage::parse(body).map_err(|e| e.to_string())?;
                 if self.is_local_dest(hdr.destnode) {
+                    self.stats.node_packets_sent += 1;
+                    self.stats.node[crate::stats::NODE_REQ_MESSAGE] += 1;
+                    self.push_message(m.srvid, &m.data);
                     self.deliver_message(m.srvid, &m.data);
                 } else {
                     log_warn!("Dropping message for srvid 0x{:x} to unreachable node {}", m.srvid, hdr.destnode);
@@ -498,6 +526,8 @@ impl Daemon {
     }
 
     fn reply(&mut self, token: Token, reqid: u32, status: i32, data: &[u8], errmsg: Option<&str>) {
+        self.stats.node_packets_sent += 1;
+        self.stats.node[crate::stats::NODE_REPLY_CONTROL] += 1;
         let h = Header {
             generation: self.state.generation,
             operation: p::REPLY_CONTROL,
@@ -512,6 +542,8 @@ impl Daemon {
 
     fn client_control(&mut self, token: Token, hdr: Header, c: ReqControl) {
         let outcome = if self.is_local_dest(hdr.destnode) {
+            self.stats.node_packets_sent += 1;
+            self.stats.node[crate::stats::NODE_REQ_CONTROL] += 1;
             self.control(token, &hdr, &c)
         } else if (hdr.destnode as usize) < self.state.nodes.len() {
             fail("node is disconnected")
@@ -528,6 +560,7 @@ impl Daemon {
             Outcome::Exit => {
                 log_notice!("Received SHUTDOWN command.");
                 self.exit_requested = true;
+                self.shutdown_by_control = true;
             }
         }
     }
@@ -807,6 +840,13 @@ impl Daemon {
             ctrl::DB_FREEZE => match self.db_id_arg(&c.data) {
                 Some(id) => {
                     let d = self.dbs.iter_mut().find(|d| d.id == id).unwrap();
+                    if !d.frozen {
+                        // Samba takes the whole-db lock in a helper process
+                        // here and counts it; our freeze holds back calls in
+                        // the loop and takes no lock, so the wait is zero.
+                        d.stats.locks.record(std::time::Duration::ZERO, true);
+                        self.stats.locks.record(std::time::Duration::ZERO, true);
+                    }
                     d.frozen = true;
                     log_notice!("Freeze db: {}", d.name);
                     status(0)
@@ -879,7 +919,9 @@ impl Daemon {
                 }
                 // Every active node in the vnn map applies the records; that is
                 // only this node.
-                self.db_op(token, hdr.reqid, c.flags, id, Op::PersistentStore { recs }, After::Nothing)
+                self.stats.childwrite_calls += 1;
+                self.stats.pending_childwrite_calls += 1;
+                self.db_op(token, hdr.reqid, c.flags, id, Op::PersistentStore { recs }, After::Childwrite { started: Instant::now() })
             }
             ctrl::SET_DB_READONLY | ctrl::SET_DB_STICKY => {
                 let Some(id) = self.db_id_arg(&c.data) else { return status(-1) };
@@ -932,12 +974,78 @@ impl Daemon {
                 log_notice!("Detached from database '{}'", name);
                 status(0)
             }
+            ctrl::DB_PUSH_START => {
+                // ctdb_pulldb_ext: db_id u32, lmaster u32, srvid u64.
+                let mut r = p::Reader::new(&c.data);
+                let (Some(id), Some(_lmaster), Some(srvid)) = (r.u32(), r.u32(), r.u64()) else { return fail("bad pulldb data") };
+                let Some(d) = self.dbs.iter_mut().find(|d| d.id == id && d.ready) else {
+                    log_err!("Unknown db 0x{:08x}", id);
+                    return status(-1);
+                };
+                if !d.frozen {
+                    log_err!("rejecting ctdb_control_db_push_start when not frozen");
+                    return status(-1);
+                }
+                if d.push.is_some() {
+                    log_warn!("DB push already started for {}", d.name);
+                }
+                d.push = Some(PushState { srvid, ..Default::default() });
+                status(0)
+            }
+            ctrl::DB_PUSH_CONFIRM => {
+                let Some(id) = p::Reader::new(&c.data).u32() else { return fail("missing database id") };
+                let Some(d) = self.find_db(id) else {
+                    log_err!("Unknown db 0x{:08x}", id);
+                    return status(-1);
+                };
+                if !d.frozen {
+                    log_err!("rejecting ctdb_control_db_push_confirm when not frozen");
+                    return status(-1);
+                }
+                if d.push.is_none() {
+                    log_err!("DB push not started");
+                    return status(-1);
+                }
+                // The reply waits for the stores queued before it.
+                self.db_op(token, hdr.reqid, c.flags, id, Op::Barrier, After::PushConfirm { db_id: id })
+            }
+            ctrl::STATISTICS => {
+                let snap = crate::stats::Snapshot {
+                    num_clients: self.clients.values().filter(|c| !c.closing).count() as u32,
+                    // Samba's flag is the whole-node freeze of a recovery,
+                    // not DB_FREEZE of single databases; no recovery here
+                    // freezes the node.
+                    frozen: false,
+                    recovering: st.recmode == p::RECOVERY_ACTIVE,
+                    memory_used: self.memory_used(),
+                };
+                ok(self.stats.encode(&snap))
+            }
+            ctrl::STATISTICS_RESET => {
+                self.stats.reset();
+                for d in &mut self.dbs {
+                    d.stats = Default::default();
+                }
+                status(0)
+            }
+            ctrl::GET_DB_STATISTICS => match self.db_from_data(&c.data) {
+                Ok(d) => ok(d.stats.encode()),
+                Err(_) => status(-1),
+            },
             ctrl::SHUTDOWN => Outcome::Exit,
             op => {
                 log_err!("Unknown control {} from client pid:{}", op, self.clients.get(&token).map(|c| c.pid).unwrap_or(-1));
                 fail("unknown control")
             }
         }
+    }
+
+    /// What STATISTICS reports as memory_used: the bytes the loop holds for
+    /// clients (queued input and output) and the catalogue's pending work.
+    fn memory_used(&self) -> u32 {
+        let bufs: usize = self.clients.values().map(|c| c.rbuf.capacity() + c.wbuf.capacity()).sum();
+        let deferred: usize = self.dbs.iter().flat_map(|d| d.deferred.iter()).map(|(_, p)| p.len()).sum();
+        (bufs + deferred).min(u32::MAX as usize) as u32
     }
 
     fn new_tag(&mut self) -> u64 {
@@ -1002,14 +1110,17 @@ impl Daemon {
         }
         let tag = self.new_tag();
         if self.db_tx.send(Job::Op { id: c.db_id, tag, op: Op::Call { key: c.key, callid: c.callid } }).is_ok() {
-            self.pending.insert(tag, Pending::Call { token, reqid: hdr.reqid });
+            self.stats.total_calls += 1;
+            self.stats.pending_calls += 1;
+            self.pending.insert(tag, Pending::Call { token, reqid: hdr.reqid, started: Instant::now() });
         }
     }
 
     fn op_done(&mut self, tag: u64, reply: Reply) {
         let Some(pending) = self.pending.remove(&tag) else { return };
         match pending {
-            Pending::Call { token, reqid } => {
+            Pending::Call { token, reqid, started } => {
+                self.stats.call_done(started);
                 let (st, data) = match reply {
                     Reply::Call { status, data } => (status, data),
                     Reply::Failed(why) => {
@@ -1030,7 +1141,7 @@ impl Daemon {
                 self.send(token, &pkt);
             }
             Pending::Control { token, reqid, noreply, after } => {
-                let (st, data) = match reply {
+                let (mut st, mut data) = match reply {
                     Reply::Ok => (0, Vec::new()),
                     Reply::Seqnum(n) => (0, n.to_le_bytes().to_vec()),
                     Reply::Failed(why) => {
@@ -1039,8 +1150,15 @@ impl Daemon {
                     }
                     _ => (-1, Vec::new()),
                 };
+                if let After::Childwrite { started } = after {
+                    self.stats.pending_childwrite_calls = self.stats.pending_childwrite_calls.saturating_sub(1);
+                    if st == 0 {
+                        self.stats.childwrite_latency.update(started.elapsed().as_secs_f64());
+                    }
+                }
                 if st == 0 {
                     match after {
+                        After::Childwrite { .. } => {}
                         After::Nothing => {}
                         After::TransactionStarted { db_id, tid } => {
                             if let Some(d) = self.dbs.iter_mut().find(|d| d.id == db_id) {
@@ -1058,10 +1176,24 @@ impl Daemon {
                                 log_notice!("Readonly property set on DB {}", d.name);
                             }
                         }
+                        After::PushConfirm { db_id } => {
+                            match self.dbs.iter_mut().find(|d| d.id == db_id).and_then(|d| d.push.take()) {
+                                Some(ps) if !ps.failed => data = ps.num_records.to_le_bytes().to_vec(),
+                                _ => st = -1,
+                            }
+                        }
                     }
                 }
                 if !noreply {
                     self.reply(token, reqid, st, &data, None);
+                }
+            }
+            Pending::Push { db_id } => {
+                if let Reply::Failed(why) = reply {
+                    log_err!("{}", why);
+                    if let Some(ps) = self.dbs.iter_mut().find(|d| d.id == db_id).and_then(|d| d.push.as_mut()) {
+                        ps.failed = true;
+                    }
                 }
             }
             Pending::Traverse { srvid, trav_reqid, db_id } => {
@@ -1118,7 +1250,7 @@ impl Daemon {
         let dir = if flags & p::DB_FLAGS_PERSISTENT != 0 { &self.state.config.persistent_dir } else { &self.state.config.volatile_dir };
         let path = dir.join(format!("{}.{}", name, self.state.pnn));
         let tdb_flags = db::tdb_flags(flags, self.state.config.tdb_mutexes);
-        self.dbs.insert(0, DbInfo { id, name, flags, path: path.clone(), tdb_flags, ready: false, unhealthy: None, frozen: false, transaction: None, deferred: Vec::new() });
+        self.dbs.insert(0, DbInfo { id, name, flags, path: path.clone(), tdb_flags, ready: false, unhealthy: None, frozen: false, transaction: None, deferred: Vec::new(), push: None, stats: Default::default() });
         let job = Job::Open {
             id,
             path,
@@ -1183,6 +1315,43 @@ impl Daemon {
         self.deliver_message(p::SRVID_LEADER, &pnn.to_le_bytes());
     }
 
+    /// A message to the srvid of a DB_PUSH_START: its record buffer goes to
+    /// the helper thread to be stored in the database.
+    fn push_message(&mut self, srvid: u64, data: &[u8]) {
+        let Some(d) = self.dbs.iter_mut().find(|d| d.push.as_ref().is_some_and(|ps| ps.srvid == srvid)) else { return };
+        let ps = d.push.as_mut().unwrap();
+        if ps.failed {
+            return;
+        }
+        let db_id = d.id;
+        let mut recs = Vec::new();
+        match p::parse_rec_buffer(data) {
+            Some((_, raw)) => {
+                for (k, v) in raw {
+                    match crate::ltdb::Header::decode(&v) {
+                        Some(h) => recs.push((k, h, v[crate::ltdb::HEADER_LEN..].to_vec())),
+                        None => {
+                            log_err!("bad ltdb record in push for db 0x{:08x}", db_id);
+                            ps.failed = true;
+                            return;
+                        }
+                    }
+                }
+            }
+            None => {
+                log_err!("bad record buffer in push for db 0x{:08x}", db_id);
+                ps.failed = true;
+                return;
+            }
+        }
+        log_info!("starting push of {} records for dbid 0x{:08x}", recs.len(), db_id);
+        ps.num_records += recs.len() as u32;
+        let tag = self.new_tag();
+        if self.db_tx.send(Job::Op { id: db_id, tag, op: Op::PushStore { recs } }).is_ok() {
+            self.pending.insert(tag, Pending::Push { db_id });
+        }
+    }
+
     fn message_packet(&self, srvid: u64, data: &[u8]) -> Vec<u8> {
         let h = Header {
             generation: self.state.generation,
@@ -1225,7 +1394,13 @@ impl Daemon {
         if let Some(h) = self.db_thread.take() {
             let _ = h.join();
         }
-        let _ = std::fs::remove_file(self.state.paths.socket());
+        // Samba's daemon leaves its socket file behind when the SHUTDOWN
+        // control stops it (the next start removes a stale one); on a signal
+        // we remove it.
+        if !self.shutdown_by_control {
+            let _ = std::fs::remove_file(self.state.paths.socket());
+        }
+        log_notice!("CTDB daemon shutting down");
     }
 }
 
