@@ -22,10 +22,13 @@ impl SeenOffsets {
     }
 }
 
+/// The optional per-record veto of `check`: returns -1 to fail the check.
+pub type CheckFn<'a> = &'a mut dyn FnMut(&[u8], &[u8]) -> i32;
+
 impl Tdb {
     /// Checks header, chains, records and free space; `f` may veto each record
     /// (a return of -1 fails the check, as in Samba).
-    pub fn check(&mut self, f: Option<&mut dyn FnMut(&[u8], &[u8]) -> i32>) -> Result<()> {
+    pub fn check(&mut self, f: Option<CheckFn<'_>>) -> Result<()> {
         let r = self.with_lockall_read(|tdb| {
             let map_size = tdb.map_size;
             let _ = tdb.oob(map_size, 1, true);
@@ -77,7 +80,7 @@ impl Tdb {
             Some(format!("Record offset {} too small next {}\n", off, rec.next))
         } else if rec.next.checked_add(RECORD_SIZE).is_none() {
             Some(format!("Record offset {} too large next {}\n", off, rec.next))
-        } else if rec.next % format::ALIGNMENT != 0 {
+        } else if !rec.next.is_multiple_of(format::ALIGNMENT) {
             Some(format!("Record offset {} misaligned next {}\n", off, rec.next))
         } else {
             None
@@ -88,7 +91,7 @@ impl Tdb {
         if self.oob(rec.next, RECORD_SIZE, false).is_err() {
             return Err(self.corrupt(""));
         }
-        if rec.rec_len % format::ALIGNMENT != 0 {
+        if !rec.rec_len.is_multiple_of(format::ALIGNMENT) {
             return Err(self.corrupt(&format!("Record offset {} misaligned length {}\n", off, rec.rec_len)));
         }
         if rec.rec_len < OFF_SIZE {
@@ -120,7 +123,7 @@ impl Tdb {
         off: Offset,
         rec: &Record,
         seen: &mut SeenOffsets,
-        f: &mut Option<&mut dyn FnMut(&[u8], &[u8]) -> i32>,
+        f: &mut Option<CheckFn<'_>>,
     ) -> Result<()> {
         self.check_record(off, rec)?;
         let len = rec.key_len as u64 + rec.data_len as u64 + OFF_SIZE as u64;
@@ -171,7 +174,7 @@ impl Tdb {
         self.map_size - off
     }
 
-    fn check_locked(&mut self, mut f: Option<&mut dyn FnMut(&[u8], &[u8]) -> i32>) -> Result<()> {
+    fn check_locked(&mut self, mut f: Option<CheckFn<'_>>) -> Result<()> {
         let recovery_start = self.check_header()?;
         if self.map_size < format::data_start(self.hash_size) {
             return Err(self.corrupt("File too short for hashes\n"));

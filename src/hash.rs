@@ -3,6 +3,9 @@
 
 use std::sync::Arc;
 
+/// A caller-supplied hash function.
+pub type CustomHash = Arc<dyn Fn(&[u8]) -> u32 + Send + Sync>;
+
 /// Which function maps a key to its 32-bit hash.
 #[derive(Clone)]
 pub enum HashFunction {
@@ -11,7 +14,7 @@ pub enum HashFunction {
     /// Jenkins lookup3 hashlittle with seed 0, as `tdb_jenkins_hash`.
     Jenkins,
     /// A caller-supplied function.
-    Custom(Arc<dyn Fn(&[u8]) -> u32 + Send + Sync>),
+    Custom(CustomHash),
 }
 
 impl HashFunction {

@@ -56,7 +56,7 @@ impl MappedRegion {
 
     /// Atomically adds one to the native-order word at `off` (the sequence number).
     pub(crate) fn atomic_increment(&self, off: usize) {
-        assert!(off + 4 <= self.map.len() && off % 4 == 0);
+        assert!(off + 4 <= self.map.len() && off.is_multiple_of(4));
         // SAFETY: in bounds and 4-aligned (the mapping is page-aligned); the word is
         // only ever accessed as a u32, by this and other processes.
         let word = unsafe { &*(self.map.as_mut_ptr().add(off) as *const std::sync::atomic::AtomicU32) };
@@ -144,9 +144,8 @@ impl Tdb {
             }
             return Err(TdbError::Io);
         }
-        let size = self.file_size().map_err(|e| {
+        let size = self.file_size().inspect_err(|e| {
             self.ecode = e.code();
-            e
         })?;
         if size > u32::MAX as u64 {
             self.ecode = TdbError::Io.code();
@@ -157,7 +156,7 @@ impl Tdb {
         self.munmap();
         self.map_size = size as u32;
         self.mmap()?;
-        if (size as u64) < end as u64 {
+        if size < end as u64 {
             if !probe {
                 self.ecode = TdbError::Io.code();
                 self.log(DebugLevel::Fatal, &format!("tdb_oob len {} beyond eof at {}\n", end, size));

@@ -31,8 +31,8 @@ impl LockKind {
     /// From the C F_RDLCK / F_WRLCK value.
     pub fn from_c(ltype: i32) -> Option<LockKind> {
         match ltype {
-            x if x == libc::F_RDLCK as i32 => Some(LockKind::Read),
-            x if x == libc::F_WRLCK as i32 => Some(LockKind::Write),
+            x if x == libc::F_RDLCK => Some(LockKind::Read),
+            x if x == libc::F_WRLCK => Some(LockKind::Write),
             _ => None,
         }
     }

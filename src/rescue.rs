@@ -39,7 +39,7 @@ impl Tdb {
         if rec.magic != format::MAGIC {
             return None;
         }
-        if rec.key_len as u64 + rec.data_len as u64 > rec.rec_len as u64 || rec.rec_len % format::ALIGNMENT != 0 {
+        if rec.key_len as u64 + rec.data_len as u64 > rec.rec_len as u64 || !rec.rec_len.is_multiple_of(format::ALIGNMENT) {
             return None;
         }
         if rec.next > 0 && rec.next < format::data_start(self.hash_size) {

@@ -30,7 +30,7 @@ impl Tally {
     }
 
     fn mean(&self) -> u64 {
-        if self.num == 0 { 0 } else { self.total / self.num }
+        self.total.checked_div(self.num).unwrap_or(0)
     }
 
     fn triple(&self) -> String {
