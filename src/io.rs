@@ -244,17 +244,30 @@ impl Tdb {
         Ok(())
     }
 
+    /// The mapped bytes `[off, off+len)` when no transaction is open, the file is
+    /// mapped and the range lies inside the mapping: the fast path of every read.
+    #[inline]
+    pub(crate) fn mapped_bytes(&self, off: Offset, len: usize) -> Option<&[u8]> {
+        if self.transaction.is_some() {
+            return None;
+        }
+        match &self.storage {
+            Storage::Mapped(m) if (off as usize).checked_add(len).is_some_and(|e| e <= m.len()) => {
+                Some(m.slice(off as usize, len))
+            }
+            _ => None,
+        }
+    }
+
     /// Reads `buf.len()` bytes at `off`, through the transaction if one is open.
     #[inline]
     pub(crate) fn read(&mut self, off: Offset, buf: &mut [u8]) -> Result<()> {
         if self.transaction.is_some() {
             return self.transaction_read(off, buf);
         }
-        if let Storage::Mapped(m) = &self.storage {
-            if (off as usize).checked_add(buf.len()).is_some_and(|e| e <= m.len()) {
-                buf.copy_from_slice(m.slice(off as usize, buf.len()));
-                return Ok(());
-            }
+        if let Some(bytes) = self.mapped_bytes(off, buf.len()) {
+            buf.copy_from_slice(bytes);
+            return Ok(());
         }
         self.file_read(off, buf)
     }
@@ -271,12 +284,8 @@ impl Tdb {
     /// Reads a stored 32-bit offset or length.
     #[inline]
     pub(crate) fn read_off(&mut self, off: Offset) -> Result<u32> {
-        if self.transaction.is_none() {
-            if let Storage::Mapped(m) = &self.storage {
-                if (off as usize).checked_add(4).is_some_and(|e| e <= m.len()) {
-                    return Ok(self.order.get(m.slice(off as usize, 4)));
-                }
-            }
+        if let Some(bytes) = self.mapped_bytes(off, 4) {
+            return Ok(self.order.get(bytes));
         }
         let mut b = [0u8; 4];
         self.read(off, &mut b)?;
@@ -294,12 +303,8 @@ impl Tdb {
     #[inline]
     pub(crate) fn read_rec_raw(&mut self, off: Offset) -> Result<Record> {
         // Fast path: decode straight from the mapping.
-        if self.transaction.is_none() {
-            if let Storage::Mapped(m) = &self.storage {
-                if (off as usize).checked_add(RECORD_SIZE as usize).is_some_and(|e| e <= m.len()) {
-                    return Ok(Record::decode(m.slice(off as usize, RECORD_SIZE as usize), self.order));
-                }
-            }
+        if let Some(bytes) = self.mapped_bytes(off, RECORD_SIZE as usize) {
+            return Ok(Record::decode(bytes, self.order));
         }
         self.read_rec_slow(off)
     }
@@ -352,8 +357,8 @@ impl Tdb {
     pub(crate) fn with_bytes<R>(&mut self, off: Offset, len: u32, f: impl FnOnce(&[u8]) -> R) -> Result<R> {
         if self.transaction.is_none() {
             self.oob(off, len, false)?;
-            if let Storage::Mapped(m) = &self.storage {
-                return Ok(f(m.slice(off as usize, len as usize)));
+            if let Some(bytes) = self.mapped_bytes(off, len as usize) {
+                return Ok(f(bytes));
             }
             if let Storage::Internal(v) = &self.storage {
                 return Ok(f(&v[off as usize..(off + len) as usize]));

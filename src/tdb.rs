@@ -608,11 +608,9 @@ impl Tdb {
 
     /// The sequence number stored in the header.
     pub fn get_seqnum(&mut self) -> i32 {
-        if self.transaction.is_none() {
-            if let Storage::Mapped(m) = &self.storage {
-                let b = m.slice(SEQNUM_OFS as usize, 4);
-                return u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as i32;
-            }
+        // Mapped, the word is read as stored (Samba reads it atomically, unconverted).
+        if let Some(b) = self.mapped_bytes(SEQNUM_OFS, 4) {
+            return u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as i32;
         }
         self.read_off(SEQNUM_OFS).unwrap_or(0) as i32
     }

@@ -413,10 +413,8 @@ impl Tdb {
             self.log(DebugLevel::Fatal, "tdb_recovery_allocate: failed to create recovery area\n");
         })?;
         let map_size = self.map_size;
-        // Refresh the mapping to the new file size without ending the transaction.
-        let t = self.transaction.take();
+        // Refresh the mapping to the new file size (file-level: the transaction stays).
         let _ = self.file_oob(map_size, 1, true);
-        self.transaction = t;
         self.txn_mut().old_map_size = self.map_size;
         // Point the header at it, in the file and in the transaction's copy.
         let b = self.order.put(head);
@@ -548,9 +546,7 @@ impl Tdb {
                 return Err(TdbError::Io);
             }
             self.map_size = old;
-            let t = self.transaction.take();
             let _ = self.file_oob(old, 1, true);
-            self.transaction = t;
         }
         Ok(())
     }
