@@ -125,6 +125,11 @@ pub enum Op {
     /// `<path>.RO` next to the database.
     OpenTracking { path: PathBuf, hash_size: u32 },
     Close,
+    /// ENABLE_SEQNUM: the daemon's handle bumps the tdb sequence number on
+    /// every store from now on.
+    EnableSeqnum,
+    /// UPDATE_SEQNUM from another node: bump the tdb sequence number.
+    IncrementSeqnum,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -331,6 +336,14 @@ fn run_op(open: &mut HashMap<u32, OpenDb>, node: NodeView, id: u32, op: &Op) -> 
             Reply::Ok
         }
         Op::Barrier => Reply::Ok,
+        Op::EnableSeqnum => {
+            t.enable_seqnum();
+            Reply::Ok
+        }
+        Op::IncrementSeqnum => {
+            t.increment_seqnum_nonblock();
+            Reply::Ok
+        }
         Op::Wipe => match t.wipe_all() {
             Ok(()) => Reply::Ok,
             Err(e) => terr("wipe", e),

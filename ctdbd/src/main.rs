@@ -130,13 +130,16 @@ fn daemonise() {
     }
 }
 
-fn public_interfaces(path: &Path) -> Result<Vec<String>, String> {
+/// public_addresses: the interface names (for GET_IFACES) and the addresses
+/// (for GET_PUBLIC_IPS and TCP_CLIENT).
+fn public_addresses(path: &Path) -> Result<(Vec<String>, Vec<IpAddr>), String> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
         Err(e) => return Err(format!("Failed to read {}: {}", path.display(), e)),
     };
     let mut ifaces: Vec<String> = Vec::new();
+    let mut ips: Vec<IpAddr> = Vec::new();
     for line in text.lines() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -145,8 +148,11 @@ fn public_interfaces(path: &Path) -> Result<Vec<String>, String> {
         let mut parts = line.split_whitespace();
         let addr = parts.next().unwrap_or("");
         let (ip, bits) = addr.split_once('/').ok_or_else(|| format!("Badly formed line in {}: {}", path.display(), line))?;
-        if ip.parse::<IpAddr>().is_err() || bits.parse::<u8>().is_err() {
+        let (Ok(ip), Ok(_)) = (ip.parse::<IpAddr>(), bits.parse::<u8>()) else {
             return Err(format!("Badly formed line in {}: {}", path.display(), line));
+        };
+        if !ips.contains(&ip) {
+            ips.push(ip);
         }
         if let Some(list) = parts.next() {
             for i in list.split(',') {
@@ -156,7 +162,7 @@ fn public_interfaces(path: &Path) -> Result<Vec<String>, String> {
             }
         }
     }
-    Ok(ifaces)
+    Ok((ifaces, ips))
 }
 
 fn main() {
@@ -221,7 +227,7 @@ fn main() {
         }
     }
 
-    let public_ifaces = public_interfaces(&paths.etcdir.join("public_addresses")).unwrap_or_else(|e| die(&[e]));
+    let (public_ifaces, public_ips) = public_addresses(&paths.etcdir.join("public_addresses")).unwrap_or_else(|e| die(&[e]));
 
     let (pnn, node_listener) = find_pnn(&cfg, &nodes).unwrap_or_else(|e| die(&[e]));
 
@@ -275,6 +281,7 @@ fn main() {
         config: cfg,
         paths: paths.clone(),
         public_ifaces,
+        public_ips,
     };
     let mut daemon = server::Daemon::new(listener, node_listener, state).unwrap_or_else(|e| die(&[format!("Failed to set up event loop: {e}")]));
     let res = daemon.run();

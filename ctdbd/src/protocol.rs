@@ -145,6 +145,12 @@ pub mod ctrl {
     pub const DB_PUSH_CONFIRM: u32 = 148;
     pub const STATISTICS_RESET: u32 = 17;
     pub const GET_DB_STATISTICS: u32 = 132;
+    pub const ENABLE_SEQNUM: u32 = 26;
+    pub const UPDATE_SEQNUM: u32 = 27;
+    pub const TCP_CLIENT: u32 = 44;
+    pub const GET_PUBLIC_IPS: u32 = 90;
+    pub const REGISTER_NOTIFY: u32 = 114;
+    pub const DEREGISTER_NOTIFY: u32 = 115;
 }
 
 /// The fixed 32-byte header in front of every packet.
@@ -524,6 +530,61 @@ pub fn sock_addr(w: &mut Writer, addr: &std::net::SocketAddr) {
     w.zeros(28 - used);
 }
 
+/// Size of a ctdb_sock_addr (the sockaddr_in/sockaddr_in6 union).
+pub const SOCK_ADDR_LEN: usize = 28;
+
+/// Reads a ctdb_sock_addr: family u16 in host order, then the port and
+/// address in network order.  None for another family or a short buffer.
+pub fn parse_sock_addr(data: &[u8]) -> Option<std::net::SocketAddr> {
+    if data.len() < SOCK_ADDR_LEN {
+        return None;
+    }
+    let family = u16::from_le_bytes([data[0], data[1]]) as i32;
+    let port = u16::from_be_bytes([data[2], data[3]]);
+    if family == libc::AF_INET {
+        let ip: [u8; 4] = data[4..8].try_into().unwrap();
+        Some(std::net::SocketAddr::new(std::net::IpAddr::from(ip), port))
+    } else if family == libc::AF_INET6 {
+        let flowinfo = u32::from_be_bytes(data[4..8].try_into().unwrap());
+        let ip: [u8; 16] = data[8..24].try_into().unwrap();
+        let scope = u32::from_le_bytes(data[24..28].try_into().unwrap());
+        Some(std::net::SocketAddr::V6(std::net::SocketAddrV6::new(ip.into(), port, flowinfo, scope)))
+    } else {
+        None
+    }
+}
+
+/// ctdb_connection (TCP_CLIENT): the server's then the client's address,
+/// 56 bytes.  Only that exact size is accepted.
+pub fn parse_connection(data: &[u8]) -> Option<(std::net::SocketAddr, std::net::SocketAddr)> {
+    if data.len() != 2 * SOCK_ADDR_LEN {
+        return None;
+    }
+    Some((parse_sock_addr(&data[..SOCK_ADDR_LEN])?, parse_sock_addr(&data[SOCK_ADDR_LEN..])?))
+}
+
+/// ctdb_notify_data_old (REGISTER_NOTIFY): `srvid u64, len u32, data[len]`,
+/// nothing after the data.
+pub fn parse_notify_data(data: &[u8]) -> Option<(u64, Vec<u8>)> {
+    let mut r = Reader::new(data);
+    let srvid = r.u64()?;
+    let len = r.u32()? as usize;
+    if r.remaining() != len {
+        return None;
+    }
+    Some((srvid, r.rest().to_vec()))
+}
+
+/// ctdb_public_ip_list_old (GET_PUBLIC_IPS): `num u32`, then per address
+/// `pnn u32, ctdb_sock_addr` (32 bytes each).
+pub fn public_ip_list(w: &mut Writer, ips: &[(u32, std::net::IpAddr)]) {
+    w.u32(ips.len() as u32);
+    for (pnn, ip) in ips {
+        w.u32(*pnn);
+        sock_addr(w, &std::net::SocketAddr::new(*ip, 0));
+    }
+}
+
 /// Reads a NUL-terminated string; the NUL may be missing at the very end.
 pub fn parse_cstring(data: &[u8]) -> Option<String> {
     let end = data.iter().position(|&b| b == 0).unwrap_or(data.len());
@@ -604,5 +665,42 @@ mod tests {
         sock_addr(&mut w, &"127.0.0.1:4379".parse().unwrap());
         assert_eq!(w.buf.len(), 28);
         assert_eq!(&w.buf[..8], &[2, 0, 0x11, 0x1b, 127, 0, 0, 1]);
+    }
+
+    #[test]
+    fn sockaddr_round_trip_and_connection() {
+        for a in ["127.0.0.1:4455", "10.1.2.3:0", "[fe80::1]:445"] {
+            let a: std::net::SocketAddr = a.parse().unwrap();
+            let mut w = Writer::new();
+            sock_addr(&mut w, &a);
+            assert_eq!(parse_sock_addr(&w.buf), Some(a));
+        }
+        assert_eq!(parse_sock_addr(&[0u8; 28]), None);
+        assert_eq!(parse_sock_addr(&[2u8; 27]), None);
+        let mut w = Writer::new();
+        sock_addr(&mut w, &"127.0.0.1:4455".parse().unwrap());
+        sock_addr(&mut w, &"127.0.0.2:40000".parse().unwrap());
+        let (srv, cli) = parse_connection(&w.buf).unwrap();
+        assert_eq!((srv.port(), cli.port()), (4455, 40000));
+        w.u8(0);
+        assert!(parse_connection(&w.buf).is_none());
+    }
+
+    #[test]
+    fn notify_data_and_public_ips() {
+        // As smbd's ctdb_watch_us builds it: srvid, len 1, one data byte.
+        let mut w = Writer::new();
+        w.u64(0xFE00_0000_0000_0000).u32(1).u8(0);
+        assert_eq!(parse_notify_data(&w.buf), Some((0xFE00_0000_0000_0000, vec![0])));
+        w.u8(0);
+        assert_eq!(parse_notify_data(&w.buf), None);
+        assert_eq!(parse_notify_data(&[0u8; 11]), None);
+        let mut w = Writer::new();
+        public_ip_list(&mut w, &[]);
+        assert_eq!(w.buf, vec![0, 0, 0, 0]);
+        let mut w = Writer::new();
+        public_ip_list(&mut w, &[(UNKNOWN_PNN, "10.0.0.9".parse().unwrap())]);
+        assert_eq!(w.buf.len(), 4 + 32);
+        assert_eq!(&w.buf[4..16], &[0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 10, 0, 0, 9]);
     }
 }

@@ -40,6 +40,9 @@ pub struct NodeState {
     pub config: Config,
     pub paths: Paths,
     pub public_ifaces: Vec<String>,
+    /// Addresses listed in public_addresses.  This node never hosts them
+    /// (there is no IP takeover yet), so they are all unassigned.
+    pub public_ips: Vec<std::net::IpAddr>,
 }
 
 struct Client {
@@ -51,6 +54,9 @@ struct Client {
     /// Registered srvids with their registration counts: as in Samba, each
     /// registration is a separate handler that gets its own copy.
     srvids: HashMap<u64, u32>,
+    /// REGISTER_NOTIFY: (srvid, data) messages sent to every connected
+    /// client when this one goes away (smbd's ctdb_watch_us).
+    notify: Vec<(u64, Vec<u8>)>,
     closing: bool,
 }
 
@@ -68,6 +74,11 @@ fn ok(data: Vec<u8>) -> Outcome {
 }
 fn status(s: i32) -> Outcome {
     Outcome::Reply(s, Vec::new(), None)
+}
+/// A control whose data has the wrong size (Samba's CHECK_CONTROL_DATA_SIZE).
+fn bad_size(name: &str, got: usize) -> Outcome {
+    log_err!("Invalid data in {} control ({} bytes)", name, got);
+    status(-1)
 }
 fn fail(msg: &str) -> Outcome {
     Outcome::Reply(-1, Vec::new(), Some(msg.to_string()))
@@ -333,7 +344,7 @@ impl Daemon {
                     log_info!("Connected client with pid:{}", pid);
                     self.clients.insert(
                         token,
-                        Client { stream, rbuf: Vec::new(), wbuf: Vec::new(), want_write: false, pid, srvids: HashMap::new(), closing: false },
+                        Client { stream, rbuf: Vec::new(), wbuf: Vec::new(), want_write: false, pid, srvids: HashMap::new(), notify: Vec::new(), closing: false },
                     );
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
@@ -360,6 +371,12 @@ impl Daemon {
         for t in dead {
             if let Some(mut c) = self.clients.remove(&t) {
                 let _ = self.poll.registry().deregister(&mut c.stream);
+                // Samba sends a client's notifications (to every connected
+                // node: here, this one) when the client structure is freed.
+                for (srvid, data) in std::mem::take(&mut c.notify) {
+                    log_err!("Sending client notify message for srvid:{}", srvid);
+                    self.deliver_message(srvid, &data);
+                }
             }
             for w in self.attach_waiters.values_mut() {
                 w.retain(|x| x.token != t);
@@ -740,6 +757,105 @@ impl Daemon {
                     status(0)
                 } else {
                     status(-1)
+                }
+            }
+            ctrl::REGISTER_NOTIFY => {
+                let Some((srvid, data)) = p::parse_notify_data(&c.data) else {
+                    log_err!("Wrong amount of data in REGISTER_NOTIFY control ({} bytes)", c.data.len());
+                    return status(-1);
+                };
+                log_info!("Register srvid {} for client pid:{}", srvid, self.clients.get(&token).map_or(-1, |cl| cl.pid));
+                let Some(cl) = self.clients.get_mut(&token) else { return status(-1) };
+                if cl.notify.iter().any(|(s, _)| *s == srvid) {
+                    log_err!("Notification for srvid:{} already exists for this client", srvid);
+                    return status(-1);
+                }
+                cl.notify.insert(0, (srvid, data));
+                status(0)
+            }
+            ctrl::DEREGISTER_NOTIFY => {
+                if c.data.len() != 8 {
+                    return bad_size("DEREGISTER_NOTIFY", c.data.len());
+                }
+                let srvid = p::Reader::new(&c.data).u64().unwrap();
+                let Some(cl) = self.clients.get_mut(&token) else { return status(-1) };
+                match cl.notify.iter().position(|(s, _)| *s == srvid) {
+                    Some(i) => {
+                        cl.notify.remove(i);
+                        status(0)
+                    }
+                    None => {
+                        log_err!("No notification for srvid:{} found for this client", srvid);
+                        status(-1)
+                    }
+                }
+            }
+            ctrl::TCP_CLIENT => {
+                // smbd registers each SMB connection (server, client) so that
+                // an IP takeover can send tickle ACKs.  Without public
+                // addresses that is pointless and accepted, as in Samba; a
+                // connection to a listed public address fails because this
+                // node holds none of them (no IP takeover yet), which tells
+                // smbd to drop the connection.
+                let Some((server, client)) = p::parse_connection(&c.data) else {
+                    return bad_size("TCP_CLIENT", c.data.len());
+                };
+                if st.public_ips.is_empty() {
+                    return status(0);
+                }
+                if st.public_ips.contains(&server.ip()) {
+                    log_err!("Attempt to register tcp client for IP {} we don't hold - failing", server.ip());
+                    return status(-1);
+                }
+                if server.ip() != std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST) {
+                    log_err!("Could not register TCP connection from {} to {} (not a public address) (port {})", client.ip(), server.ip(), server.port());
+                }
+                status(0)
+            }
+            ctrl::GET_PUBLIC_IPS => {
+                if !c.data.is_empty() {
+                    return bad_size("GET_PUBLIC_IPS", c.data.len());
+                }
+                // CTDB_PUBLIC_IP_FLAGS_ONLY_AVAILABLE (bit 0) leaves out the
+                // addresses this node cannot host; with no IP takeover and
+                // no interface monitoring that is all of them.
+                let ips: Vec<(u32, std::net::IpAddr)> =
+                    if c.flags & 1 != 0 { Vec::new() } else { st.public_ips.iter().map(|ip| (p::UNKNOWN_PNN, *ip)).collect() };
+                let mut w = Writer::new();
+                p::public_ip_list(&mut w, &ips);
+                ok(w.buf)
+            }
+            ctrl::ENABLE_SEQNUM => {
+                if c.data.len() != 4 {
+                    return bad_size("ENABLE_SEQNUM", c.data.len());
+                }
+                let id = p::Reader::new(&c.data).u32().unwrap();
+                if self.find_db(id).is_none() {
+                    log_err!("Unknown db_id 0x{:x} in ctdb_ltdb_enable_seqnum", id);
+                    return status(-1);
+                }
+                // The daemon's own stores (record migrations) then bump the
+                // tdb sequence number as clients' stores do.  Samba also
+                // polls the number every SeqnumInterval ms and broadcasts
+                // UPDATE_SEQNUM to the other active nodes; alone, there is
+                // nobody to tell.
+                self.db_op(token, hdr.reqid, c.flags, id, Op::EnableSeqnum, After::Nothing)
+            }
+            ctrl::UPDATE_SEQNUM => {
+                if c.data.len() != 4 {
+                    return bad_size("UPDATE_SEQNUM", c.data.len());
+                }
+                let id = p::Reader::new(&c.data).u32().unwrap();
+                if hdr.srcnode == st.pnn {
+                    // Samba ignores its own broadcast ("don't update ourselves").
+                    return status(0);
+                }
+                match self.find_db(id) {
+                    Some(_) => self.db_op(token, hdr.reqid, c.flags, id, Op::IncrementSeqnum, After::Nothing),
+                    None => {
+                        log_err!("Unknown db_id 0x{:x} in ctdb_ltdb_update_seqnum", id);
+                        status(-1)
+                    }
                 }
             }
             ctrl::GET_DBMAP => {
