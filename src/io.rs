@@ -319,15 +319,22 @@ impl Tdb {
 
     /// Reads a used (live or dead) record header, failing with Corrupt on any other
     /// magic and when its `next` points outside the file (tdb_rec_read).
+    #[inline]
     pub(crate) fn read_rec(&mut self, off: Offset) -> Result<Record> {
         let rec = self.read_rec_raw(off)?;
         if rec.magic != format::MAGIC && rec.magic != format::DEAD_MAGIC {
-            self.ecode = TdbError::Corrupt.code();
-            self.log(DebugLevel::Fatal, &format!("tdb_rec_read bad magic 0x{:x} at offset={}\n", rec.magic, off));
-            return Err(TdbError::Corrupt);
+            return Err(self.bad_magic(rec.magic, off));
         }
         self.oob(rec.next, RECORD_SIZE, false)?;
         Ok(rec)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn bad_magic(&mut self, magic: u32, off: Offset) -> TdbError {
+        self.ecode = TdbError::Corrupt.code();
+        self.log(DebugLevel::Fatal, &format!("tdb_rec_read bad magic 0x{:x} at offset={}\n", magic, off));
+        TdbError::Corrupt
     }
 
     /// Writes a record header.

@@ -96,6 +96,7 @@ pub(crate) fn lock_offset(list: i64) -> u32 {
 
 impl Tdb {
     /// One fcntl (or mutex) lock call; returns the errno on failure.
+    #[inline]
     fn fcntl_lock(&mut self, kind: LockKind, off: u32, len: u32, wait: bool) -> std::result::Result<(), i32> {
         if let Some(r) = self.mutex_lock(kind, off, len, wait) {
             return r;
@@ -107,6 +108,7 @@ impl Tdb {
         fcntl_setlk(fd, kind.fcntl_type(), off, len, wait)
     }
 
+    #[inline]
     fn fcntl_unlock(&mut self, off: u32, len: u32) -> std::result::Result<(), i32> {
         if let Some(r) = self.mutex_unlock(off, len) {
             return r;
@@ -119,6 +121,7 @@ impl Tdb {
     }
 
     /// Takes a byte-range lock (len 0 = to the end of the file) (tdb_brlock).
+    #[inline]
     pub(crate) fn brlock(&mut self, kind: LockKind, off: u32, len: u32, flags: LockFlags) -> Result<()> {
         if self.flags & crate::flags::NOLOCK != 0 || flags.mark_only {
             return Ok(());
@@ -139,29 +142,34 @@ impl Tdb {
         };
         match result {
             Ok(()) => Ok(()),
-            Err(errno) => {
-                self.ecode = TdbError::Lock.code();
-                if !flags.probe && errno != libc::EAGAIN {
-                    let fd = self.fd();
-                    self.log(
-                        DebugLevel::Trace,
-                        &format!(
-                            "tdb_brlock failed (fd={}) at offset {} rw_type={} flags={} len={}\n",
-                            fd,
-                            off,
-                            kind.fcntl_type(),
-                            flags.wait as i32 | (flags.probe as i32) << 1 | (flags.mark_only as i32) << 2,
-                            len
-                        ),
-                    );
-                }
-                set_errno(errno);
-                Err(TdbError::Lock)
-            }
+            Err(errno) => Err(self.brlock_failed(kind, off, len, flags, errno)),
         }
     }
 
+    #[cold]
+    #[inline(never)]
+    fn brlock_failed(&mut self, kind: LockKind, off: u32, len: u32, flags: LockFlags, errno: i32) -> TdbError {
+        self.ecode = TdbError::Lock.code();
+        if !flags.probe && errno != libc::EAGAIN {
+            let fd = self.fd();
+            self.log(
+                DebugLevel::Trace,
+                &format!(
+                    "tdb_brlock failed (fd={}) at offset {} rw_type={} flags={} len={}\n",
+                    fd,
+                    off,
+                    kind.fcntl_type(),
+                    flags.wait as i32 | (flags.probe as i32) << 1 | (flags.mark_only as i32) << 2,
+                    len
+                ),
+            );
+        }
+        set_errno(errno);
+        TdbError::Lock
+    }
+
     /// Releases a byte-range lock (tdb_brunlock).
+    #[inline]
     pub(crate) fn brunlock(&mut self, kind: LockKind, off: u32, len: u32) -> Result<()> {
         if self.flags & crate::flags::NOLOCK != 0 {
             return Ok(());
@@ -174,22 +182,20 @@ impl Tdb {
         };
         match result {
             Ok(()) => Ok(()),
-            Err(errno) => {
-                let fd = self.fd();
-                self.log(
-                    DebugLevel::Trace,
-                    &format!(
-                        "tdb_brunlock failed (fd={}) at offset {} rw_type={} len={}\n",
-                        fd,
-                        off,
-                        kind.fcntl_type(),
-                        len
-                    ),
-                );
-                set_errno(errno);
-                Err(TdbError::Lock)
-            }
+            Err(errno) => Err(self.brunlock_failed(kind, off, len, errno)),
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn brunlock_failed(&mut self, kind: LockKind, off: u32, len: u32, errno: i32) -> TdbError {
+        let fd = self.fd();
+        self.log(
+            DebugLevel::Trace,
+            &format!("tdb_brunlock failed (fd={}) at offset {} rw_type={} len={}\n", fd, off, kind.fcntl_type(), len),
+        );
+        set_errno(errno);
+        TdbError::Lock
     }
 
     #[inline]
@@ -199,11 +205,10 @@ impl Tdb {
     }
 
     /// Takes (or re-counts) the one-byte lock at `off` (tdb_nest_lock).
+    #[inline]
     pub(crate) fn nest_lock(&mut self, off: u32, kind: LockKind, flags: LockFlags) -> Result<()> {
         if off >= lock_offset(self.hash_size as i64) {
-            self.ecode = TdbError::Lock.code();
-            self.log(DebugLevel::Error, &format!("tdb_lock: invalid offset {} for ltype={}\n", off, kind.fcntl_type()));
-            return Err(TdbError::Lock);
+            return Err(self.bad_lock_offset(off, kind));
         }
         if self.flags & crate::flags::NOLOCK != 0 {
             return Ok(());
@@ -224,21 +229,26 @@ impl Tdb {
         Ok(())
     }
 
+    #[cold]
+    #[inline(never)]
+    fn bad_lock_offset(&mut self, off: u32, kind: LockKind) -> TdbError {
+        self.ecode = TdbError::Lock.code();
+        self.log(DebugLevel::Error, &format!("tdb_lock: invalid offset {} for ltype={}\n", off, kind.fcntl_type()));
+        TdbError::Lock
+    }
+
     /// Releases one count of the lock at `off`; `mark` forgets it without unlocking.
+    #[inline]
     pub(crate) fn nest_unlock(&mut self, off: u32, kind: LockKind, mark: bool) -> Result<()> {
         if self.flags & crate::flags::NOLOCK != 0 {
             return Ok(());
         }
         if off >= lock_offset(self.hash_size as i64) {
-            self.log(DebugLevel::Error, &format!("tdb_unlock: offset {} invalid ({})\n", off, self.hash_size));
-            return Err(TdbError::Lock);
+            return Err(self.unlock_refused(&format!("tdb_unlock: offset {} invalid ({})\n", off, self.hash_size)));
         }
         let i = match self.find_nestlock(off) {
             Some(i) if self.lockrecs[i].count > 0 => i,
-            _ => {
-                self.log(DebugLevel::Error, "tdb_unlock: count is 0\n");
-                return Err(TdbError::Lock);
-            }
+            _ => return Err(self.unlock_refused("tdb_unlock: count is 0\n")),
         };
         if self.lockrecs[i].count > 1 {
             self.lockrecs[i].count -= 1;
@@ -250,6 +260,13 @@ impl Tdb {
             self.log(DebugLevel::Error, "tdb_unlock: An error occurred unlocking!\n");
         }
         r
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn unlock_refused(&mut self, message: &str) -> TdbError {
+        self.log(DebugLevel::Error, message);
+        TdbError::Lock
     }
 
     fn lock_covered_by_allrecord(&mut self, kind: LockKind) -> Result<()> {
@@ -283,19 +300,27 @@ impl Tdb {
     }
 
     /// tdb_lock: a waiting list lock that logs its failure.
+    #[inline]
     pub(crate) fn lock(&mut self, list: i64, kind: LockKind) -> Result<()> {
         let r = self.lock_list(list, kind, true);
         if r.is_err() {
-            let err = std::io::Error::last_os_error();
-            self.log(
-                DebugLevel::Error,
-                &format!("tdb_lock failed on list {} ltype={} ({})\n", list, kind.fcntl_type(), crate::error::strerror(&err)),
-            );
+            self.lock_failed(list, kind);
         }
         r
     }
 
+    #[cold]
+    #[inline(never)]
+    fn lock_failed(&mut self, list: i64, kind: LockKind) {
+        let err = std::io::Error::last_os_error();
+        self.log(
+            DebugLevel::Error,
+            &format!("tdb_lock failed on list {} ltype={} ({})\n", list, kind.fcntl_type(), crate::error::strerror(&err)),
+        );
+    }
+
     /// tdb_unlock for hash list `list`.
+    #[inline]
     pub(crate) fn unlock_list_internal(&mut self, list: i64, kind: LockKind) -> Result<()> {
         if self.allrecord.count > 0 {
             return self.lock_covered_by_allrecord(kind);
@@ -310,6 +335,7 @@ impl Tdb {
     }
 
     /// Whether the header points at a recovery area with a valid magic.
+    #[inline]
     pub(crate) fn needs_recovery(&mut self) -> bool {
         let head = match self.read_off(RECOVERY_HEAD_OFS) {
             Ok(h) => h,

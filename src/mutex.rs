@@ -208,6 +208,7 @@ impl Tdb {
     }
 
     /// Which mutex a one-byte lock at `off` maps to: 0 the freelist, n chain n-1.
+    #[inline]
     fn mutex_index(&self, off: u32, len: u32) -> Option<usize> {
         let freelist_lock = FREELIST_TOP - OFF_SIZE;
         if !self.have_mutexes() || len != 1 || off < freelist_lock || self.hash_size == 0 {
@@ -222,10 +223,11 @@ impl Tdb {
     /// Whether a chain mutex is already held (then the allrecord state was checked).
     /// As in Samba, a lock counts only while its nesting count is 1.
     fn have_mutex_chainlocks(&self) -> bool {
-        self.lockrecs.iter().any(|l| matches!(self.mutex_index(l.off, l.count), Some(i) if i != 0))
+        !self.lockrecs.is_empty() && self.lockrecs.iter().any(|l| matches!(self.mutex_index(l.off, l.count), Some(i) if i != 0))
     }
 
     /// The mutex side of a lock call: `None` when the range is not mutex-backed.
+    #[inline]
     pub(crate) fn mutex_lock(&mut self, kind: LockKind, off: u32, len: u32, wait: bool) -> Option<std::result::Result<(), i32>> {
         let idx = self.mutex_index(off, len)?;
         // Only a chain lock looks at the allrecord state, and only when it is the
@@ -269,6 +271,7 @@ impl Tdb {
     }
 
     /// The mutex side of an unlock call: `None` when the range is not mutex-backed.
+    #[inline]
     pub(crate) fn mutex_unlock(&mut self, off: u32, len: u32) -> Option<std::result::Result<(), i32>> {
         let idx = self.mutex_index(off, len)?;
         let m = self.mutexes.as_ref()?;
