@@ -148,6 +148,10 @@ stop_daemon() { # stop_daemon BASE: by the pid in its pid file
 
 port_busy() { ss -Hltn "sport = :4379" 2>/dev/null | grep -q .; }
 
+# The clustered-smbd scenario (smbd_suite and its helpers).
+# shellcheck source=compat-tests/ctdb/smbd.sh
+. "$HERE/smbd.sh"
+
 # --- the command sequence ----------------------------------------------------
 # One command per line; both daemons get exactly this sequence, in order
 # (setvar/setdebug/attach change state that later lines observe).
@@ -512,6 +516,13 @@ if $have_ref && wanted "compare: cross restore and shutdown"; then
 	make_base "$CROSS_DEB" 127.0.0.2
 	start_daemon "$DEBIAN_CTDBD" "$CROSS_DEB" && cross_deb_started=true
 fi
+# Likewise the Debian node the clustered smbd runs on first (127.0.0.4).
+SMB_DEB=$RUN/debian/smbnode
+smb_deb_started=false
+if [ -x "$DEBIAN_CTDBD" ] && smbd_wanted; then
+	make_base "$SMB_DEB" 127.0.0.4
+	start_daemon "$DEBIAN_CTDBD" "$SMB_DEB" && smb_deb_started=true
+fi
 
 if wanted daemonised-pidfile; then
 	# The pid file names a live process that is not our child shell's job, and
@@ -733,6 +744,11 @@ if wanted "compare: cross restore and shutdown"; then
 			pass "$name"
 		else fail "$name" "$d"; fi
 	fi
+fi
+
+# --- phase 4: a clustered smbd on each daemon (see smbd.sh) -------------------
+if smbd_wanted; then
+	smbd_suite "$SMB_DEB" "$smb_deb_started"
 fi
 
 # --- configuration errors ----------------------------------------------------
