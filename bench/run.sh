@@ -148,6 +148,7 @@ function target(mode, w) { return (mode == "mutex" && w != "txn1_fsync") ? 1.5 :
 	if ($5 ~ /^mixed_/) {
 		if ($9 > crss[$1, $2, $3, $4]) crss[$1, $2, $3, $4] = $9
 	} else if ($9 > rss[$1, $2, $3, $4]) rss[$1, $2, $3, $4] = $9
+	if ($10 > dbmap[$1, $2, $3, $4]) dbmap[$1, $2, $3, $4] = $10
 	if (!(($2, $3, $4) in grp)) { grp[$2, $3, $4] = 1; gorder[++ngrp] = $2 SUBSEP $3 SUBSEP $4 }
 }
 END {
@@ -175,6 +176,15 @@ END {
 			(dp ? dp - db : "-"), op - ob, (dp && dp > db ? sprintf("%.3f", (op - ob) / (dp - db)) : "-"), \
 			(crss["debian", k[1], k[2], k[3]] ? crss["debian", k[1], k[2], k[3]] : "-"), \
 			(crss["ours", k[1], k[2], k[3]] ? crss["ours", k[1], k[2], k[3]] : "-")
+	}
+	print ""
+	print "database file mapped by the library (kB resident, max over rows and repeats; the mutex area included)"
+	fmt3 = "%-5s %8s %6s %13s %13s %7s\n"
+	printf fmt3, "mode", "records", "hash", "Debian mapped", "ours mapped", "ratio"
+	for (i = 1; i <= ngrp; i++) {
+		split(gorder[i], k, SUBSEP)
+		dm = dbmap["debian", k[1], k[2], k[3]]; om = dbmap["ours", k[1], k[2], k[3]]
+		printf fmt3, k[1], k[2], k[3], (dm ? dm : "-"), om, (dm ? sprintf("%.3f", om / dm) : "-")
 	}
 }' "$RAW"
 } > "$TABLE"
