@@ -20,6 +20,12 @@
                                    FETCH_WITH_HEADER functions on volatile DB,
                                    then TRAVERSE_START_EXT with and without
                                    empty records; prints a transcript
+  rawclient.py SOCKET smbcontrols DB
+                                   the controls a clustered smbd sends besides
+                                   the tool's (ENABLE_SEQNUM, UPDATE_SEQNUM,
+                                   TCP_CLIENT, GET_PUBLIC_IPS, REGISTER_NOTIFY,
+                                   DEREGISTER_NOTIFY), good and bad input;
+                                   prints a transcript
 """
 import socket
 import struct
@@ -254,6 +260,47 @@ def probe_calls(path, db):
     print("traverse unknown db:", control_status(a, 131, 10, struct.pack("<IIQB7x", 0x12345678, 0, srvid, 0))[0])
 
 
+def sockaddr_in(ip, port):
+    """ctdb_sock_addr for IPv4: family (host order), port and address
+    (network order), zero padded to 28 bytes."""
+    return struct.pack("<H", socket.AF_INET) + struct.pack(">H", port) + socket.inet_aton(ip) + b"\0" * 20
+
+
+def probe_smbcontrols(path, db):
+    a, b = connect(path), connect(path)
+    status, data = control_status(a, 18, 1, db.encode() + b"\0")
+    (db_id,) = struct.unpack("<I", data)
+    dbarg = struct.pack("<I", db_id)
+    print("enable_seqnum:", control_status(a, 26, 2, dbarg)[0])
+    print("enable_seqnum again:", control_status(a, 26, 3, dbarg)[0])
+    print("enable_seqnum unknown db:", control_status(a, 26, 4, struct.pack("<I", 0x12345678))[0])
+    print("enable_seqnum bad size:", control_status(a, 26, 5, dbarg + b"\0\0\0\0")[0])
+    print("update_seqnum from a client:", control_status(a, 27, 6, dbarg)[0])
+    print("update_seqnum bad size:", control_status(a, 27, 7, b"")[0])
+    lo = sockaddr_in("127.0.0.1", 445) + sockaddr_in("127.0.0.1", 40000)
+    other = sockaddr_in("10.1.2.3", 445) + sockaddr_in("10.1.2.4", 40000)
+    print("tcp_client loopback:", control_status(a, 44, 8, lo)[0])
+    print("tcp_client other address:", control_status(a, 44, 9, other)[0])
+    print("tcp_client bad size:", control_status(a, 44, 10, lo[:40])[0])
+    st, data = control_status(a, 90, 11)
+    print("get_public_ips:", st, data.hex())
+    print("get_public_ips with data:", control_status(a, 90, 12, b"\0\0\0\0")[0])
+    n, m = 0xAE000000000000C1, 0xAE000000000000C2
+    notify = lambda sid, d: struct.pack("<QI", sid, len(d)) + d
+    print("register_notify N:", control_status(a, 114, 13, notify(n, b"bye"))[0])
+    print("register_notify N again:", control_status(a, 114, 14, notify(n, b"again"))[0])
+    print("register_notify M:", control_status(a, 114, 15, notify(m, b"m"))[0])
+    print("register_notify short:", control_status(a, 114, 16, b"\0" * 11)[0])
+    print("register_notify bad len:", control_status(a, 114, 17, notify(m, b"xy") + b"z")[0])
+    print("deregister_notify M:", control_status(a, 115, 18, struct.pack("<Q", m))[0])
+    print("deregister_notify M again:", control_status(a, 115, 19, struct.pack("<Q", m))[0])
+    print("deregister_notify bad size:", control_status(a, 115, 20, b"\0" * 4)[0])
+    print("B registers N and M:", control_status(b, 23, 21, srvid=n)[0], control_status(b, 23, 22, srvid=m)[0])
+    drain_messages(b, "B", 0.3)
+    a.close()
+    drain_messages(b, "B")
+
+
 def main():
     path, what = sys.argv[1], sys.argv[2]
     if what == "garbage":
@@ -294,6 +341,9 @@ def main():
                 sys.exit(1)
         print("ready", os.getpid(), flush=True)
         sys.stdin.read()
+        sys.exit(0)
+    if what == "smbcontrols":
+        probe_smbcontrols(path, sys.argv[3])
         sys.exit(0)
     if what == "calls":
         probe_calls(path, sys.argv[3])

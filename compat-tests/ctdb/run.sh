@@ -415,7 +415,7 @@ normalise() { # normalise BASE CMD < out
 
 # Raw-protocol probes run after the command sequence on both daemons; their
 # transcripts are compared like the commands' output.
-PROBES=("messages" "calls test_volatile.tdb")
+PROBES=("messages" "calls test_volatile.tdb" "smbcontrols test_volatile.tdb")
 run_probes() { # run_probes BASE OUTDIR
 	local b=$1 out=$2 pr
 	for pr in "${PROBES[@]}"; do
