@@ -35,7 +35,8 @@ SMBD_NAMES=(
 	"restart of smbd"
 	"getdbmap lists smbd's databases"
 )
-SMBD_COMPARE=("compare: smbd getdbmap" "compare: smbd smbclient output" "compare: smbd smbstatus")
+SMBD_COMPARE=("compare: smbd getdbmap" "compare: smbd smbclient output" "compare: smbd smbstatus"
+	"compare: smbd record counts")
 
 smbd_wanted() {
 	local n
@@ -365,6 +366,11 @@ EOF
 	done
 	if $ok; then pass "$t"; else fail "$t" "missing: $msg
 $(cat "$out/getdbmap")"; fi
+	# How many records each database holds once smbd is gone (catdb skips
+	# the records smbd emptied; neither daemon vacuums within the test).
+	for i in $(sed -n 's/.* name:\([^ ]*\) .*/\1/p' "$out/getdbmap"); do
+		echo "$i: $(tool "$b" catdb "$i" 2>&1 | tail -1)"
+	done >"$out/catdb"
 }
 
 # smbd_suite DEB-BASE DEB-STARTED: runs the scenario on Debian's node (already
@@ -406,6 +412,7 @@ smbd_suite() {
 		case $name in
 		*getdbmap) files=(getdbmap) ;;
 		*smbstatus) files=(smbstatus smbstatus-b) ;;
+		*counts) files=(catdb) ;;
 		*) files=() && for n in files1 files2 files3 files4 sess1 sess2 share1 share2 restart; do
 			files+=("$n.out" "$n.err" "$n.rc")
 		done ;;
