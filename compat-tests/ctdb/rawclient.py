@@ -26,6 +26,10 @@
                                    TCP_CLIENT, GET_PUBLIC_IPS, REGISTER_NOTIFY,
                                    DEREGISTER_NOTIFY), good and bad input;
                                    prints a transcript
+  rawclient.py SOCKET pubips ADDR  GET_PUBLIC_IPS with and without the
+                                   only-available flag, TCP_CLIENT to the
+                                   public address ADDR and to others; prints
+                                   a transcript
 """
 import socket
 import struct
@@ -277,8 +281,9 @@ def probe_smbcontrols(path, db):
     print("enable_seqnum bad size:", control_status(a, 26, 5, dbarg + b"\0\0\0\0")[0])
     print("update_seqnum from a client:", control_status(a, 27, 6, dbarg)[0])
     print("update_seqnum bad size:", control_status(a, 27, 7, b"")[0])
-    lo = sockaddr_in("127.0.0.1", 445) + sockaddr_in("127.0.0.1", 40000)
-    other = sockaddr_in("10.1.2.3", 445) + sockaddr_in("10.1.2.4", 40000)
+    # ctdb_connection as smbd fills it: src = the SMB client, dst = the server
+    lo = sockaddr_in("127.0.0.1", 40000) + sockaddr_in("127.0.0.1", 445)
+    other = sockaddr_in("10.1.2.4", 40000) + sockaddr_in("10.1.2.3", 445)
     print("tcp_client loopback:", control_status(a, 44, 8, lo)[0])
     print("tcp_client other address:", control_status(a, 44, 9, other)[0])
     print("tcp_client bad size:", control_status(a, 44, 10, lo[:40])[0])
@@ -299,6 +304,40 @@ def probe_smbcontrols(path, db):
     drain_messages(b, "B", 0.3)
     a.close()
     drain_messages(b, "B")
+
+
+def ctl_flags(opcode, reqid, data=b"", flags=0):
+    body = struct.pack("<IIQIII", opcode, 0, 0, 0, flags, len(data)) + data
+    return packet(REQ_CONTROL, body, reqid)
+
+
+def probe_pubips(path, addr):
+    s = connect(path)
+    for n, flags in enumerate((0, 0x10000)):
+        s.sendall(ctl_flags(90, 1 + n, flags=flags))
+        while True:
+            got = recv_pkt(s)
+            if got is None:
+                print("get_public_ips flags 0x%x: no reply" % flags)
+                break
+            op, rid, body = got
+            if op == REPLY_CONTROL and rid == 1 + n:
+                status, dlen, _elen = struct.unpack("<iII", body[:12])
+                data = body[12:12 + dlen]
+                print("get_public_ips flags 0x%x: status %d, %d bytes" % (flags, status, dlen))
+                if dlen >= 4:
+                    (num,) = struct.unpack("<I", data[:4])
+                    for i in range(num):
+                        e = data[4 + 32 * i:4 + 32 * (i + 1)]
+                        (pnn,) = struct.unpack("<i", e[:4])
+                        print("  pnn %d %s family %d port %d" % (
+                            pnn, socket.inet_ntoa(e[8:12]), struct.unpack("<H", e[4:6])[0],
+                            struct.unpack(">H", e[6:8])[0]))
+                break
+    # src = the SMB client, dst = the server address (as smbd fills it)
+    for n, (src, dst) in enumerate([("10.1.1.1", addr), ("127.0.0.1", "127.0.0.1"), ("10.1.1.1", "10.1.1.2")]):
+        st = control_status(s, 44, 10 + n, sockaddr_in(src, 40000) + sockaddr_in(dst, 445))[0]
+        print("tcp_client %s -> %s: %s" % (src, dst, st))
 
 
 def main():
@@ -344,6 +383,9 @@ def main():
         sys.exit(0)
     if what == "smbcontrols":
         probe_smbcontrols(path, sys.argv[3])
+        sys.exit(0)
+    if what == "pubips":
+        probe_pubips(path, sys.argv[3])
         sys.exit(0)
     if what == "calls":
         probe_calls(path, sys.argv[3])

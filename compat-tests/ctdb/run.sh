@@ -520,7 +520,7 @@ fi
 SMB_DEB=$RUN/debian/smbnode
 smb_deb_started=false
 if [ -x "$DEBIAN_CTDBD" ] && smbd_wanted; then
-	make_base "$SMB_DEB" 127.0.0.4
+	smbd_make_node "$SMB_DEB" 127.0.0.4
 	start_daemon "$DEBIAN_CTDBD" "$SMB_DEB" && smb_deb_started=true
 fi
 

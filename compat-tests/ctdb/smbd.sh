@@ -36,7 +36,15 @@ SMBD_NAMES=(
 	"getdbmap lists smbd's databases"
 )
 SMBD_COMPARE=("compare: smbd getdbmap" "compare: smbd smbclient output" "compare: smbd smbstatus"
-	"compare: smbd record counts")
+	"compare: smbd record counts" "compare: smbd node public addresses")
+
+# smbd_make_node DIR ADDR: a node for smbd.  Its public_addresses lists two
+# addresses (never hosted: failover is disabled), so that TCP_CLIENT and
+# GET_PUBLIC_IPS, which smbd sends for every connection, see a non-empty list.
+smbd_make_node() {
+	make_base "$1" "$2"
+	printf '%s\n' "10.99.0.1/24 lo" "10.99.0.2/24 lo" >"$1/public_addresses"
+}
 
 smbd_wanted() {
 	local n
@@ -353,6 +361,9 @@ EOF
 	if $ok; then pass "$t"; else fail "$t" "$msg"; fi
 	smbd_stop "$SMBD_PID"
 
+	timeout 30 $PY "$HERE/rawclient.py" "$sock" pubips 10.99.0.1 >"$out/pubips" 2>&1
+	echo "rc=$?" >>"$out/pubips"
+
 	t="smbd-$k: getdbmap lists smbd's databases"
 	tool "$b" getdbmap 2>&1 | sed -e "s#$b#BASE#g" | sort >"$out/getdbmap"
 	ok=true
@@ -392,7 +403,7 @@ smbd_suite() {
 	fi
 	[ -s "$db/run/ctdbd.pid" ] && stop_daemon "$db"
 
-	make_base "$ob" 127.0.0.5
+	smbd_make_node "$ob" 127.0.0.5
 	if ! start_daemon "$CTDBD_BIN" "$ob" || ! wait_ready "$ob"; then
 		fail "smbd-ours: node did not start" "$(tail -5 "$ob/log.ctdb" 2>/dev/null)"
 		stop_daemon "$ob"
@@ -413,6 +424,7 @@ smbd_suite() {
 		*getdbmap) files=(getdbmap) ;;
 		*smbstatus) files=(smbstatus smbstatus-b) ;;
 		*counts) files=(catdb) ;;
+		*addresses) files=(pubips) ;;
 		*) files=() && for n in files1 files2 files3 files4 sess1 sess2 share1 share2 restart; do
 			files+=("$n.out" "$n.err" "$n.rc")
 		done ;;

@@ -39,6 +39,8 @@ pub const SRVID_LEADER: u64 = 0xF101_0000_0000_0000;
 
 // Control flags.
 pub const CTRL_FLAG_NOREPLY: u32 = 1;
+/// GET_PUBLIC_IPS control flag: only the addresses this node could host.
+pub const PUBLIC_IP_FLAGS_ONLY_AVAILABLE: u32 = 0x0001_0000;
 
 // Database flags (dbmap).
 pub const DB_FLAGS_PERSISTENT: u8 = 0x01;
@@ -554,8 +556,10 @@ pub fn parse_sock_addr(data: &[u8]) -> Option<std::net::SocketAddr> {
     }
 }
 
-/// ctdb_connection (TCP_CLIENT): the server's then the client's address,
-/// 56 bytes.  Only that exact size is accepted.
+/// ctdb_connection (TCP_CLIENT): `src` then `dst`, 56 bytes; only that
+/// exact size is accepted.  smbd puts the SMB client's address in `src` and
+/// its own (server) address in `dst`, which is the one the daemon looks up
+/// among the public addresses.  Returns (src, dst).
 pub fn parse_connection(data: &[u8]) -> Option<(std::net::SocketAddr, std::net::SocketAddr)> {
     if data.len() != 2 * SOCK_ADDR_LEN {
         return None;
@@ -680,8 +684,8 @@ mod tests {
         let mut w = Writer::new();
         sock_addr(&mut w, &"127.0.0.1:4455".parse().unwrap());
         sock_addr(&mut w, &"127.0.0.2:40000".parse().unwrap());
-        let (srv, cli) = parse_connection(&w.buf).unwrap();
-        assert_eq!((srv.port(), cli.port()), (4455, 40000));
+        let (src, dst) = parse_connection(&w.buf).unwrap();
+        assert_eq!((src.port(), dst.port()), (4455, 40000));
         w.u8(0);
         assert!(parse_connection(&w.buf).is_none());
     }

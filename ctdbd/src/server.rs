@@ -797,7 +797,7 @@ impl Daemon {
                 // connection to a listed public address fails because this
                 // node holds none of them (no IP takeover yet), which tells
                 // smbd to drop the connection.
-                let Some((server, client)) = p::parse_connection(&c.data) else {
+                let Some((client, server)) = p::parse_connection(&c.data) else {
                     return bad_size("TCP_CLIENT", c.data.len());
                 };
                 if st.public_ips.is_empty() {
@@ -816,11 +816,24 @@ impl Daemon {
                 if !c.data.is_empty() {
                     return bad_size("GET_PUBLIC_IPS", c.data.len());
                 }
-                // CTDB_PUBLIC_IP_FLAGS_ONLY_AVAILABLE (bit 0) leaves out the
-                // addresses this node cannot host; with no IP takeover and
-                // no interface monitoring that is all of them.
-                let ips: Vec<(u32, std::net::IpAddr)> =
-                    if c.flags & 1 != 0 { Vec::new() } else { st.public_ips.iter().map(|ip| (p::UNKNOWN_PNN, *ip)).collect() };
+                // PUBLIC_IP_FLAGS_ONLY_AVAILABLE (0x10000) leaves out the
+                // addresses this node could not host: all of them unless it
+                // is RUNNING and neither inactive nor disabled (interfaces
+                // are never monitored, so their links stay up, as they start
+                // in Samba).  No address is ever assigned (pnn -1): there is
+                // no IP takeover, as in Samba with failover disabled.
+                let unusable = p::NODE_FLAGS_DISCONNECTED
+                    | p::NODE_FLAGS_BANNED
+                    | p::NODE_FLAGS_STOPPED
+                    | p::NODE_FLAGS_UNHEALTHY
+                    | p::NODE_FLAGS_PERMANENTLY_DISABLED;
+                let available = st.runstate == RunState::Running && st.flags & unusable == 0;
+                let ips: Vec<(u32, std::net::IpAddr)> = if c.flags & p::PUBLIC_IP_FLAGS_ONLY_AVAILABLE != 0 && !available {
+                    Vec::new()
+                } else {
+                    // Samba prepends each address of the file to its list.
+                    st.public_ips.iter().rev().map(|ip| (p::UNKNOWN_PNN, *ip)).collect()
+                };
                 let mut w = Writer::new();
                 p::public_ip_list(&mut w, &ips);
                 ok(w.buf)
