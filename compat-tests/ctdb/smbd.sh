@@ -363,6 +363,14 @@ EOF
 
 	timeout 30 $PY "$HERE/rawclient.py" "$sock" pubips 10.99.0.1 >"$out/pubips" 2>&1
 	echo "rc=$?" >>"$out/pubips"
+	# The tool's view of the same addresses (GET_PUBLIC_IPS, GET_PUBLIC_IP_INFO,
+	# GET_IFACES).
+	for i in "ip" "ip -v" "ip all" "-X ip -v" "ifaces" "-X ifaces" "ipinfo 10.99.0.1" "ipinfo 10.99.0.9"; do
+		echo "== ctdb $i"
+		# shellcheck disable=SC2086
+		tool "$b" $i 2>&1
+		echo "rc=$?"
+	done >"$out/ipcmds"
 
 	t="smbd-$k: getdbmap lists smbd's databases"
 	tool "$b" getdbmap 2>&1 | sed -e "s#$b#BASE#g" | sort >"$out/getdbmap"
@@ -424,7 +432,7 @@ smbd_suite() {
 		*getdbmap) files=(getdbmap) ;;
 		*smbstatus) files=(smbstatus smbstatus-b) ;;
 		*counts) files=(catdb) ;;
-		*addresses) files=(pubips) ;;
+		*addresses) files=(pubips ipcmds) ;;
 		*) files=() && for n in files1 files2 files3 files4 sess1 sess2 share1 share2 restart; do
 			files+=("$n.out" "$n.err" "$n.rc")
 		done ;;

@@ -131,15 +131,16 @@ fn daemonise() {
 }
 
 /// public_addresses: the interface names (for GET_IFACES) and the addresses
-/// (for GET_PUBLIC_IPS and TCP_CLIENT).
-fn public_addresses(path: &Path) -> Result<(Vec<String>, Vec<IpAddr>), String> {
+/// with their interfaces (for GET_PUBLIC_IPS, GET_PUBLIC_IP_INFO and
+/// TCP_CLIENT).
+fn public_addresses(path: &Path) -> Result<(Vec<String>, Vec<server::PublicIp>), String> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
         Err(e) => return Err(format!("Failed to read {}: {}", path.display(), e)),
     };
     let mut ifaces: Vec<String> = Vec::new();
-    let mut ips: Vec<IpAddr> = Vec::new();
+    let mut ips: Vec<server::PublicIp> = Vec::new();
     for line in text.lines() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -151,15 +152,19 @@ fn public_addresses(path: &Path) -> Result<(Vec<String>, Vec<IpAddr>), String> {
         let (Ok(ip), Ok(_)) = (ip.parse::<IpAddr>(), bits.parse::<u8>()) else {
             return Err(format!("Badly formed line in {}: {}", path.display(), line));
         };
-        if !ips.contains(&ip) {
-            ips.push(ip);
-        }
+        let mut names: Vec<String> = Vec::new();
         if let Some(list) = parts.next() {
             for i in list.split(',') {
                 if !ifaces.iter().any(|x| x == i) {
                     ifaces.push(i.to_string());
                 }
+                if !names.iter().any(|x| x == i) {
+                    names.push(i.to_string());
+                }
             }
+        }
+        if !ips.iter().any(|p| p.ip == ip) {
+            ips.push(server::PublicIp { ip, ifaces: names });
         }
     }
     Ok((ifaces, ips))

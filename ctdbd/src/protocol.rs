@@ -151,6 +151,7 @@ pub mod ctrl {
     pub const UPDATE_SEQNUM: u32 = 27;
     pub const TCP_CLIENT: u32 = 44;
     pub const GET_PUBLIC_IPS: u32 = 90;
+    pub const GET_PUBLIC_IP_INFO: u32 = 123;
     pub const REGISTER_NOTIFY: u32 = 114;
     pub const DEREGISTER_NOTIFY: u32 = 115;
 }
@@ -589,6 +590,16 @@ pub fn public_ip_list(w: &mut Writer, ips: &[(u32, std::net::IpAddr)]) {
     }
 }
 
+/// ctdb_iface: `name[18]` (NUL padded, at most 17 bytes kept),
+/// `link_state u16, references u32` (24 bytes).
+pub fn iface(w: &mut Writer, name: &str, link_state: u16, references: u32) {
+    let mut n = [0u8; 18];
+    let b = name.as_bytes();
+    let l = b.len().min(17);
+    n[..l].copy_from_slice(&b[..l]);
+    w.bytes(&n).u16(link_state).u32(references);
+}
+
 /// Reads a NUL-terminated string; the NUL may be missing at the very end.
 pub fn parse_cstring(data: &[u8]) -> Option<String> {
     let end = data.iter().position(|&b| b == 0).unwrap_or(data.len());
@@ -706,5 +717,10 @@ mod tests {
         public_ip_list(&mut w, &[(UNKNOWN_PNN, "10.0.0.9".parse().unwrap())]);
         assert_eq!(w.buf.len(), 4 + 32);
         assert_eq!(&w.buf[4..16], &[0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 10, 0, 0, 9]);
+        let mut w = Writer::new();
+        iface(&mut w, "a-very-long-interface-name", 1, 7);
+        assert_eq!(w.buf.len(), 24);
+        assert_eq!(&w.buf[..18], b"a-very-long-inter\0");
+        assert_eq!(&w.buf[18..], &[1, 0, 7, 0, 0, 0]);
     }
 }

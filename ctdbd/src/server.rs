@@ -42,7 +42,14 @@ pub struct NodeState {
     pub public_ifaces: Vec<String>,
     /// Addresses listed in public_addresses.  This node never hosts them
     /// (there is no IP takeover yet), so they are all unassigned.
-    pub public_ips: Vec<std::net::IpAddr>,
+    pub public_ips: Vec<PublicIp>,
+}
+
+/// One line of public_addresses.
+pub struct PublicIp {
+    pub ip: std::net::IpAddr,
+    /// Its interfaces, in the order of the line.
+    pub ifaces: Vec<String>,
 }
 
 struct Client {
@@ -672,12 +679,9 @@ impl Daemon {
             ctrl::GET_IFACES => {
                 let mut w = Writer::new();
                 w.u32(st.public_ifaces.len() as u32);
-                for name in &st.public_ifaces {
-                    let mut n = [0u8; 18];
-                    let b = name.as_bytes();
-                    let l = b.len().min(17);
-                    n[..l].copy_from_slice(&b[..l]);
-                    w.bytes(&n).u16(1).u32(0);
+                // Samba prepends each new interface to its list.
+                for name in st.public_ifaces.iter().rev() {
+                    p::iface(&mut w, name, 1, 0);
                 }
                 ok(w.buf)
             }
@@ -803,7 +807,7 @@ impl Daemon {
                 if st.public_ips.is_empty() {
                     return status(0);
                 }
-                if st.public_ips.contains(&server.ip()) {
+                if st.public_ips.iter().any(|p| p.ip == server.ip()) {
                     log_err!("Attempt to register tcp client for IP {} we don't hold - failing", server.ip());
                     return status(-1);
                 }
@@ -832,10 +836,30 @@ impl Daemon {
                     Vec::new()
                 } else {
                     // Samba prepends each address of the file to its list.
-                    st.public_ips.iter().rev().map(|ip| (p::UNKNOWN_PNN, *ip)).collect()
+                    st.public_ips.iter().rev().map(|p| (p::UNKNOWN_PNN, p.ip)).collect()
                 };
                 let mut w = Writer::new();
                 p::public_ip_list(&mut w, &ips);
+                ok(w.buf)
+            }
+            ctrl::GET_PUBLIC_IP_INFO => {
+                if c.data.len() != p::SOCK_ADDR_LEN {
+                    return bad_size("GET_PUBLIC_IP_INFO", c.data.len());
+                }
+                let addr = p::parse_sock_addr(&c.data);
+                let Some(pubip) = addr.and_then(|a| st.public_ips.iter().find(|p| p.ip == a.ip())) else {
+                    log_err!("Could not get public ip info, '{}' not a public address", addr.map_or("?".to_string(), |a| a.ip().to_string()));
+                    return status(-1);
+                };
+                // ctdb_public_ip_info: the address (unassigned), no active
+                // interface, then its interfaces, links up, no references.
+                let mut w = Writer::new();
+                w.u32(p::UNKNOWN_PNN);
+                p::sock_addr(&mut w, &std::net::SocketAddr::new(pubip.ip, 0));
+                w.u32(u32::MAX).u32(pubip.ifaces.len() as u32);
+                for name in &pubip.ifaces {
+                    p::iface(&mut w, name, 1, 0);
+                }
                 ok(w.buf)
             }
             ctrl::ENABLE_SEQNUM => {
