@@ -14,7 +14,9 @@
 # Both daemons use node address 127.0.0.1 and the node-transport port 4379
 # (CTDB's fixed port), so they run one after the other: Debian's first, then
 # ours, each with its own CTDB_BASE under a temp dir.  Every daemon is started
-# by this script and stopped by the pid in its pid file.
+# by this script and stopped by the pid in its pid file.  Phase 4 (smbd.sh)
+# runs Debian's smbd clustered on a fresh node of each daemon (127.0.0.4 and
+# .5, smbd on 127.0.0.1 port 4455 or the next free one).
 #
 # Prints PASS name / FAIL name lines and ends with "N passed, M failed".
 set -uo pipefail
