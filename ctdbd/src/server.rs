@@ -61,8 +61,8 @@ struct Client {
     /// Registered srvids with their registration counts: as in Samba, each
     /// registration is a separate handler that gets its own copy.
     srvids: HashMap<u64, u32>,
-    /// REGISTER_NOTIFY: (srvid, data) messages sent to every connected
-    /// client when this one goes away (smbd's ctdb_watch_us).
+    /// REGISTER_NOTIFY: (srvid, data) messages delivered (to the clients
+    /// registered for srvid) when this client goes away.
     notify: Vec<(u64, Vec<u8>)>,
     closing: bool,
 }
@@ -795,8 +795,9 @@ impl Daemon {
                 }
             }
             ctrl::TCP_CLIENT => {
-                // smbd registers each SMB connection (server, client) so that
-                // an IP takeover can send tickle ACKs.  Without public
+                // smbd registers each SMB connection (the SMB client's
+                // address as src, its own as dst) so that an IP takeover can
+                // send tickle ACKs.  Without public
                 // addresses that is pointless and accepted, as in Samba; a
                 // connection to a listed public address fails because this
                 // node holds none of them (no IP takeover yet), which tells
