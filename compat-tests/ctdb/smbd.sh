@@ -32,6 +32,7 @@ SMBD_NAMES=(
 	"smbd starts"
 	"put, get, ls, rename, delete"
 	"two sessions at once"
+	"eight sessions in parallel"
 	"share mode seen across sessions"
 	"smbstatus"
 	"databases live in ctdbd"
@@ -291,6 +292,30 @@ EOF
 		[ ! -e "$d/share/d$i" ] && [ ! -e "$d/share/c$i" ] || { ok=false; msg+="c$i/d$i not deleted; "; }
 	done
 	if $ok; then pass "$t"; else fail "$t" "$msg$(cat "$out"/sess*.err)"; fi
+
+	t="smbd-$k: eight sessions in parallel"
+	# Eight smbd processes creating, reading, renaming and deleting files
+	# in one shared directory at the same time: their records in locking.tdb,
+	# smbXsrv_open_global.tdb and the rest migrate through the daemon.
+	ok=true
+	msg=""
+	smbc "$d" "$port" -c "mkdir par" >/dev/null 2>&1 || { ok=false; msg+="mkdir par failed; "; }
+	local ppids=()
+	for i in $(seq 8); do
+		head -c $((100000 + i * 4099)) /dev/urandom >"$f/p$i"
+		smbc "$d" "$port" -c "put $f/p$i par/p$i; get par/p$i $f/p$i.back; rename par/p$i par/q$i; get par/q$i $f/q$i.back; ls par/q$i; rm par/q$i" \
+			>"$f/par$i.out" 2>&1 &
+		ppids+=($!)
+	done
+	for i in $(seq 8); do
+		wait "${ppids[$((i - 1))]}"
+		n=$?
+		[ "$n" = 0 ] || { ok=false; msg+="session $i: rc $n: $(tail -3 "$f/par$i.out"); "; }
+		cmp -s "$f/p$i" "$f/p$i.back" && cmp -s "$f/p$i" "$f/q$i.back" || { ok=false; msg+="session $i: contents differ; "; }
+	done
+	smbc "$d" "$port" -c "rmdir par" >/dev/null 2>&1 || { ok=false; msg+="par not empty; "; }
+	[ ! -e "$d/share/par" ] || { ok=false; msg+="par still there; "; }
+	if $ok; then pass "$t"; else fail "$t" "$msg"; fi
 
 	t="smbd-$k: share mode seen across sessions"
 	# Session A opens big.bin (no delete sharing) and keeps it open; session
