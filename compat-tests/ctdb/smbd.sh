@@ -50,6 +50,10 @@ smbd_make_node() {
 	printf '%s\n' "10.99.0.1/24 lo" "10.99.0.2/24 lo" >"$1/public_addresses"
 }
 
+# smbd_pass / smbd_fail NAME [DETAILS]: pass/fail for the tests FILTER selects.
+smbd_pass() { if wanted "$1"; then pass "$@"; fi; }
+smbd_fail() { if wanted "$1"; then fail "$@"; fi; }
+
 smbd_wanted() {
 	local n
 	for n in "${SMBD_NAMES[@]}"; do
@@ -221,14 +225,14 @@ smbd_scenario() {
 	msg=$(printf '%s\n%s\n' "$SMB_PASS" "$SMB_PASS" | timeout 30 pdbedit --configfile="$d/smb.conf" -a -u "$SMB_USER" -t 2>&1 >/dev/null)
 	if [ $? -eq 0 ] && timeout 30 pdbedit --configfile="$d/smb.conf" -L 2>&1 | grep -q "^$SMB_USER:" &&
 		[ -s "$b/db/persistent/passdb.tdb.0" ] && [ ! -e "$d/private/passdb.tdb" ]; then
-		pass "$t"
-	else fail "$t" "$msg $(ls "$d/private" "$b/db/persistent")"; fi
+		smbd_pass "$t"
+	else smbd_fail "$t" "$msg $(ls "$d/private" "$b/db/persistent")"; fi
 
 	t="smbd-$k: smbd starts"
 	if smbd_start "$d" "$port"; then
-		pass "$t"
+		smbd_pass "$t"
 	else
-		fail "$t" "$SMBD_ERR"
+		smbd_fail "$t" "$SMBD_ERR"
 		smbd_stop "$SMBD_PID"
 		return
 	fi
@@ -250,7 +254,7 @@ smbd_scenario() {
 	# and on the disk of the share
 	[ ! -e "$d/share/renamed.txt" ] && [ ! -e "$d/share/small.txt" ] && cmp -s "$f/big.bin" "$d/share/big.bin" ||
 		{ ok=false; msg+="share directory does not match; "; }
-	if $ok; then pass "$t"; else fail "$t" "$msg$(cat "$out"/files*.err)"; fi
+	if $ok; then smbd_pass "$t"; else smbd_fail "$t" "$msg$(cat "$out"/files*.err)"; fi
 
 	t="smbd-$k: two sessions at once"
 	# Two interactive smbclients (each its own smbd process) read their
@@ -291,7 +295,7 @@ EOF
 		cmp -s "$f/c$i" "$f/c$i.back" && cmp -s "$f/c$i" "$f/d$i.back" || { ok=false; msg+="session $i: contents differ; "; }
 		[ ! -e "$d/share/d$i" ] && [ ! -e "$d/share/c$i" ] || { ok=false; msg+="c$i/d$i not deleted; "; }
 	done
-	if $ok; then pass "$t"; else fail "$t" "$msg$(cat "$out"/sess*.err)"; fi
+	if $ok; then smbd_pass "$t"; else smbd_fail "$t" "$msg$(cat "$out"/sess*.err)"; fi
 
 	t="smbd-$k: eight sessions in parallel"
 	# Eight smbd processes creating, reading, renaming and deleting files
@@ -315,7 +319,7 @@ EOF
 	done
 	smbc "$d" "$port" -c "rmdir par" >/dev/null 2>&1 || { ok=false; msg+="par not empty; "; }
 	[ ! -e "$d/share/par" ] || { ok=false; msg+="par still there; "; }
-	if $ok; then pass "$t"; else fail "$t" "$msg"; fi
+	if $ok; then smbd_pass "$t"; else smbd_fail "$t" "$msg"; fi
 
 	t="smbd-$k: share mode seen across sessions"
 	# Session A opens big.bin (no delete sharing) and keeps it open; session
@@ -345,13 +349,13 @@ EOF
 	# Once A is gone, B may rename it (which needs delete access too).
 	smbc_log "$d" "$port" "$out" share2 -c "rename big.bin kept.bin; ls" || ok=false
 	[ ! -e "$d/share/big.bin" ] && [ -e "$d/share/kept.bin" ] || { ok=false; msg+="big.bin not renamed after A closed; "; }
-	if $ok; then pass "$t"; else fail "$t" "$msg"; fi
+	if $ok; then smbd_pass "$t"; else smbd_fail "$t" "$msg"; fi
 
 	t="smbd-$k: smbstatus"
 	if grep -q "^share PNN:PID 127.0.0.1 DATE" "$out/smbstatus" && grep -q " RDWR .* DIR/share big.bin DATE" "$out/smbstatus" &&
 		grep -q "^PNN:PID $SMB_USER " "$out/smbstatus" && grep -q "^rc=0" "$out/smbstatus"; then
-		pass "$t"
-	else fail "$t" "$(cat "$out/smbstatus.raw")"; fi
+		smbd_pass "$t"
+	else smbd_fail "$t" "$(cat "$out/smbstatus.raw")"; fi
 
 	t="smbd-$k: databases live in ctdbd"
 	# smbd's databases are the daemon's files; none is opened locally.
@@ -365,7 +369,7 @@ EOF
 		[ -s "$b/db/persistent/$i.tdb.0" ] || { ok=false; msg+="no persistent $i.tdb.0; "; }
 		[ ! -e "$d/private/$i.tdb" ] && [ ! -e "$d/state/$i.tdb" ] || { ok=false; msg+="local $i.tdb; "; }
 	done
-	if $ok; then pass "$t"; else fail "$t" "$msg"; fi
+	if $ok; then smbd_pass "$t"; else smbd_fail "$t" "$msg"; fi
 
 	t="smbd-$k: restart of smbd"
 	# smbd's parent is a client of the daemon; after it is stopped (by its
@@ -386,7 +390,7 @@ EOF
 		ok=false
 		msg+="$SMBD_ERR; "
 	fi
-	if $ok; then pass "$t"; else fail "$t" "$msg"; fi
+	if $ok; then smbd_pass "$t"; else smbd_fail "$t" "$msg"; fi
 	smbd_stop "$SMBD_PID"
 
 	timeout 30 $PY "$HERE/rawclient.py" "$sock" pubips 10.99.0.1 >"$out/pubips" 2>&1
@@ -411,7 +415,7 @@ EOF
 	for i in secrets passdb registry share_info account_policy group_mapping; do
 		grep -q "name:$i\.tdb path:BASE/db/persistent/$i\.tdb\.0 PERSISTENT$" "$out/getdbmap" || { ok=false; msg+="$i.tdb; "; }
 	done
-	if $ok; then pass "$t"; else fail "$t" "missing: $msg
+	if $ok; then smbd_pass "$t"; else smbd_fail "$t" "missing: $msg
 $(cat "$out/getdbmap")"; fi
 	# How many records each database holds once smbd is gone (catdb skips
 	# the records smbd emptied; neither daemon vacuums within the test).
