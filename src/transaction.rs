@@ -19,7 +19,7 @@ pub(crate) struct Transaction {
     /// bytes, for skipping empty chains fast.
     hash_heads: Vec<u8>,
     /// Modified blocks of the file, by block number.
-    blocks: Vec<Option<Box<[u8]>>>,
+    blocks: BlockMap,
     block_size: u32,
     /// Valid bytes in the last block.
     last_block_size: u32,
@@ -34,6 +34,61 @@ pub(crate) struct Transaction {
     old_map_size: u32,
     /// The transaction grew the file.
     expanded: bool,
+}
+
+/// The transaction's copies of modified blocks, by block number.
+///
+/// A 4-byte slot per block number up to the highest one written (0 = not
+/// modified, else 1 + the block's place in `bufs`), sized exactly: the index of a
+/// large file stays smaller than Samba's array of pointers.
+#[derive(Default)]
+struct BlockMap {
+    slots: Vec<u32>,
+    bufs: Vec<Box<[u8]>>,
+}
+
+impl BlockMap {
+    /// Block numbers covered (one past the highest written).
+    fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    fn get(&self, blk: usize) -> Option<&[u8]> {
+        match self.slots.get(blk) {
+            Some(&s) if s != 0 => Some(&self.bufs[s as usize - 1]),
+            _ => None,
+        }
+    }
+
+    fn get_mut(&mut self, blk: usize) -> Option<&mut [u8]> {
+        match self.slots.get(blk) {
+            Some(&s) if s != 0 => Some(&mut self.bufs[s as usize - 1]),
+            _ => None,
+        }
+    }
+
+    /// Makes block numbers below `n` addressable.
+    fn cover(&mut self, n: usize) {
+        if n > self.slots.len() {
+            self.slots.reserve_exact(n - self.slots.len());
+            self.slots.resize(n, 0);
+        }
+    }
+
+    /// Stores the copy of block `blk` (covered, not yet present).
+    fn insert(&mut self, blk: usize, buf: Box<[u8]>) {
+        self.bufs.push(buf);
+        self.slots[blk] = self.bufs.len() as u32;
+    }
+
+    /// Every block number covered, in order, with its copy if it has one.
+    fn iter(&self) -> impl Iterator<Item = (usize, Option<&[u8]>)> + '_ {
+        self.slots.iter().enumerate().map(|(i, &s)| (i, (s != 0).then(|| &self.bufs[s as usize - 1][..])))
+    }
 }
 
 impl Transaction {
@@ -77,7 +132,7 @@ impl Tdb {
             let n = in_block.min(buf.len() - done);
             let blk = (off / bs) as usize;
             let t = self.txn();
-            let present = t.blocks.get(blk).is_some_and(|b| b.is_some());
+            let present = t.blocks.get(blk).is_some();
             if !present {
                 self.file_read(off, &mut buf[done..done + n])?;
             } else {
@@ -87,7 +142,7 @@ impl Tdb {
                     self.txn_mut().error = true;
                     return Err(TdbError::Io);
                 }
-                let block = t.blocks[blk].as_ref().expect("present");
+                let block = t.blocks.get(blk).expect("present");
                 buf[done..done + n].copy_from_slice(&block[boff..boff + n]);
             }
             done += n;
@@ -125,7 +180,7 @@ impl Tdb {
             }
             let t = self.txn_mut();
             let last = blk == t.blocks.len() - 1;
-            let block = t.blocks[blk].as_mut().expect("just ensured");
+            let block = t.blocks.get_mut(blk).expect("just ensured");
             block[boff..boff + n].copy_from_slice(&data[done..done + n]);
             if last && (boff + n) as u32 > t.last_block_size {
                 t.last_block_size = (boff + n) as u32;
@@ -141,10 +196,10 @@ impl Tdb {
         let (bs, old_map_size) = (self.txn().block_size, self.txn().old_map_size);
         if self.txn().blocks.len() <= blk {
             let t = self.txn_mut();
-            t.blocks.resize_with(blk + 1, || None);
+            t.blocks.cover(blk + 1);
             t.last_block_size = 0;
         }
-        if self.txn().blocks[blk].is_some() {
+        if self.txn().blocks.get(blk).is_some() {
             return Ok(());
         }
         let start = blk as u64 * bs as u64;
@@ -163,7 +218,7 @@ impl Tdb {
         }
         block.resize(bs as usize, 0);
         let block = block.into_boxed_slice();
-        self.txn_mut().blocks[blk] = Some(block);
+        self.txn_mut().blocks.insert(blk, block);
         Ok(())
     }
 
@@ -179,7 +234,7 @@ impl Tdb {
             let t = self.txn_mut();
             let nblocks = t.blocks.len();
             let last_size = t.last_block_size as usize;
-            if let Some(Some(block)) = t.blocks.get_mut(blk) {
+            if let Some(block) = t.blocks.get_mut(blk) {
                 let mut skip = false;
                 if blk == nblocks - 1 && boff + n > last_size {
                     if boff >= last_size {
@@ -251,7 +306,7 @@ impl Tdb {
         let map_size = self.map_size;
         self.transaction = Some(Box::new(Transaction {
             hash_heads: heads,
-            blocks: Vec::new(),
+            blocks: BlockMap::default(),
             block_size: self.page_size,
             last_block_size: 0,
             error: false,
@@ -321,7 +376,7 @@ impl Tdb {
             t.nesting -= 1;
             return Ok(());
         }
-        t.blocks = Vec::new();
+        t.blocks = BlockMap::default();
         let (old_map_size, magic_offset) = (t.old_map_size, t.magic_offset);
         self.map_size = old_map_size;
         let mut r = Ok(());
@@ -349,7 +404,7 @@ impl Tdb {
     fn recovery_size(&self) -> u32 {
         let t = self.txn();
         let mut size = OFF_SIZE;
-        for (i, b) in t.blocks.iter().enumerate() {
+        for (i, b) in t.blocks.iter() {
             if i as u64 * t.block_size as u64 >= t.old_map_size as u64 {
                 break;
             }
@@ -441,7 +496,7 @@ impl Tdb {
         data.extend_from_slice(&header.encode(self.order));
         let t = self.transaction.take().expect("inside a transaction");
         let mut r = Ok(());
-        for (i, b) in t.blocks.iter().enumerate() {
+        for (i, b) in t.blocks.iter() {
             if b.is_none() {
                 continue;
             }
@@ -590,7 +645,7 @@ impl Tdb {
         // Write the blocks to the file.
         let t = self.transaction.take().expect("inside a transaction");
         let mut failed = false;
-        for (i, b) in t.blocks.iter().enumerate() {
+        for (i, b) in t.blocks.iter() {
             if let Some(block) = b {
                 let offset = i as u32 * t.block_size;
                 let length = t.block_len(i) as usize;
@@ -601,7 +656,7 @@ impl Tdb {
             }
         }
         let expanded = t.expanded;
-        self.transaction = Some(Box::new(Transaction { blocks: Vec::new(), ..*t }));
+        self.transaction = Some(Box::new(Transaction { blocks: BlockMap::default(), ..*t }));
         if failed {
             self.log(DebugLevel::Fatal, "tdb_transaction_commit: write failed during commit\n");
             // The file may be half written: replay the recovery data now.
