@@ -306,6 +306,19 @@ def probe_smbcontrols(path, db):
     drain_messages(b, "B")
 
 
+def probe_vacuum(path, db):
+    """DB_VACUUM (155): ctdb_db_vacuum is db_id u32 plus a one-byte bool
+    (full run).  Never sent for a persistent db: Samba's daemon has no
+    vacuum handle for one and does not survive the run's end."""
+    a = connect(path)
+    status, data = control_status(a, 18, 1, db.encode() + b"\0")
+    (db_id,) = struct.unpack("<I", data)
+    print("db_vacuum fast:", control_status(a, 155, 2, struct.pack("<IB", db_id, 0))[0])
+    print("db_vacuum full:", control_status(a, 155, 3, struct.pack("<IB", db_id, 1))[0])
+    print("db_vacuum unknown db:", control_status(a, 155, 4, struct.pack("<IB", 0x12345678, 0))[0])
+    print("db_vacuum bad size:", control_status(a, 155, 5, struct.pack("<I", db_id))[0])
+
+
 def ctl_flags(opcode, reqid, data=b"", flags=0):
     body = struct.pack("<IIQIII", opcode, 0, 0, 0, flags, len(data)) + data
     return packet(REQ_CONTROL, body, reqid)
@@ -386,6 +399,9 @@ def main():
         sys.exit(0)
     if what == "pubips":
         probe_pubips(path, sys.argv[3])
+        sys.exit(0)
+    if what == "vacuum":
+        probe_vacuum(path, sys.argv[3])
         sys.exit(0)
     if what == "calls":
         probe_calls(path, sys.argv[3])

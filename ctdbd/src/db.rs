@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use crate::ltdb::{self, Header, Kind, NodeView};
 use crate::protocol::{DB_FLAGS_PERSISTENT, DB_FLAGS_REPLICATED};
+use crate::vacuum::{self, DeleteQueue};
 use tdb::TdbError;
 
 /// The db_id of a database: Jenkins hash of its name including the NUL.
@@ -59,6 +60,19 @@ pub struct DbInfo {
     /// DB_PUSH_START seen and no DB_PUSH_CONFIRM yet.
     pub push: Option<PushState>,
     pub stats: crate::stats::DbStats,
+    /// Volatile databases: when the next vacuum run is due.
+    pub vacuum: VacuumTimer,
+}
+
+/// Samba's per-database vacuum handle: the timer and the count of fast runs
+/// since the last full one.
+#[derive(Clone, Debug, Default)]
+pub struct VacuumTimer {
+    /// None while a run is under way, and for databases not vacuumed.
+    pub next: Option<std::time::Instant>,
+    /// The VacuumInterval the timer was set with.
+    pub interval: u32,
+    pub fast_path_count: u32,
 }
 
 /// A restore in progress: record buffers sent to `srvid` are stored into the
@@ -130,6 +144,11 @@ pub enum Op {
     EnableSeqnum,
     /// UPDATE_SEQNUM from another node: bump the tdb sequence number.
     IncrementSeqnum,
+    /// SCHEDULE_FOR_DELETION: queue an emptied record for the next vacuum
+    /// run (with the header the client stored).
+    ScheduleForDeletion { key: Vec<u8>, header: Header },
+    /// One vacuum run of a volatile database (see vacuum.rs).
+    Vacuum { name: String, full: bool, repack_limit: u32, max_run: Duration },
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -139,6 +158,8 @@ pub enum Reply {
     Seqnum(u64),
     Ok,
     Failed(String),
+    /// A vacuum run hit VacuumMaxRunTime and stopped.
+    TimedOut,
 }
 
 pub enum Done {
@@ -151,6 +172,8 @@ struct OpenDb {
     kind: Kind,
     /// The read-only delegation tracking database, once SET_DB_READONLY ran.
     tracking: Option<Box<tdb::Tdb>>,
+    /// Empty records waiting for the next vacuum run (volatile dbs).
+    queue: DeleteQueue,
 }
 
 /// Starts the helper thread; `wake` is called after each reply is queued.
@@ -182,7 +205,7 @@ pub fn spawn(pnn: u32, wake: Arc<dyn Fn() + Send + Sync>) -> (Sender<Job>, Recei
                     Some(Job::Open { id, path, hash_size, tdb_flags, max_dead, kind }) => {
                         let result = open_tdb(&path, hash_size, tdb_flags).map(|mut t| {
                             t.set_max_dead(max_dead as i32);
-                            open.insert(id, OpenDb { tdb: t, kind, tracking: None });
+                            open.insert(id, OpenDb { tdb: t, kind, tracking: None, queue: DeleteQueue::default() });
                         });
                         let _ = done_tx.send(Done::Opened { id, result });
                         wake();
@@ -251,6 +274,7 @@ fn run_op(open: &mut HashMap<u32, OpenDb>, node: NodeView, id: u32, op: &Op) -> 
     }
     let kind = db.kind;
     let t = &mut db.tdb;
+    let q = &mut db.queue;
     Some(match op {
         Op::Call { key, callid } => {
             match t.chainlock_nonblock(key) {
@@ -258,7 +282,7 @@ fn run_op(open: &mut HashMap<u32, OpenDb>, node: NodeView, id: u32, op: &Op) -> 
                 Err(TdbError::Lock) => return None,
                 Err(e) => return Some(terr("chainlock", e)),
             }
-            let r = call_locked(t, kind, node, key, *callid);
+            let r = call_locked(t, q, kind, node, key, *callid);
             let _ = t.chainunlock(key);
             r
         }
@@ -281,7 +305,7 @@ fn run_op(open: &mut HashMap<u32, OpenDb>, node: NodeView, id: u32, op: &Op) -> 
                 Err(e) => terr("traverse", e),
             }
         }
-        Op::GetSeqnum => match ltdb::fetch(t, kind, node, ltdb::DB_SEQNUM_KEY) {
+        Op::GetSeqnum => match ltdb::fetch(t, kind, node, ltdb::DB_SEQNUM_KEY, q) {
             Ok((_, data)) if data.len() == 8 => Reply::Seqnum(u64::from_le_bytes(data[..].try_into().unwrap())),
             Ok(_) => Reply::Seqnum(0),
             Err(e) => terr("fetch seqnum", e),
@@ -291,7 +315,7 @@ fn run_op(open: &mut HashMap<u32, OpenDb>, node: NodeView, id: u32, op: &Op) -> 
                 return Some(terr("transaction start", e));
             }
             for (key, header, data) in recs {
-                let (old, olddata) = match ltdb::fetch(t, kind, node, key) {
+                let (old, olddata) = match ltdb::fetch(t, kind, node, key, q) {
                     Ok(x) => x,
                     Err(e) => {
                         let _ = t.transaction_cancel();
@@ -306,9 +330,12 @@ fn run_op(open: &mut HashMap<u32, OpenDb>, node: NodeView, id: u32, op: &Op) -> 
                     )));
                 }
                 let mut h = *header;
-                if let Err(e) = ltdb::store(t, kind, node, key, &mut h, data) {
-                    let _ = t.transaction_cancel();
-                    return Some(terr("store", e));
+                match ltdb::store(t, kind, node, key, &mut h, data) {
+                    Ok(a) => q.apply(key, &h, a),
+                    Err(e) => {
+                        let _ = t.transaction_cancel();
+                        return Some(terr("store", e));
+                    }
                 }
             }
             match t.transaction_commit() {
@@ -329,13 +356,31 @@ fn run_op(open: &mut HashMap<u32, OpenDb>, node: NodeView, id: u32, op: &Op) -> 
             for (key, header, data) in recs {
                 let mut h = *header;
                 h.flags &= !ltdb::REC_RO_FLAGS;
-                if let Err(e) = ltdb::store(t, kind, node, key, &mut h, data) {
-                    return Some(terr("push store", e));
+                match ltdb::store(t, kind, node, key, &mut h, data) {
+                    Ok(a) => q.apply(key, &h, a),
+                    Err(e) => return Some(terr("push store", e)),
                 }
             }
             Reply::Ok
         }
         Op::Barrier => Reply::Ok,
+        Op::ScheduleForDeletion { key, header } => {
+            if kind == Kind::Volatile {
+                q.insert(key, header);
+            }
+            Reply::Ok
+        }
+        Op::Vacuum { name, full, repack_limit, max_run } => {
+            if kind != Kind::Volatile {
+                return Some(Reply::Failed(format!("not vacuuming non-volatile database {name}")));
+            }
+            let params = vacuum::RunParams { full: *full, repack_limit: *repack_limit, deadline: std::time::Instant::now() + *max_run };
+            match vacuum::run(t, q, node, name, params) {
+                Ok(_) => Reply::Ok,
+                Err(vacuum::RunError::TimedOut) => Reply::TimedOut,
+                Err(vacuum::RunError::Tdb(why)) => Reply::Failed(why),
+            }
+        }
         Op::EnableSeqnum => {
             t.enable_seqnum();
             Reply::Ok
@@ -365,8 +410,8 @@ fn run_op(open: &mut HashMap<u32, OpenDb>, node: NodeView, id: u32, op: &Op) -> 
 /// A record call with the chain locked: this node is dmaster of the record
 /// (it is the only node), so the call runs locally and the record is stored
 /// back, which is what "immediate migration" amounts to here.
-fn call_locked(t: &mut tdb::Tdb, kind: Kind, node: NodeView, key: &[u8], callid: u32) -> Reply {
-    let (mut header, data) = match ltdb::fetch(t, kind, node, key) {
+fn call_locked(t: &mut tdb::Tdb, q: &mut DeleteQueue, kind: Kind, node: NodeView, key: &[u8], callid: u32) -> Reply {
+    let (mut header, data) = match ltdb::fetch(t, kind, node, key, q) {
         Ok(x) => x,
         Err(e) => return terr("fetch", e),
     };
@@ -387,8 +432,9 @@ fn call_locked(t: &mut tdb::Tdb, kind: Kind, node: NodeView, key: &[u8], callid:
         // leaves the record alone.
         _ => return Reply::Call { status: 0, data: Vec::new() },
     };
-    if let Err(e) = ltdb::store(t, kind, node, key, &mut header, &data) {
-        return terr("store", e);
+    match ltdb::store(t, kind, node, key, &mut header, &data) {
+        Ok(a) => q.apply(key, &header, a),
+        Err(e) => return terr("store", e),
     }
     Reply::Call { status: 0, data: reply }
 }
@@ -551,6 +597,65 @@ mod tests {
         assert!(record(&tx, &rx, 1, b"p2").is_none());
         assert_eq!(op(&tx, &rx, 1, Op::Close), Reply::Ok);
         assert!(matches!(op(&tx, &rx, 1, Op::GetSeqnum), Reply::Failed(_)));
+        tx.send(Job::Stop).unwrap();
+        h.join().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn vacuum(tx: &Sender<Job>, rx: &Receiver<Done>, id: u32, full: bool) -> Reply {
+        op(tx, rx, id, Op::Vacuum { name: "v.tdb".into(), full, repack_limit: 10_000, max_run: Duration::from_secs(120) })
+    }
+
+    #[test]
+    fn vacuum_deletes_queued_empty_records_and_skips_busy_chains() {
+        let dir = tmpdir("vacuum");
+        let (tx, rx, h) = spawn(0, Arc::new(|| {}));
+        let path = dir.join("v.tdb.0");
+        open(&tx, &rx, 1, path.clone(), Kind::Volatile).unwrap();
+        // Two keys on different hash chains (hash size 131 here).
+        let keys: Vec<Vec<u8>> = (0..50).map(|i| format!("key{i}").into_bytes()).collect();
+        let busy = keys[0].clone();
+        let chain = |k: &[u8]| tdb::hash::jenkins_hash(k) % 131;
+        let free = keys.iter().find(|k| chain(k) != chain(&busy)).unwrap().clone();
+        // Record calls leave empty records that the daemon's own store queues.
+        for k in [&busy, &free] {
+            assert_eq!(op(&tx, &rx, 1, Op::Call { key: k.clone(), callid: CALL_NULL_FUNC }), Reply::Call { status: 0, data: vec![] });
+        }
+        // A record with a value, queued by a client with a stale header: the
+        // value keeps it.
+        assert_eq!(op(&tx, &rx, 1, Op::PushStore { recs: vec![(b"full".to_vec(), Header::default(), b"x".to_vec())] }), Reply::Ok);
+        let (fh, _) = record(&tx, &rx, 1, b"full").unwrap();
+        assert_eq!(op(&tx, &rx, 1, Op::ScheduleForDeletion { key: b"full".to_vec(), header: fh }), Reply::Ok);
+        // A client holds the chain lock of `busy` while the vacuum runs.
+        let script = format!(
+            "assert lib.tdb_chainlock(ctypes.c_void_p(t),key(bytes.fromhex('{}')))==0\nprint('x',flush=True)\ntime.sleep(0.5)",
+            busy.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        );
+        let Some(mut child) = libtdb_client(&path, &script) else {
+            eprintln!("libtdb.so.1 or python3 missing; skipping");
+            return;
+        };
+        let mut b = [0u8; 1];
+        child.stdout.as_mut().unwrap().read_exact(&mut b).unwrap();
+        let start = std::time::Instant::now();
+        assert_eq!(vacuum(&tx, &rx, 1, false), Reply::Ok);
+        assert!(start.elapsed() < Duration::from_millis(300), "vacuum waited for a client's lock");
+        assert!(record(&tx, &rx, 1, &free).is_none());
+        assert!(record(&tx, &rx, 1, &busy).is_some());
+        assert_eq!(record(&tx, &rx, 1, b"full").unwrap().1, b"x");
+        assert!(child.wait().unwrap().success());
+        // The busy record left the queue (as in Samba, where the parent's
+        // queue is cleared when the run starts): a fast run keeps it...
+        assert_eq!(vacuum(&tx, &rx, 1, false), Reply::Ok);
+        assert!(record(&tx, &rx, 1, &busy).is_some());
+        // ...and the full scan finds it.
+        assert_eq!(vacuum(&tx, &rx, 1, true), Reply::Ok);
+        assert!(record(&tx, &rx, 1, &busy).is_none());
+        assert_eq!(record(&tx, &rx, 1, b"full").unwrap().1, b"x");
+        // Persistent databases are not vacuumed.
+        let pp = dir.join("p.tdb.0");
+        open(&tx, &rx, 2, pp, Kind::Persistent).unwrap();
+        assert!(matches!(vacuum(&tx, &rx, 2, false), Reply::Failed(_)));
         tx.send(Job::Stop).unwrap();
         h.join().unwrap();
         std::fs::remove_dir_all(&dir).unwrap();

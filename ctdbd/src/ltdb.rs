@@ -2,6 +2,7 @@
 //! in front of its value, and the rules Samba's daemon follows when it
 //! fetches and stores records locally (see docs/ctdbd.md, "Records").
 
+use crate::vacuum::{DeleteQueue, QueueAction};
 use tdb::{StoreFlag, Tdb, TdbError};
 
 /// Size of the header on disk and on the wire.
@@ -74,11 +75,13 @@ pub struct NodeView {
 /// Stores a record as the daemon does.  For volatile databases this decides
 /// between keeping and deleting the record and bumps the rsn when this node
 /// is the dmaster; for the others the header is stored as given.  Returns
-/// whether an empty record was left behind that the vacuumer would delete.
-pub fn store(tdb: &mut Tdb, kind: Kind, node: NodeView, key: &[u8], header: &mut Header, data: &[u8]) -> Result<bool, TdbError> {
+/// what the store means for the vacuumer's delete queue: an empty record
+/// left behind is queued (with the header as stored), a record kept with a
+/// value leaves the queue.
+pub fn store(tdb: &mut Tdb, kind: Kind, node: NodeView, key: &[u8], header: &mut Header, data: &[u8]) -> Result<QueueAction, TdbError> {
     if kind != Kind::Volatile {
         tdb.store(key, &[&header.encode(), data], StoreFlag::Replace)?;
-        return Ok(false);
+        return Ok(QueueAction::Leave);
     }
     let mut keep = false;
     let mut schedule_for_deletion = false;
@@ -107,10 +110,10 @@ pub fn store(tdb: &mut Tdb, kind: Kind, node: NodeView, key: &[u8], header: &mut
     header.flags &= !(REC_FLAG_VACUUM_MIGRATED | REC_FLAG_AUTOMATIC);
     if keep {
         tdb.store(key, &[&header.encode(), data], StoreFlag::Replace)?;
-        Ok(schedule_for_deletion)
+        Ok(if schedule_for_deletion { QueueAction::Schedule } else { QueueAction::Remove })
     } else {
         match tdb.delete(key) {
-            Ok(()) | Err(TdbError::NoExist) => Ok(false),
+            Ok(()) | Err(TdbError::NoExist) => Ok(QueueAction::Leave),
             Err(e) => Err(e),
         }
     }
@@ -119,8 +122,9 @@ pub fn store(tdb: &mut Tdb, kind: Kind, node: NodeView, key: &[u8], header: &mut
 /// Fetches a record, splitting off the header.  A missing record (or one too
 /// short for a header) gets an initial header naming the lmaster as dmaster;
 /// if that makes this node the dmaster (or the database is persistent) the
-/// initial record is written, as Samba's daemon does.
-pub fn fetch(tdb: &mut Tdb, kind: Kind, node: NodeView, key: &[u8]) -> Result<(Header, Vec<u8>), TdbError> {
+/// initial record is written, as Samba's daemon does.  That initial store
+/// queues the empty record for deletion: `queue` hears about it.
+pub fn fetch(tdb: &mut Tdb, kind: Kind, node: NodeView, key: &[u8], queue: &mut DeleteQueue) -> Result<(Header, Vec<u8>), TdbError> {
     match tdb.fetch(key) {
         Ok(v) => {
             if let Some(h) = Header::decode(&v) {
@@ -132,7 +136,8 @@ pub fn fetch(tdb: &mut Tdb, kind: Kind, node: NodeView, key: &[u8]) -> Result<(H
     }
     let mut h = Header { dmaster: node.lmaster, flags: REC_FLAG_AUTOMATIC, ..Default::default() };
     if kind == Kind::Persistent || h.dmaster == node.pnn {
-        store(tdb, kind, node, key, &mut h, &[])?;
+        let action = store(tdb, kind, node, key, &mut h, &[])?;
+        queue.apply(key, &h, action);
     }
     Ok((h, Vec::new()))
 }

@@ -11,6 +11,7 @@ mod protocol;
 mod server;
 mod stats;
 mod tunables;
+mod vacuum;
 
 use config::{Config, LogTarget, Paths};
 use protocol::{RunState, Timeval};

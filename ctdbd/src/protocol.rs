@@ -136,6 +136,7 @@ pub mod ctrl {
     pub const GET_DB_SEQNUM: u32 = 120;
     pub const DB_SET_HEALTHY: u32 = 121;
     pub const SCHEDULE_FOR_DELETION: u32 = 128;
+    pub const DB_VACUUM: u32 = 155;
     pub const TRAVERSE_START_EXT: u32 = 131;
     pub const DB_FREEZE: u32 = 141;
     pub const DB_THAW: u32 = 142;

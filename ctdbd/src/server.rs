@@ -107,6 +107,9 @@ enum Pending {
     Traverse { srvid: u64, trav_reqid: u32, db_id: u32 },
     /// A DB_PUSH record buffer being stored.
     Push { db_id: u32 },
+    /// A vacuum run; `scheduled` runs set the next timer when they end, a
+    /// DB_VACUUM control gets its reply.
+    Vacuum { db_id: u32, started: Instant, scheduled: bool, control: Option<Waiting> },
 }
 
 /// Bookkeeping done on the catalogue when a control's operation succeeds.
@@ -138,6 +141,9 @@ pub struct Daemon {
     next_tag: u64,
     state: NodeState,
     next_leader_broadcast: Instant,
+    /// The database being vacuumed: one run at a time, as Samba allows one
+    /// vacuum child.
+    vacuuming: Option<u32>,
     exit_requested: bool,
     /// The exit came from the SHUTDOWN control (not a signal).
     shutdown_by_control: bool,
@@ -242,6 +248,7 @@ impl Daemon {
             next_tag: 1,
             state,
             next_leader_broadcast: Instant::now(),
+            vacuuming: None,
             exit_requested: false,
             shutdown_by_control: false,
             stats: Default::default(),
@@ -274,7 +281,8 @@ impl Daemon {
         self.startup();
         let mut events = Events::with_capacity(256);
         while !self.exit_requested {
-            let timeout = self.next_leader_broadcast.saturating_duration_since(Instant::now());
+            let next = self.dbs.iter().filter_map(|d| d.vacuum.next).fold(self.next_leader_broadcast, Instant::min);
+            let timeout = next.saturating_duration_since(Instant::now());
             match self.poll.poll(&mut events, Some(timeout)) {
                 Ok(()) => {}
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -308,6 +316,112 @@ impl Daemon {
             self.broadcast_leader();
             let secs = self.state.tunables.recover_interval().max(1) as u64;
             self.next_leader_broadcast = now + Duration::from_secs(secs);
+        }
+        let due: Vec<u32> = self.dbs.iter().filter(|d| d.vacuum.next.is_some_and(|t| t <= now)).map(|d| d.id).collect();
+        for id in due {
+            self.vacuum_event(id, now);
+        }
+    }
+
+    /// VacuumInterval as a timer length.  Samba would run back to back with
+    /// 0; we wait at least a second.
+    fn vacuum_interval(&self) -> u32 {
+        self.state.tunables.vacuum_interval().max(1)
+    }
+
+    /// The vacuum timer of a volatile database fired (Samba's
+    /// ctdb_vacuum_event).
+    fn vacuum_event(&mut self, id: u32, now: Instant) {
+        let interval = self.vacuum_interval();
+        let fast_max = self.state.tunables.vacuum_fast_path_count();
+        let Some(d) = self.dbs.iter_mut().find(|d| d.id == id) else { return };
+        let v = &mut d.vacuum;
+        if interval > v.interval {
+            // The interval grew since the timer was set: wait the difference.
+            log_info!("Vacuum interval increased from {} to {}, rescheduling", v.interval, interval);
+            v.next = Some(now + Duration::from_secs((interval - v.interval) as u64));
+            v.interval = interval;
+            return;
+        }
+        v.interval = interval;
+        let mut full = false;
+        if v.fast_path_count >= fast_max {
+            full = fast_max > 0;
+            v.fast_path_count = 0;
+        }
+        v.next = None;
+        match self.start_vacuum(id, full, true, None) {
+            Ok(()) => {}
+            Err(busy) => {
+                let d = self.dbs.iter_mut().find(|d| d.id == id).unwrap();
+                let wait = if busy { Duration::from_millis(500) } else { Duration::from_secs(interval as u64) };
+                d.vacuum.next = Some(now + wait);
+            }
+        }
+    }
+
+    /// Hands a vacuum run to the helper thread.  Err(true): another run is
+    /// under way; Err(false): not now (recovery, frozen, not volatile).
+    fn start_vacuum(&mut self, id: u32, full: bool, scheduled: bool, control: Option<Waiting>) -> Result<(), bool> {
+        let Some(d) = self.dbs.iter().find(|d| d.id == id) else { return Err(false) };
+        if d.kind() != crate::ltdb::Kind::Volatile || !d.ready {
+            return Err(false);
+        }
+        if self.state.recmode != p::RECOVERY_NORMAL || d.frozen {
+            log_info!("Not vacuuming {} ({})", d.name, if d.frozen { "frozen" } else { "in recovery" });
+            return Err(false);
+        }
+        if self.vacuuming.is_some() {
+            return Err(true);
+        }
+        let op = Op::Vacuum {
+            name: d.name.clone(),
+            full,
+            repack_limit: self.state.tunables.repack_limit(),
+            max_run: Duration::from_secs(self.state.tunables.vacuum_max_run_time() as u64),
+        };
+        log_info!("Starting {} vacuum run for db {}", if full { "full" } else { "fast" }, d.name);
+        let tag = self.new_tag();
+        if self.db_tx.send(Job::Op { id, tag, op }).is_err() {
+            return Err(false);
+        }
+        self.vacuuming = Some(id);
+        self.pending.insert(tag, Pending::Vacuum { db_id: id, started: Instant::now(), scheduled, control });
+        Ok(())
+    }
+
+    /// A vacuum run ended (Samba's vacuum child destructor).
+    fn vacuum_done(&mut self, db_id: u32, started: Instant, scheduled: bool, control: Option<Waiting>, reply: Reply) {
+        self.vacuuming = None;
+        let interval = self.vacuum_interval();
+        let secs = started.elapsed().as_secs_f64();
+        let ok = match &reply {
+            Reply::Ok => true,
+            Reply::TimedOut => {
+                log_err!("Vacuuming timed out for db 0x{:08x}", db_id);
+                false
+            }
+            Reply::Failed(why) => {
+                log_err!("Vacuuming failed for db 0x{:08x}: {}", db_id, why);
+                false
+            }
+            _ => false,
+        };
+        if let Some(d) = self.dbs.iter_mut().find(|d| d.id == db_id) {
+            d.stats.vacuum_latency.update(secs);
+            log_info!("Vacuuming took {:.3} seconds for database {}", secs, d.name);
+            // A run that ended by itself counts as a fast run, even with an
+            // error; one stopped by VacuumMaxRunTime does not.
+            if reply != Reply::TimedOut {
+                d.vacuum.fast_path_count += 1;
+            }
+            if scheduled {
+                d.vacuum.interval = interval;
+                d.vacuum.next = Some(Instant::now() + Duration::from_secs(interval as u64));
+            }
+        }
+        if let Some(w) = control {
+            self.reply(w.token, w.reqid, if ok { 0 } else { -1 }, &[], None);
         }
     }
 
@@ -982,13 +1096,48 @@ impl Daemon {
                 // ctdb_key_data: db_id u32, pad u32, ltdb header, keylen u32, key.
                 let mut r = p::Reader::new(&c.data);
                 let id = r.u32();
-                let key = r.bytes(4 + crate::ltdb::HEADER_LEN).and_then(|_| r.u32()).and_then(|l| r.bytes(l as usize));
-                let (Some(id), Some(_key)) = (id, key) else { return fail("bad schedule_for_deletion data") };
+                let header = r.bytes(4).and_then(|_| r.bytes(crate::ltdb::HEADER_LEN)).and_then(crate::ltdb::Header::decode);
+                let key = r.u32().and_then(|l| r.bytes(l as usize));
+                let (Some(id), Some(header), Some(key)) = (id, header, key) else { return fail("bad schedule_for_deletion data") };
                 match self.find_db(id) {
-                    // No vacuuming yet: the emptied record stays as it is,
-                    // which is what clients see until a vacuum run.
-                    Some(d) if d.kind() == crate::ltdb::Kind::Volatile => status(0),
+                    // The record goes on the db's delete queue, on the helper
+                    // thread; the next vacuum run deletes it if it is still
+                    // empty and unchanged.
+                    Some(d) if d.kind() == crate::ltdb::Kind::Volatile => {
+                        let tag = self.new_tag();
+                        let _ = self.db_tx.send(Job::Op { id, tag, op: Op::ScheduleForDeletion { key: key.to_vec(), header } });
+                        status(0)
+                    }
                     _ => status(-1),
+                }
+            }
+            ctrl::DB_VACUUM => {
+                // ctdb_db_vacuum: db_id u32, full_vacuum_run u8.
+                if c.data.len() != 5 {
+                    return bad_size("DB_VACUUM", c.data.len());
+                }
+                let id = u32::from_le_bytes(c.data[0..4].try_into().unwrap());
+                let full = c.data[4] != 0;
+                let Some(d) = self.find_db(id) else {
+                    log_err!("Unknown db id 0x{:08x}", id);
+                    return status(-1);
+                };
+                if d.kind() != crate::ltdb::Kind::Volatile {
+                    // Samba has no vacuum handle for these and would not
+                    // survive the run's end; refuse instead.
+                    log_err!("Vacuuming is disabled for non-volatile database {}", d.name);
+                    return status(-1);
+                }
+                match self.start_vacuum(id, full, false, Some(Waiting { token, reqid: hdr.reqid })) {
+                    Ok(()) => Outcome::Later,
+                    Err(true) => {
+                        log_warn!("Vacuuming collision");
+                        status(-1)
+                    }
+                    Err(false) => {
+                        log_err!("Temporary vacuuming failure");
+                        status(-1)
+                    }
                 }
             }
             ctrl::DB_FREEZE => match self.db_id_arg(&c.data) {
@@ -1342,6 +1491,7 @@ impl Daemon {
                     self.reply(token, reqid, st, &data, None);
                 }
             }
+            Pending::Vacuum { db_id, started, scheduled, control } => self.vacuum_done(db_id, started, scheduled, control, reply),
             Pending::Push { db_id } => {
                 if let Reply::Failed(why) = reply {
                     log_err!("{}", why);
@@ -1404,7 +1554,7 @@ impl Daemon {
         let dir = if flags & p::DB_FLAGS_PERSISTENT != 0 { &self.state.config.persistent_dir } else { &self.state.config.volatile_dir };
         let path = dir.join(format!("{}.{}", name, self.state.pnn));
         let tdb_flags = db::tdb_flags(flags, self.state.config.tdb_mutexes);
-        self.dbs.insert(0, DbInfo { id, name, flags, path: path.clone(), tdb_flags, ready: false, unhealthy: None, frozen: false, transaction: None, deferred: Vec::new(), push: None, stats: Default::default() });
+        self.dbs.insert(0, DbInfo { id, name, flags, path: path.clone(), tdb_flags, ready: false, unhealthy: None, frozen: false, transaction: None, deferred: Vec::new(), push: None, stats: Default::default(), vacuum: Default::default() });
         let job = Job::Open {
             id,
             path,
@@ -1432,6 +1582,12 @@ impl Daemon {
                             let d = self.dbs.iter_mut().find(|d| d.id == id).expect("db in catalogue");
                             d.ready = true;
                             log_notice!("Attached to database '{}' with flags 0x{:x}", d.path.display(), d.tdb_flags);
+                            if d.kind() == crate::ltdb::Kind::Volatile {
+                                let interval = self.state.tunables.vacuum_interval().max(1);
+                                d.vacuum = db::VacuumTimer { next: Some(Instant::now() + Duration::from_secs(interval as u64)), interval, fast_path_count: 0 };
+                            } else {
+                                log_err!("Vacuuming is disabled for non-volatile database {}", d.name);
+                            }
                             let mut w = Writer::new();
                             w.u32(id);
                             for wt in waiters {

@@ -167,6 +167,18 @@ impl Tunables {
     pub fn database_max_dead(&self) -> u32 {
         self.get("DatabaseMaxDead").unwrap()
     }
+    pub fn vacuum_interval(&self) -> u32 {
+        self.get("VacuumInterval").unwrap()
+    }
+    pub fn vacuum_max_run_time(&self) -> u32 {
+        self.get("VacuumMaxRunTime").unwrap()
+    }
+    pub fn vacuum_fast_path_count(&self) -> u32 {
+        self.get("VacuumFastPathCount").unwrap()
+    }
+    pub fn repack_limit(&self) -> u32 {
+        self.get("RepackLimit").unwrap()
+    }
 
     /// Loads a ctdb.tunables file ("Name=value" lines, '#' comments).  A missing
     /// file is fine; every bad line is reported, then the load fails.

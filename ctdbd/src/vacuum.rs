@@ -1,0 +1,352 @@
+//! Vacuuming of volatile databases: the per-database delete queue and the
+//! run that deletes empty records from the tdb file (see docs/ctdbd.md,
+//! "Vacuuming").  A run happens on the helper thread; the timer that starts
+//! it is in the event loop.
+//!
+//! A record emptied by a client (`deletekey`, smbd dropping a lock entry)
+//! stays in the file as a bare header until the vacuumer deletes it.  The
+//! records it looks at come from the delete queue, which SCHEDULE_FOR_DELETION
+//! and the daemon's own stores of empty records fill; every
+//! VacuumFastPathCount runs it also scans the whole file for empty records.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use crate::ltdb::{self, Header, NodeView};
+use tdb::{Tdb, TdbError};
+
+/// What a store of a record means for the delete queue (Samba's
+/// schedule_for_deletion / remove_from_delete_queue pair).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QueueAction {
+    /// An empty record was left behind: queue it with its new header.
+    Schedule,
+    /// The record was kept for good (it has a value): drop it from the queue.
+    Remove,
+    /// Deleted, or a kind of database that is not vacuumed.
+    Leave,
+}
+
+/// Records waiting for the next vacuum run, indexed by key hash as Samba's
+/// tree is: a second key with the same hash is not queued.
+#[derive(Default, Debug)]
+pub struct DeleteQueue {
+    entries: HashMap<u32, (Vec<u8>, Header)>,
+}
+
+impl DeleteQueue {
+    /// Queues `key` with the header it had when it was emptied; a key already
+    /// queued gets the newer header.
+    pub fn insert(&mut self, key: &[u8], header: &Header) {
+        let hash = tdb::hash::jenkins_hash(key);
+        if let Some((k, _)) = self.entries.get(&hash) {
+            if k.as_slice() != key {
+                crate::log_info!("schedule for deletion: hash collision for key hash [0x{:08x}], skipping the record", hash);
+                return;
+            }
+        }
+        self.entries.insert(hash, (key.to_vec(), *header));
+    }
+
+    pub fn remove(&mut self, key: &[u8]) {
+        let hash = tdb::hash::jenkins_hash(key);
+        if self.entries.get(&hash).is_some_and(|(k, _)| k.as_slice() == key) {
+            self.entries.remove(&hash);
+        }
+    }
+
+    pub fn apply(&mut self, key: &[u8], header: &Header, action: QueueAction) {
+        match action {
+            QueueAction::Schedule => self.insert(key, header),
+            QueueAction::Remove => self.remove(key),
+            QueueAction::Leave => {}
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Empties the queue, returning its entries in hash order (the order in
+    /// which Samba walks its tree).
+    pub fn take(&mut self) -> Vec<(Vec<u8>, Header)> {
+        let mut v: Vec<(u32, (Vec<u8>, Header))> = self.entries.drain().collect();
+        v.sort_by_key(|(h, _)| *h);
+        v.into_iter().map(|(_, e)| e).collect()
+    }
+}
+
+/// The fast path's decision for a queued record, made under its chain lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Never migrated with data: no other node has a copy, delete it now.
+    Delete,
+    /// Migrated with data at some point: other nodes may hold copies, so it
+    /// goes through the delete list (asking every other active node first;
+    /// with one node there is none to ask).
+    DeleteList,
+    /// Another node is the lmaster: it would be sent there with VACUUM_FETCH
+    /// (never the case with one node).
+    SendToLmaster,
+    /// Gone, refilled, migrated away, or changed since it was queued.
+    Skip,
+}
+
+/// Is `stored` (the record's whole value in the tdb, None if absent) still
+/// the empty record that was queued with `queued`?  It must be a bare header
+/// (no value), this node must be its dmaster, and its rsn must be the one it
+/// was queued with (an rsn change means it was migrated away and back).
+fn still_empty(stored: Option<&[u8]>, queued: &Header, node: NodeView) -> Option<Header> {
+    let v = stored?;
+    if v.len() != ltdb::HEADER_LEN {
+        return None;
+    }
+    let h = Header::decode(v)?;
+    if h.dmaster != node.pnn || h.rsn != queued.rsn {
+        return None;
+    }
+    Some(h)
+}
+
+/// The fast-path rule for one queued record.  Read-only flags are not
+/// looked at here (Samba checks them only on the delete list).
+pub fn fast_path_verdict(stored: Option<&[u8]>, queued: &Header, node: NodeView) -> Verdict {
+    if still_empty(stored, queued, node).is_none() {
+        return Verdict::Skip;
+    }
+    if node.lmaster != node.pnn {
+        return Verdict::SendToLmaster;
+    }
+    if queued.flags & ltdb::REC_FLAG_MIGRATED_WITH_DATA != 0 {
+        Verdict::DeleteList
+    } else {
+        Verdict::Delete
+    }
+}
+
+/// The delete list's final check before it deletes a record: still empty
+/// and unchanged, this node its dmaster and lmaster, no read-only flags.
+pub fn delete_list_ok(stored: Option<&[u8]>, queued: &Header, node: NodeView) -> bool {
+    match still_empty(stored, queued, node) {
+        Some(h) => h.flags & ltdb::REC_RO_FLAGS == 0 && node.lmaster == node.pnn,
+        None => false,
+    }
+}
+
+/// The full scan's rule: an empty record this node is the dmaster of is
+/// queued, with the header it has now.
+pub fn scan_candidate(value: &[u8], node: NodeView) -> Option<Header> {
+    if value.len() != ltdb::HEADER_LEN {
+        return None;
+    }
+    Header::decode(value).filter(|h| h.dmaster == node.pnn)
+}
+
+/// Counters of one run, logged at INFO as Samba does.
+#[derive(Default, Debug, PartialEq, Eq)]
+pub struct Counts {
+    pub scanned: u32,
+    pub scan_queued: u32,
+    pub queue_total: u32,
+    pub queue_deleted: u32,
+    pub queue_skipped: u32,
+    /// Busy chain lock or tdb error: the record stays for a later full scan.
+    pub queue_error: u32,
+    pub to_delete_list: u32,
+    pub to_lmaster: u32,
+    pub list_deleted: u32,
+    pub list_skipped: u32,
+    pub list_error: u32,
+    pub repacked: bool,
+}
+
+/// What a run is allowed to do.
+#[derive(Clone, Copy, Debug)]
+pub struct RunParams {
+    pub full: bool,
+    /// Repack when the freelist has at least this many entries (0: never).
+    pub repack_limit: u32,
+    /// VacuumMaxRunTime: the run stops here (Samba kills its child).
+    pub deadline: Instant,
+}
+
+pub enum RunError {
+    TimedOut,
+    Tdb(String),
+}
+
+fn stored(t: &mut Tdb, key: &[u8]) -> Result<Option<Vec<u8>>, TdbError> {
+    match t.fetch(key) {
+        Ok(v) => Ok(Some(v)),
+        Err(TdbError::NoExist) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// One vacuum run of a volatile database.  Chain locks are only tried, never
+/// waited for: a record a client has locked is left for a later run.
+pub fn run(t: &mut Tdb, queue: &mut DeleteQueue, node: NodeView, name: &str, p: RunParams) -> Result<Counts, RunError> {
+    let mut c = Counts::default();
+    if p.full {
+        let mut found = Vec::new();
+        let mut cb = |_: &mut Tdb, k: &[u8], v: &[u8]| {
+            if let Some(h) = scan_candidate(v, node) {
+                found.push((k.to_vec(), h));
+            }
+            false
+        };
+        match t.traverse_read(Some(&mut cb)) {
+            Ok(n) => c.scanned = n.max(0) as u32,
+            Err(e) => crate::log_err!("Traverse error in vacuuming '{}': {}", name, e.message()),
+        }
+        c.scan_queued = found.len() as u32;
+        for (k, h) in found {
+            queue.insert(&k, &h);
+        }
+        crate::log_info!("full vacuum scan of db[{}]: records[{}] queued[{}]", name, c.scanned, c.scan_queued);
+    }
+    crate::log_debug!("vacuum db[{}]: {} records queued", name, queue.len());
+    let mut delete_list = Vec::new();
+    for (key, queued) in queue.take() {
+        if Instant::now() >= p.deadline {
+            return Err(RunError::TimedOut);
+        }
+        c.queue_total += 1;
+        match t.chainlock_nonblock(&key) {
+            Ok(()) => {}
+            Err(_) => {
+                c.queue_error += 1;
+                continue;
+            }
+        }
+        let verdict = match stored(t, &key) {
+            Ok(v) => fast_path_verdict(v.as_deref(), &queued, node),
+            Err(_) => Verdict::Skip,
+        };
+        match verdict {
+            Verdict::Delete => match t.delete(&key) {
+                Ok(()) => c.queue_deleted += 1,
+                Err(e) => {
+                    crate::log_err!("Error deleting record from db[{}]: {}", name, e.message());
+                    c.queue_error += 1;
+                }
+            },
+            Verdict::DeleteList => {
+                delete_list.push((key.clone(), queued));
+                c.to_delete_list += 1;
+            }
+            Verdict::SendToLmaster => c.to_lmaster += 1,
+            Verdict::Skip => c.queue_skipped += 1,
+        }
+        let _ = t.chainunlock(&key);
+    }
+    // The delete list.  With other nodes, each would first be asked to drop
+    // its copies (TRY_DELETE_RECORDS); alone, the node deletes at once after
+    // checking the record again.
+    for (key, queued) in delete_list {
+        if Instant::now() >= p.deadline {
+            return Err(RunError::TimedOut);
+        }
+        if t.chainlock_nonblock(&key).is_err() {
+            c.list_error += 1;
+            continue;
+        }
+        let ok = matches!(stored(t, &key), Ok(v) if delete_list_ok(v.as_deref(), &queued, node));
+        if ok {
+            match t.delete(&key) {
+                Ok(()) => c.list_deleted += 1,
+                Err(_) => c.list_error += 1,
+            }
+        } else {
+            c.list_skipped += 1;
+        }
+        let _ = t.chainunlock(&key);
+    }
+    if c.queue_total > 0 {
+        crate::log_info!(
+            "fast vacuum of db[{}]: total[{}] deleted[{}] skipped[{}] error[{}] delete-list[{}] to-lmaster[{}]",
+            name, c.queue_total, c.queue_deleted, c.queue_skipped, c.queue_error, c.to_delete_list, c.to_lmaster
+        );
+    }
+    if c.to_delete_list > 0 {
+        crate::log_info!("vacuum delete list of db[{}]: deleted[{}] skipped[{}] error[{}]", name, c.list_deleted, c.list_skipped, c.list_error);
+    }
+    let free = t.freelist_size().map_err(|e| RunError::Tdb(format!("Failed to get freelist size for '{name}': {}", e.message())))?;
+    if p.repack_limit != 0 && free >= 0 && free as u32 >= p.repack_limit {
+        crate::log_notice!("Repacking {} with {} freelist entries", name, free);
+        t.repack().map_err(|e| RunError::Tdb(format!("Failed to repack '{name}': {}", e.message())))?;
+        c.repacked = true;
+    }
+    Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ME: NodeView = NodeView { pnn: 0, lmaster: 0 };
+
+    fn rec(h: Header, value: &[u8]) -> Vec<u8> {
+        let mut v = h.encode().to_vec();
+        v.extend_from_slice(value);
+        v
+    }
+
+    #[test]
+    fn fast_path_deletes_only_unchanged_empty_records() {
+        let q = Header { rsn: 5, dmaster: 0, reserved1: 0, flags: 0 };
+        // Empty, unchanged, this node dmaster and lmaster: deleted.
+        assert_eq!(fast_path_verdict(Some(&rec(q, b"")), &q, ME), Verdict::Delete);
+        // Refilled with a value since it was queued.
+        assert_eq!(fast_path_verdict(Some(&rec(q, b"v")), &q, ME), Verdict::Skip);
+        // Already gone.
+        assert_eq!(fast_path_verdict(None, &q, ME), Verdict::Skip);
+        // Too short to hold a header.
+        assert_eq!(fast_path_verdict(Some(&[0u8; 10]), &q, ME), Verdict::Skip);
+        // Another node is the dmaster.
+        assert_eq!(fast_path_verdict(Some(&rec(Header { dmaster: 1, ..q }, b"")), &q, ME), Verdict::Skip);
+        // Stored again (rsn moved on) without being queued again.
+        assert_eq!(fast_path_verdict(Some(&rec(Header { rsn: 6, ..q }, b"")), &q, ME), Verdict::Skip);
+        // Migrated with data once: through the delete list.
+        let m = Header { flags: ltdb::REC_FLAG_MIGRATED_WITH_DATA, ..q };
+        assert_eq!(fast_path_verdict(Some(&rec(m, b"")), &m, ME), Verdict::DeleteList);
+        // The fast path does not look at read-only flags...
+        let ro = Header { flags: ltdb::REC_RO_HAVE_READONLY, ..q };
+        assert_eq!(fast_path_verdict(Some(&rec(ro, b"")), &q, ME), Verdict::Delete);
+        // ...the delete list does.
+        assert!(delete_list_ok(Some(&rec(m, b"")), &m, ME));
+        assert!(!delete_list_ok(Some(&rec(Header { flags: m.flags | ltdb::REC_RO_HAVE_DELEGATIONS, ..m }, b"")), &m, ME));
+        assert!(!delete_list_ok(Some(&rec(Header { rsn: 9, ..m }, b"")), &m, ME));
+        assert!(!delete_list_ok(Some(&rec(m, b"x")), &m, ME));
+        // Not the lmaster (a multi-node case): handed to the lmaster.
+        let other = NodeView { pnn: 0, lmaster: 1 };
+        assert_eq!(fast_path_verdict(Some(&rec(q, b"")), &q, other), Verdict::SendToLmaster);
+        assert!(!delete_list_ok(Some(&rec(m, b"")), &m, other));
+    }
+
+    #[test]
+    fn full_scan_picks_empty_records_of_this_dmaster() {
+        let h = Header { rsn: 3, dmaster: 0, reserved1: 0, flags: 0 };
+        assert_eq!(scan_candidate(&rec(h, b""), ME), Some(h));
+        assert_eq!(scan_candidate(&rec(h, b"v"), ME), None);
+        assert_eq!(scan_candidate(&rec(Header { dmaster: 2, ..h }, b""), ME), None);
+        assert_eq!(scan_candidate(b"short", ME), None);
+    }
+
+    #[test]
+    fn queue_replaces_same_key_and_removes() {
+        let mut q = DeleteQueue::default();
+        let h1 = Header { rsn: 1, ..Default::default() };
+        let h2 = Header { rsn: 2, ..Default::default() };
+        q.apply(b"a", &h1, QueueAction::Schedule);
+        q.apply(b"a", &h2, QueueAction::Schedule);
+        q.apply(b"b", &h1, QueueAction::Schedule);
+        assert_eq!(q.len(), 2);
+        q.apply(b"b", &h1, QueueAction::Remove);
+        q.apply(b"zzz", &h1, QueueAction::Remove);
+        q.apply(b"a", &h1, QueueAction::Leave);
+        let v = q.take();
+        assert_eq!(v, vec![(b"a".to_vec(), h2)]);
+        assert_eq!(q.len(), 0);
+    }
+}
