@@ -223,7 +223,7 @@ impl Tdb {
     /// Whether a chain mutex is already held (then the allrecord state was checked).
     /// As in Samba, a lock counts only while its nesting count is 1.
     fn have_mutex_chainlocks(&self) -> bool {
-        !self.lockrecs.is_empty() && self.lockrecs.iter().any(|l| matches!(self.mutex_index(l.off, l.count), Some(i) if i != 0))
+        self.lockrecs.iter().any(|l| matches!(self.mutex_index(l.off, l.count), Some(i) if i != 0))
     }
 
     /// The mutex side of a lock call: `None` when the range is not mutex-backed.

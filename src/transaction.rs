@@ -87,7 +87,7 @@ impl BlockMap {
 
     /// Every block number covered, in order, with its copy if it has one.
     fn iter(&self) -> impl Iterator<Item = (usize, Option<&[u8]>)> + '_ {
-        self.slots.iter().enumerate().map(|(i, &s)| (i, (s != 0).then(|| &self.bufs[s as usize - 1][..])))
+        (0..self.slots.len()).map(|i| (i, self.get(i)))
     }
 }
 
