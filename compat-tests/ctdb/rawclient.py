@@ -394,17 +394,15 @@ def main():
         print("ready", os.getpid(), flush=True)
         sys.stdin.read()
         sys.exit(0)
-    if what == "smbcontrols":
-        probe_smbcontrols(path, sys.argv[3])
-        sys.exit(0)
-    if what == "pubips":
-        probe_pubips(path, sys.argv[3])
-        sys.exit(0)
-    if what == "vacuum":
-        probe_vacuum(path, sys.argv[3])
-        sys.exit(0)
-    if what == "calls":
-        probe_calls(path, sys.argv[3])
+    # Probes that take one argument after the socket path.
+    with_arg = {
+        "smbcontrols": probe_smbcontrols,
+        "pubips": probe_pubips,
+        "vacuum": probe_vacuum,
+        "calls": probe_calls,
+    }
+    if what in with_arg:
+        with_arg[what](path, sys.argv[3])
         sys.exit(0)
     print("unknown probe", what)
     sys.exit(2)

@@ -75,6 +75,14 @@ pub struct VacuumTimer {
     pub fast_path_count: u32,
 }
 
+impl VacuumTimer {
+    /// Sets the next run `interval` seconds after `now`.
+    pub fn arm(&mut self, now: std::time::Instant, interval: u32) {
+        self.next = Some(now + std::time::Duration::from_secs(interval as u64));
+        self.interval = interval;
+    }
+}
+
 /// A restore in progress: record buffers sent to `srvid` are stored into the
 /// database (inside its recovery transaction).
 #[derive(Clone, Debug, Default)]

@@ -416,8 +416,7 @@ impl Daemon {
                 d.vacuum.fast_path_count += 1;
             }
             if scheduled {
-                d.vacuum.interval = interval;
-                d.vacuum.next = Some(Instant::now() + Duration::from_secs(interval as u64));
+                d.vacuum.arm(Instant::now(), interval);
             }
         }
         if let Some(w) = control {
@@ -1116,8 +1115,8 @@ impl Daemon {
                 if c.data.len() != 5 {
                     return bad_size("DB_VACUUM", c.data.len());
                 }
-                let id = u32::from_le_bytes(c.data[0..4].try_into().unwrap());
-                let full = c.data[4] != 0;
+                let mut r = p::Reader::new(&c.data);
+                let (id, full) = (r.u32().unwrap(), r.u8().unwrap() != 0);
                 let Some(d) = self.find_db(id) else {
                     log_err!("Unknown db id 0x{:08x}", id);
                     return status(-1);
@@ -1579,12 +1578,13 @@ impl Daemon {
                     let waiters = self.attach_waiters.remove(&id).unwrap_or_default();
                     match result {
                         Ok(()) => {
+                            let interval = self.vacuum_interval();
                             let d = self.dbs.iter_mut().find(|d| d.id == id).expect("db in catalogue");
                             d.ready = true;
                             log_notice!("Attached to database '{}' with flags 0x{:x}", d.path.display(), d.tdb_flags);
                             if d.kind() == crate::ltdb::Kind::Volatile {
-                                let interval = self.state.tunables.vacuum_interval().max(1);
-                                d.vacuum = db::VacuumTimer { next: Some(Instant::now() + Duration::from_secs(interval as u64)), interval, fast_path_count: 0 };
+                                d.vacuum = db::VacuumTimer::default();
+                                d.vacuum.arm(Instant::now(), interval);
                             } else {
                                 log_err!("Vacuuming is disabled for non-volatile database {}", d.name);
                             }
