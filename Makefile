@@ -48,7 +48,7 @@ check-abi: build
 	@if [ -x $(ABI_CHECK) ]; then $(ABI_CHECK) $(BUILT)/libtdb.so.1; \
 	else echo "check-abi: $(ABI_CHECK) not found, skipped"; fi
 
-# Fails (with the diff) when include/tdb.h is not what src/capi.rs generates,
+# Fails (with the diff) when include/tdb.h is not what src/ffi/tdb.rs generates,
 # then compiles the C header checks.
 check-header: build
 	@diff -u include/tdb.h $(BUILT)/tdb.h || { \
@@ -203,7 +203,7 @@ define torture_run
 endef
 
 robustness-smoke: torture-smoke
-	$(CARGO) test --release --test diskfull --test robustness
+	$(CARGO) test --release -p tdb-engine --test diskfull --test robustness
 
 # The torture part of robustness-smoke (make test runs it; cargo test covers the rest).
 torture-smoke: torture-build
@@ -227,8 +227,8 @@ torture: torture-build
 	$(call torture_run,fcntl+nosync mixed $(TORTURE_SECS)s,$(abspath $(BUILT)),-n $(TORTURE_PROCS) -t $(TORTURE_SECS) -i $(TORTURE_KILL_MS) -S -M $(abspath $(BUILT)))
 
 corpus-compare: torture-build
-	@d=$$(mktemp -d); TDB_CORPUS_DIR=$$d/corpus $(CARGO) test --release --test robustness corpus_written >/dev/null 2>&1; \
-	for f in tests/corpus/*.bin; do tail -c +2 $$f > $$d/corpus/$$(basename $$f .bin).tdb; done; \
+	@d=$$(mktemp -d); TDB_CORPUS_DIR=$$d/corpus $(CARGO) test --release -p tdb-engine --test robustness corpus_written >/dev/null 2>&1; \
+	for f in engine/tests/corpus/*.bin; do tail -c +2 $$f > $$d/corpus/$$(basename $$f .bin).tdb; done; \
 	env -u LD_LIBRARY_PATH $(TORTURE_OUT)/corpus-run $$d/corpus/*.tdb > $$d/debian.txt; \
 	LD_LIBRARY_PATH=$(abspath $(BUILT)) $(TORTURE_OUT)/corpus-run $$d/corpus/*.tdb > $$d/ours.txt; \
 	echo "== results that differ (< debian, > ours):"; diff $$d/debian.txt $$d/ours.txt; \

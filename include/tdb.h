@@ -2,7 +2,7 @@
  * tdb.h: C interface of tdb-rs, a Rust implementation of Samba's trivial
  * database library, a drop-in replacement for libtdb.so.1 (Samba tdb 1.4.8).
  *
- * Generated from src/capi.rs by build.rs with cbindgen; do not edit by hand.
+ * Generated from src/ffi/tdb.rs by build.rs with cbindgen; do not edit by hand.
  * Regenerate with `make header`; `make check-header` verifies this copy.
  *
  * Memory rules: the dptr of a TDB_DATA returned by tdb_fetch, tdb_firstkey and

@@ -33,10 +33,17 @@ struct KeyDef {
 }
 
 const fn k(section: &'static str, key: &'static str, kind: Kind, check: Check) -> KeyDef {
-    KeyDef { section, key, kind, check }
+    KeyDef {
+        section,
+        key,
+        kind,
+        check,
+    }
 }
 
-const SECTIONS: &[&str] = &["logging", "cluster", "database", "event", "failover", "legacy"];
+const SECTIONS: &[&str] = &[
+    "logging", "cluster", "database", "event", "failover", "legacy",
+];
 
 const KEYS: &[KeyDef] = &[
     k("logging", "location", Kind::Str, Check::LogLocation),
@@ -47,12 +54,37 @@ const KEYS: &[KeyDef] = &[
     k("cluster", "recovery lock", Kind::Str, Check::None),
     k("cluster", "leader timeout", Kind::Int, Check::PositiveInt),
     k("cluster", "leader capability", Kind::Bool, Check::None),
-    k("database", "volatile database directory", Kind::Str, Check::Directory),
-    k("database", "persistent database directory", Kind::Str, Check::Directory),
-    k("database", "state database directory", Kind::Str, Check::Directory),
-    k("database", "lock debug script", Kind::Str, Check::EtcScript("lock debug script")),
+    k(
+        "database",
+        "volatile database directory",
+        Kind::Str,
+        Check::Directory,
+    ),
+    k(
+        "database",
+        "persistent database directory",
+        Kind::Str,
+        Check::Directory,
+    ),
+    k(
+        "database",
+        "state database directory",
+        Kind::Str,
+        Check::Directory,
+    ),
+    k(
+        "database",
+        "lock debug script",
+        Kind::Str,
+        Check::EtcScript("lock debug script"),
+    ),
     k("database", "tdb mutexes", Kind::Bool, Check::None),
-    k("event", "debug script", Kind::Str, Check::EtcScript("debug script")),
+    k(
+        "event",
+        "debug script",
+        Kind::Str,
+        Check::EtcScript("debug script"),
+    ),
     k("failover", "disabled", Kind::Bool, Check::None),
     k("legacy", "realtime scheduling", Kind::Bool, Check::None),
     k("legacy", "lmaster capability", Kind::Bool, Check::None),
@@ -87,7 +119,11 @@ pub fn parse_debug_level(s: &str) -> Option<u32> {
     if s.starts_with(|c: char| c.is_ascii_digit()) {
         let digits: String = s.chars().take_while(|c| c.is_ascii_digit()).collect();
         let n: usize = digits.parse().ok()?;
-        return if n < LEVEL_NAMES.len() { Some(n as u32) } else { None };
+        return if n < LEVEL_NAMES.len() {
+            Some(n as u32)
+        } else {
+            None
+        };
     }
     LEVEL_NAMES
         .iter()
@@ -96,7 +132,11 @@ pub fn parse_debug_level(s: &str) -> Option<u32> {
 }
 
 pub fn debug_level_name(level: u32) -> &'static str {
-    LEVEL_NAMES.iter().find(|(l, _)| *l == level).map(|(_, n)| *n).unwrap_or("UNKNOWN")
+    LEVEL_NAMES
+        .iter()
+        .find(|(l, _)| *l == level)
+        .map(|(_, n)| *n)
+        .unwrap_or("UNKNOWN")
 }
 
 /// Where log messages go.
@@ -120,7 +160,9 @@ pub fn parse_log_location(s: &str) -> Option<LogTarget> {
             Some(_) => None,
         },
         "syslog" => match option {
-            None | Some("nonblocking") | Some("udp") | Some("udp-rfc5424") => Some(LogTarget::Syslog),
+            None | Some("nonblocking") | Some("udp") | Some("udp-rfc5424") => {
+                Some(LogTarget::Syslog)
+            }
             Some(_) => None,
         },
         _ => None,
@@ -165,7 +207,12 @@ impl Paths {
         let base = std::env::var_os("CTDB_BASE").map(PathBuf::from);
         if test_mode {
             let base = base.ok_or("Broken CTDB setup, CTDB_BASE not set in test mode")?;
-            Ok(Paths { rundir: base.join("run"), vardir: base.join("var"), etcdir: base, test_mode })
+            Ok(Paths {
+                rundir: base.join("run"),
+                vardir: base.join("var"),
+                etcdir: base,
+                test_mode,
+            })
         } else {
             Ok(Paths {
                 etcdir: base.unwrap_or_else(|| PathBuf::from("/etc/ctdb")),
@@ -214,7 +261,10 @@ fn validate(def: &KeyDef, value: &str, etcdir: &Path) -> Result<(), Vec<String>>
         if let Some(m) = msg {
             v.push(m);
         }
-        v.push(format!("conf: validation for option \"{}\" failed", def.key));
+        v.push(format!(
+            "conf: validation for option \"{}\" failed",
+            def.key
+        ));
         Err(v)
     };
     match def.check {
@@ -237,21 +287,28 @@ fn validate(def: &KeyDef, value: &str, etcdir: &Path) -> Result<(), Vec<String>>
             if value == "tcp" {
                 Ok(())
             } else {
-                fail(Some(format!("Invalid value for [cluster] -> transport = {value}")))
+                fail(Some(format!(
+                    "Invalid value for [cluster] -> transport = {value}"
+                )))
             }
         }
         Check::NodeAddress => {
             if value.parse::<IpAddr>().is_ok() {
                 Ok(())
             } else {
-                fail(Some(format!("Invalid value for [cluster] -> node address = {value}")))
+                fail(Some(format!(
+                    "Invalid value for [cluster] -> node address = {value}"
+                )))
             }
         }
         Check::PositiveInt => {
             if parse_int(value).map(|v| v > 0).unwrap_or(false) {
                 Ok(())
             } else {
-                fail(Some(format!("Invalid value for [{}] -> {} = {}", def.section, def.key, value)))
+                fail(Some(format!(
+                    "Invalid value for [{}] -> {} = {}",
+                    def.section, def.key, value
+                )))
             }
         }
         Check::Directory => {
@@ -262,10 +319,15 @@ fn validate(def: &KeyDef, value: &str, etcdir: &Path) -> Result<(), Vec<String>>
             }
         }
         Check::EtcScript(what) => {
-            let base = Path::new(value).file_name().map(|b| etcdir.join(b)).unwrap_or_else(|| etcdir.join(value));
+            let base = Path::new(value)
+                .file_name()
+                .map(|b| etcdir.join(b))
+                .unwrap_or_else(|| etcdir.join(value));
             match std::fs::metadata(&base) {
                 Err(_) => fail(Some(format!("{what} {} does not exist", base.display()))),
-                Ok(m) if !m.is_file() => fail(Some(format!("{what} {} is not a file", base.display()))),
+                Ok(m) if !m.is_file() => {
+                    fail(Some(format!("{what} {} is not a file", base.display())))
+                }
                 Ok(m) => {
                     use std::os::unix::fs::PermissionsExt;
                     if m.permissions().mode() & 0o100 == 0 {
@@ -328,7 +390,9 @@ pub fn parse(text: &str, etcdir: &Path) -> Result<BTreeMap<(String, String), Str
             Kind::Bool => parse_bool(&value).is_some(),
         };
         if !type_ok {
-            errors.push(format!("conf: invalid value [{sec}] -> \"{key}\" = \"{value}\""));
+            errors.push(format!(
+                "conf: invalid value [{sec}] -> \"{key}\" = \"{value}\""
+            ));
             continue;
         }
         if let Err(mut e) = validate(def, &value, etcdir) {
@@ -352,24 +416,43 @@ impl Config {
         let text = match std::fs::read_to_string(&file) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(vec![format!("Failed to read configuration file {}: {}", file.display(), e)]),
+            Err(e) => {
+                return Err(vec![format!(
+                    "Failed to read configuration file {}: {}",
+                    file.display(),
+                    e
+                )])
+            }
         };
         let map = match parse(&text, &paths.etcdir) {
             Ok(m) => m,
             Err(mut e) => {
-                e.push(format!("Failed to load configuration file {}", file.display()));
+                e.push(format!(
+                    "Failed to load configuration file {}",
+                    file.display()
+                ));
                 return Err(e);
             }
         };
         let get = |s: &str, k: &str| map.get(&(s.to_string(), k.to_string())).cloned();
         let getb = |s: &str, k: &str, d: bool| get(s, k).and_then(|v| parse_bool(&v)).unwrap_or(d);
-        let dir = |k: &str, d: &str| PathBuf::from(get("database", k).unwrap_or_else(|| paths.vardir.join(d).display().to_string()));
+        let dir = |k: &str, d: &str| {
+            PathBuf::from(
+                get("database", k).unwrap_or_else(|| paths.vardir.join(d).display().to_string()),
+            )
+        };
         let cfg = Config {
-            log_location: get("logging", "location").unwrap_or_else(|| "file:/var/log/ctdb/log.ctdb".to_string()),
-            log_level: get("logging", "log level").and_then(|v| parse_debug_level(&v)).unwrap_or(DEBUG_ERR),
+            log_location: get("logging", "location")
+                .unwrap_or_else(|| "file:/var/log/ctdb/log.ctdb".to_string()),
+            log_level: get("logging", "log level")
+                .and_then(|v| parse_debug_level(&v))
+                .unwrap_or(DEBUG_ERR),
             node_address: get("cluster", "node address").and_then(|v| v.parse().ok()),
-            cluster_lock: get("cluster", "cluster lock").or_else(|| get("cluster", "recovery lock")),
-            leader_timeout: get("cluster", "leader timeout").and_then(|v| parse_int(&v)).unwrap_or(5) as u32,
+            cluster_lock: get("cluster", "cluster lock")
+                .or_else(|| get("cluster", "recovery lock")),
+            leader_timeout: get("cluster", "leader timeout")
+                .and_then(|v| parse_int(&v))
+                .unwrap_or(5) as u32,
             leader_capability: getb("cluster", "leader capability", true),
             volatile_dir: dir("volatile database directory", "volatile"),
             persistent_dir: dir("persistent database directory", "persistent"),
@@ -379,7 +462,9 @@ impl Config {
             lmaster_capability: getb("legacy", "lmaster capability", true),
             start_as_stopped: getb("legacy", "start as stopped", false),
             start_as_disabled: getb("legacy", "start as disabled", false),
-            script_log_level: get("legacy", "script log level").and_then(|v| parse_debug_level(&v)).unwrap_or(DEBUG_ERR),
+            script_log_level: get("legacy", "script log level")
+                .and_then(|v| parse_debug_level(&v))
+                .unwrap_or(DEBUG_ERR),
         };
         // Default directories are checked too (Samba validates them at load).
         let mut errors = Vec::new();
@@ -393,7 +478,10 @@ impl Config {
             }
         }
         if !errors.is_empty() {
-            errors.push(format!("Failed to load configuration file {}", file.display()));
+            errors.push(format!(
+                "Failed to load configuration file {}",
+                file.display()
+            ));
             return Err(errors);
         }
         Ok(cfg)
@@ -411,8 +499,14 @@ mod tests {
     #[test]
     fn accepts_known_keys() {
         let m = p("[logging]\n\tlocation = file:/tmp/x\n\tlog level = INFO\n[cluster]\n node address = 127.0.0.1\n[failover]\ndisabled = yes\n").unwrap();
-        assert_eq!(m.get(&("logging".into(), "log level".into())).unwrap(), "INFO");
-        assert_eq!(m.get(&("failover".into(), "disabled".into())).unwrap(), "yes");
+        assert_eq!(
+            m.get(&("logging".into(), "log level".into())).unwrap(),
+            "INFO"
+        );
+        assert_eq!(
+            m.get(&("failover".into(), "disabled".into())).unwrap(),
+            "yes"
+        );
     }
 
     #[test]
@@ -420,11 +514,23 @@ mod tests {
         let e = p("[cluster]\n\tbogus key = 1\n").unwrap_err();
         assert_eq!(e, vec!["conf: unknown option [cluster] -> \"bogus key\""]);
         let e = p("[bogus]\nx = 1\n").unwrap_err();
-        assert_eq!(e, vec!["conf: unknown section [bogus]", "conf: unknown section for option \"x\""]);
+        assert_eq!(
+            e,
+            vec![
+                "conf: unknown section [bogus]",
+                "conf: unknown section for option \"x\""
+            ]
+        );
         let e = p("[failover]\ndisabled = maybe\n").unwrap_err();
-        assert_eq!(e, vec!["conf: invalid value [failover] -> \"disabled\" = \"maybe\""]);
+        assert_eq!(
+            e,
+            vec!["conf: invalid value [failover] -> \"disabled\" = \"maybe\""]
+        );
         let e = p("[cluster]\nnode address = 1.2.3.x\n").unwrap_err();
-        assert_eq!(e[0], "Invalid value for [cluster] -> node address = 1.2.3.x");
+        assert_eq!(
+            e[0],
+            "Invalid value for [cluster] -> node address = 1.2.3.x"
+        );
         assert!(p("[logging]\nlog level = FOO\n").is_err());
         assert!(p("[logging]\nlocation = bogus:x\n").is_err());
         assert!(p("[cluster]\nleader timeout = 0\n").is_err());
@@ -451,7 +557,10 @@ mod tests {
 
     #[test]
     fn log_locations() {
-        assert_eq!(parse_log_location("file:/x/y"), Some(LogTarget::File("/x/y".into())));
+        assert_eq!(
+            parse_log_location("file:/x/y"),
+            Some(LogTarget::File("/x/y".into()))
+        );
         assert_eq!(parse_log_location("file:"), Some(LogTarget::Stderr));
         assert_eq!(parse_log_location("syslog"), Some(LogTarget::Syslog));
         assert_eq!(parse_log_location("syslog:bad"), None);

@@ -5,34 +5,34 @@
 
 use crossbeam_channel::{Receiver, Sender};
 use std::collections::{HashMap, VecDeque};
-use std::time::Duration;
 use std::ffi::CString;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::ltdb::{self, Header, Kind, NodeView};
 use crate::protocol::{DB_FLAGS_PERSISTENT, DB_FLAGS_REPLICATED};
 use crate::vacuum::{self, DeleteQueue};
-use tdb::TdbError;
+use tdb_engine::TdbError;
 
 /// The db_id of a database: Jenkins hash of its name including the NUL.
 pub fn db_id(name: &str) -> u32 {
     let mut k = name.as_bytes().to_vec();
     k.push(0);
-    tdb::hash::jenkins_hash(&k)
+    tdb_engine::hash::jenkins_hash(&k)
 }
 
 /// tdb flags used for a database of this kind (what DB_OPEN_FLAGS reports
 /// and what clients pass to tdb_open on the same file).
 pub fn tdb_flags(db_flags: u8, mutexes: bool) -> u32 {
-    use tdb::flags::*;
+    use tdb_engine::flags::*;
     let mut f = if db_flags & DB_FLAGS_PERSISTENT != 0 {
         DEFAULT
     } else if db_flags & DB_FLAGS_REPLICATED != 0 {
         NOSYNC | CLEAR_IF_FIRST | INCOMPATIBLE_HASH
     } else {
         let mut f = NOSYNC | CLEAR_IF_FIRST | INCOMPATIBLE_HASH;
-        if mutexes && tdb::mutex::runtime_check_for_robust_mutexes() {
+        if mutexes && tdb_engine::mutex::runtime_check_for_robust_mutexes() {
             f |= MUTEX_LOCKING;
         }
         f
@@ -116,9 +116,20 @@ pub const CALL_FETCH_FUNC: u32 = 0xFF00_0002;
 pub const CALL_FETCH_WITH_HEADER_FUNC: u32 = 0xFF00_0003;
 
 pub enum Job {
-    Open { id: u32, path: PathBuf, hash_size: u32, tdb_flags: u32, max_dead: u32, kind: Kind },
+    Open {
+        id: u32,
+        path: PathBuf,
+        hash_size: u32,
+        tdb_flags: u32,
+        max_dead: u32,
+        kind: Kind,
+    },
     /// An operation on an open database; `tag` comes back with the reply.
-    Op { id: u32, tag: u64, op: Op },
+    Op {
+        id: u32,
+        tag: u64,
+        op: Op,
+    },
     Stop,
 }
 
@@ -126,26 +137,38 @@ pub enum Job {
 pub enum Op {
     /// REQ_CALL on this node as dmaster: run the call function, store the
     /// record back (bumping the rsn) and return the reply data.
-    Call { key: Vec<u8>, callid: u32 },
+    Call {
+        key: Vec<u8>,
+        callid: u32,
+    },
     /// Every record (header included) a traverse should report.
-    Traverse { with_empty: bool },
+    Traverse {
+        with_empty: bool,
+    },
     /// The persistent sequence number (0 when unset).
     GetSeqnum,
     /// TRANS3_COMMIT / UPDATE_RECORD: store (key, header, value) records in
     /// one tdb transaction, refusing an older rsn for changed data.
-    PersistentStore { recs: Vec<(Vec<u8>, Header, Vec<u8>)> },
+    PersistentStore {
+        recs: Vec<(Vec<u8>, Header, Vec<u8>)>,
+    },
     TransactionStart,
     Wipe,
     /// Records of a DB_PUSH buffer: (key, header, value), stored as the
     /// daemon stores records, read-only flags cleared.
-    PushStore { recs: Vec<(Vec<u8>, Header, Vec<u8>)> },
+    PushStore {
+        recs: Vec<(Vec<u8>, Header, Vec<u8>)>,
+    },
     /// Does nothing; its reply orders a control after earlier operations.
     Barrier,
     TransactionCommit,
     TransactionCancel,
     /// SET_DB_READONLY: open (creating) the read-only tracking database
     /// `<path>.RO` next to the database.
-    OpenTracking { path: PathBuf, hash_size: u32 },
+    OpenTracking {
+        path: PathBuf,
+        hash_size: u32,
+    },
     Close,
     /// ENABLE_SEQNUM: the daemon's handle bumps the tdb sequence number on
     /// every store from now on.
@@ -154,14 +177,25 @@ pub enum Op {
     IncrementSeqnum,
     /// SCHEDULE_FOR_DELETION: queue an emptied record for the next vacuum
     /// run (with the header the client stored).
-    ScheduleForDeletion { key: Vec<u8>, header: Header },
+    ScheduleForDeletion {
+        key: Vec<u8>,
+        header: Header,
+    },
     /// One vacuum run of a volatile database (see vacuum.rs).
-    Vacuum { name: String, full: bool, repack_limit: u32, max_run: Duration },
+    Vacuum {
+        name: String,
+        full: bool,
+        repack_limit: u32,
+        max_run: Duration,
+    },
 }
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Reply {
-    Call { status: i32, data: Vec<u8> },
+    Call {
+        status: i32,
+        data: Vec<u8>,
+    },
     Records(Vec<(Vec<u8>, Vec<u8>)>),
     Seqnum(u64),
     Ok,
@@ -176,16 +210,19 @@ pub enum Done {
 }
 
 struct OpenDb {
-    tdb: Box<tdb::Tdb>,
+    tdb: Box<tdb_engine::Tdb>,
     kind: Kind,
     /// The read-only delegation tracking database, once SET_DB_READONLY ran.
-    tracking: Option<Box<tdb::Tdb>>,
+    tracking: Option<Box<tdb_engine::Tdb>>,
     /// Empty records waiting for the next vacuum run (volatile dbs).
     queue: DeleteQueue,
 }
 
 /// Starts the helper thread; `wake` is called after each reply is queued.
-pub fn spawn(pnn: u32, wake: Arc<dyn Fn() + Send + Sync>) -> (Sender<Job>, Receiver<Done>, std::thread::JoinHandle<()>) {
+pub fn spawn(
+    pnn: u32,
+    wake: Arc<dyn Fn() + Send + Sync>,
+) -> (Sender<Job>, Receiver<Done>, std::thread::JoinHandle<()>) {
     let (job_tx, job_rx) = crossbeam_channel::unbounded::<Job>();
     let (done_tx, done_rx) = crossbeam_channel::unbounded::<Done>();
     let node = NodeView { pnn, lmaster: pnn };
@@ -210,10 +247,25 @@ pub fn spawn(pnn: u32, wake: Arc<dyn Fn() + Send + Sync>) -> (Sender<Job>, Recei
                     }
                 };
                 match job {
-                    Some(Job::Open { id, path, hash_size, tdb_flags, max_dead, kind }) => {
+                    Some(Job::Open {
+                        id,
+                        path,
+                        hash_size,
+                        tdb_flags,
+                        max_dead,
+                        kind,
+                    }) => {
                         let result = open_tdb(&path, hash_size, tdb_flags).map(|mut t| {
                             t.set_max_dead(max_dead as i32);
-                            open.insert(id, OpenDb { tdb: t, kind, tracking: None, queue: DeleteQueue::default() });
+                            open.insert(
+                                id,
+                                OpenDb {
+                                    tdb: t,
+                                    kind,
+                                    tracking: None,
+                                    queue: DeleteQueue::default(),
+                                },
+                            );
                         });
                         let _ = done_tx.send(Done::Opened { id, result });
                         wake();
@@ -271,14 +323,16 @@ fn run_op(open: &mut HashMap<u32, OpenDb>, node: NodeView, id: u32, op: &Op) -> 
         if db.tracking.is_some() {
             return Some(Reply::Ok);
         }
-        use tdb::flags::*;
-        return Some(match open_tdb(path, *hash_size, NOLOCK | CLEAR_IF_FIRST | NOSYNC) {
-            Ok(t) => {
-                db.tracking = Some(t);
-                Reply::Ok
-            }
-            Err(e) => Reply::Failed(e),
-        });
+        use tdb_engine::flags::*;
+        return Some(
+            match open_tdb(path, *hash_size, NOLOCK | CLEAR_IF_FIRST | NOSYNC) {
+                Ok(t) => {
+                    db.tracking = Some(t);
+                    Reply::Ok
+                }
+                Err(e) => Reply::Failed(e),
+            },
+        );
     }
     let kind = db.kind;
     let t = &mut db.tdb;
@@ -296,12 +350,14 @@ fn run_op(open: &mut HashMap<u32, OpenDb>, node: NodeView, id: u32, op: &Op) -> 
         }
         Op::Traverse { with_empty } => {
             let mut recs = Vec::new();
-            let mut cb = |_: &mut tdb::Tdb, k: &[u8], v: &[u8]| {
+            let mut cb = |_: &mut tdb_engine::Tdb, k: &[u8], v: &[u8]| {
                 if kind == Kind::Volatile {
                     // Only records with a value, and only those this node is
                     // the dmaster of (the authoritative copy).
                     match Header::decode(v) {
-                        Some(h) if h.dmaster == node.pnn && (*with_empty || v.len() > ltdb::HEADER_LEN) => {}
+                        Some(h)
+                            if h.dmaster == node.pnn
+                                && (*with_empty || v.len() > ltdb::HEADER_LEN) => {}
                         _ => return false,
                     }
                 }
@@ -314,7 +370,9 @@ fn run_op(open: &mut HashMap<u32, OpenDb>, node: NodeView, id: u32, op: &Op) -> 
             }
         }
         Op::GetSeqnum => match ltdb::fetch(t, kind, node, ltdb::DB_SEQNUM_KEY, q) {
-            Ok((_, data)) if data.len() == 8 => Reply::Seqnum(u64::from_le_bytes(data[..].try_into().unwrap())),
+            Ok((_, data)) if data.len() == 8 => {
+                Reply::Seqnum(u64::from_le_bytes(data[..].try_into().unwrap()))
+            }
             Ok(_) => Reply::Seqnum(0),
             Err(e) => terr("fetch seqnum", e),
         },
@@ -378,11 +436,22 @@ fn run_op(open: &mut HashMap<u32, OpenDb>, node: NodeView, id: u32, op: &Op) -> 
             }
             Reply::Ok
         }
-        Op::Vacuum { name, full, repack_limit, max_run } => {
+        Op::Vacuum {
+            name,
+            full,
+            repack_limit,
+            max_run,
+        } => {
             if kind != Kind::Volatile {
-                return Some(Reply::Failed(format!("not vacuuming non-volatile database {name}")));
+                return Some(Reply::Failed(format!(
+                    "not vacuuming non-volatile database {name}"
+                )));
             }
-            let params = vacuum::RunParams { full: *full, repack_limit: *repack_limit, deadline: std::time::Instant::now() + *max_run };
+            let params = vacuum::RunParams {
+                full: *full,
+                repack_limit: *repack_limit,
+                deadline: std::time::Instant::now() + *max_run,
+            };
             match vacuum::run(t, q, node, name, params) {
                 Ok(_) => Reply::Ok,
                 Err(vacuum::RunError::TimedOut) => Reply::TimedOut,
@@ -418,7 +487,14 @@ fn run_op(open: &mut HashMap<u32, OpenDb>, node: NodeView, id: u32, op: &Op) -> 
 /// A record call with the chain locked: this node is dmaster of the record
 /// (it is the only node), so the call runs locally and the record is stored
 /// back, which is what "immediate migration" amounts to here.
-fn call_locked(t: &mut tdb::Tdb, q: &mut DeleteQueue, kind: Kind, node: NodeView, key: &[u8], callid: u32) -> Reply {
+fn call_locked(
+    t: &mut tdb_engine::Tdb,
+    q: &mut DeleteQueue,
+    kind: Kind,
+    node: NodeView,
+    key: &[u8],
+    callid: u32,
+) -> Reply {
     let (mut header, data) = match ltdb::fetch(t, kind, node, key, q) {
         Ok(x) => x,
         Err(e) => return terr("fetch", e),
@@ -438,25 +514,44 @@ fn call_locked(t: &mut tdb::Tdb, q: &mut DeleteQueue, kind: Kind, node: NodeView
         }
         // Samba answers an unknown function with status 0 and no data, and
         // leaves the record alone.
-        _ => return Reply::Call { status: 0, data: Vec::new() },
+        _ => {
+            return Reply::Call {
+                status: 0,
+                data: Vec::new(),
+            }
+        }
     };
     match ltdb::store(t, kind, node, key, &mut header, &data) {
         Ok(a) => q.apply(key, &header, a),
         Err(e) => return terr("store", e),
     }
-    Reply::Call { status: 0, data: reply }
+    Reply::Call {
+        status: 0,
+        data: reply,
+    }
 }
 
-fn open_tdb(path: &std::path::Path, hash_size: u32, tdb_flags: u32) -> Result<Box<tdb::Tdb>, String> {
-    let c = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| "path contains NUL".to_string())?;
-    let opts = tdb::OpenOptions {
+fn open_tdb(
+    path: &std::path::Path,
+    hash_size: u32,
+    tdb_flags: u32,
+) -> Result<Box<tdb_engine::Tdb>, String> {
+    let c = CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|_| "path contains NUL".to_string())?;
+    let opts = tdb_engine::OpenOptions {
         hash_size: hash_size as i32,
         tdb_flags,
         open_flags: libc::O_CREAT | libc::O_RDWR,
         mode: 0o600,
         ..Default::default()
     };
-    tdb::Tdb::open(Some(&c), opts).map_err(|e| format!("Failed to open tdb '{}': {}", path.display(), std::io::Error::from_raw_os_error(e.errno)))
+    tdb_engine::Tdb::open(Some(&c), opts).map_err(|e| {
+        format!(
+            "Failed to open tdb '{}': {}",
+            path.display(),
+            std::io::Error::from_raw_os_error(e.errno)
+        )
+    })
 }
 
 #[cfg(test)]
@@ -490,9 +585,27 @@ mod tests {
         }
     }
 
-    fn open(tx: &Sender<Job>, rx: &Receiver<Done>, id: u32, path: PathBuf, kind: Kind) -> Result<(), String> {
-        let flags = if kind == Kind::Persistent { DB_FLAGS_PERSISTENT } else { 0 };
-        tx.send(Job::Open { id, path, hash_size: 131, tdb_flags: tdb_flags(flags, false), max_dead: 5, kind }).unwrap();
+    fn open(
+        tx: &Sender<Job>,
+        rx: &Receiver<Done>,
+        id: u32,
+        path: PathBuf,
+        kind: Kind,
+    ) -> Result<(), String> {
+        let flags = if kind == Kind::Persistent {
+            DB_FLAGS_PERSISTENT
+        } else {
+            0
+        };
+        tx.send(Job::Open {
+            id,
+            path,
+            hash_size: 131,
+            tdb_flags: tdb_flags(flags, false),
+            max_dead: 5,
+            kind,
+        })
+        .unwrap();
         match rx.recv().unwrap() {
             Done::Opened { id: got, result } => {
                 assert_eq!(got, id);
@@ -517,9 +630,18 @@ mod tests {
     }
 
     /// A record as a traverse with empty records reports it.
-    fn record(tx: &Sender<Job>, rx: &Receiver<Done>, id: u32, key: &[u8]) -> Option<(Header, Vec<u8>)> {
-        let Reply::Records(recs) = op(tx, rx, id, Op::Traverse { with_empty: true }) else { panic!() };
-        recs.into_iter().find(|(k, _)| k == key).map(|(_, v)| (Header::decode(&v).unwrap(), v[ltdb::HEADER_LEN..].to_vec()))
+    fn record(
+        tx: &Sender<Job>,
+        rx: &Receiver<Done>,
+        id: u32,
+        key: &[u8],
+    ) -> Option<(Header, Vec<u8>)> {
+        let Reply::Records(recs) = op(tx, rx, id, Op::Traverse { with_empty: true }) else {
+            panic!()
+        };
+        recs.into_iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| (Header::decode(&v).unwrap(), v[ltdb::HEADER_LEN..].to_vec()))
     }
 
     /// A python helper using Samba's libtdb through ctypes, standing in for a
@@ -529,16 +651,26 @@ mod tests {
     /// libtdb1 and python3 come from scripts/deps.sh; a machine without them
     /// fails the test rather than skipping it.
     fn libtdb_client(path: &std::path::Path, script: &str) -> std::process::Child {
-        let lib = ["/usr/lib/x86_64-linux-gnu/libtdb.so.1", "/usr/lib/aarch64-linux-gnu/libtdb.so.1", "/usr/lib/libtdb.so.1"]
-            .into_iter()
-            .find(|p| std::path::Path::new(p).exists())
-            .expect("Debian's libtdb.so.1 (package libtdb1, installed by scripts/deps.sh)");
+        let lib = [
+            "/usr/lib/x86_64-linux-gnu/libtdb.so.1",
+            "/usr/lib/aarch64-linux-gnu/libtdb.so.1",
+            "/usr/lib/libtdb.so.1",
+        ]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("Debian's libtdb.so.1 (package libtdb1, installed by scripts/deps.sh)");
         let prog = format!(
             "import ctypes,sys,time\nlib=ctypes.CDLL('{lib}')\nlib.tdb_open.restype=ctypes.c_void_p\nt=lib.tdb_open(sys.argv[1].encode(),0,0,2,0)\nassert t\n\
              class D(ctypes.Structure): _fields_=[('p',ctypes.c_char_p),('n',ctypes.c_size_t)]\n\
              def key(b): return D(b,len(b))\n{script}\n"
         );
-        std::process::Command::new("python3").arg("-c").arg(prog).arg(path).stdout(std::process::Stdio::piped()).spawn().expect("python3")
+        std::process::Command::new("python3")
+            .arg("-c")
+            .arg(prog)
+            .arg(path)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3")
     }
 
     #[test]
@@ -549,8 +681,22 @@ mod tests {
         open(&tx, &rx, 1, path.clone(), Kind::Volatile).unwrap();
         // Migrating a missing record creates it with rsn 2 (initial header
         // stored once by the fetch, once more after the call), dmaster 0.
-        let r = op(&tx, &rx, 1, Op::Call { key: b"k1".to_vec(), callid: CALL_NULL_FUNC });
-        assert_eq!(r, Reply::Call { status: 0, data: vec![] });
+        let r = op(
+            &tx,
+            &rx,
+            1,
+            Op::Call {
+                key: b"k1".to_vec(),
+                callid: CALL_NULL_FUNC,
+            },
+        );
+        assert_eq!(
+            r,
+            Reply::Call {
+                status: 0,
+                data: vec![]
+            }
+        );
         let (hd, data) = record(&tx, &rx, 1, b"k1").unwrap();
         assert_eq!((hd.rsn, hd.dmaster, hd.flags), (2, 0, 0));
         assert!(data.is_empty());
@@ -565,39 +711,91 @@ mod tests {
         assert!(child.wait().unwrap().success());
         // FETCH returns the value; FETCH_WITH_HEADER the header before the
         // call's own store; each call bumps the rsn.
-        let r = op(&tx, &rx, 1, Op::Call { key: b"k1".to_vec(), callid: CALL_FETCH_FUNC });
-        assert_eq!(r, Reply::Call { status: 0, data: b"hello".to_vec() });
-        let r = op(&tx, &rx, 1, Op::Call { key: b"k1".to_vec(), callid: CALL_FETCH_WITH_HEADER_FUNC });
-        let Reply::Call { status: 0, data } = r else { panic!("{r:?}") };
+        let r = op(
+            &tx,
+            &rx,
+            1,
+            Op::Call {
+                key: b"k1".to_vec(),
+                callid: CALL_FETCH_FUNC,
+            },
+        );
+        assert_eq!(
+            r,
+            Reply::Call {
+                status: 0,
+                data: b"hello".to_vec()
+            }
+        );
+        let r = op(
+            &tx,
+            &rx,
+            1,
+            Op::Call {
+                key: b"k1".to_vec(),
+                callid: CALL_FETCH_WITH_HEADER_FUNC,
+            },
+        );
+        let Reply::Call { status: 0, data } = r else {
+            panic!("{r:?}")
+        };
         assert_eq!(Header::decode(&data).unwrap().rsn, 3);
         assert_eq!(&data[ltdb::HEADER_LEN..], b"hello");
         assert_eq!(record(&tx, &rx, 1, b"k1").unwrap().0.rsn, 4);
         // An unknown function: status 0, nothing stored for an existing record.
-        let r = op(&tx, &rx, 1, Op::Call { key: b"k1".to_vec(), callid: 77 });
-        assert_eq!(r, Reply::Call { status: 0, data: vec![] });
+        let r = op(
+            &tx,
+            &rx,
+            1,
+            Op::Call {
+                key: b"k1".to_vec(),
+                callid: 77,
+            },
+        );
+        assert_eq!(
+            r,
+            Reply::Call {
+                status: 0,
+                data: vec![]
+            }
+        );
         assert_eq!(record(&tx, &rx, 1, b"k1").unwrap().0.rsn, 4);
         // The seqnum fetch leaves an empty record behind (rsn 1) and reads 0.
         assert_eq!(op(&tx, &rx, 1, Op::GetSeqnum), Reply::Seqnum(0));
         assert_eq!(record(&tx, &rx, 1, ltdb::DB_SEQNUM_KEY).unwrap().0.rsn, 1);
         // Traverse reports only records with a value, header included.
-        let Reply::Records(recs) = op(&tx, &rx, 1, Op::Traverse { with_empty: false }) else { panic!() };
+        let Reply::Records(recs) = op(&tx, &rx, 1, Op::Traverse { with_empty: false }) else {
+            panic!()
+        };
         assert_eq!(recs.len(), 1);
         assert_eq!(recs[0].0, b"k1");
         assert_eq!(&recs[0].1[ltdb::HEADER_LEN..], b"hello");
-        let Reply::Records(recs) = op(&tx, &rx, 1, Op::Traverse { with_empty: true }) else { panic!() };
+        let Reply::Records(recs) = op(&tx, &rx, 1, Op::Traverse { with_empty: true }) else {
+            panic!()
+        };
         assert_eq!(recs.len(), 2);
         // Wipe inside a recovery transaction empties the database.
         assert_eq!(op(&tx, &rx, 1, Op::TransactionStart), Reply::Ok);
         assert_eq!(op(&tx, &rx, 1, Op::Wipe), Reply::Ok);
         assert_eq!(op(&tx, &rx, 1, Op::TransactionCommit), Reply::Ok);
         assert!(record(&tx, &rx, 1, b"k1").is_none());
-        let Reply::Records(recs) = op(&tx, &rx, 1, Op::Traverse { with_empty: true }) else { panic!() };
+        let Reply::Records(recs) = op(&tx, &rx, 1, Op::Traverse { with_empty: true }) else {
+            panic!()
+        };
         assert!(recs.is_empty());
         // A restore pushes records inside the recovery transaction: read-only
         // flags are cleared and, this node being dmaster, the rsn goes up.
         assert_eq!(op(&tx, &rx, 1, Op::TransactionStart), Reply::Ok);
-        let hd = Header { rsn: 7, dmaster: 0, reserved1: 0, flags: ltdb::REC_RO_HAVE_READONLY | 0x10 };
-        let recs = vec![(b"p1".to_vec(), hd, b"pv".to_vec()), (b"p2".to_vec(), Header { dmaster: 3, ..hd }, b"x".to_vec())];
+        let hd = Header {
+            rsn: 7,
+            dmaster: 0,
+            reserved1: 0,
+            flags: ltdb::REC_RO_HAVE_READONLY | 0x10,
+        };
+        let recs = vec![
+            (b"p1".to_vec(), hd, b"pv".to_vec()),
+            (b"p2".to_vec(), Header { dmaster: 3, ..hd }, b"x".to_vec()),
+        ];
         assert_eq!(op(&tx, &rx, 1, Op::PushStore { recs }), Reply::Ok);
         assert_eq!(op(&tx, &rx, 1, Op::Barrier), Reply::Ok);
         assert_eq!(op(&tx, &rx, 1, Op::TransactionCommit), Reply::Ok);
@@ -614,7 +812,17 @@ mod tests {
     }
 
     fn vacuum(tx: &Sender<Job>, rx: &Receiver<Done>, id: u32, full: bool) -> Reply {
-        op(tx, rx, id, Op::Vacuum { name: "v.tdb".into(), full, repack_limit: 10_000, max_run: Duration::from_secs(120) })
+        op(
+            tx,
+            rx,
+            id,
+            Op::Vacuum {
+                name: "v.tdb".into(),
+                full,
+                repack_limit: 10_000,
+                max_run: Duration::from_secs(120),
+            },
+        )
     }
 
     #[test]
@@ -626,17 +834,56 @@ mod tests {
         // Two keys on different hash chains (hash size 131 here).
         let keys: Vec<Vec<u8>> = (0..50).map(|i| format!("key{i}").into_bytes()).collect();
         let busy = keys[0].clone();
-        let chain = |k: &[u8]| tdb::hash::jenkins_hash(k) % 131;
-        let free = keys.iter().find(|k| chain(k) != chain(&busy)).unwrap().clone();
+        let chain = |k: &[u8]| tdb_engine::hash::jenkins_hash(k) % 131;
+        let free = keys
+            .iter()
+            .find(|k| chain(k) != chain(&busy))
+            .unwrap()
+            .clone();
         // Record calls leave empty records that the daemon's own store queues.
         for k in [&busy, &free] {
-            assert_eq!(op(&tx, &rx, 1, Op::Call { key: k.clone(), callid: CALL_NULL_FUNC }), Reply::Call { status: 0, data: vec![] });
+            assert_eq!(
+                op(
+                    &tx,
+                    &rx,
+                    1,
+                    Op::Call {
+                        key: k.clone(),
+                        callid: CALL_NULL_FUNC
+                    }
+                ),
+                Reply::Call {
+                    status: 0,
+                    data: vec![]
+                }
+            );
         }
         // A record with a value, queued by a client with a stale header: the
         // value keeps it.
-        assert_eq!(op(&tx, &rx, 1, Op::PushStore { recs: vec![(b"full".to_vec(), Header::default(), b"x".to_vec())] }), Reply::Ok);
+        assert_eq!(
+            op(
+                &tx,
+                &rx,
+                1,
+                Op::PushStore {
+                    recs: vec![(b"full".to_vec(), Header::default(), b"x".to_vec())]
+                }
+            ),
+            Reply::Ok
+        );
         let (fh, _) = record(&tx, &rx, 1, b"full").unwrap();
-        assert_eq!(op(&tx, &rx, 1, Op::ScheduleForDeletion { key: b"full".to_vec(), header: fh }), Reply::Ok);
+        assert_eq!(
+            op(
+                &tx,
+                &rx,
+                1,
+                Op::ScheduleForDeletion {
+                    key: b"full".to_vec(),
+                    header: fh
+                }
+            ),
+            Reply::Ok
+        );
         // A client holds the chain lock of `busy` while the vacuum runs.
         let script = format!(
             "assert lib.tdb_chainlock(ctypes.c_void_p(t),key(bytes.fromhex('{}')))==0\nprint('x',flush=True)\ntime.sleep(0.5)",
@@ -647,7 +894,10 @@ mod tests {
         child.stdout.as_mut().unwrap().read_exact(&mut b).unwrap();
         let start = std::time::Instant::now();
         assert_eq!(vacuum(&tx, &rx, 1, false), Reply::Ok);
-        assert!(start.elapsed() < Duration::from_millis(300), "vacuum waited for a client's lock");
+        assert!(
+            start.elapsed() < Duration::from_millis(300),
+            "vacuum waited for a client's lock"
+        );
         assert!(record(&tx, &rx, 1, &free).is_none());
         assert!(record(&tx, &rx, 1, &busy).is_some());
         assert_eq!(record(&tx, &rx, 1, b"full").unwrap().1, b"x");
@@ -684,8 +934,21 @@ mod tests {
         let mut b = [0u8; 1];
         child.stdout.as_mut().unwrap().read_exact(&mut b).unwrap();
         let start = std::time::Instant::now();
-        tx.send(Job::Op { id: 1, tag: 1, op: Op::Call { key: b"k".to_vec(), callid: CALL_NULL_FUNC } }).unwrap();
-        tx.send(Job::Op { id: 2, tag: 2, op: Op::GetSeqnum }).unwrap();
+        tx.send(Job::Op {
+            id: 1,
+            tag: 1,
+            op: Op::Call {
+                key: b"k".to_vec(),
+                callid: CALL_NULL_FUNC,
+            },
+        })
+        .unwrap();
+        tx.send(Job::Op {
+            id: 2,
+            tag: 2,
+            op: Op::GetSeqnum,
+        })
+        .unwrap();
         // The other database answers while the call waits for the lock.
         match rx.recv().unwrap() {
             Done::Op { tag, .. } => assert_eq!(tag, 2),
@@ -695,7 +958,13 @@ mod tests {
         match rx.recv().unwrap() {
             Done::Op { tag, reply } => {
                 assert_eq!(tag, 1);
-                assert_eq!(reply, Reply::Call { status: 0, data: vec![] });
+                assert_eq!(
+                    reply,
+                    Reply::Call {
+                        status: 0,
+                        data: vec![]
+                    }
+                );
             }
             _ => panic!(),
         }

@@ -30,13 +30,22 @@ pub fn init(target: LogTarget, level: u32, test_mode: bool) -> std::io::Result<(
     let host = if test_mode {
         std::env::var("CTDB_BASE")
             .ok()
-            .and_then(|b| std::path::Path::new(&b).file_name().map(|f| f.to_string_lossy().into_owned()))
+            .and_then(|b| {
+                std::path::Path::new(&b)
+                    .file_name()
+                    .map(|f| f.to_string_lossy().into_owned())
+            })
             .unwrap_or_else(hostname)
     } else {
         hostname()
     };
     let file = match &target {
-        LogTarget::File(p) => Some(std::fs::OpenOptions::new().create(true).append(true).open(p)?),
+        LogTarget::File(p) => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)?,
+        ),
         _ => None,
     };
     if target == LogTarget::Syslog {
@@ -60,7 +69,9 @@ fn hostname() -> String {
 }
 
 fn timestamp() -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     let secs = now.as_secs() as libc::time_t;
     // SAFETY: tm is plain data filled by localtime_r.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
@@ -97,7 +108,13 @@ pub fn log(level: u32, msg: &str) {
                 let _ = writeln!(std::io::stderr(), "{msg}");
             }
             LogTarget::File(_) => {
-                let line = format!("{} {} ctdbd[{}]: {}\n", timestamp(), sink.host, std::process::id(), msg);
+                let line = format!(
+                    "{} {} ctdbd[{}]: {}\n",
+                    timestamp(),
+                    sink.host,
+                    std::process::id(),
+                    msg
+                );
                 if let Some(f) = sink.file.as_mut() {
                     let _ = f.write_all(line.as_bytes());
                 }

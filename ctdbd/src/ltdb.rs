@@ -3,7 +3,7 @@
 //! fetches and stores records locally (see docs/ctdbd.md, "Records").
 
 use crate::vacuum::{DeleteQueue, QueueAction};
-use tdb::{StoreFlag, Tdb, TdbError};
+use tdb_engine::{StoreFlag, Tdb, TdbError};
 
 /// Size of the header on disk and on the wire.
 pub const HEADER_LEN: usize = 24;
@@ -15,7 +15,10 @@ pub const REC_RO_HAVE_DELEGATIONS: u32 = 0x0100_0000;
 pub const REC_RO_HAVE_READONLY: u32 = 0x0200_0000;
 pub const REC_RO_REVOKING_READONLY: u32 = 0x0400_0000;
 pub const REC_RO_REVOKE_COMPLETE: u32 = 0x0800_0000;
-pub const REC_RO_FLAGS: u32 = REC_RO_HAVE_DELEGATIONS | REC_RO_HAVE_READONLY | REC_RO_REVOKING_READONLY | REC_RO_REVOKE_COMPLETE;
+pub const REC_RO_FLAGS: u32 = REC_RO_HAVE_DELEGATIONS
+    | REC_RO_HAVE_READONLY
+    | REC_RO_REVOKING_READONLY
+    | REC_RO_REVOKE_COMPLETE;
 
 /// Key under which a persistent database keeps its sequence number (with
 /// the terminating NUL as part of the key).
@@ -78,7 +81,14 @@ pub struct NodeView {
 /// what the store means for the vacuumer's delete queue: an empty record
 /// left behind is queued (with the header as stored), a record kept with a
 /// value leaves the queue.
-pub fn store(tdb: &mut Tdb, kind: Kind, node: NodeView, key: &[u8], header: &mut Header, data: &[u8]) -> Result<QueueAction, TdbError> {
+pub fn store(
+    tdb: &mut Tdb,
+    kind: Kind,
+    node: NodeView,
+    key: &[u8],
+    header: &mut Header,
+    data: &[u8],
+) -> Result<QueueAction, TdbError> {
     if kind != Kind::Volatile {
         tdb.store(key, &[&header.encode(), data], StoreFlag::Replace)?;
         return Ok(QueueAction::Leave);
@@ -110,7 +120,11 @@ pub fn store(tdb: &mut Tdb, kind: Kind, node: NodeView, key: &[u8], header: &mut
     header.flags &= !(REC_FLAG_VACUUM_MIGRATED | REC_FLAG_AUTOMATIC);
     if keep {
         tdb.store(key, &[&header.encode(), data], StoreFlag::Replace)?;
-        Ok(if schedule_for_deletion { QueueAction::Schedule } else { QueueAction::Remove })
+        Ok(if schedule_for_deletion {
+            QueueAction::Schedule
+        } else {
+            QueueAction::Remove
+        })
     } else {
         match tdb.delete(key) {
             Ok(()) | Err(TdbError::NoExist) => Ok(QueueAction::Leave),
@@ -124,7 +138,13 @@ pub fn store(tdb: &mut Tdb, kind: Kind, node: NodeView, key: &[u8], header: &mut
 /// if that makes this node the dmaster (or the database is persistent) the
 /// initial record is written, as Samba's daemon does.  That initial store
 /// queues the empty record for deletion: `queue` hears about it.
-pub fn fetch(tdb: &mut Tdb, kind: Kind, node: NodeView, key: &[u8], queue: &mut DeleteQueue) -> Result<(Header, Vec<u8>), TdbError> {
+pub fn fetch(
+    tdb: &mut Tdb,
+    kind: Kind,
+    node: NodeView,
+    key: &[u8],
+    queue: &mut DeleteQueue,
+) -> Result<(Header, Vec<u8>), TdbError> {
     match tdb.fetch(key) {
         Ok(v) => {
             if let Some(h) = Header::decode(&v) {
@@ -134,7 +154,11 @@ pub fn fetch(tdb: &mut Tdb, kind: Kind, node: NodeView, key: &[u8], queue: &mut 
         Err(TdbError::NoExist) => {}
         Err(e) => return Err(e),
     }
-    let mut h = Header { dmaster: node.lmaster, flags: REC_FLAG_AUTOMATIC, ..Default::default() };
+    let mut h = Header {
+        dmaster: node.lmaster,
+        flags: REC_FLAG_AUTOMATIC,
+        ..Default::default()
+    };
     if kind == Kind::Persistent || h.dmaster == node.pnn {
         let action = store(tdb, kind, node, key, &mut h, &[])?;
         queue.apply(key, &h, action);
@@ -148,7 +172,12 @@ mod tests {
 
     #[test]
     fn header_layout() {
-        let h = Header { rsn: 0x0102030405060708, dmaster: 7, reserved1: 0, flags: REC_FLAG_AUTOMATIC };
+        let h = Header {
+            rsn: 0x0102030405060708,
+            dmaster: 7,
+            reserved1: 0,
+            flags: REC_FLAG_AUTOMATIC,
+        };
         let b = h.encode();
         assert_eq!(&b[0..8], &[8, 7, 6, 5, 4, 3, 2, 1]);
         assert_eq!(&b[8..12], &[7, 0, 0, 0]);

@@ -3,8 +3,8 @@
 #[allow(dead_code)] // some keys are parsed now and used by later features
 mod config;
 mod db;
-mod ltdb;
 mod logging;
+mod ltdb;
 mod nodes;
 #[allow(dead_code)] // the full protocol vocabulary, used as features land
 mod protocol;
@@ -60,12 +60,19 @@ impl PidFile {
         // SAFETY: fl is a valid flock for F_SETLK.
         if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &fl) } != 0 {
             let holder = std::fs::read_to_string(path).unwrap_or_default();
-            return Err(format!("PID file {} is locked: ctdbd already running (pid {})", path.display(), holder.trim()));
+            return Err(format!(
+                "PID file {} is locked: ctdbd already running (pid {})",
+                path.display(),
+                holder.trim()
+            ));
         }
         file.set_len(0).map_err(|e| e.to_string())?;
         let mut f = &file;
         writeln!(f, "{}", std::process::id()).map_err(|e| e.to_string())?;
-        Ok(PidFile { path: path.to_path_buf(), _file: file })
+        Ok(PidFile {
+            path: path.to_path_buf(),
+            _file: file,
+        })
     }
 }
 
@@ -79,27 +86,37 @@ impl Drop for PidFile {
 fn bind_socket(path: &Path) -> Result<std::os::unix::net::UnixListener, String> {
     if path.exists() {
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
-            return Err(format!("Domain socket {} is in use by another daemon", path.display()));
+            return Err(format!(
+                "Domain socket {} is in use by another daemon",
+                path.display()
+            ));
         }
-        std::fs::remove_file(path).map_err(|e| format!("Unable to remove stale socket {}: {}", path.display(), e))?;
+        std::fs::remove_file(path)
+            .map_err(|e| format!("Unable to remove stale socket {}: {}", path.display(), e))?;
         log_notice!("Removed stale socket {}", path.display());
     }
-    let l = std::os::unix::net::UnixListener::bind(path).map_err(|e| format!("Unable to bind on ctdb socket {}: {}", path.display(), e))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).map_err(|e| e.to_string())?;
+    let l = std::os::unix::net::UnixListener::bind(path)
+        .map_err(|e| format!("Unable to bind on ctdb socket {}: {}", path.display(), e))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| e.to_string())?;
     Ok(l)
 }
 
 /// Finds this node's PNN.  With [cluster] node address, that address must be
 /// in the nodes file; otherwise the first nodes-file address we can bind wins.
 /// The bound listener is kept for the node transport.
-fn find_pnn(cfg: &Config, nodes: &[nodes::Node]) -> Result<(u32, Option<std::net::TcpListener>), String> {
+fn find_pnn(
+    cfg: &Config,
+    nodes: &[nodes::Node],
+) -> Result<(u32, Option<std::net::TcpListener>), String> {
     let try_bind = |a: SocketAddr| std::net::TcpListener::bind(a);
     if let Some(addr) = cfg.node_address {
         let n = nodes
             .iter()
             .find(|n| !n.deleted && n.addr.ip() == addr)
             .ok_or_else(|| format!("Node address {addr} is not in the nodes file"))?;
-        let l = try_bind(n.addr).map_err(|e| format!("Unable to bind to node address {}: {}", n.addr, e))?;
+        let l = try_bind(n.addr)
+            .map_err(|e| format!("Unable to bind to node address {}: {}", n.addr, e))?;
         return Ok((n.pnn, Some(l)));
     }
     for n in nodes.iter().filter(|n| !n.deleted) {
@@ -149,7 +166,9 @@ fn public_addresses(path: &Path) -> Result<(Vec<String>, Vec<server::PublicIp>),
         }
         let mut parts = line.split_whitespace();
         let addr = parts.next().unwrap_or("");
-        let (ip, bits) = addr.split_once('/').ok_or_else(|| format!("Badly formed line in {}: {}", path.display(), line))?;
+        let (ip, bits) = addr
+            .split_once('/')
+            .ok_or_else(|| format!("Badly formed line in {}: {}", path.display(), line))?;
         let (Ok(ip), Ok(_)) = (ip.parse::<IpAddr>(), bits.parse::<u8>()) else {
             return Err(format!("Badly formed line in {}: {}", path.display(), line));
         };
@@ -205,7 +224,10 @@ fn main() {
         config::parse_log_location(&cfg.log_location).expect("validated at load")
     };
     if let Err(e) = logging::init(target, cfg.log_level, paths.test_mode) {
-        die(&[format!("Failed to initialise logging to {}: {}", cfg.log_location, e)]);
+        die(&[format!(
+            "Failed to initialise logging to {}: {}",
+            cfg.log_location, e
+        )]);
     }
     log_notice!("CTDB starting on node");
     if cfg.cluster_lock.is_none() {
@@ -214,11 +236,20 @@ fn main() {
 
     let nodes_path = paths.etcdir.join("nodes");
     let nodes = std::fs::read_to_string(&nodes_path)
-        .map_err(|e| format!("Failed to read nodes file \"{}\": {}", nodes_path.display(), e))
+        .map_err(|e| {
+            format!(
+                "Failed to read nodes file \"{}\": {}",
+                nodes_path.display(),
+                e
+            )
+        })
         .and_then(|t| nodes::parse(&t))
         .unwrap_or_else(|e| die(&[e]));
     if nodes.iter().all(|n| n.deleted) {
-        die(&[format!("No nodes in nodes file \"{}\"", nodes_path.display())]);
+        die(&[format!(
+            "No nodes in nodes file \"{}\"",
+            nodes_path.display()
+        )]);
     }
 
     let mut tun = tunables::Tunables::default();
@@ -227,19 +258,30 @@ fn main() {
         Ok(true) => log_notice!("Loaded tunables from {}", tun_path.display()),
         Ok(false) => {}
         Err(errs) => {
-            let mut m: Vec<String> = errs.into_iter().map(|e| format!("{}: {}", tun_path.display(), e)).collect();
-            m.push(format!("Failed to load tunables from {}", tun_path.display()));
+            let mut m: Vec<String> = errs
+                .into_iter()
+                .map(|e| format!("{}: {}", tun_path.display(), e))
+                .collect();
+            m.push(format!(
+                "Failed to load tunables from {}",
+                tun_path.display()
+            ));
             die(&m);
         }
     }
 
-    let (public_ifaces, public_ips) = public_addresses(&paths.etcdir.join("public_addresses")).unwrap_or_else(|e| die(&[e]));
+    let (public_ifaces, public_ips) =
+        public_addresses(&paths.etcdir.join("public_addresses")).unwrap_or_else(|e| die(&[e]));
 
     let (pnn, node_listener) = find_pnn(&cfg, &nodes).unwrap_or_else(|e| die(&[e]));
 
     if !paths.rundir.is_dir() {
         if let Err(e) = std::fs::create_dir_all(&paths.rundir) {
-            die(&[format!("Unable to create run directory {}: {}", paths.rundir.display(), e)]);
+            die(&[format!(
+                "Unable to create run directory {}: {}",
+                paths.rundir.display(),
+                e
+            )]);
         }
     }
 
@@ -248,7 +290,11 @@ fn main() {
     }
 
     let pidfile = PidFile::create(&paths.pidfile()).unwrap_or_else(|e| die(&[e]));
-    log_notice!("Starting CTDBD (Version {}) as PID: {}", VERSION, std::process::id());
+    log_notice!(
+        "Starting CTDBD (Version {}) as PID: {}",
+        VERSION,
+        std::process::id()
+    );
     log_notice!("Created PID file {}", paths.pidfile().display());
 
     let sock_path = paths.socket();
@@ -256,7 +302,10 @@ fn main() {
     log_notice!("Listening to ctdb socket {}", sock_path.display());
     log_notice!("PNN is {}", pnn);
 
-    let mut caps = protocol::CAP_RECMASTER | protocol::CAP_LMASTER | protocol::CAP_PARALLEL_RECOVERY | protocol::CAP_FRAGMENTED_CONTROLS;
+    let mut caps = protocol::CAP_RECMASTER
+        | protocol::CAP_LMASTER
+        | protocol::CAP_PARALLEL_RECOVERY
+        | protocol::CAP_FRAGMENTED_CONTROLS;
     if !cfg.lmaster_capability {
         caps &= !protocol::CAP_LMASTER;
     }
@@ -289,7 +338,8 @@ fn main() {
         public_ifaces,
         public_ips,
     };
-    let mut daemon = server::Daemon::new(listener, node_listener, state).unwrap_or_else(|e| die(&[format!("Failed to set up event loop: {e}")]));
+    let mut daemon = server::Daemon::new(listener, node_listener, state)
+        .unwrap_or_else(|e| die(&[format!("Failed to set up event loop: {e}")]));
     let res = daemon.run();
     daemon.shutdown();
     drop(pidfile);

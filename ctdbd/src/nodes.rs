@@ -26,11 +26,21 @@ pub fn parse(text: &str) -> Result<Vec<Node>, String> {
         }
         let pnn = nodes.len() as u32;
         if line.starts_with('#') {
-            nodes.push(Node { pnn, addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), CTDB_PORT), deleted: true });
+            nodes.push(Node {
+                pnn,
+                addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), CTDB_PORT),
+                deleted: true,
+            });
             continue;
         }
-        let ip: IpAddr = line.parse().map_err(|_| format!("Invalid node address \"{line}\""))?;
-        nodes.push(Node { pnn, addr: SocketAddr::new(ip, CTDB_PORT), deleted: false });
+        let ip: IpAddr = line
+            .parse()
+            .map_err(|_| format!("Invalid node address \"{line}\""))?;
+        nodes.push(Node {
+            pnn,
+            addr: SocketAddr::new(ip, CTDB_PORT),
+            deleted: false,
+        });
     }
     Ok(nodes)
 }

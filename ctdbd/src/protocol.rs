@@ -252,13 +252,15 @@ impl<'a> Reader<'a> {
         self.bytes(1).map(|b| b[0])
     }
     pub fn u32(&mut self) -> Option<u32> {
-        self.bytes(4).map(|b| u32::from_le_bytes(b.try_into().unwrap()))
+        self.bytes(4)
+            .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
     }
     pub fn i32(&mut self) -> Option<i32> {
         self.u32().map(|v| v as i32)
     }
     pub fn u64(&mut self) -> Option<u64> {
-        self.bytes(8).map(|b| u64::from_le_bytes(b.try_into().unwrap()))
+        self.bytes(8)
+            .map(|b| u64::from_le_bytes(b.try_into().unwrap()))
     }
     pub fn rest(&mut self) -> &'a [u8] {
         let s = &self.buf[self.pos..];
@@ -327,8 +329,13 @@ pub struct Timeval {
 
 impl Timeval {
     pub fn now() -> Timeval {
-        let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        Timeval { sec: d.as_secs() as i64, usec: d.subsec_micros() as i64 }
+        let d = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Timeval {
+            sec: d.as_secs() as i64,
+            usec: d.subsec_micros() as i64,
+        }
     }
 }
 
@@ -375,7 +382,13 @@ impl ReqControl {
         let flags = r.u32().ok_or(PacketError::Truncated)?;
         let len = r.u32().ok_or(PacketError::Truncated)? as usize;
         let data = r.bytes(len).ok_or(PacketError::Truncated)?.to_vec();
-        Ok(ReqControl { opcode, srvid, client_id, flags, data })
+        Ok(ReqControl {
+            opcode,
+            srvid,
+            client_id,
+            flags,
+            data,
+        })
     }
 
     pub fn encode(&self) -> Vec<u8> {
@@ -434,7 +447,14 @@ impl ReqCall {
         let dlen = r.u32().ok_or(PacketError::Truncated)? as usize;
         let key = r.bytes(klen).ok_or(PacketError::Truncated)?.to_vec();
         let calldata = r.bytes(dlen).ok_or(PacketError::Truncated)?.to_vec();
-        Ok(ReqCall { flags, db_id, callid, hopcount, key, calldata })
+        Ok(ReqCall {
+            flags,
+            db_id,
+            callid,
+            hopcount,
+            key,
+            calldata,
+        })
     }
 
     pub fn encode(&self) -> Vec<u8> {
@@ -461,7 +481,12 @@ pub fn reply_call_body(status: i32, data: &[u8]) -> Vec<u8> {
 /// One marshalled record (ctdb_rec_data): length u32 (of the whole entry),
 /// reqid u32, keylen u32, datalen u32, key, data.  No padding.
 pub fn rec_data(w: &mut Writer, reqid: u32, key: &[u8], data: &[u8]) {
-    w.u32((16 + key.len() + data.len()) as u32).u32(reqid).u32(key.len() as u32).u32(data.len() as u32).bytes(key).bytes(data);
+    w.u32((16 + key.len() + data.len()) as u32)
+        .u32(reqid)
+        .u32(key.len() as u32)
+        .u32(data.len() as u32)
+        .bytes(key)
+        .bytes(data);
 }
 
 /// A record as (key, stored value).
@@ -507,7 +532,9 @@ impl ReqMessage {
     }
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::new();
-        w.u64(self.srvid).u32(self.data.len() as u32).bytes(&self.data);
+        w.u64(self.srvid)
+            .u32(self.data.len() as u32)
+            .bytes(&self.data);
         w.buf
     }
 }
@@ -552,7 +579,12 @@ pub fn parse_sock_addr(data: &[u8]) -> Option<std::net::SocketAddr> {
         let flowinfo = u32::from_be_bytes(data[4..8].try_into().unwrap());
         let ip: [u8; 16] = data[8..24].try_into().unwrap();
         let scope = u32::from_le_bytes(data[24..28].try_into().unwrap());
-        Some(std::net::SocketAddr::V6(std::net::SocketAddrV6::new(ip.into(), port, flowinfo, scope)))
+        Some(std::net::SocketAddr::V6(std::net::SocketAddrV6::new(
+            ip.into(),
+            port,
+            flowinfo,
+            scope,
+        )))
     } else {
         None
     }
@@ -566,7 +598,10 @@ pub fn parse_connection(data: &[u8]) -> Option<(std::net::SocketAddr, std::net::
     if data.len() != 2 * SOCK_ADDR_LEN {
         return None;
     }
-    Some((parse_sock_addr(&data[..SOCK_ADDR_LEN])?, parse_sock_addr(&data[SOCK_ADDR_LEN..])?))
+    Some((
+        parse_sock_addr(&data[..SOCK_ADDR_LEN])?,
+        parse_sock_addr(&data[SOCK_ADDR_LEN..])?,
+    ))
 }
 
 /// ctdb_notify_data_old (REGISTER_NOTIFY): `srvid u64, len u32, data[len]`,
@@ -604,7 +639,9 @@ pub fn iface(w: &mut Writer, name: &str, link_state: u16, references: u32) {
 /// Reads a NUL-terminated string; the NUL may be missing at the very end.
 pub fn parse_cstring(data: &[u8]) -> Option<String> {
     let end = data.iter().position(|&b| b == 0).unwrap_or(data.len());
-    std::str::from_utf8(&data[..end]).ok().map(|s| s.to_string())
+    std::str::from_utf8(&data[..end])
+        .ok()
+        .map(|s| s.to_string())
 }
 
 #[cfg(test)]
@@ -613,7 +650,14 @@ mod tests {
 
     #[test]
     fn packet_is_padded_and_parses_back() {
-        let h = Header { operation: REPLY_CONTROL, reqid: 7, destnode: 3, srcnode: 3, generation: 99, ..Default::default() };
+        let h = Header {
+            operation: REPLY_CONTROL,
+            reqid: 7,
+            destnode: 3,
+            srcnode: 3,
+            generation: 99,
+            ..Default::default()
+        };
         let body = reply_control_body(0, &[1, 2, 3, 4], None);
         let p = build_packet(h, &body);
         assert_eq!(p.len(), 48); // 32 + 16 rounded up to 8
@@ -640,10 +684,22 @@ mod tests {
 
     #[test]
     fn bad_magic_and_version_are_refused() {
-        let mut p = build_packet(Header { operation: REQ_CONTROL, ..Default::default() }, &[]);
+        let mut p = build_packet(
+            Header {
+                operation: REQ_CONTROL,
+                ..Default::default()
+            },
+            &[],
+        );
         p[4] = 0;
         assert!(matches!(Header::parse(&p), Err(PacketError::BadMagic(_))));
-        let mut p = build_packet(Header { operation: REQ_CONTROL, ..Default::default() }, &[]);
+        let mut p = build_packet(
+            Header {
+                operation: REQ_CONTROL,
+                ..Default::default()
+            },
+            &[],
+        );
         p[8] = 2;
         assert_eq!(Header::parse(&p), Err(PacketError::BadVersion(2)));
         assert!(check_length(8).is_err());
@@ -652,7 +708,13 @@ mod tests {
 
     #[test]
     fn control_roundtrip() {
-        let c = ReqControl { opcode: 49, srvid: 5, client_id: 0, flags: 0, data: vec![1, 2, 3] };
+        let c = ReqControl {
+            opcode: 49,
+            srvid: 5,
+            client_id: 0,
+            flags: 0,
+            data: vec![1, 2, 3],
+        };
         let back = ReqControl::parse(&c.encode()).unwrap();
         assert_eq!(back.opcode, 49);
         assert_eq!(back.srvid, 5);
@@ -662,17 +724,33 @@ mod tests {
 
     #[test]
     fn req_call_roundtrip_and_rec_data_layout() {
-        let c = ReqCall { flags: 1, db_id: 0x88127240, callid: 0xFF000001, hopcount: 0, key: b"k1".to_vec(), calldata: vec![] };
+        let c = ReqCall {
+            flags: 1,
+            db_id: 0x88127240,
+            callid: 0xFF000001,
+            hopcount: 0,
+            key: b"k1".to_vec(),
+            calldata: vec![],
+        };
         let b = c.encode();
         assert_eq!(b.len(), 24 + 2);
         let back = ReqCall::parse(&b).unwrap();
-        assert_eq!((back.flags, back.db_id, back.callid, back.key), (1, 0x88127240, 0xFF000001, b"k1".to_vec()));
+        assert_eq!(
+            (back.flags, back.db_id, back.callid, back.key),
+            (1, 0x88127240, 0xFF000001, b"k1".to_vec())
+        );
         assert!(ReqCall::parse(&b[..25]).is_err());
         let mut w = Writer::new();
         rec_data(&mut w, 5, b"ab", b"xyz");
         assert_eq!(w.buf.len(), 21);
-        assert_eq!(&w.buf[..16], &[21, 0, 0, 0, 5, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0]);
-        assert_eq!(reply_call_body(0, b"hi"), vec![0, 0, 0, 0, 2, 0, 0, 0, b'h', b'i']);
+        assert_eq!(
+            &w.buf[..16],
+            &[21, 0, 0, 0, 5, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0]
+        );
+        assert_eq!(
+            reply_call_body(0, b"hi"),
+            vec![0, 0, 0, 0, 2, 0, 0, 0, b'h', b'i']
+        );
     }
 
     #[test]
@@ -707,7 +785,10 @@ mod tests {
         // As smbd's ctdb_watch_us builds it: srvid, len 1, one data byte.
         let mut w = Writer::new();
         w.u64(0xFE00_0000_0000_0000).u32(1).u8(0);
-        assert_eq!(parse_notify_data(&w.buf), Some((0xFE00_0000_0000_0000, vec![0])));
+        assert_eq!(
+            parse_notify_data(&w.buf),
+            Some((0xFE00_0000_0000_0000, vec![0]))
+        );
         w.u8(0);
         assert_eq!(parse_notify_data(&w.buf), None);
         assert_eq!(parse_notify_data(&[0u8; 11]), None);
@@ -717,7 +798,10 @@ mod tests {
         let mut w = Writer::new();
         public_ip_list(&mut w, &[(UNKNOWN_PNN, "10.0.0.9".parse().unwrap())]);
         assert_eq!(w.buf.len(), 4 + 32);
-        assert_eq!(&w.buf[4..16], &[0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 10, 0, 0, 9]);
+        assert_eq!(
+            &w.buf[4..16],
+            &[0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 10, 0, 0, 9]
+        );
         let mut w = Writer::new();
         iface(&mut w, "a-very-long-interface-name", 1, 7);
         assert_eq!(w.buf.len(), 24);

@@ -5,7 +5,9 @@
 use crate::config::{Config, Paths};
 use crate::db::{self, DbInfo, Done, Job, Op, PushState, Reply};
 use crate::nodes::Node;
-use crate::protocol::{self as p, ctrl, Header, ReqCall, ReqControl, ReqMessage, RunState, Timeval, Writer};
+use crate::protocol::{
+    self as p, ctrl, Header, ReqCall, ReqControl, ReqMessage, RunState, Timeval, Writer,
+};
 use crate::tunables::{SetResult, Tunables};
 use crate::{log_debug, log_err, log_info, log_notice, log_warn};
 use crossbeam_channel::{Receiver, Sender};
@@ -100,28 +102,58 @@ struct Waiting {
 /// What to do when a helper-thread operation finishes.
 enum Pending {
     /// REQ_CALL: send REPLY_CALL.
-    Call { token: Token, reqid: u32, started: Instant },
+    Call {
+        token: Token,
+        reqid: u32,
+        started: Instant,
+    },
     /// A control whose reply carries the operation's result.
-    Control { token: Token, reqid: u32, noreply: bool, after: After },
+    Control {
+        token: Token,
+        reqid: u32,
+        noreply: bool,
+        after: After,
+    },
     /// TRAVERSE_START_EXT: send the records to `srvid`, then the end marker.
-    Traverse { srvid: u64, trav_reqid: u32, db_id: u32 },
+    Traverse {
+        srvid: u64,
+        trav_reqid: u32,
+        db_id: u32,
+    },
     /// A DB_PUSH record buffer being stored.
     Push { db_id: u32 },
     /// A vacuum run; `scheduled` runs set the next timer when they end, a
     /// DB_VACUUM control gets its reply.
-    Vacuum { db_id: u32, started: Instant, scheduled: bool, control: Option<Waiting> },
+    Vacuum {
+        db_id: u32,
+        started: Instant,
+        scheduled: bool,
+        control: Option<Waiting>,
+    },
 }
 
 /// Bookkeeping done on the catalogue when a control's operation succeeds.
 enum After {
     Nothing,
-    TransactionStarted { db_id: u32, tid: u32 },
-    TransactionEnded { db_id: u32 },
-    SetFlag { db_id: u32, bit: u8 },
+    TransactionStarted {
+        db_id: u32,
+        tid: u32,
+    },
+    TransactionEnded {
+        db_id: u32,
+    },
+    SetFlag {
+        db_id: u32,
+        bit: u8,
+    },
     /// DB_PUSH_CONFIRM: reply with the number of records pushed.
-    PushConfirm { db_id: u32 },
+    PushConfirm {
+        db_id: u32,
+    },
     /// TRANS3_COMMIT's store: the childwrite counters.
-    Childwrite { started: Instant },
+    Childwrite {
+        started: Instant,
+    },
 }
 
 pub struct Daemon {
@@ -203,7 +235,11 @@ pub fn new_generation() -> u32 {
         let mut b = [0u8; 4];
         // SAFETY: b is writable for 4 bytes.
         let n = unsafe { libc::getrandom(b.as_mut_ptr() as *mut libc::c_void, 4, 0) };
-        let g = if n == 4 { u32::from_le_bytes(b) } else { (Timeval::now().usec as u32).wrapping_mul(2654435761) };
+        let g = if n == 4 {
+            u32::from_le_bytes(b)
+        } else {
+            (Timeval::now().usec as u32).wrapping_mul(2654435761)
+        };
         if g != p::INVALID_GENERATION && g != 0 {
             return g;
         }
@@ -211,27 +247,37 @@ pub fn new_generation() -> u32 {
 }
 
 impl Daemon {
-    pub fn new(listener: std::os::unix::net::UnixListener, node_listener: Option<std::net::TcpListener>, state: NodeState) -> std::io::Result<Daemon> {
+    pub fn new(
+        listener: std::os::unix::net::UnixListener,
+        node_listener: Option<std::net::TcpListener>,
+        state: NodeState,
+    ) -> std::io::Result<Daemon> {
         let poll = Poll::new()?;
         listener.set_nonblocking(true)?;
         let mut listener = UnixListener::from_std(listener);
-        poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
         let node_listener = match node_listener {
             Some(l) => {
                 l.set_nonblocking(true)?;
                 let mut l = TcpListener::from_std(l);
-                poll.registry().register(&mut l, NODE_LISTENER, Interest::READABLE)?;
+                poll.registry()
+                    .register(&mut l, NODE_LISTENER, Interest::READABLE)?;
                 Some(l)
             }
             None => None,
         };
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let sig_fd = install_signals()?;
-        poll.registry().register(&mut SourceFd(&sig_fd), SIGNALS, Interest::READABLE)?;
+        poll.registry()
+            .register(&mut SourceFd(&sig_fd), SIGNALS, Interest::READABLE)?;
         let w = waker.clone();
-        let (db_tx, db_rx, h) = db::spawn(state.pnn, Arc::new(move || {
-            let _ = w.wake();
-        }));
+        let (db_tx, db_rx, h) = db::spawn(
+            state.pnn,
+            Arc::new(move || {
+                let _ = w.wake();
+            }),
+        );
         Ok(Daemon {
             poll,
             listener,
@@ -281,7 +327,11 @@ impl Daemon {
         self.startup();
         let mut events = Events::with_capacity(256);
         while !self.exit_requested {
-            let next = self.dbs.iter().filter_map(|d| d.vacuum.next).fold(self.next_leader_broadcast, Instant::min);
+            let next = self
+                .dbs
+                .iter()
+                .filter_map(|d| d.vacuum.next)
+                .fold(self.next_leader_broadcast, Instant::min);
             let timeout = next.saturating_duration_since(Instant::now());
             match self.poll.poll(&mut events, Some(timeout)) {
                 Ok(()) => {}
@@ -317,7 +367,12 @@ impl Daemon {
             let secs = self.state.tunables.recover_interval().max(1) as u64;
             self.next_leader_broadcast = now + Duration::from_secs(secs);
         }
-        let due: Vec<u32> = self.dbs.iter().filter(|d| d.vacuum.next.is_some_and(|t| t <= now)).map(|d| d.id).collect();
+        let due: Vec<u32> = self
+            .dbs
+            .iter()
+            .filter(|d| d.vacuum.next.is_some_and(|t| t <= now))
+            .map(|d| d.id)
+            .collect();
         for id in due {
             self.vacuum_event(id, now);
         }
@@ -334,11 +389,17 @@ impl Daemon {
     fn vacuum_event(&mut self, id: u32, now: Instant) {
         let interval = self.vacuum_interval();
         let fast_max = self.state.tunables.vacuum_fast_path_count();
-        let Some(d) = self.dbs.iter_mut().find(|d| d.id == id) else { return };
+        let Some(d) = self.dbs.iter_mut().find(|d| d.id == id) else {
+            return;
+        };
         let v = &mut d.vacuum;
         if interval > v.interval {
             // The interval grew since the timer was set: wait the difference.
-            log_info!("Vacuum interval increased from {} to {}, rescheduling", v.interval, interval);
+            log_info!(
+                "Vacuum interval increased from {} to {}, rescheduling",
+                v.interval,
+                interval
+            );
             v.next = Some(now + Duration::from_secs((interval - v.interval) as u64));
             v.interval = interval;
             return;
@@ -354,7 +415,11 @@ impl Daemon {
             Ok(()) => {}
             Err(busy) => {
                 let d = self.dbs.iter_mut().find(|d| d.id == id).unwrap();
-                let wait = if busy { Duration::from_millis(500) } else { Duration::from_secs(interval as u64) };
+                let wait = if busy {
+                    Duration::from_millis(500)
+                } else {
+                    Duration::from_secs(interval as u64)
+                };
                 d.vacuum.next = Some(now + wait);
             }
         }
@@ -362,13 +427,25 @@ impl Daemon {
 
     /// Hands a vacuum run to the helper thread.  Err(true): another run is
     /// under way; Err(false): not now (recovery, frozen, not volatile).
-    fn start_vacuum(&mut self, id: u32, full: bool, scheduled: bool, control: Option<Waiting>) -> Result<(), bool> {
-        let Some(d) = self.dbs.iter().find(|d| d.id == id) else { return Err(false) };
+    fn start_vacuum(
+        &mut self,
+        id: u32,
+        full: bool,
+        scheduled: bool,
+        control: Option<Waiting>,
+    ) -> Result<(), bool> {
+        let Some(d) = self.dbs.iter().find(|d| d.id == id) else {
+            return Err(false);
+        };
         if d.kind() != crate::ltdb::Kind::Volatile || !d.ready {
             return Err(false);
         }
         if self.state.recmode != p::RECOVERY_NORMAL || d.frozen {
-            log_info!("Not vacuuming {} ({})", d.name, if d.frozen { "frozen" } else { "in recovery" });
+            log_info!(
+                "Not vacuuming {} ({})",
+                d.name,
+                if d.frozen { "frozen" } else { "in recovery" }
+            );
             return Err(false);
         }
         if self.vacuuming.is_some() {
@@ -380,18 +457,37 @@ impl Daemon {
             repack_limit: self.state.tunables.repack_limit(),
             max_run: Duration::from_secs(self.state.tunables.vacuum_max_run_time() as u64),
         };
-        log_info!("Starting {} vacuum run for db {}", if full { "full" } else { "fast" }, d.name);
+        log_info!(
+            "Starting {} vacuum run for db {}",
+            if full { "full" } else { "fast" },
+            d.name
+        );
         let tag = self.new_tag();
         if self.db_tx.send(Job::Op { id, tag, op }).is_err() {
             return Err(false);
         }
         self.vacuuming = Some(id);
-        self.pending.insert(tag, Pending::Vacuum { db_id: id, started: Instant::now(), scheduled, control });
+        self.pending.insert(
+            tag,
+            Pending::Vacuum {
+                db_id: id,
+                started: Instant::now(),
+                scheduled,
+                control,
+            },
+        );
         Ok(())
     }
 
     /// A vacuum run ended (Samba's vacuum child destructor).
-    fn vacuum_done(&mut self, db_id: u32, started: Instant, scheduled: bool, control: Option<Waiting>, reply: Reply) {
+    fn vacuum_done(
+        &mut self,
+        db_id: u32,
+        started: Instant,
+        scheduled: bool,
+        control: Option<Waiting>,
+        reply: Reply,
+    ) {
         self.vacuuming = None;
         let interval = self.vacuum_interval();
         let secs = started.elapsed().as_secs_f64();
@@ -428,7 +524,8 @@ impl Daemon {
         let mut b = [0u8; 16];
         loop {
             // SAFETY: b is writable.
-            let n = unsafe { libc::read(self.sig_fd, b.as_mut_ptr() as *mut libc::c_void, b.len()) };
+            let n =
+                unsafe { libc::read(self.sig_fd, b.as_mut_ptr() as *mut libc::c_void, b.len()) };
             if n <= 0 {
                 break;
             }
@@ -444,7 +541,10 @@ impl Daemon {
             while let Ok((s, addr)) = l.accept() {
                 // The node transport is the next step (multi-node); until then a
                 // peer is refused explicitly rather than left hanging.
-                log_warn!("Refusing node connection from {} (node transport not implemented)", addr);
+                log_warn!(
+                    "Refusing node connection from {} (node transport not implemented)",
+                    addr
+                );
                 drop(s);
             }
         }
@@ -456,7 +556,11 @@ impl Daemon {
                 Ok((mut stream, _)) => {
                     let token = Token(self.next_token);
                     self.next_token += 1;
-                    if let Err(e) = self.poll.registry().register(&mut stream, token, Interest::READABLE) {
+                    if let Err(e) =
+                        self.poll
+                            .registry()
+                            .register(&mut stream, token, Interest::READABLE)
+                    {
                         log_err!("Failed to register client: {}", e);
                         continue;
                     }
@@ -464,7 +568,16 @@ impl Daemon {
                     log_info!("Connected client with pid:{}", pid);
                     self.clients.insert(
                         token,
-                        Client { stream, rbuf: Vec::new(), wbuf: Vec::new(), want_write: false, pid, srvids: HashMap::new(), notify: Vec::new(), closing: false },
+                        Client {
+                            stream,
+                            rbuf: Vec::new(),
+                            wbuf: Vec::new(),
+                            want_write: false,
+                            pid,
+                            srvids: HashMap::new(),
+                            notify: Vec::new(),
+                            closing: false,
+                        },
                     );
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
@@ -487,7 +600,12 @@ impl Daemon {
     }
 
     fn reap_closed(&mut self) {
-        let dead: Vec<Token> = self.clients.iter().filter(|(_, c)| c.closing).map(|(t, _)| *t).collect();
+        let dead: Vec<Token> = self
+            .clients
+            .iter()
+            .filter(|(_, c)| c.closing)
+            .map(|(t, _)| *t)
+            .collect();
         for t in dead {
             if let Some(mut c) = self.clients.remove(&t) {
                 let _ = self.poll.registry().deregister(&mut c.stream);
@@ -507,7 +625,9 @@ impl Daemon {
     fn client_readable(&mut self, token: Token) {
         let mut packets = Vec::new();
         {
-            let Some(c) = self.clients.get_mut(&token) else { return };
+            let Some(c) = self.clients.get_mut(&token) else {
+                return;
+            };
             if c.closing {
                 return;
             }
@@ -545,7 +665,11 @@ impl Daemon {
                 packets.push(pkt);
             }
             if let Some(why) = bad {
-                log_err!("Malformed packet from client pid:{}: {}, closing it", c.pid, why);
+                log_err!(
+                    "Malformed packet from client pid:{}: {}, closing it",
+                    c.pid,
+                    why
+                );
                 c.closing = true;
             }
             if eof && !c.closing {
@@ -567,7 +691,11 @@ impl Daemon {
             }
             if let Err(why) = self.client_packet(token, &pkt) {
                 let pid = self.clients.get(&token).map(|c| c.pid).unwrap_or(-1);
-                log_err!("Malformed packet from client pid:{}: {}, closing it", pid, why);
+                log_err!(
+                    "Malformed packet from client pid:{}: {}, closing it",
+                    pid,
+                    why
+                );
                 self.close_client(token, "malformed packet");
                 break;
             }
@@ -587,7 +715,9 @@ impl Daemon {
     }
 
     fn flush(&mut self, token: Token) {
-        let Some(c) = self.clients.get_mut(&token) else { return };
+        let Some(c) = self.clients.get_mut(&token) else {
+            return;
+        };
         let mut written = 0;
         let mut failed = false;
         while written < c.wbuf.len() {
@@ -613,8 +743,15 @@ impl Daemon {
         let want = !c.wbuf.is_empty();
         if want != c.want_write {
             c.want_write = want;
-            let interest = if want { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
-            let _ = self.poll.registry().reregister(&mut c.stream, token, interest);
+            let interest = if want {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            let _ = self
+                .poll
+                .registry()
+                .reregister(&mut c.stream, token, interest);
         }
     }
 
@@ -648,7 +785,11 @@ impl Daemon {
                     self.push_message(m.srvid, &m.data);
                     self.deliver_message(m.srvid, &m.data);
                 } else {
-                    log_warn!("Dropping message for srvid 0x{:x} to unreachable node {}", m.srvid, hdr.destnode);
+                    log_warn!(
+                        "Dropping message for srvid 0x{:x} to unreachable node {}",
+                        m.srvid,
+                        hdr.destnode
+                    );
                 }
             }
             p::REQ_CALL => {
@@ -656,7 +797,10 @@ impl Daemon {
                 self.request_call(token, hdr, c, pkt);
             }
             op => {
-                log_err!("Packet with unsupported operation {} from client, ignored", op);
+                log_err!(
+                    "Packet with unsupported operation {} from client, ignored",
+                    op
+                );
             }
         }
         Ok(())
@@ -707,7 +851,9 @@ impl Daemon {
     }
 
     fn db_from_data(&self, data: &[u8]) -> Result<&DbInfo, Outcome> {
-        let id = p::Reader::new(data).u32().ok_or_else(|| fail("missing database id"))?;
+        let id = p::Reader::new(data)
+            .u32()
+            .ok_or_else(|| fail("missing database id"))?;
         self.find_db(id).ok_or_else(|| {
             log_err!("Unknown db_id 0x{:08x}", id);
             fail("unknown database")
@@ -756,12 +902,19 @@ impl Daemon {
             },
             ctrl::UPTIME => {
                 let mut w = Writer::new();
-                w.timeval(Timeval::now()).timeval(st.start_time).timeval(st.last_recovery_started).timeval(st.last_recovery_finished);
+                w.timeval(Timeval::now())
+                    .timeval(st.start_time)
+                    .timeval(st.last_recovery_started)
+                    .timeval(st.last_recovery_finished);
                 ok(w.buf)
             }
             ctrl::GETVNNMAP => {
                 let mut w = Writer::new();
-                let active: Vec<u32> = if st.capabilities & p::CAP_LMASTER != 0 { vec![st.pnn] } else { vec![] };
+                let active: Vec<u32> = if st.capabilities & p::CAP_LMASTER != 0 {
+                    vec![st.pnn]
+                } else {
+                    vec![]
+                };
                 w.u32(st.generation).u32(active.len() as u32);
                 for n in active {
                     w.u32(n);
@@ -806,8 +959,13 @@ impl Daemon {
             }
             ctrl::GET_TUNABLE => {
                 let mut r = p::Reader::new(&c.data);
-                let name = r.u32().and_then(|l| r.bytes(l as usize)).and_then(p::parse_cstring);
-                let Some(name) = name else { return fail("bad tunable request") };
+                let name = r
+                    .u32()
+                    .and_then(|l| r.bytes(l as usize))
+                    .and_then(p::parse_cstring);
+                let Some(name) = name else {
+                    return fail("bad tunable request");
+                };
                 match st.tunables.get(&name) {
                     Some(v) => {
                         let mut w = Writer::new();
@@ -820,8 +978,13 @@ impl Daemon {
             ctrl::SET_TUNABLE => {
                 let mut r = p::Reader::new(&c.data);
                 let value = r.u32();
-                let name = r.u32().and_then(|l| r.bytes(l as usize)).and_then(p::parse_cstring);
-                let (Some(value), Some(name)) = (value, name) else { return fail("bad tunable request") };
+                let name = r
+                    .u32()
+                    .and_then(|l| r.bytes(l as usize))
+                    .and_then(p::parse_cstring);
+                let (Some(value), Some(name)) = (value, name) else {
+                    return fail("bad tunable request");
+                };
                 match self.state.tunables.set(&name, value) {
                     SetResult::Ok => status(0),
                     SetResult::Obsolete => {
@@ -850,7 +1013,9 @@ impl Daemon {
             }
             ctrl::DEREGISTER_SRVID => {
                 // One registration goes; ENOENT when this client has none.
-                let Some(cl) = self.clients.get_mut(&token) else { return status(-1) };
+                let Some(cl) = self.clients.get_mut(&token) else {
+                    return status(-1);
+                };
                 match cl.srvids.get_mut(&c.srvid) {
                     Some(n) => {
                         *n -= 1;
@@ -868,8 +1033,13 @@ impl Daemon {
                 let mut r = p::Reader::new(&c.data);
                 let pid = r.i32();
                 let srvid = r.u64();
-                let (Some(pid), Some(srvid)) = (pid, srvid) else { return fail("bad request") };
-                let found = self.clients.values().any(|cl| cl.pid == pid && cl.srvids.contains_key(&srvid) && !cl.closing);
+                let (Some(pid), Some(srvid)) = (pid, srvid) else {
+                    return fail("bad request");
+                };
+                let found = self
+                    .clients
+                    .values()
+                    .any(|cl| cl.pid == pid && cl.srvids.contains_key(&srvid) && !cl.closing);
                 if found {
                     status(0)
                 } else {
@@ -878,13 +1048,25 @@ impl Daemon {
             }
             ctrl::REGISTER_NOTIFY => {
                 let Some((srvid, data)) = p::parse_notify_data(&c.data) else {
-                    log_err!("Wrong amount of data in REGISTER_NOTIFY control ({} bytes)", c.data.len());
+                    log_err!(
+                        "Wrong amount of data in REGISTER_NOTIFY control ({} bytes)",
+                        c.data.len()
+                    );
                     return status(-1);
                 };
-                log_info!("Register srvid {} for client pid:{}", srvid, self.clients.get(&token).map_or(-1, |cl| cl.pid));
-                let Some(cl) = self.clients.get_mut(&token) else { return status(-1) };
+                log_info!(
+                    "Register srvid {} for client pid:{}",
+                    srvid,
+                    self.clients.get(&token).map_or(-1, |cl| cl.pid)
+                );
+                let Some(cl) = self.clients.get_mut(&token) else {
+                    return status(-1);
+                };
                 if cl.notify.iter().any(|(s, _)| *s == srvid) {
-                    log_err!("Notification for srvid:{} already exists for this client", srvid);
+                    log_err!(
+                        "Notification for srvid:{} already exists for this client",
+                        srvid
+                    );
                     return status(-1);
                 }
                 cl.notify.insert(0, (srvid, data));
@@ -895,7 +1077,9 @@ impl Daemon {
                     return bad_size("DEREGISTER_NOTIFY", c.data.len());
                 }
                 let srvid = p::Reader::new(&c.data).u64().unwrap();
-                let Some(cl) = self.clients.get_mut(&token) else { return status(-1) };
+                let Some(cl) = self.clients.get_mut(&token) else {
+                    return status(-1);
+                };
                 match cl.notify.iter().position(|(s, _)| *s == srvid) {
                     Some(i) => {
                         cl.notify.remove(i);
@@ -922,7 +1106,10 @@ impl Daemon {
                     return status(0);
                 }
                 if st.public_ips.iter().any(|p| p.ip == server.ip()) {
-                    log_err!("Attempt to register tcp client for IP {} we don't hold - failing", server.ip());
+                    log_err!(
+                        "Attempt to register tcp client for IP {} we don't hold - failing",
+                        server.ip()
+                    );
                     return status(-1);
                 }
                 if server.ip() != std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST) {
@@ -946,12 +1133,17 @@ impl Daemon {
                     | p::NODE_FLAGS_UNHEALTHY
                     | p::NODE_FLAGS_PERMANENTLY_DISABLED;
                 let available = st.runstate == RunState::Running && st.flags & unusable == 0;
-                let ips: Vec<(u32, std::net::IpAddr)> = if c.flags & p::PUBLIC_IP_FLAGS_ONLY_AVAILABLE != 0 && !available {
-                    Vec::new()
-                } else {
-                    // Samba prepends each address of the file to its list.
-                    st.public_ips.iter().rev().map(|p| (p::UNKNOWN_PNN, p.ip)).collect()
-                };
+                let ips: Vec<(u32, std::net::IpAddr)> =
+                    if c.flags & p::PUBLIC_IP_FLAGS_ONLY_AVAILABLE != 0 && !available {
+                        Vec::new()
+                    } else {
+                        // Samba prepends each address of the file to its list.
+                        st.public_ips
+                            .iter()
+                            .rev()
+                            .map(|p| (p::UNKNOWN_PNN, p.ip))
+                            .collect()
+                    };
                 let mut w = Writer::new();
                 p::public_ip_list(&mut w, &ips);
                 ok(w.buf)
@@ -961,8 +1153,12 @@ impl Daemon {
                     return bad_size("GET_PUBLIC_IP_INFO", c.data.len());
                 }
                 let addr = p::parse_sock_addr(&c.data);
-                let Some(pubip) = addr.and_then(|a| st.public_ips.iter().find(|p| p.ip == a.ip())) else {
-                    log_err!("Could not get public ip info, '{}' not a public address", addr.map_or("?".to_string(), |a| a.ip().to_string()));
+                let Some(pubip) = addr.and_then(|a| st.public_ips.iter().find(|p| p.ip == a.ip()))
+                else {
+                    log_err!(
+                        "Could not get public ip info, '{}' not a public address",
+                        addr.map_or("?".to_string(), |a| a.ip().to_string())
+                    );
                     return status(-1);
                 };
                 // ctdb_public_ip_info: the address (unassigned), no active
@@ -990,7 +1186,14 @@ impl Daemon {
                 // polls the number every SeqnumInterval ms and broadcasts
                 // UPDATE_SEQNUM to the other active nodes; alone, there is
                 // nobody to tell.
-                self.db_op(token, hdr.reqid, c.flags, id, Op::EnableSeqnum, After::Nothing)
+                self.db_op(
+                    token,
+                    hdr.reqid,
+                    c.flags,
+                    id,
+                    Op::EnableSeqnum,
+                    After::Nothing,
+                )
             }
             ctrl::UPDATE_SEQNUM => {
                 if c.data.len() != 4 {
@@ -1002,7 +1205,14 @@ impl Daemon {
                     return status(0);
                 }
                 match self.find_db(id) {
-                    Some(_) => self.db_op(token, hdr.reqid, c.flags, id, Op::IncrementSeqnum, After::Nothing),
+                    Some(_) => self.db_op(
+                        token,
+                        hdr.reqid,
+                        c.flags,
+                        id,
+                        Op::IncrementSeqnum,
+                        After::Nothing,
+                    ),
                     None => {
                         log_err!("Unknown db_id 0x{:x} in ctdb_ltdb_update_seqnum", id);
                         status(-1)
@@ -1056,7 +1266,9 @@ impl Daemon {
             ctrl::DB_ATTACH_PERSISTENT => self.attach(token, hdr.reqid, c, p::DB_FLAGS_PERSISTENT),
             ctrl::DB_ATTACH_REPLICATED => self.attach(token, hdr.reqid, c, p::DB_FLAGS_REPLICATED),
             ctrl::GET_DB_SEQNUM => {
-                let Some(id) = p::Reader::new(&c.data).u32() else { return fail("missing database id") };
+                let Some(id) = p::Reader::new(&c.data).u32() else {
+                    return fail("missing database id");
+                };
                 let Some(d) = self.find_db(id) else {
                     log_err!("Unknown db 0x{:08x}", id);
                     return status(-1);
@@ -1069,15 +1281,22 @@ impl Daemon {
             ctrl::TRAVERSE_START | ctrl::TRAVERSE_START_EXT => {
                 // ctdb_traverse_start: db_id u32, reqid u32, srvid u64; the
                 // _EXT form adds withemptyrecords (bool) and 7 bytes padding.
-                let want = if c.opcode == ctrl::TRAVERSE_START { 16 } else { 24 };
+                let want = if c.opcode == ctrl::TRAVERSE_START {
+                    16
+                } else {
+                    24
+                };
                 if c.data.len() != want {
                     log_err!("Bad record size in traverse start ({} bytes)", c.data.len());
                     return status(-1);
                 }
                 let mut r = p::Reader::new(&c.data);
-                let (id, trav_reqid, srvid) = (r.u32().unwrap(), r.u32().unwrap(), r.u64().unwrap());
+                let (id, trav_reqid, srvid) =
+                    (r.u32().unwrap(), r.u32().unwrap(), r.u64().unwrap());
                 let with_empty = c.opcode == ctrl::TRAVERSE_START_EXT && r.u8().unwrap() != 0;
-                let Some(d) = self.find_db(id) else { return status(-1) };
+                let Some(d) = self.find_db(id) else {
+                    return status(-1);
+                };
                 if let Some(why) = &d.unhealthy {
                     if st.tunables.get("AllowUnhealthyDBRead").unwrap_or(0) == 0 {
                         log_err!("db({}) unhealthy in traverse start: {}", d.name, why);
@@ -1085,26 +1304,53 @@ impl Daemon {
                     }
                 }
                 let tag = self.new_tag();
-                if self.db_tx.send(Job::Op { id, tag, op: Op::Traverse { with_empty } }).is_err() {
+                if self
+                    .db_tx
+                    .send(Job::Op {
+                        id,
+                        tag,
+                        op: Op::Traverse { with_empty },
+                    })
+                    .is_err()
+                {
                     return fail("database thread gone");
                 }
-                self.pending.insert(tag, Pending::Traverse { srvid, trav_reqid, db_id: id });
+                self.pending.insert(
+                    tag,
+                    Pending::Traverse {
+                        srvid,
+                        trav_reqid,
+                        db_id: id,
+                    },
+                );
                 status(0)
             }
             ctrl::SCHEDULE_FOR_DELETION => {
                 // ctdb_key_data: db_id u32, pad u32, ltdb header, keylen u32, key.
                 let mut r = p::Reader::new(&c.data);
                 let id = r.u32();
-                let header = r.bytes(4).and_then(|_| r.bytes(crate::ltdb::HEADER_LEN)).and_then(crate::ltdb::Header::decode);
+                let header = r
+                    .bytes(4)
+                    .and_then(|_| r.bytes(crate::ltdb::HEADER_LEN))
+                    .and_then(crate::ltdb::Header::decode);
                 let key = r.u32().and_then(|l| r.bytes(l as usize));
-                let (Some(id), Some(header), Some(key)) = (id, header, key) else { return fail("bad schedule_for_deletion data") };
+                let (Some(id), Some(header), Some(key)) = (id, header, key) else {
+                    return fail("bad schedule_for_deletion data");
+                };
                 match self.find_db(id) {
                     // The record goes on the db's delete queue, on the helper
                     // thread; the next vacuum run deletes it if it is still
                     // empty and unchanged.
                     Some(d) if d.kind() == crate::ltdb::Kind::Volatile => {
                         let tag = self.new_tag();
-                        let _ = self.db_tx.send(Job::Op { id, tag, op: Op::ScheduleForDeletion { key: key.to_vec(), header } });
+                        let _ = self.db_tx.send(Job::Op {
+                            id,
+                            tag,
+                            op: Op::ScheduleForDeletion {
+                                key: key.to_vec(),
+                                header,
+                            },
+                        });
                         status(0)
                     }
                     _ => status(-1),
@@ -1127,7 +1373,15 @@ impl Daemon {
                     log_err!("Vacuuming is disabled for non-volatile database {}", d.name);
                     return status(-1);
                 }
-                match self.start_vacuum(id, full, false, Some(Waiting { token, reqid: hdr.reqid })) {
+                match self.start_vacuum(
+                    id,
+                    full,
+                    false,
+                    Some(Waiting {
+                        token,
+                        reqid: hdr.reqid,
+                    }),
+                ) {
                     Ok(()) => Outcome::Later,
                     Err(true) => {
                         log_warn!("Vacuuming collision");
@@ -1172,17 +1426,26 @@ impl Daemon {
             ctrl::DB_TRANSACTION_START | ctrl::WIPE_DATABASE | ctrl::DB_TRANSACTION_COMMIT => {
                 // ctdb_transdb: db_id u32, tid u32.
                 let mut r = p::Reader::new(&c.data);
-                let (Some(id), Some(tid)) = (r.u32(), r.u32()) else { return fail("bad transdb data") };
+                let (Some(id), Some(tid)) = (r.u32(), r.u32()) else {
+                    return fail("bad transdb data");
+                };
                 let Some(d) = self.find_db(id) else {
                     log_err!("Transaction control for unknown dbid 0x{:08x}", id);
                     return status(-1);
                 };
                 if !d.frozen {
-                    log_err!("Database {} not frozen, cannot run transaction control {}", d.name, c.opcode);
+                    log_err!(
+                        "Database {} not frozen, cannot run transaction control {}",
+                        d.name,
+                        c.opcode
+                    );
                     return status(-1);
                 }
                 let (op, after) = match c.opcode {
-                    ctrl::DB_TRANSACTION_START => (Op::TransactionStart, After::TransactionStarted { db_id: id, tid }),
+                    ctrl::DB_TRANSACTION_START => (
+                        Op::TransactionStart,
+                        After::TransactionStarted { db_id: id, tid },
+                    ),
                     _ => {
                         if d.transaction != Some(tid) {
                             log_err!("Transaction 0x{:08x} not started on {}", tid, d.name);
@@ -1198,7 +1461,14 @@ impl Daemon {
                 self.db_op(token, hdr.reqid, c.flags, id, op, after)
             }
             ctrl::DB_TRANSACTION_CANCEL => match self.db_id_arg(&c.data) {
-                Some(id) => self.db_op(token, hdr.reqid, c.flags, id, Op::TransactionCancel, After::TransactionEnded { db_id: id }),
+                Some(id) => self.db_op(
+                    token,
+                    hdr.reqid,
+                    c.flags,
+                    id,
+                    Op::TransactionCancel,
+                    After::TransactionEnded { db_id: id },
+                ),
                 None => status(-1),
             },
             ctrl::TRANS3_COMMIT => {
@@ -1206,9 +1476,14 @@ impl Daemon {
                     log_info!("rejecting ctdb_control_trans3_commit when recovery active");
                     return status(-1);
                 }
-                let Some((id, raw)) = p::parse_rec_buffer(&c.data) else { return fail("bad marshall buffer") };
+                let Some((id, raw)) = p::parse_rec_buffer(&c.data) else {
+                    return fail("bad marshall buffer");
+                };
                 let Some(d) = self.find_db(id) else {
-                    log_err!("ctdb_control_trans3_commit: Unknown database db_id[0x{:08x}]", id);
+                    log_err!(
+                        "ctdb_control_trans3_commit: Unknown database db_id[0x{:08x}]",
+                        id
+                    );
                     return status(-1);
                 };
                 if d.kind() == crate::ltdb::Kind::Volatile {
@@ -1216,32 +1491,62 @@ impl Daemon {
                 }
                 let mut recs = Vec::with_capacity(raw.len());
                 for (k, v) in raw {
-                    let Some(h) = crate::ltdb::Header::decode(&v) else { return fail("record without header") };
+                    let Some(h) = crate::ltdb::Header::decode(&v) else {
+                        return fail("record without header");
+                    };
                     recs.push((k, h, v[crate::ltdb::HEADER_LEN..].to_vec()));
                 }
                 // Every active node in the vnn map applies the records; that is
                 // only this node.
                 self.stats.childwrite_calls += 1;
                 self.stats.pending_childwrite_calls += 1;
-                self.db_op(token, hdr.reqid, c.flags, id, Op::PersistentStore { recs }, After::Childwrite { started: Instant::now() })
+                self.db_op(
+                    token,
+                    hdr.reqid,
+                    c.flags,
+                    id,
+                    Op::PersistentStore { recs },
+                    After::Childwrite {
+                        started: Instant::now(),
+                    },
+                )
             }
             ctrl::SET_DB_READONLY | ctrl::SET_DB_STICKY => {
-                let Some(id) = self.db_id_arg(&c.data) else { return status(-1) };
+                let Some(id) = self.db_id_arg(&c.data) else {
+                    return status(-1);
+                };
                 let d = self.find_db(id).unwrap();
-                let (bit, what) = if c.opcode == ctrl::SET_DB_READONLY { (p::DB_FLAGS_READONLY, "Readonly") } else { (p::DB_FLAGS_STICKY, "Sticky") };
+                let (bit, what) = if c.opcode == ctrl::SET_DB_READONLY {
+                    (p::DB_FLAGS_READONLY, "Readonly")
+                } else {
+                    (p::DB_FLAGS_STICKY, "Sticky")
+                };
                 if d.flags & bit != 0 {
                     return status(0);
                 }
                 if d.kind() != crate::ltdb::Kind::Volatile {
-                    log_err!("Non-volatile databases do not support {} flag", what.to_lowercase());
+                    log_err!(
+                        "Non-volatile databases do not support {} flag",
+                        what.to_lowercase()
+                    );
                     return status(-1);
                 }
                 let name = d.name.clone();
                 if c.opcode == ctrl::SET_DB_READONLY {
                     let mut ro = d.path.clone().into_os_string();
                     ro.push(".RO");
-                    let op = Op::OpenTracking { path: ro.into(), hash_size: st.tunables.database_hash_size() };
-                    self.db_op(token, hdr.reqid, c.flags, id, op, After::SetFlag { db_id: id, bit })
+                    let op = Op::OpenTracking {
+                        path: ro.into(),
+                        hash_size: st.tunables.database_hash_size(),
+                    };
+                    self.db_op(
+                        token,
+                        hdr.reqid,
+                        c.flags,
+                        id,
+                        op,
+                        After::SetFlag { db_id: id, bit },
+                    )
                 } else {
                     self.dbs.iter_mut().find(|d| d.id == id).unwrap().flags |= bit;
                     log_notice!("{} property set on DB {}", what, name);
@@ -1249,7 +1554,9 @@ impl Daemon {
                 }
             }
             ctrl::DB_DETACH => {
-                let Some(id) = p::Reader::new(&c.data).u32() else { return fail("missing database id") };
+                let Some(id) = p::Reader::new(&c.data).u32() else {
+                    return fail("missing database id");
+                };
                 let Some(d) = self.find_db(id) else {
                     log_err!("Invalid dbid 0x{:08x} in DB detach", id);
                     return status(-1);
@@ -1271,15 +1578,22 @@ impl Daemon {
                 let name = d.name.clone();
                 self.dbs.retain(|d| d.id != id);
                 let tag = self.new_tag();
-                let _ = self.db_tx.send(Job::Op { id, tag, op: Op::Close });
-                self.pending.retain(|_, p| !matches!(p, Pending::Traverse { db_id, .. } if *db_id == id));
+                let _ = self.db_tx.send(Job::Op {
+                    id,
+                    tag,
+                    op: Op::Close,
+                });
+                self.pending
+                    .retain(|_, p| !matches!(p, Pending::Traverse { db_id, .. } if *db_id == id));
                 log_notice!("Detached from database '{}'", name);
                 status(0)
             }
             ctrl::DB_PUSH_START => {
                 // ctdb_pulldb_ext: db_id u32, lmaster u32, srvid u64.
                 let mut r = p::Reader::new(&c.data);
-                let (Some(id), Some(_lmaster), Some(srvid)) = (r.u32(), r.u32(), r.u64()) else { return fail("bad pulldb data") };
+                let (Some(id), Some(_lmaster), Some(srvid)) = (r.u32(), r.u32(), r.u64()) else {
+                    return fail("bad pulldb data");
+                };
                 let Some(d) = self.dbs.iter_mut().find(|d| d.id == id && d.ready) else {
                     log_err!("Unknown db 0x{:08x}", id);
                     return status(-1);
@@ -1291,11 +1605,16 @@ impl Daemon {
                 if d.push.is_some() {
                     log_warn!("DB push already started for {}", d.name);
                 }
-                d.push = Some(PushState { srvid, ..Default::default() });
+                d.push = Some(PushState {
+                    srvid,
+                    ..Default::default()
+                });
                 status(0)
             }
             ctrl::DB_PUSH_CONFIRM => {
-                let Some(id) = p::Reader::new(&c.data).u32() else { return fail("missing database id") };
+                let Some(id) = p::Reader::new(&c.data).u32() else {
+                    return fail("missing database id");
+                };
                 let Some(d) = self.find_db(id) else {
                     log_err!("Unknown db 0x{:08x}", id);
                     return status(-1);
@@ -1309,7 +1628,14 @@ impl Daemon {
                     return status(-1);
                 }
                 // The reply waits for the stores queued before it.
-                self.db_op(token, hdr.reqid, c.flags, id, Op::Barrier, After::PushConfirm { db_id: id })
+                self.db_op(
+                    token,
+                    hdr.reqid,
+                    c.flags,
+                    id,
+                    Op::Barrier,
+                    After::PushConfirm { db_id: id },
+                )
             }
             ctrl::STATISTICS => {
                 let snap = crate::stats::Snapshot {
@@ -1336,7 +1662,11 @@ impl Daemon {
             },
             ctrl::SHUTDOWN => Outcome::Exit,
             op => {
-                log_err!("Unknown control {} from client pid:{}", op, self.clients.get(&token).map(|c| c.pid).unwrap_or(-1));
+                log_err!(
+                    "Unknown control {} from client pid:{}",
+                    op,
+                    self.clients.get(&token).map(|c| c.pid).unwrap_or(-1)
+                );
                 fail("unknown control")
             }
         }
@@ -1345,8 +1675,17 @@ impl Daemon {
     /// What STATISTICS reports as memory_used: the bytes the loop holds for
     /// clients (queued input and output) and the catalogue's pending work.
     fn memory_used(&self) -> u32 {
-        let bufs: usize = self.clients.values().map(|c| c.rbuf.capacity() + c.wbuf.capacity()).sum();
-        let deferred: usize = self.dbs.iter().flat_map(|d| d.deferred.iter()).map(|(_, p)| p.len()).sum();
+        let bufs: usize = self
+            .clients
+            .values()
+            .map(|c| c.rbuf.capacity() + c.wbuf.capacity())
+            .sum();
+        let deferred: usize = self
+            .dbs
+            .iter()
+            .flat_map(|d| d.deferred.iter())
+            .map(|(_, p)| p.len())
+            .sum();
         (bufs + deferred).min(u32::MAX as usize) as u32
     }
 
@@ -1370,22 +1709,44 @@ impl Daemon {
 
     /// Hands an operation to the helper thread; the control's reply goes out
     /// when it finishes.
-    fn db_op(&mut self, token: Token, reqid: u32, flags: u32, id: u32, op: Op, after: After) -> Outcome {
+    fn db_op(
+        &mut self,
+        token: Token,
+        reqid: u32,
+        flags: u32,
+        id: u32,
+        op: Op,
+        after: After,
+    ) -> Outcome {
         let tag = self.new_tag();
         if self.db_tx.send(Job::Op { id, tag, op }).is_err() {
             return fail("database thread gone");
         }
-        self.pending.insert(tag, Pending::Control { token, reqid, noreply: flags & p::CTRL_FLAG_NOREPLY != 0, after });
+        self.pending.insert(
+            tag,
+            Pending::Control {
+                token,
+                reqid,
+                noreply: flags & p::CTRL_FLAG_NOREPLY != 0,
+                after,
+            },
+        );
         Outcome::Later
     }
 
     fn thaw(&mut self, id: u32) {
-        let Some(d) = self.dbs.iter_mut().find(|d| d.id == id) else { return };
+        let Some(d) = self.dbs.iter_mut().find(|d| d.id == id) else {
+            return;
+        };
         log_notice!("Thaw db: {} generation {}", d.name, self.state.generation);
         if d.transaction.take().is_some() {
             let tag = self.next_tag;
             self.next_tag += 1;
-            let _ = self.db_tx.send(Job::Op { id, tag, op: Op::TransactionCancel });
+            let _ = self.db_tx.send(Job::Op {
+                id,
+                tag,
+                op: Op::TransactionCancel,
+            });
         }
         d.frozen = false;
         let deferred = std::mem::take(&mut d.deferred);
@@ -1411,17 +1772,41 @@ impl Daemon {
             return;
         }
         let tag = self.new_tag();
-        if self.db_tx.send(Job::Op { id: c.db_id, tag, op: Op::Call { key: c.key, callid: c.callid } }).is_ok() {
+        if self
+            .db_tx
+            .send(Job::Op {
+                id: c.db_id,
+                tag,
+                op: Op::Call {
+                    key: c.key,
+                    callid: c.callid,
+                },
+            })
+            .is_ok()
+        {
             self.stats.total_calls += 1;
             self.stats.pending_calls += 1;
-            self.pending.insert(tag, Pending::Call { token, reqid: hdr.reqid, started: Instant::now() });
+            self.pending.insert(
+                tag,
+                Pending::Call {
+                    token,
+                    reqid: hdr.reqid,
+                    started: Instant::now(),
+                },
+            );
         }
     }
 
     fn op_done(&mut self, tag: u64, reply: Reply) {
-        let Some(pending) = self.pending.remove(&tag) else { return };
+        let Some(pending) = self.pending.remove(&tag) else {
+            return;
+        };
         match pending {
-            Pending::Call { token, reqid, started } => {
+            Pending::Call {
+                token,
+                reqid,
+                started,
+            } => {
                 self.stats.call_done(started);
                 let (st, data) = match reply {
                     Reply::Call { status, data } => (status, data),
@@ -1442,7 +1827,12 @@ impl Daemon {
                 let pkt = p::build_packet(h, &p::reply_call_body(st, &data));
                 self.send(token, &pkt);
             }
-            Pending::Control { token, reqid, noreply, after } => {
+            Pending::Control {
+                token,
+                reqid,
+                noreply,
+                after,
+            } => {
                 let (mut st, mut data) = match reply {
                     Reply::Ok => (0, Vec::new()),
                     Reply::Seqnum(n) => (0, n.to_le_bytes().to_vec()),
@@ -1453,9 +1843,12 @@ impl Daemon {
                     _ => (-1, Vec::new()),
                 };
                 if let After::Childwrite { started } = after {
-                    self.stats.pending_childwrite_calls = self.stats.pending_childwrite_calls.saturating_sub(1);
+                    self.stats.pending_childwrite_calls =
+                        self.stats.pending_childwrite_calls.saturating_sub(1);
                     if st == 0 {
-                        self.stats.childwrite_latency.update(started.elapsed().as_secs_f64());
+                        self.stats
+                            .childwrite_latency
+                            .update(started.elapsed().as_secs_f64());
                     }
                 }
                 if st == 0 {
@@ -1479,8 +1872,15 @@ impl Daemon {
                             }
                         }
                         After::PushConfirm { db_id } => {
-                            match self.dbs.iter_mut().find(|d| d.id == db_id).and_then(|d| d.push.take()) {
-                                Some(ps) if !ps.failed => data = ps.num_records.to_le_bytes().to_vec(),
+                            match self
+                                .dbs
+                                .iter_mut()
+                                .find(|d| d.id == db_id)
+                                .and_then(|d| d.push.take())
+                            {
+                                Some(ps) if !ps.failed => {
+                                    data = ps.num_records.to_le_bytes().to_vec()
+                                }
                                 _ => st = -1,
                             }
                         }
@@ -1490,16 +1890,30 @@ impl Daemon {
                     self.reply(token, reqid, st, &data, None);
                 }
             }
-            Pending::Vacuum { db_id, started, scheduled, control } => self.vacuum_done(db_id, started, scheduled, control, reply),
+            Pending::Vacuum {
+                db_id,
+                started,
+                scheduled,
+                control,
+            } => self.vacuum_done(db_id, started, scheduled, control, reply),
             Pending::Push { db_id } => {
                 if let Reply::Failed(why) = reply {
                     log_err!("{}", why);
-                    if let Some(ps) = self.dbs.iter_mut().find(|d| d.id == db_id).and_then(|d| d.push.as_mut()) {
+                    if let Some(ps) = self
+                        .dbs
+                        .iter_mut()
+                        .find(|d| d.id == db_id)
+                        .and_then(|d| d.push.as_mut())
+                    {
                         ps.failed = true;
                     }
                 }
             }
-            Pending::Traverse { srvid, trav_reqid, db_id } => {
+            Pending::Traverse {
+                srvid,
+                trav_reqid,
+                db_id,
+            } => {
                 let recs = match reply {
                     Reply::Records(r) => r,
                     Reply::Failed(why) => {
@@ -1517,8 +1931,18 @@ impl Daemon {
                 let mut w = Writer::new();
                 p::rec_data(&mut w, trav_reqid, &[], &[]);
                 self.deliver_message(srvid, &w.buf);
-                let name = self.dbs.iter().find(|d| d.id == db_id).map(|d| d.name.clone()).unwrap_or_default();
-                log_notice!("Ending traverse on DB {} (id {}), records {}", name, trav_reqid, n);
+                let name = self
+                    .dbs
+                    .iter()
+                    .find(|d| d.id == db_id)
+                    .map(|d| d.name.clone())
+                    .unwrap_or_default();
+                log_notice!(
+                    "Ending traverse on DB {} (id {}), records {}",
+                    name,
+                    trav_reqid,
+                    n
+                );
             }
         }
     }
@@ -1528,17 +1952,27 @@ impl Daemon {
             return fail("missing database name");
         };
         if self.state.tunables.allow_client_db_attach() == 0 {
-            log_err!("DB Attach to database {} denied by tunable AllowClientDBAttach == 0", name);
+            log_err!(
+                "DB Attach to database {} denied by tunable AllowClientDBAttach == 0",
+                name
+            );
             return status(-1);
         }
         if let Some(d) = self.dbs.iter().find(|d| d.name == name) {
             if d.flags & flags != flags {
-                log_err!("Error: Failed to re-attach with 0x{:x} flags, database has 0x{:x} flags", flags, d.flags);
+                log_err!(
+                    "Error: Failed to re-attach with 0x{:x} flags, database has 0x{:x} flags",
+                    flags,
+                    d.flags
+                );
                 return status(-1);
             }
             if !d.ready {
                 let id = d.id;
-                self.attach_waiters.entry(id).or_default().push(Waiting { token, reqid });
+                self.attach_waiters
+                    .entry(id)
+                    .or_default()
+                    .push(Waiting { token, reqid });
                 return Outcome::Later;
             }
             let mut w = Writer::new();
@@ -1547,13 +1981,39 @@ impl Daemon {
         }
         let id = db::db_id(&name);
         if let Some(other) = self.dbs.iter().find(|d| d.id == id) {
-            log_err!("db_id 0x{:x} hash collision. name1='{}' name2='{}'", id, name, other.name);
+            log_err!(
+                "db_id 0x{:x} hash collision. name1='{}' name2='{}'",
+                id,
+                name,
+                other.name
+            );
             return status(-1);
         }
-        let dir = if flags & p::DB_FLAGS_PERSISTENT != 0 { &self.state.config.persistent_dir } else { &self.state.config.volatile_dir };
+        let dir = if flags & p::DB_FLAGS_PERSISTENT != 0 {
+            &self.state.config.persistent_dir
+        } else {
+            &self.state.config.volatile_dir
+        };
         let path = dir.join(format!("{}.{}", name, self.state.pnn));
         let tdb_flags = db::tdb_flags(flags, self.state.config.tdb_mutexes);
-        self.dbs.insert(0, DbInfo { id, name, flags, path: path.clone(), tdb_flags, ready: false, unhealthy: None, frozen: false, transaction: None, deferred: Vec::new(), push: None, stats: Default::default(), vacuum: Default::default() });
+        self.dbs.insert(
+            0,
+            DbInfo {
+                id,
+                name,
+                flags,
+                path: path.clone(),
+                tdb_flags,
+                ready: false,
+                unhealthy: None,
+                frozen: false,
+                transaction: None,
+                deferred: Vec::new(),
+                push: None,
+                stats: Default::default(),
+                vacuum: Default::default(),
+            },
+        );
         let job = Job::Open {
             id,
             path,
@@ -1566,7 +2026,10 @@ impl Daemon {
             self.dbs.retain(|d| d.id != id);
             return fail("database thread gone");
         }
-        self.attach_waiters.entry(id).or_default().push(Waiting { token, reqid });
+        self.attach_waiters
+            .entry(id)
+            .or_default()
+            .push(Waiting { token, reqid });
         Outcome::Later
     }
 
@@ -1579,14 +2042,25 @@ impl Daemon {
                     match result {
                         Ok(()) => {
                             let interval = self.vacuum_interval();
-                            let d = self.dbs.iter_mut().find(|d| d.id == id).expect("db in catalogue");
+                            let d = self
+                                .dbs
+                                .iter_mut()
+                                .find(|d| d.id == id)
+                                .expect("db in catalogue");
                             d.ready = true;
-                            log_notice!("Attached to database '{}' with flags 0x{:x}", d.path.display(), d.tdb_flags);
+                            log_notice!(
+                                "Attached to database '{}' with flags 0x{:x}",
+                                d.path.display(),
+                                d.tdb_flags
+                            );
                             if d.kind() == crate::ltdb::Kind::Volatile {
                                 d.vacuum = db::VacuumTimer::default();
                                 d.vacuum.arm(Instant::now(), interval);
                             } else {
-                                log_err!("Vacuuming is disabled for non-volatile database {}", d.name);
+                                log_err!(
+                                    "Vacuuming is disabled for non-volatile database {}",
+                                    d.name
+                                );
                             }
                             let mut w = Writer::new();
                             w.u32(id);
@@ -1628,7 +2102,13 @@ impl Daemon {
     /// A message to the srvid of a DB_PUSH_START: its record buffer goes to
     /// the helper thread to be stored in the database.
     fn push_message(&mut self, srvid: u64, data: &[u8]) {
-        let Some(d) = self.dbs.iter_mut().find(|d| d.push.as_ref().is_some_and(|ps| ps.srvid == srvid)) else { return };
+        let Some(d) = self
+            .dbs
+            .iter_mut()
+            .find(|d| d.push.as_ref().is_some_and(|ps| ps.srvid == srvid))
+        else {
+            return;
+        };
         let ps = d.push.as_mut().unwrap();
         if ps.failed {
             return;
@@ -1654,10 +2134,22 @@ impl Daemon {
                 return;
             }
         }
-        log_info!("starting push of {} records for dbid 0x{:08x}", recs.len(), db_id);
+        log_info!(
+            "starting push of {} records for dbid 0x{:08x}",
+            recs.len(),
+            db_id
+        );
         ps.num_records += recs.len() as u32;
         let tag = self.new_tag();
-        if self.db_tx.send(Job::Op { id: db_id, tag, op: Op::PushStore { recs } }).is_ok() {
+        if self
+            .db_tx
+            .send(Job::Op {
+                id: db_id,
+                tag,
+                op: Op::PushStore { recs },
+            })
+            .is_ok()
+        {
             self.pending.insert(tag, Pending::Push { db_id });
         }
     }
@@ -1671,7 +2163,14 @@ impl Daemon {
             reqid: 0,
             ..Default::default()
         };
-        p::build_packet(h, &ReqMessage { srvid, data: data.to_vec() }.encode())
+        p::build_packet(
+            h,
+            &ReqMessage {
+                srvid,
+                data: data.to_vec(),
+            }
+            .encode(),
+        )
     }
 
     /// Sends a message to every local client registered for srvid (or for
@@ -1685,7 +2184,8 @@ impl Daemon {
             if c.closing {
                 continue;
             }
-            let n = c.srvids.get(&srvid).copied().unwrap_or(0) + c.srvids.get(&p::SRVID_ALL).copied().unwrap_or(0);
+            let n = c.srvids.get(&srvid).copied().unwrap_or(0)
+                + c.srvids.get(&p::SRVID_ALL).copied().unwrap_or(0);
             if n > 0 {
                 targets.push((*t, n));
             }
@@ -1713,4 +2213,3 @@ impl Daemon {
         log_notice!("CTDB daemon shutting down");
     }
 }
-

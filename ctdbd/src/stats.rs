@@ -72,7 +72,12 @@ impl Locks {
     }
 
     fn encode(&self, out: &mut Vec<u8>) {
-        for v in [self.num_calls, self.num_current, self.num_pending, self.num_failed] {
+        for v in [
+            self.num_calls,
+            self.num_current,
+            self.num_pending,
+            self.num_failed,
+        ] {
             out.extend_from_slice(&v.to_le_bytes());
         }
         self.latency.encode(out);
@@ -182,7 +187,17 @@ impl Stats {
         let mut out = Vec::with_capacity(STATISTICS_LEN);
         u32s(
             &mut out,
-            &[s.num_clients, s.frozen as u32, s.recovering as u32, self.client_packets_sent, self.client_packets_recv, self.node_packets_sent, 0, 0, 0],
+            &[
+                s.num_clients,
+                s.frozen as u32,
+                s.recovering as u32,
+                self.client_packets_sent,
+                self.client_packets_recv,
+                self.node_packets_sent,
+                0,
+                0,
+                0,
+            ],
         );
         u32s(&mut out, &self.node);
         u32s(&mut out, &self.client_req);
@@ -194,7 +209,18 @@ impl Stats {
         self.locks.encode(&mut out);
         // total_calls, pending_calls, childwrite_calls,
         // pending_childwrite_calls, memory_used, __last_counter, max_hop_count
-        u32s(&mut out, &[self.total_calls, self.pending_calls, self.childwrite_calls, self.pending_childwrite_calls, s.memory_used, 0, self.max_hop_count]);
+        u32s(
+            &mut out,
+            &[
+                self.total_calls,
+                self.pending_calls,
+                self.childwrite_calls,
+                self.pending_childwrite_calls,
+                s.memory_used,
+                0,
+                self.max_hop_count,
+            ],
+        );
         u32s(&mut out, &self.hop_count_bucket);
         out.extend_from_slice(&[0; 4]);
         self.call_latency.encode(&mut out);
@@ -203,7 +229,10 @@ impl Stats {
         out.extend_from_slice(&[0; 4]);
         timeval(&mut out, self.start_time);
         timeval(&mut out, SystemTime::now());
-        u32s(&mut out, &[self.total_ro_delegations, self.total_ro_revokes]);
+        u32s(
+            &mut out,
+            &[self.total_ro_delegations, self.total_ro_revokes],
+        );
         debug_assert_eq!(out.len(), STATISTICS_LEN);
         out
     }
@@ -235,7 +264,11 @@ impl DbStats {
         out.extend_from_slice(&[0; 4]);
         let mut keys = Vec::new();
         for i in 0..MAX_HOT_KEYS {
-            let (count, key) = self.hot_keys.get(i).map(|(c, k)| (*c, k.as_slice())).unwrap_or((0, &[]));
+            let (count, key) = self
+                .hot_keys
+                .get(i)
+                .map(|(c, k)| (*c, k.as_slice()))
+                .unwrap_or((0, &[]));
             out.extend_from_slice(&count.to_le_bytes());
             out.extend_from_slice(&[0; 4]);
             // A TDB_DATA as the sender's memory holds it: pointer, size.  The
@@ -257,16 +290,27 @@ mod tests {
     #[test]
     fn layouts_have_samba_sizes() {
         let s = Stats::default();
-        let b = s.encode(&Snapshot { num_clients: 3, frozen: false, recovering: true, memory_used: 7 });
+        let b = s.encode(&Snapshot {
+            num_clients: 3,
+            frozen: false,
+            recovering: true,
+            memory_used: 7,
+        });
         assert_eq!(b.len(), STATISTICS_LEN);
         assert_eq!(u32::from_le_bytes(b[0..4].try_into().unwrap()), 3);
         assert_eq!(u32::from_le_bytes(b[8..12].try_into().unwrap()), 1);
         // memory_used sits after total/pending/childwrite/pending_childwrite.
         assert_eq!(u32::from_le_bytes(b[296..300].try_into().unwrap()), 7);
-        let d = DbStats { hot_keys: vec![(4, b"ab".to_vec())], ..Default::default() };
+        let d = DbStats {
+            hot_keys: vec![(4, b"ab".to_vec())],
+            ..Default::default()
+        };
         let e = d.encode();
         assert_eq!(e.len(), DB_STATISTICS_FIXED_LEN + 2);
-        assert_eq!(u32::from_le_bytes(e[216..220].try_into().unwrap()), MAX_HOT_KEYS as u32);
+        assert_eq!(
+            u32::from_le_bytes(e[216..220].try_into().unwrap()),
+            MAX_HOT_KEYS as u32
+        );
         assert_eq!(u32::from_le_bytes(e[224..228].try_into().unwrap()), 4);
         assert_eq!(&e[DB_STATISTICS_FIXED_LEN..], b"ab");
     }

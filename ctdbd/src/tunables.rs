@@ -11,7 +11,11 @@ pub struct TunableDef {
 }
 
 const fn t(name: &'static str, default: u32, obsolete: bool) -> TunableDef {
-    TunableDef { name, default, obsolete }
+    TunableDef {
+        name,
+        default,
+        obsolete,
+    }
 }
 
 /// Struct order (the wire order of GET_ALL_TUNABLES).
@@ -83,20 +87,68 @@ pub const TUNABLES: &[TunableDef] = &[
 /// The order `ctdb listvars` shows (the order of Samba's name table, which
 /// differs from the struct order in three places).
 const LIST_ORDER: &[&str] = &[
-    "MaxRedirectCount", "SeqnumInterval", "ControlTimeout", "TraverseTimeout", "KeepaliveInterval",
-    "KeepaliveLimit", "RecoverTimeout", "RecoverInterval", "ElectionTimeout", "TakeoverTimeout",
-    "MonitorInterval", "TickleUpdateInterval", "EventScriptTimeout", "MonitorTimeoutCount",
-    "EventScriptUnhealthyOnTimeout", "RecoveryGracePeriod", "RecoveryBanPeriod", "DatabaseHashSize",
-    "DatabaseMaxDead", "RerecoveryTimeout", "EnableBans", "DeterministicIPs", "LCP2PublicIPs",
-    "ReclockPingPeriod", "NoIPFailback", "DisableIPFailover", "VerboseMemoryNames", "RecdPingTimeout",
-    "RecdFailCount", "LogLatencyMs", "RecLockLatencyMs", "RecoveryDropAllIPs", "VerifyRecoveryLock",
-    "VacuumInterval", "VacuumMaxRunTime", "RepackLimit", "VacuumLimit", "VacuumFastPathCount",
-    "MaxQueueDropMsg", "AllowUnhealthyDBRead", "StatHistoryInterval", "DeferredAttachTO",
-    "AllowClientDBAttach", "RecoverPDBBySeqNum", "DeferredRebalanceOnNodeAdd", "FetchCollapse",
-    "HopcountMakeSticky", "StickyDuration", "StickyPindown", "NoIPTakeover", "DBRecordCountWarn",
-    "DBRecordSizeWarn", "DBSizeWarn", "PullDBPreallocation", "NoIPHostOnAllDisabled",
-    "Samba3AvoidDeadlocks", "TDBMutexEnabled", "LockProcessesPerDB", "RecBufferSizeLimit",
-    "QueueBufferSize", "IPAllocAlgorithm", "AllowMixedVersions",
+    "MaxRedirectCount",
+    "SeqnumInterval",
+    "ControlTimeout",
+    "TraverseTimeout",
+    "KeepaliveInterval",
+    "KeepaliveLimit",
+    "RecoverTimeout",
+    "RecoverInterval",
+    "ElectionTimeout",
+    "TakeoverTimeout",
+    "MonitorInterval",
+    "TickleUpdateInterval",
+    "EventScriptTimeout",
+    "MonitorTimeoutCount",
+    "EventScriptUnhealthyOnTimeout",
+    "RecoveryGracePeriod",
+    "RecoveryBanPeriod",
+    "DatabaseHashSize",
+    "DatabaseMaxDead",
+    "RerecoveryTimeout",
+    "EnableBans",
+    "DeterministicIPs",
+    "LCP2PublicIPs",
+    "ReclockPingPeriod",
+    "NoIPFailback",
+    "DisableIPFailover",
+    "VerboseMemoryNames",
+    "RecdPingTimeout",
+    "RecdFailCount",
+    "LogLatencyMs",
+    "RecLockLatencyMs",
+    "RecoveryDropAllIPs",
+    "VerifyRecoveryLock",
+    "VacuumInterval",
+    "VacuumMaxRunTime",
+    "RepackLimit",
+    "VacuumLimit",
+    "VacuumFastPathCount",
+    "MaxQueueDropMsg",
+    "AllowUnhealthyDBRead",
+    "StatHistoryInterval",
+    "DeferredAttachTO",
+    "AllowClientDBAttach",
+    "RecoverPDBBySeqNum",
+    "DeferredRebalanceOnNodeAdd",
+    "FetchCollapse",
+    "HopcountMakeSticky",
+    "StickyDuration",
+    "StickyPindown",
+    "NoIPTakeover",
+    "DBRecordCountWarn",
+    "DBRecordSizeWarn",
+    "DBSizeWarn",
+    "PullDBPreallocation",
+    "NoIPHostOnAllDisabled",
+    "Samba3AvoidDeadlocks",
+    "TDBMutexEnabled",
+    "LockProcessesPerDB",
+    "RecBufferSizeLimit",
+    "QueueBufferSize",
+    "IPAllocAlgorithm",
+    "AllowMixedVersions",
 ];
 
 #[derive(Clone)]
@@ -112,13 +164,17 @@ pub enum SetResult {
 
 impl Default for Tunables {
     fn default() -> Self {
-        Tunables { values: TUNABLES.iter().map(|d| d.default).collect() }
+        Tunables {
+            values: TUNABLES.iter().map(|d| d.default).collect(),
+        }
     }
 }
 
 impl Tunables {
     fn index(name: &str) -> Option<usize> {
-        TUNABLES.iter().position(|d| d.name.eq_ignore_ascii_case(name))
+        TUNABLES
+            .iter()
+            .position(|d| d.name.eq_ignore_ascii_case(name))
     }
 
     pub fn get(&self, name: &str) -> Option<u32> {
@@ -195,7 +251,9 @@ impl Tunables {
                 continue;
             }
             if line.starts_with('[') {
-                errors.push(format!("Invalid line for section {line} - sections not supported"));
+                errors.push(format!(
+                    "Invalid line for section {line} - sections not supported"
+                ));
                 continue;
             }
             let (name, value) = match line.split_once('=') {
@@ -288,7 +346,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("ctdbd-tun-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("ctdb.tunables");
-        std::fs::write(&p, "# c\nRecoverInterval=4\nBogus=1\nVacuumLimit=2\nKeepaliveLimit=x\n").unwrap();
+        std::fs::write(
+            &p,
+            "# c\nRecoverInterval=4\nBogus=1\nVacuumLimit=2\nKeepaliveLimit=x\n",
+        )
+        .unwrap();
         let mut t = Tunables::default();
         let errs = t.load_file(&p).unwrap_err();
         assert_eq!(errs.len(), 3, "{errs:?}");

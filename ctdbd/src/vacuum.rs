@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use crate::ltdb::{self, Header, NodeView};
-use tdb::{Tdb, TdbError};
+use tdb_engine::{Tdb, TdbError};
 
 /// What a store of a record means for the delete queue (Samba's
 /// schedule_for_deletion / remove_from_delete_queue pair).
@@ -38,7 +38,7 @@ impl DeleteQueue {
     /// Queues `key` with the header it had when it was emptied; a key already
     /// queued gets the newer header.
     pub fn insert(&mut self, key: &[u8], header: &Header) {
-        let hash = tdb::hash::jenkins_hash(key);
+        let hash = tdb_engine::hash::jenkins_hash(key);
         if let Some((k, _)) = self.entries.get(&hash) {
             if k.as_slice() != key {
                 crate::log_info!("schedule for deletion: hash collision for key hash [0x{:08x}], skipping the record", hash);
@@ -49,8 +49,12 @@ impl DeleteQueue {
     }
 
     pub fn remove(&mut self, key: &[u8]) {
-        let hash = tdb::hash::jenkins_hash(key);
-        if self.entries.get(&hash).is_some_and(|(k, _)| k.as_slice() == key) {
+        let hash = tdb_engine::hash::jenkins_hash(key);
+        if self
+            .entries
+            .get(&hash)
+            .is_some_and(|(k, _)| k.as_slice() == key)
+        {
             self.entries.remove(&hash);
         }
     }
@@ -185,7 +189,13 @@ fn stored(t: &mut Tdb, key: &[u8]) -> Result<Option<Vec<u8>>, TdbError> {
 
 /// One vacuum run of a volatile database.  Chain locks are only tried, never
 /// waited for: a record a client has locked is left for a later run.
-pub fn run(t: &mut Tdb, queue: &mut DeleteQueue, node: NodeView, name: &str, p: RunParams) -> Result<Counts, RunError> {
+pub fn run(
+    t: &mut Tdb,
+    queue: &mut DeleteQueue,
+    node: NodeView,
+    name: &str,
+    p: RunParams,
+) -> Result<Counts, RunError> {
     let mut c = Counts::default();
     if p.full {
         let mut found = Vec::new();
@@ -203,7 +213,12 @@ pub fn run(t: &mut Tdb, queue: &mut DeleteQueue, node: NodeView, name: &str, p: 
         for (k, h) in found {
             queue.insert(&k, &h);
         }
-        crate::log_info!("full vacuum scan of db[{}]: records[{}] queued[{}]", name, c.scanned, c.scan_queued);
+        crate::log_info!(
+            "full vacuum scan of db[{}]: records[{}] queued[{}]",
+            name,
+            c.scanned,
+            c.scan_queued
+        );
     }
     crate::log_debug!("vacuum db[{}]: {} records queued", name, queue.len());
     let mut delete_list = Vec::new();
@@ -269,12 +284,24 @@ pub fn run(t: &mut Tdb, queue: &mut DeleteQueue, node: NodeView, name: &str, p: 
         );
     }
     if c.to_delete_list > 0 {
-        crate::log_info!("vacuum delete list of db[{}]: deleted[{}] skipped[{}] error[{}]", name, c.list_deleted, c.list_skipped, c.list_error);
+        crate::log_info!(
+            "vacuum delete list of db[{}]: deleted[{}] skipped[{}] error[{}]",
+            name,
+            c.list_deleted,
+            c.list_skipped,
+            c.list_error
+        );
     }
-    let free = t.freelist_size().map_err(|e| RunError::Tdb(format!("Failed to get freelist size for '{name}': {}", e.message())))?;
+    let free = t.freelist_size().map_err(|e| {
+        RunError::Tdb(format!(
+            "Failed to get freelist size for '{name}': {}",
+            e.message()
+        ))
+    })?;
     if p.repack_limit != 0 && free >= 0 && free as u32 >= p.repack_limit {
         crate::log_notice!("Repacking {} with {} freelist entries", name, free);
-        t.repack().map_err(|e| RunError::Tdb(format!("Failed to repack '{name}': {}", e.message())))?;
+        t.repack()
+            .map_err(|e| RunError::Tdb(format!("Failed to repack '{name}': {}", e.message())))?;
         c.repacked = true;
     }
     Ok(c)
@@ -294,50 +321,110 @@ mod tests {
 
     #[test]
     fn fast_path_deletes_only_unchanged_empty_records() {
-        let q = Header { rsn: 5, dmaster: 0, reserved1: 0, flags: 0 };
+        let q = Header {
+            rsn: 5,
+            dmaster: 0,
+            reserved1: 0,
+            flags: 0,
+        };
         // Empty, unchanged, this node dmaster and lmaster: deleted.
-        assert_eq!(fast_path_verdict(Some(&rec(q, b"")), &q, ME), Verdict::Delete);
+        assert_eq!(
+            fast_path_verdict(Some(&rec(q, b"")), &q, ME),
+            Verdict::Delete
+        );
         // Refilled with a value since it was queued.
-        assert_eq!(fast_path_verdict(Some(&rec(q, b"v")), &q, ME), Verdict::Skip);
+        assert_eq!(
+            fast_path_verdict(Some(&rec(q, b"v")), &q, ME),
+            Verdict::Skip
+        );
         // Already gone.
         assert_eq!(fast_path_verdict(None, &q, ME), Verdict::Skip);
         // Too short to hold a header.
         assert_eq!(fast_path_verdict(Some(&[0u8; 10]), &q, ME), Verdict::Skip);
         // Another node is the dmaster.
-        assert_eq!(fast_path_verdict(Some(&rec(Header { dmaster: 1, ..q }, b"")), &q, ME), Verdict::Skip);
+        assert_eq!(
+            fast_path_verdict(Some(&rec(Header { dmaster: 1, ..q }, b"")), &q, ME),
+            Verdict::Skip
+        );
         // Stored again (rsn moved on) without being queued again.
-        assert_eq!(fast_path_verdict(Some(&rec(Header { rsn: 6, ..q }, b"")), &q, ME), Verdict::Skip);
+        assert_eq!(
+            fast_path_verdict(Some(&rec(Header { rsn: 6, ..q }, b"")), &q, ME),
+            Verdict::Skip
+        );
         // Migrated with data once: through the delete list.
-        let m = Header { flags: ltdb::REC_FLAG_MIGRATED_WITH_DATA, ..q };
-        assert_eq!(fast_path_verdict(Some(&rec(m, b"")), &m, ME), Verdict::DeleteList);
+        let m = Header {
+            flags: ltdb::REC_FLAG_MIGRATED_WITH_DATA,
+            ..q
+        };
+        assert_eq!(
+            fast_path_verdict(Some(&rec(m, b"")), &m, ME),
+            Verdict::DeleteList
+        );
         // The fast path does not look at read-only flags...
-        let ro = Header { flags: ltdb::REC_RO_HAVE_READONLY, ..q };
-        assert_eq!(fast_path_verdict(Some(&rec(ro, b"")), &q, ME), Verdict::Delete);
+        let ro = Header {
+            flags: ltdb::REC_RO_HAVE_READONLY,
+            ..q
+        };
+        assert_eq!(
+            fast_path_verdict(Some(&rec(ro, b"")), &q, ME),
+            Verdict::Delete
+        );
         // ...the delete list does.
         assert!(delete_list_ok(Some(&rec(m, b"")), &m, ME));
-        assert!(!delete_list_ok(Some(&rec(Header { flags: m.flags | ltdb::REC_RO_HAVE_DELEGATIONS, ..m }, b"")), &m, ME));
-        assert!(!delete_list_ok(Some(&rec(Header { rsn: 9, ..m }, b"")), &m, ME));
+        assert!(!delete_list_ok(
+            Some(&rec(
+                Header {
+                    flags: m.flags | ltdb::REC_RO_HAVE_DELEGATIONS,
+                    ..m
+                },
+                b""
+            )),
+            &m,
+            ME
+        ));
+        assert!(!delete_list_ok(
+            Some(&rec(Header { rsn: 9, ..m }, b"")),
+            &m,
+            ME
+        ));
         assert!(!delete_list_ok(Some(&rec(m, b"x")), &m, ME));
         // Not the lmaster (a multi-node case): handed to the lmaster.
         let other = NodeView { pnn: 0, lmaster: 1 };
-        assert_eq!(fast_path_verdict(Some(&rec(q, b"")), &q, other), Verdict::SendToLmaster);
+        assert_eq!(
+            fast_path_verdict(Some(&rec(q, b"")), &q, other),
+            Verdict::SendToLmaster
+        );
         assert!(!delete_list_ok(Some(&rec(m, b"")), &m, other));
     }
 
     #[test]
     fn full_scan_picks_empty_records_of_this_dmaster() {
-        let h = Header { rsn: 3, dmaster: 0, reserved1: 0, flags: 0 };
+        let h = Header {
+            rsn: 3,
+            dmaster: 0,
+            reserved1: 0,
+            flags: 0,
+        };
         assert_eq!(scan_candidate(&rec(h, b""), ME), Some(h));
         assert_eq!(scan_candidate(&rec(h, b"v"), ME), None);
-        assert_eq!(scan_candidate(&rec(Header { dmaster: 2, ..h }, b""), ME), None);
+        assert_eq!(
+            scan_candidate(&rec(Header { dmaster: 2, ..h }, b""), ME),
+            None
+        );
         assert_eq!(scan_candidate(b"short", ME), None);
     }
 
     #[test]
     fn queue_replaces_same_key_and_removes() {
         let mut q = DeleteQueue::default();
-        let h1 = Header { rsn: 1, ..Default::default() };
-        let h2 = Header { rsn: 2, ..Default::default() };
+        let h1 = Header {
+            rsn: 1,
+            ..Default::default()
+        };
+        let h2 = Header {
+            rsn: 2,
+            ..Default::default()
+        };
         q.apply(b"a", &h1, QueueAction::Schedule);
         q.apply(b"a", &h2, QueueAction::Schedule);
         q.apply(b"b", &h1, QueueAction::Schedule);

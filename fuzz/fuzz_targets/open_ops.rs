@@ -19,7 +19,7 @@ use std::ffi::CString;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use tdb::{flags, DebugLevel, Logger, OpenOptions, StoreFlag, Tdb};
+use tdb_engine::{flags, DebugLevel, Logger, OpenOptions, StoreFlag, Tdb};
 
 static DEAD_SPACE: AtomicBool = AtomicBool::new(false);
 

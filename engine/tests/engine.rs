@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use std::collections::BTreeMap;
-use tdb::{flags, StoreFlag, Tdb, TdbError};
+use tdb_engine::{flags, StoreFlag, Tdb, TdbError};
 
 fn model_run(tdb_flags: u32, hash_size: i32, seed: u64, ops: usize) {
     let dir = TempDir::new("model");
@@ -12,7 +12,9 @@ fn model_run(tdb_flags: u32, hash_size: i32, seed: u64, ops: usize) {
     let mut db = open(&path, tdb_flags, hash_size);
     let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
     let mut rng = Rng(seed);
-    let keys: Vec<Vec<u8>> = (0..200).map(|i| format!("key-{}", i * 7919 % 1000).into_bytes()).collect();
+    let keys: Vec<Vec<u8>> = (0..200)
+        .map(|i| format!("key-{}", i * 7919 % 1000).into_bytes())
+        .collect();
     for step in 0..ops {
         let key = &keys[rng.below(keys.len() as u64) as usize];
         match rng.below(10) {
@@ -34,7 +36,11 @@ fn model_run(tdb_flags: u32, hash_size: i32, seed: u64, ops: usize) {
             }
             5 => {
                 let v = rng.bytes(40);
-                let r = db.store(key, &[&v[..v.len() / 2], &v[v.len() / 2..]], StoreFlag::Modify);
+                let r = db.store(
+                    key,
+                    &[&v[..v.len() / 2], &v[v.len() / 2..]],
+                    StoreFlag::Modify,
+                );
                 if model.contains_key(key) {
                     r.unwrap();
                     model.insert(key.clone(), v);
@@ -97,7 +103,7 @@ fn model_byte_swapped_file() {
 
 #[test]
 fn model_mutex_locking() {
-    assert!(tdb::mutex::runtime_check_for_robust_mutexes());
+    assert!(tdb_engine::mutex::runtime_check_for_robust_mutexes());
     model_run(flags::MUTEX_LOCKING | flags::CLEAR_IF_FIRST, 0, 5, 3000);
 }
 
@@ -110,15 +116,23 @@ fn model_seqnum_nosync() {
 fn internal_database_works_in_memory() {
     let mut db = Tdb::open(
         None,
-        tdb::OpenOptions { tdb_flags: flags::INTERNAL, open_flags: libc::O_RDWR | libc::O_CREAT, ..Default::default() },
+        tdb_engine::OpenOptions {
+            tdb_flags: flags::INTERNAL,
+            open_flags: libc::O_RDWR | libc::O_CREAT,
+            ..Default::default()
+        },
     )
     .unwrap();
     assert_eq!(db.fd(), -1);
     for i in 0..1000u32 {
-        db.store(&i.to_le_bytes(), &[&[7u8; 50]], StoreFlag::Insert).unwrap();
+        db.store(&i.to_le_bytes(), &[&[7u8; 50]], StoreFlag::Insert)
+            .unwrap();
     }
     assert_eq!(contents(&mut db).len(), 1000);
-    assert!(db.transaction_start().is_err(), "TDB_INTERNAL refuses transactions");
+    assert!(
+        db.transaction_start().is_err(),
+        "TDB_INTERNAL refuses transactions"
+    );
 }
 
 #[test]
@@ -131,8 +145,13 @@ fn transactions_commit_cancel_and_nest() {
     db.transaction_start().unwrap();
     assert!(db.transaction_active());
     db.store(b"a", &[b"2"], StoreFlag::Replace).unwrap();
-    db.store(b"b", &[b"x".repeat(10000).as_slice()], StoreFlag::Replace).unwrap();
-    assert_eq!(db.fetch(b"a").unwrap(), b"2", "reads see the transaction's writes");
+    db.store(b"b", &[b"x".repeat(10000).as_slice()], StoreFlag::Replace)
+        .unwrap();
+    assert_eq!(
+        db.fetch(b"a").unwrap(),
+        b"2",
+        "reads see the transaction's writes"
+    );
     db.transaction_cancel().unwrap();
     assert!(!db.transaction_active());
     assert_eq!(db.fetch(b"a").unwrap(), b"1");
@@ -161,7 +180,12 @@ fn traverse_can_delete_and_stop_early() {
     let dir = TempDir::new("trav");
     let mut db = open(&dir.file("t.tdb"), 0, 17);
     for i in 0..300u32 {
-        db.store(format!("k{}", i).as_bytes(), &[&i.to_le_bytes()], StoreFlag::Insert).unwrap();
+        db.store(
+            format!("k{}", i).as_bytes(),
+            &[&i.to_le_bytes()],
+            StoreFlag::Insert,
+        )
+        .unwrap();
     }
     let mut deleted = 0;
     let mut del_odd = |t: &mut Tdb, k: &[u8], d: &[u8]| {
@@ -201,7 +225,10 @@ fn traverse_can_delete_and_stop_early() {
     // Traversal of one chain sees only that chain's records and cannot write.
     let mut in_chain = 0;
     let mut visit = |t: &mut Tdb, k: &[u8], _: &[u8]| {
-        assert_eq!(t.store(k, &[b"no"], StoreFlag::Replace), Err(TdbError::Rdonly));
+        assert_eq!(
+            t.store(k, &[b"no"], StoreFlag::Replace),
+            Err(TdbError::Rdonly)
+        );
         in_chain += 1;
         false
     };
@@ -216,7 +243,8 @@ fn wipe_repack_seqnum_and_freelist() {
     let mut db = open(&dir.file("w.tdb"), flags::SEQNUM | flags::NOSYNC, 0);
     let s0 = db.get_seqnum();
     for i in 0..500u32 {
-        db.store(&i.to_be_bytes(), &[&[1u8; 100]], StoreFlag::Replace).unwrap();
+        db.store(&i.to_be_bytes(), &[&[1u8; 100]], StoreFlag::Replace)
+            .unwrap();
     }
     assert_eq!(db.get_seqnum(), s0 + 500);
     for i in (0..500u32).step_by(2) {
@@ -240,7 +268,12 @@ fn check_callback_can_veto_and_rescue_finds_records() {
     let path = dir.file("r.tdb");
     let mut db = open(&path, 0, 0);
     for i in 0..50u32 {
-        db.store(format!("r{}", i).as_bytes(), &[b"value"], StoreFlag::Replace).unwrap();
+        db.store(
+            format!("r{}", i).as_bytes(),
+            &[b"value"],
+            StoreFlag::Replace,
+        )
+        .unwrap();
     }
     let mut veto = |k: &[u8], _: &[u8]| if k == b"r7" { -1 } else { 0 };
     assert!(db.check(Some(&mut veto)).is_err());
@@ -258,7 +291,8 @@ fn check_callback_can_veto_and_rescue_finds_records() {
     let mut db = open(&path, 0, 0);
     assert!(db.check(None).is_err());
     let mut found = Vec::new();
-    db.rescue(&mut |k: &[u8], d: &[u8]| found.push((k.to_vec(), d.to_vec()))).unwrap();
+    db.rescue(&mut |k: &[u8], d: &[u8]| found.push((k.to_vec(), d.to_vec())))
+        .unwrap();
     assert_eq!(found.len(), 50);
     assert!(found.iter().all(|(_, d)| d == b"value"));
 }
@@ -268,28 +302,66 @@ fn bad_files_fail_to_open_with_errno() {
     let dir = TempDir::new("bad");
     let p = dir.file("garbage.tdb");
     std::fs::write(&p, vec![0x5au8; 4096]).unwrap();
-    let e = Tdb::open(Some(&cpath(&p)), tdb::OpenOptions { open_flags: libc::O_RDWR, ..Default::default() }).err().unwrap();
+    let e = Tdb::open(
+        Some(&cpath(&p)),
+        tdb_engine::OpenOptions {
+            open_flags: libc::O_RDWR,
+            ..Default::default()
+        },
+    )
+    .err()
+    .unwrap();
     assert_eq!(e.errno, libc::EIO);
     let missing = dir.file("missing.tdb");
-    let e = Tdb::open(Some(&cpath(&missing)), tdb::OpenOptions { open_flags: libc::O_RDWR, ..Default::default() }).err().unwrap();
+    let e = Tdb::open(
+        Some(&cpath(&missing)),
+        tdb_engine::OpenOptions {
+            open_flags: libc::O_RDWR,
+            ..Default::default()
+        },
+    )
+    .err()
+    .unwrap();
     assert_eq!(e.errno, libc::ENOENT);
-    let e = Tdb::open(Some(&cpath(&p)), tdb::OpenOptions { open_flags: libc::O_WRONLY, ..Default::default() }).err().unwrap();
+    let e = Tdb::open(
+        Some(&cpath(&p)),
+        tdb_engine::OpenOptions {
+            open_flags: libc::O_WRONLY,
+            ..Default::default()
+        },
+    )
+    .err()
+    .unwrap();
     assert_eq!(e.errno, libc::EINVAL);
     // A second open of the same file in one process is refused (it would drop locks).
     let good = dir.file("good.tdb");
     let _db = open(&good, 0, 0);
-    let e = Tdb::open(Some(&cpath(&good)), tdb::OpenOptions { open_flags: libc::O_RDWR, ..Default::default() }).err().unwrap();
+    let e = Tdb::open(
+        Some(&cpath(&good)),
+        tdb_engine::OpenOptions {
+            open_flags: libc::O_RDWR,
+            ..Default::default()
+        },
+    )
+    .err()
+    .unwrap();
     assert_eq!(e.errno, libc::EBUSY);
     // A truncated database fails reads with an error, not a crash.
     let t = dir.file("trunc.tdb");
     {
         let mut db = open(&t, 0, 0);
         for i in 0..100u32 {
-            db.store(&i.to_le_bytes(), &[&[9u8; 64]], StoreFlag::Replace).unwrap();
+            db.store(&i.to_le_bytes(), &[&[9u8; 64]], StoreFlag::Replace)
+                .unwrap();
         }
     }
     let len = std::fs::metadata(&t).unwrap().len();
-    std::fs::OpenOptions::new().write(true).open(&t).unwrap().set_len(len / 2).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&t)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
     let mut db = open(&t, 0, 0);
     assert!(db.check(None).is_err());
     let mut n = 0;
@@ -310,10 +382,16 @@ fn chain_locks_exclude_other_handles() {
     db.chainlock(b"key").unwrap(); // nests
     db.chainunlock(b"key").unwrap();
     db.chainunlock(b"key").unwrap();
-    assert!(db.chainunlock(b"key").is_err(), "unlocking an unheld lock fails");
+    assert!(
+        db.chainunlock(b"key").is_err(),
+        "unlocking an unheld lock fails"
+    );
     db.lockall_read().unwrap();
     db.chainlock_read(b"x").unwrap();
-    assert!(db.chainlock(b"x").is_err(), "a read allrecord lock does not cover a write");
+    assert!(
+        db.chainlock(b"x").is_err(),
+        "a read allrecord lock does not cover a write"
+    );
     db.chainunlock_read(b"x").unwrap();
     db.unlockall_read().unwrap();
     db.lockall().unwrap();

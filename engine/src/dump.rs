@@ -22,7 +22,10 @@ impl Tdb {
             " rec: hash={} offset=0x{:08x} next=0x{:08x} rec_len={} key_len={} data_len={} full_hash=0x{:08x} magic=0x{:08x}",
             hash, offset, rec.next, rec.rec_len, rec.key_len, rec.data_len, rec.full_hash, rec.magic
         );
-        let tailer_ofs = offset.wrapping_add(RECORD_SIZE).wrapping_add(rec.rec_len).wrapping_sub(OFF_SIZE);
+        let tailer_ofs = offset
+            .wrapping_add(RECORD_SIZE)
+            .wrapping_add(rec.rec_len)
+            .wrapping_sub(OFF_SIZE);
         match self.read_off(tailer_ofs) {
             Err(_) => {
                 let _ = writeln!(out, "ERROR: failed to read tailer at {}", tailer_ofs);
@@ -41,7 +44,11 @@ impl Tdb {
     }
 
     fn dump_chain(&mut self, out: &mut String, i: i64) {
-        let top = if i == -1 { FREELIST_TOP } else { format::hash_top(i as u32) };
+        let top = if i == -1 {
+            FREELIST_TOP
+        } else {
+            format::hash_top(i as u32)
+        };
         if self.lock(i, LockKind::Write).is_err() {
             return;
         }

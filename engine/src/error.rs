@@ -75,7 +75,11 @@ pub struct OpenError {
 
 impl fmt::Display for OpenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "tdb open failed: {}", std::io::Error::from_raw_os_error(self.errno))
+        write!(
+            f,
+            "tdb open failed: {}",
+            std::io::Error::from_raw_os_error(self.errno)
+        )
     }
 }
 
@@ -109,7 +113,9 @@ pub(crate) fn strerror(e: &std::io::Error) -> String {
                 return e.to_string();
             }
             // SAFETY: p is non-null and NUL-terminated (above).
-            unsafe { std::ffi::CStr::from_ptr(p) }.to_string_lossy().into_owned()
+            unsafe { std::ffi::CStr::from_ptr(p) }
+                .to_string_lossy()
+                .into_owned()
         }
         None => e.to_string(),
     }

@@ -14,7 +14,7 @@ mod common;
 use common::*;
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
-use tdb::{flags, StoreFlag, Tdb};
+use tdb_engine::{flags, StoreFlag, Tdb};
 
 enum Space {
     Tmpfs { mnt: PathBuf, filler: PathBuf },
@@ -34,7 +34,12 @@ impl Space {
                         Ok(0) => break,
                         Ok(_) => {}
                         Err(e) => {
-                            assert_eq!(e.raw_os_error(), Some(libc::ENOSPC), "filling the tmpfs: {}", e);
+                            assert_eq!(
+                                e.raw_os_error(),
+                                Some(libc::ENOSPC),
+                                "filling the tmpfs: {}",
+                                e
+                            );
                             break;
                         }
                     }
@@ -45,7 +50,10 @@ impl Space {
             }
             Space::Rlimit { .. } => {
                 let size = std::fs::metadata(db_path).unwrap().len();
-                let lim = libc::rlimit { rlim_cur: size, rlim_max: libc::RLIM_INFINITY };
+                let lim = libc::rlimit {
+                    rlim_cur: size,
+                    rlim_max: libc::RLIM_INFINITY,
+                };
                 // SAFETY: plain system call.
                 assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_FSIZE, &lim) }, 0);
             }
@@ -87,17 +95,37 @@ fn make_space(base: &Path, kib: u32) -> (Space, PathBuf) {
         -1
     } else {
         // SAFETY: mounting a fresh tmpfs on our own empty directory.
-        unsafe { libc::mount(c"tmpfs".as_ptr(), c_mnt.as_ptr(), c"tmpfs".as_ptr(), 0, opts.as_ptr() as *const libc::c_void) }
+        unsafe {
+            libc::mount(
+                c"tmpfs".as_ptr(),
+                c_mnt.as_ptr(),
+                c"tmpfs".as_ptr(),
+                0,
+                opts.as_ptr() as *const libc::c_void,
+            )
+        }
     };
     if rc == 0 {
         let filler = mnt.join("filler");
-        return (Space::Tmpfs { mnt: mnt.clone(), filler }, mnt);
+        return (
+            Space::Tmpfs {
+                mnt: mnt.clone(),
+                filler,
+            },
+            mnt,
+        );
     }
-    eprintln!("diskfull: mount -t tmpfs not permitted ({}), using RLIMIT_FSIZE", std::io::Error::last_os_error());
+    eprintln!(
+        "diskfull: mount -t tmpfs not permitted ({}), using RLIMIT_FSIZE",
+        std::io::Error::last_os_error()
+    );
     let _ = std::fs::remove_dir(&mnt);
     // SAFETY: ignoring SIGXFSZ so that writes past the limit fail with EFBIG.
     unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
-    let mut old = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut old = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: plain system call.
     assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_FSIZE, &mut old) }, 0);
     (Space::Rlimit { old }, base.to_path_buf())
@@ -111,23 +139,51 @@ fn value(i: u32, gen: u32, len: usize) -> Vec<u8> {
 
 fn populate(db: &mut Tdb, n: u32) {
     for i in 0..n {
-        db.store(&i.to_le_bytes(), &[&value(i, 0, 50 + (i as usize * 7) % 200)], StoreFlag::Replace).unwrap();
+        db.store(
+            &i.to_le_bytes(),
+            &[&value(i, 0, 50 + (i as usize * 7) % 200)],
+            StoreFlag::Replace,
+        )
+        .unwrap();
     }
 }
 
 /// The content is `want` and tdb_check passes, through `db` and through a reopen.
-fn assert_intact(db: &mut Tdb, path: &Path, tdb_flags: u32, want: &[(Vec<u8>, Vec<u8>)], what: &str) {
-    db.check(None).unwrap_or_else(|e| panic!("{}: tdb_check after the failure: {}", what, e));
-    assert!(contents(db) == want, "{}: content changed by a failed call", what);
+fn assert_intact(
+    db: &mut Tdb,
+    path: &Path,
+    tdb_flags: u32,
+    want: &[(Vec<u8>, Vec<u8>)],
+    what: &str,
+) {
+    db.check(None)
+        .unwrap_or_else(|e| panic!("{}: tdb_check after the failure: {}", what, e));
+    assert!(
+        contents(db) == want,
+        "{}: content changed by a failed call",
+        what
+    );
     // A second open of the same file in this process is refused (fcntl locks are
     // per process): check a copy made outside the full file system.
     let copy_dir = TempDir::new("diskfull-copy");
     let copy = copy_dir.file("copy.tdb");
     std::fs::write(&copy, std::fs::read(path).unwrap()).unwrap();
-    let mut c = Tdb::open(Some(&cpath(&copy)), tdb::OpenOptions { tdb_flags, open_flags: libc::O_RDWR, ..Default::default() })
-        .unwrap_or_else(|e| panic!("{}: reopen: {}", what, e));
-    c.check(None).unwrap_or_else(|e| panic!("{}: tdb_check after reopen: {}", what, e));
-    assert!(contents(&mut c) == want, "{}: content changed (seen after reopen)", what);
+    let mut c = Tdb::open(
+        Some(&cpath(&copy)),
+        tdb_engine::OpenOptions {
+            tdb_flags,
+            open_flags: libc::O_RDWR,
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{}: reopen: {}", what, e));
+    c.check(None)
+        .unwrap_or_else(|e| panic!("{}: tdb_check after reopen: {}", what, e));
+    assert!(
+        contents(&mut c) == want,
+        "{}: content changed (seen after reopen)",
+        what
+    );
     c.close().unwrap();
 }
 
@@ -142,28 +198,68 @@ fn scenario(base: &Path, kib: u32, tdb_flags: u32, name: &str) {
     space.fill(&path);
     // 1. A plain store of a new key that needs the file to grow.
     let big = vec![b'B'; 200_000];
-    assert!(db.store(b"big", &[&big], StoreFlag::Insert).is_err(), "{}: store into a full disk succeeded", name);
+    assert!(
+        db.store(b"big", &[&big], StoreFlag::Insert).is_err(),
+        "{}: store into a full disk succeeded",
+        name
+    );
     assert_intact(&mut db, &path, tdb_flags, &want, &format!("{} store", name));
     // 2. An append (a replacing store) to an existing key that needs growth: it
     //    fails, and, as in Samba's tdb (checked against Debian's libtdb 1.4.8), the
     //    old record is gone: _tdb_store deletes it before allocating the new one.
     //    Only a transaction keeps the old value when the space runs out.
     let k5 = 5u32.to_le_bytes();
-    assert!(db.append(&k5, &big).is_err(), "{}: append into a full disk succeeded", name);
-    let want_minus: Vec<_> = want.iter().filter(|(k, _)| k[..] != k5[..]).cloned().collect();
-    assert_intact(&mut db, &path, tdb_flags, &want_minus, &format!("{} append", name));
-    let old5 = want.iter().find(|(k, _)| k[..] == k5[..]).unwrap().1.clone();
+    assert!(
+        db.append(&k5, &big).is_err(),
+        "{}: append into a full disk succeeded",
+        name
+    );
+    let want_minus: Vec<_> = want
+        .iter()
+        .filter(|(k, _)| k[..] != k5[..])
+        .cloned()
+        .collect();
+    assert_intact(
+        &mut db,
+        &path,
+        tdb_flags,
+        &want_minus,
+        &format!("{} append", name),
+    );
+    let old5 = want
+        .iter()
+        .find(|(k, _)| k[..] == k5[..])
+        .unwrap()
+        .1
+        .clone();
     db.store(&k5, &[&old5], StoreFlag::Insert).unwrap();
-    assert_intact(&mut db, &path, tdb_flags, &want, &format!("{} append undone", name));
+    assert_intact(
+        &mut db,
+        &path,
+        tdb_flags,
+        &want,
+        &format!("{} append undone", name),
+    );
     // 3. A transaction whose commit needs growth (new records, bigger values).
     db.transaction_start().unwrap();
     for i in 0..60u32 {
-        db.store(&i.to_le_bytes(), &[&value(i, 1, 3000)], StoreFlag::Replace).unwrap();
+        db.store(&i.to_le_bytes(), &[&value(i, 1, 3000)], StoreFlag::Replace)
+            .unwrap();
     }
     db.store(b"big", &[&big], StoreFlag::Insert).unwrap();
-    assert!(db.transaction_commit().is_err(), "{}: commit into a full disk succeeded", name);
+    assert!(
+        db.transaction_commit().is_err(),
+        "{}: commit into a full disk succeeded",
+        name
+    );
     assert!(!db.transaction_active());
-    assert_intact(&mut db, &path, tdb_flags, &want, &format!("{} commit", name));
+    assert_intact(
+        &mut db,
+        &path,
+        tdb_flags,
+        &want,
+        &format!("{} commit", name),
+    );
     // 4. A transaction that rewrites records in place: the data fits, but the
     //    recovery area (old copies of the pages) needs room.
     db.transaction_start().unwrap();
@@ -171,12 +267,22 @@ fn scenario(base: &Path, kib: u32, tdb_flags: u32, name: &str) {
         let old = db.fetch(&i.to_le_bytes()).unwrap();
         let mut new = old.clone();
         new[0] = b'X';
-        db.store(&i.to_le_bytes(), &[&new], StoreFlag::Replace).unwrap();
+        db.store(&i.to_le_bytes(), &[&new], StoreFlag::Replace)
+            .unwrap();
     }
     let r = db.transaction_commit();
-    eprintln!("diskfull {}: in-place commit with no room for the recovery area: {:?}", name, r);
+    eprintln!(
+        "diskfull {}: in-place commit with no room for the recovery area: {:?}",
+        name, r
+    );
     match r {
-        Err(_) => assert_intact(&mut db, &path, tdb_flags, &want, &format!("{} in-place commit", name)),
+        Err(_) => assert_intact(
+            &mut db,
+            &path,
+            tdb_flags,
+            &want,
+            &format!("{} in-place commit", name),
+        ),
         Ok(()) => {
             // There was room after all: then it must be whole. Undo it for the rest.
             db.check(None).unwrap();
@@ -193,14 +299,21 @@ fn scenario(base: &Path, kib: u32, tdb_flags: u32, name: &str) {
     // 5. Repack (a transaction through an in-memory copy).
     let r = db.repack();
     eprintln!("diskfull {}: repack on a full disk: {:?}", name, r);
-    assert_intact(&mut db, &path, tdb_flags, &want, &format!("{} repack", name));
+    assert_intact(
+        &mut db,
+        &path,
+        tdb_flags,
+        &want,
+        &format!("{} repack", name),
+    );
 
     // Space is back: the same handle works.
     space.release();
     db.store(b"big", &[&big], StoreFlag::Replace).unwrap();
     db.transaction_start().unwrap();
     for i in 0..60u32 {
-        db.store(&i.to_le_bytes(), &[&value(i, 2, 3000)], StoreFlag::Replace).unwrap();
+        db.store(&i.to_le_bytes(), &[&value(i, 2, 3000)], StoreFlag::Replace)
+            .unwrap();
     }
     db.transaction_commit().unwrap();
     db.check(None).unwrap();
@@ -223,5 +336,10 @@ fn disk_full_growth_and_commit_fail_cleanly() {
     scenario(&base.0, 8192, 0, "mmap");
     scenario(&base.0, 8192, flags::NOMMAP, "nommap");
     scenario(&base.0, 8192, flags::NOSYNC, "nosync");
-    scenario(&base.0, 8192, flags::INCOMPATIBLE_HASH | flags::SEQNUM, "jenkins-seqnum");
+    scenario(
+        &base.0,
+        8192,
+        flags::INCOMPATIBLE_HASH | flags::SEQNUM,
+        "jenkins-seqnum",
+    );
 }

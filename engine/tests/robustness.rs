@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use tdb::{flags, DebugLevel, Logger, OpenOptions, StoreFlag, Tdb};
+use tdb_engine::{flags, DebugLevel, Logger, OpenOptions, StoreFlag, Tdb};
 
 // ---- the largest single allocation of each thread ----
 
@@ -75,14 +75,21 @@ fn isolated(secs: u32, f: impl FnOnce() -> Vec<u8>) -> Result<Vec<u8>, String> {
         if pid == 0 {
             libc::close(fds[0]);
             libc::alarm(secs);
-            let rl = libc::rlimit { rlim_cur: 2 << 30, rlim_max: 2 << 30 };
+            let rl = libc::rlimit {
+                rlim_cur: 2 << 30,
+                rlim_max: 2 << 30,
+            };
             libc::setrlimit(libc::RLIMIT_AS, &rl);
             LARGEST.with(|c| c.set(0));
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
             let largest = LARGEST.with(|c| c.get());
             let mut out = std::fs::File::from_raw_fd(fds[1]);
             let msg = match r {
-                Ok(_) if largest > ALLOC_CAP => [&[1u8][..], format!("allocated {} bytes at once", largest).as_bytes()].concat(),
+                Ok(_) if largest > ALLOC_CAP => [
+                    &[1u8][..],
+                    format!("allocated {} bytes at once", largest).as_bytes(),
+                ]
+                .concat(),
                 Ok(v) => [&[0u8][..], &v[..]].concat(),
                 Err(e) => [&[1u8][..], panic_text(e).as_bytes()].concat(),
             };
@@ -234,14 +241,27 @@ fn corpus() -> (Vec<Case>, BTreeMap<Vec<u8>, Vec<u8>>, Vec<u8>) {
     let recs = records(&base);
     let live: Vec<&Rec> = recs.iter().filter(|r| r.magic == LIVE).collect();
     let free: Vec<&Rec> = recs.iter().filter(|r| r.magic == FREE).collect();
-    assert!(live.len() >= 20 && !free.is_empty(), "base layout: {} live, {} free", live.len(), free.len());
-    assert!(recs.iter().any(|r| r.magic == DEAD), "base has a dead record");
+    assert!(
+        live.len() >= 20 && !free.is_empty(),
+        "base layout: {} live, {} free",
+        live.len(),
+        free.len()
+    );
+    assert!(
+        recs.iter().any(|r| r.magic == DEAD),
+        "base has a dead record"
+    );
     let recovery = rd(&base, 44) as usize;
     assert!(recovery != 0, "base has a recovery area");
     let len = base.len();
     let mut cases = Vec::new();
     let mut add = |name: &str, bytes: Vec<u8>, touched: Vec<usize>, no_rescue: bool| {
-        cases.push(Case { name: name.to_string(), bytes, touched, no_rescue });
+        cases.push(Case {
+            name: name.to_string(),
+            bytes,
+            touched,
+            no_rescue,
+        });
     };
     let edit = |f: &dyn Fn(&mut Vec<u8>)| {
         let mut b = base.clone();
@@ -251,139 +271,370 @@ fn corpus() -> (Vec<Case>, BTreeMap<Vec<u8>, Vec<u8>>, Vec<u8>) {
     let (a, b2) = (live[3], live[7]);
 
     // Truncated.
-    for cut in [0, 10, 100, 167, 168, 180, DATA_START, DATA_START + 30, a.off + 10, len / 2, len - 4] {
-        let touched = recs.iter().filter(|r| r.off + 24 + r.rec_len as usize > cut).map(|r| r.off).collect();
-        add(&format!("truncated-{}", cut), base[..cut].to_vec(), touched, cut < DATA_START);
+    for cut in [
+        0,
+        10,
+        100,
+        167,
+        168,
+        180,
+        DATA_START,
+        DATA_START + 30,
+        a.off + 10,
+        len / 2,
+        len - 4,
+    ] {
+        let touched = recs
+            .iter()
+            .filter(|r| r.off + 24 + r.rec_len as usize > cut)
+            .map(|r| r.off)
+            .collect();
+        add(
+            &format!("truncated-{}", cut),
+            base[..cut].to_vec(),
+            touched,
+            cut < DATA_START,
+        );
     }
     // Header damage.
     add("bad-magic-food", edit(&|b| b[0] = b'X'), vec![], true);
-    add("bad-version", edit(&|b| wr(b, 32, 0x1234_5678)), vec![], true);
+    add(
+        "bad-version",
+        edit(&|b| wr(b, 32, 0x1234_5678)),
+        vec![],
+        true,
+    );
     add("hash-size-zero", edit(&|b| wr(b, 36, 0)), vec![], true);
-    add("hash-size-huge", edit(&|b| wr(b, 36, 0x4000_0000)), vec![], true);
-    add("hash-size-max", edit(&|b| wr(b, 36, u32::MAX)), vec![], true);
+    add(
+        "hash-size-huge",
+        edit(&|b| wr(b, 36, 0x4000_0000)),
+        vec![],
+        true,
+    );
+    add(
+        "hash-size-max",
+        edit(&|b| wr(b, 36, u32::MAX)),
+        vec![],
+        true,
+    );
     add("hash-size-smaller", edit(&|b| wr(b, 36, 3)), vec![], true);
     add("hash-size-bigger", edit(&|b| wr(b, 36, 11)), vec![], true);
-    add("bad-magic-hashes", edit(&|b| wr(b, 52, 0xdead_beef)), vec![], true);
-    add("rwlocks-garbage", edit(&|b| wr(b, 40, 0x7777_7777)), vec![], true);
-    add("feature-flags-unknown", edit(&|b| {
-        wr(b, 40, 0x0bad_1a52);
-        wr(b, 60, 0x80)
-    }), vec![], true);
-    add("mutex-flag-no-area", edit(&|b| {
-        wr(b, 40, 0x0bad_1a52);
-        wr(b, 60, 1);
-        wr(b, 64, 4096)
-    }), vec![], true);
+    add(
+        "bad-magic-hashes",
+        edit(&|b| wr(b, 52, 0xdead_beef)),
+        vec![],
+        true,
+    );
+    add(
+        "rwlocks-garbage",
+        edit(&|b| wr(b, 40, 0x7777_7777)),
+        vec![],
+        true,
+    );
+    add(
+        "feature-flags-unknown",
+        edit(&|b| {
+            wr(b, 40, 0x0bad_1a52);
+            wr(b, 60, 0x80)
+        }),
+        vec![],
+        true,
+    );
+    add(
+        "mutex-flag-no-area",
+        edit(&|b| {
+            wr(b, 40, 0x0bad_1a52);
+            wr(b, 60, 1);
+            wr(b, 64, 4096)
+        }),
+        vec![],
+        true,
+    );
     // Chains.
-    add("chain-self-cycle", edit(&|b| wr(b, a.off, a.off as u32)), vec![a.off], false);
-    add("chain-two-cycle", edit(&|b| {
-        wr(b, a.off, b2.off as u32);
-        wr(b, b2.off, a.off as u32)
-    }), vec![a.off, b2.off], false);
-    add("chain-cycle-to-head", edit(&|b| {
-        let bucket = 172 + 4 * (rd(b, a.off + 16) % HASH) as usize;
-        let head = rd(b, bucket);
-        let mut o = head as usize;
-        while rd(b, o) != 0 {
-            o = rd(b, o) as usize;
-        }
-        wr(b, o, head)
-    }), vec![], false);
-    add("chain-head-past-eof", edit(&|b| wr(b, 172, len as u32 + 4096)), vec![], false);
-    add("chain-head-unaligned", edit(&|b| wr(b, 176, a.off as u32 + 2)), vec![], false);
-    add("chain-head-into-header", edit(&|b| wr(b, 180, 20)), vec![], false);
-    add("chain-head-mid-record", edit(&|b| wr(b, 184, a.off as u32 + 24)), vec![], false);
-    add("next-past-eof", edit(&|b| wr(b, a.off, 0xffff_fff0)), vec![a.off], false);
-    add("next-to-last-word", edit(&|b| wr(b, a.off, len as u32 - 4)), vec![a.off], false);
-    add("all-chains-same-record", edit(&|b| {
-        for h in 0..HASH as usize {
-            wr(b, 172 + 4 * h, a.off as u32)
-        }
-    }), vec![], false);
+    add(
+        "chain-self-cycle",
+        edit(&|b| wr(b, a.off, a.off as u32)),
+        vec![a.off],
+        false,
+    );
+    add(
+        "chain-two-cycle",
+        edit(&|b| {
+            wr(b, a.off, b2.off as u32);
+            wr(b, b2.off, a.off as u32)
+        }),
+        vec![a.off, b2.off],
+        false,
+    );
+    add(
+        "chain-cycle-to-head",
+        edit(&|b| {
+            let bucket = 172 + 4 * (rd(b, a.off + 16) % HASH) as usize;
+            let head = rd(b, bucket);
+            let mut o = head as usize;
+            while rd(b, o) != 0 {
+                o = rd(b, o) as usize;
+            }
+            wr(b, o, head)
+        }),
+        vec![],
+        false,
+    );
+    add(
+        "chain-head-past-eof",
+        edit(&|b| wr(b, 172, len as u32 + 4096)),
+        vec![],
+        false,
+    );
+    add(
+        "chain-head-unaligned",
+        edit(&|b| wr(b, 176, a.off as u32 + 2)),
+        vec![],
+        false,
+    );
+    add(
+        "chain-head-into-header",
+        edit(&|b| wr(b, 180, 20)),
+        vec![],
+        false,
+    );
+    add(
+        "chain-head-mid-record",
+        edit(&|b| wr(b, 184, a.off as u32 + 24)),
+        vec![],
+        false,
+    );
+    add(
+        "next-past-eof",
+        edit(&|b| wr(b, a.off, 0xffff_fff0)),
+        vec![a.off],
+        false,
+    );
+    add(
+        "next-to-last-word",
+        edit(&|b| wr(b, a.off, len as u32 - 4)),
+        vec![a.off],
+        false,
+    );
+    add(
+        "all-chains-same-record",
+        edit(&|b| {
+            for h in 0..HASH as usize {
+                wr(b, 172 + 4 * h, a.off as u32)
+            }
+        }),
+        vec![],
+        false,
+    );
     // Records.
-    add("rec-len-huge", edit(&|b| wr(b, a.off + 4, 0xffff_fff0)), vec![a.off], false);
-    add("rec-len-past-eof", edit(&|b| wr(b, a.off + 4, len as u32)), vec![a.off], false);
-    add("key-len-huge", edit(&|b| wr(b, a.off + 8, 0xffff_ff00)), vec![a.off], false);
-    add("data-len-huge", edit(&|b| wr(b, a.off + 12, 0x7fff_ffff)), vec![a.off], false);
-    add("key-data-len-wrap", edit(&|b| {
-        wr(b, a.off + 8, 0x8000_0000);
-        wr(b, a.off + 12, 0x8000_0010)
-    }), vec![a.off], false);
-    add("wrong-full-hash", edit(&|b| wr(b, a.off + 16, 0x1234_5678)), vec![a.off], false);
-    add("bad-record-magic", edit(&|b| wr(b, a.off + 20, 0x1111_1111)), vec![a.off], false);
-    add("bad-tailer", edit(&|b| {
-        let t = a.off + 24 + a.rec_len as usize - 4;
-        wr(b, t, 0x10)
-    }), vec![], false);
-    add("overlapping-records", edit(&|b| {
-        // a's length swallows the next record
-        let nxt = a.off + 24 + a.rec_len as usize;
-        let nl = rd(b, nxt + 4);
-        wr(b, a.off + 4, a.rec_len + 24 + nl)
-    }), vec![a.off], false);
-    add("live-record-made-free", edit(&|b| wr(b, a.off + 20, FREE)), vec![a.off], false);
-    add("zeroed-middle", edit(&|b| {
-        for x in &mut b[a.off..a.off + 48] {
-            *x = 0
-        }
-    }), vec![a.off], false);
-    add("padding-middle", edit(&|b| {
-        for x in &mut b[a.off..a.off + 48] {
-            *x = 0x42
-        }
-    }), vec![a.off], false);
+    add(
+        "rec-len-huge",
+        edit(&|b| wr(b, a.off + 4, 0xffff_fff0)),
+        vec![a.off],
+        false,
+    );
+    add(
+        "rec-len-past-eof",
+        edit(&|b| wr(b, a.off + 4, len as u32)),
+        vec![a.off],
+        false,
+    );
+    add(
+        "key-len-huge",
+        edit(&|b| wr(b, a.off + 8, 0xffff_ff00)),
+        vec![a.off],
+        false,
+    );
+    add(
+        "data-len-huge",
+        edit(&|b| wr(b, a.off + 12, 0x7fff_ffff)),
+        vec![a.off],
+        false,
+    );
+    add(
+        "key-data-len-wrap",
+        edit(&|b| {
+            wr(b, a.off + 8, 0x8000_0000);
+            wr(b, a.off + 12, 0x8000_0010)
+        }),
+        vec![a.off],
+        false,
+    );
+    add(
+        "wrong-full-hash",
+        edit(&|b| wr(b, a.off + 16, 0x1234_5678)),
+        vec![a.off],
+        false,
+    );
+    add(
+        "bad-record-magic",
+        edit(&|b| wr(b, a.off + 20, 0x1111_1111)),
+        vec![a.off],
+        false,
+    );
+    add(
+        "bad-tailer",
+        edit(&|b| {
+            let t = a.off + 24 + a.rec_len as usize - 4;
+            wr(b, t, 0x10)
+        }),
+        vec![],
+        false,
+    );
+    add(
+        "overlapping-records",
+        edit(&|b| {
+            // a's length swallows the next record
+            let nxt = a.off + 24 + a.rec_len as usize;
+            let nl = rd(b, nxt + 4);
+            wr(b, a.off + 4, a.rec_len + 24 + nl)
+        }),
+        vec![a.off],
+        false,
+    );
+    add(
+        "live-record-made-free",
+        edit(&|b| wr(b, a.off + 20, FREE)),
+        vec![a.off],
+        false,
+    );
+    add(
+        "zeroed-middle",
+        edit(&|b| {
+            for x in &mut b[a.off..a.off + 48] {
+                *x = 0
+            }
+        }),
+        vec![a.off],
+        false,
+    );
+    add(
+        "padding-middle",
+        edit(&|b| {
+            for x in &mut b[a.off..a.off + 48] {
+                *x = 0x42
+            }
+        }),
+        vec![a.off],
+        false,
+    );
     // Freelist.
     let f0 = free[0];
-    add("freelist-self-cycle", edit(&|b| {
-        wr(b, 168, f0.off as u32);
-        wr(b, f0.off, f0.off as u32)
-    }), vec![], false);
+    add(
+        "freelist-self-cycle",
+        edit(&|b| {
+            wr(b, 168, f0.off as u32);
+            wr(b, f0.off, f0.off as u32)
+        }),
+        vec![],
+        false,
+    );
     if free.len() > 1 {
         let f1 = free[1];
-        add("freelist-two-cycle", edit(&|b| {
-            wr(b, 168, f0.off as u32);
-            wr(b, f0.off, f1.off as u32);
-            wr(b, f1.off, f0.off as u32)
-        }), vec![], false);
+        add(
+            "freelist-two-cycle",
+            edit(&|b| {
+                wr(b, 168, f0.off as u32);
+                wr(b, f0.off, f1.off as u32);
+                wr(b, f1.off, f0.off as u32)
+            }),
+            vec![],
+            false,
+        );
     }
-    add("freelist-head-live-record", edit(&|b| wr(b, 168, a.off as u32)), vec![], false);
-    add("freelist-head-past-eof", edit(&|b| wr(b, 168, len as u32 + 64)), vec![], false);
-    add("freelist-head-into-hash", edit(&|b| wr(b, 168, 172)), vec![], false);
-    add("free-rec-len-huge", edit(&|b| {
-        wr(b, 168, f0.off as u32);
-        wr(b, f0.off + 4, 0xffff_fff0)
-    }), vec![], false);
-    add("free-rec-len-past-eof", edit(&|b| {
-        wr(b, 168, f0.off as u32);
-        wr(b, f0.off + 4, (len - f0.off) as u32 + 1000)
-    }), vec![], false);
+    add(
+        "freelist-head-live-record",
+        edit(&|b| wr(b, 168, a.off as u32)),
+        vec![],
+        false,
+    );
+    add(
+        "freelist-head-past-eof",
+        edit(&|b| wr(b, 168, len as u32 + 64)),
+        vec![],
+        false,
+    );
+    add(
+        "freelist-head-into-hash",
+        edit(&|b| wr(b, 168, 172)),
+        vec![],
+        false,
+    );
+    add(
+        "free-rec-len-huge",
+        edit(&|b| {
+            wr(b, 168, f0.off as u32);
+            wr(b, f0.off + 4, 0xffff_fff0)
+        }),
+        vec![],
+        false,
+    );
+    add(
+        "free-rec-len-past-eof",
+        edit(&|b| {
+            wr(b, 168, f0.off as u32);
+            wr(b, f0.off + 4, (len - f0.off) as u32 + 1000)
+        }),
+        vec![],
+        false,
+    );
     // Recovery area.
-    add("recovery-ptr-garbage", edit(&|b| wr(b, 44, 0x7fff_0000)), vec![], false);
-    add("recovery-ptr-into-hash", edit(&|b| wr(b, 44, 172)), vec![], false);
-    add("recovery-garbage-invalid", edit(&|b| {
-        for x in &mut b[recovery + 24..(recovery + 200).min(len)] {
-            *x = 0xA5
-        }
-    }), vec![], false);
-    add("recovery-valid-magic-garbage-lengths", edit(&|b| {
-        wr(b, recovery + 20, RECOVERY);
-        wr(b, recovery + 12, 0xffff_fff0); // data_len
-        wr(b, recovery + 8, 0x7fff_ffff) // old file size
-    }), vec![], true);
-    add("recovery-valid-magic-entry-past-eof", edit(&|b| {
-        wr(b, recovery + 20, RECOVERY);
-        wr(b, recovery + 12, 16);
-        wr(b, recovery + 8, len as u32);
-        wr(b, recovery + 24, len as u32 + 4096); // entry offset
-        wr(b, recovery + 28, 8) // entry length
-    }), vec![], true);
-    add("recovery-valid-magic-entry-overflow", edit(&|b| {
-        wr(b, recovery + 20, RECOVERY);
-        wr(b, recovery + 12, 16);
-        wr(b, recovery + 8, len as u32);
-        wr(b, recovery + 24, 0xffff_fffc);
-        wr(b, recovery + 28, 0x10)
-    }), vec![], true);
+    add(
+        "recovery-ptr-garbage",
+        edit(&|b| wr(b, 44, 0x7fff_0000)),
+        vec![],
+        false,
+    );
+    add(
+        "recovery-ptr-into-hash",
+        edit(&|b| wr(b, 44, 172)),
+        vec![],
+        false,
+    );
+    add(
+        "recovery-garbage-invalid",
+        edit(&|b| {
+            for x in &mut b[recovery + 24..(recovery + 200).min(len)] {
+                *x = 0xA5
+            }
+        }),
+        vec![],
+        false,
+    );
+    add(
+        "recovery-valid-magic-garbage-lengths",
+        edit(&|b| {
+            wr(b, recovery + 20, RECOVERY);
+            wr(b, recovery + 12, 0xffff_fff0); // data_len
+            wr(b, recovery + 8, 0x7fff_ffff) // old file size
+        }),
+        vec![],
+        true,
+    );
+    add(
+        "recovery-valid-magic-entry-past-eof",
+        edit(&|b| {
+            wr(b, recovery + 20, RECOVERY);
+            wr(b, recovery + 12, 16);
+            wr(b, recovery + 8, len as u32);
+            wr(b, recovery + 24, len as u32 + 4096); // entry offset
+            wr(b, recovery + 28, 8) // entry length
+        }),
+        vec![],
+        true,
+    );
+    add(
+        "recovery-valid-magic-entry-overflow",
+        edit(&|b| {
+            wr(b, recovery + 20, RECOVERY);
+            wr(b, recovery + 12, 16);
+            wr(b, recovery + 8, len as u32);
+            wr(b, recovery + 24, 0xffff_fffc);
+            wr(b, recovery + 28, 0x10)
+        }),
+        vec![],
+        true,
+    );
     // Deterministic random damage.
     let mut rng = Rng(0x5eed);
     for n in 0..40 {
@@ -421,11 +672,22 @@ impl Logger for Quiet {
 }
 
 fn opts(tdb_flags: u32, open_flags: i32) -> OpenOptions {
-    OpenOptions { tdb_flags, open_flags, mode: 0o600, logger: Some(Arc::new(Quiet)), ..Default::default() }
+    OpenOptions {
+        tdb_flags,
+        open_flags,
+        mode: 0o600,
+        logger: Some(Arc::new(Quiet)),
+        ..Default::default()
+    }
 }
 
 /// Read-only calls: must not change a byte of the file.
-fn read_ops(db: &mut Tdb, keys: &[Vec<u8>], name: &str, max_recs: usize) -> (bool, Vec<(Vec<u8>, Vec<u8>)>) {
+fn read_ops(
+    db: &mut Tdb,
+    keys: &[Vec<u8>],
+    name: &str,
+    max_recs: usize,
+) -> (bool, Vec<(Vec<u8>, Vec<u8>)>) {
     let check_ok = db.check(None).is_ok();
     for k in keys {
         let _ = db.fetch(k);
@@ -460,7 +722,13 @@ fn read_ops(db: &mut Tdb, keys: &[Vec<u8>], name: &str, max_recs: usize) -> (boo
 }
 
 /// Everything, on a copy of `bytes` at `path`. Returns what rescue found.
-fn run_case(name: &str, bytes: &[u8], path: &Path, keys: &[Vec<u8>], tdb_flags: u32) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
+fn run_case(
+    name: &str,
+    bytes: &[u8],
+    path: &Path,
+    keys: &[Vec<u8>],
+    tdb_flags: u32,
+) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
     // 1. Read-only open: nothing may change.
     std::fs::write(path, bytes).unwrap();
     let c = cpath(path);
@@ -469,7 +737,11 @@ fn run_case(name: &str, bytes: &[u8], path: &Path, keys: &[Vec<u8>], tdb_flags: 
         read_ops(&mut db, keys, name, max_recs);
         let _ = db.close();
     }
-    assert!(std::fs::read(path).unwrap() == bytes, "{}: a read-only open changed the file", name);
+    assert!(
+        std::fs::read(path).unwrap() == bytes,
+        "{}: a read-only open changed the file",
+        name
+    );
     // 2. Read-write open: open may run a pending recovery; the read calls after it
     //    must not change anything further.
     let mut db = Tdb::open(Some(&c), opts(tdb_flags, libc::O_RDWR)).ok()?;
@@ -480,13 +752,26 @@ fn run_case(name: &str, bytes: &[u8], path: &Path, keys: &[Vec<u8>], tdb_flags: 
         // Allowed only as a recovery replay (the first lock runs it): then once.
         let again = after.clone();
         read_ops(&mut db, keys, name, max_recs);
-        assert!(std::fs::read(path).unwrap() == again, "{}: read calls keep changing the file", name);
+        assert!(
+            std::fs::read(path).unwrap() == again,
+            "{}: read calls keep changing the file",
+            name
+        );
     }
     // 3. Writes: errors are fine; a database that checked must still check.
     let st = db.store(b"new-key", &[b"new-value"], StoreFlag::Replace);
     if check_ok && st.is_ok() {
-        assert_eq!(db.fetch(b"new-key").ok().as_deref(), Some(&b"new-value"[..]), "{}: stored value lost", name);
-        assert!(db.check(None).is_ok(), "{}: a store broke a database that checked", name);
+        assert_eq!(
+            db.fetch(b"new-key").ok().as_deref(),
+            Some(&b"new-value"[..]),
+            "{}: stored value lost",
+            name
+        );
+        assert!(
+            db.check(None).is_ok(),
+            "{}: a store broke a database that checked",
+            name
+        );
     }
     let _ = db.append(&keys[1], b"more");
     let _ = db.delete(&keys[2]);
@@ -501,10 +786,18 @@ fn run_case(name: &str, bytes: &[u8], path: &Path, keys: &[Vec<u8>], tdb_flags: 
         n > max_recs
     };
     let _ = db.traverse(Some(&mut w));
-    assert!(n <= max_recs, "{}: traverse visited more records than the file can hold (a cycle is followed forever)", name);
+    assert!(
+        n <= max_recs,
+        "{}: traverse visited more records than the file can hold (a cycle is followed forever)",
+        name
+    );
     let rp = db.repack();
     if check_ok && rp.is_ok() {
-        assert!(db.check(None).is_ok(), "{}: repack broke a database that checked", name);
+        assert!(
+            db.check(None).is_ok(),
+            "{}: repack broke a database that checked",
+            name
+        );
     }
     let _ = db.check(None);
     let _ = db.close();
@@ -523,15 +816,20 @@ fn corrupt_corpus_never_crashes_hangs_or_loses_intact_records() {
     let total = cases.len() * 2;
     let only = std::env::var("TDB_CORPUS_ONLY").ok();
     for (ci, case) in cases.into_iter().enumerate() {
-        if only.as_ref().is_some_and(|o| !case.name.contains(o.as_str())) {
+        if only
+            .as_ref()
+            .is_some_and(|o| !case.name.contains(o.as_str()))
+        {
             continue;
         }
         for (fi, tdb_flags) in [0, flags::NOMMAP].into_iter().enumerate() {
             let path = dir.file(&format!("c{}-{}.tdb", ci, fi));
             let name = format!("{}{}", case.name, if fi == 1 { " (nommap)" } else { "" });
-            let r = isolated(10, || match run_case(&name, &case.bytes, &path, &keys, tdb_flags) {
-                Some(found) => [&[1u8][..], &encode(&found)].concat(),
-                None => vec![0u8],
+            let r = isolated(10, || {
+                match run_case(&name, &case.bytes, &path, &keys, tdb_flags) {
+                    Some(found) => [&[1u8][..], &encode(&found)].concat(),
+                    None => vec![0u8],
+                }
             });
             let rescued = match r {
                 Ok(r) if r[0] == 1 => Some(decode(&r[1..])),
@@ -550,13 +848,17 @@ fn corrupt_corpus_never_crashes_hangs_or_loses_intact_records() {
             }
             // Every intact live record must come back from rescue with its value.
             let mut missing = Vec::new();
-            for r in recs.iter().filter(|r| r.magic == LIVE && !case.touched.contains(&r.off)) {
+            for r in recs
+                .iter()
+                .filter(|r| r.magic == LIVE && !case.touched.contains(&r.off))
+            {
                 let end = r.off + 24 + r.rec_len as usize;
                 if end > case.bytes.len() || case.bytes[r.off..end] != base[r.off..end] {
                     continue;
                 }
                 let k = base[r.off + 24..r.off + 24 + r.key_len as usize].to_vec();
-                let v = &base[r.off + 24 + r.key_len as usize..r.off + 24 + (r.key_len + r.data_len) as usize];
+                let v = &base[r.off + 24 + r.key_len as usize
+                    ..r.off + 24 + (r.key_len + r.data_len) as usize];
                 if !model.contains_key(&k) {
                     continue; // a stale copy
                 }
@@ -565,24 +867,42 @@ fn corrupt_corpus_never_crashes_hangs_or_loses_intact_records() {
                 }
             }
             if !missing.is_empty() {
-                failures.push(format!("{}: rescue lost intact records {:?}", name, missing));
+                failures.push(format!(
+                    "{}: rescue lost intact records {:?}",
+                    name, missing
+                ));
             }
-            summary.push(format!("{}: rescue returned {} records", name, rescued.len()));
+            summary.push(format!(
+                "{}: rescue returned {} records",
+                name,
+                rescued.len()
+            ));
         }
     }
     eprintln!("{}", summary.join("\n"));
-    assert!(failures.is_empty(), "{} of {} corrupt-file runs fail:\n{}", failures.len(), total, failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} corrupt-file runs fail:\n{}",
+        failures.len(),
+        total,
+        failures.join("\n")
+    );
 }
 
 fn panic_text(e: Box<dyn std::any::Any + Send>) -> String {
-    e.downcast_ref::<String>().cloned().or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default()
+    e.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
 }
 
 /// Writes the corpus to $TDB_CORPUS_DIR (for torture/corpus-run.c).
 #[test]
 fn corpus_written() {
     let _serial = serial();
-    let Some(dir) = std::env::var_os("TDB_CORPUS_DIR") else { return };
+    let Some(dir) = std::env::var_os("TDB_CORPUS_DIR") else {
+        return;
+    };
     let dir = PathBuf::from(dir);
     std::fs::create_dir_all(&dir).unwrap();
     let (cases, _, _) = corpus();
@@ -620,8 +940,16 @@ fn fuzz_one(data: &[u8], path: &Path) {
     if o & 8 != 0 {
         tdb_flags |= flags::INCOMPATIBLE_HASH;
     }
-    let options = OpenOptions { tdb_flags, open_flags: libc::O_RDWR, mode: 0o600, logger: Some(Arc::new(DeadSpaceLog)), ..Default::default() };
-    let Ok(mut db) = Tdb::open(Some(&cpath(path)), options) else { return };
+    let options = OpenOptions {
+        tdb_flags,
+        open_flags: libc::O_RDWR,
+        mode: 0o600,
+        logger: Some(Arc::new(DeadSpaceLog)),
+        ..Default::default()
+    };
+    let Ok(mut db) = Tdb::open(Some(&cpath(path)), options) else {
+        return;
+    };
     DEAD_SPACE.store(false, Ordering::Relaxed);
     let check_ok = db.check(None).is_ok() && !DEAD_SPACE.load(Ordering::Relaxed);
     let mut keys: Vec<Vec<u8>> = Vec::new();
@@ -648,16 +976,35 @@ fn fuzz_one(data: &[u8], path: &Path) {
     let rescue = db.rescue(&mut r);
     if check_ok && trav.is_ok() && rescue.is_ok() {
         for k in &keys {
-            assert!(rescued.contains(k), "rescue lost key {:?} of a database that checks", k);
+            assert!(
+                rescued.contains(k),
+                "rescue lost key {:?} of a database that checks",
+                k
+            );
         }
     }
     let value = b"fuzz-value-0123456789";
     let txn = o & 2 != 0 && db.transaction_start().is_ok();
-    let stored = if o & 16 != 0 { db.append(b"fuzz-key", value).is_ok() } else { db.store(b"fuzz-key", &[value], StoreFlag::Replace).is_ok() };
-    let committed = if txn { db.transaction_commit().is_ok() } else { stored };
+    let stored = if o & 16 != 0 {
+        db.append(b"fuzz-key", value).is_ok()
+    } else {
+        db.store(b"fuzz-key", &[value], StoreFlag::Replace).is_ok()
+    };
+    let committed = if txn {
+        db.transaction_commit().is_ok()
+    } else {
+        stored
+    };
     if check_ok && stored && committed && o & 16 == 0 {
-        assert_eq!(db.fetch(b"fuzz-key").as_deref().ok(), Some(&value[..]), "stored value not fetched back");
-        assert!(db.check(None).is_ok(), "a store broke a database that checked");
+        assert_eq!(
+            db.fetch(b"fuzz-key").as_deref().ok(),
+            Some(&value[..]),
+            "stored value not fetched back"
+        );
+        assert!(
+            db.check(None).is_ok(),
+            "a store broke a database that checked"
+        );
     }
     let _ = db.delete(keys.first().map(|k| &k[..]).unwrap_or(b"x"));
     let mut n = 0;
@@ -669,7 +1016,10 @@ fn fuzz_one(data: &[u8], path: &Path) {
     if o & 4 != 0 {
         let rp = db.repack();
         if check_ok && rp.is_ok() {
-            assert!(db.check(None).is_ok(), "repack broke a database that checked");
+            assert!(
+                db.check(None).is_ok(),
+                "repack broke a database that checked"
+            );
         }
     }
     let _ = db.check(None);
@@ -679,7 +1029,11 @@ fn fuzz_one(data: &[u8], path: &Path) {
 fn fuzz_inputs() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
     let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "bin")).collect())
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "bin"))
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v
@@ -702,5 +1056,11 @@ fn fuzz_regressions() {
             failed.push(format!("{}: {}", name, e));
         }
     }
-    assert!(failed.is_empty(), "{} of {} fuzz regression inputs fail:\n{}", failed.len(), inputs.len(), failed.join("\n"));
+    assert!(
+        failed.is_empty(),
+        "{} of {} fuzz regression inputs fail:\n{}",
+        failed.len(),
+        inputs.len(),
+        failed.join("\n")
+    );
 }

@@ -46,7 +46,11 @@ pub fn jenkins_hash(key: &[u8]) -> u32 {
     let init = 0xdead_beefu32.wrapping_add(key.len() as u32);
     let (mut a, mut b, mut c) = (init, init, init);
     // All but the last 1..=12 bytes go through mix() in 12-byte blocks.
-    let full_blocks = if key.is_empty() { 0 } else { (key.len() - 1) / 12 };
+    let full_blocks = if key.is_empty() {
+        0
+    } else {
+        (key.len() - 1) / 12
+    };
     let (body, rest) = key.split_at(full_blocks * 12);
     for block in body.chunks_exact(12) {
         let block: &[u8; 12] = block.try_into().expect("12 bytes");
@@ -74,23 +78,42 @@ fn le_word(bytes: &[u8; 12], at: usize) -> u32 {
 
 #[inline(always)]
 fn mix(a: &mut u32, b: &mut u32, c: &mut u32) {
-    *a = a.wrapping_sub(*c); *a ^= c.rotate_left(4); *c = c.wrapping_add(*b);
-    *b = b.wrapping_sub(*a); *b ^= a.rotate_left(6); *a = a.wrapping_add(*c);
-    *c = c.wrapping_sub(*b); *c ^= b.rotate_left(8); *b = b.wrapping_add(*a);
-    *a = a.wrapping_sub(*c); *a ^= c.rotate_left(16); *c = c.wrapping_add(*b);
-    *b = b.wrapping_sub(*a); *b ^= a.rotate_left(19); *a = a.wrapping_add(*c);
-    *c = c.wrapping_sub(*b); *c ^= b.rotate_left(4); *b = b.wrapping_add(*a);
+    *a = a.wrapping_sub(*c);
+    *a ^= c.rotate_left(4);
+    *c = c.wrapping_add(*b);
+    *b = b.wrapping_sub(*a);
+    *b ^= a.rotate_left(6);
+    *a = a.wrapping_add(*c);
+    *c = c.wrapping_sub(*b);
+    *c ^= b.rotate_left(8);
+    *b = b.wrapping_add(*a);
+    *a = a.wrapping_sub(*c);
+    *a ^= c.rotate_left(16);
+    *c = c.wrapping_add(*b);
+    *b = b.wrapping_sub(*a);
+    *b ^= a.rotate_left(19);
+    *a = a.wrapping_add(*c);
+    *c = c.wrapping_sub(*b);
+    *c ^= b.rotate_left(4);
+    *b = b.wrapping_add(*a);
 }
 
 #[inline(always)]
 fn final_mix(a: &mut u32, b: &mut u32, c: &mut u32) {
-    *c ^= *b; *c = c.wrapping_sub(b.rotate_left(14));
-    *a ^= *c; *a = a.wrapping_sub(c.rotate_left(11));
-    *b ^= *a; *b = b.wrapping_sub(a.rotate_left(25));
-    *c ^= *b; *c = c.wrapping_sub(b.rotate_left(16));
-    *a ^= *c; *a = a.wrapping_sub(c.rotate_left(4));
-    *b ^= *a; *b = b.wrapping_sub(a.rotate_left(14));
-    *c ^= *b; *c = c.wrapping_sub(b.rotate_left(24));
+    *c ^= *b;
+    *c = c.wrapping_sub(b.rotate_left(14));
+    *a ^= *c;
+    *a = a.wrapping_sub(c.rotate_left(11));
+    *b ^= *a;
+    *b = b.wrapping_sub(a.rotate_left(25));
+    *c ^= *b;
+    *c = c.wrapping_sub(b.rotate_left(16));
+    *a ^= *c;
+    *a = a.wrapping_sub(c.rotate_left(4));
+    *b ^= *a;
+    *b = b.wrapping_sub(a.rotate_left(14));
+    *c ^= *b;
+    *c = c.wrapping_sub(b.rotate_left(24));
 }
 
 #[cfg(test)]

@@ -62,11 +62,16 @@ impl Tdb {
         let (h1, h2) = if h1 == 0 && h2 == 0 { (1, 0) } else { (h1, h2) };
         let ok = magic_ok
             && hdr.version == format::VERSION
-            && (hdr.rwlocks == 0 || hdr.rwlocks == format::FEATURE_FLAG_MAGIC || hdr.rwlocks == format::HASH_RWLOCK_MAGIC)
-            && !(hdr.magic1_hash != 0 && hdr.magic2_hash != 0 && (hdr.magic1_hash != h1 || hdr.magic2_hash != h2))
+            && (hdr.rwlocks == 0
+                || hdr.rwlocks == format::FEATURE_FLAG_MAGIC
+                || hdr.rwlocks == format::HASH_RWLOCK_MAGIC)
+            && !(hdr.magic1_hash != 0
+                && hdr.magic2_hash != 0
+                && (hdr.magic1_hash != h1 || hdr.magic2_hash != h2))
             && hdr.hash_size != 0
             && hdr.hash_size == self.hash_size
-            && !(hdr.recovery_start != 0 && hdr.recovery_start < format::data_start(self.hash_size));
+            && !(hdr.recovery_start != 0
+                && hdr.recovery_start < format::data_start(self.hash_size));
         if !ok {
             return Err(self.corrupt("Header is corrupt\n"));
         }
@@ -77,11 +82,20 @@ impl Tdb {
     fn check_record(&mut self, off: Offset, rec: &Record) -> Result<()> {
         let start = format::data_start(self.hash_size);
         let problem = if rec.next > 0 && rec.next < start {
-            Some(format!("Record offset {} too small next {}\n", off, rec.next))
+            Some(format!(
+                "Record offset {} too small next {}\n",
+                off, rec.next
+            ))
         } else if rec.next.checked_add(RECORD_SIZE).is_none() {
-            Some(format!("Record offset {} too large next {}\n", off, rec.next))
+            Some(format!(
+                "Record offset {} too large next {}\n",
+                off, rec.next
+            ))
         } else if !rec.next.is_multiple_of(format::ALIGNMENT) {
-            Some(format!("Record offset {} misaligned next {}\n", off, rec.next))
+            Some(format!(
+                "Record offset {} misaligned next {}\n",
+                off, rec.next
+            ))
         } else {
             None
         };
@@ -92,14 +106,25 @@ impl Tdb {
             return Err(self.corrupt(""));
         }
         if !rec.rec_len.is_multiple_of(format::ALIGNMENT) {
-            return Err(self.corrupt(&format!("Record offset {} misaligned length {}\n", off, rec.rec_len)));
+            return Err(self.corrupt(&format!(
+                "Record offset {} misaligned length {}\n",
+                off, rec.rec_len
+            )));
         }
         if rec.rec_len < OFF_SIZE {
-            return Err(self.corrupt(&format!("Record offset {} too short length {}\n", off, rec.rec_len)));
+            return Err(self.corrupt(&format!(
+                "Record offset {} too short length {}\n",
+                off, rec.rec_len
+            )));
         }
         let total = match RECORD_SIZE.checked_add(rec.rec_len) {
             Some(t) => t,
-            None => return Err(self.corrupt(&format!("Record offset {} too large length {}\n", off, rec.rec_len))),
+            None => {
+                return Err(self.corrupt(&format!(
+                    "Record offset {} too large length {}\n",
+                    off, rec.rec_len
+                )))
+            }
         };
         if self.oob(off, total, false).is_err() {
             self.ecode = TdbError::Corrupt.code();
@@ -132,12 +157,18 @@ impl Tdb {
             return Err(TdbError::Corrupt);
         }
         if len > rec.rec_len as u64 {
-            self.log(DebugLevel::Error, &format!("Record offset {} too short for contents\n", off));
+            self.log(
+                DebugLevel::Error,
+                &format!("Record offset {} too short for contents\n", off),
+            );
             return Err(TdbError::Corrupt);
         }
         let key = self.alloc_read(off + RECORD_SIZE, rec.key_len)?;
         if self.hash.hash(&key) != rec.full_hash {
-            self.log(DebugLevel::Error, &format!("Record offset {} has incorrect hash\n", off));
+            self.log(
+                DebugLevel::Error,
+                &format!("Record offset {} has incorrect hash\n", off),
+            );
             return Err(TdbError::Corrupt);
         }
         let chain = self.bucket(rec.full_hash) + 1;
@@ -191,7 +222,9 @@ impl Tdb {
         while off < self.map_size {
             let mut rec = self.read_rec_raw(off)?;
             match rec.magic {
-                format::MAGIC | format::DEAD_MAGIC => self.check_used_record(off, &rec, &mut seen, &mut f)?,
+                format::MAGIC | format::DEAD_MAGIC => {
+                    self.check_used_record(off, &rec, &mut seen, &mut f)?
+                }
                 format::FREE_MAGIC => {
                     self.check_record(off, &rec)?;
                     seen.toggle(0, off);
@@ -199,34 +232,63 @@ impl Tdb {
                         seen.toggle(0, rec.next);
                     }
                 }
-                format::RECOVERY_INVALID_MAGIC | format::PAD_U32 if recovery_start == off => found_recovery = true,
+                format::RECOVERY_INVALID_MAGIC | format::PAD_U32 if recovery_start == off => {
+                    found_recovery = true
+                }
                 format::RECOVERY_INVALID_MAGIC | format::PAD_U32 => {
                     let dead = self.dead_space(off);
                     if dead < RECORD_SIZE {
-                        return Err(self.corrupt(&format!("Bad magic 0x{:x} at offset {}\n", rec.magic, off)));
+                        return Err(self
+                            .corrupt(&format!("Bad magic 0x{:x} at offset {}\n", rec.magic, off)));
                     }
-                    self.log(DebugLevel::Error, &format!("Dead space at {}-{} (of {})\n", off, off + dead, self.map_size));
+                    self.log(
+                        DebugLevel::Error,
+                        &format!(
+                            "Dead space at {}-{} (of {})\n",
+                            off,
+                            off + dead,
+                            self.map_size
+                        ),
+                    );
                     rec.rec_len = dead - RECORD_SIZE;
                 }
                 format::RECOVERY_MAGIC => {
                     if recovery_start != off {
-                        self.log(DebugLevel::Error, &format!("Unexpected recovery record at offset {}\n", off));
+                        self.log(
+                            DebugLevel::Error,
+                            &format!("Unexpected recovery record at offset {}\n", off),
+                        );
                         return Err(TdbError::Corrupt);
                     }
                     found_recovery = true;
                 }
-                _ => return Err(self.corrupt(&format!("Bad magic 0x{:x} at offset {}\n", rec.magic, off))),
+                _ => {
+                    return Err(
+                        self.corrupt(&format!("Bad magic 0x{:x} at offset {}\n", rec.magic, off))
+                    )
+                }
             }
-            off = match off.checked_add(RECORD_SIZE).and_then(|o| o.checked_add(rec.rec_len)) {
+            off = match off
+                .checked_add(RECORD_SIZE)
+                .and_then(|o| o.checked_add(rec.rec_len))
+            {
                 Some(o) => o,
-                None => return Err(self.corrupt(&format!("Record offset {} too large length {}\n", off, rec.rec_len))),
+                None => {
+                    return Err(self.corrupt(&format!(
+                        "Record offset {} too large length {}\n",
+                        off, rec.rec_len
+                    )))
+                }
             };
         }
         if !seen.0.is_empty() {
             return Err(self.corrupt("Hashes do not match records\n"));
         }
         if recovery_start != 0 && !found_recovery {
-            self.log(DebugLevel::Error, &format!("Expected a recovery area at {}\n", recovery_start));
+            self.log(
+                DebugLevel::Error,
+                &format!("Expected a recovery area at {}\n", recovery_start),
+            );
             return Err(TdbError::Corrupt);
         }
         Ok(())

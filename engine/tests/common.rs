@@ -3,14 +3,19 @@
 
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
-use tdb::{OpenOptions, Tdb};
+use tdb_engine::{OpenOptions, Tdb};
 
 /// A fresh temporary directory removed when dropped.
 pub struct TempDir(pub PathBuf);
 
 impl TempDir {
     pub fn new(tag: &str) -> TempDir {
-        let base = std::env::temp_dir().join(format!("tdb-rs-{}-{}-{}", tag, std::process::id(), rand_u64()));
+        let base = std::env::temp_dir().join(format!(
+            "tdb-rs-{}-{}-{}",
+            tag,
+            std::process::id(),
+            rand_u64()
+        ));
         std::fs::create_dir_all(&base).unwrap();
         TempDir(base)
     }
@@ -29,7 +34,12 @@ impl Drop for TempDir {
 fn rand_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64);
+    h.write_u64(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64,
+    );
     h.finish()
 }
 
@@ -40,8 +50,8 @@ pub fn cpath(p: &Path) -> CString {
 /// Prints the engine's log messages to stderr (when TDB_TEST_LOG is set).
 pub struct StderrLogger;
 
-impl tdb::Logger for StderrLogger {
-    fn log(&self, tdb: &Tdb, level: tdb::DebugLevel, message: &str) {
+impl tdb_engine::Logger for StderrLogger {
+    fn log(&self, tdb: &Tdb, level: tdb_engine::DebugLevel, message: &str) {
         eprint!("tdb({:?}) {:?}: {}", tdb.name(), level, message);
     }
     fn as_any(&self) -> &dyn std::any::Any {
@@ -49,15 +59,23 @@ impl tdb::Logger for StderrLogger {
     }
 }
 
-fn test_logger() -> Option<std::sync::Arc<dyn tdb::Logger>> {
-    std::env::var_os("TDB_TEST_LOG").map(|_| std::sync::Arc::new(StderrLogger) as std::sync::Arc<dyn tdb::Logger>)
+fn test_logger() -> Option<std::sync::Arc<dyn tdb_engine::Logger>> {
+    std::env::var_os("TDB_TEST_LOG")
+        .map(|_| std::sync::Arc::new(StderrLogger) as std::sync::Arc<dyn tdb_engine::Logger>)
 }
 
 /// Opens `p` read-write, creating it, with `tdb_flags` and `hash_size`.
 pub fn open(p: &Path, tdb_flags: u32, hash_size: i32) -> Box<Tdb> {
     Tdb::open(
         Some(&cpath(p)),
-        OpenOptions { hash_size, tdb_flags, open_flags: libc::O_RDWR | libc::O_CREAT, mode: 0o600, logger: test_logger(), ..Default::default() },
+        OpenOptions {
+            hash_size,
+            tdb_flags,
+            open_flags: libc::O_RDWR | libc::O_CREAT,
+            mode: 0o600,
+            logger: test_logger(),
+            ..Default::default()
+        },
     )
     .unwrap_or_else(|e| panic!("open {}: {}", p.display(), e))
 }

@@ -31,7 +31,10 @@ impl Tdb {
         let left_size = match self.read_off(left_tailer) {
             Ok(s) => s,
             Err(_) => {
-                self.log(DebugLevel::Fatal, &format!("tdb_free: left offset read failed at {}\n", left_tailer));
+                self.log(
+                    DebugLevel::Fatal,
+                    &format!("tdb_free: left offset read failed at {}\n", left_tailer),
+                );
                 return None;
             }
         };
@@ -46,7 +49,13 @@ impl Tdb {
         match self.read_rec_raw(left_ptr) {
             Ok(r) => Some((left_ptr, r)),
             Err(_) => {
-                self.log(DebugLevel::Fatal, &format!("tdb_free: left read failed at {} ({})\n", left_ptr, left_size));
+                self.log(
+                    DebugLevel::Fatal,
+                    &format!(
+                        "tdb_free: left read failed at {} ({})\n",
+                        left_ptr, left_size
+                    ),
+                );
                 None
             }
         }
@@ -54,7 +63,11 @@ impl Tdb {
 
     /// Merges `rec` into its left neighbour when that is free. Returns the grown
     /// left record when it merged.
-    fn merge_with_left(&mut self, rec_ptr: Offset, rec: &Record) -> Result<Option<(Offset, Record)>> {
+    fn merge_with_left(
+        &mut self,
+        rec_ptr: Offset,
+        rec: &Record,
+    ) -> Result<Option<(Offset, Record)>> {
         let (left_ptr, mut left) = match self.record_on_left(rec_ptr) {
             Some(l) => l,
             None => return Ok(None),
@@ -64,10 +77,22 @@ impl Tdb {
         }
         left.rec_len += RECORD_SIZE + rec.rec_len;
         self.write_rec(left_ptr, &left).inspect_err(|_| {
-            self.log(DebugLevel::Fatal, &format!("merge_with_left_record: update_left failed at {}\n", left_ptr));
+            self.log(
+                DebugLevel::Fatal,
+                &format!(
+                    "merge_with_left_record: update_left failed at {}\n",
+                    left_ptr
+                ),
+            );
         })?;
         self.update_tailer(left_ptr, &left).inspect_err(|_| {
-            self.log(DebugLevel::Fatal, &format!("merge_with_left_record: update_tailer failed at {}\n", left_ptr));
+            self.log(
+                DebugLevel::Fatal,
+                &format!(
+                    "merge_with_left_record: update_tailer failed at {}\n",
+                    left_ptr
+                ),
+            );
         })?;
         Ok(Some((left_ptr, left)))
     }
@@ -92,7 +117,10 @@ impl Tdb {
                 self.write_off(FREELIST_TOP, offset)
             });
             r.inspect_err(|_| {
-                self.log(DebugLevel::Fatal, &format!("tdb_free record write failed at offset={}\n", offset));
+                self.log(
+                    DebugLevel::Fatal,
+                    &format!("tdb_free record write failed at offset={}\n", offset),
+                );
             })
         })();
         let _ = self.unlock_list_internal(-1, LockKind::Write);
@@ -105,14 +133,23 @@ impl Tdb {
         if rec.magic == format::MAGIC {
             self.log(
                 DebugLevel::Warning,
-                &format!("tdb_rec_free_read non-free magic 0x{:x} at offset={} - fixing\n", rec.magic, off),
+                &format!(
+                    "tdb_rec_free_read non-free magic 0x{:x} at offset={} - fixing\n",
+                    rec.magic, off
+                ),
             );
             rec.magic = format::FREE_MAGIC;
             self.write_rec(off, &rec)?;
         }
         if rec.magic != format::FREE_MAGIC {
             self.ecode = TdbError::Corrupt.code();
-            self.log(DebugLevel::Warning, &format!("tdb_rec_free_read bad magic 0x{:x} at offset={}\n", rec.magic, off));
+            self.log(
+                DebugLevel::Warning,
+                &format!(
+                    "tdb_rec_free_read bad magic 0x{:x} at offset={}\n",
+                    rec.magic, off
+                ),
+            );
             return Err(TdbError::Corrupt);
         }
         self.oob(rec.next, RECORD_SIZE, false)?;
@@ -122,7 +159,13 @@ impl Tdb {
             Some(total) if self.oob(off, total, true).is_ok() => Ok(rec),
             _ => {
                 self.ecode = TdbError::Corrupt.code();
-                self.log(DebugLevel::Warning, &format!("tdb_rec_free_read bad length {} at offset={}\n", rec.rec_len, off));
+                self.log(
+                    DebugLevel::Warning,
+                    &format!(
+                        "tdb_rec_free_read bad length {} at offset={}\n",
+                        rec.rec_len, off
+                    ),
+                );
                 Err(TdbError::Corrupt)
             }
         }
@@ -130,7 +173,13 @@ impl Tdb {
 
     /// Takes `length` bytes out of the free record at `rec_ptr`: all of it when the
     /// rest would be too small, otherwise from its end (tdb_allocate_ofs).
-    fn allocate_from(&mut self, length: u32, rec_ptr: Offset, mut rec: Record, last_ptr: Offset) -> Result<(Offset, Record)> {
+    fn allocate_from(
+        &mut self,
+        length: u32,
+        rec_ptr: Offset,
+        mut rec: Record,
+        last_ptr: Offset,
+    ) -> Result<(Offset, Record)> {
         if rec.rec_len < length + MIN_REC_SIZE {
             self.write_off(last_ptr, rec.next)?;
             rec.magic = format::MAGIC;
@@ -141,7 +190,11 @@ impl Tdb {
         self.write_rec(rec_ptr, &rec)?;
         self.update_tailer(rec_ptr, &rec)?;
         let new_ptr = rec_ptr + RECORD_SIZE + rec.rec_len;
-        let new_rec = Record { rec_len: length, magic: format::MAGIC, ..Record::default() };
+        let new_rec = Record {
+            rec_len: length,
+            magic: format::MAGIC,
+            ..Record::default()
+        };
         self.write_rec(new_ptr, &new_rec)?;
         self.update_tailer(new_ptr, &new_rec)?;
         Ok((new_ptr, new_rec))
@@ -212,7 +265,12 @@ impl Tdb {
     /// a nearby chain when dead records are kept, else the freelist (tdb_allocate).
     /// `chain_clean` says the caller saw no dead record in the chain of `hash`
     /// under its lock, so there are none to purge.
-    pub(crate) fn allocate(&mut self, hash: u32, length: u32, chain_clean: bool) -> Result<(Offset, Record)> {
+    pub(crate) fn allocate(
+        &mut self,
+        hash: u32,
+        length: u32,
+        chain_clean: bool,
+    ) -> Result<(Offset, Record)> {
         if self.max_dead != 0 {
             for i in 0..self.hash_size {
                 let list = self.bucket(hash.wrapping_add(i));
@@ -260,7 +318,11 @@ impl Tdb {
     /// Number of entries on the freelist, merging adjacent free records first when
     /// writable (tdb_freelist_size).
     pub fn freelist_size(&mut self) -> Result<i32> {
-        let r = if self.read_only { self.freelist_count() } else { self.freelist_merge_adjacent() };
+        let r = if self.read_only {
+            self.freelist_count()
+        } else {
+            self.freelist_merge_adjacent()
+        };
         self.track(r)
     }
 

@@ -58,11 +58,31 @@ pub(crate) struct LockFlags {
 }
 
 impl LockFlags {
-    pub(crate) const WAIT: LockFlags = LockFlags { wait: true, probe: false, mark_only: false };
-    pub(crate) const NOWAIT: LockFlags = LockFlags { wait: false, probe: false, mark_only: false };
-    pub(crate) const NOWAIT_PROBE: LockFlags = LockFlags { wait: false, probe: true, mark_only: false };
-    pub(crate) const WAIT_PROBE: LockFlags = LockFlags { wait: true, probe: true, mark_only: false };
-    pub(crate) const MARK_ONLY: LockFlags = LockFlags { wait: false, probe: false, mark_only: true };
+    pub(crate) const WAIT: LockFlags = LockFlags {
+        wait: true,
+        probe: false,
+        mark_only: false,
+    };
+    pub(crate) const NOWAIT: LockFlags = LockFlags {
+        wait: false,
+        probe: false,
+        mark_only: false,
+    };
+    pub(crate) const NOWAIT_PROBE: LockFlags = LockFlags {
+        wait: false,
+        probe: true,
+        mark_only: false,
+    };
+    pub(crate) const WAIT_PROBE: LockFlags = LockFlags {
+        wait: true,
+        probe: true,
+        mark_only: false,
+    };
+    pub(crate) const MARK_ONLY: LockFlags = LockFlags {
+        wait: false,
+        probe: false,
+        mark_only: true,
+    };
 }
 
 /// A lock this handle holds at one offset, with its nesting count.
@@ -84,7 +104,11 @@ pub(crate) struct AllRecordLock {
 
 impl Default for AllRecordLock {
     fn default() -> Self {
-        AllRecordLock { count: 0, kind: LockKind::Read, upgradable: false }
+        AllRecordLock {
+            count: 0,
+            kind: LockKind::Read,
+            upgradable: false,
+        }
     }
 }
 
@@ -97,7 +121,13 @@ pub(crate) fn lock_offset(list: i64) -> u32 {
 impl Tdb {
     /// One fcntl (or mutex) lock call; returns the errno on failure.
     #[inline]
-    fn fcntl_lock(&mut self, kind: LockKind, off: u32, len: u32, wait: bool) -> std::result::Result<(), i32> {
+    fn fcntl_lock(
+        &mut self,
+        kind: LockKind,
+        off: u32,
+        len: u32,
+        wait: bool,
+    ) -> std::result::Result<(), i32> {
         if let Some(r) = self.mutex_lock(kind, off, len, wait) {
             return r;
         }
@@ -122,7 +152,13 @@ impl Tdb {
 
     /// Takes a byte-range lock (len 0 = to the end of the file) (tdb_brlock).
     #[inline]
-    pub(crate) fn brlock(&mut self, kind: LockKind, off: u32, len: u32, flags: LockFlags) -> Result<()> {
+    pub(crate) fn brlock(
+        &mut self,
+        kind: LockKind,
+        off: u32,
+        len: u32,
+        flags: LockFlags,
+    ) -> Result<()> {
         if self.flags & crate::flags::NOLOCK != 0 || flags.mark_only {
             return Ok(());
         }
@@ -148,7 +184,14 @@ impl Tdb {
 
     #[cold]
     #[inline(never)]
-    fn brlock_failed(&mut self, kind: LockKind, off: u32, len: u32, flags: LockFlags, errno: i32) -> TdbError {
+    fn brlock_failed(
+        &mut self,
+        kind: LockKind,
+        off: u32,
+        len: u32,
+        flags: LockFlags,
+        errno: i32,
+    ) -> TdbError {
         self.ecode = TdbError::Lock.code();
         if !flags.probe && errno != libc::EAGAIN {
             let fd = self.fd();
@@ -192,7 +235,13 @@ impl Tdb {
         let fd = self.fd();
         self.log(
             DebugLevel::Trace,
-            &format!("tdb_brunlock failed (fd={}) at offset {} rw_type={} len={}\n", fd, off, kind.fcntl_type(), len),
+            &format!(
+                "tdb_brunlock failed (fd={}) at offset {} rw_type={} len={}\n",
+                fd,
+                off,
+                kind.fcntl_type(),
+                len
+            ),
         );
         set_errno(errno);
         TdbError::Lock
@@ -225,7 +274,11 @@ impl Tdb {
             return Ok(());
         }
         self.brlock(kind, off, 1, flags)?;
-        self.lockrecs.push(NestedLock { off, count: 1, kind });
+        self.lockrecs.push(NestedLock {
+            off,
+            count: 1,
+            kind,
+        });
         Ok(())
     }
 
@@ -233,7 +286,14 @@ impl Tdb {
     #[inline(never)]
     fn bad_lock_offset(&mut self, off: u32, kind: LockKind) -> TdbError {
         self.ecode = TdbError::Lock.code();
-        self.log(DebugLevel::Error, &format!("tdb_lock: invalid offset {} for ltype={}\n", off, kind.fcntl_type()));
+        self.log(
+            DebugLevel::Error,
+            &format!(
+                "tdb_lock: invalid offset {} for ltype={}\n",
+                off,
+                kind.fcntl_type()
+            ),
+        );
         TdbError::Lock
     }
 
@@ -244,7 +304,10 @@ impl Tdb {
             return Ok(());
         }
         if off >= lock_offset(self.hash_size as i64) {
-            return Err(self.unlock_refused(&format!("tdb_unlock: offset {} invalid ({})\n", off, self.hash_size)));
+            return Err(self.unlock_refused(&format!(
+                "tdb_unlock: offset {} invalid ({})\n",
+                off, self.hash_size
+            )));
         }
         let i = match self.find_nestlock(off) {
             Some(i) if self.lockrecs[i].count > 0 => i,
@@ -254,10 +317,17 @@ impl Tdb {
             self.lockrecs[i].count -= 1;
             return Ok(());
         }
-        let r = if mark { Ok(()) } else { self.brunlock(kind, off, 1) };
+        let r = if mark {
+            Ok(())
+        } else {
+            self.brunlock(kind, off, 1)
+        };
         self.lockrecs.swap_remove(i);
         if r.is_err() {
-            self.log(DebugLevel::Error, "tdb_unlock: An error occurred unlocking!\n");
+            self.log(
+                DebugLevel::Error,
+                "tdb_unlock: An error occurred unlocking!\n",
+            );
         }
         r
     }
@@ -288,7 +358,11 @@ impl Tdb {
             return self.lock_covered_by_allrecord(kind);
         }
         let check = self.lockrecs.is_empty() || !self.have_data_locks();
-        let flags = if wait { LockFlags::WAIT } else { LockFlags::NOWAIT };
+        let flags = if wait {
+            LockFlags::WAIT
+        } else {
+            LockFlags::NOWAIT
+        };
         let off = lock_offset(list);
         self.nest_lock(off, kind, flags)?;
         if check && self.needs_recovery() {
@@ -315,7 +389,12 @@ impl Tdb {
         let err = std::io::Error::last_os_error();
         self.log(
             DebugLevel::Error,
-            &format!("tdb_lock failed on list {} ltype={} ({})\n", list, kind.fcntl_type(), crate::error::strerror(&err)),
+            &format!(
+                "tdb_lock failed on list {} ltype={} ({})\n",
+                list,
+                kind.fcntl_type(),
+                crate::error::strerror(&err)
+            ),
         );
     }
 
@@ -369,7 +448,10 @@ impl Tdb {
         if len <= 4 {
             return self.brlock(kind, off, len, flags);
         }
-        let nb = LockFlags { wait: false, ..flags };
+        let nb = LockFlags {
+            wait: false,
+            ..flags
+        };
         if self.brlock(kind, off, len, nb).is_ok() {
             return Ok(());
         }
@@ -382,7 +464,12 @@ impl Tdb {
     }
 
     /// Takes the whole-database lock (tdb_allrecord_lock).
-    pub(crate) fn allrecord_lock(&mut self, kind: LockKind, flags: LockFlags, upgradable: bool) -> Result<()> {
+    pub(crate) fn allrecord_lock(
+        &mut self,
+        kind: LockKind,
+        flags: LockFlags,
+        upgradable: bool,
+    ) -> Result<()> {
         if self.read_only || self.traverse_read > 0 {
             self.ecode = TdbError::Lock.code();
             return Err(TdbError::Lock);
@@ -391,7 +478,10 @@ impl Tdb {
             self.allrecord.count += 1;
             return Ok(());
         }
-        if self.allrecord.count > 0 || self.have_extra_locks() || (upgradable && kind != LockKind::Read) {
+        if self.allrecord.count > 0
+            || self.have_extra_locks()
+            || (upgradable && kind != LockKind::Read)
+        {
             self.ecode = TdbError::Lock.code();
             return Err(TdbError::Lock);
         }
@@ -453,7 +543,10 @@ impl Tdb {
             };
             if r.is_err() {
                 let err = std::io::Error::last_os_error();
-                self.log(DebugLevel::Error, &format!("tdb_unlockall failed ({})\n", crate::error::strerror(&err)));
+                self.log(
+                    DebugLevel::Error,
+                    &format!("tdb_unlockall failed ({})\n", crate::error::strerror(&err)),
+                );
                 return Err(TdbError::Lock);
             }
         }
@@ -466,13 +559,19 @@ impl Tdb {
         if self.allrecord.count != 1 {
             self.log(
                 DebugLevel::Error,
-                &format!("tdb_allrecord_upgrade failed: count {} too high\n", self.allrecord.count),
+                &format!(
+                    "tdb_allrecord_upgrade failed: count {} too high\n",
+                    self.allrecord.count
+                ),
             );
             self.ecode = TdbError::Lock.code();
             return Err(TdbError::Lock);
         }
         if !self.allrecord.upgradable {
-            self.log(DebugLevel::Error, "tdb_allrecord_upgrade failed: already upgraded?\n");
+            self.log(
+                DebugLevel::Error,
+                "tdb_allrecord_upgrade failed: already upgraded?\n",
+            );
             self.ecode = TdbError::Lock.code();
             return Err(TdbError::Lock);
         }
@@ -568,7 +667,11 @@ impl Tdb {
             return Err(TdbError::Lock);
         }
         if self.allrecord.count > 0 {
-            return if self.allrecord.kind == LockKind::Write { Ok(()) } else { Err(TdbError::Lock) };
+            return if self.allrecord.kind == LockKind::Write {
+                Ok(())
+            } else {
+                Err(TdbError::Lock)
+            };
         }
         self.brlock(LockKind::Write, off, 1, LockFlags::NOWAIT_PROBE)
     }
@@ -621,7 +724,10 @@ impl Tdb {
     /// Runs `f` on a stable view of the whole database: under a whole-database
     /// read lock, except on read-only databases (which take no locks) and when
     /// this handle already holds the allrecord lock (check, rescue, summary).
-    pub(crate) fn with_lockall_read<R>(&mut self, f: impl FnOnce(&mut Tdb) -> Result<R>) -> Result<R> {
+    pub(crate) fn with_lockall_read<R>(
+        &mut self,
+        f: impl FnOnce(&mut Tdb) -> Result<R>,
+    ) -> Result<R> {
         let locked = !(self.read_only || self.allrecord.count != 0);
         if locked {
             self.lockall_read()?;
@@ -734,7 +840,13 @@ impl Tdb {
 }
 
 /// fcntl(F_SETLK/F_SETLKW) on `fd`; returns the errno on failure.
-fn fcntl_setlk(fd: i32, ltype: libc::c_short, off: u32, len: u32, wait: bool) -> std::result::Result<(), i32> {
+fn fcntl_setlk(
+    fd: i32,
+    ltype: libc::c_short,
+    off: u32,
+    len: u32,
+    wait: bool,
+) -> std::result::Result<(), i32> {
     // SAFETY: flock is plain data, fully initialised here; fcntl only reads it.
     let mut fl: libc::flock = unsafe { std::mem::zeroed() };
     fl.l_type = ltype;
@@ -746,7 +858,9 @@ fn fcntl_setlk(fd: i32, ltype: libc::c_short, off: u32, len: u32, wait: bool) ->
     // SAFETY: a valid descriptor number and a pointer to a live flock.
     let rc = unsafe { libc::fcntl(fd, cmd, &fl as *const libc::flock) };
     if rc == -1 {
-        Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO))
+        Err(std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO))
     } else {
         Ok(())
     }

@@ -153,9 +153,16 @@ impl Record {
     /// The 24 bytes that store this header.
     pub fn encode(&self, order: ByteOrder) -> [u8; 24] {
         let mut b = [0u8; 24];
-        for (i, v) in [self.next, self.rec_len, self.key_len, self.data_len, self.full_hash, self.magic]
-            .into_iter()
-            .enumerate()
+        for (i, v) in [
+            self.next,
+            self.rec_len,
+            self.key_len,
+            self.data_len,
+            self.full_hash,
+            self.magic,
+        ]
+        .into_iter()
+        .enumerate()
         {
             b[i * 4..i * 4 + 4].copy_from_slice(&order.put(v));
         }
@@ -251,7 +258,14 @@ mod tests {
 
     #[test]
     fn record_roundtrip_in_both_orders() {
-        let r = Record { next: 1, rec_len: 2, key_len: 3, data_len: 4, full_hash: 5, magic: MAGIC };
+        let r = Record {
+            next: 1,
+            rec_len: 2,
+            key_len: 3,
+            data_len: 4,
+            full_hash: 5,
+            magic: MAGIC,
+        };
         for order in [ByteOrder::Native, ByteOrder::Swapped] {
             assert_eq!(Record::decode(&r.encode(order), order), r);
         }

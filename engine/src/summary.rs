@@ -68,8 +68,15 @@ impl Tdb {
 
     fn summary_locked(&mut self) -> Result<String> {
         let (rec_off, _) = self.recovery_area(true)?;
-        let (mut free, mut keys, mut data, mut dead, mut extra, mut hashval, mut uncoal) =
-            (Tally::default(), Tally::default(), Tally::default(), Tally::default(), Tally::default(), Tally::default(), Tally::default());
+        let (mut free, mut keys, mut data, mut dead, mut extra, mut hashval, mut uncoal) = (
+            Tally::default(),
+            Tally::default(),
+            Tally::default(),
+            Tally::default(),
+            Tally::default(),
+            Tally::default(),
+            Tally::default(),
+        );
         let mut unc = 0u64;
         let mut off: Offset = format::data_start(self.hash_size);
         while off < self.map_size.saturating_sub(1) {
@@ -78,7 +85,11 @@ impl Tdb {
                 format::MAGIC => {
                     keys.add(rec.key_len as u64);
                     data.add(rec.data_len as u64);
-                    extra.add(rec.rec_len.wrapping_sub(rec.key_len.wrapping_add(rec.data_len)) as u64);
+                    extra.add(
+                        rec.rec_len
+                            .wrapping_sub(rec.key_len.wrapping_add(rec.data_len))
+                            as u64,
+                    );
                     if unc > 1 {
                         uncoal.add(unc - 1);
                     }
@@ -98,11 +109,20 @@ impl Tdb {
                     dead.add(rec.rec_len as u64);
                 }
                 _ => {
-                    self.log(DebugLevel::Error, &format!("Unexpected record magic 0x{:x} at offset {}\n", rec.magic, off));
+                    self.log(
+                        DebugLevel::Error,
+                        &format!(
+                            "Unexpected record magic 0x{:x} at offset {}\n",
+                            rec.magic, off
+                        ),
+                    );
                     return Err(TdbError::Corrupt);
                 }
             }
-            off = match off.checked_add(RECORD_SIZE).and_then(|o| o.checked_add(rec.rec_len)) {
+            off = match off
+                .checked_add(RECORD_SIZE)
+                .and_then(|o| o.checked_add(rec.rec_len))
+            {
                 Some(o) => o,
                 None => break,
             };
@@ -119,12 +139,29 @@ impl Tdb {
         let jenkins = matches!(self.hash, HashFunction::Jenkins);
         let mutex = self.feature_flags & format::FEATURE_FLAG_MUTEX != 0;
         let mut s = String::new();
-        s += &format!("Size of file/data: {}/{}\n", file_size, keys.total + data.total);
-        s += &format!("Header offset/logical size: {}/{}\n", self.hdr_ofs, self.map_size);
+        s += &format!(
+            "Size of file/data: {}/{}\n",
+            file_size,
+            keys.total + data.total
+        );
+        s += &format!(
+            "Header offset/logical size: {}/{}\n",
+            self.hdr_ofs, self.map_size
+        );
         s += &format!("Number of records: {}\n", keys.num);
-        s += &format!("Incompatible hash: {}\n", if jenkins { "yes" } else { "no" });
-        s += &format!("Active/supported feature flags: 0x{:08x}/0x{:08x}\n", self.feature_flags, format::SUPPORTED_FEATURE_FLAGS);
-        s += &format!("Robust mutexes locking: {}\n", if mutex { "yes" } else { "no" });
+        s += &format!(
+            "Incompatible hash: {}\n",
+            if jenkins { "yes" } else { "no" }
+        );
+        s += &format!(
+            "Active/supported feature flags: 0x{:08x}/0x{:08x}\n",
+            self.feature_flags,
+            format::SUPPORTED_FEATURE_FLAGS
+        );
+        s += &format!(
+            "Robust mutexes locking: {}\n",
+            if mutex { "yes" } else { "no" }
+        );
         s += &format!("Smallest/average/largest keys: {}\n", keys.triple());
         s += &format!("Smallest/average/largest data: {}\n", data.triple());
         s += &format!("Smallest/average/largest padding: {}\n", extra.triple());
@@ -133,9 +170,15 @@ impl Tdb {
         s += &format!("Number of free records: {}\n", free.num);
         s += &format!("Smallest/average/largest free records: {}\n", free.triple());
         s += &format!("Number of hash chains: {}\n", hashval.num);
-        s += &format!("Smallest/average/largest hash chains: {}\n", hashval.triple());
+        s += &format!(
+            "Smallest/average/largest hash chains: {}\n",
+            hashval.triple()
+        );
         s += &format!("Number of uncoalesced records: {}\n", uncoal.total);
-        s += &format!("Smallest/average/largest uncoalesced runs: {}\n", uncoal.triple());
+        s += &format!(
+            "Smallest/average/largest uncoalesced runs: {}\n",
+            uncoal.triple()
+        );
         let headers = ((keys.num + free.num + dead.num) * (RECORD_SIZE as u64 + 4)) as f64;
         s += &format!(
             "Percentage keys/data/padding/free/dead/rechdrs&tailers/hashes: {}/{}/{}/{}/{}/{}/{}\n",

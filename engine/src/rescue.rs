@@ -29,7 +29,10 @@ impl Tdb {
             tdb.logger = logger;
             if r.is_err() {
                 tdb.ecode = TdbError::Oom.code();
-                tdb.log(crate::open::DebugLevel::Error, "tdb_rescue: failed allocating\n");
+                tdb.log(
+                    crate::open::DebugLevel::Error,
+                    "tdb_rescue: failed allocating\n",
+                );
             }
             r
         })
@@ -39,7 +42,9 @@ impl Tdb {
         if rec.magic != format::MAGIC {
             return None;
         }
-        if rec.key_len as u64 + rec.data_len as u64 > rec.rec_len as u64 || !rec.rec_len.is_multiple_of(format::ALIGNMENT) {
+        if rec.key_len as u64 + rec.data_len as u64 > rec.rec_len as u64
+            || !rec.rec_len.is_multiple_of(format::ALIGNMENT)
+        {
             return None;
         }
         if rec.next > 0 && rec.next < format::data_start(self.hash_size) {
@@ -58,7 +63,13 @@ impl Tdb {
         while off < self.map_size {
             if let Ok(rec) = self.read_rec_raw(off) {
                 if let Some(key) = self.looks_like_record(off, &rec) {
-                    found.push(Found { head: off, rec, key, in_hash: false, in_free: false });
+                    found.push(Found {
+                        head: off,
+                        rec,
+                        key,
+                        in_hash: false,
+                        in_free: false,
+                    });
                 }
             }
             off = match off.checked_add(format::ALIGNMENT) {
@@ -113,13 +124,25 @@ impl Tdb {
                 }
             }
         }
-        found.sort_by(|a, b| a.key.len().cmp(&b.key.len()).then_with(|| a.key.cmp(&b.key)));
+        found.sort_by(|a, b| {
+            a.key
+                .len()
+                .cmp(&b.key.len())
+                .then_with(|| a.key.cmp(&b.key))
+        });
         let mut i = 0;
         while i < found.len() {
-            let n = found[i..].iter().take_while(|x| x.key == found[i].key).count();
+            let n = found[i..]
+                .iter()
+                .take_while(|x| x.key == found[i].key)
+                .count();
             let group = &found[i..i + n];
             let in_hash: Vec<&Found> = group.iter().filter(|x| x.in_hash).collect();
-            let chosen: Vec<&Found> = if in_hash.is_empty() { group.iter().filter(|x| !x.in_free).collect() } else { in_hash };
+            let chosen: Vec<&Found> = if in_hash.is_empty() {
+                group.iter().filter(|x| !x.in_free).collect()
+            } else {
+                in_hash
+            };
             for x in chosen {
                 match self.alloc_read(x.head + RECORD_SIZE + x.rec.key_len, x.rec.data_len) {
                     Ok(data) => f(&x.key, &data),

@@ -46,10 +46,15 @@ impl MutexArea {
     /// Maps the first `size` bytes of `file`.
     pub(crate) fn map(file: &File, size: u32, hash_size: u32) -> std::io::Result<MutexArea> {
         let map = MmapOptions::new().len(size as usize).map_raw(file)?;
-        if map.len() < size_of::<MutexAreaHead>() + hash_size as usize * size_of::<libc::pthread_mutex_t>() {
+        if map.len()
+            < size_of::<MutexAreaHead>() + hash_size as usize * size_of::<libc::pthread_mutex_t>()
+        {
             return Err(std::io::Error::from_raw_os_error(libc::EINVAL));
         }
-        Ok(MutexArea { map, count: hash_size as usize + 1 })
+        Ok(MutexArea {
+            map,
+            count: hash_size as usize + 1,
+        })
     }
 
     fn at<T>(&self, offset: usize) -> *mut T {
@@ -131,12 +136,21 @@ impl MutexArea {
     fn allrecord_state(&self) -> libc::c_short {
         // SAFETY: an aligned short inside the mapping; other processes change it only
         // while holding the allrecord mutex, as we do when writing it.
-        unsafe { std::ptr::read_volatile(self.at::<libc::c_short>(offset_of!(MutexAreaHead, allrecord_lock))) }
+        unsafe {
+            std::ptr::read_volatile(
+                self.at::<libc::c_short>(offset_of!(MutexAreaHead, allrecord_lock)),
+            )
+        }
     }
 
     fn set_allrecord_state(&self, v: libc::c_short) {
         // SAFETY: as in allrecord_state.
-        unsafe { std::ptr::write_volatile(self.at::<libc::c_short>(offset_of!(MutexAreaHead, allrecord_lock)), v) }
+        unsafe {
+            std::ptr::write_volatile(
+                self.at::<libc::c_short>(offset_of!(MutexAreaHead, allrecord_lock)),
+                v,
+            )
+        }
     }
 
     /// Initialises every mutex (robust, process-shared, error-checking) and marks
@@ -162,7 +176,9 @@ impl MutexArea {
 }
 
 /// Runs `f` with an initialised robust, process-shared, error-checking mutex attribute.
-fn with_robust_attr<R>(f: impl FnOnce(*const libc::pthread_mutexattr_t) -> std::result::Result<R, i32>) -> std::result::Result<R, i32> {
+fn with_robust_attr<R>(
+    f: impl FnOnce(*const libc::pthread_mutexattr_t) -> std::result::Result<R, i32>,
+) -> std::result::Result<R, i32> {
     // SAFETY: the attribute is initialised by pthread_mutexattr_init before any
     // other use and destroyed before it goes out of scope.
     unsafe {
@@ -188,7 +204,11 @@ fn with_robust_attr<R>(f: impl FnOnce(*const libc::pthread_mutexattr_t) -> std::
 fn lock_robust(m: *mut libc::pthread_mutex_t, wait: bool) -> i32 {
     // SAFETY: m points at an initialised process-shared mutex in a live mapping.
     unsafe {
-        let rc = if wait { libc::pthread_mutex_lock(m) } else { libc::pthread_mutex_trylock(m) };
+        let rc = if wait {
+            libc::pthread_mutex_lock(m)
+        } else {
+            libc::pthread_mutex_trylock(m)
+        };
         if rc != libc::EOWNERDEAD {
             return rc;
         }
@@ -223,12 +243,20 @@ impl Tdb {
     /// Whether a chain mutex is already held (then the allrecord state was checked).
     /// As in Samba, a lock counts only while its nesting count is 1.
     fn have_mutex_chainlocks(&self) -> bool {
-        self.lockrecs.iter().any(|l| matches!(self.mutex_index(l.off, l.count), Some(i) if i != 0))
+        self.lockrecs
+            .iter()
+            .any(|l| matches!(self.mutex_index(l.off, l.count), Some(i) if i != 0))
     }
 
     /// The mutex side of a lock call: `None` when the range is not mutex-backed.
     #[inline]
-    pub(crate) fn mutex_lock(&mut self, kind: LockKind, off: u32, len: u32, wait: bool) -> Option<std::result::Result<(), i32>> {
+    pub(crate) fn mutex_lock(
+        &mut self,
+        kind: LockKind,
+        off: u32,
+        len: u32,
+        wait: bool,
+    ) -> Option<std::result::Result<(), i32>> {
         let idx = self.mutex_index(off, len)?;
         // Only a chain lock looks at the allrecord state, and only when it is the
         // first chain mutex this handle takes.
@@ -272,7 +300,11 @@ impl Tdb {
 
     /// The mutex side of an unlock call: `None` when the range is not mutex-backed.
     #[inline]
-    pub(crate) fn mutex_unlock(&mut self, off: u32, len: u32) -> Option<std::result::Result<(), i32>> {
+    pub(crate) fn mutex_unlock(
+        &mut self,
+        off: u32,
+        len: u32,
+    ) -> Option<std::result::Result<(), i32>> {
         let idx = self.mutex_index(off, len)?;
         let m = self.mutexes.as_ref()?;
         let rc = unlock(m.chain(idx));
@@ -300,12 +332,21 @@ impl Tdb {
         }
         if rc != 0 {
             if !flags.probe {
-                self.log(DebugLevel::Trace, &format!("allrecord_mutex_lock() failed: {}\n", std::io::Error::from_raw_os_error(rc)));
+                self.log(
+                    DebugLevel::Trace,
+                    &format!(
+                        "allrecord_mutex_lock() failed: {}\n",
+                        std::io::Error::from_raw_os_error(rc)
+                    ),
+                );
             }
             self.ecode = TdbError::Lock.code();
             return Err(TdbError::Lock);
         }
-        let m = self.mutexes.as_ref().expect("allrecord mutex was locked, so the area is mapped");
+        let m = self
+            .mutexes
+            .as_ref()
+            .expect("allrecord mutex was locked, so the area is mapped");
         let state = m.allrecord_state();
         if state != F_UNLCK {
             unlock(m.allrecord_mutex());
@@ -313,7 +354,11 @@ impl Tdb {
             self.ecode = TdbError::Lock.code();
             return Err(TdbError::Lock);
         }
-        m.set_allrecord_state(if kind == LockKind::Read { F_RDLCK } else { F_WRLCK });
+        m.set_allrecord_state(if kind == LockKind::Read {
+            F_RDLCK
+        } else {
+            F_WRLCK
+        });
         let rc = m.pass_through_chains(flags.wait);
         if rc != 0 {
             m.set_allrecord_state(F_UNLCK);
@@ -376,7 +421,13 @@ impl Tdb {
         let rc = unlock(m.allrecord_mutex());
         if rc != 0 {
             m.set_allrecord_state(old);
-            self.log(DebugLevel::Fatal, &format!("pthread_mutex_unlock(allrecord_mutex) failed: {}\n", std::io::Error::from_raw_os_error(rc)));
+            self.log(
+                DebugLevel::Fatal,
+                &format!(
+                    "pthread_mutex_unlock(allrecord_mutex) failed: {}\n",
+                    std::io::Error::from_raw_os_error(rc)
+                ),
+            );
             return Err(TdbError::Lock);
         }
         Ok(())
@@ -388,7 +439,10 @@ impl Tdb {
             return Ok(());
         }
         let size = mutex_area_size(self.hash_size, self.page_size);
-        let file = self.file.as_ref().ok_or_else(|| std::io::Error::from_raw_os_error(libc::EBADF))?;
+        let file = self
+            .file
+            .as_ref()
+            .ok_or_else(|| std::io::Error::from_raw_os_error(libc::EBADF))?;
         self.mutexes = Some(MutexArea::map(file, size, self.hash_size)?);
         Ok(())
     }
@@ -396,7 +450,11 @@ impl Tdb {
     /// Maps the mutex area and initialises every mutex in it (first opener only).
     pub(crate) fn mutex_init(&mut self) -> std::io::Result<()> {
         self.mutex_mmap()?;
-        let r = self.mutexes.as_ref().map(|m| m.init_all()).unwrap_or(Ok(()));
+        let r = self
+            .mutexes
+            .as_ref()
+            .map(|m| m.init_all())
+            .unwrap_or(Ok(()));
         if let Err(rc) = r {
             self.mutexes = None;
             return Err(std::io::Error::from_raw_os_error(rc));
@@ -446,14 +504,25 @@ fn probe_robust_mutexes() -> bool {
     // initialised before use; the child only makes async-signal-safe calls
     // (pthread_mutex_lock on a process-shared mutex, write, read, _exit).
     unsafe {
-        let ptr = libc::mmap(std::ptr::null_mut(), size, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED | libc::MAP_ANONYMOUS, -1, 0);
+        let ptr = libc::mmap(
+            std::ptr::null_mut(),
+            size,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
         if ptr == libc::MAP_FAILED {
             return false;
         }
         let m = ptr as *mut libc::pthread_mutex_t;
         let ok = with_robust_attr(|attr| {
             let rc = libc::pthread_mutex_init(m, attr);
-            if rc != 0 { Err(rc) } else { Ok(()) }
+            if rc != 0 {
+                Err(rc)
+            } else {
+                Ok(())
+            }
         })
         .is_ok()
             && probe_with_child(m);
@@ -511,7 +580,10 @@ mod tests {
     fn layout_matches_samba_struct_on_this_abi() {
         // header 168, allrecord mutex, short, then 8-aligned chain mutexes
         assert_eq!(offset_of!(MutexAreaHead, allrecord_mutex), 168);
-        assert_eq!(offset_of!(MutexAreaHead, hashchains), 168 + size_of::<libc::pthread_mutex_t>() + 8);
+        assert_eq!(
+            offset_of!(MutexAreaHead, hashchains),
+            168 + size_of::<libc::pthread_mutex_t>() + 8
+        );
         assert_eq!(mutex_area_size(131, 4096), 4096 * 2);
     }
 

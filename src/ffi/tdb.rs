@@ -22,16 +22,16 @@
     clippy::missing_safety_doc
 )]
 
-use crate::hash::HashFunction;
-use crate::open::{DebugLevel, Logger, OpenOptions};
-use crate::tdb::{StoreFlag, Tdb};
-use crate::traverse::TraverseFn;
-use crate::{flags, TdbError};
 use std::any::Any;
 use std::ffi::{c_char, c_int, c_uchar, c_uint, c_void, CStr, CString};
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr;
 use std::sync::{Arc, Mutex};
+use tdb_engine::hash::HashFunction;
+use tdb_engine::open::{DebugLevel, Logger, OpenOptions};
+use tdb_engine::tdb::{StoreFlag, Tdb};
+use tdb_engine::traverse::TraverseFn;
+use tdb_engine::{flags, TdbError};
 
 // The `.symver` directives build.rs derives from src/capi/versions.txt: they give
 // every exported tdb_* symbol its ELF version node (TDB_1.2.1 ... TDB_1.3.17).
@@ -338,7 +338,7 @@ fn malloc_copy(data: &[u8]) -> Checked<TDB_DATA> {
 }
 
 /// The int convention: 0 on success, -1 on an engine error.
-fn status(result: crate::Result<()>) -> Checked<c_int> {
+fn status(result: tdb_engine::Result<()>) -> Checked<c_int> {
     Ok(if result.is_ok() { 0 } else { -1 })
 }
 
@@ -346,7 +346,10 @@ fn status(result: crate::Result<()>) -> Checked<c_int> {
 ///
 /// # Safety
 /// As for [`db`].
-unsafe fn simple(tdb: *mut tdb_context, op: impl FnOnce(&mut Tdb) -> crate::Result<()>) -> c_int {
+unsafe fn simple(
+    tdb: *mut tdb_context,
+    op: impl FnOnce(&mut Tdb) -> tdb_engine::Result<()>,
+) -> c_int {
     // SAFETY: forwarded contract.
     guard(-1, || status(op(unsafe { db(tdb) }?)))
 }
@@ -370,7 +373,7 @@ unsafe fn void(tdb: *mut tdb_context, op: impl FnOnce(&mut Tdb)) {
 unsafe fn keyed(
     tdb: *mut tdb_context,
     key: TDB_DATA,
-    op: impl FnOnce(&mut Tdb, &[u8]) -> crate::Result<()>,
+    op: impl FnOnce(&mut Tdb, &[u8]) -> tdb_engine::Result<()>,
 ) -> c_int {
     guard(-1, || {
         // SAFETY: forwarded contract.
@@ -385,7 +388,7 @@ unsafe fn keyed(
 /// As for [`db`].
 unsafe fn fetched(
     tdb: *mut tdb_context,
-    op: impl FnOnce(&mut Tdb) -> Checked<crate::Result<Vec<u8>>>,
+    op: impl FnOnce(&mut Tdb) -> Checked<tdb_engine::Result<Vec<u8>>>,
 ) -> TDB_DATA {
     guard(TDB_DATA::NULL, || {
         // SAFETY: forwarded contract.
@@ -428,7 +431,7 @@ unsafe fn traverse_with(
     tdb: *mut tdb_context,
     f: tdb_traverse_func,
     private_data: *mut c_void,
-    run: impl FnOnce(&mut Tdb, Option<TraverseFn<'_>>) -> crate::Result<i32>,
+    run: impl FnOnce(&mut Tdb, Option<TraverseFn<'_>>) -> tdb_engine::Result<i32>,
 ) -> c_int {
     guard(-1, || {
         // SAFETY: forwarded contract.
@@ -539,7 +542,7 @@ fn unregister(tdb: *mut tdb_context) {
 ///
 /// # Safety
 /// `tdb` is a live handle from tdb_open_ex; it is dangling afterwards.
-unsafe fn close_handle(tdb: *mut tdb_context) -> crate::Result<()> {
+unsafe fn close_handle(tdb: *mut tdb_context) -> tdb_engine::Result<()> {
     unregister(tdb);
     // SAFETY: the handle is the address of the Box<Tdb> that tdb_open_ex leaked,
     // and C gives up the handle by closing it.
@@ -1140,7 +1143,7 @@ pub unsafe extern "C" fn tdb_jenkins_hash(key: *mut TDB_DATA) -> c_uint {
     guard(0, || {
         // SAFETY: key is NULL or a readable TDB_DATA describing valid bytes (C contract).
         let data = unsafe { bytes(*key.as_ref().ok_or(Refused)?) }?;
-        Ok(crate::hash::jenkins_hash(data))
+        Ok(tdb_engine::hash::jenkins_hash(data))
     })
 }
 
@@ -1190,7 +1193,7 @@ pub unsafe extern "C" fn tdb_rescue(
 #[no_mangle]
 pub extern "C" fn tdb_runtime_check_for_robust_mutexes() -> bool {
     guard(false, || {
-        Ok(crate::mutex::runtime_check_for_robust_mutexes())
+        Ok(tdb_engine::mutex::runtime_check_for_robust_mutexes())
     })
 }
 
@@ -1323,7 +1326,9 @@ pub unsafe extern "C" fn tdb_printfreelist(tdb: *mut tdb_context) -> c_int {
 /// Writes `text` through the C library's stdout, so that it interleaves correctly
 /// with the caller's own printf output (both share one stdio buffer).
 fn print_to_c_stdout(text: &str) {
-    let Ok(c) = CString::new(text.replace('\0', "")) else { return };
+    let Ok(c) = CString::new(text.replace('\0', "")) else {
+        return;
+    };
     // SAFETY: a constant format string and a NUL-terminated argument.
     unsafe { libc::printf(c"%s".as_ptr(), c.as_ptr()) };
 }

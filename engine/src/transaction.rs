@@ -8,7 +8,9 @@
 //! commit), then entries of (offset u32, length u32, old bytes), then a tailer.
 
 use crate::error::{Result, TdbError};
-use crate::format::{self, Offset, Record, FREELIST_TOP, OFF_SIZE, RECORD_MAGIC_OFS, RECORD_SIZE, RECOVERY_HEAD_OFS};
+use crate::format::{
+    self, Offset, Record, FREELIST_TOP, OFF_SIZE, RECORD_MAGIC_OFS, RECORD_SIZE, RECOVERY_HEAD_OFS,
+};
 use crate::lock::{LockFlags, LockKind, OPEN_LOCK};
 use crate::open::DebugLevel;
 use crate::tdb::Tdb;
@@ -160,7 +162,10 @@ impl Tdb {
             return Err(TdbError::Einval);
         }
         // Keep the hash-head cache current for fast empty-chain skipping.
-        if data.len() == 4 && off >= FREELIST_TOP && off < FREELIST_TOP + (self.hash_size + 1) * OFF_SIZE {
+        if data.len() == 4
+            && off >= FREELIST_TOP
+            && off < FREELIST_TOP + (self.hash_size + 1) * OFF_SIZE
+        {
             let at = (off - FREELIST_TOP) as usize;
             self.txn_mut().hash_heads[at..at + 4].copy_from_slice(data);
         }
@@ -173,7 +178,11 @@ impl Tdb {
             if let Err(e) = self.ensure_block(blk) {
                 self.log(
                     DebugLevel::Fatal,
-                    &format!("transaction_write: failed at off={} len={}\n", off, data.len() - done),
+                    &format!(
+                        "transaction_write: failed at off={} len={}\n",
+                        off,
+                        data.len() - done
+                    ),
                 );
                 self.txn_mut().error = true;
                 return Err(e);
@@ -203,12 +212,19 @@ impl Tdb {
             return Ok(());
         }
         let start = blk as u64 * bs as u64;
-        let len2 = if (old_map_size as u64) > start { (bs as u64).min(old_map_size as u64 - start) as usize } else { 0 };
+        let len2 = if (old_map_size as u64) > start {
+            (bs as u64).min(old_map_size as u64 - start) as usize
+        } else {
+            0
+        };
         // Copy the file's part of the block straight from the mapping when there is
         // one (no zero-fill first); only the part past the old end is zeroed.
         let mut block: Vec<u8> = Vec::with_capacity(bs as usize);
         if len2 > 0 {
-            if self.file_read_append(start as u32, len2 as u32, &mut block).is_err() {
+            if self
+                .file_read_append(start as u32, len2 as u32, &mut block)
+                .is_err()
+            {
                 return self.fail(TdbError::Io);
             }
             let t = self.txn_mut();
@@ -284,16 +300,25 @@ impl Tdb {
             }
             t.nesting += 1;
             let n = t.nesting;
-            self.log(DebugLevel::Trace, &format!("tdb_transaction_start: nesting {}\n", n));
+            self.log(
+                DebugLevel::Trace,
+                &format!("tdb_transaction_start: nesting {}\n", n),
+            );
             return Ok(());
         }
         if self.have_extra_locks() {
             // Locks taken outside the transaction would not nest inside it.
-            self.log(DebugLevel::Error, "tdb_transaction_start: cannot start a transaction with locks held\n");
+            self.log(
+                DebugLevel::Error,
+                "tdb_transaction_start: cannot start a transaction with locks held\n",
+            );
             return self.fail(TdbError::Lock);
         }
         if self.travlocks.len() > 1 {
-            self.log(DebugLevel::Error, "tdb_transaction_start: cannot start a transaction within a traverse\n");
+            self.log(
+                DebugLevel::Error,
+                "tdb_transaction_start: cannot start a transaction within a traverse\n",
+            );
             return self.fail(TdbError::Lock);
         }
         // The locks are taken as the transaction's own (for the lock bookkeeping)
@@ -335,7 +360,10 @@ impl Tdb {
             return self.track(Err(e));
         }
         let mut heads = Vec::new();
-        if self.file_read_append(FREELIST_TOP, (self.hash_size + 1) * OFF_SIZE, &mut heads).is_err() {
+        if self
+            .file_read_append(FREELIST_TOP, (self.hash_size + 1) * OFF_SIZE, &mut heads)
+            .is_err()
+        {
             let _ = self.allrecord_unlock(LockKind::Read, false);
             let _ = self.transaction_unlock(LockKind::Write);
             return self.fail(TdbError::Io);
@@ -367,7 +395,10 @@ impl Tdb {
         let t = match self.transaction.as_mut() {
             Some(t) => t,
             None => {
-                self.log(DebugLevel::Error, "tdb_transaction_cancel: no transaction\n");
+                self.log(
+                    DebugLevel::Error,
+                    "tdb_transaction_cancel: no transaction\n",
+                );
                 return Err(TdbError::Einval);
             }
         };
@@ -383,8 +414,13 @@ impl Tdb {
         if magic_offset != 0 {
             // Invalidate the recovery area we wrote: nothing is to be replayed.
             let invalid = self.order.put(format::RECOVERY_INVALID_MAGIC);
-            if self.file_write(magic_offset, &invalid).is_err() || self.transaction_sync(magic_offset, 4).is_err() {
-                self.log(DebugLevel::Fatal, "tdb_transaction_cancel: failed to remove recovery magic\n");
+            if self.file_write(magic_offset, &invalid).is_err()
+                || self.transaction_sync(magic_offset, 4).is_err()
+            {
+                self.log(
+                    DebugLevel::Fatal,
+                    "tdb_transaction_cancel: failed to remove recovery magic\n",
+                );
                 r = Err(TdbError::Io);
             }
         }
@@ -409,7 +445,9 @@ impl Tdb {
                 break;
             }
             if b.is_some() {
-                size = size.saturating_add(2 * OFF_SIZE).saturating_add(t.block_len(i));
+                size = size
+                    .saturating_add(2 * OFF_SIZE)
+                    .saturating_add(t.block_len(i));
             }
         }
         size
@@ -421,7 +459,9 @@ impl Tdb {
         if head == 0 {
             return Ok((0, Record::default()));
         }
-        let mut rec = if through_transaction { self.read_rec_raw(head)? } else {
+        let mut rec = if through_transaction {
+            self.read_rec_raw(head)?
+        } else {
             let mut b = [0u8; RECORD_SIZE as usize];
             self.file_read(head, &mut b)?;
             Record::decode(&b, self.order)
@@ -439,7 +479,10 @@ impl Tdb {
     /// new one at the end of the file. Returns (size needed, offset, space).
     fn recovery_allocate(&mut self) -> Result<(u32, Offset, u32)> {
         let (mut head, rec) = self.recovery_area(false).inspect_err(|_| {
-            self.log(DebugLevel::Fatal, "tdb_recovery_allocate: failed to read recovery head\n");
+            self.log(
+                DebugLevel::Fatal,
+                "tdb_recovery_allocate: failed to read recovery head\n",
+            );
         })?;
         let mut size = self.recovery_size();
         if head != 0 && size <= rec.rec_len {
@@ -448,10 +491,15 @@ impl Tdb {
         // Not big enough: unless it sits at the very end of the file, give it back
         // and put a new one at the end (never through the allocator, which could
         // hand out space the transaction is using).
-        if head == 0 || head as u64 + RECORD_SIZE as u64 + rec.rec_len as u64 != self.map_size as u64 {
+        if head == 0
+            || head as u64 + RECORD_SIZE as u64 + rec.rec_len as u64 != self.map_size as u64
+        {
             if head != 0 {
                 self.free_record(head, rec).inspect_err(|_| {
-                    self.log(DebugLevel::Fatal, "tdb_recovery_allocate: failed to free previous recovery area\n");
+                    self.log(
+                        DebugLevel::Fatal,
+                        "tdb_recovery_allocate: failed to free previous recovery area\n",
+                    );
                 })?;
                 // Freeing modified the freelist inside the transaction.
                 size = self.recovery_size();
@@ -459,14 +507,21 @@ impl Tdb {
             head = self.map_size;
         }
         let max_size = crate::io::expand_adjust(self.map_size, size, self.page_size) - RECORD_SIZE;
-        let new_end = match head.checked_add(RECORD_SIZE).and_then(|e| e.checked_add(max_size)) {
+        let new_end = match head
+            .checked_add(RECORD_SIZE)
+            .and_then(|e| e.checked_add(max_size))
+        {
             Some(e) => e,
             None => return self.fail(TdbError::Oom),
         };
         let old_map_size = self.txn().old_map_size;
-        self.file_expand(old_map_size, new_end - old_map_size).inspect_err(|_| {
-            self.log(DebugLevel::Fatal, "tdb_recovery_allocate: failed to create recovery area\n");
-        })?;
+        self.file_expand(old_map_size, new_end - old_map_size)
+            .inspect_err(|_| {
+                self.log(
+                    DebugLevel::Fatal,
+                    "tdb_recovery_allocate: failed to create recovery area\n",
+                );
+            })?;
         let map_size = self.map_size;
         // Refresh the mapping to the new file size (file-level: the transaction stays).
         let _ = self.file_oob(map_size, 1, true);
@@ -474,7 +529,10 @@ impl Tdb {
         // Point the header at it, in the file and in the transaction's copy.
         let b = self.order.put(head);
         self.file_write(RECOVERY_HEAD_OFS, &b).inspect_err(|_| {
-            self.log(DebugLevel::Fatal, "tdb_recovery_allocate: failed to write recovery head\n");
+            self.log(
+                DebugLevel::Fatal,
+                "tdb_recovery_allocate: failed to write recovery head\n",
+            );
         })?;
         self.transaction_write_existing(RECOVERY_HEAD_OFS, &b)?;
         Ok((size, head, max_size))
@@ -507,7 +565,10 @@ impl Tdb {
             }
             if offset as u64 + length as u64 > t.old_map_size as u64 {
                 self.ecode = TdbError::Corrupt.code();
-                self.log(DebugLevel::Fatal, "tdb_transaction_setup_recovery: transaction data over new region boundary\n");
+                self.log(
+                    DebugLevel::Fatal,
+                    "tdb_transaction_setup_recovery: transaction data over new region boundary\n",
+                );
                 r = Err(TdbError::Corrupt);
                 break;
             }
@@ -524,7 +585,10 @@ impl Tdb {
         r?;
         data.extend_from_slice(&self.order.put(RECORD_SIZE + max_size));
         if self.file_write(offset, &data).is_err() {
-            self.log(DebugLevel::Fatal, "tdb_transaction_setup_recovery: failed to write recovery data\n");
+            self.log(
+                DebugLevel::Fatal,
+                "tdb_transaction_setup_recovery: failed to write recovery data\n",
+            );
             return self.fail(TdbError::Io);
         }
         self.transaction_write_existing(offset, &data)?;
@@ -533,7 +597,10 @@ impl Tdb {
         let magic_offset = offset + RECORD_MAGIC_OFS;
         let magic = self.order.put(format::RECOVERY_MAGIC);
         if self.file_write(magic_offset, &magic).is_err() {
-            self.log(DebugLevel::Fatal, "tdb_transaction_setup_recovery: failed to write recovery magic\n");
+            self.log(
+                DebugLevel::Fatal,
+                "tdb_transaction_setup_recovery: failed to write recovery magic\n",
+            );
             return self.fail(TdbError::Io);
         }
         self.transaction_write_existing(magic_offset, &magic)?;
@@ -545,19 +612,28 @@ impl Tdb {
         let t = match self.transaction.as_ref() {
             Some(t) => t,
             None => {
-                self.log(DebugLevel::Error, "tdb_transaction_prepare_commit: no transaction\n");
+                self.log(
+                    DebugLevel::Error,
+                    "tdb_transaction_prepare_commit: no transaction\n",
+                );
                 return Err(TdbError::Einval);
             }
         };
         if t.prepared {
             self.ecode = TdbError::Einval.code();
-            self.log(DebugLevel::Error, "tdb_transaction_prepare_commit: transaction already prepared\n");
+            self.log(
+                DebugLevel::Error,
+                "tdb_transaction_prepare_commit: transaction already prepared\n",
+            );
             let _ = self.cancel_internal();
             return Err(TdbError::Einval);
         }
         if t.error {
             self.ecode = TdbError::Io.code();
-            self.log(DebugLevel::Error, "tdb_transaction_prepare_commit: transaction error pending\n");
+            self.log(
+                DebugLevel::Error,
+                "tdb_transaction_prepare_commit: transaction error pending\n",
+            );
             let _ = self.cancel_internal();
             return Err(TdbError::Io);
         }
@@ -566,25 +642,40 @@ impl Tdb {
         }
         if self.have_extra_locks() {
             self.ecode = TdbError::Lock.code();
-            self.log(DebugLevel::Error, "tdb_transaction_prepare_commit: locks pending on commit\n");
+            self.log(
+                DebugLevel::Error,
+                "tdb_transaction_prepare_commit: locks pending on commit\n",
+            );
             let _ = self.cancel_internal();
             return Err(TdbError::Lock);
         }
         if let Err(e) = self.allrecord_upgrade() {
-            self.log(DebugLevel::Error, &format!("tdb_transaction_prepare_commit: failed to upgrade hash locks: {}\n", e));
+            self.log(
+                DebugLevel::Error,
+                &format!(
+                    "tdb_transaction_prepare_commit: failed to upgrade hash locks: {}\n",
+                    e
+                ),
+            );
             let _ = self.cancel_internal();
             return Err(e);
         }
         // Keep new openers (who would run recovery) out during the commit.
         if let Err(e) = self.nest_lock(OPEN_LOCK, LockKind::Write, LockFlags::WAIT) {
-            self.log(DebugLevel::Error, "tdb_transaction_prepare_commit: failed to get open lock\n");
+            self.log(
+                DebugLevel::Error,
+                "tdb_transaction_prepare_commit: failed to get open lock\n",
+            );
             let _ = self.cancel_internal();
             return Err(e);
         }
         match self.setup_recovery() {
             Ok(magic_offset) => self.txn_mut().magic_offset = magic_offset,
             Err(e) => {
-                self.log(DebugLevel::Error, "tdb_transaction_prepare_commit: failed to setup recovery data\n");
+                self.log(
+                    DebugLevel::Error,
+                    "tdb_transaction_prepare_commit: failed to setup recovery data\n",
+                );
                 let _ = self.cancel_internal();
                 return Err(e);
             }
@@ -596,7 +687,10 @@ impl Tdb {
             let add = self.map_size - old;
             if self.file_expand(old, add).is_err() {
                 self.ecode = TdbError::Io.code();
-                self.log(DebugLevel::Fatal, "tdb_transaction_prepare_commit: expansion failed\n");
+                self.log(
+                    DebugLevel::Fatal,
+                    "tdb_transaction_prepare_commit: expansion failed\n",
+                );
                 let _ = self.cancel_internal();
                 return Err(TdbError::Io);
             }
@@ -622,14 +716,20 @@ impl Tdb {
         let t = match self.transaction.as_mut() {
             Some(t) => t,
             None => {
-                self.log(DebugLevel::Error, "tdb_transaction_commit: no transaction\n");
+                self.log(
+                    DebugLevel::Error,
+                    "tdb_transaction_commit: no transaction\n",
+                );
                 return Err(TdbError::Einval);
             }
         };
         if t.error {
             self.ecode = TdbError::Io.code();
             let _ = self.cancel_internal();
-            self.log(DebugLevel::Error, "tdb_transaction_commit: transaction error pending\n");
+            self.log(
+                DebugLevel::Error,
+                "tdb_transaction_commit: transaction error pending\n",
+            );
             return Err(TdbError::Io);
         }
         if t.nesting != 0 {
@@ -656,9 +756,15 @@ impl Tdb {
             }
         }
         let expanded = t.expanded;
-        self.transaction = Some(Box::new(Transaction { blocks: BlockMap::default(), ..*t }));
+        self.transaction = Some(Box::new(Transaction {
+            blocks: BlockMap::default(),
+            ..*t
+        }));
         if failed {
-            self.log(DebugLevel::Fatal, "tdb_transaction_commit: write failed during commit\n");
+            self.log(
+                DebugLevel::Fatal,
+                "tdb_transaction_commit: write failed during commit\n",
+            );
             // The file may be half written: replay the recovery data now.
             let t = self.transaction.take();
             let _ = self.transaction_recover();
@@ -675,7 +781,10 @@ impl Tdb {
         // Ending the transaction also invalidates the recovery magic.
         let _ = self.cancel_internal();
         if need_repack && self.repack().is_err() {
-            self.log(DebugLevel::Error, "tdb_transaction_commit: Failed to repack database (not fatal)\n");
+            self.log(
+                DebugLevel::Error,
+                "tdb_transaction_commit: Failed to repack database (not fatal)\n",
+            );
         }
         Ok(())
     }
@@ -710,7 +819,10 @@ impl Tdb {
         let head = match self.read_off(RECOVERY_HEAD_OFS) {
             Ok(h) => h,
             Err(_) => {
-                self.log(DebugLevel::Fatal, "tdb_transaction_recover: failed to read recovery head\n");
+                self.log(
+                    DebugLevel::Fatal,
+                    "tdb_transaction_recover: failed to read recovery head\n",
+                );
                 return self.fail(TdbError::Io);
             }
         };
@@ -720,7 +832,10 @@ impl Tdb {
         let rec = match self.read_rec_raw(head) {
             Ok(r) => r,
             Err(_) => {
-                self.log(DebugLevel::Fatal, "tdb_transaction_recover: failed to read recovery record\n");
+                self.log(
+                    DebugLevel::Fatal,
+                    "tdb_transaction_recover: failed to read recovery record\n",
+                );
                 return self.fail(TdbError::Io);
             }
         };
@@ -728,14 +843,20 @@ impl Tdb {
             return Ok(());
         }
         if self.read_only {
-            self.log(DebugLevel::Fatal, "tdb_transaction_recover: attempt to recover read only database\n");
+            self.log(
+                DebugLevel::Fatal,
+                "tdb_transaction_recover: attempt to recover read only database\n",
+            );
             return self.fail(TdbError::Corrupt);
         }
         let recovery_eof = rec.key_len;
         let data = match self.alloc_read(head + RECORD_SIZE, rec.data_len) {
             Ok(d) => d,
             Err(_) => {
-                self.log(DebugLevel::Fatal, "tdb_transaction_recover: failed to read recovery data\n");
+                self.log(
+                    DebugLevel::Fatal,
+                    "tdb_transaction_recover: failed to read recovery data\n",
+                );
                 return self.fail(TdbError::Io);
             }
         };
@@ -746,36 +867,62 @@ impl Tdb {
             let end = match (p + 8).checked_add(len) {
                 Some(e) if e <= data.len() => e,
                 _ => {
-                    self.log(DebugLevel::Fatal, "tdb_transaction_recover: recovery data is truncated\n");
+                    self.log(
+                        DebugLevel::Fatal,
+                        "tdb_transaction_recover: recovery data is truncated\n",
+                    );
                     return self.fail(TdbError::Corrupt);
                 }
             };
             if self.write(ofs, &data[p + 8..end]).is_err() {
-                self.log(DebugLevel::Fatal, &format!("tdb_transaction_recover: failed to recover {} bytes at offset {}\n", len, ofs));
+                self.log(
+                    DebugLevel::Fatal,
+                    &format!(
+                        "tdb_transaction_recover: failed to recover {} bytes at offset {}\n",
+                        len, ofs
+                    ),
+                );
                 return self.fail(TdbError::Io);
             }
             p = end;
         }
         let map_size = self.map_size;
         if self.transaction_sync(0, map_size).is_err() {
-            self.log(DebugLevel::Fatal, "tdb_transaction_recover: failed to sync recovery\n");
+            self.log(
+                DebugLevel::Fatal,
+                "tdb_transaction_recover: failed to sync recovery\n",
+            );
             return self.fail(TdbError::Io);
         }
         // A recovery area beyond the old end of file is dropped with the growth.
         if recovery_eof <= head && self.write_off(RECOVERY_HEAD_OFS, 0).is_err() {
-            self.log(DebugLevel::Fatal, "tdb_transaction_recover: failed to remove recovery head\n");
+            self.log(
+                DebugLevel::Fatal,
+                "tdb_transaction_recover: failed to remove recovery head\n",
+            );
             return self.fail(TdbError::Io);
         }
         if self.write_off(head + RECORD_MAGIC_OFS, 0).is_err() {
-            self.log(DebugLevel::Fatal, "tdb_transaction_recover: failed to remove recovery magic\n");
+            self.log(
+                DebugLevel::Fatal,
+                "tdb_transaction_recover: failed to remove recovery magic\n",
+            );
             return self.fail(TdbError::Io);
         }
         if self.transaction_sync(0, recovery_eof).is_err() {
-            self.log(DebugLevel::Fatal, "tdb_transaction_recover: failed to sync2 recovery\n");
+            self.log(
+                DebugLevel::Fatal,
+                "tdb_transaction_recover: failed to sync2 recovery\n",
+            );
             return self.fail(TdbError::Io);
         }
-        self.log(DebugLevel::Trace, &format!("tdb_transaction_recover: recovered {} byte database\n", recovery_eof));
+        self.log(
+            DebugLevel::Trace,
+            &format!(
+                "tdb_transaction_recover: recovered {} byte database\n",
+                recovery_eof
+            ),
+        );
         Ok(())
     }
 }
-

@@ -6,8 +6,8 @@
 mod common;
 
 use common::*;
-use tdb::format::{ByteOrder, Record};
-use tdb::{flags, StoreFlag};
+use tdb_engine::format::{ByteOrder, Record};
+use tdb_engine::{flags, StoreFlag};
 
 fn value(i: u32, generation: u8) -> Vec<u8> {
     vec![generation; 20 + (i as usize * 13) % 300]
@@ -19,7 +19,8 @@ fn crash_during_commit(tdb_flags: u32) {
     {
         let mut db = open(&path, tdb_flags, 0);
         for i in 0..200u32 {
-            db.store(&i.to_le_bytes(), &[&value(i, 1)], StoreFlag::Replace).unwrap();
+            db.store(&i.to_le_bytes(), &[&value(i, 1)], StoreFlag::Replace)
+                .unwrap();
         }
         db.close().unwrap();
     }
@@ -31,21 +32,30 @@ fn crash_during_commit(tdb_flags: u32) {
             let mut db = open(&path, tdb_flags & !flags::CLEAR_IF_FIRST, 0);
             db.transaction_start().unwrap();
             for i in 0..200u32 {
-                db.store(&i.to_le_bytes(), &[&value(i, 2)], StoreFlag::Replace).unwrap();
+                db.store(&i.to_le_bytes(), &[&value(i, 2)], StoreFlag::Replace)
+                    .unwrap();
             }
             db.transaction_prepare_commit().unwrap();
             // The commit's writes land as garbage, then the process dies: scribble
             // over the ranges the recovery area saved.
             use std::os::unix::fs::FileExt;
-            let f = std::fs::OpenOptions::new().read(true).write(true).open(&path).unwrap();
-            let order = if tdb_flags & flags::CONVERT != 0 { ByteOrder::Swapped } else { ByteOrder::Native };
+            let f = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&path)
+                .unwrap();
+            let order = if tdb_flags & flags::CONVERT != 0 {
+                ByteOrder::Swapped
+            } else {
+                ByteOrder::Native
+            };
             let mut word = [0u8; 4];
             f.read_exact_at(&mut word, 44).unwrap();
             let head = order.get(&word) as u64;
             let mut hdr = [0u8; 24];
             f.read_exact_at(&mut hdr, head).unwrap();
             let rec = Record::decode(&hdr, order);
-            assert_eq!(rec.magic, tdb::format::RECOVERY_MAGIC);
+            assert_eq!(rec.magic, tdb_engine::format::RECOVERY_MAGIC);
             let mut data = vec![0u8; rec.data_len as usize];
             f.read_exact_at(&mut data, head + 24).unwrap();
             let mut ranges = Vec::new();
@@ -59,7 +69,8 @@ fn crash_during_commit(tdb_flags: u32) {
             // Block 0 (header and hash table) keeps its old contents here: garbage
             // there would make the file unrecognisable rather than half-committed.
             for &(ofs, len) in ranges.iter().filter(|r| r.0 != 0) {
-                f.write_all_at(&vec![0xEE; len as usize], ofs as u64).unwrap();
+                f.write_all_at(&vec![0xEE; len as usize], ofs as u64)
+                    .unwrap();
             }
             std::mem::forget(db);
         })
@@ -71,12 +82,20 @@ fn crash_during_commit(tdb_flags: u32) {
     let mut status = 0;
     // SAFETY: waiting for our own child.
     unsafe { libc::waitpid(pid, &mut status, 0) };
-    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "child failed");
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "child failed"
+    );
 
     let mut db = open(&path, tdb_flags & !flags::CLEAR_IF_FIRST, 0);
     db.check(None).expect("recovered database checks out");
     for i in 0..200u32 {
-        assert_eq!(db.fetch(&i.to_le_bytes()).unwrap(), value(i, 1), "record {} rolled back", i);
+        assert_eq!(
+            db.fetch(&i.to_le_bytes()).unwrap(),
+            value(i, 1),
+            "record {} rolled back",
+            i
+        );
     }
     db.close().unwrap();
 }

@@ -49,7 +49,10 @@ impl Tdb {
                     let t = self.travlocks[idx];
                     self.travlocks[idx].off = 0;
                     if self.unlock_list_internal(t.list as i64, t.kind).is_err() {
-                        self.log(DebugLevel::Fatal, "tdb_next_lock: On error unlock failed!\n");
+                        self.log(
+                            DebugLevel::Fatal,
+                            "tdb_next_lock: On error unlock failed!\n",
+                        );
                     }
                     return Err(e);
                 }
@@ -122,7 +125,12 @@ impl Tdb {
 
     /// The common body of traverse and traverse_read.
     fn traverse_internal(&mut self, mut f: Option<TraverseFn<'_>>, kind: LockKind) -> Result<i32> {
-        self.travlocks.push(TraverseLock { off: 0, list: 0, kind, steps: 0 });
+        self.travlocks.push(TraverseLock {
+            off: 0,
+            list: 0,
+            kind,
+            steps: 0,
+        });
         let idx = self.travlocks.len() - 1;
         let mut count = 0;
         let mut buf: Vec<u8> = Vec::new();
@@ -162,7 +170,10 @@ impl Tdb {
                 Err(e) => {
                     let _ = self.unlock_list_internal(t.list as i64, t.kind);
                     if self.unlock_record(t.off).is_err() {
-                        self.log(DebugLevel::Fatal, "tdb_traverse: key.dptr == NULL and unlock_record failed!\n");
+                        self.log(
+                            DebugLevel::Fatal,
+                            "tdb_traverse: key.dptr == NULL and unlock_record failed!\n",
+                        );
                     }
                     break Err(e);
                 }
@@ -191,7 +202,11 @@ impl Tdb {
         if self.read_only || self.traverse_read > 0 {
             return self.traverse_read(f);
         }
-        let flags = if self.allrecord.count != 0 { LockFlags::NOWAIT } else { LockFlags::WAIT };
+        let flags = if self.allrecord.count != 0 {
+            LockFlags::NOWAIT
+        } else {
+            LockFlags::WAIT
+        };
         self.transaction_lock(LockKind::Write, flags)?;
         self.traverse_write += 1;
         let r = self.traverse_internal(f, LockKind::Write);
@@ -258,7 +273,12 @@ impl Tdb {
         if self.unlock_record(old).is_err() {
             return self.fail(TdbError::Lock);
         }
-        self.travlocks[0] = TraverseLock { off: 0, list: 0, kind: LockKind::Read, steps: 0 };
+        self.travlocks[0] = TraverseLock {
+            off: 0,
+            list: 0,
+            kind: LockKind::Read,
+            steps: 0,
+        };
         let rec = match self.next_lock(0) {
             Ok(Some(rec)) => rec,
             // An empty database: tdb_error() stays at success, as Samba's does.
@@ -268,11 +288,13 @@ impl Tdb {
         let t = self.travlocks[0];
         let key = self.alloc_read(t.off + RECORD_SIZE, rec.key_len);
         if self.unlock_list_internal(t.list as i64, t.kind).is_err() {
-            self.log(DebugLevel::Fatal, "tdb_firstkey: error occurred while tdb_unlocking!\n");
+            self.log(
+                DebugLevel::Fatal,
+                "tdb_firstkey: error occurred while tdb_unlocking!\n",
+            );
         }
         self.track(key)
     }
-
 
     /// The key after `key`, or `NoExist` at the end.
     pub fn nextkey(&mut self, key: &[u8]) -> Result<Vec<u8>> {
@@ -305,7 +327,13 @@ impl Tdb {
             self.travlocks[0].list = self.bucket(rec.full_hash);
             if let Err(e) = self.lock_record(off) {
                 let err = std::io::Error::last_os_error();
-                self.log(DebugLevel::Fatal, &format!("tdb_nextkey: lock_record failed ({})!\n", crate::error::strerror(&err)));
+                self.log(
+                    DebugLevel::Fatal,
+                    &format!(
+                        "tdb_nextkey: lock_record failed ({})!\n",
+                        crate::error::strerror(&err)
+                    ),
+                );
                 return Err(e);
             }
         }
@@ -316,14 +344,20 @@ impl Tdb {
             let t = self.travlocks[0];
             result = self.alloc_read(t.off + RECORD_SIZE, rec.key_len);
             if self.unlock_list_internal(t.list as i64, t.kind).is_err() {
-                self.log(DebugLevel::Fatal, "tdb_nextkey: WARNING tdb_unlock failed!\n");
+                self.log(
+                    DebugLevel::Fatal,
+                    "tdb_nextkey: WARNING tdb_unlock failed!\n",
+                );
             }
         } else if let Err(e) = next {
             result = Err(e);
         }
         let kind = self.travlocks[0].kind;
         if self.unlock_list_internal(oldlist as i64, kind).is_err() {
-            self.log(DebugLevel::Fatal, "tdb_nextkey: WARNING tdb_unlock failed!\n");
+            self.log(
+                DebugLevel::Fatal,
+                "tdb_nextkey: WARNING tdb_unlock failed!\n",
+            );
         }
         result
     }

@@ -88,7 +88,11 @@ impl ChainWalk {
     /// Starts a walk whose first pointer is `start`.
     #[inline]
     pub(crate) fn new(start: Offset) -> ChainWalk {
-        ChainWalk { saved: start, power: 1, steps: 0 }
+        ChainWalk {
+            saved: start,
+            power: 1,
+            steps: 0,
+        }
     }
 
     /// Checks the next pointer; Corrupt when the chain loops.
@@ -162,7 +166,12 @@ impl Tdb {
 
     /// `find`, also setting `saw_dead` when it passes a dead record (so a walk that
     /// ends in NoExist tells whether the chain holds any).
-    pub(crate) fn find_noting_dead(&mut self, key: &[u8], hash: u32, saw_dead: &mut bool) -> Result<(Offset, Record)> {
+    pub(crate) fn find_noting_dead(
+        &mut self,
+        key: &[u8],
+        hash: u32,
+        saw_dead: &mut bool,
+    ) -> Result<(Offset, Record)> {
         let top = format::hash_top(self.bucket(hash));
         let mut rec_ptr = self.read_off(top)?;
         let mut walk = ChainWalk::new(rec_ptr);
@@ -183,7 +192,12 @@ impl Tdb {
     }
 
     /// Locks the chain of `hash` and finds `key`; the lock is kept only on success.
-    pub(crate) fn find_lock_hash(&mut self, key: &[u8], hash: u32, kind: LockKind) -> Result<(Offset, Record)> {
+    pub(crate) fn find_lock_hash(
+        &mut self,
+        key: &[u8],
+        hash: u32,
+        kind: LockKind,
+    ) -> Result<(Offset, Record)> {
         let list = self.bucket(hash) as i64;
         self.lock(list, kind)?;
         match self.find(key, hash) {
@@ -224,7 +238,8 @@ impl Tdb {
     fn exists_hash(&mut self, key: &[u8], hash: u32) -> bool {
         match self.find_lock_hash(key, hash, LockKind::Read) {
             Ok((_, rec)) => {
-                let _ = self.unlock_list_internal(self.bucket(rec.full_hash) as i64, LockKind::Read);
+                let _ =
+                    self.unlock_list_internal(self.bucket(rec.full_hash) as i64, LockKind::Read);
                 true
             }
             Err(_) => false,
@@ -256,8 +271,14 @@ impl Tdb {
             self.increment_seqnum();
             r = self.trim_dead(hash);
         }
-        if self.unlock_list_internal(self.bucket(hash) as i64, LockKind::Write).is_err() {
-            self.log(DebugLevel::Warning, "tdb_delete: WARNING tdb_unlock failed!\n");
+        if self
+            .unlock_list_internal(self.bucket(hash) as i64, LockKind::Write)
+            .is_err()
+        {
+            self.log(
+                DebugLevel::Warning,
+                "tdb_delete: WARNING tdb_unlock failed!\n",
+            );
         }
         r
     }
@@ -329,7 +350,11 @@ impl Tdb {
 
     /// The best-fitting dead record of the chain for `length` bytes, with the
     /// offset of the pointer to it (tdb_find_dead).
-    pub(crate) fn find_dead(&mut self, hash: u32, length: u32) -> Result<Option<(Offset, Record, Offset)>> {
+    pub(crate) fn find_dead(
+        &mut self,
+        hash: u32,
+        length: u32,
+    ) -> Result<Option<(Offset, Record, Offset)>> {
         let length = length.saturating_add(format::OFF_SIZE);
         let mut last_ptr = format::hash_top(self.bucket(hash));
         let mut rec_ptr = self.read_off(last_ptr)?;
@@ -337,7 +362,10 @@ impl Tdb {
         let mut best: Option<(Offset, Record, Offset)> = None;
         while rec_ptr != 0 {
             let rec = self.read_rec(rec_ptr)?;
-            if rec.is_dead() && rec.rec_len >= length && best.is_none_or(|(_, b, _)| rec.rec_len < b.rec_len) {
+            if rec.is_dead()
+                && rec.rec_len >= length
+                && best.is_none_or(|(_, b, _)| rec.rec_len < b.rec_len)
+            {
                 best = Some((rec_ptr, rec, last_ptr));
             }
             last_ptr = rec_ptr;
@@ -349,7 +377,14 @@ impl Tdb {
 
     /// Overwrites the value of `key` in place when it fits (tdb_update_hash).
     /// `Ok(true)` when done; `Ok(false)` when the record exists but is too small.
-    fn update_hash(&mut self, key: &[u8], hash: u32, parts: &[&[u8]], total: u32, saw_dead: &mut bool) -> Result<bool> {
+    fn update_hash(
+        &mut self,
+        key: &[u8],
+        hash: u32,
+        parts: &[&[u8]],
+        total: u32,
+        saw_dead: &mut bool,
+    ) -> Result<bool> {
         let (off, mut rec) = self.find_noting_dead(key, hash, saw_dead)?;
         let data_off = off + RECORD_SIZE + rec.key_len;
         if rec.data_len == total {
@@ -387,15 +422,27 @@ impl Tdb {
     /// the key absent, the delete that would follow is skipped (it could only find
     /// nothing, and the chain lock is held), and when it has also shown the chain
     /// free of dead records, so is the purge of dead records before allocating.
-    fn store_locked(&mut self, key: &[u8], parts: &[&[u8]], flag: StoreFlag, hash: u32) -> Result<()> {
+    fn store_locked(
+        &mut self,
+        key: &[u8],
+        parts: &[&[u8]],
+        flag: StoreFlag,
+        hash: u32,
+    ) -> Result<()> {
         let mut total: u32 = 0;
         for p in parts {
-            total = match u32::try_from(p.len()).ok().and_then(|l| total.checked_add(l)) {
+            total = match u32::try_from(p.len())
+                .ok()
+                .and_then(|l| total.checked_add(l))
+            {
                 Some(t) => t,
                 None => return self.fail(TdbError::Oom),
             };
         }
-        let rec_len = match u32::try_from(key.len()).ok().and_then(|k| k.checked_add(total)) {
+        let rec_len = match u32::try_from(key.len())
+            .ok()
+            .and_then(|k| k.checked_add(total))
+        {
             Some(l) => l,
             None => return self.fail(TdbError::Oom),
         };
@@ -420,7 +467,9 @@ impl Tdb {
                     self.ecode = 0;
                     let _ = self.delete_hash(key, hash);
                 }
-                Err(TdbError::NoExist) if flag == StoreFlag::Modify => return self.fail(TdbError::NoExist),
+                Err(TdbError::NoExist) if flag == StoreFlag::Modify => {
+                    return self.fail(TdbError::NoExist)
+                }
                 Err(TdbError::NoExist) => {
                     // Samba's store runs its (failing) delete here, which leaves
                     // tdb_error() at NOEXIST even though the store succeeds.
@@ -482,12 +531,21 @@ impl Tdb {
             return Ok(());
         }
         if length + offset as i64 > self.map_size as i64 {
-            self.log(DebugLevel::Fatal, "tdb_free_region: adding region beyond end of file\n");
+            self.log(
+                DebugLevel::Fatal,
+                "tdb_free_region: adding region beyond end of file\n",
+            );
             return Err(TdbError::Io);
         }
-        let rec = Record { rec_len: (length - RECORD_SIZE as i64) as u32, ..Record::default() };
+        let rec = Record {
+            rec_len: (length - RECORD_SIZE as i64) as u32,
+            ..Record::default()
+        };
         self.free_record(offset, rec).inspect_err(|_| {
-            self.log(DebugLevel::Fatal, "tdb_free_region: failed to add free record\n");
+            self.log(
+                DebugLevel::Fatal,
+                "tdb_free_region: failed to add free record\n",
+            );
         })
     }
 
@@ -510,22 +568,34 @@ impl Tdb {
         // Keep the recovery area: losing it would grow the file at every wipe
         // inside a transaction.
         let recovery_head = self.read_off(format::RECOVERY_HEAD_OFS).inspect_err(|_| {
-            self.log(DebugLevel::Fatal, "tdb_wipe_all: failed to read recovery head\n");
+            self.log(
+                DebugLevel::Fatal,
+                "tdb_wipe_all: failed to read recovery head\n",
+            );
         })?;
         let mut recovery_size: i64 = 0;
         if recovery_head != 0 {
             let rec = self.read_rec_raw(recovery_head).inspect_err(|_| {
-                self.log(DebugLevel::Fatal, "tdb_wipe_all: failed to read recovery record\n");
+                self.log(
+                    DebugLevel::Fatal,
+                    "tdb_wipe_all: failed to read recovery record\n",
+                );
             })?;
             recovery_size = rec.rec_len as i64 + RECORD_SIZE as i64;
         }
         for i in 0..self.hash_size {
             self.write_off(format::hash_top(i), 0).inspect_err(|_| {
-                self.log(DebugLevel::Fatal, &format!("tdb_wipe_all: failed to write hash {}\n", i));
+                self.log(
+                    DebugLevel::Fatal,
+                    &format!("tdb_wipe_all: failed to write hash {}\n", i),
+                );
             })?;
         }
         self.write_off(FREELIST_TOP, 0).inspect_err(|_| {
-            self.log(DebugLevel::Fatal, "tdb_wipe_all: failed to write freelist\n");
+            self.log(
+                DebugLevel::Fatal,
+                "tdb_wipe_all: failed to write freelist\n",
+            );
         })?;
         let start = format::data_start(self.hash_size);
         if recovery_size == 0 {
@@ -542,7 +612,10 @@ impl Tdb {
     /// Rewrites the database compactly through a temporary in-memory copy, in a transaction.
     pub fn repack(&mut self) -> Result<()> {
         if let Err(e) = self.transaction_start() {
-            self.log(DebugLevel::Fatal, "tdb_repack: Failed to start transaction\n");
+            self.log(
+                DebugLevel::Fatal,
+                "tdb_repack: Failed to start transaction\n",
+            );
             return Err(e);
         }
         let options = crate::open::OpenOptions {
@@ -568,7 +641,8 @@ impl Tdb {
                 }
                 false
             };
-            this.traverse_read(Some(&mut copy_out)).map_err(|_| "Failed to traverse copying out")?;
+            this.traverse_read(Some(&mut copy_out))
+                .map_err(|_| "Failed to traverse copying out")?;
             if failed {
                 return Err("Error during traversal");
             }
@@ -580,7 +654,8 @@ impl Tdb {
                 }
                 false
             };
-            tmp.traverse_read(Some(&mut copy_back)).map_err(|_| "Failed to traverse copying back")?;
+            tmp.traverse_read(Some(&mut copy_back))
+                .map_err(|_| "Failed to traverse copying back")?;
             if failed {
                 return Err("Error during second traversal");
             }
@@ -590,7 +665,11 @@ impl Tdb {
             self.log(DebugLevel::Fatal, &format!("tdb_repack: {}\n", why));
             let _ = self.transaction_cancel();
             let _ = tmp.close();
-            let e = if self.ecode != 0 { self.ecode } else { TdbError::Io.code() };
+            let e = if self.ecode != 0 {
+                self.ecode
+            } else {
+                TdbError::Io.code()
+            };
             return Err(crate::error::from_code(e));
         }
         let _ = tmp.close();
@@ -638,7 +717,14 @@ impl Tdb {
             m.atomic_increment(SEQNUM_OFS as usize);
             return;
         }
-        if self.nest_lock(SEQNUM_OFS, LockKind::Write, crate::lock::LockFlags::WAIT_PROBE).is_err() {
+        if self
+            .nest_lock(
+                SEQNUM_OFS,
+                LockKind::Write,
+                crate::lock::LockFlags::WAIT_PROBE,
+            )
+            .is_err()
+        {
             return;
         }
         self.increment_seqnum_nonblock();

@@ -4,8 +4,8 @@
 use crate::error::{OpenError, Result, TdbError};
 use crate::flags;
 use crate::format::{
-    ByteOrder, Header, DEFAULT_HASH_SIZE, FEATURE_FLAG_MAGIC, FEATURE_FLAG_MUTEX, FREELIST_TOP, HASH_RWLOCK_MAGIC,
-    HEADER_SIZE, MAGIC_FOOD, SUPPORTED_FEATURE_FLAGS, VERSION,
+    ByteOrder, Header, DEFAULT_HASH_SIZE, FEATURE_FLAG_MAGIC, FEATURE_FLAG_MUTEX, FREELIST_TOP,
+    HASH_RWLOCK_MAGIC, HEADER_SIZE, MAGIC_FOOD, SUPPORTED_FEATURE_FLAGS, VERSION,
 };
 use crate::hash::HashFunction;
 use crate::io::Storage;
@@ -70,17 +70,23 @@ impl Tdb {
     /// Opens (or creates) a database as tdb_open_ex does; the Box's address is
     /// stable and is what the logger sees as the database from the first message on.
     /// A TDB_INTERNAL database needs no name; any other is refused without one.
-    pub fn open(name: Option<&CStr>, options: OpenOptions) -> std::result::Result<Box<Tdb>, OpenError> {
+    pub fn open(
+        name: Option<&CStr>,
+        options: OpenOptions,
+    ) -> std::result::Result<Box<Tdb>, OpenError> {
         let mut tdb_flags = options.tdb_flags;
         if tdb_flags & (flags::INTERNAL | flags::MUTEX_LOCKING) != 0 {
             tdb_flags |= flags::INCOMPATIBLE_HASH;
         }
         let user_hash = options.hash.is_some();
-        let hash = options.hash.clone().unwrap_or(if tdb_flags & flags::INCOMPATIBLE_HASH != 0 {
-            HashFunction::Jenkins
-        } else {
-            HashFunction::Old
-        });
+        let hash = options
+            .hash
+            .clone()
+            .unwrap_or(if tdb_flags & flags::INCOMPATIBLE_HASH != 0 {
+                HashFunction::Jenkins
+            } else {
+                HashFunction::Old
+            });
         // SAFETY: sysconf has no memory effects.
         let page_size = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
             n if n > 0 => n as u32,
@@ -109,7 +115,12 @@ impl Tdb {
             hash_size: 0,
             feature_flags: 0,
             flags: tdb_flags,
-            travlocks: vec![TraverseLock { off: 0, list: 0, kind: LockKind::Read, steps: 0 }],
+            travlocks: vec![TraverseLock {
+                off: 0,
+                list: 0,
+                kind: LockKind::Read,
+                steps: 0,
+            }],
             device: 0,
             inode: 0,
             logger: options.logger.clone(),
@@ -118,7 +129,11 @@ impl Tdb {
             transaction: None,
             transaction_starting: false,
             page_size,
-            max_dead: if tdb_flags & flags::VOLATILE != 0 { 5 } else { 0 },
+            max_dead: if tdb_flags & flags::VOLATILE != 0 {
+                5
+            } else {
+                0
+            },
             interrupt: None,
             order: ByteOrder::Native,
         });
@@ -136,18 +151,33 @@ impl Tdb {
         }
     }
 
-    fn open_inner(&mut self, options: &OpenOptions, tdb_flags: u32, user_hash: bool) -> std::result::Result<(), OpenError> {
+    fn open_inner(
+        &mut self,
+        options: &OpenOptions,
+        tdb_flags: u32,
+        user_hash: bool,
+    ) -> std::result::Result<(), OpenError> {
         let name = self.name.to_string_lossy().into_owned();
         let accmode = options.open_flags & libc::O_ACCMODE;
         if accmode == libc::O_WRONLY {
-            self.log(DebugLevel::Error, &format!("tdb_open_ex: can't open tdb {} write-only\n", name));
+            self.log(
+                DebugLevel::Error,
+                &format!("tdb_open_ex: can't open tdb {} write-only\n", name),
+            );
             return Err(open_error(libc::EINVAL));
         }
         if options.hash_size < 0 {
-            self.log(DebugLevel::Error, &format!("tdb_open_ex: invalid hash size {}\n", options.hash_size));
+            self.log(
+                DebugLevel::Error,
+                &format!("tdb_open_ex: invalid hash size {}\n", options.hash_size),
+            );
             return Err(open_error(libc::EINVAL));
         }
-        let hash_size = if options.hash_size == 0 { DEFAULT_HASH_SIZE } else { options.hash_size as u32 };
+        let hash_size = if options.hash_size == 0 {
+            DEFAULT_HASH_SIZE
+        } else {
+            options.hash_size as u32
+        };
         if accmode == libc::O_RDONLY {
             self.read_only = true;
             self.flags |= flags::NOLOCK;
@@ -155,21 +185,36 @@ impl Tdb {
         }
         if self.flags & flags::ALLOW_NESTING != 0 && self.flags & flags::DISALLOW_NESTING != 0 {
             self.ecode = TdbError::Nesting.code();
-            self.log(DebugLevel::Fatal, "tdb_open_ex: allow_nesting and disallow_nesting are not allowed together!");
+            self.log(
+                DebugLevel::Fatal,
+                "tdb_open_ex: allow_nesting and disallow_nesting are not allowed together!",
+            );
             return Err(open_error(libc::EINVAL));
         }
         if self.flags & flags::MUTEX_LOCKING != 0 {
             let why = if self.flags & flags::INTERNAL != 0 {
-                Some((libc::EINVAL, "TDB_MUTEX_LOCKING and TDB_INTERNAL are not allowed together"))
+                Some((
+                    libc::EINVAL,
+                    "TDB_MUTEX_LOCKING and TDB_INTERNAL are not allowed together",
+                ))
             } else if self.flags & flags::NOMMAP != 0 {
-                Some((libc::EINVAL, "TDB_MUTEX_LOCKING and TDB_NOMMAP are not allowed together"))
+                Some((
+                    libc::EINVAL,
+                    "TDB_MUTEX_LOCKING and TDB_NOMMAP are not allowed together",
+                ))
             } else if !crate::mutex::runtime_check_for_robust_mutexes() {
-                Some((libc::ENOSYS, "TDB_MUTEX_LOCKING requires support for robust_mutexes"))
+                Some((
+                    libc::ENOSYS,
+                    "TDB_MUTEX_LOCKING requires support for robust_mutexes",
+                ))
             } else {
                 None
             };
             if let Some((errno, what)) = why {
-                self.log(DebugLevel::Error, &format!("tdb_open_ex: invalid flags for {} - {}\n", name, what));
+                self.log(
+                    DebugLevel::Error,
+                    &format!("tdb_open_ex: invalid flags for {} - {}\n", name, what),
+                );
                 return Err(open_error(errno));
             }
         }
@@ -191,36 +236,73 @@ impl Tdb {
         let fd = {
             // SAFETY: a NUL-terminated path; the descriptor returned is owned below.
             let fd = unsafe {
-                libc::open(self.name.as_ptr(), options.open_flags | libc::O_CLOEXEC, options.mode as libc::c_uint)
+                libc::open(
+                    self.name.as_ptr(),
+                    options.open_flags | libc::O_CLOEXEC,
+                    options.mode as libc::c_uint,
+                )
             };
             if fd == -1 {
                 let err = std::io::Error::last_os_error();
-                self.log(DebugLevel::Warning, &format!("tdb_open_ex: could not open file {}: {}\n", name, crate::error::strerror(&err)));
+                self.log(
+                    DebugLevel::Warning,
+                    &format!(
+                        "tdb_open_ex: could not open file {}: {}\n",
+                        name,
+                        crate::error::strerror(&err)
+                    ),
+                );
                 return Err(open_error(err.raw_os_error().unwrap_or(libc::EIO)));
             }
             // SAFETY: fd was just opened and is owned by nobody else.
             unsafe { File::from_raw_fd(fd) }
         };
         self.file = Some(fd);
-        if self.nest_lock(OPEN_LOCK, LockKind::Write, LockFlags::WAIT).is_err() {
+        if self
+            .nest_lock(OPEN_LOCK, LockKind::Write, LockFlags::WAIT)
+            .is_err()
+        {
             let err = std::io::Error::last_os_error();
-            self.log(DebugLevel::Error, &format!("tdb_open_ex: failed to get open lock on {}: {}\n", name, crate::error::strerror(&err)));
+            self.log(
+                DebugLevel::Error,
+                &format!(
+                    "tdb_open_ex: failed to get open lock on {}: {}\n",
+                    name,
+                    crate::error::strerror(&err)
+                ),
+            );
             return Err(open_error(err.raw_os_error().unwrap_or(libc::EIO)));
         }
         let mut locked = false;
         if tdb_flags & flags::CLEAR_IF_FIRST != 0 && !self.read_only {
-            locked = self.nest_lock(ACTIVE_LOCK, LockKind::Write, LockFlags::NOWAIT_PROBE).is_ok();
+            locked = self
+                .nest_lock(ACTIVE_LOCK, LockKind::Write, LockFlags::NOWAIT_PROBE)
+                .is_ok();
             if locked {
                 // We are the only user: start from an empty database.
-                if self.brlock(LockKind::Write, FREELIST_TOP, 0, LockFlags::WAIT).is_err() {
+                if self
+                    .brlock(LockKind::Write, FREELIST_TOP, 0, LockFlags::WAIT)
+                    .is_err()
+                {
                     let err = std::io::Error::last_os_error();
-                    self.log(DebugLevel::Fatal, &format!("tdb_open_ex: tdb_brlock failed for {}: {}\n", name, crate::error::strerror(&err)));
+                    self.log(
+                        DebugLevel::Fatal,
+                        &format!(
+                            "tdb_open_ex: tdb_brlock failed for {}: {}\n",
+                            name,
+                            crate::error::strerror(&err)
+                        ),
+                    );
                     return Err(open_error(err.raw_os_error().unwrap_or(libc::EIO)));
                 }
                 if let Err(errno) = self.new_database(hash_size) {
                     self.log(
                         DebugLevel::Fatal,
-                        &format!("tdb_open_ex: tdb_new_database failed for {}: {}\n", name, std::io::Error::from_raw_os_error(errno)),
+                        &format!(
+                            "tdb_open_ex: tdb_new_database failed for {}: {}\n",
+                            name,
+                            std::io::Error::from_raw_os_error(errno)
+                        ),
                     );
                     let _ = self.brunlock(LockKind::Write, FREELIST_TOP, 0);
                     return Err(open_error(errno));
@@ -229,7 +311,11 @@ impl Tdb {
             }
         }
         let mut raw = [0u8; HEADER_SIZE as usize];
-        let got = self.file.as_ref().map(|f| read_up_to(f, &mut raw, 0)).unwrap_or(0);
+        let got = self
+            .file
+            .as_ref()
+            .map(|f| read_up_to(f, &mut raw, 0))
+            .unwrap_or(0);
         let mut header = Header::decode(&raw, ByteOrder::Native);
         let rev;
         if got != raw.len() || !header.has_magic_food() {
@@ -240,8 +326,16 @@ impl Tdb {
                 return Err(open_error(if errno == 0 { libc::EIO } else { errno }));
             }
             rev = self.flags & flags::CONVERT != 0;
-            let order = if rev { ByteOrder::Swapped } else { ByteOrder::Native };
-            let got = self.file.as_ref().map(|f| read_up_to(f, &mut raw, 0)).unwrap_or(0);
+            let order = if rev {
+                ByteOrder::Swapped
+            } else {
+                ByteOrder::Native
+            };
+            let got = self
+                .file
+                .as_ref()
+                .map(|f| read_up_to(f, &mut raw, 0))
+                .unwrap_or(0);
             if got != raw.len() {
                 return Err(open_error(libc::EIO));
             }
@@ -256,7 +350,13 @@ impl Tdb {
             rev = false;
         }
         let stored_version = &raw[32..36];
-        if u32::from_be_bytes([stored_version[0], stored_version[1], stored_version[2], stored_version[3]]) == VERSION {
+        if u32::from_be_bytes([
+            stored_version[0],
+            stored_version[1],
+            stored_version[2],
+            stored_version[3],
+        ]) == VERSION
+        {
             self.flags |= flags::BIGENDIAN;
         }
         if rev {
@@ -266,15 +366,28 @@ impl Tdb {
             self.flags &= !flags::CONVERT;
             self.order = ByteOrder::Native;
         }
-        let meta = self.file.as_ref().and_then(|f| f.metadata().ok()).ok_or(open_error(libc::EIO))?;
+        let meta = self
+            .file
+            .as_ref()
+            .and_then(|f| f.metadata().ok())
+            .ok_or(open_error(libc::EIO))?;
         self.device = meta.dev();
         self.inode = meta.ino();
-        if header.rwlocks != 0 && header.rwlocks != FEATURE_FLAG_MAGIC && header.rwlocks != HASH_RWLOCK_MAGIC {
-            self.log(DebugLevel::Error, "tdb_open_ex: spinlocks no longer supported\n");
+        if header.rwlocks != 0
+            && header.rwlocks != FEATURE_FLAG_MAGIC
+            && header.rwlocks != HASH_RWLOCK_MAGIC
+        {
+            self.log(
+                DebugLevel::Error,
+                "tdb_open_ex: spinlocks no longer supported\n",
+            );
             return Err(open_error(libc::ENOSYS));
         }
         if header.hash_size == 0 {
-            self.log(DebugLevel::Error, "tdb_open_ex: invalid database: 0 hash_size\n");
+            self.log(
+                DebugLevel::Error,
+                "tdb_open_ex: invalid database: 0 hash_size\n",
+            );
             return Err(open_error(libc::ENOSYS));
         }
         self.hash_size = header.hash_size;
@@ -297,10 +410,19 @@ impl Tdb {
             }
             self.hdr_ofs = header.mutex_size;
             if tdb_flags & flags::CLEAR_IF_FIRST == 0 && !self.read_only {
-                locked = self.nest_lock(ACTIVE_LOCK, LockKind::Write, LockFlags::NOWAIT_PROBE).is_ok();
+                locked = self
+                    .nest_lock(ACTIVE_LOCK, LockKind::Write, LockFlags::NOWAIT_PROBE)
+                    .is_ok();
                 if locked {
                     if let Err(e) = self.mutex_init() {
-                        self.log(DebugLevel::Fatal, &format!("tdb_open_ex: tdb_mutex_init failed for {}: {}\n", name, crate::error::strerror(&e)));
+                        self.log(
+                            DebugLevel::Fatal,
+                            &format!(
+                                "tdb_open_ex: tdb_mutex_init failed for {}: {}\n",
+                                name,
+                                crate::error::strerror(&e)
+                            ),
+                        );
                         return Err(open_error(e.raw_os_error().unwrap_or(libc::EIO)));
                     }
                 }
@@ -310,7 +432,11 @@ impl Tdb {
             self.hash = HashFunction::Old;
         } else if !self.check_header_hash(&header, !user_hash) {
             let (m1, m2) = self.header_hash();
-            let alg = if user_hash { "the user defined" } else { "either default" };
+            let alg = if user_hash {
+                "the user defined"
+            } else {
+                "either default"
+            };
             self.log(
                 DebugLevel::Fatal,
                 &format!(
@@ -333,7 +459,10 @@ impl Tdb {
                 drop(open_files);
                 self.log(
                     DebugLevel::Error,
-                    &format!("tdb_open_ex: {} ({},{}) is already open in this process\n", name, self.device as i32, self.inode as i32),
+                    &format!(
+                        "tdb_open_ex: {} ({},{}) is already open in this process\n",
+                        name, self.device as i32, self.inode as i32
+                    ),
                 );
                 return Err(open_error(libc::EBUSY));
             }
@@ -348,20 +477,41 @@ impl Tdb {
             }
         }
         if self.hash_size > u32::MAX / 4 {
-            self.log(DebugLevel::Fatal, &format!("tdb_open_ex: hash size {} too large\n", self.hash_size));
+            self.log(
+                DebugLevel::Fatal,
+                &format!("tdb_open_ex: hash size {} too large\n", self.hash_size),
+            );
             return Err(open_error(libc::EINVAL));
         }
         let table = 4 * self.hash_size;
         if self.file_oob(FREELIST_TOP, table, true).is_err() {
-            self.log(DebugLevel::Fatal, &format!("tdb_open_ex: hash size {} does not fit\n", self.hash_size));
+            self.log(
+                DebugLevel::Fatal,
+                &format!("tdb_open_ex: hash size {} does not fit\n", self.hash_size),
+            );
             return Err(open_error(libc::EINVAL));
         }
-        if locked && self.nest_unlock(ACTIVE_LOCK, LockKind::Write, false).is_err() {
+        if locked
+            && self
+                .nest_unlock(ACTIVE_LOCK, LockKind::Write, false)
+                .is_err()
+        {
             let err = std::io::Error::last_os_error();
-            self.log(DebugLevel::Error, &format!("tdb_open_ex: failed to release ACTIVE_LOCK on {}: {}\n", name, crate::error::strerror(&err)));
+            self.log(
+                DebugLevel::Error,
+                &format!(
+                    "tdb_open_ex: failed to release ACTIVE_LOCK on {}: {}\n",
+                    name,
+                    crate::error::strerror(&err)
+                ),
+            );
             return Err(open_error(err.raw_os_error().unwrap_or(libc::EIO)));
         }
-        if (locked || tdb_flags & flags::CLEAR_IF_FIRST != 0) && self.nest_lock(ACTIVE_LOCK, LockKind::Read, LockFlags::WAIT).is_err() {
+        if (locked || tdb_flags & flags::CLEAR_IF_FIRST != 0)
+            && self
+                .nest_lock(ACTIVE_LOCK, LockKind::Read, LockFlags::WAIT)
+                .is_err()
+        {
             let err = std::io::Error::last_os_error();
             return Err(open_error(err.raw_os_error().unwrap_or(libc::EIO)));
         }
@@ -371,7 +521,10 @@ impl Tdb {
         if self.nest_unlock(OPEN_LOCK, LockKind::Write, false).is_err() {
             return Err(open_error(libc::EIO));
         }
-        OPEN_FILES.lock().unwrap_or_else(|p| p.into_inner()).push((self.device, self.inode));
+        OPEN_FILES
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((self.device, self.inode));
         Ok(())
     }
 
@@ -411,7 +564,10 @@ impl Tdb {
         if self.flags & flags::MUTEX_LOCKING == 0 {
             self.log(
                 DebugLevel::Error,
-                &format!("tdb_mutex_open_ok[{}]: Can use mutexes only with MUTEX_LOCKING or NOLOCK\n", name),
+                &format!(
+                    "tdb_mutex_open_ok[{}]: Can use mutexes only with MUTEX_LOCKING or NOLOCK\n",
+                    name
+                ),
             );
             return false;
         }
@@ -419,7 +575,10 @@ impl Tdb {
         if size != header.mutex_size {
             self.log(
                 DebugLevel::Error,
-                &format!("tdb_mutex_open_ok[{}]: Mutex size changed from {} to {}\n.", name, header.mutex_size, size),
+                &format!(
+                    "tdb_mutex_open_ok[{}]: Mutex size changed from {} to {}\n.",
+                    name, header.mutex_size, size
+                ),
             );
             return false;
         }
@@ -430,9 +589,17 @@ impl Tdb {
     /// Returns the errno on failure.
     fn new_database(&mut self, hash_size: u32) -> std::result::Result<(), i32> {
         let table_len = (hash_size as usize + 1) * 4;
-        let order = if self.flags & flags::CONVERT != 0 { ByteOrder::Swapped } else { ByteOrder::Native };
+        let order = if self.flags & flags::CONVERT != 0 {
+            ByteOrder::Swapped
+        } else {
+            ByteOrder::Native
+        };
         self.order = order;
-        let mut header = Header { version: VERSION, hash_size, ..Header::default() };
+        let mut header = Header {
+            version: VERSION,
+            hash_size,
+            ..Header::default()
+        };
         let (m1, m2) = self.header_hash();
         header.magic1_hash = m1;
         header.magic2_hash = m2;
@@ -472,10 +639,12 @@ impl Tdb {
         if header.feature_flags & FEATURE_FLAG_MUTEX != 0 {
             // The mutex area, then a second copy of the header behind it: that is
             // the part that gets mapped.
-            file.set_len(header.mutex_size as u64 + HEADER_SIZE as u64).map_err(errno)?;
+            file.set_len(header.mutex_size as u64 + HEADER_SIZE as u64)
+                .map_err(errno)?;
             self.mutex_init().map_err(errno)?;
             let file = self.file.as_ref().ok_or(libc::EBADF)?;
-            file.write_all_at(&image, header.mutex_size as u64).map_err(errno)?;
+            file.write_all_at(&image, header.mutex_size as u64)
+                .map_err(errno)?;
         }
         Ok(())
     }
@@ -511,7 +680,10 @@ impl Tdb {
     fn unregister(&mut self) {
         if self.file.is_some() {
             let mut open_files = OPEN_FILES.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(i) = open_files.iter().position(|&d| d == (self.device, self.inode)) {
+            if let Some(i) = open_files
+                .iter()
+                .position(|&d| d == (self.device, self.inode))
+            {
                 open_files.swap_remove(i);
             }
         }
@@ -527,7 +699,8 @@ impl Tdb {
     /// Reopens, but for a CLEAR_IF_FIRST database of a long-lived parent only re-takes
     /// the active lock when `active_lock` is true (the tdb_reopen_all logic).
     pub fn reopen_for_fork(&mut self, parent_longlived: bool) -> Result<()> {
-        let active = !parent_longlived && self.flags & (flags::CLEAR_IF_FIRST | flags::MUTEX_LOCKING) != 0;
+        let active =
+            !parent_longlived && self.flags & (flags::CLEAR_IF_FIRST | flags::MUTEX_LOCKING) != 0;
         self.reopen_internal(active)
     }
 
@@ -550,11 +723,17 @@ impl Tdb {
 
     fn reopen_file(&mut self, active_lock: bool) -> Result<()> {
         if self.have_extra_locks() {
-            self.log(DebugLevel::Error, "tdb_reopen: reopen not allowed with locks held\n");
+            self.log(
+                DebugLevel::Error,
+                "tdb_reopen: reopen not allowed with locks held\n",
+            );
             return self.fail(TdbError::Lock);
         }
         if self.transaction.is_some() {
-            self.log(DebugLevel::Error, "tdb_reopen: reopen not allowed inside a transaction\n");
+            self.log(
+                DebugLevel::Error,
+                "tdb_reopen: reopen not allowed inside a transaction\n",
+            );
             return self.fail(TdbError::Einval);
         }
         self.storage = Storage::Unmapped;
@@ -565,7 +744,13 @@ impl Tdb {
         let fd = unsafe { libc::open(self.name.as_ptr(), flags | libc::O_CLOEXEC, 0) };
         if fd == -1 {
             let err = std::io::Error::last_os_error();
-            self.log(DebugLevel::Fatal, &format!("tdb_reopen: open failed ({})\n", crate::error::strerror(&err)));
+            self.log(
+                DebugLevel::Fatal,
+                &format!(
+                    "tdb_reopen: open failed ({})\n",
+                    crate::error::strerror(&err)
+                ),
+            );
             return self.fail(TdbError::Io);
         }
         // SAFETY: fd was just opened and is owned by nobody else.
@@ -573,12 +758,21 @@ impl Tdb {
         let meta = match file.metadata() {
             Ok(m) => m,
             Err(e) => {
-                self.log(DebugLevel::Fatal, &format!("tdb_reopen: fstat failed ({})\n", crate::error::strerror(&e)));
+                self.log(
+                    DebugLevel::Fatal,
+                    &format!(
+                        "tdb_reopen: fstat failed ({})\n",
+                        crate::error::strerror(&e)
+                    ),
+                );
                 return self.fail(TdbError::Io);
             }
         };
         if meta.ino() != self.inode || meta.dev() != self.device {
-            self.log(DebugLevel::Fatal, "tdb_reopen: file dev/inode has changed!\n");
+            self.log(
+                DebugLevel::Fatal,
+                "tdb_reopen: file dev/inode has changed!\n",
+            );
             return self.fail(TdbError::Io);
         }
         self.file = Some(file);
@@ -589,8 +783,15 @@ impl Tdb {
         }
         // The locks belonged to the old descriptor (or the parent process).
         self.lockrecs.clear();
-        if active_lock && self.nest_lock(ACTIVE_LOCK, LockKind::Read, LockFlags::WAIT).is_err() {
-            self.log(DebugLevel::Fatal, "tdb_reopen: failed to obtain active lock\n");
+        if active_lock
+            && self
+                .nest_lock(ACTIVE_LOCK, LockKind::Read, LockFlags::WAIT)
+                .is_err()
+        {
+            self.log(
+                DebugLevel::Fatal,
+                "tdb_reopen: failed to obtain active lock\n",
+            );
             return self.fail(TdbError::Lock);
         }
         Ok(())
@@ -635,7 +836,10 @@ impl Tdb {
     pub fn add_flags(&mut self, flag: u32) {
         if flag & flags::ALLOW_NESTING != 0 && flag & flags::DISALLOW_NESTING != 0 {
             self.ecode = TdbError::Nesting.code();
-            self.log(DebugLevel::Fatal, "tdb_add_flags: allow_nesting and disallow_nesting are not allowed together!");
+            self.log(
+                DebugLevel::Fatal,
+                "tdb_add_flags: allow_nesting and disallow_nesting are not allowed together!",
+            );
             return;
         }
         if flag & flags::ALLOW_NESTING != 0 {
@@ -651,12 +855,21 @@ impl Tdb {
     pub fn remove_flags(&mut self, flag: u32) {
         if flag & flags::ALLOW_NESTING != 0 && flag & flags::DISALLOW_NESTING != 0 {
             self.ecode = TdbError::Nesting.code();
-            self.log(DebugLevel::Fatal, "tdb_remove_flags: allow_nesting and disallow_nesting are not allowed together!");
+            self.log(
+                DebugLevel::Fatal,
+                "tdb_remove_flags: allow_nesting and disallow_nesting are not allowed together!",
+            );
             return;
         }
-        if flag & flags::NOLOCK != 0 && self.feature_flags & FEATURE_FLAG_MUTEX != 0 && self.mutexes.is_none() {
+        if flag & flags::NOLOCK != 0
+            && self.feature_flags & FEATURE_FLAG_MUTEX != 0
+            && self.mutexes.is_none()
+        {
             self.ecode = TdbError::Lock.code();
-            self.log(DebugLevel::Fatal, "tdb_remove_flags: Can not remove NOLOCK flag on mutexed databases");
+            self.log(
+                DebugLevel::Fatal,
+                "tdb_remove_flags: Can not remove NOLOCK flag on mutexed databases",
+            );
             return;
         }
         if flag & flags::ALLOW_NESTING != 0 {

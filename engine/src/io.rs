@@ -24,7 +24,11 @@ impl MappedRegion {
     fn new(file: &File, offset: u64, len: usize, read_only: bool) -> std::io::Result<MappedRegion> {
         let mut opts = MmapOptions::new();
         opts.offset(offset).len(len);
-        let map = if read_only { opts.map_raw_read_only(file)? } else { opts.map_raw(file)? };
+        let map = if read_only {
+            opts.map_raw_read_only(file)?
+        } else {
+            opts.map_raw(file)?
+        };
         Ok(MappedRegion { map })
     }
 
@@ -51,7 +55,9 @@ impl MappedRegion {
         assert!(off + data.len() <= self.map.len());
         // SAFETY: in bounds (checked above); the mapping is writable because writes
         // are refused earlier on read-only databases; source and mapping never overlap.
-        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.map.as_mut_ptr().add(off), data.len()) }
+        unsafe {
+            std::ptr::copy_nonoverlapping(data.as_ptr(), self.map.as_mut_ptr().add(off), data.len())
+        }
     }
 
     /// Atomically adds one to the native-order word at `off` (the sequence number).
@@ -59,7 +65,8 @@ impl MappedRegion {
         assert!(off + 4 <= self.map.len() && off.is_multiple_of(4));
         // SAFETY: in bounds and 4-aligned (the mapping is page-aligned); the word is
         // only ever accessed as a u32, by this and other processes.
-        let word = unsafe { &*(self.map.as_mut_ptr().add(off) as *const std::sync::atomic::AtomicU32) };
+        let word =
+            unsafe { &*(self.map.as_mut_ptr().add(off) as *const std::sync::atomic::AtomicU32) };
         word.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 
@@ -96,11 +103,23 @@ impl Tdb {
             return Ok(());
         }
         let file = self.file()?;
-        match MappedRegion::new(file, self.hdr_ofs as u64, self.map_size as usize, self.read_only) {
+        match MappedRegion::new(
+            file,
+            self.hdr_ofs as u64,
+            self.map_size as usize,
+            self.read_only,
+        ) {
             Ok(region) => self.storage = Storage::Mapped(region),
             Err(e) => {
                 // Samba falls back to pread/pwrite when mmap fails.
-                self.log(DebugLevel::Warning, &format!("tdb_mmap failed for size {} ({})\n", self.map_size, crate::error::strerror(&e)));
+                self.log(
+                    DebugLevel::Warning,
+                    &format!(
+                        "tdb_mmap failed for size {} ({})\n",
+                        self.map_size,
+                        crate::error::strerror(&e)
+                    ),
+                );
             }
         }
         Ok(())
@@ -126,7 +145,10 @@ impl Tdb {
             None => {
                 if !probe {
                     self.ecode = TdbError::Io.code();
-                    self.log(DebugLevel::Fatal, &format!("tdb_oob off {} len {} wrap\n", off, len));
+                    self.log(
+                        DebugLevel::Fatal,
+                        &format!("tdb_oob off {} len {} wrap\n", off, len),
+                    );
                 }
                 return Err(TdbError::Io);
             }
@@ -139,7 +161,10 @@ impl Tdb {
                 self.ecode = TdbError::Io.code();
                 self.log(
                     DebugLevel::Fatal,
-                    &format!("tdb_oob len {} beyond internal malloc size {}\n", end, self.map_size),
+                    &format!(
+                        "tdb_oob len {} beyond internal malloc size {}\n",
+                        end, self.map_size
+                    ),
                 );
             }
             return Err(TdbError::Io);
@@ -149,7 +174,10 @@ impl Tdb {
         })?;
         if size > u32::MAX as u64 {
             self.ecode = TdbError::Io.code();
-            self.log(DebugLevel::Fatal, &format!("tdb_oob len {} too large!\n", size));
+            self.log(
+                DebugLevel::Fatal,
+                &format!("tdb_oob len {} too large!\n", size),
+            );
             return Err(TdbError::Io);
         }
         // Remap unconditionally: the file may also have shrunk (a CLEAR_IF_FIRST wipe).
@@ -159,7 +187,10 @@ impl Tdb {
         if size < end as u64 {
             if !probe {
                 self.ecode = TdbError::Io.code();
-                self.log(DebugLevel::Fatal, &format!("tdb_oob len {} beyond eof at {}\n", end, size));
+                self.log(
+                    DebugLevel::Fatal,
+                    &format!("tdb_oob len {} beyond eof at {}\n", end, size),
+                );
             }
             return Err(TdbError::Io);
         }
@@ -194,7 +225,13 @@ impl Tdb {
                     self.ecode = TdbError::Io.code();
                     self.log(
                         DebugLevel::Fatal,
-                        &format!("tdb_read failed at {} len={} ({}) map_size={}\n", off, buf.len(), crate::error::strerror(&e), self.map_size),
+                        &format!(
+                            "tdb_read failed at {} len={} ({}) map_size={}\n",
+                            off,
+                            buf.len(),
+                            crate::error::strerror(&e),
+                            self.map_size
+                        ),
                     );
                     return Err(TdbError::Io);
                 }
@@ -205,7 +242,12 @@ impl Tdb {
 
     /// Appends `len` bytes of the file at `off` (not through a transaction) to
     /// `out`: copied straight from the mapping when there is one.
-    pub(crate) fn file_read_append(&mut self, off: Offset, len: u32, out: &mut Vec<u8>) -> Result<()> {
+    pub(crate) fn file_read_append(
+        &mut self,
+        off: Offset,
+        len: u32,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
         self.file_oob(off, len, false)?;
         if let Storage::Mapped(m) = &self.storage {
             out.extend_from_slice(m.slice(off as usize, len as usize));
@@ -228,14 +270,21 @@ impl Tdb {
         self.file_oob(off, data.len() as u32, false)?;
         match &mut self.storage {
             Storage::Mapped(m) => m.write(off as usize, data),
-            Storage::Internal(v) => v[off as usize..off as usize + data.len()].copy_from_slice(data),
+            Storage::Internal(v) => {
+                v[off as usize..off as usize + data.len()].copy_from_slice(data)
+            }
             Storage::Unmapped => {
                 let pos = off as u64 + self.hdr_ofs as u64;
                 if let Err(e) = self.file()?.write_all_at(data, pos) {
                     self.ecode = TdbError::Io.code();
                     self.log(
                         DebugLevel::Fatal,
-                        &format!("tdb_write failed at {} len={} ({})\n", off, data.len(), crate::error::strerror(&e)),
+                        &format!(
+                            "tdb_write failed at {} len={} ({})\n",
+                            off,
+                            data.len(),
+                            crate::error::strerror(&e)
+                        ),
                     );
                     return Err(TdbError::Io);
                 }
@@ -252,7 +301,11 @@ impl Tdb {
             return None;
         }
         match &self.storage {
-            Storage::Mapped(m) if (off as usize).checked_add(len).is_some_and(|e| e <= m.len()) => {
+            Storage::Mapped(m)
+                if (off as usize)
+                    .checked_add(len)
+                    .is_some_and(|e| e <= m.len()) =>
+            {
                 Some(m.slice(off as usize, len))
             }
             _ => None,
@@ -333,7 +386,10 @@ impl Tdb {
     #[inline(never)]
     fn bad_magic(&mut self, magic: u32, off: Offset) -> TdbError {
         self.ecode = TdbError::Corrupt.code();
-        self.log(DebugLevel::Fatal, &format!("tdb_rec_read bad magic 0x{:x} at offset={}\n", magic, off));
+        self.log(
+            DebugLevel::Fatal,
+            &format!("tdb_rec_read bad magic 0x{:x} at offset={}\n", magic, off),
+        );
         TdbError::Corrupt
     }
 
@@ -351,7 +407,10 @@ impl Tdb {
         let mut v = Vec::new();
         if v.try_reserve_exact(len as usize).is_err() {
             self.ecode = TdbError::Oom.code();
-            self.log(DebugLevel::Error, &format!("tdb_alloc_read malloc failed len={}\n", len));
+            self.log(
+                DebugLevel::Error,
+                &format!("tdb_alloc_read malloc failed len={}\n", len),
+            );
             return Err(TdbError::Oom);
         }
         v.resize(len as usize, 0);
@@ -361,7 +420,12 @@ impl Tdb {
 
     /// Calls `f` with the bytes `[off, off+len)`: in place when the file is mapped
     /// and no transaction is open, otherwise from a copy (tdb_parse_data).
-    pub(crate) fn with_bytes<R>(&mut self, off: Offset, len: u32, f: impl FnOnce(&[u8]) -> R) -> Result<R> {
+    pub(crate) fn with_bytes<R>(
+        &mut self,
+        off: Offset,
+        len: u32,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R> {
         if self.transaction.is_none() {
             self.oob(off, len, false)?;
             if let Some(bytes) = self.mapped_bytes(off, len as usize) {
@@ -389,7 +453,10 @@ impl Tdb {
                 self.ecode = TdbError::Oom.code();
                 self.log(
                     DebugLevel::Error,
-                    &format!("expand_file write overflow detected current size[{}] addition[{}]!\n", size, addition),
+                    &format!(
+                        "expand_file write overflow detected current size[{}] addition[{}]!\n",
+                        size, addition
+                    ),
                 );
                 return Err(TdbError::Oom);
             }
@@ -399,7 +466,13 @@ impl Tdb {
         // posix_fallocate returns an errno value; it leaves the range zero-filled.
         let rc = loop {
             // SAFETY: plain system call on our own open descriptor.
-            let rc = unsafe { libc::posix_fallocate(fd, (size as u64 + hdr) as libc::off_t, addition as libc::off_t) };
+            let rc = unsafe {
+                libc::posix_fallocate(
+                    fd,
+                    (size as u64 + hdr) as libc::off_t,
+                    addition as libc::off_t,
+                )
+            };
             if rc != libc::EINTR {
                 break rc;
             }
@@ -409,19 +482,17 @@ impl Tdb {
         }
         if rc != libc::ENOSPC {
             let file = self.file()?;
-            let padded = file
-                .set_len(new_size as u64 + hdr)
-                .and_then(|_| {
-                    let buf = [format::PAD_BYTE; 8192];
-                    let mut pos = size as u64;
-                    let end = new_size as u64;
-                    while pos < end {
-                        let n = ((end - pos) as usize).min(buf.len());
-                        file.write_all_at(&buf[..n], pos + hdr)?;
-                        pos += n as u64;
-                    }
-                    Ok(())
-                });
+            let padded = file.set_len(new_size as u64 + hdr).and_then(|_| {
+                let buf = [format::PAD_BYTE; 8192];
+                let mut pos = size as u64;
+                let end = new_size as u64;
+                while pos < end {
+                    let n = ((end - pos) as usize).min(buf.len());
+                    file.write_all_at(&buf[..n], pos + hdr)?;
+                    pos += n as u64;
+                }
+                Ok(())
+            });
             if padded.is_ok() {
                 return Ok(());
             }
@@ -430,7 +501,11 @@ impl Tdb {
         self.ecode = TdbError::Oom.code();
         self.log(
             DebugLevel::Error,
-            &format!("expand_file to {} failed ({})\n", new_size, std::io::Error::from_raw_os_error(if rc == 0 { libc::ENOSPC } else { rc })),
+            &format!(
+                "expand_file to {} failed ({})\n",
+                new_size,
+                std::io::Error::from_raw_os_error(if rc == 0 { libc::ENOSPC } else { rc })
+            ),
         );
         Err(TdbError::Oom)
     }
@@ -464,13 +539,19 @@ impl Tdb {
                 self.ecode = TdbError::Oom.code();
                 self.log(
                     DebugLevel::Error,
-                    &format!("tdb_expand overflow detected current map_size[{}] size[{}]!\n", self.map_size, size),
+                    &format!(
+                        "tdb_expand overflow detected current map_size[{}] size[{}]!\n",
+                        self.map_size, size
+                    ),
                 );
                 return Err(TdbError::Oom);
             }
         };
         let offset = self.map_size;
-        let rec = Record { rec_len: size - RECORD_SIZE, ..Record::default() };
+        let rec = Record {
+            rec_len: size - RECORD_SIZE,
+            ..Record::default()
+        };
         if self.flags & crate::flags::INTERNAL != 0 {
             if let Storage::Internal(v) = &mut self.storage {
                 if v.try_reserve(size as usize).is_err() {
@@ -508,7 +589,13 @@ impl Tdb {
             let start = (off as usize) & !(page - 1);
             if let Err(e) = m.sync(start, len as usize + (off as usize - start)) {
                 self.ecode = TdbError::Io.code();
-                self.log(DebugLevel::Fatal, &format!("tdb_transaction: msync failed - {}\n", crate::error::strerror(&e)));
+                self.log(
+                    DebugLevel::Fatal,
+                    &format!(
+                        "tdb_transaction: msync failed - {}\n",
+                        crate::error::strerror(&e)
+                    ),
+                );
                 return Err(TdbError::Io);
             }
         }
@@ -523,7 +610,11 @@ pub(crate) fn expand_adjust(map_size: u32, size: u32, page_size: u32) -> u32 {
     if size > max_size {
         return size;
     }
-    let increment = if size > 100 * 1024 { size.checked_mul(2) } else { size.checked_mul(100) };
+    let increment = if size > 100 * 1024 {
+        size.checked_mul(2)
+    } else {
+        size.checked_mul(100)
+    };
     let top_size = match increment.and_then(|inc| map_size.checked_add(inc)) {
         Some(t) => t,
         None => return max_size,
