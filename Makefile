@@ -85,46 +85,11 @@ check-c-header: build
 
 # ---- run and test (section owned by the test harness work) ----
 
-# `make test`: cargo's tests, the ABI and header checks, then the compat suite
-# (compat-tests/run.sh: C API, interop both ways, byte-identical files, locks,
-# concurrency, interrupted commits, Samba's tools, python3-tdb) against
-# $(BUILT). Quiet: one line per part, details only on failure, and the total
-# "N passed, M failed" as the last line. Builds first (quietly: `make build`).
-# The suites `make test` runs after cargo's tests, each ending with its own
-# "N passed, M failed" line: libtdb compatibility (issue 2), Samba's own
-# programs on our library (issue 3: smbd, ldb-tools, mixed load) and Debian's
-# ctdb tool against our ctdbd and Debian's (issue 6).
-SUITES := compat-tests/run.sh compat-tests/samba/run.sh compat-tests/ctdb/run.sh
-
+# `make test`: every gate and suite (scripts/test.sh says which), against
+# $(BUILT); one line per part and the total "N passed, M failed" last.
 .PHONY: compat-test
 test: deps
-	@log=$$(mktemp -d); pass=0; fail=0; \
-	if ! $(MAKE) --no-print-directory build >$$log/build.log 2>&1; then \
-	  echo "FAIL make build"; tail -n 60 $$log/build.log | sed 's/^/    /'; rm -rf $$log; echo "0 passed, 1 failed"; exit 1; fi; \
-	if $(CARGO) test --release --workspace >$$log/cargo.log 2>&1; then rc=0; else rc=1; fi; \
-	c=$$(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($$(i+1) ~ /^passed/) p += $$i; if ($$(i+1) ~ /^failed/) f += $$i } } END { print p+0, f+0 }' $$log/cargo.log); \
-	cp=$${c% *}; cf=$${c#* }; \
-	if [ $$rc != 0 ] && [ $$cf = 0 ]; then cf=1; fi; \
-	pass=$$((pass + cp)); fail=$$((fail + cf)); \
-	if [ $$rc = 0 ]; then echo "PASS cargo test --release ($$cp tests)"; \
-	else echo "FAIL cargo test --release ($$cp passed, $$cf failed)"; grep -E '^(test .* FAILED|error|---- |thread )' $$log/cargo.log | head -n 40 | sed 's/^/    /'; fi; \
-	for t in check-abi check-header; do \
-	  if $(MAKE) --no-print-directory $$t >$$log/$$t.log 2>&1; then echo "PASS make $$t"; pass=$$((pass + 1)); \
-	  else echo "FAIL make $$t"; tail -n 40 $$log/$$t.log | sed 's/^/    /'; fail=$$((fail + 1)); fi; \
-	done; \
-	$(MAKE) --no-print-directory torture-smoke 2>&1 | tee $$log/torture.log | grep --line-buffered -E '^(PASS|FAIL)|^    ' || true; \
-	tp=$$(grep -c '^PASS' $$log/torture.log); tf=$$(grep -c '^FAIL' $$log/torture.log); \
-	if [ $$tp = 0 ] && [ $$tf = 0 ]; then tf=1; echo "FAIL torture-smoke did not run"; tail -n 20 $$log/torture.log | sed 's/^/    /'; fi; \
-	pass=$$((pass + tp)); fail=$$((fail + tf)); \
-	for suite in $(SUITES); do \
-	  OURS_LIBDIR=$(BUILT) bash $$suite 2>&1 | tee $$log/suite.log | \
-	    grep --line-buffered -v -E '^[0-9]+ passed, [0-9]+ failed$$' || true; \
-	  last=$$(grep -E '^[0-9]+ passed, [0-9]+ failed$$' $$log/suite.log | tail -n 1); \
-	  if [ -n "$$last" ]; then set -- $$last; pass=$$((pass + $$1)); fail=$$((fail + $$3)); else fail=$$((fail + 1)); echo "FAIL $$suite gave no total"; fi; \
-	done; \
-	rm -rf $$log; \
-	echo "$$pass passed, $$fail failed"; \
-	[ $$fail = 0 ]
+	@MAKE="$(MAKE)" CARGO="$(CARGO)" BUILT="$(BUILT)" bash scripts/test.sh
 
 # Only the compat suite, against $(BUILT) (or OURS_LIBDIR=...).
 compat-test: build

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# `make test`: every gate and every suite, quietly: one line per part (details
+# only on failure), and the total "N passed, M failed" as the last line.
+#
+# Parts, in order: the release build; the style gates (cargo fmt --check, cargo
+# clippy -D warnings on every target); cargo's tests in the release profile and
+# the engine's tests again in the debug profile (overflow checks on); the ABI
+# and header checks; the torture smoke; then the suites, each ending with its
+# own "N passed, M failed" line: libtdb compatibility, Samba's programs on our
+# library, and Debian's ctdb tool against our release ctdbd and Debian's.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+MAKE=${MAKE:-make}
+CARGO=${CARGO:-cargo}
+BUILT=${BUILT:-target/release}
+SUITES="compat-tests/run.sh compat-tests/samba/run.sh compat-tests/ctdb/run.sh"
+
+log=$(mktemp -d)
+trap 'rm -rf "$log"' EXIT
+pass=0
+fail=0
+
+# gate NAME COMMAND...: one test that passes when COMMAND exits 0.
+gate() {
+	local name=$1
+	shift
+	if "$@" >"$log/gate.log" 2>&1; then
+		echo "PASS $name"
+		pass=$((pass + 1))
+	else
+		echo "FAIL $name"
+		tail -n 40 "$log/gate.log" | sed 's/^/    /'
+		fail=$((fail + 1))
+	fi
+}
+
+# cargo_tests NAME COMMAND...: adds up cargo's "test result:" lines.
+cargo_tests() {
+	local name=$1 rc p f
+	shift
+	"$@" >"$log/cargo.log" 2>&1
+	rc=$?
+	read -r p f < <(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } } END { print p+0, f+0 }' "$log/cargo.log")
+	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then f=1; fi
+	pass=$((pass + p))
+	fail=$((fail + f))
+	if [ "$rc" = 0 ]; then
+		echo "PASS $name ($p tests)"
+	else
+		echo "FAIL $name ($p passed, $f failed)"
+		grep -E '^(test .* FAILED|error|---- |thread )' "$log/cargo.log" | head -n 40 | sed 's/^/    /'
+	fi
+}
+
+if ! $MAKE --no-print-directory build >"$log/build.log" 2>&1; then
+	echo "FAIL make build"
+	tail -n 60 "$log/build.log" | sed 's/^/    /'
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+
+gate "cargo fmt --check" $CARGO fmt --all --check
+gate "cargo clippy --workspace --all-targets -D warnings" \
+	$CARGO clippy --workspace --all-targets --quiet -- -D warnings
+cargo_tests "cargo test --release" $CARGO test --release --workspace
+cargo_tests "cargo test (debug profile, engine)" $CARGO test -p tdb-engine
+for t in check-abi check-header; do
+	gate "make $t" $MAKE --no-print-directory "$t"
+done
+
+$MAKE --no-print-directory torture-smoke 2>&1 | tee "$log/torture.log" |
+	grep --line-buffered -E '^(PASS|FAIL)|^    ' || true
+tp=$(grep -c '^PASS' "$log/torture.log")
+tf=$(grep -c '^FAIL' "$log/torture.log")
+if [ "$tp" = 0 ] && [ "$tf" = 0 ]; then
+	tf=1
+	echo "FAIL torture-smoke did not run"
+	tail -n 20 "$log/torture.log" | sed 's/^/    /'
+fi
+pass=$((pass + tp))
+fail=$((fail + tf))
+
+for suite in $SUITES; do
+	OURS_LIBDIR=$BUILT bash "$suite" 2>&1 | tee "$log/suite.log" |
+		grep --line-buffered -v -E '^[0-9]+ passed, [0-9]+ failed$' || true
+	last=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log/suite.log" | tail -n 1)
+	if [ -n "$last" ]; then
+		set -- $last
+		pass=$((pass + $1))
+		fail=$((fail + $3))
+	else
+		fail=$((fail + 1))
+		echo "FAIL $suite gave no total"
+	fi
+done
+
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
