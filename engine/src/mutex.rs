@@ -500,76 +500,87 @@ pub fn runtime_check_for_robust_mutexes() -> bool {
 
 fn probe_robust_mutexes() -> bool {
     let size = size_of::<libc::pthread_mutex_t>();
-    // SAFETY: an anonymous shared mapping, unmapped at the end; the mutex in it is
-    // initialised before use; the child only makes async-signal-safe calls
-    // (pthread_mutex_lock on a process-shared mutex, write, read, _exit).
-    unsafe {
-        let ptr = libc::mmap(
+    // SAFETY: a fresh anonymous shared mapping; nothing else refers to it.
+    let ptr = unsafe {
+        libc::mmap(
             std::ptr::null_mut(),
             size,
             libc::PROT_READ | libc::PROT_WRITE,
             libc::MAP_SHARED | libc::MAP_ANONYMOUS,
             -1,
             0,
-        );
-        if ptr == libc::MAP_FAILED {
-            return false;
-        }
-        let m = ptr as *mut libc::pthread_mutex_t;
-        let ok = with_robust_attr(|attr| {
-            let rc = libc::pthread_mutex_init(m, attr);
-            if rc != 0 {
-                Err(rc)
-            } else {
-                Ok(())
-            }
-        })
-        .is_ok()
-            && probe_with_child(m);
-        libc::pthread_mutex_destroy(m);
-        libc::munmap(ptr, size);
-        ok
+        )
+    };
+    if ptr == libc::MAP_FAILED {
+        return false;
     }
+    let m = ptr.cast::<libc::pthread_mutex_t>();
+    // SAFETY: the mapping is big enough and suitably aligned (page-aligned) for
+    // one mutex; the attribute is initialised by with_robust_attr.
+    let initialised = with_robust_attr(|attr| match unsafe { libc::pthread_mutex_init(m, attr) } {
+        0 => Ok(()),
+        rc => Err(rc),
+    })
+    .is_ok();
+    let ok = initialised && probe_with_child(m);
+    if initialised {
+        // SAFETY: initialised above and no longer locked by anyone alive.
+        unsafe { libc::pthread_mutex_destroy(m) };
+    }
+    // SAFETY: the mapping made above, unmapped once; `m` is not used afterwards.
+    unsafe { libc::munmap(ptr, size) };
+    ok
 }
 
 /// Forks a child that locks `m` and exits holding it; true when the parent then
-/// sees EOWNERDEAD and can make the mutex consistent.
-unsafe fn probe_with_child(m: *mut libc::pthread_mutex_t) -> bool {
-    let mut up = [0i32; 2];
-    if libc::pipe(up.as_mut_ptr()) != 0 {
+/// sees EOWNERDEAD and can make the mutex consistent. `m` is an initialised
+/// robust process-shared mutex in a shared mapping.
+fn probe_with_child(m: *mut libc::pthread_mutex_t) -> bool {
+    use nix::sys::wait::waitpid;
+    use nix::unistd::{fork, pipe, read, write, ForkResult};
+    let Ok((up_read, up_write)) = pipe() else {
         return false;
+    };
+    // SAFETY: the child only makes async-signal-safe calls (pthread_mutex_lock
+    // on a process-shared mutex, write, _exit) before it exits.
+    match unsafe { fork() } {
+        Ok(ForkResult::Child) => {
+            drop(up_read);
+            // SAFETY: `m` is initialised and mapped shared (the caller's contract).
+            let rc: i32 = unsafe { libc::pthread_mutex_lock(m) };
+            let _ = write(&up_write, &rc.to_ne_bytes());
+            // SAFETY: ends the child without running the parent's atexit handlers.
+            unsafe { libc::_exit(if rc == 0 { 0 } else { 1 }) }
+        }
+        Ok(ForkResult::Parent { child }) => {
+            drop(up_write);
+            let mut buf = [0u8; 4];
+            let n = read(&up_read, &mut buf).unwrap_or(0);
+            while let Err(nix::errno::Errno::EINTR) = waitpid(child, None) {}
+            n == 4 && i32::from_ne_bytes(buf) == 0 && recover_dead_owner(m)
+        }
+        Err(_) => false,
     }
-    let pid = libc::fork();
-    if pid == 0 {
-        libc::close(up[0]);
-        let rc: i32 = libc::pthread_mutex_lock(m);
-        let _ = libc::write(up[1], &rc as *const i32 as *const libc::c_void, 4);
-        libc::_exit(if rc == 0 { 0 } else { 1 });
-    }
-    libc::close(up[1]);
-    if pid == -1 {
-        libc::close(up[0]);
-        return false;
-    }
-    let mut rc: i32 = -1;
-    let n = libc::read(up[0], &mut rc as *mut i32 as *mut libc::c_void, 4);
-    libc::close(up[0]);
-    let mut status = 0;
-    while libc::waitpid(pid, &mut status, 0) == -1 && *libc::__errno_location() == libc::EINTR {}
-    if n != 4 || rc != 0 {
-        return false;
-    }
-    let rc = libc::pthread_mutex_trylock(m);
+}
+
+/// Whether `m`, whose owner died holding it, reports EOWNERDEAD and can be made
+/// consistent and released.
+fn recover_dead_owner(m: *mut libc::pthread_mutex_t) -> bool {
+    // SAFETY: `m` is an initialised robust mutex in a live shared mapping.
+    let rc = unsafe { libc::pthread_mutex_trylock(m) };
     if rc != libc::EOWNERDEAD {
         if rc == 0 {
-            libc::pthread_mutex_unlock(m);
+            // SAFETY: we hold it (trylock succeeded).
+            unsafe { libc::pthread_mutex_unlock(m) };
         }
         return false;
     }
-    if libc::pthread_mutex_consistent(m) != 0 {
+    // SAFETY: we own the mutex after EOWNERDEAD.
+    if unsafe { libc::pthread_mutex_consistent(m) } != 0 {
         return false;
     }
-    libc::pthread_mutex_unlock(m) == 0
+    // SAFETY: we own the now consistent mutex.
+    unsafe { libc::pthread_mutex_unlock(m) == 0 }
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use std::any::Any;
 use std::ffi::CStr;
 use std::fs::File;
 use std::os::unix::fs::{FileExt, MetadataExt};
-use std::os::unix::io::{AsRawFd, FromRawFd, IntoRawFd};
+use std::os::unix::io::AsRawFd;
 use std::sync::{Arc, Mutex};
 
 /// Severity of a log message, the values of C `enum tdb_debug_level`.
@@ -87,9 +87,8 @@ impl Tdb {
             } else {
                 HashFunction::Old
             });
-        // SAFETY: sysconf has no memory effects.
-        let page_size = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
-            n if n > 0 => n as u32,
+        let page_size = match nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE) {
+            Ok(Some(n)) if n > 0 && n <= 1 << 30 => n as u32,
             _ => 0x2000,
         };
         let internal = tdb_flags & flags::INTERNAL != 0;
@@ -233,17 +232,9 @@ impl Tdb {
             }
             return Ok(());
         }
-        let fd = {
-            // SAFETY: a NUL-terminated path; the descriptor returned is owned below.
-            let fd = unsafe {
-                libc::open(
-                    self.name.as_ptr(),
-                    options.open_flags | libc::O_CLOEXEC,
-                    options.mode as libc::c_uint,
-                )
-            };
-            if fd == -1 {
-                let err = std::io::Error::last_os_error();
+        let fd = match open_file(&self.name, options.open_flags, options.mode) {
+            Ok(file) => file,
+            Err(err) => {
                 self.log(
                     DebugLevel::Warning,
                     &format!(
@@ -254,8 +245,6 @@ impl Tdb {
                 );
                 return Err(open_error(err.raw_os_error().unwrap_or(libc::EIO)));
             }
-            // SAFETY: fd was just opened and is owned by nobody else.
-            unsafe { File::from_raw_fd(fd) }
         };
         self.file = Some(fd);
         if self
@@ -665,14 +654,7 @@ impl Tdb {
         self.storage = Storage::Unmapped;
         self.mutexes = None;
         match self.file.take() {
-            Some(f) => {
-                let fd = f.into_raw_fd();
-                // SAFETY: we own fd (taken out of the File above).
-                if unsafe { libc::close(fd) } != 0 {
-                    return Err(TdbError::Io);
-                }
-                Ok(())
-            }
+            Some(f) => nix::unistd::close(f).map_err(|_| TdbError::Io),
             None => Ok(()),
         }
     }
@@ -740,21 +722,19 @@ impl Tdb {
         self.mutexes = None;
         self.file = None;
         let flags = self.open_flags & !(libc::O_CREAT | libc::O_TRUNC);
-        // SAFETY: a NUL-terminated path; the descriptor is owned below.
-        let fd = unsafe { libc::open(self.name.as_ptr(), flags | libc::O_CLOEXEC, 0) };
-        if fd == -1 {
-            let err = std::io::Error::last_os_error();
-            self.log(
-                DebugLevel::Fatal,
-                &format!(
-                    "tdb_reopen: open failed ({})\n",
-                    crate::error::strerror(&err)
-                ),
-            );
-            return self.fail(TdbError::Io);
-        }
-        // SAFETY: fd was just opened and is owned by nobody else.
-        let file = unsafe { File::from_raw_fd(fd) };
+        let file = match open_file(&self.name, flags, 0) {
+            Ok(file) => file,
+            Err(err) => {
+                self.log(
+                    DebugLevel::Fatal,
+                    &format!(
+                        "tdb_reopen: open failed ({})\n",
+                        crate::error::strerror(&err)
+                    ),
+                );
+                return self.fail(TdbError::Io);
+            }
+        };
         let meta = match file.metadata() {
             Ok(m) => m,
             Err(e) => {
@@ -900,6 +880,19 @@ impl Tdb {
     /// (tdb_setalarm_sigptr: the signal flag became non-zero).
     pub fn set_interrupt_probe(&mut self, probe: Option<Arc<dyn Fn() -> bool + Send + Sync>>) {
         self.interrupt = probe;
+    }
+}
+
+/// Opens `path` close-on-exec with open(2) `flags` and `mode`; errno kept in the error.
+fn open_file(path: &CStr, flags: i32, mode: u32) -> std::io::Result<File> {
+    use nix::fcntl::OFlag;
+    use nix::sys::stat::Mode;
+    let flags = OFlag::from_bits_retain(flags | libc::O_CLOEXEC);
+    #[allow(clippy::useless_conversion)] // mode_t is u32 on Linux, u16 elsewhere
+    let mode = Mode::from_bits_truncate(mode as libc::mode_t);
+    match nix::fcntl::open(path, flags, mode) {
+        Ok(fd) => Ok(File::from(fd)),
+        Err(errno) => Err(std::io::Error::from_raw_os_error(errno as i32)),
     }
 }
 

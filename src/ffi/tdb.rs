@@ -1193,7 +1193,7 @@ pub unsafe extern "C" fn tdb_rescue(
 #[no_mangle]
 pub extern "C" fn tdb_runtime_check_for_robust_mutexes() -> bool {
     guard(false, || {
-        Ok(tdb_engine::mutex::runtime_check_for_robust_mutexes())
+        Ok(tdb_engine::runtime_check_for_robust_mutexes())
     })
 }
 
