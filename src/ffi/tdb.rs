@@ -24,14 +24,14 @@
     clippy::missing_safety_doc
 )]
 
-use std::any::Any;
-use std::ffi::{c_char, c_int, c_uchar, c_uint, c_void, CStr, CString};
-use std::ptr;
-use std::sync::{Arc, Mutex};
 use super::guard::{
     bytes, db, db_ref, errno, guard, keyed, malloc_copy, set_errno, simple, status, void, Checked,
     Refused,
 };
+use std::any::Any;
+use std::ffi::{c_char, c_int, c_uchar, c_uint, c_void, CStr, CString};
+use std::ptr;
+use std::sync::{Arc, Mutex};
 use tdb_engine::{
     flags, DebugLevel, HashFunction, Logger, OpenOptions, StoreFlag, Tdb, TdbError, TraverseFn,
 };
@@ -1062,9 +1062,7 @@ pub unsafe extern "C" fn tdb_rescue(
 /// Whether robust process-shared mutexes work here (for TDB_MUTEX_LOCKING).
 #[no_mangle]
 pub extern "C" fn tdb_runtime_check_for_robust_mutexes() -> bool {
-    guard(false, || {
-        Ok(tdb_engine::runtime_check_for_robust_mutexes())
-    })
+    guard(false, || Ok(tdb_engine::runtime_check_for_robust_mutexes()))
 }
 
 /// Write-locks the hash chain of `key`; 0 or -1.
