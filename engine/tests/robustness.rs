@@ -117,6 +117,9 @@ fn isolated(secs: u32, f: impl FnOnce() -> Vec<u8>) -> Result<Vec<u8>, String> {
     }
 }
 
+/// Key and value pairs, in traversal order.
+type Records = Vec<(Vec<u8>, Vec<u8>)>;
+
 fn encode(recs: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
     let mut v = Vec::new();
     for (k, d) in recs {
@@ -128,7 +131,7 @@ fn encode(recs: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
     v
 }
 
-fn decode(mut b: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+fn decode(mut b: &[u8]) -> Records {
     let mut v = Vec::new();
     let take = |b: &mut &[u8]| {
         let n = u32::from_le_bytes(b[..4].try_into().unwrap()) as usize;
@@ -170,7 +173,7 @@ fn read_ops(
     keys: &[Vec<u8>],
     name: &str,
     max_recs: usize,
-) -> (bool, Vec<(Vec<u8>, Vec<u8>)>) {
+) -> (bool, Records) {
     let check_ok = db.check(None).is_ok();
     for k in keys {
         let _ = db.fetch(k);
@@ -211,7 +214,7 @@ fn run_case(
     path: &Path,
     keys: &[Vec<u8>],
     tdb_flags: u32,
-) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
+) -> Option<Records> {
     // 1. Read-only open: nothing may change.
     std::fs::write(path, bytes).unwrap();
     let c = cpath(path);

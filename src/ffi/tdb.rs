@@ -602,8 +602,8 @@ pub unsafe extern "C" fn tdb_set_logging_function(
 /// The code of the last error on this database.
 #[no_mangle]
 pub unsafe extern "C" fn tdb_error(tdb: *mut tdb_context) -> TDB_ERROR {
-    // SAFETY: live handle (C contract).
     guard(TDB_ERROR::TDB_ERR_EINVAL, || {
+        // SAFETY: live handle (C contract).
         Ok(TDB_ERROR::from_code(unsafe { db_ref(tdb) }?.error()))
     })
 }
@@ -1051,9 +1051,11 @@ pub unsafe extern "C" fn tdb_rescue(
         let t = unsafe { db(tdb) }?;
         let walk = walk.ok_or(Refused)?;
         let mut copies = RecordCopies(Vec::new());
-        // SAFETY: the caller's walk function, given buffers valid for the call.
         let mut f = |key: &[u8], value: &[u8]| {
-            copies.call(key, value, |k, v| unsafe { walk(k, v, private_data) })
+            copies.call(key, value, |k, v| {
+                // SAFETY: the caller's walk function, given buffers valid for the call.
+                unsafe { walk(k, v, private_data) }
+            })
         };
         status(t.rescue(&mut f))
     })

@@ -6,6 +6,9 @@ use super::{open, Rng, TempDir};
 use std::collections::BTreeMap;
 use tdb_engine::{flags, StoreFlag};
 
+/// Every record of a database, by key.
+pub type Model = BTreeMap<Vec<u8>, Vec<u8>>;
+
 pub fn rd(b: &[u8], off: usize) -> u32 {
     u32::from_le_bytes(b[off..off + 4].try_into().unwrap())
 }
@@ -96,7 +99,8 @@ pub struct Case {
     pub no_rescue: bool,
 }
 
-pub fn corpus() -> (Vec<Case>, BTreeMap<Vec<u8>, Vec<u8>>, Vec<u8>) {
+/// The damaged cases, the records the base database holds, and its bytes.
+pub fn corpus() -> (Vec<Case>, Model, Vec<u8>) {
     let (base, model) = base_db();
     let recs = records(&base);
     let live: Vec<&Rec> = recs.iter().filter(|r| r.magic == LIVE).collect();
