@@ -29,10 +29,15 @@ const F_UNLCK: libc::c_short = libc::F_UNLCK as libc::c_short;
 const F_RDLCK: libc::c_short = libc::F_RDLCK as libc::c_short;
 const F_WRLCK: libc::c_short = libc::F_WRLCK as libc::c_short;
 
-/// Bytes of mutex area a file with `hash_size` chains has.
+/// Bytes of mutex area a file with `hash_size` chains has; u32::MAX when that
+/// does not fit in 32 bits (no file can then have the mutex size it names).
 pub(crate) fn mutex_area_size(hash_size: u32, page_size: u32) -> u32 {
-    let size = size_of::<MutexAreaHead>() + hash_size as usize * size_of::<libc::pthread_mutex_t>();
-    align(size as u32, page_size)
+    let size = size_of::<MutexAreaHead>() as u64
+        + hash_size as u64 * size_of::<libc::pthread_mutex_t>() as u64;
+    match u32::try_from(size) {
+        Ok(size) if size.checked_add(page_size).is_some() => align(size, page_size),
+        _ => u32::MAX,
+    }
 }
 
 /// The mapped mutex area of an open database.

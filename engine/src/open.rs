@@ -5,7 +5,7 @@ use crate::error::{OpenError, Result, TdbError};
 use crate::flags;
 use crate::format::{
     ByteOrder, Header, DEFAULT_HASH_SIZE, FEATURE_FLAG_MAGIC, FEATURE_FLAG_MUTEX, FREELIST_TOP,
-    HASH_RWLOCK_MAGIC, HEADER_SIZE, MAGIC_FOOD, SUPPORTED_FEATURE_FLAGS, VERSION,
+    HASH_RWLOCK_MAGIC, HEADER_SIZE, MAGIC_FOOD, OFF_SIZE, SUPPORTED_FEATURE_FLAGS, VERSION,
 };
 use crate::hash::HashFunction;
 use crate::io::Storage;
@@ -577,6 +577,10 @@ impl Tdb {
     /// Writes a fresh, empty database (or builds it in memory for TDB_INTERNAL).
     /// Returns the errno on failure.
     fn new_database(&mut self, hash_size: u32) -> std::result::Result<(), i32> {
+        // Every offset of the hash table (and its lock) must fit in 32 bits.
+        if hash_size > (u32::MAX - FREELIST_TOP) / OFF_SIZE - 1 {
+            return Err(libc::ENOMEM);
+        }
         let table_len = (hash_size as usize + 1) * 4;
         let order = if self.flags & flags::CONVERT != 0 {
             ByteOrder::Swapped

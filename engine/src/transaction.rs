@@ -720,8 +720,13 @@ impl Tdb {
         // Grow the file now, so that the commit itself cannot run out of space.
         let old = self.txn().old_map_size;
         if self.map_size != old {
-            let add = self.map_size - old;
-            if self.file_expand(old, add).is_err() {
+            // (A transaction only grows the file: a smaller size fails like a
+            // failed expansion.)
+            let grown = match self.map_size.checked_sub(old) {
+                Some(add) => self.file_expand(old, add),
+                None => Err(TdbError::Io),
+            };
+            if grown.is_err() {
                 self.ecode = TdbError::Io.code();
                 self.log(
                     DebugLevel::Fatal,

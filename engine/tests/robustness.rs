@@ -168,12 +168,7 @@ fn opts(tdb_flags: u32, open_flags: i32) -> OpenOptions {
 }
 
 /// Read-only calls: must not change a byte of the file.
-fn read_ops(
-    db: &mut Tdb,
-    keys: &[Vec<u8>],
-    name: &str,
-    max_recs: usize,
-) -> (bool, Records) {
+fn read_ops(db: &mut Tdb, keys: &[Vec<u8>], name: &str, max_recs: usize) -> (bool, Records) {
     let check_ok = db.check(None).is_ok();
     for k in keys {
         let _ = db.fetch(k);
