@@ -163,19 +163,10 @@ impl MutexArea {
     fn init_all(&self) -> std::result::Result<(), i32> {
         with_robust_attr(|attr| {
             for i in 0..self.count {
-                // SAFETY: the slot is inside the mapping; attr is initialised.
-                let rc = unsafe { libc::pthread_mutex_init(self.chain(i), attr) };
-                if rc != 0 {
-                    return Err(rc);
-                }
+                init_mutex(self.chain(i), attr)?;
             }
             self.set_allrecord_state(F_UNLCK);
-            // SAFETY: as above.
-            let rc = unsafe { libc::pthread_mutex_init(self.allrecord_mutex(), attr) };
-            if rc != 0 {
-                return Err(rc);
-            }
-            Ok(())
+            init_mutex(self.allrecord_mutex(), attr)
         })
     }
 }
@@ -202,6 +193,20 @@ fn with_robust_attr<R>(
         let r = if rc == 0 { f(&attr) } else { Err(rc) };
         libc::pthread_mutexattr_destroy(&mut attr);
         r
+    }
+}
+
+/// Initialises the mutex at `m` with `attr`; the error number on failure. `m`
+/// points at a mutex slot of a live mapping (or of our own memory) that no
+/// process is using, and `attr` was initialised by `with_robust_attr`.
+fn init_mutex(
+    m: *mut libc::pthread_mutex_t,
+    attr: *const libc::pthread_mutexattr_t,
+) -> std::result::Result<(), i32> {
+    // SAFETY: per the contract above: a valid, unused slot and an initialised attribute.
+    match unsafe { libc::pthread_mutex_init(m, attr) } {
+        0 => Ok(()),
+        rc => Err(rc),
     }
 }
 
@@ -520,13 +525,8 @@ fn probe_robust_mutexes() -> bool {
         return false;
     }
     let m = ptr.cast::<libc::pthread_mutex_t>();
-    // SAFETY: the mapping is big enough and suitably aligned (page-aligned) for
-    // one mutex; the attribute is initialised by with_robust_attr.
-    let initialised = with_robust_attr(|attr| match unsafe { libc::pthread_mutex_init(m, attr) } {
-        0 => Ok(()),
-        rc => Err(rc),
-    })
-    .is_ok();
+    // (The mapping is big enough and page-aligned for one mutex, and unused.)
+    let initialised = with_robust_attr(|attr| init_mutex(m, attr)).is_ok();
     let ok = initialised && probe_with_child(m);
     if initialised {
         // SAFETY: initialised above and no longer locked by anyone alive.
@@ -551,8 +551,7 @@ fn probe_with_child(m: *mut libc::pthread_mutex_t) -> bool {
     match unsafe { fork() } {
         Ok(ForkResult::Child) => {
             drop(up_read);
-            // SAFETY: `m` is initialised and mapped shared (the caller's contract).
-            let rc: i32 = unsafe { libc::pthread_mutex_lock(m) };
+            let rc = lock_robust(m, true);
             let _ = write(&up_write, &rc.to_ne_bytes());
             // SAFETY: ends the child without running the parent's atexit handlers.
             unsafe { libc::_exit(if rc == 0 { 0 } else { 1 }) }
@@ -562,30 +561,13 @@ fn probe_with_child(m: *mut libc::pthread_mutex_t) -> bool {
             let mut buf = [0u8; 4];
             let n = read(&up_read, &mut buf).unwrap_or(0);
             while let Err(nix::errno::Errno::EINTR) = waitpid(child, None) {}
-            n == 4 && i32::from_ne_bytes(buf) == 0 && recover_dead_owner(m)
+            // The child died holding `m`: a robust mutex answers the try-lock
+            // with EOWNERDEAD, which lock_robust turns into a consistent mutex
+            // that we hold (any other mutex stays busy).
+            n == 4 && i32::from_ne_bytes(buf) == 0 && lock_robust(m, false) == 0 && unlock(m) == 0
         }
         Err(_) => false,
     }
-}
-
-/// Whether `m`, whose owner died holding it, reports EOWNERDEAD and can be made
-/// consistent and released.
-fn recover_dead_owner(m: *mut libc::pthread_mutex_t) -> bool {
-    // SAFETY: `m` is an initialised robust mutex in a live shared mapping.
-    let rc = unsafe { libc::pthread_mutex_trylock(m) };
-    if rc != libc::EOWNERDEAD {
-        if rc == 0 {
-            // SAFETY: we hold it (trylock succeeded).
-            unsafe { libc::pthread_mutex_unlock(m) };
-        }
-        return false;
-    }
-    // SAFETY: we own the mutex after EOWNERDEAD.
-    if unsafe { libc::pthread_mutex_consistent(m) } != 0 {
-        return false;
-    }
-    // SAFETY: we own the now consistent mutex.
-    unsafe { libc::pthread_mutex_unlock(m) == 0 }
 }
 
 #[cfg(test)]
