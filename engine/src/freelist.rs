@@ -111,28 +111,26 @@ impl Tdb {
     }
 
     fn free_record_locked(&mut self, offset: Offset, rec: &mut Record) -> Result<()> {
-        {
-            // A tailer first, so a failure leaves no bogus record behind.
-            self.update_tailer(offset, rec).inspect_err(|_| {
-                self.log(DebugLevel::Fatal, "tdb_free: update_tailer failed!\n");
-            })?;
-            if self.merge_with_left(offset, rec)?.is_some() {
-                return Ok(());
-            }
-            rec.magic = format::FREE_MAGIC;
-            let head = self.read_off(FREELIST_TOP);
-            let r = head.and_then(|h| {
-                rec.next = h;
-                self.write_rec(offset, rec)?;
-                self.write_off(FREELIST_TOP, offset)
-            });
-            r.inspect_err(|_| {
-                self.log(
-                    DebugLevel::Fatal,
-                    &format!("tdb_free record write failed at offset={}\n", offset),
-                );
-            })
+        // A tailer first, so a failure leaves no bogus record behind.
+        self.update_tailer(offset, rec).inspect_err(|_| {
+            self.log(DebugLevel::Fatal, "tdb_free: update_tailer failed!\n");
+        })?;
+        if self.merge_with_left(offset, rec)?.is_some() {
+            return Ok(());
         }
+        rec.magic = format::FREE_MAGIC;
+        let head = self.read_off(FREELIST_TOP);
+        let r = head.and_then(|h| {
+            rec.next = h;
+            self.write_rec(offset, rec)?;
+            self.write_off(FREELIST_TOP, offset)
+        });
+        r.inspect_err(|_| {
+            self.log(
+                DebugLevel::Fatal,
+                &format!("tdb_free record write failed at offset={}\n", offset),
+            );
+        })
     }
 
     /// Reads a freelist entry, repairing a live magic left by an interrupted delete.
@@ -357,37 +355,35 @@ impl Tdb {
     }
 
     fn freelist_merge_adjacent_locked(&mut self) -> Result<i32> {
-        {
-            let mut count = 0;
-            let mut cur = FREELIST_TOP;
-            let mut limit = WalkLimit::new(self);
-            while let Ok(next) = self.read_off(cur) {
-                if next == 0 {
-                    break;
-                }
-                limit.step(self, "tdb_freelist_size")?;
-                count += 1;
-                let mut next = next;
-                if let Some((left_ptr, _)) = self.record_on_left(next) {
-                    let left = self.read_rec_raw(left_ptr)?;
-                    if left.magic == format::FREE_MAGIC {
-                        let rec = self.read_rec_raw(next)?;
-                        if self.merge_with_left(next, &rec)?.is_some() {
-                            self.write_off(cur, rec.next)?;
-                            next = rec.next;
-                        }
+        let mut count = 0;
+        let mut cur = FREELIST_TOP;
+        let mut limit = WalkLimit::new(self);
+        while let Ok(next) = self.read_off(cur) {
+            if next == 0 {
+                break;
+            }
+            limit.step(self, "tdb_freelist_size")?;
+            count += 1;
+            let mut next = next;
+            if let Some((left_ptr, _)) = self.record_on_left(next) {
+                let left = self.read_rec_raw(left_ptr)?;
+                if left.magic == format::FREE_MAGIC {
+                    let rec = self.read_rec_raw(next)?;
+                    if self.merge_with_left(next, &rec)?.is_some() {
+                        self.write_off(cur, rec.next)?;
+                        next = rec.next;
                     }
                 }
-                if next == 0 {
-                    // Samba's loop then reads the header's first word as an
-                    // offset and counts it once before stopping; so do we.
-                    count += 1;
-                    break;
-                }
-                cur = next;
             }
-            Ok(count)
+            if next == 0 {
+                // Samba's loop then reads the header's first word as an
+                // offset and counts it once before stopping; so do we.
+                count += 1;
+                break;
+            }
+            cur = next;
         }
+        Ok(count)
     }
 
     /// Walks the freelist checking for duplicates and loops; returns the entry count.
@@ -400,20 +396,18 @@ impl Tdb {
     }
 
     fn validate_freelist_locked(&mut self) -> Result<i32> {
-        {
-            let mut seen = HashSet::new();
-            seen.insert(FREELIST_TOP);
-            let mut count = 0;
-            let mut rec_ptr = self.read_off(FREELIST_TOP)?;
-            while rec_ptr != 0 {
-                count += 1;
-                if !seen.insert(rec_ptr) {
-                    return self.fail(TdbError::Corrupt);
-                }
-                let rec = self.read_free_rec(rec_ptr)?;
-                rec_ptr = rec.next;
+        let mut seen = HashSet::new();
+        seen.insert(FREELIST_TOP);
+        let mut count = 0;
+        let mut rec_ptr = self.read_off(FREELIST_TOP)?;
+        while rec_ptr != 0 {
+            count += 1;
+            if !seen.insert(rec_ptr) {
+                return self.fail(TdbError::Corrupt);
             }
-            Ok(count)
+            let rec = self.read_free_rec(rec_ptr)?;
+            rec_ptr = rec.next;
         }
+        Ok(count)
     }
 }

@@ -9,8 +9,11 @@
 //! `check`, `rescue`, `summary`, `dump`. Only `format` and `hash` are public
 //! modules; everything else a caller needs is re-exported here.
 //!
-//! `unsafe` lives only in `io` (the mapping), `lock` (none left: fcntl goes through
-//! nix) and `mutex` (robust process-shared pthread mutexes).
+//! `unsafe` lives only in `io` (the shared mapping) and `mutex` (robust
+//! process-shared pthread mutexes); fcntl locks, open/close, fallocate and the
+//! mutex probe's fork go through `nix`. Locks and traversal state are held by
+//! guards (`Held`) that release them on drop, so an early return or a caught
+//! panic never leaves a lock behind.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
