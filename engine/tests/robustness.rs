@@ -64,26 +64,23 @@ const ALLOC_CAP: usize = 64 << 20;
 /// `f` returned, or why it failed: a panic, a signal, a hang, or an allocation
 /// larger than ALLOC_CAP.
 fn isolated(secs: u32, f: impl FnOnce() -> Vec<u8>) -> Result<Vec<u8>, String> {
+    use nix::sys::resource::{setrlimit, Resource};
+    use nix::sys::signal::Signal;
+    use nix::sys::wait::{waitpid, WaitStatus};
+    use nix::unistd::{alarm, fork, pipe, ForkResult};
     use std::io::{Read, Write};
-    use std::os::unix::io::FromRawFd;
-    let mut fds = [0; 2];
-    // SAFETY: plain system calls; the child runs only this thread's code and ends with _exit.
-    unsafe {
-        assert_eq!(libc::pipe(fds.as_mut_ptr()), 0);
-        let pid = libc::fork();
-        assert!(pid >= 0);
-        if pid == 0 {
-            libc::close(fds[0]);
-            libc::alarm(secs);
-            let rl = libc::rlimit {
-                rlim_cur: 2 << 30,
-                rlim_max: 2 << 30,
-            };
-            libc::setrlimit(libc::RLIMIT_AS, &rl);
+    let (from_child, to_parent) = pipe().expect("pipe");
+    // SAFETY: the child runs only this thread's code (the tests of this file hold
+    // `serial()`, so no other test thread is inside malloc or the engine) and
+    // ends with _exit.
+    match unsafe { fork() }.expect("fork") {
+        ForkResult::Child => {
+            drop(from_child);
+            alarm::set(secs);
+            let _ = setrlimit(Resource::RLIMIT_AS, 2 << 30, 2 << 30);
             LARGEST.with(|c| c.set(0));
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
             let largest = LARGEST.with(|c| c.get());
-            let mut out = std::fs::File::from_raw_fd(fds[1]);
             let msg = match r {
                 Ok(_) if largest > ALLOC_CAP => [
                     &[1u8][..],
@@ -93,26 +90,28 @@ fn isolated(secs: u32, f: impl FnOnce() -> Vec<u8>) -> Result<Vec<u8>, String> {
                 Ok(v) => [&[0u8][..], &v[..]].concat(),
                 Err(e) => [&[1u8][..], panic_text(e).as_bytes()].concat(),
             };
-            let _ = out.write_all(&msg);
-            drop(out);
-            libc::_exit(0);
+            let _ = std::fs::File::from(to_parent).write_all(&msg);
+            // SAFETY: ends the child without running the test harness's exit code.
+            unsafe { libc::_exit(0) }
         }
-        libc::close(fds[1]);
-        let mut buf = Vec::new();
-        let _ = std::fs::File::from_raw_fd(fds[0]).read_to_end(&mut buf);
-        let mut st = 0;
-        libc::waitpid(pid, &mut st, 0);
-        if libc::WIFSIGNALED(st) {
-            return Err(if libc::WTERMSIG(st) == libc::SIGALRM {
-                format!("still running after {} s (a loop?)", secs)
-            } else {
-                format!("killed by signal {}", libc::WTERMSIG(st))
-            });
-        }
-        match buf.split_first() {
-            Some((0, rest)) => Ok(rest.to_vec()),
-            Some((_, rest)) => Err(String::from_utf8_lossy(rest).into_owned()),
-            None => Err("the child said nothing".into()),
+        ForkResult::Parent { child } => {
+            drop(to_parent);
+            let mut buf = Vec::new();
+            let _ = std::fs::File::from(from_child).read_to_end(&mut buf);
+            match waitpid(child, None) {
+                Ok(WaitStatus::Signaled(_, Signal::SIGALRM, _)) => {
+                    return Err(format!("still running after {} s (a loop?)", secs))
+                }
+                Ok(WaitStatus::Signaled(_, signal, _)) => {
+                    return Err(format!("killed by signal {}", signal as i32))
+                }
+                _ => {}
+            }
+            match buf.split_first() {
+                Some((0, rest)) => Ok(rest.to_vec()),
+                Some((_, rest)) => Err(String::from_utf8_lossy(rest).into_owned()),
+                None => Err("the child said nothing".into()),
+            }
         }
     }
 }
