@@ -7,6 +7,7 @@ use crate::format::{
     ByteOrder, Header, DEFAULT_HASH_SIZE, FEATURE_FLAG_MAGIC, FEATURE_FLAG_MUTEX, FREELIST_TOP,
     HASH_RWLOCK_MAGIC, HEADER_SIZE, MAGIC_FOOD, OFF_SIZE, SUPPORTED_FEATURE_FLAGS, VERSION,
 };
+use crate::guard::{Held, Release};
 use crate::hash::HashFunction;
 use crate::io::Storage;
 use crate::lock::{AllRecordLock, LockFlags, LockKind, ACTIVE_LOCK, OPEN_LOCK};
@@ -262,6 +263,35 @@ impl Tdb {
             );
             return Err(open_error(err.raw_os_error().unwrap_or(libc::EIO)));
         }
+        let mut open_lock = Held::adopt(
+            self,
+            Release::Nested {
+                off: OPEN_LOCK,
+                kind: LockKind::Write,
+            },
+        );
+        open_lock.open_under_lock(options, tdb_flags, user_hash, hash_size, &name)?;
+        if open_lock.unlock().is_err() {
+            return Err(open_error(libc::EIO));
+        }
+        OPEN_FILES
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((self.device, self.inode));
+        Ok(())
+    }
+
+    /// The part of open that runs under the open lock (whose guard the caller
+    /// holds): CLEAR_IF_FIRST wipe, header, mutex area, hash table bounds,
+    /// active lock and crash recovery.
+    fn open_under_lock(
+        &mut self,
+        options: &OpenOptions,
+        tdb_flags: u32,
+        user_hash: bool,
+        hash_size: u32,
+        name: &str,
+    ) -> std::result::Result<(), OpenError> {
         let mut locked = false;
         if tdb_flags & flags::CLEAR_IF_FIRST != 0 && !self.read_only {
             locked = self
@@ -284,8 +314,16 @@ impl Tdb {
                     );
                     return Err(open_error(err.raw_os_error().unwrap_or(libc::EIO)));
                 }
-                if let Err(errno) = self.new_database(hash_size) {
-                    self.log(
+                let mut wiping = Held::adopt(
+                    self,
+                    Release::Range {
+                        kind: LockKind::Write,
+                        off: FREELIST_TOP,
+                        len: 0,
+                    },
+                );
+                if let Err(errno) = wiping.new_database(hash_size) {
+                    wiping.log(
                         DebugLevel::Fatal,
                         &format!(
                             "tdb_open_ex: tdb_new_database failed for {}: {}\n",
@@ -293,10 +331,8 @@ impl Tdb {
                             std::io::Error::from_raw_os_error(errno)
                         ),
                     );
-                    let _ = self.brunlock(LockKind::Write, FREELIST_TOP, 0);
                     return Err(open_error(errno));
                 }
-                let _ = self.brunlock(LockKind::Write, FREELIST_TOP, 0);
             }
         }
         let mut raw = [0u8; HEADER_SIZE as usize];
@@ -507,13 +543,6 @@ impl Tdb {
         if self.transaction_recover().is_err() {
             return Err(open_error(libc::EIO));
         }
-        if self.nest_unlock(OPEN_LOCK, LockKind::Write, false).is_err() {
-            return Err(open_error(libc::EIO));
-        }
-        OPEN_FILES
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push((self.device, self.inode));
         Ok(())
     }
 
