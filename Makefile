@@ -137,9 +137,10 @@ bench-smoke:
 # traversal holds an fcntl record lock while it waits for the allrecord mutex,
 # which a committing process holds while it waits for the fcntl range up to EOF.
 # That deadlock is in the lock protocol itself; Samba's libtdb hangs the same way.
-#   make robustness-smoke   short runs (< 60 s): fcntl, fcntl+nosync, mutex, mixed
-#                           libraries, Debian's library, plus the disk-full and
-#                           corrupt-file cargo tests
+#   make robustness-smoke   short runs (< 90 s): fcntl, fcntl+nosync, mutex, mixed
+#                           libraries, Debian's library, plus the disk-full,
+#                           corrupt-file and lock-guard cargo tests (release and
+#                           debug profile, which checks for integer overflow)
 #   make torture TORTURE_SECS=600 TORTURE_PROCS=8 TORTURE_KILL_MS=100
 #   make corpus-compare     the corrupt-file corpus through Debian's libtdb and ours
 .PHONY: robustness-smoke torture-smoke torture torture-build corpus-compare
@@ -168,7 +169,8 @@ define torture_run
 endef
 
 robustness-smoke: torture-smoke
-	$(CARGO) test --release -p tdb-engine --test diskfull --test robustness
+	$(CARGO) test --release -p tdb-engine --test diskfull --test robustness --test guards
+	$(CARGO) test -p tdb-engine --test diskfull --test robustness --test guards
 
 # The torture part of robustness-smoke (make test runs it; cargo test covers the rest).
 torture-smoke: torture-build
@@ -192,7 +194,7 @@ torture: torture-build
 	$(call torture_run,fcntl+nosync mixed $(TORTURE_SECS)s,$(abspath $(BUILT)),-n $(TORTURE_PROCS) -t $(TORTURE_SECS) -i $(TORTURE_KILL_MS) -S -M $(abspath $(BUILT)))
 
 corpus-compare: torture-build
-	@d=$$(mktemp -d); TDB_CORPUS_DIR=$$d/corpus $(CARGO) test --release -p tdb-engine --test robustness corpus_written >/dev/null 2>&1; \
+	@d=$$(mktemp -d); $(CARGO) run --release -q -p tdb-engine --example write_corpus -- $$d/corpus >/dev/null || exit 1; \
 	for f in engine/tests/corpus/*.bin; do tail -c +2 $$f > $$d/corpus/$$(basename $$f .bin).tdb; done; \
 	env -u LD_LIBRARY_PATH $(TORTURE_OUT)/corpus-run $$d/corpus/*.tdb > $$d/debian.txt; \
 	LD_LIBRARY_PATH=$(abspath $(BUILT)) $(TORTURE_OUT)/corpus-run $$d/corpus/*.tdb > $$d/ours.txt; \

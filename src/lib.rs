@@ -2,4 +2,7 @@
 //! top of the safe engine crate `tdb_engine`. Nothing but `extern "C"` functions,
 //! their types and their guard live here.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 mod ffi;

@@ -32,7 +32,7 @@ pub fn tdb_flags(db_flags: u8, mutexes: bool) -> u32 {
         NOSYNC | CLEAR_IF_FIRST | INCOMPATIBLE_HASH
     } else {
         let mut f = NOSYNC | CLEAR_IF_FIRST | INCOMPATIBLE_HASH;
-        if mutexes && tdb_engine::mutex::runtime_check_for_robust_mutexes() {
+        if mutexes && tdb_engine::runtime_check_for_robust_mutexes() {
             f |= MUTEX_LOCKING;
         }
         f

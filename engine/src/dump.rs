@@ -49,23 +49,22 @@ impl Tdb {
         } else {
             format::hash_top(i as u32)
         };
-        if self.lock(i, LockKind::Write).is_err() {
+        let Ok(mut chain) = self.hold_list(i, LockKind::Write) else {
             return;
-        }
-        if let Ok(mut rec_ptr) = self.read_off(top) {
+        };
+        if let Ok(mut rec_ptr) = chain.read_off(top) {
             let mut walk = ChainWalk::new(rec_ptr);
             if rec_ptr != 0 {
                 let _ = writeln!(out, "hash={}", i);
             }
             while rec_ptr != 0 {
-                rec_ptr = self.dump_record(out, i, rec_ptr);
-                if walk.check(self, rec_ptr).is_err() {
+                rec_ptr = chain.dump_record(out, i, rec_ptr);
+                if walk.check(&mut chain, rec_ptr).is_err() {
                     let _ = writeln!(out, "circular hash chain {}", i);
                     break;
                 }
             }
         }
-        let _ = self.unlock_list_internal(i, LockKind::Write);
     }
 
     /// Every chain and record, then the freelist, as tdb_dump_all prints them.
@@ -83,11 +82,12 @@ impl Tdb {
     /// (the text is what was printed up to a failure).
     pub fn print_freelist(&mut self) -> (String, Result<()>) {
         let mut out = String::new();
-        if let Err(e) = self.lock(-1, LockKind::Write) {
-            return (out, Err(e));
-        }
-        let r = self.print_freelist_locked(&mut out);
-        let unlocked = self.unlock_list_internal(-1, LockKind::Write);
+        let mut freelist = match self.hold_list(-1, LockKind::Write) {
+            Ok(freelist) => freelist,
+            Err(e) => return (out, Err(e)),
+        };
+        let r = freelist.print_freelist_locked(&mut out);
+        let unlocked = freelist.unlock();
         (out, r.and(unlocked))
     }
 

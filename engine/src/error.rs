@@ -104,19 +104,13 @@ pub fn from_code(code: i32) -> TdbError {
 
 /// The C library's text for an OS error, as Samba's messages print it with strerror.
 pub(crate) fn strerror(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    // std words an OS error as strerror's text plus " (os error N)".
     match e.raw_os_error() {
         Some(code) => {
-            // SAFETY: strerror returns a pointer to a NUL-terminated static or
-            // thread-local string, copied out at once.
-            let p = unsafe { libc::strerror(code) };
-            if p.is_null() {
-                return e.to_string();
-            }
-            // SAFETY: p is non-null and NUL-terminated (above).
-            unsafe { std::ffi::CStr::from_ptr(p) }
-                .to_string_lossy()
-                .into_owned()
+            let suffix = format!(" (os error {})", code);
+            text.strip_suffix(&suffix).unwrap_or(&text).to_string()
         }
-        None => e.to_string(),
+        None => text,
     }
 }

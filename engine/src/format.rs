@@ -89,18 +89,21 @@ impl ByteOrder {
 }
 
 /// Offset of the head of hash chain `bucket` (bucket -1, i.e. `u32::MAX` wrapped, is never used here).
+/// `bucket` is below the hash size of an open database, whose table fits in the
+/// file (open checks it), so the offset fits in 32 bits.
 #[inline]
 pub fn hash_top(bucket: u32) -> Offset {
     FREELIST_TOP + (bucket + 1) * OFF_SIZE
 }
 
-/// First byte after the hash table: where records may start.
+/// First byte after the hash table: where records may start (`hash_size` as open checked it).
 #[inline]
 pub fn data_start(hash_size: u32) -> Offset {
     hash_top(hash_size - 1) + OFF_SIZE
 }
 
-/// Rounds `x` up to a multiple of `a` (a power of two).
+/// Rounds `x` up to a multiple of `a` (a power of two); the caller has made sure
+/// that `x + a` fits in 32 bits.
 #[inline]
 pub fn align(x: u32, a: u32) -> u32 {
     (x + a - 1) & !(a - 1)

@@ -75,7 +75,13 @@ impl Tdb {
         if left.magic != format::FREE_MAGIC {
             return Ok(None);
         }
-        left.rec_len += RECORD_SIZE + rec.rec_len;
+        left.rec_len = match RECORD_SIZE
+            .checked_add(rec.rec_len)
+            .and_then(|n| left.rec_len.checked_add(n))
+        {
+            Some(n) => n,
+            None => return self.fail(TdbError::Corrupt),
+        };
         self.write_rec(left_ptr, &left).inspect_err(|_| {
             self.log(
                 DebugLevel::Fatal,
@@ -100,31 +106,31 @@ impl Tdb {
     /// Puts the record at `offset` on the freelist, merging it into a free left
     /// neighbour (tdb_free). Takes the freelist lock.
     pub(crate) fn free_record(&mut self, offset: Offset, mut rec: Record) -> Result<()> {
-        self.lock(-1, LockKind::Write)?;
-        let r = (|| {
-            // A tailer first, so a failure leaves no bogus record behind.
-            self.update_tailer(offset, &rec).inspect_err(|_| {
-                self.log(DebugLevel::Fatal, "tdb_free: update_tailer failed!\n");
-            })?;
-            if self.merge_with_left(offset, &rec)?.is_some() {
-                return Ok(());
-            }
-            rec.magic = format::FREE_MAGIC;
-            let head = self.read_off(FREELIST_TOP);
-            let r = head.and_then(|h| {
-                rec.next = h;
-                self.write_rec(offset, &rec)?;
-                self.write_off(FREELIST_TOP, offset)
-            });
-            r.inspect_err(|_| {
-                self.log(
-                    DebugLevel::Fatal,
-                    &format!("tdb_free record write failed at offset={}\n", offset),
-                );
-            })
-        })();
-        let _ = self.unlock_list_internal(-1, LockKind::Write);
-        r
+        let mut freelist = self.hold_list(-1, LockKind::Write)?;
+        freelist.free_record_locked(offset, &mut rec)
+    }
+
+    fn free_record_locked(&mut self, offset: Offset, rec: &mut Record) -> Result<()> {
+        // A tailer first, so a failure leaves no bogus record behind.
+        self.update_tailer(offset, rec).inspect_err(|_| {
+            self.log(DebugLevel::Fatal, "tdb_free: update_tailer failed!\n");
+        })?;
+        if self.merge_with_left(offset, rec)?.is_some() {
+            return Ok(());
+        }
+        rec.magic = format::FREE_MAGIC;
+        let head = self.read_off(FREELIST_TOP);
+        let r = head.and_then(|h| {
+            rec.next = h;
+            self.write_rec(offset, rec)?;
+            self.write_off(FREELIST_TOP, offset)
+        });
+        r.inspect_err(|_| {
+            self.log(
+                DebugLevel::Fatal,
+                &format!("tdb_free record write failed at offset={}\n", offset),
+            );
+        })
     }
 
     /// Reads a freelist entry, repairing a live magic left by an interrupted delete.
@@ -180,7 +186,10 @@ impl Tdb {
         mut rec: Record,
         last_ptr: Offset,
     ) -> Result<(Offset, Record)> {
-        if rec.rec_len < length + MIN_REC_SIZE {
+        let Some(split_min) = length.checked_add(MIN_REC_SIZE) else {
+            return self.fail(TdbError::Oom);
+        };
+        if rec.rec_len < split_min {
             self.write_off(last_ptr, rec.next)?;
             rec.magic = format::MAGIC;
             self.write_rec(rec_ptr, &rec)?;
@@ -203,9 +212,13 @@ impl Tdb {
     /// Best-fit allocation from the freelist, growing the file when nothing fits.
     /// The caller holds the freelist lock.
     fn allocate_from_freelist(&mut self, length: u32) -> Result<(Offset, Record)> {
-        // Over-allocate to reduce fragmentation, plus room for the tailer.
-        let length = ((length as f64 * 1.25) as u32).wrapping_add(OFF_SIZE);
-        let length = format::align(length, format::ALIGNMENT);
+        // Over-allocate to reduce fragmentation, plus room for the tailer (a
+        // request that cannot be rounded so within 32 bits cannot be met).
+        let grown = (length as f64 * 1.25) as u64 + (OFF_SIZE + format::ALIGNMENT - 1) as u64;
+        let length = match u32::try_from(grown & !(format::ALIGNMENT as u64 - 1)) {
+            Ok(l) if l.checked_add(MIN_REC_SIZE).is_some() => l,
+            _ => return self.fail(TdbError::Oom),
+        };
         let mut limit = WalkLimit::new(self);
         loop {
             let mut merge_created_candidate = false;
@@ -256,7 +269,7 @@ impl Tdb {
             if merge_created_candidate {
                 continue;
             }
-            self.expand(length + RECORD_SIZE)?;
+            self.expand(length + RECORD_SIZE)?; // length + MIN_REC_SIZE fits (above)
             limit = WalkLimit::new(self);
         }
     }
@@ -274,30 +287,24 @@ impl Tdb {
         if self.max_dead != 0 {
             for i in 0..self.hash_size {
                 let list = self.bucket(hash.wrapping_add(i));
-                if self.lock_list(list as i64, LockKind::Write, false).is_ok() {
-                    let got = self.alloc_dead(list, length);
-                    let _ = self.unlock_list_internal(list as i64, LockKind::Write);
-                    if let Some(found) = got {
+                if let Ok(mut chain) = self.hold_list_quietly(list as i64, LockKind::Write, false) {
+                    if let Some(found) = chain.alloc_dead(list, length) {
                         return Ok(found);
                     }
                 }
-                if self.lock_list(-1, LockKind::Write, false).is_ok() {
+                if let Ok(mut freelist) = self.hold_list_quietly(-1, LockKind::Write, false) {
                     if !chain_clean {
-                        self.purge_dead(hash);
+                        freelist.purge_dead(hash);
                     }
-                    let r = self.allocate_from_freelist(length);
-                    let _ = self.unlock_list_internal(-1, LockKind::Write);
-                    return r;
+                    return freelist.allocate_from_freelist(length);
                 }
             }
         }
-        self.lock(-1, LockKind::Write)?;
+        let mut freelist = self.hold_list(-1, LockKind::Write)?;
         if !chain_clean {
-            self.purge_dead(hash);
+            freelist.purge_dead(hash);
         }
-        let r = self.allocate_from_freelist(length);
-        let _ = self.unlock_list_internal(-1, LockKind::Write);
-        r
+        freelist.allocate_from_freelist(length)
     }
 
     /// Takes a fitting dead record out of chain `list` for reuse.
@@ -327,84 +334,80 @@ impl Tdb {
     }
 
     fn freelist_count(&mut self) -> Result<i32> {
-        self.lock(-1, LockKind::Read)?;
+        let mut freelist = self.hold_list(-1, LockKind::Read)?;
         let mut count = 0;
         let mut ptr = FREELIST_TOP;
-        let mut limit = WalkLimit::new(self);
-        let mut r = Ok(());
-        while let Ok(next) = self.read_off(ptr) {
+        let mut limit = WalkLimit::new(&freelist);
+        while let Ok(next) = freelist.read_off(ptr) {
             if next == 0 {
                 break;
             }
-            if let Err(e) = limit.step(self, "tdb_freelist_size") {
-                r = Err(e);
-                break;
-            }
+            limit.step(&mut freelist, "tdb_freelist_size")?;
             count += 1;
             ptr = next;
         }
-        let _ = self.unlock_list_internal(-1, LockKind::Read);
-        r.map(|_| count)
+        Ok(count)
     }
 
     fn freelist_merge_adjacent(&mut self) -> Result<i32> {
-        self.lock(-1, LockKind::Read)?;
-        let r = (|| {
-            let mut count = 0;
-            let mut cur = FREELIST_TOP;
-            let mut limit = WalkLimit::new(self);
-            while let Ok(next) = self.read_off(cur) {
-                if next == 0 {
-                    break;
-                }
-                limit.step(self, "tdb_freelist_size")?;
-                count += 1;
-                let mut next = next;
-                if let Some((left_ptr, _)) = self.record_on_left(next) {
-                    let left = self.read_rec_raw(left_ptr)?;
-                    if left.magic == format::FREE_MAGIC {
-                        let rec = self.read_rec_raw(next)?;
-                        if self.merge_with_left(next, &rec)?.is_some() {
-                            self.write_off(cur, rec.next)?;
-                            next = rec.next;
-                        }
+        let mut freelist = self.hold_list(-1, LockKind::Read)?;
+        freelist.freelist_merge_adjacent_locked()
+    }
+
+    fn freelist_merge_adjacent_locked(&mut self) -> Result<i32> {
+        let mut count = 0;
+        let mut cur = FREELIST_TOP;
+        let mut limit = WalkLimit::new(self);
+        while let Ok(next) = self.read_off(cur) {
+            if next == 0 {
+                break;
+            }
+            limit.step(self, "tdb_freelist_size")?;
+            count += 1;
+            let mut next = next;
+            if let Some((left_ptr, _)) = self.record_on_left(next) {
+                let left = self.read_rec_raw(left_ptr)?;
+                if left.magic == format::FREE_MAGIC {
+                    let rec = self.read_rec_raw(next)?;
+                    if self.merge_with_left(next, &rec)?.is_some() {
+                        self.write_off(cur, rec.next)?;
+                        next = rec.next;
                     }
                 }
-                if next == 0 {
-                    // Samba's loop then reads the header's first word as an
-                    // offset and counts it once before stopping; so do we.
-                    count += 1;
-                    break;
-                }
-                cur = next;
             }
-            Ok(count)
-        })();
-        let _ = self.unlock_list_internal(-1, LockKind::Read);
-        r
+            if next == 0 {
+                // Samba's loop then reads the header's first word as an
+                // offset and counts it once before stopping; so do we.
+                count += 1;
+                break;
+            }
+            cur = next;
+        }
+        Ok(count)
     }
 
     /// Walks the freelist checking for duplicates and loops; returns the entry count.
     pub fn validate_freelist(&mut self) -> Result<i32> {
-        if self.lock(-1, LockKind::Write).is_err() {
-            return Ok(0);
-        }
-        let r = (|| {
-            let mut seen = HashSet::new();
-            seen.insert(FREELIST_TOP);
-            let mut count = 0;
-            let mut rec_ptr = self.read_off(FREELIST_TOP)?;
-            while rec_ptr != 0 {
-                count += 1;
-                if !seen.insert(rec_ptr) {
-                    return self.fail(TdbError::Corrupt);
-                }
-                let rec = self.read_free_rec(rec_ptr)?;
-                rec_ptr = rec.next;
-            }
-            Ok(count)
-        })();
-        let _ = self.unlock_list_internal(-1, LockKind::Write);
+        let r = match self.hold_list(-1, LockKind::Write) {
+            Ok(mut freelist) => freelist.validate_freelist_locked(),
+            Err(_) => return Ok(0),
+        };
         self.track(r)
+    }
+
+    fn validate_freelist_locked(&mut self) -> Result<i32> {
+        let mut seen = HashSet::new();
+        seen.insert(FREELIST_TOP);
+        let mut count = 0;
+        let mut rec_ptr = self.read_off(FREELIST_TOP)?;
+        while rec_ptr != 0 {
+            count += 1;
+            if !seen.insert(rec_ptr) {
+                return self.fail(TdbError::Corrupt);
+            }
+            let rec = self.read_free_rec(rec_ptr)?;
+            rec_ptr = rec.next;
+        }
+        Ok(count)
     }
 }

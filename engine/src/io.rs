@@ -12,7 +12,6 @@ use crate::tdb::Tdb;
 use memmap2::{MmapOptions, MmapRaw};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::os::unix::io::AsRawFd;
 
 /// A shared mapping of the database file (from the end of any mutex area on).
 pub(crate) struct MappedRegion {
@@ -462,19 +461,13 @@ impl Tdb {
             }
         };
         let hdr = self.hdr_ofs as u64;
-        let fd = self.file()?.as_raw_fd();
-        // posix_fallocate returns an errno value; it leaves the range zero-filled.
+        // posix_fallocate leaves the range zero-filled.
         let rc = loop {
-            // SAFETY: plain system call on our own open descriptor.
-            let rc = unsafe {
-                libc::posix_fallocate(
-                    fd,
-                    (size as u64 + hdr) as libc::off_t,
-                    addition as libc::off_t,
-                )
-            };
-            if rc != libc::EINTR {
-                break rc;
+            let start = (size as u64 + hdr) as libc::off_t;
+            match nix::fcntl::posix_fallocate(self.file()?, start, addition as libc::off_t) {
+                Ok(()) => break 0,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(errno) => break errno as i32,
             }
         };
         if rc == 0 {
@@ -522,10 +515,8 @@ impl Tdb {
     /// Makes room for at least `size` more bytes of records, adding the new space to
     /// the freelist (tdb_expand). Takes the freelist lock.
     pub(crate) fn expand(&mut self, size: u32) -> Result<()> {
-        self.lock_list(-1, crate::lock::LockKind::Write, true)?;
-        let r = self.expand_locked(size);
-        let _ = self.unlock_list_internal(-1, crate::lock::LockKind::Write);
-        r
+        let mut freelist = self.hold_list_quietly(-1, crate::lock::LockKind::Write, true)?;
+        freelist.expand_locked(size)
     }
 
     fn expand_locked(&mut self, size: u32) -> Result<()> {

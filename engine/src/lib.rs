@@ -4,29 +4,46 @@
 //!
 //! The engine is split by concern as Samba's tdb is: `format` (on-disk layout),
 //! `io` (mapping, reads, writes, growth), `lock` (fcntl byte-range locks), `mutex`
-//! (robust pthread mutexes for TDB_MUTEX_LOCKING), `freelist`, `tdb` (fetch, store,
-//! delete), `traverse`, `transaction`, `open`, `check`, `rescue`, `summary`, `dump`.
+//! (robust pthread mutexes for TDB_MUTEX_LOCKING), `guard` (scoped locks),
+//! `freelist`, `tdb` (fetch, store, delete), `traverse`, `transaction`, `open`,
+//! `check`, `rescue`, `summary`, `dump`. Only `format` and `hash` are public
+//! modules; everything else a caller needs is re-exported here.
+//!
+//! `unsafe` lives only in `io` (the shared mapping) and `mutex` (robust
+//! process-shared pthread mutexes); fcntl locks, open/close, fallocate and the
+//! mutex probe's fork go through `nix`. Locks and traversal state are held by
+//! guards (`Held`) that release them on drop, so an early return or a caught
+//! panic never leaves a lock behind.
 
-pub mod check;
-pub mod dump;
-pub mod error;
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+#![deny(missing_docs)]
+
+mod check;
+mod dump;
+mod error;
 pub mod format;
-pub mod freelist;
+mod freelist;
+mod guard;
 pub mod hash;
-pub mod io;
-pub mod lock;
-pub mod mutex;
-pub mod open;
-pub mod rescue;
-pub mod summary;
-pub mod tdb;
-pub mod transaction;
-pub mod traverse;
+mod io;
+mod lock;
+mod mutex;
+mod open;
+mod rescue;
+mod summary;
+mod tdb;
+mod transaction;
+mod traverse;
 
+pub use check::CheckFn;
 pub use error::{OpenError, Result, TdbError};
-pub use hash::HashFunction;
+pub use guard::Held;
+pub use hash::{jenkins_hash, HashFunction};
+pub use mutex::runtime_check_for_robust_mutexes;
 pub use open::{DebugLevel, Logger, OpenOptions};
 pub use tdb::{StoreFlag, Tdb};
+pub use traverse::TraverseFn;
 
 /// The tdb_flags bits of tdb_open, with Samba's values.
 pub mod flags {

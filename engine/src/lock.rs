@@ -8,8 +8,12 @@
 
 use crate::error::{Result, TdbError};
 use crate::format::{FREELIST_TOP, RECORD_MAGIC_OFS, RECOVERY_HEAD_OFS, RECOVERY_MAGIC};
+use crate::guard::{Held, Release};
 use crate::open::DebugLevel;
 use crate::tdb::Tdb;
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg};
+use std::os::fd::{AsFd, BorrowedFd};
 
 /// Offset of the lock held while opening (and while committing).
 pub(crate) const OPEN_LOCK: u32 = 0;
@@ -132,7 +136,7 @@ impl Tdb {
             return r;
         }
         let fd = match self.file.as_ref() {
-            Some(f) => std::os::unix::io::AsRawFd::as_raw_fd(f),
+            Some(f) => f.as_fd(),
             None => return Err(libc::EBADF),
         };
         fcntl_setlk(fd, kind.fcntl_type(), off, len, wait)
@@ -144,7 +148,7 @@ impl Tdb {
             return r;
         }
         let fd = match self.file.as_ref() {
-            Some(f) => std::os::unix::io::AsRawFd::as_raw_fd(f),
+            Some(f) => f.as_fd(),
             None => return Err(libc::EBADF),
         };
         fcntl_setlk(fd, libc::F_UNLCK as libc::c_short, off, len, false)
@@ -431,15 +435,15 @@ impl Tdb {
 
     /// Takes the allrecord and open locks by fcntl and replays the recovery area.
     fn lock_and_recover(&mut self) -> Result<()> {
-        self.brlock(LockKind::Write, FREELIST_TOP, 0, LockFlags::WAIT)?;
-        if let Err(e) = self.brlock(LockKind::Write, OPEN_LOCK, 1, LockFlags::WAIT) {
-            let _ = self.brunlock(LockKind::Write, FREELIST_TOP, 0);
-            return Err(e);
-        }
-        let r = self.transaction_recover();
-        let _ = self.brunlock(LockKind::Write, OPEN_LOCK, 1);
-        let _ = self.brunlock(LockKind::Write, FREELIST_TOP, 0);
-        r
+        let mut all = self.hold_range(LockKind::Write, FREELIST_TOP, 0)?;
+        let mut open = all.hold_range(LockKind::Write, OPEN_LOCK, 1)?;
+        open.transaction_recover()
+    }
+
+    /// Takes a waiting byte-range lock and returns the guard that releases it.
+    fn hold_range(&mut self, kind: LockKind, off: u32, len: u32) -> Result<Held<'_>> {
+        self.brlock(kind, off, len, LockFlags::WAIT)?;
+        Ok(Held::adopt(self, Release::Range { kind, off, len }))
     }
 
     /// Locks `len` bytes from `off`, falling back to halves when the whole range is
@@ -728,15 +732,11 @@ impl Tdb {
         &mut self,
         f: impl FnOnce(&mut Tdb) -> Result<R>,
     ) -> Result<R> {
-        let locked = !(self.read_only || self.allrecord.count != 0);
-        if locked {
-            self.lockall_read()?;
+        if self.read_only || self.allrecord.count != 0 {
+            return f(self);
         }
-        let r = f(self);
-        if locked {
-            let _ = self.unlockall_read();
-        }
-        r
+        let mut all = self.hold_allrecord(LockKind::Read)?;
+        f(&mut all)
     }
 
     /// Write-locks the chain of `key` (waits).
@@ -841,33 +841,31 @@ impl Tdb {
 
 /// fcntl(F_SETLK/F_SETLKW) on `fd`; returns the errno on failure.
 fn fcntl_setlk(
-    fd: i32,
+    fd: BorrowedFd<'_>,
     ltype: libc::c_short,
     off: u32,
     len: u32,
     wait: bool,
 ) -> std::result::Result<(), i32> {
-    // SAFETY: flock is plain data, fully initialised here; fcntl only reads it.
-    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
-    fl.l_type = ltype;
-    fl.l_whence = libc::SEEK_SET as libc::c_short;
-    fl.l_start = off as libc::off_t;
-    fl.l_len = len as libc::off_t;
-    fl.l_pid = 0;
-    let cmd = if wait { libc::F_SETLKW } else { libc::F_SETLK };
-    // SAFETY: a valid descriptor number and a pointer to a live flock.
-    let rc = unsafe { libc::fcntl(fd, cmd, &fl as *const libc::flock) };
-    if rc == -1 {
-        Err(std::io::Error::last_os_error()
-            .raw_os_error()
-            .unwrap_or(libc::EIO))
+    let fl = libc::flock {
+        l_type: ltype,
+        l_whence: libc::SEEK_SET as libc::c_short,
+        l_start: libc::off_t::from(off),
+        l_len: libc::off_t::from(len),
+        l_pid: 0,
+    };
+    let arg = if wait {
+        FcntlArg::F_SETLKW(&fl)
     } else {
-        Ok(())
+        FcntlArg::F_SETLK(&fl)
+    };
+    match fcntl(fd, arg) {
+        Ok(_) => Ok(()),
+        Err(errno) => Err(errno as i32),
     }
 }
 
 /// Sets errno, so that C callers see why a lock failed.
 pub(crate) fn set_errno(errno: i32) {
-    // SAFETY: __errno_location returns this thread's errno slot.
-    unsafe { *libc::__errno_location() = errno };
+    Errno::set_raw(errno);
 }

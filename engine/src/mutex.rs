@@ -29,10 +29,15 @@ const F_UNLCK: libc::c_short = libc::F_UNLCK as libc::c_short;
 const F_RDLCK: libc::c_short = libc::F_RDLCK as libc::c_short;
 const F_WRLCK: libc::c_short = libc::F_WRLCK as libc::c_short;
 
-/// Bytes of mutex area a file with `hash_size` chains has.
+/// Bytes of mutex area a file with `hash_size` chains has; u32::MAX when that
+/// does not fit in 32 bits (no file can then have the mutex size it names).
 pub(crate) fn mutex_area_size(hash_size: u32, page_size: u32) -> u32 {
-    let size = size_of::<MutexAreaHead>() + hash_size as usize * size_of::<libc::pthread_mutex_t>();
-    align(size as u32, page_size)
+    let size = size_of::<MutexAreaHead>() as u64
+        + hash_size as u64 * size_of::<libc::pthread_mutex_t>() as u64;
+    match u32::try_from(size) {
+        Ok(size) if size.checked_add(page_size).is_some() => align(size, page_size),
+        _ => u32::MAX,
+    }
 }
 
 /// The mapped mutex area of an open database.
@@ -158,19 +163,10 @@ impl MutexArea {
     fn init_all(&self) -> std::result::Result<(), i32> {
         with_robust_attr(|attr| {
             for i in 0..self.count {
-                // SAFETY: the slot is inside the mapping; attr is initialised.
-                let rc = unsafe { libc::pthread_mutex_init(self.chain(i), attr) };
-                if rc != 0 {
-                    return Err(rc);
-                }
+                init_mutex(self.chain(i), attr)?;
             }
             self.set_allrecord_state(F_UNLCK);
-            // SAFETY: as above.
-            let rc = unsafe { libc::pthread_mutex_init(self.allrecord_mutex(), attr) };
-            if rc != 0 {
-                return Err(rc);
-            }
-            Ok(())
+            init_mutex(self.allrecord_mutex(), attr)
         })
     }
 }
@@ -197,6 +193,20 @@ fn with_robust_attr<R>(
         let r = if rc == 0 { f(&attr) } else { Err(rc) };
         libc::pthread_mutexattr_destroy(&mut attr);
         r
+    }
+}
+
+/// Initialises the mutex at `m` with `attr`; the error number on failure. `m`
+/// points at a mutex slot of a live mapping (or of our own memory) that no
+/// process is using, and `attr` was initialised by `with_robust_attr`.
+fn init_mutex(
+    m: *mut libc::pthread_mutex_t,
+    attr: *const libc::pthread_mutexattr_t,
+) -> std::result::Result<(), i32> {
+    // SAFETY: per the contract above: a valid, unused slot and an initialised attribute.
+    match unsafe { libc::pthread_mutex_init(m, attr) } {
+        0 => Ok(()),
+        rc => Err(rc),
     }
 }
 
@@ -500,76 +510,64 @@ pub fn runtime_check_for_robust_mutexes() -> bool {
 
 fn probe_robust_mutexes() -> bool {
     let size = size_of::<libc::pthread_mutex_t>();
-    // SAFETY: an anonymous shared mapping, unmapped at the end; the mutex in it is
-    // initialised before use; the child only makes async-signal-safe calls
-    // (pthread_mutex_lock on a process-shared mutex, write, read, _exit).
-    unsafe {
-        let ptr = libc::mmap(
+    // SAFETY: a fresh anonymous shared mapping; nothing else refers to it.
+    let ptr = unsafe {
+        libc::mmap(
             std::ptr::null_mut(),
             size,
             libc::PROT_READ | libc::PROT_WRITE,
             libc::MAP_SHARED | libc::MAP_ANONYMOUS,
             -1,
             0,
-        );
-        if ptr == libc::MAP_FAILED {
-            return false;
-        }
-        let m = ptr as *mut libc::pthread_mutex_t;
-        let ok = with_robust_attr(|attr| {
-            let rc = libc::pthread_mutex_init(m, attr);
-            if rc != 0 {
-                Err(rc)
-            } else {
-                Ok(())
-            }
-        })
-        .is_ok()
-            && probe_with_child(m);
-        libc::pthread_mutex_destroy(m);
-        libc::munmap(ptr, size);
-        ok
+        )
+    };
+    if ptr == libc::MAP_FAILED {
+        return false;
     }
+    let m = ptr.cast::<libc::pthread_mutex_t>();
+    // (The mapping is big enough and page-aligned for one mutex, and unused.)
+    let initialised = with_robust_attr(|attr| init_mutex(m, attr)).is_ok();
+    let ok = initialised && probe_with_child(m);
+    if initialised {
+        // SAFETY: initialised above and no longer locked by anyone alive.
+        unsafe { libc::pthread_mutex_destroy(m) };
+    }
+    // SAFETY: the mapping made above, unmapped once; `m` is not used afterwards.
+    unsafe { libc::munmap(ptr, size) };
+    ok
 }
 
 /// Forks a child that locks `m` and exits holding it; true when the parent then
-/// sees EOWNERDEAD and can make the mutex consistent.
-unsafe fn probe_with_child(m: *mut libc::pthread_mutex_t) -> bool {
-    let mut up = [0i32; 2];
-    if libc::pipe(up.as_mut_ptr()) != 0 {
+/// sees EOWNERDEAD and can make the mutex consistent. `m` is an initialised
+/// robust process-shared mutex in a shared mapping.
+fn probe_with_child(m: *mut libc::pthread_mutex_t) -> bool {
+    use nix::sys::wait::waitpid;
+    use nix::unistd::{fork, pipe, read, write, ForkResult};
+    let Ok((up_read, up_write)) = pipe() else {
         return false;
-    }
-    let pid = libc::fork();
-    if pid == 0 {
-        libc::close(up[0]);
-        let rc: i32 = libc::pthread_mutex_lock(m);
-        let _ = libc::write(up[1], &rc as *const i32 as *const libc::c_void, 4);
-        libc::_exit(if rc == 0 { 0 } else { 1 });
-    }
-    libc::close(up[1]);
-    if pid == -1 {
-        libc::close(up[0]);
-        return false;
-    }
-    let mut rc: i32 = -1;
-    let n = libc::read(up[0], &mut rc as *mut i32 as *mut libc::c_void, 4);
-    libc::close(up[0]);
-    let mut status = 0;
-    while libc::waitpid(pid, &mut status, 0) == -1 && *libc::__errno_location() == libc::EINTR {}
-    if n != 4 || rc != 0 {
-        return false;
-    }
-    let rc = libc::pthread_mutex_trylock(m);
-    if rc != libc::EOWNERDEAD {
-        if rc == 0 {
-            libc::pthread_mutex_unlock(m);
+    };
+    // SAFETY: the child only makes async-signal-safe calls (pthread_mutex_lock
+    // on a process-shared mutex, write, _exit) before it exits.
+    match unsafe { fork() } {
+        Ok(ForkResult::Child) => {
+            drop(up_read);
+            let rc = lock_robust(m, true);
+            let _ = write(&up_write, &rc.to_ne_bytes());
+            // SAFETY: ends the child without running the parent's atexit handlers.
+            unsafe { libc::_exit(if rc == 0 { 0 } else { 1 }) }
         }
-        return false;
+        Ok(ForkResult::Parent { child }) => {
+            drop(up_write);
+            let mut buf = [0u8; 4];
+            let n = read(&up_read, &mut buf).unwrap_or(0);
+            while let Err(nix::errno::Errno::EINTR) = waitpid(child, None) {}
+            // The child died holding `m`: a robust mutex answers the try-lock
+            // with EOWNERDEAD, which lock_robust turns into a consistent mutex
+            // that we hold (any other mutex stays busy).
+            n == 4 && i32::from_ne_bytes(buf) == 0 && lock_robust(m, false) == 0 && unlock(m) == 0
+        }
+        Err(_) => false,
     }
-    if libc::pthread_mutex_consistent(m) != 0 {
-        return false;
-    }
-    libc::pthread_mutex_unlock(m) == 0
 }
 
 #[cfg(test)]

@@ -5,8 +5,9 @@ use crate::error::{OpenError, Result, TdbError};
 use crate::flags;
 use crate::format::{
     ByteOrder, Header, DEFAULT_HASH_SIZE, FEATURE_FLAG_MAGIC, FEATURE_FLAG_MUTEX, FREELIST_TOP,
-    HASH_RWLOCK_MAGIC, HEADER_SIZE, MAGIC_FOOD, SUPPORTED_FEATURE_FLAGS, VERSION,
+    HASH_RWLOCK_MAGIC, HEADER_SIZE, MAGIC_FOOD, OFF_SIZE, SUPPORTED_FEATURE_FLAGS, VERSION,
 };
+use crate::guard::{Held, Release};
 use crate::hash::HashFunction;
 use crate::io::Storage;
 use crate::lock::{AllRecordLock, LockFlags, LockKind, ACTIVE_LOCK, OPEN_LOCK};
@@ -16,7 +17,7 @@ use std::any::Any;
 use std::ffi::CStr;
 use std::fs::File;
 use std::os::unix::fs::{FileExt, MetadataExt};
-use std::os::unix::io::{AsRawFd, FromRawFd, IntoRawFd};
+use std::os::unix::io::AsRawFd;
 use std::sync::{Arc, Mutex};
 
 /// Severity of a log message, the values of C `enum tdb_debug_level`.
@@ -87,9 +88,8 @@ impl Tdb {
             } else {
                 HashFunction::Old
             });
-        // SAFETY: sysconf has no memory effects.
-        let page_size = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
-            n if n > 0 => n as u32,
+        let page_size = match nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE) {
+            Ok(Some(n)) if n > 0 && n <= 1 << 30 => n as u32,
             _ => 0x2000,
         };
         let internal = tdb_flags & flags::INTERNAL != 0;
@@ -233,17 +233,9 @@ impl Tdb {
             }
             return Ok(());
         }
-        let fd = {
-            // SAFETY: a NUL-terminated path; the descriptor returned is owned below.
-            let fd = unsafe {
-                libc::open(
-                    self.name.as_ptr(),
-                    options.open_flags | libc::O_CLOEXEC,
-                    options.mode as libc::c_uint,
-                )
-            };
-            if fd == -1 {
-                let err = std::io::Error::last_os_error();
+        let fd = match open_file(&self.name, options.open_flags, options.mode) {
+            Ok(file) => file,
+            Err(err) => {
                 self.log(
                     DebugLevel::Warning,
                     &format!(
@@ -254,8 +246,6 @@ impl Tdb {
                 );
                 return Err(open_error(err.raw_os_error().unwrap_or(libc::EIO)));
             }
-            // SAFETY: fd was just opened and is owned by nobody else.
-            unsafe { File::from_raw_fd(fd) }
         };
         self.file = Some(fd);
         if self
@@ -273,6 +263,35 @@ impl Tdb {
             );
             return Err(open_error(err.raw_os_error().unwrap_or(libc::EIO)));
         }
+        let mut open_lock = Held::adopt(
+            self,
+            Release::Nested {
+                off: OPEN_LOCK,
+                kind: LockKind::Write,
+            },
+        );
+        open_lock.open_under_lock(options, tdb_flags, user_hash, hash_size, &name)?;
+        if open_lock.unlock().is_err() {
+            return Err(open_error(libc::EIO));
+        }
+        OPEN_FILES
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((self.device, self.inode));
+        Ok(())
+    }
+
+    /// The part of open that runs under the open lock (whose guard the caller
+    /// holds): CLEAR_IF_FIRST wipe, header, mutex area, hash table bounds,
+    /// active lock and crash recovery.
+    fn open_under_lock(
+        &mut self,
+        options: &OpenOptions,
+        tdb_flags: u32,
+        user_hash: bool,
+        hash_size: u32,
+        name: &str,
+    ) -> std::result::Result<(), OpenError> {
         let mut locked = false;
         if tdb_flags & flags::CLEAR_IF_FIRST != 0 && !self.read_only {
             locked = self
@@ -295,8 +314,16 @@ impl Tdb {
                     );
                     return Err(open_error(err.raw_os_error().unwrap_or(libc::EIO)));
                 }
-                if let Err(errno) = self.new_database(hash_size) {
-                    self.log(
+                let mut wiping = Held::adopt(
+                    self,
+                    Release::Range {
+                        kind: LockKind::Write,
+                        off: FREELIST_TOP,
+                        len: 0,
+                    },
+                );
+                if let Err(errno) = wiping.new_database(hash_size) {
+                    wiping.log(
                         DebugLevel::Fatal,
                         &format!(
                             "tdb_open_ex: tdb_new_database failed for {}: {}\n",
@@ -304,10 +331,8 @@ impl Tdb {
                             std::io::Error::from_raw_os_error(errno)
                         ),
                     );
-                    let _ = self.brunlock(LockKind::Write, FREELIST_TOP, 0);
                     return Err(open_error(errno));
                 }
-                let _ = self.brunlock(LockKind::Write, FREELIST_TOP, 0);
             }
         }
         let mut raw = [0u8; HEADER_SIZE as usize];
@@ -518,13 +543,6 @@ impl Tdb {
         if self.transaction_recover().is_err() {
             return Err(open_error(libc::EIO));
         }
-        if self.nest_unlock(OPEN_LOCK, LockKind::Write, false).is_err() {
-            return Err(open_error(libc::EIO));
-        }
-        OPEN_FILES
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push((self.device, self.inode));
         Ok(())
     }
 
@@ -588,6 +606,10 @@ impl Tdb {
     /// Writes a fresh, empty database (or builds it in memory for TDB_INTERNAL).
     /// Returns the errno on failure.
     fn new_database(&mut self, hash_size: u32) -> std::result::Result<(), i32> {
+        // Every offset of the hash table (and its lock) must fit in 32 bits.
+        if hash_size > (u32::MAX - FREELIST_TOP) / OFF_SIZE - 1 {
+            return Err(libc::ENOMEM);
+        }
         let table_len = (hash_size as usize + 1) * 4;
         let order = if self.flags & flags::CONVERT != 0 {
             ByteOrder::Swapped
@@ -665,14 +687,7 @@ impl Tdb {
         self.storage = Storage::Unmapped;
         self.mutexes = None;
         match self.file.take() {
-            Some(f) => {
-                let fd = f.into_raw_fd();
-                // SAFETY: we own fd (taken out of the File above).
-                if unsafe { libc::close(fd) } != 0 {
-                    return Err(TdbError::Io);
-                }
-                Ok(())
-            }
+            Some(f) => nix::unistd::close(f).map_err(|_| TdbError::Io),
             None => Ok(()),
         }
     }
@@ -740,21 +755,19 @@ impl Tdb {
         self.mutexes = None;
         self.file = None;
         let flags = self.open_flags & !(libc::O_CREAT | libc::O_TRUNC);
-        // SAFETY: a NUL-terminated path; the descriptor is owned below.
-        let fd = unsafe { libc::open(self.name.as_ptr(), flags | libc::O_CLOEXEC, 0) };
-        if fd == -1 {
-            let err = std::io::Error::last_os_error();
-            self.log(
-                DebugLevel::Fatal,
-                &format!(
-                    "tdb_reopen: open failed ({})\n",
-                    crate::error::strerror(&err)
-                ),
-            );
-            return self.fail(TdbError::Io);
-        }
-        // SAFETY: fd was just opened and is owned by nobody else.
-        let file = unsafe { File::from_raw_fd(fd) };
+        let file = match open_file(&self.name, flags, 0) {
+            Ok(file) => file,
+            Err(err) => {
+                self.log(
+                    DebugLevel::Fatal,
+                    &format!(
+                        "tdb_reopen: open failed ({})\n",
+                        crate::error::strerror(&err)
+                    ),
+                );
+                return self.fail(TdbError::Io);
+            }
+        };
         let meta = match file.metadata() {
             Ok(m) => m,
             Err(e) => {
@@ -900,6 +913,19 @@ impl Tdb {
     /// (tdb_setalarm_sigptr: the signal flag became non-zero).
     pub fn set_interrupt_probe(&mut self, probe: Option<Arc<dyn Fn() -> bool + Send + Sync>>) {
         self.interrupt = probe;
+    }
+}
+
+/// Opens `path` close-on-exec with open(2) `flags` and `mode`; errno kept in the error.
+fn open_file(path: &CStr, flags: i32, mode: u32) -> std::io::Result<File> {
+    use nix::fcntl::OFlag;
+    use nix::sys::stat::Mode;
+    let flags = OFlag::from_bits_retain(flags | libc::O_CLOEXEC);
+    #[allow(clippy::useless_conversion)] // mode_t is u32 on Linux, u16 elsewhere
+    let mode = Mode::from_bits_truncate(mode as libc::mode_t);
+    match nix::fcntl::open(path, flags, mode) {
+        Ok(fd) => Ok(File::from(fd)),
+        Err(errno) => Err(std::io::Error::from_raw_os_error(errno as i32)),
     }
 }
 

@@ -7,7 +7,43 @@
 
 use crate::error::{Result, TdbError};
 use crate::format::{self, Offset, Record, FREELIST_TOP, OFF_SIZE, RECORD_SIZE};
+use crate::open::Logger;
 use crate::tdb::Tdb;
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+
+/// A database whose logger is taken away while this lives and put back when it
+/// is dropped (also when a callback panics).
+struct Silenced<'a> {
+    tdb: &'a mut Tdb,
+    logger: Option<Arc<dyn Logger>>,
+}
+
+impl<'a> Silenced<'a> {
+    fn new(tdb: &'a mut Tdb) -> Silenced<'a> {
+        let logger = tdb.logger.take();
+        Silenced { tdb, logger }
+    }
+}
+
+impl Deref for Silenced<'_> {
+    type Target = Tdb;
+    fn deref(&self) -> &Tdb {
+        self.tdb
+    }
+}
+
+impl DerefMut for Silenced<'_> {
+    fn deref_mut(&mut self) -> &mut Tdb {
+        self.tdb
+    }
+}
+
+impl Drop for Silenced<'_> {
+    fn drop(&mut self) {
+        self.tdb.logger = self.logger.take();
+    }
+}
 
 struct Found {
     head: Offset,
@@ -24,9 +60,7 @@ impl Tdb {
             let map_size = tdb.map_size;
             let _ = tdb.oob(map_size, 1, true);
             // Damage is expected here: keep the log quiet while probing.
-            let logger = tdb.logger.take();
-            let r = tdb.rescue_locked(f);
-            tdb.logger = logger;
+            let r = Silenced::new(tdb).rescue_locked(f);
             if r.is_err() {
                 tdb.ecode = TdbError::Oom.code();
                 tdb.log(

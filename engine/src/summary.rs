@@ -6,7 +6,9 @@ use crate::hash::HashFunction;
 use crate::open::DebugLevel;
 use crate::tdb::{ChainWalk, Tdb};
 
-/// Count, total, smallest and largest of a series of sizes.
+/// Count, total, smallest and largest of a series of sizes. Sums saturate: a
+/// damaged file can hold lengths whose total does not fit, and the text then
+/// says "at least this much" instead of a wrapped or panicking sum.
 #[derive(Default)]
 struct Tally {
     min: u64,
@@ -25,8 +27,8 @@ impl Tally {
         } else if v < self.min {
             self.min = v;
         }
-        self.num += 1;
-        self.total += v;
+        self.num = self.num.saturating_add(1);
+        self.total = self.total.saturating_add(v);
     }
 
     fn mean(&self) -> u64 {
@@ -39,7 +41,8 @@ impl Tally {
 }
 
 impl Tdb {
-    /// Length of hash chain `i` (usize::MAX when it loops, 0 when unreadable).
+    /// Length of hash chain `i`: u64::MAX when it loops (Samba reports SIZE_MAX),
+    /// 0 when unreadable.
     fn chain_length(&mut self, i: u32) -> u64 {
         let mut rec_ptr = match self.read_off(format::hash_top(i)) {
             Ok(p) => p,
@@ -48,14 +51,14 @@ impl Tdb {
         let mut walk = ChainWalk::new(rec_ptr);
         let mut count = 0u64;
         while rec_ptr != 0 {
-            count += 1;
+            count = count.saturating_add(1);
             let rec = match self.read_rec(rec_ptr) {
                 Ok(r) => r,
                 Err(_) => return 0,
             };
             rec_ptr = rec.next;
             if walk.check(self, rec_ptr).is_err() {
-                return usize::MAX as u64;
+                return u64::MAX;
             }
         }
         count
@@ -85,11 +88,9 @@ impl Tdb {
                 format::MAGIC => {
                     keys.add(rec.key_len as u64);
                     data.add(rec.data_len as u64);
-                    extra.add(
-                        rec.rec_len
-                            .wrapping_sub(rec.key_len.wrapping_add(rec.data_len))
-                            as u64,
-                    );
+                    // Padding; a record claiming more than its length has none.
+                    let used = rec.key_len as u64 + rec.data_len as u64;
+                    extra.add((rec.rec_len as u64).saturating_sub(used));
                     if unc > 1 {
                         uncoal.add(unc - 1);
                     }
@@ -103,7 +104,7 @@ impl Tdb {
                     if rec.magic != format::DEAD_MAGIC {
                         unc += 1;
                         if off != rec_off {
-                            rec.rec_len = self.dead_space(off).wrapping_sub(RECORD_SIZE);
+                            rec.rec_len = self.dead_space(off).saturating_sub(RECORD_SIZE);
                         }
                     }
                     dead.add(rec.rec_len as u64);
@@ -142,7 +143,7 @@ impl Tdb {
         s += &format!(
             "Size of file/data: {}/{}\n",
             file_size,
-            keys.total + data.total
+            keys.total.saturating_add(data.total)
         );
         s += &format!(
             "Header offset/logical size: {}/{}\n",
@@ -179,7 +180,8 @@ impl Tdb {
             "Smallest/average/largest uncoalesced runs: {}\n",
             uncoal.triple()
         );
-        let headers = ((keys.num + free.num + dead.num) * (RECORD_SIZE as u64 + 4)) as f64;
+        let records = keys.num.saturating_add(free.num).saturating_add(dead.num);
+        let headers = records.saturating_mul(RECORD_SIZE as u64 + 4) as f64;
         s += &format!(
             "Percentage keys/data/padding/free/dead/rechdrs&tailers/hashes: {}/{}/{}/{}/{}/{}/{}\n",
             pct(keys.total as f64),

@@ -3,6 +3,7 @@
 
 use crate::error::{Result, TdbError};
 use crate::format::{self, ByteOrder, Offset, Record, FREELIST_TOP, RECORD_SIZE, SEQNUM_OFS};
+use crate::guard::{Held, Release};
 use crate::hash::HashFunction;
 use crate::io::Storage;
 use crate::lock::{AllRecordLock, LockKind, NestedLock};
@@ -191,22 +192,18 @@ impl Tdb {
         self.fail(TdbError::NoExist)
     }
 
-    /// Locks the chain of `hash` and finds `key`; the lock is kept only on success.
+    /// Locks the chain of `hash` and finds `key`; on success the guard holding the
+    /// chain lock comes back with the record, on failure nothing stays locked.
     pub(crate) fn find_lock_hash(
         &mut self,
         key: &[u8],
         hash: u32,
         kind: LockKind,
-    ) -> Result<(Offset, Record)> {
+    ) -> Result<(Held<'_>, Offset, Record)> {
         let list = self.bucket(hash) as i64;
-        self.lock(list, kind)?;
-        match self.find(key, hash) {
-            Ok(found) => Ok(found),
-            Err(e) => {
-                let _ = self.unlock_list_internal(list, kind);
-                Err(e)
-            }
-        }
+        let mut chain = self.hold_list(list, kind)?;
+        let (off, rec) = chain.find(key, hash)?;
+        Ok((chain, off, rec))
     }
 
     /// Returns a copy of the value stored under `key`, or `NoExist`.
@@ -217,33 +214,38 @@ impl Tdb {
 
     fn fetch_inner(&mut self, key: &[u8]) -> Result<Vec<u8>> {
         let hash = self.hash.hash(key);
-        let (off, rec) = self.find_lock_hash(key, hash, LockKind::Read)?;
-        let data = self.alloc_read(off + RECORD_SIZE + rec.key_len, rec.data_len);
-        let _ = self.unlock_list_internal(self.bucket(rec.full_hash) as i64, LockKind::Read);
-        data
+        let (mut chain, off, rec) = self.find_lock_hash(key, hash, LockKind::Read)?;
+        let data_off = chain.data_offset(off, &rec)?;
+        chain.alloc_read(data_off, rec.data_len)
+    }
+
+    /// Where the value of the record at `off` starts; Corrupt when the record's
+    /// key length puts it beyond the 32-bit file.
+    #[inline]
+    pub(crate) fn data_offset(&mut self, off: Offset, rec: &Record) -> Result<Offset> {
+        match off
+            .checked_add(RECORD_SIZE)
+            .and_then(|o| o.checked_add(rec.key_len))
+        {
+            Some(o) => Ok(o),
+            None => self.fail(TdbError::Corrupt),
+        }
     }
 
     /// Calls `parser` with the value in place (no copy) under a chain read lock.
     pub fn parse_record<R>(&mut self, key: &[u8], parser: impl FnOnce(&[u8]) -> R) -> Result<R> {
         let hash = self.hash.hash(key);
-        let (off, rec) = match self.find_lock_hash(key, hash, LockKind::Read) {
-            Ok(found) => found,
-            Err(_) => return self.fail(TdbError::NoExist),
+        let r = match self.find_lock_hash(key, hash, LockKind::Read) {
+            Ok((mut chain, off, rec)) => chain
+                .data_offset(off, &rec)
+                .and_then(|data_off| chain.with_bytes(data_off, rec.data_len, parser)),
+            Err(_) => Err(TdbError::NoExist),
         };
-        let r = self.with_bytes(off + RECORD_SIZE + rec.key_len, rec.data_len, parser);
-        let _ = self.unlock_list_internal(self.bucket(rec.full_hash) as i64, LockKind::Read);
         self.track(r)
     }
 
     fn exists_hash(&mut self, key: &[u8], hash: u32) -> bool {
-        match self.find_lock_hash(key, hash, LockKind::Read) {
-            Ok((_, rec)) => {
-                let _ =
-                    self.unlock_list_internal(self.bucket(rec.full_hash) as i64, LockKind::Read);
-                true
-            }
-            Err(_) => false,
-        }
+        self.find_lock_hash(key, hash, LockKind::Read).is_ok()
     }
 
     /// Whether `key` is present.
@@ -264,18 +266,15 @@ impl Tdb {
         if self.read_only || self.traverse_read > 0 {
             return self.fail(TdbError::Rdonly);
         }
-        let (off, mut rec) = self.find_lock_hash(key, hash, LockKind::Write)?;
+        let (mut chain, off, mut rec) = self.find_lock_hash(key, hash, LockKind::Write)?;
         rec.magic = format::DEAD_MAGIC;
-        let mut r = self.write_rec(off, &rec);
+        let mut r = chain.write_rec(off, &rec);
         if r.is_ok() {
-            self.increment_seqnum();
-            r = self.trim_dead(hash);
+            chain.increment_seqnum();
+            r = chain.trim_dead(hash);
         }
-        if self
-            .unlock_list_internal(self.bucket(hash) as i64, LockKind::Write)
-            .is_err()
-        {
-            self.log(
+        if chain.release().is_err() {
+            chain.log(
                 DebugLevel::Warning,
                 "tdb_delete: WARNING tdb_unlock failed!\n",
             );
@@ -289,51 +288,33 @@ impl Tdb {
         let mut last_ptr = format::hash_top(self.bucket(hash));
         let mut walk = ChainWalk::new(last_ptr);
         let mut rec_ptr = self.read_off(last_ptr)?;
-        let mut locked_freelist = false;
+        // The freelist lock, taken at the first record to free.
+        let mut db = Held::empty(self);
         let mut num_dead = 0;
-        let mut result = Ok(());
         while rec_ptr != 0 {
-            let rec = match self.read_rec(rec_ptr) {
-                Ok(r) => r,
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
-            };
+            let rec = db.read_rec(rec_ptr)?;
             let next = rec.next;
             let mut deleted = false;
             if rec.is_dead() {
                 num_dead += 1;
-                if num_dead > self.max_dead {
-                    if !locked_freelist {
-                        if let Err(e) = self.lock(-1, LockKind::Write) {
-                            result = Err(e);
-                            break;
-                        }
-                        locked_freelist = true;
+                if num_dead > db.max_dead {
+                    if !db.is_armed() {
+                        db.lock(-1, LockKind::Write)?;
+                        db.arm(Release::List {
+                            list: -1,
+                            kind: LockKind::Write,
+                        });
                     }
-                    match self.del_dead(last_ptr, rec_ptr, rec) {
-                        Ok(d) => deleted = d,
-                        Err(e) => {
-                            result = Err(e);
-                            break;
-                        }
-                    }
+                    deleted = db.del_dead(last_ptr, rec_ptr, rec)?;
                 }
             }
             if !deleted {
                 last_ptr = rec_ptr;
-                if let Err(e) = walk.check(self, next) {
-                    result = Err(e);
-                    break;
-                }
+                walk.check(&mut db, next)?;
             }
             rec_ptr = next;
         }
-        if locked_freelist {
-            let _ = self.unlock_list_internal(-1, LockKind::Write);
-        }
-        result
+        Ok(())
     }
 
     /// Unlinks and frees one dead record unless a traversal holds it.
@@ -386,7 +367,7 @@ impl Tdb {
         saw_dead: &mut bool,
     ) -> Result<bool> {
         let (off, mut rec) = self.find_noting_dead(key, hash, saw_dead)?;
-        let data_off = off + RECORD_SIZE + rec.key_len;
+        let data_off = self.data_offset(off, &rec)?;
         if rec.data_len == total {
             // Storing what is already there is common (an ldb reindex): skip the write.
             let same = self.with_bytes(data_off, rec.data_len, |d| {
@@ -404,6 +385,7 @@ impl Tdb {
         if (rec.rec_len as u64) < key.len() as u64 + total as u64 + format::OFF_SIZE as u64 {
             return Ok(false);
         }
+        // The record holds key and value (checked above), so these offsets fit.
         let mut pos = data_off;
         for p in parts {
             self.write(pos, p)?;
@@ -508,9 +490,10 @@ impl Tdb {
         }
         let hash = self.hash.hash(key);
         let list = self.bucket(hash) as i64;
-        self.lock(list, LockKind::Write)?;
-        let r = self.store_locked(key, parts, flag, hash);
-        let _ = self.unlock_list_internal(list, LockKind::Write);
+        let r = match self.hold_list(list, LockKind::Write) {
+            Ok(mut chain) => chain.store_locked(key, parts, flag, hash),
+            Err(e) => return Err(e),
+        };
         self.track(r)
     }
 
@@ -518,10 +501,13 @@ impl Tdb {
     pub fn append(&mut self, key: &[u8], data: &[u8]) -> Result<()> {
         let hash = self.hash.hash(key);
         let list = self.bucket(hash) as i64;
-        self.lock(list, LockKind::Write)?;
-        let old = self.fetch_inner(key).unwrap_or_default();
-        let r = self.store_locked(key, &[&old, data], StoreFlag::Replace, hash);
-        let _ = self.unlock_list_internal(list, LockKind::Write);
+        let r = match self.hold_list(list, LockKind::Write) {
+            Ok(mut chain) => {
+                let old = chain.fetch_inner(key).unwrap_or_default();
+                chain.store_locked(key, &[&old, data], StoreFlag::Replace, hash)
+            }
+            Err(e) => return Err(e),
+        };
         self.track(r)
     }
 
@@ -551,14 +537,14 @@ impl Tdb {
 
     /// Deletes every record and returns all space to the freelist.
     pub fn wipe_all(&mut self) -> Result<()> {
-        self.lockall()?;
-        let r = self.wipe_all_locked();
+        let mut all = self.hold_allrecord(LockKind::Write)?;
+        let r = all.wipe_all_locked();
         if r.is_err() {
-            let _ = self.unlockall();
+            drop(all);
             return self.track(r);
         }
-        if self.unlockall().is_err() {
-            self.log(DebugLevel::Fatal, "tdb_wipe_all: failed to unlock\n");
+        if all.release().is_err() {
+            all.log(DebugLevel::Fatal, "tdb_wipe_all: failed to unlock\n");
             return Err(TdbError::Lock);
         }
         Ok(())
@@ -727,7 +713,13 @@ impl Tdb {
         {
             return;
         }
-        self.increment_seqnum_nonblock();
-        let _ = self.nest_unlock(SEQNUM_OFS, LockKind::Write, false);
+        let mut seqnum = Held::adopt(
+            self,
+            Release::Nested {
+                off: SEQNUM_OFS,
+                kind: LockKind::Write,
+            },
+        );
+        seqnum.increment_seqnum_nonblock();
     }
 }

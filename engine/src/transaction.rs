@@ -11,6 +11,7 @@ use crate::error::{Result, TdbError};
 use crate::format::{
     self, Offset, Record, FREELIST_TOP, OFF_SIZE, RECORD_MAGIC_OFS, RECORD_SIZE, RECOVERY_HEAD_OFS,
 };
+use crate::guard::{Held, Release};
 use crate::lock::{LockFlags, LockKind, OPEN_LOCK};
 use crate::open::DebugLevel;
 use crate::tdb::Tdb;
@@ -117,6 +118,16 @@ impl Transaction {
 }
 
 impl Tdb {
+    /// Io unless `[off, off+len)` lies within the 32-bit offsets a file can have,
+    /// so that walking through it block by block cannot overflow.
+    #[inline]
+    fn inside_file(&mut self, off: Offset, len: usize) -> Result<()> {
+        if off as u64 + len as u64 > u32::MAX as u64 {
+            return self.fail(TdbError::Io);
+        }
+        Ok(())
+    }
+
     fn txn(&self) -> &Transaction {
         self.transaction.as_ref().expect("inside a transaction")
     }
@@ -127,6 +138,7 @@ impl Tdb {
 
     /// Reads through the transaction's blocks, falling back to the file.
     pub(crate) fn transaction_read(&mut self, mut off: Offset, buf: &mut [u8]) -> Result<()> {
+        self.inside_file(off, buf.len())?;
         let bs = self.txn().block_size;
         let mut done = 0usize;
         while done < buf.len() {
@@ -161,6 +173,7 @@ impl Tdb {
             self.txn_mut().error = true;
             return Err(TdbError::Einval);
         }
+        self.inside_file(off, data.len())?;
         // Keep the hash-head cache current for fast empty-chain skipping.
         if data.len() == 4
             && off >= FREELIST_TOP
@@ -241,6 +254,7 @@ impl Tdb {
     /// Updates only blocks the transaction already has (never adds one), so the
     /// recovery data computed from them stays valid.
     fn transaction_write_existing(&mut self, mut off: Offset, data: &[u8]) -> Result<()> {
+        self.inside_file(off, data.len())?;
         let bs = self.txn().block_size;
         let mut done = 0usize;
         while done < data.len() {
@@ -272,6 +286,7 @@ impl Tdb {
 
     /// Grows the database inside the transaction by writing zeros into its blocks.
     pub(crate) fn transaction_expand_file(&mut self, size: Offset, addition: u32) -> Result<()> {
+        self.inside_file(size, addition as usize)?;
         let zeros = [0u8; 8192];
         let mut size = size;
         let mut addition = addition;
@@ -354,23 +369,35 @@ impl Tdb {
             }
             return self.track(Err(e));
         }
+        let mut txn_lock = Held::adopt(
+            self,
+            Release::Nested {
+                off: crate::lock::TRANSACTION_LOCK,
+                kind: LockKind::Write,
+            },
+        );
         // A read lock on everything, upgraded to a write lock at commit.
-        if let Err(e) = self.allrecord_lock(LockKind::Read, LockFlags::WAIT, true) {
-            let _ = self.transaction_unlock(LockKind::Write);
+        if let Err(e) = txn_lock.allrecord_lock(LockKind::Read, LockFlags::WAIT, true) {
+            drop(txn_lock);
             return self.track(Err(e));
         }
+        let mut all = Held::adopt(&mut txn_lock, Release::AllRecord(LockKind::Read));
         let mut heads = Vec::new();
-        if self
-            .file_read_append(FREELIST_TOP, (self.hash_size + 1) * OFF_SIZE, &mut heads)
+        let table = (all.hash_size + 1) * OFF_SIZE;
+        if all
+            .file_read_append(FREELIST_TOP, table, &mut heads)
             .is_err()
         {
-            let _ = self.allrecord_unlock(LockKind::Read, false);
-            let _ = self.transaction_unlock(LockKind::Write);
+            drop(all);
+            drop(txn_lock);
             return self.fail(TdbError::Io);
         }
         // Learn the current size, which the transaction keeps to itself from now on.
-        let map_size = self.map_size;
-        let _ = self.file_oob(map_size, 1, true);
+        let map_size = all.map_size;
+        let _ = all.file_oob(map_size, 1, true);
+        // Both locks now belong to the transaction, until commit or cancel.
+        let _ = all.keep();
+        let _ = txn_lock.keep();
         Ok(heads)
     }
 
@@ -506,7 +533,11 @@ impl Tdb {
             }
             head = self.map_size;
         }
-        let max_size = crate::io::expand_adjust(self.map_size, size, self.page_size) - RECORD_SIZE;
+        let Some(max_size) =
+            crate::io::expand_adjust(self.map_size, size, self.page_size).checked_sub(RECORD_SIZE)
+        else {
+            return self.fail(TdbError::Oom);
+        };
         let new_end = match head
             .checked_add(RECORD_SIZE)
             .and_then(|e| e.checked_add(max_size))
@@ -515,13 +546,15 @@ impl Tdb {
             None => return self.fail(TdbError::Oom),
         };
         let old_map_size = self.txn().old_map_size;
-        self.file_expand(old_map_size, new_end - old_map_size)
-            .inspect_err(|_| {
-                self.log(
-                    DebugLevel::Fatal,
-                    "tdb_recovery_allocate: failed to create recovery area\n",
-                );
-            })?;
+        let Some(addition) = new_end.checked_sub(old_map_size) else {
+            return self.fail(TdbError::Corrupt);
+        };
+        self.file_expand(old_map_size, addition).inspect_err(|_| {
+            self.log(
+                DebugLevel::Fatal,
+                "tdb_recovery_allocate: failed to create recovery area\n",
+            );
+        })?;
         let map_size = self.map_size;
         // Refresh the mapping to the new file size (file-level: the transaction stays).
         let _ = self.file_oob(map_size, 1, true);
@@ -550,7 +583,7 @@ impl Tdb {
             key_len: old_map_size,
             ..Record::default()
         };
-        let mut data = Vec::with_capacity((RECORD_SIZE + size) as usize);
+        let mut data = Vec::with_capacity(RECORD_SIZE as usize + size as usize);
         data.extend_from_slice(&header.encode(self.order));
         let t = self.transaction.take().expect("inside a transaction");
         let mut r = Ok(());
@@ -583,7 +616,10 @@ impl Tdb {
         }
         self.transaction = Some(t);
         r?;
-        data.extend_from_slice(&self.order.put(RECORD_SIZE + max_size));
+        let Some(tailer) = RECORD_SIZE.checked_add(max_size) else {
+            return self.fail(TdbError::Corrupt);
+        };
+        data.extend_from_slice(&self.order.put(tailer));
         if self.file_write(offset, &data).is_err() {
             self.log(
                 DebugLevel::Fatal,
@@ -684,8 +720,13 @@ impl Tdb {
         // Grow the file now, so that the commit itself cannot run out of space.
         let old = self.txn().old_map_size;
         if self.map_size != old {
-            let add = self.map_size - old;
-            if self.file_expand(old, add).is_err() {
+            // (A transaction only grows the file: a smaller size fails like a
+            // failed expansion.)
+            let grown = match self.map_size.checked_sub(old) {
+                Some(add) => self.file_expand(old, add),
+                None => Err(TdbError::Io),
+            };
+            if grown.is_err() {
                 self.ecode = TdbError::Io.code();
                 self.log(
                     DebugLevel::Fatal,
@@ -776,8 +817,11 @@ impl Tdb {
         let map_size = self.map_size;
         self.transaction_sync(0, map_size)?;
         // Make the mtime change even when the size did not, for backup tools.
-        // SAFETY: a NUL-terminated path we own; a NULL times pointer means "now".
-        unsafe { libc::utime(self.name.as_ptr(), std::ptr::null()) };
+        // (UTIME_NOW, like utime(NULL), needs only write access, not ownership.)
+        if let Some(file) = self.file.as_ref() {
+            use nix::sys::time::TimeSpec;
+            let _ = nix::sys::stat::futimens(file, &TimeSpec::UTIME_NOW, &TimeSpec::UTIME_NOW);
+        }
         // Ending the transaction also invalidates the recovery magic.
         let _ = self.cancel_internal();
         if need_repack && self.repack().is_err() {

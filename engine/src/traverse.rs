@@ -7,6 +7,7 @@
 
 use crate::error::{Result, TdbError};
 use crate::format::{self, Offset, Record, RECORD_SIZE};
+use crate::guard::{Held, Release};
 use crate::lock::{LockFlags, LockKind};
 use crate::open::DebugLevel;
 use crate::tdb::{ChainWalk, Tdb};
@@ -25,9 +26,10 @@ pub(crate) struct TraverseLock {
 }
 
 impl Tdb {
-    /// Moves walk `idx` to the next live record, returning with that record's
-    /// chain locked and the record read-locked; `Ok(None)` at the end (tdb_next_lock).
-    fn next_lock(&mut self, idx: usize) -> Result<Option<Record>> {
+    /// Moves walk `idx` to the next live record, returning the guard of that
+    /// record's chain lock and the record, which is read-locked for the walk;
+    /// `Ok(None)` at the end (tdb_next_lock).
+    fn next_lock(&mut self, idx: usize) -> Result<Option<(Held<'_>, Record)>> {
         let mut want_next = self.travlocks[idx].off != 0;
         while self.travlocks[idx].list < self.hash_size {
             let t = self.travlocks[idx];
@@ -41,24 +43,34 @@ impl Tdb {
                 }
             }
             let t = self.travlocks[idx];
-            self.lock(t.list as i64, t.kind)?;
-            match self.next_in_chain(idx, want_next) {
-                Ok(Some(rec)) => return Ok(Some(rec)),
-                Ok(None) => {}
-                Err(e) => {
-                    let t = self.travlocks[idx];
-                    self.travlocks[idx].off = 0;
-                    if self.unlock_list_internal(t.list as i64, t.kind).is_err() {
-                        self.log(
-                            DebugLevel::Fatal,
-                            "tdb_next_lock: On error unlock failed!\n",
-                        );
+            let release = Release::List {
+                list: t.list as i64,
+                kind: t.kind,
+            };
+            let found = {
+                let mut chain = self.hold_list(t.list as i64, t.kind)?;
+                match chain.next_in_chain(idx, want_next) {
+                    Ok(Some(rec)) => {
+                        // Handed to the caller below, with a guard of its own.
+                        let _ = chain.keep();
+                        Some(rec)
                     }
-                    return Err(e);
+                    Ok(None) => None,
+                    Err(e) => {
+                        chain.travlocks[idx].off = 0;
+                        if chain.release().is_err() {
+                            chain.log(
+                                DebugLevel::Fatal,
+                                "tdb_next_lock: On error unlock failed!\n",
+                            );
+                        }
+                        return Err(e);
+                    }
                 }
+            };
+            if let Some(rec) = found {
+                return Ok(Some((Held::adopt(self, release), rec)));
             }
-            let t = self.travlocks[idx];
-            let _ = self.unlock_list_internal(t.list as i64, t.kind);
             want_next = false;
             self.travlocks[idx].list += 1;
         }
@@ -84,7 +96,7 @@ impl Tdb {
         while off != 0 {
             // A chain cannot hold more records than the file: more steps than
             // that (over the whole walk) means the chain loops.
-            let steps = self.travlocks[idx].steps + 1;
+            let steps = self.travlocks[idx].steps.saturating_add(1);
             self.travlocks[idx].steps = steps;
             if steps > self.map_size / RECORD_SIZE + 1 {
                 self.ecode = TdbError::Corrupt.code();
@@ -123,7 +135,36 @@ impl Tdb {
         h
     }
 
-    /// The common body of traverse and traverse_read.
+    /// Reads key and value of the record at `off` into `buf` (cleared first),
+    /// bounds-checked before anything is allocated.
+    fn read_key_and_value(&mut self, off: Offset, rec: &Record, buf: &mut Vec<u8>) -> Result<()> {
+        let Some(full) = rec.full_len() else {
+            return self.fail(TdbError::Corrupt);
+        };
+        let body = self.record_body(off)?;
+        buf.clear();
+        // Bounds first: a damaged length must not turn into a huge allocation.
+        self.oob(body, full, false)?;
+        if buf.try_reserve(full as usize).is_err() {
+            return self.fail(TdbError::Oom);
+        }
+        buf.resize(full as usize, 0);
+        self.read(body, buf)
+    }
+
+    /// The offset just after the header of the record at `off`; Corrupt when that
+    /// lies beyond the 32-bit file.
+    #[inline]
+    pub(crate) fn record_body(&mut self, off: Offset) -> Result<Offset> {
+        match off.checked_add(RECORD_SIZE) {
+            Some(body) => Ok(body),
+            None => self.fail(TdbError::Corrupt),
+        }
+    }
+
+    /// The common body of traverse and traverse_read. The walk's guard drops its
+    /// record lock and its `travlocks` entry however the walk ends, a panicking
+    /// callback included.
     fn traverse_internal(&mut self, mut f: Option<TraverseFn<'_>>, kind: LockKind) -> Result<i32> {
         self.travlocks.push(TraverseLock {
             off: 0,
@@ -132,69 +173,34 @@ impl Tdb {
             steps: 0,
         });
         let idx = self.travlocks.len() - 1;
+        let mut walk = Held::adopt(self, Release::Walk(idx));
         let mut count = 0;
+        // One buffer for the whole walk, grown as needed (a private copy: the
+        // callback may change the database under it).
         let mut buf: Vec<u8> = Vec::new();
-        let result = loop {
-            let rec = match self.next_lock(idx) {
-                Ok(Some(rec)) => rec,
-                Ok(None) => break Ok(count),
-                Err(e) => break Err(e),
+        loop {
+            let Some((mut chain, rec)) = walk.next_lock(idx)? else {
+                return Ok(count);
             };
-            let t = self.travlocks[idx];
             count += 1;
-            let full = match rec.full_len() {
-                Some(l) => l,
-                None => {
-                    let _ = self.unlock_list_internal(t.list as i64, t.kind);
-                    let _ = self.unlock_record(t.off);
-                    break self.fail(TdbError::Corrupt);
-                }
+            let off = chain.travlocks[idx].off;
+            chain.read_key_and_value(off, &rec, &mut buf)?;
+            chain.unlock()?;
+            let Some(func) = f.as_mut() else {
+                continue;
             };
-            // One buffer for the whole walk, grown as needed (a private copy: the
-            // callback may change the database under it).
-            buf.clear();
-            // Bounds first: a damaged length must not turn into a huge allocation.
-            if let Err(e) = self.oob(t.off + RECORD_SIZE, full, false) {
-                let _ = self.unlock_list_internal(t.list as i64, t.kind);
-                let _ = self.unlock_record(t.off);
-                break Err(e);
-            }
-            if buf.try_reserve(full as usize).is_err() {
-                let _ = self.unlock_list_internal(t.list as i64, t.kind);
-                let _ = self.unlock_record(t.off);
-                break self.fail(TdbError::Oom);
-            }
-            buf.resize(full as usize, 0);
-            match self.read(t.off + RECORD_SIZE, &mut buf) {
-                Ok(()) => {}
-                Err(e) => {
-                    let _ = self.unlock_list_internal(t.list as i64, t.kind);
-                    if self.unlock_record(t.off).is_err() {
-                        self.log(
-                            DebugLevel::Fatal,
-                            "tdb_traverse: key.dptr == NULL and unlock_record failed!\n",
-                        );
-                    }
-                    break Err(e);
+            let (key, data) = buf.split_at(rec.key_len as usize);
+            if func(&mut walk, key, data) {
+                let off = walk.travlocks[idx].off;
+                let unlocked = walk.unlock_record(off);
+                walk.travlocks[idx].off = 0;
+                if unlocked.is_err() {
+                    walk.log(DebugLevel::Fatal, "tdb_traverse: unlock_record failed!\n");
+                    return Err(TdbError::Lock);
                 }
+                return Ok(count);
             }
-            if let Err(e) = self.unlock_list_internal(t.list as i64, t.kind) {
-                break Err(e);
-            }
-            if let Some(func) = f.as_mut() {
-                let (key, data) = buf.split_at(rec.key_len as usize);
-                if func(self, key, data) {
-                    let off = self.travlocks[idx].off;
-                    if self.unlock_record(off).is_err() {
-                        self.log(DebugLevel::Fatal, "tdb_traverse: unlock_record failed!\n");
-                        break Err(TdbError::Lock);
-                    }
-                    break Ok(count);
-                }
-            }
-        };
-        self.travlocks.remove(idx);
-        result
+        }
     }
 
     /// Visits every live record; the callback may modify the database. Returns the count visited.
@@ -209,17 +215,14 @@ impl Tdb {
         };
         self.transaction_lock(LockKind::Write, flags)?;
         self.traverse_write += 1;
-        let r = self.traverse_internal(f, LockKind::Write);
-        self.traverse_write -= 1;
-        let _ = self.transaction_unlock(LockKind::Write);
+        let r = Held::adopt(self, Release::TraverseWrite).traverse_internal(f, LockKind::Write);
         self.track(r)
     }
 
     /// Visits every live record under read locks. Returns the count visited.
     pub fn traverse_read(&mut self, f: Option<TraverseFn<'_>>) -> Result<i32> {
         self.traverse_read += 1;
-        let r = self.traverse_internal(f, LockKind::Read);
-        self.traverse_read -= 1;
+        let r = Held::adopt(self, Release::TraverseRead).traverse_internal(f, LockKind::Read);
         self.track(r)
     }
 
@@ -232,11 +235,13 @@ impl Tdb {
         if self.traverse_read != 0 {
             return self.fail(TdbError::Lock);
         }
-        self.lock(chain as i64, LockKind::Read)?;
-        self.traverse_read += 1;
-        let r = self.walk_chain(chain, f);
-        self.traverse_read -= 1;
-        let _ = self.unlock_list_internal(chain as i64, LockKind::Read);
+        let r = match self.hold_list(chain as i64, LockKind::Read) {
+            Ok(mut locked) => {
+                locked.traverse_read += 1;
+                Held::adopt(&mut locked, Release::TraverseRead).walk_chain(chain, f)
+            }
+            Err(e) => return Err(e),
+        };
         self.track(r)
     }
 
@@ -248,7 +253,8 @@ impl Tdb {
             let rec = self.read_rec(rec_ptr)?;
             if !rec.is_dead() {
                 let full = rec.full_len().ok_or(TdbError::Corrupt)?;
-                let buf = self.alloc_read(rec_ptr + RECORD_SIZE, full)?;
+                let body = self.record_body(rec_ptr)?;
+                let buf = self.alloc_read(body, full)?;
                 let (key, data) = buf.split_at(rec.key_len as usize);
                 count += 1;
                 if f(self, key, data) {
@@ -279,20 +285,24 @@ impl Tdb {
             kind: LockKind::Read,
             steps: 0,
         };
-        let rec = match self.next_lock(0) {
-            Ok(Some(rec)) => rec,
+        let key = match self.next_lock(0) {
+            Ok(Some((mut chain, rec))) => {
+                let off = chain.travlocks[0].off;
+                let key = chain
+                    .record_body(off)
+                    .and_then(|body| chain.alloc_read(body, rec.key_len));
+                if chain.release().is_err() {
+                    chain.log(
+                        DebugLevel::Fatal,
+                        "tdb_firstkey: error occurred while tdb_unlocking!\n",
+                    );
+                }
+                key
+            }
             // An empty database: tdb_error() stays at success, as Samba's does.
             Ok(None) => return Err(TdbError::NoExist),
             Err(e) => return Err(e),
         };
-        let t = self.travlocks[0];
-        let key = self.alloc_read(t.off + RECORD_SIZE, rec.key_len);
-        if self.unlock_list_internal(t.list as i64, t.kind).is_err() {
-            self.log(
-                DebugLevel::Fatal,
-                "tdb_firstkey: error occurred while tdb_unlocking!\n",
-            );
-        }
         self.track(key)
     }
 
@@ -303,31 +313,49 @@ impl Tdb {
         self.nextkey_inner(key)
     }
 
+    /// Whether the firstkey/nextkey walk still sits on a record whose key starts
+    /// with `oldkey` (the caller holds that record's chain lock).
+    fn walk_still_on(&mut self, off: Offset, oldkey: &[u8]) -> bool {
+        self.read_rec(off)
+            .and_then(|rec| {
+                let body = self.record_body(off)?;
+                self.alloc_read(body, rec.key_len)
+            })
+            .map(|k| k.len() >= oldkey.len() && k[..oldkey.len()] == *oldkey)
+            .unwrap_or(false)
+    }
+
     fn nextkey_inner(&mut self, oldkey: &[u8]) -> Result<Vec<u8>> {
         let t = self.travlocks[0];
+        // The chain lock of the walk's position, released at the end.
+        let mut position = None;
         if t.off != 0 {
-            self.lock(t.list as i64, t.kind)?;
-            let still_there = self
-                .read_rec(t.off)
-                .and_then(|rec| self.alloc_read(t.off + RECORD_SIZE, rec.key_len))
-                .map(|k| k.len() >= oldkey.len() && k[..oldkey.len()] == *oldkey)
-                .unwrap_or(false);
-            if !still_there {
+            let mut chain = self.hold_list(t.list as i64, t.kind)?;
+            if chain.walk_still_on(t.off, oldkey) {
+                position = chain.keep();
+            } else {
                 // The walk moved away from `oldkey`: find it afresh.
-                self.unlock_record(t.off)?;
-                self.unlock_list_internal(t.list as i64, t.kind)?;
-                self.travlocks[0].off = 0;
+                chain.unlock_record(t.off)?;
+                chain.release()?;
+                chain.travlocks[0].off = 0;
             }
         }
-        if self.travlocks[0].off == 0 {
-            let hash = self.hash.hash(oldkey);
-            let kind = self.travlocks[0].kind;
-            let (off, rec) = self.find_lock_hash(oldkey, hash, kind)?;
-            self.travlocks[0].off = off;
-            self.travlocks[0].list = self.bucket(rec.full_hash);
-            if let Err(e) = self.lock_record(off) {
+        let mut db = match position {
+            Some(release) => Held::adopt(self, release),
+            None => Held::empty(self),
+        };
+        if db.travlocks[0].off == 0 {
+            let hash = db.hash.hash(oldkey);
+            let kind = db.travlocks[0].kind;
+            let (chain, off, rec) = db.find_lock_hash(oldkey, hash, kind)?;
+            if let Some(release) = chain.keep() {
+                db.arm(release);
+            }
+            db.travlocks[0].off = off;
+            db.travlocks[0].list = db.bucket(rec.full_hash);
+            if let Err(e) = db.lock_record(off) {
                 let err = std::io::Error::last_os_error();
-                self.log(
+                db.log(
                     DebugLevel::Fatal,
                     &format!(
                         "tdb_nextkey: lock_record failed ({})!\n",
@@ -337,24 +365,25 @@ impl Tdb {
                 return Err(e);
             }
         }
-        let oldlist = self.travlocks[0].list;
-        let next = self.next_lock(0);
-        let mut result = Err(TdbError::NoExist);
-        if let Ok(Some(rec)) = next {
-            let t = self.travlocks[0];
-            result = self.alloc_read(t.off + RECORD_SIZE, rec.key_len);
-            if self.unlock_list_internal(t.list as i64, t.kind).is_err() {
-                self.log(
-                    DebugLevel::Fatal,
-                    "tdb_nextkey: WARNING tdb_unlock failed!\n",
-                );
+        let result = match db.next_lock(0) {
+            Ok(Some((mut chain, rec))) => {
+                let off = chain.travlocks[0].off;
+                let key = chain
+                    .record_body(off)
+                    .and_then(|body| chain.alloc_read(body, rec.key_len));
+                if chain.release().is_err() {
+                    chain.log(
+                        DebugLevel::Fatal,
+                        "tdb_nextkey: WARNING tdb_unlock failed!\n",
+                    );
+                }
+                key
             }
-        } else if let Err(e) = next {
-            result = Err(e);
-        }
-        let kind = self.travlocks[0].kind;
-        if self.unlock_list_internal(oldlist as i64, kind).is_err() {
-            self.log(
+            Ok(None) => Err(TdbError::NoExist),
+            Err(e) => Err(e),
+        };
+        if db.release().is_err() {
+            db.log(
                 DebugLevel::Fatal,
                 "tdb_nextkey: WARNING tdb_unlock failed!\n",
             );

@@ -25,9 +25,8 @@ fn crash_during_commit(tdb_flags: u32) {
         db.close().unwrap();
     }
     // SAFETY: the child only uses this thread's state and ends with _exit.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0);
-    if pid == 0 {
+    let fork = unsafe { nix::unistd::fork() }.expect("fork");
+    if let nix::unistd::ForkResult::Child = fork {
         let code = std::panic::catch_unwind(|| {
             let mut db = open(&path, tdb_flags & !flags::CLEAR_IF_FIRST, 0);
             db.transaction_start().unwrap();
@@ -79,12 +78,13 @@ fn crash_during_commit(tdb_flags: u32) {
         // SAFETY: ends the child without running the parent's destructors.
         unsafe { libc::_exit(code) };
     }
-    let mut status = 0;
-    // SAFETY: waiting for our own child.
-    unsafe { libc::waitpid(pid, &mut status, 0) };
+    let nix::unistd::ForkResult::Parent { child } = fork else {
+        unreachable!("the child has exited")
+    };
+    let status = nix::sys::wait::waitpid(child, None).expect("waitpid");
     assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "child failed"
+        matches!(status, nix::sys::wait::WaitStatus::Exited(_, 0)),
+        "child failed: {status:?}"
     );
 
     let mut db = open(&path, tdb_flags & !flags::CLEAR_IF_FIRST, 0);

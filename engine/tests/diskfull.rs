@@ -12,13 +12,20 @@
 mod common;
 
 use common::*;
-use std::ffi::CString;
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sys::resource::{getrlimit, setrlimit, Resource};
 use std::path::{Path, PathBuf};
 use tdb_engine::{flags, StoreFlag, Tdb};
 
 enum Space {
-    Tmpfs { mnt: PathBuf, filler: PathBuf },
-    Rlimit { old: libc::rlimit },
+    Tmpfs {
+        mnt: PathBuf,
+        filler: PathBuf,
+    },
+    /// The RLIMIT_FSIZE (soft, hard) to restore.
+    Rlimit {
+        old: (u64, u64),
+    },
 }
 
 impl Space {
@@ -50,12 +57,7 @@ impl Space {
             }
             Space::Rlimit { .. } => {
                 let size = std::fs::metadata(db_path).unwrap().len();
-                let lim = libc::rlimit {
-                    rlim_cur: size,
-                    rlim_max: libc::RLIM_INFINITY,
-                };
-                // SAFETY: plain system call.
-                assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_FSIZE, &lim) }, 0);
+                setrlimit(Resource::RLIMIT_FSIZE, size, libc::RLIM_INFINITY).unwrap();
             }
         }
     }
@@ -66,8 +68,7 @@ impl Space {
                 let _ = std::fs::remove_file(&*filler);
             }
             Space::Rlimit { old } => {
-                // SAFETY: plain system call.
-                assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_FSIZE, old) }, 0);
+                setrlimit(Resource::RLIMIT_FSIZE, old.0, old.1).unwrap();
             }
         }
     }
@@ -77,9 +78,7 @@ impl Drop for Space {
     fn drop(&mut self) {
         self.release();
         if let Space::Tmpfs { mnt, .. } = self {
-            let c = CString::new(mnt.to_str().unwrap()).unwrap();
-            // SAFETY: unmounting the tmpfs this test mounted.
-            unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+            let _ = umount2(&*mnt, MntFlags::MNT_DETACH);
             let _ = std::fs::remove_dir(&*mnt);
         }
     }
@@ -89,23 +88,19 @@ impl Drop for Space {
 fn make_space(base: &Path, kib: u32) -> (Space, PathBuf) {
     let mnt = base.join("mnt");
     std::fs::create_dir_all(&mnt).unwrap();
-    let c_mnt = CString::new(mnt.to_str().unwrap()).unwrap();
-    let opts = CString::new(format!("size={}k,mode=0700", kib)).unwrap();
-    let rc = if std::env::var_os("TDB_DISKFULL_RLIMIT").is_some() {
-        -1
+    let opts = format!("size={}k,mode=0700", kib);
+    let mounted = if std::env::var_os("TDB_DISKFULL_RLIMIT").is_some() {
+        Err(nix::errno::Errno::EPERM)
     } else {
-        // SAFETY: mounting a fresh tmpfs on our own empty directory.
-        unsafe {
-            libc::mount(
-                c"tmpfs".as_ptr(),
-                c_mnt.as_ptr(),
-                c"tmpfs".as_ptr(),
-                0,
-                opts.as_ptr() as *const libc::c_void,
-            )
-        }
+        mount(
+            Some("tmpfs"),
+            &mnt,
+            Some("tmpfs"),
+            MsFlags::empty(),
+            Some(opts.as_str()),
+        )
     };
-    if rc == 0 {
+    if mounted.is_ok() {
         let filler = mnt.join("filler");
         return (
             Space::Tmpfs {
@@ -117,17 +112,12 @@ fn make_space(base: &Path, kib: u32) -> (Space, PathBuf) {
     }
     eprintln!(
         "diskfull: mount -t tmpfs not permitted ({}), using RLIMIT_FSIZE",
-        std::io::Error::last_os_error()
+        mounted.unwrap_err().desc()
     );
     let _ = std::fs::remove_dir(&mnt);
     // SAFETY: ignoring SIGXFSZ so that writes past the limit fail with EFBIG.
     unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
-    let mut old = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: plain system call.
-    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_FSIZE, &mut old) }, 0);
+    let old = getrlimit(Resource::RLIMIT_FSIZE).unwrap();
     (Space::Rlimit { old }, base.to_path_buf())
 }
 

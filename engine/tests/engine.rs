@@ -103,7 +103,7 @@ fn model_byte_swapped_file() {
 
 #[test]
 fn model_mutex_locking() {
-    assert!(tdb_engine::mutex::runtime_check_for_robust_mutexes());
+    assert!(tdb_engine::runtime_check_for_robust_mutexes());
     model_run(flags::MUTEX_LOCKING | flags::CLEAR_IF_FIRST, 0, 5, 3000);
 }
 

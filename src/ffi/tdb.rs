@@ -2,16 +2,18 @@
 //! on top of the engine (`crate::Tdb`).
 //!
 //! Rules every function here follows (docs/c-abi.md explains them):
-//! * Each exported function runs its body through [`guard`]: pointers are checked
-//!   before use (a NULL handle, or a NULL data pointer with a non-zero size, makes
-//!   the call return its error value) and a panic is caught and turned into that
-//!   same error value, so nothing ever unwinds into C.
+//! * Each exported function runs its body through `guard` (src/ffi/guard.rs):
+//!   pointers are checked before use (a NULL handle, or a NULL data pointer with a
+//!   non-zero size, makes the call return its error value) and a panic is caught
+//!   and turned into that same error value, so nothing ever unwinds into C. The
+//!   engine's lock guards have released every lock the call took by then.
 //! * `struct tdb_context` is the engine's `Tdb` itself (`#[repr(transparent)]`): the
 //!   handle given to C is the address of the `Box<Tdb>` that `Tdb::open` returned, so
 //!   the `&mut Tdb` an engine callback receives converts to the same C handle.
 //! * Memory handed to C (`tdb_fetch`, `tdb_firstkey`, `tdb_nextkey`, `tdb_summary`)
 //!   comes from `malloc` and is the caller's to `free`.
-//! * `unsafe` appears only in this module, each block with the reason it is sound.
+//! * `unsafe` here is only what a C ABI needs (raw handles, C callbacks, malloc,
+//!   the exported static), each block with the reason it is sound.
 //!
 //! The header include/tdb.h is generated from this file by build.rs with cbindgen,
 //! so the order and spelling of the items below is the order of the header.
@@ -22,16 +24,17 @@
     clippy::missing_safety_doc
 )]
 
+use super::guard::{
+    bytes, db, db_ref, errno, guard, keyed, malloc_copy, set_errno, simple, status, void, Checked,
+    Refused,
+};
 use std::any::Any;
 use std::ffi::{c_char, c_int, c_uchar, c_uint, c_void, CStr, CString};
-use std::panic::{self, AssertUnwindSafe};
 use std::ptr;
 use std::sync::{Arc, Mutex};
-use tdb_engine::hash::HashFunction;
-use tdb_engine::open::{DebugLevel, Logger, OpenOptions};
-use tdb_engine::tdb::{StoreFlag, Tdb};
-use tdb_engine::traverse::TraverseFn;
-use tdb_engine::{flags, TdbError};
+use tdb_engine::{
+    flags, DebugLevel, HashFunction, Logger, OpenOptions, StoreFlag, Tdb, TdbError, TraverseFn,
+};
 
 // The `.symver` directives build.rs derives from src/capi/versions.txt: they give
 // every exported tdb_* symbol its ELF version node (TDB_1.2.1 ... TDB_1.3.17).
@@ -259,129 +262,6 @@ pub type volatile_sig_atomic_t = sig_atomic_t;
 /// mode_t as <sys/types.h> has it.
 pub type mode_t = libc::mode_t;
 
-// ---------------------------------------------------------------------------
-// The guard and the checked conversions it uses
-// ---------------------------------------------------------------------------
-
-/// A call refused before reaching the engine (NULL pointer, bad count, no memory).
-struct Refused;
-
-/// The result of a guarded body: the C return value, or a refusal.
-type Checked<T> = Result<T, Refused>;
-
-/// Runs the body of an exported function: its value, or `on_error` when the body
-/// refuses the call or panics. Every exported function goes through here.
-fn guard<R>(on_error: R, body: impl FnOnce() -> Checked<R>) -> R {
-    match panic::catch_unwind(AssertUnwindSafe(body)) {
-        Ok(Ok(value)) => value,
-        Ok(Err(Refused)) => on_error,
-        Err(payload) => {
-            // Dropping a panic payload can itself panic; leaking it cannot.
-            std::mem::forget(payload);
-            on_error
-        }
-    }
-}
-
-/// The engine database behind a C handle.
-///
-/// # Safety
-/// `tdb` is NULL or a handle from tdb_open/tdb_open_ex (or one an engine callback
-/// passed to C) that has not been closed.
-unsafe fn db<'a>(tdb: *mut tdb_context) -> Checked<&'a mut Tdb> {
-    // SAFETY: tdb_context is repr(transparent) over Tdb; the caller guarantees a
-    // live handle, and C holds no other Rust reference to it.
-    unsafe { tdb.cast::<Tdb>().as_mut() }.ok_or(Refused)
-}
-
-/// Shared access to the database behind a C handle, for the accessors that only
-/// read (tdb_name, tdb_error, ...), which C may call from inside a log or
-/// traverse callback while the engine is working on the same database.
-///
-/// # Safety
-/// As for [`db`].
-unsafe fn db_ref<'a>(tdb: *mut tdb_context) -> Checked<&'a Tdb> {
-    // SAFETY: as in `db`; only a shared reference is made.
-    unsafe { tdb.cast::<Tdb>().cast_const().as_ref() }.ok_or(Refused)
-}
-
-/// The bytes a TDB_DATA describes; `{NULL, 0}` is the empty slice.
-///
-/// # Safety
-/// When `dptr` is not NULL it points to `dsize` readable bytes that stay valid
-/// and unmodified for the duration of the call.
-unsafe fn bytes<'a>(data: TDB_DATA) -> Checked<&'a [u8]> {
-    if data.dsize == 0 {
-        return Ok(&[]);
-    }
-    if data.dptr.is_null() {
-        return Err(Refused);
-    }
-    // SAFETY: non-NULL pointer to dsize bytes, per the caller's contract.
-    Ok(unsafe { std::slice::from_raw_parts(data.dptr, data.dsize) })
-}
-
-/// A malloc'd copy of `data` for C to free (at least one byte is allocated, so an
-/// empty value still has a non-NULL `dptr`, as Samba's has).
-fn malloc_copy(data: &[u8]) -> Checked<TDB_DATA> {
-    // SAFETY: malloc has no preconditions; the result is checked for NULL.
-    let p = unsafe { libc::malloc(data.len().max(1)) }.cast::<c_uchar>();
-    if p.is_null() {
-        return Err(Refused);
-    }
-    // SAFETY: p has room for data.len() bytes and cannot overlap `data`.
-    unsafe { ptr::copy_nonoverlapping(data.as_ptr(), p, data.len()) };
-    Ok(TDB_DATA {
-        dptr: p,
-        dsize: data.len(),
-    })
-}
-
-/// The int convention: 0 on success, -1 on an engine error.
-fn status(result: tdb_engine::Result<()>) -> Checked<c_int> {
-    Ok(if result.is_ok() { 0 } else { -1 })
-}
-
-/// The body of the many `int f(struct tdb_context *)` functions.
-///
-/// # Safety
-/// As for [`db`].
-unsafe fn simple(
-    tdb: *mut tdb_context,
-    op: impl FnOnce(&mut Tdb) -> tdb_engine::Result<()>,
-) -> c_int {
-    // SAFETY: forwarded contract.
-    guard(-1, || status(op(unsafe { db(tdb) }?)))
-}
-
-/// The body of the `void f(struct tdb_context *, ...)` functions.
-///
-/// # Safety
-/// As for [`db`].
-unsafe fn void(tdb: *mut tdb_context, op: impl FnOnce(&mut Tdb)) {
-    guard((), || {
-        // SAFETY: forwarded contract.
-        op(unsafe { db(tdb) }?);
-        Ok(())
-    })
-}
-
-/// The body of the many `int f(struct tdb_context *, TDB_DATA key)` functions.
-///
-/// # Safety
-/// As for [`db`] and [`bytes`].
-unsafe fn keyed(
-    tdb: *mut tdb_context,
-    key: TDB_DATA,
-    op: impl FnOnce(&mut Tdb, &[u8]) -> tdb_engine::Result<()>,
-) -> c_int {
-    guard(-1, || {
-        // SAFETY: forwarded contract.
-        let (t, k) = unsafe { (db(tdb)?, bytes(key)?) };
-        status(op(t, k))
-    })
-}
-
 /// The body of the functions returning a malloc'd TDB_DATA.
 ///
 /// # Safety
@@ -548,16 +428,6 @@ unsafe fn close_handle(tdb: *mut tdb_context) -> tdb_engine::Result<()> {
     // and C gives up the handle by closing it.
     let boxed = unsafe { Box::from_raw(tdb.cast::<Tdb>()) };
     boxed.close()
-}
-
-fn set_errno(value: c_int) {
-    // SAFETY: __errno_location returns this thread's errno slot.
-    unsafe { *libc::__errno_location() = value };
-}
-
-fn errno() -> c_int {
-    // SAFETY: as in set_errno.
-    unsafe { *libc::__errno_location() }
 }
 
 // ---------------------------------------------------------------------------
@@ -732,8 +602,8 @@ pub unsafe extern "C" fn tdb_set_logging_function(
 /// The code of the last error on this database.
 #[no_mangle]
 pub unsafe extern "C" fn tdb_error(tdb: *mut tdb_context) -> TDB_ERROR {
-    // SAFETY: live handle (C contract).
     guard(TDB_ERROR::TDB_ERR_EINVAL, || {
+        // SAFETY: live handle (C contract).
         Ok(TDB_ERROR::from_code(unsafe { db_ref(tdb) }?.error()))
     })
 }
@@ -1143,7 +1013,7 @@ pub unsafe extern "C" fn tdb_jenkins_hash(key: *mut TDB_DATA) -> c_uint {
     guard(0, || {
         // SAFETY: key is NULL or a readable TDB_DATA describing valid bytes (C contract).
         let data = unsafe { bytes(*key.as_ref().ok_or(Refused)?) }?;
-        Ok(tdb_engine::hash::jenkins_hash(data))
+        Ok(tdb_engine::jenkins_hash(data))
     })
 }
 
@@ -1181,9 +1051,11 @@ pub unsafe extern "C" fn tdb_rescue(
         let t = unsafe { db(tdb) }?;
         let walk = walk.ok_or(Refused)?;
         let mut copies = RecordCopies(Vec::new());
-        // SAFETY: the caller's walk function, given buffers valid for the call.
         let mut f = |key: &[u8], value: &[u8]| {
-            copies.call(key, value, |k, v| unsafe { walk(k, v, private_data) })
+            copies.call(key, value, |k, v| {
+                // SAFETY: the caller's walk function, given buffers valid for the call.
+                unsafe { walk(k, v, private_data) }
+            })
         };
         status(t.rescue(&mut f))
     })
@@ -1192,9 +1064,7 @@ pub unsafe extern "C" fn tdb_rescue(
 /// Whether robust process-shared mutexes work here (for TDB_MUTEX_LOCKING).
 #[no_mangle]
 pub extern "C" fn tdb_runtime_check_for_robust_mutexes() -> bool {
-    guard(false, || {
-        Ok(tdb_engine::mutex::runtime_check_for_robust_mutexes())
-    })
+    guard(false, || Ok(tdb_engine::runtime_check_for_robust_mutexes()))
 }
 
 /// Write-locks the hash chain of `key`; 0 or -1.

@@ -1,6 +1,8 @@
 //! Helpers shared by the engine's integration tests.
 #![allow(dead_code)]
 
+pub mod corpus;
+
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
 use tdb_engine::{OpenOptions, Tdb};
