@@ -46,7 +46,7 @@ install: build
 # SONAME, version nodes and every symbol's version against Samba's libtdb.so.1.
 check-abi: build
 	@if [ -x $(ABI_CHECK) ]; then $(ABI_CHECK) $(BUILT)/libtdb.so.1; \
-	else echo "check-abi: $(ABI_CHECK) not found, skipped"; fi
+	else echo "check-abi: $(ABI_CHECK) not found (shared/ must sit beside the checkout)"; exit 1; fi
 
 # Fails (with the diff) when include/tdb.h is not what src/ffi/tdb.rs generates,
 # then compiles the C header checks.
