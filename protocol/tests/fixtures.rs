@@ -4,8 +4,8 @@
 //!
 //! Control payloads are decoded with the opcode of their request (paired by
 //! connection and reqid); messages to the srvid of a traverse, a DB_PULL or
-//! a DB_PUSH_START are decoded as the records they carry, and leader
-//! broadcasts as a pnn.
+//! a DB_PUSH_START are decoded as the records they carry, messages to the
+//! well-known srvids (leader broadcasts, takeover runs...) by their srvid.
 //!
 //! Samba 4.17 zero-fills its packet buffers and pushes struct padding as
 //! zeros, so every field and padding byte must match.  The one difference
@@ -16,8 +16,9 @@
 //! length word is compared against the captured length.
 
 use ctdb_protocol::controls::{ControlReply, ControlRequest};
-use ctdb_protocol::ids::{Pnn, Srvid};
+use ctdb_protocol::ids::Srvid;
 use ctdb_protocol::ltdb::{RecBuffer, RecData};
+use ctdb_protocol::messages::Message;
 use ctdb_protocol::opcode::ControlOpcode;
 use ctdb_protocol::packet::Packet;
 use ctdb_protocol::wire::Layout;
@@ -74,8 +75,10 @@ fn check_message(srvid: Srvid, data: &[u8], kinds: &HashMap<u64, MessageKind>, t
     let re_encoded = match kinds.get(&srvid.0) {
         Some(MessageKind::Record) => RecData::decode(data).map(|r| r.to_bytes()),
         Some(MessageKind::RecordBuffer) => RecBuffer::decode(data).map(|r| r.to_bytes()),
-        None if srvid == Srvid::LEADER => Pnn::decode(data).map(|p| p.to_bytes()),
-        None => return,
+        None => match Message::decode(srvid, data) {
+            Ok(Message::Other(_)) => return,
+            m => m.map(|m| m.to_bytes()),
+        },
     };
     let bytes = re_encoded.unwrap_or_else(|e| panic!("message to {srvid}: {e}"));
     assert_eq!(bytes, data, "message to {srvid}");

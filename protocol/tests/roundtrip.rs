@@ -809,3 +809,89 @@ fn absurd_length_fields_do_not_allocate() {
     s[240..248].copy_from_slice(&0u64.to_le_bytes());
     assert!(ControlReply::decode(ControlOpcode::GetDbStatistics, &s).is_ok());
 }
+
+fn messages() -> Vec<ctdb_protocol::messages::Message> {
+    use ctdb_protocol::messages::{DisableMessage, ElectionMessage, Message as M, SrvidMessage};
+    let flags = NodeFlagChange {
+        pnn: Pnn(1),
+        new_flags: NODE_FLAGS_DISABLED,
+        old_flags: 0,
+    };
+    let reply_to = SrvidMessage {
+        pnn: Pnn(0),
+        srvid: Srvid(0xCE00_0000_0000_0042),
+    };
+    let disable = DisableMessage {
+        pnn: Pnn(0),
+        srvid: Srvid(7),
+        timeout: 60,
+    };
+    vec![
+        M::Banning(Pnn(2)),
+        M::Election(ElectionMessage {
+            num_connected: 3,
+            priority_time: Timeval { sec: 1000, usec: 1 },
+            pnn: Pnn(1),
+            node_flags: 0,
+        }),
+        M::Leader(Pnn(0)),
+        M::Reconfigure,
+        M::ReleaseIp("10.99.0.1".into()),
+        M::TakeIp("10.99.0.2".into()),
+        M::SetNodeFlags(flags),
+        M::RecdUpdateIp(PublicIp {
+            pnn: Pnn(1),
+            addr: v4("10.99.0.1:0"),
+        }),
+        M::VacuumFetch(recbuf()),
+        M::DetachDatabase(DbId(5)),
+        M::MemDump(reply_to),
+        M::GetLog,
+        M::ClearLog,
+        M::PushNodeFlags(flags),
+        M::ReloadNodes,
+        M::TakeoverRun(reply_to),
+        M::RebalanceNode(Pnn(1)),
+        M::DisableTakeoverRuns(disable),
+        M::DisableRecoveries(disable),
+        M::DisableIpCheck(30),
+    ]
+}
+
+#[test]
+fn every_typed_message_round_trips_and_survives_garbage() {
+    use ctdb_protocol::messages::Message;
+    let mut rng = Rng(0x0123_4567_89AB_CDEF);
+    let samples = messages();
+    let srvids: BTreeSet<u64> = samples.iter().map(|m| m.srvid().unwrap().0).collect();
+    assert_eq!(srvids.len(), samples.len(), "one sample per srvid");
+    for m in &samples {
+        let srvid = m.srvid().unwrap();
+        let bytes = m.to_bytes();
+        assert_eq!(Message::decode(srvid, &bytes).as_ref(), Ok(m), "{srvid}");
+        for cut in 1..bytes.len() {
+            assert!(
+                Message::decode(srvid, &bytes[..cut]).is_err(),
+                "{srvid} cut {cut}"
+            );
+        }
+        let mut long = bytes.clone();
+        long.push(1);
+        assert!(Message::decode(srvid, &long).is_err(), "{srvid} long");
+        for input in random_inputs(&mut rng, &bytes) {
+            if let Ok(d) = Message::decode(srvid, &input) {
+                assert_eq!(Message::decode(srvid, &d.to_bytes()), Ok(d));
+            }
+        }
+    }
+    assert_eq!(
+        Message::decode(Srvid(0xAE00_0000_0000_0001), b"anything"),
+        Ok(Message::Other(b"anything".to_vec()))
+    );
+    assert_eq!(
+        ctdb_protocol::messages::ElectionMessage::default()
+            .to_bytes()
+            .len(),
+        32
+    );
+}
