@@ -558,3 +558,81 @@ impl Layout for PlainText {
             .map_err(|_| DecodeError::NotUtf8 { what: Self::NAME })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sock_addr_layouts() {
+        let v4: SockAddr = "127.0.0.1:4379".parse::<SocketAddr>().unwrap().into();
+        let b = v4.to_bytes();
+        assert_eq!(b.len(), SOCK_ADDR_LEN);
+        assert_eq!(&b[..8], &[2, 0, 0x11, 0x1b, 127, 0, 0, 1]);
+        assert_eq!(SockAddr::decode(&b), Ok(v4));
+        let v6 = SockAddr::Inet6(SocketAddrV6::new(
+            "fe80::1".parse().unwrap(),
+            445,
+            0x0102_0304,
+            7,
+        ));
+        let b = v6.to_bytes();
+        assert_eq!(&b[..8], &[10, 0, 0x01, 0xbd, 1, 2, 3, 4]);
+        assert_eq!(b[8], 0xfe);
+        assert_eq!(&b[24..], &[7, 0, 0, 0]);
+        assert_eq!(SockAddr::decode(&b), Ok(v6));
+        let unset = SockAddr::decode(&[0; 28]).unwrap();
+        assert_eq!(unset, SockAddr::Other([0; 28]));
+        assert_eq!(unset.ip(), None);
+        assert!(SockAddr::decode(&[2; 27]).is_err());
+    }
+
+    #[test]
+    fn strings_and_blobs() {
+        let mut r = Reader::new(b"ab\0cd");
+        assert_eq!(r.cstring("s"), Ok("ab".into()));
+        assert_eq!(r.cstring("s"), Err(DecodeError::MissingNul { what: "s" }));
+        let mut r = Reader::new(&[3, 0, 0, 0, b'a', 0, b'b']);
+        assert_eq!(
+            r.counted_cstring("n"),
+            Err(DecodeError::MissingNul { what: "n" })
+        );
+        let mut r = Reader::new(&[0, 0, 0, 0]);
+        assert_eq!(r.counted_cstring("n"), Ok(None));
+        let mut r = Reader::new(&[0xff, 0xff, 0xff, 0xff, 1]);
+        assert!(matches!(
+            r.counted_blob("b"),
+            Err(DecodeError::Truncated {
+                needed: 0xffff_ffff,
+                available: 1,
+                ..
+            })
+        ));
+        let mut r = Reader::new(&[2]);
+        assert_eq!(
+            r.bool("b"),
+            Err(DecodeError::BadValue {
+                what: "b",
+                value: 2
+            })
+        );
+        let mut out = Vec::new();
+        Writer::new(&mut out)
+            .char_array("abcdef", 4)
+            .counted_cstring(None);
+        assert_eq!(out, [b'a', b'b', b'c', 0, 0, 0, 0, 0]);
+        let mut r = Reader::new(b"abc\0zz");
+        assert_eq!(r.char_array(6, "c"), Ok("abc".into()));
+        assert_eq!(
+            Reader::new(b"abcd").char_array(4, "c"),
+            Err(DecodeError::MissingNul { what: "c" })
+        );
+        assert_eq!(Option::<String>::decode(&[]), Ok(None));
+        assert_eq!(String::decode(b"x\0"), Ok("x".into()));
+        assert!(String::decode(b"x\0y\0").is_err());
+        assert_eq!(
+            String::decode(&[0xff, 0]),
+            Err(DecodeError::NotUtf8 { what: "string" })
+        );
+    }
+}
