@@ -20,7 +20,7 @@ use crate::types::{
     RunState, TickleList, TransDb, TraverseAll, TraverseAllExt, TraverseStart, TraverseStartExt,
     Uptime, VnnMap,
 };
-use crate::wire::{CountedString, Layout, PlainText, SockAddr};
+use crate::wire::{CountedString, Layout, PlainText, SockAddr, Writer};
 
 /// Decodes `data` as exactly one `T`.
 fn payload<T: Layout>(data: &[u8]) -> Result<T, DecodeError> {
@@ -81,13 +81,20 @@ macro_rules! control_requests {
                 }
             }
 
-            /// Appends the payload bytes (nothing for controls without one).
-            pub fn encode(&self, out: &mut Vec<u8>) {
+            /// Writes the payload bytes (nothing for controls without one).
+            pub fn write(&self, w: &mut Writer<'_>) {
                 match self {
                     $( ControlRequest::$unit => {} )*
-                    $( ControlRequest::$var(v) => v.encode(out), )*
-                    ControlRequest::Other { data, .. } => out.extend_from_slice(data),
+                    $( ControlRequest::$var(v) => v.write(w), )*
+                    ControlRequest::Other { data, .. } => {
+                        w.bytes(data);
+                    }
                 }
+            }
+
+            /// Appends the payload bytes (nothing for controls without one).
+            pub fn encode(&self, out: &mut Vec<u8>) {
+                self.write(&mut Writer::new(out));
             }
 
             /// The payload bytes in a new vector.
@@ -379,13 +386,20 @@ macro_rules! control_replies {
                 }
             }
 
-            /// Appends the reply data.
-            pub fn encode(&self, out: &mut Vec<u8>) {
+            /// Writes the reply data.
+            pub fn write(&self, w: &mut Writer<'_>) {
                 match self {
                     ControlReply::Empty => {}
-                    ControlReply::Other(data) => out.extend_from_slice(data),
-                    $( ControlReply::$var(v) => v.encode(out), )*
+                    ControlReply::Other(data) => {
+                        w.bytes(data);
+                    }
+                    $( ControlReply::$var(v) => v.write(w), )*
                 }
+            }
+
+            /// Appends the reply data.
+            pub fn encode(&self, out: &mut Vec<u8>) {
+                self.write(&mut Writer::new(out));
             }
 
             /// The reply data in a new vector.

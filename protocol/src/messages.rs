@@ -191,22 +191,29 @@ impl Message {
         })
     }
 
+    /// Writes the payload bytes.
+    pub fn write(&self, w: &mut Writer<'_>) {
+        match self {
+            Message::Banning(p) | Message::Leader(p) | Message::RebalanceNode(p) => p.write(w),
+            Message::Election(e) => e.write(w),
+            Message::Reconfigure | Message::GetLog | Message::ClearLog | Message::ReloadNodes => {}
+            Message::ReleaseIp(s) | Message::TakeIp(s) => s.write(w),
+            Message::SetNodeFlags(f) | Message::PushNodeFlags(f) => f.write(w),
+            Message::RecdUpdateIp(ip) => ip.write(w),
+            Message::VacuumFetch(b) => b.write(w),
+            Message::DetachDatabase(id) => id.write(w),
+            Message::MemDump(m) | Message::TakeoverRun(m) => m.write(w),
+            Message::DisableTakeoverRuns(d) | Message::DisableRecoveries(d) => d.write(w),
+            Message::DisableIpCheck(t) => t.write(w),
+            Message::Other(data) => {
+                w.bytes(data);
+            }
+        }
+    }
+
     /// Appends the payload bytes.
     pub fn encode(&self, out: &mut Vec<u8>) {
-        match self {
-            Message::Banning(p) | Message::Leader(p) | Message::RebalanceNode(p) => p.encode(out),
-            Message::Election(e) => e.encode(out),
-            Message::Reconfigure | Message::GetLog | Message::ClearLog | Message::ReloadNodes => {}
-            Message::ReleaseIp(s) | Message::TakeIp(s) => s.encode(out),
-            Message::SetNodeFlags(f) | Message::PushNodeFlags(f) => f.encode(out),
-            Message::RecdUpdateIp(ip) => ip.encode(out),
-            Message::VacuumFetch(b) => b.encode(out),
-            Message::DetachDatabase(id) => id.encode(out),
-            Message::MemDump(m) | Message::TakeoverRun(m) => m.encode(out),
-            Message::DisableTakeoverRuns(d) | Message::DisableRecoveries(d) => d.encode(out),
-            Message::DisableIpCheck(t) => t.encode(out),
-            Message::Other(data) => out.extend_from_slice(data),
-        }
+        self.write(&mut Writer::new(out));
     }
 
     /// The payload bytes in a new vector.

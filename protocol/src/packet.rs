@@ -520,20 +520,25 @@ impl Packet {
         }
     }
 
+    /// Writes the body's bytes (no header, no alignment padding).
+    pub fn write_body(&self, w: &mut Writer<'_>) {
+        match self {
+            Packet::ReqCall(b) => b.write(w),
+            Packet::ReplyCall(b) => b.write(w),
+            Packet::ReqDmaster(b) => b.write(w),
+            Packet::ReplyDmaster(b) => b.write(w),
+            Packet::ReplyError(b) => b.write(w),
+            Packet::ReqMessage(b) => b.write(w),
+            Packet::ReqControl(b) => b.write(w),
+            Packet::ReplyControl(b) => b.write(w),
+            Packet::ReqKeepalive(b) => b.write(w),
+            Packet::ReqTunnel(b) => b.write(w),
+        }
+    }
+
     /// Appends the body's bytes (no header, no alignment padding).
     pub fn encode_body(&self, out: &mut Vec<u8>) {
-        match self {
-            Packet::ReqCall(b) => b.encode(out),
-            Packet::ReplyCall(b) => b.encode(out),
-            Packet::ReqDmaster(b) => b.encode(out),
-            Packet::ReplyDmaster(b) => b.encode(out),
-            Packet::ReplyError(b) => b.encode(out),
-            Packet::ReqMessage(b) => b.encode(out),
-            Packet::ReqControl(b) => b.encode(out),
-            Packet::ReplyControl(b) => b.encode(out),
-            Packet::ReqKeepalive(b) => b.encode(out),
-            Packet::ReqTunnel(b) => b.encode(out),
-        }
+        self.write_body(&mut Writer::new(out));
     }
 
     /// Decodes the body of a packet with `operation` from `body` (the bytes

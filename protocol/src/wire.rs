@@ -198,12 +198,21 @@ fn string_filling(bytes: &[u8], what: &'static str) -> Result<String, DecodeErro
 #[derive(Debug)]
 pub struct Writer<'a> {
     out: &'a mut Vec<u8>,
+    fill: u8,
 }
 
 impl<'a> Writer<'a> {
-    /// A writer appending to `out`.
+    /// A writer appending to `out`; padding is written as zeros.
     pub fn new(out: &'a mut Vec<u8>) -> Self {
-        Writer { out }
+        Writer { out, fill: 0 }
+    }
+
+    /// A writer that writes struct padding as `fill` instead of zeros.
+    /// Encoding a value with two fills shows which bytes are padding, so
+    /// bytes from a sender that leaves padding unset can be compared with
+    /// the padding masked.
+    pub fn with_padding_fill(out: &'a mut Vec<u8>, fill: u8) -> Self {
+        Writer { out, fill }
     }
 
     /// Bytes in the vector so far (including what was there before).
@@ -263,9 +272,9 @@ impl<'a> Writer<'a> {
         self
     }
 
-    /// `n` zero bytes of struct padding.
+    /// `n` bytes of struct padding (zeros unless another fill was chosen).
     pub fn padding(&mut self, n: usize) -> &mut Self {
-        self.out.resize(self.out.len() + n, 0);
+        self.out.resize(self.out.len() + n, self.fill);
         self
     }
 
@@ -299,7 +308,9 @@ impl<'a> Writer<'a> {
     pub fn char_array(&mut self, s: &str, size: usize) -> &mut Self {
         let b = s.as_bytes();
         let n = b.len().min(size.saturating_sub(1));
-        self.bytes(&b[..n]).padding(size - n)
+        self.bytes(&b[..n]);
+        self.out.resize(self.out.len() + size - n, 0);
+        self
     }
 }
 

@@ -32,10 +32,10 @@ RAW=$ROOT/compat-tests/ctdb/rawclient.py
 RUN=$(mktemp -d "${TMPDIR:-/tmp}/ctdb-capture.XXXXXX")
 B=$RUN/node
 DAEMON_PID=""
-PROXY_PID=""
+CAPTURE_PROXY=""
 
 cleanup() {
-	[ -n "$PROXY_PID" ] && kill "$PROXY_PID" 2>/dev/null || true
+	[ -n "$CAPTURE_PROXY" ] && kill "$CAPTURE_PROXY" 2>/dev/null || true
 	if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
 		kill "$DAEMON_PID" 2>/dev/null || true
 		for _ in $(seq 1 50); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
@@ -93,13 +93,14 @@ capture() {
 	local name=$1 f=$RUN/$1.txt line
 	shift
 	coproc PROXY { exec $PY "$HERE/capture_proxy.py" "$PROXY_SOCK" "$B/run/ctdbd.socket" "$f"; }
-	PROXY_PID=$PROXY_PID
+	# bash unsets PROXY_PID when the coprocess ends: keep our own copy.
+	CAPTURE_PROXY=$PROXY_PID
 	read -r -t 10 line <&"${PROXY[0]}"
 	[ "$line" = ready ] || { echo "proxy did not start" >&2; exit 1; }
 	CTDB_SOCKET=$PROXY_SOCK "$@" >"$RUN/$name.out" 2>&1 || true
-	kill "$PROXY_PID"
-	wait "$PROXY_PID" 2>/dev/null || true
-	PROXY_PID=""
+	kill "$CAPTURE_PROXY" 2>/dev/null || true
+	wait "$CAPTURE_PROXY" 2>/dev/null || true
+	CAPTURE_PROXY=""
 	{ echo "# $*" | sed -e "s#$B#BASE#g" -e "s#$ROOT/##g" -e "s#$CTDB#ctdb#"; cat "$f"; } >"$OUT/$name.txt"
 }
 
@@ -163,16 +164,46 @@ BATTERY=(
 	"gettickles|gettickles 10.99.0.1"
 	"getdbmap-end|getdbmap"
 )
+# Node-state and cluster controls (the leader is the recovery daemon); run
+# after the probes because the last one shuts the daemon down.
+CLUSTER_BATTERY=(
+	"stats|stats"
+	"setifacelink-down|setifacelink lo down"
+	"setifacelink-up|setifacelink lo up"
+	"addtickle|addtickle 10.99.0.1:445 10.1.1.1:5000"
+	"gettickles-added|gettickles 10.99.0.1"
+	"deltickle|deltickle 10.99.0.1:445 10.1.1.1:5000"
+	"setlmasterrole-off|setlmasterrole off"
+	"setlmasterrole-on|setlmasterrole on"
+	"setleaderrole-off|setleaderrole off"
+	"setleaderrole-on|setleaderrole on"
+	"ban|ban 30"
+	"unban|unban"
+	"disable|disable"
+	"enable|enable"
+	"stop|stop"
+	"continue|continue"
+	"reloadnodes|reloadnodes"
+	"ipreallocate|ipreallocate"
+	"rddumpmemory|rddumpmemory"
+	"recover|recover"
+	"status-after-recover|status"
+	"shutdown|shutdown"
+)
 
 mkdir -p "$OUT"
 rm -f "$OUT"/*.txt
-for entry in "${BATTERY[@]}"; do
-	name=${entry%%|*}
-	# shellcheck disable=SC2086
-	capture "$name" tool ${entry#*|}
-done
+run_battery() {
+	local entry
+	for entry in "$@"; do
+		# shellcheck disable=SC2086
+		capture "${entry%%|*}" tool ${entry#*|}
+	done
+}
+run_battery "${BATTERY[@]}"
 # Raw-client probes: record calls and traverses, messages, smbd's controls.
 capture probe-calls $PY "$RAW" "$PROXY_SOCK" calls test_volatile.tdb
 capture probe-messages $PY "$RAW" "$PROXY_SOCK" messages
 capture probe-smbcontrols $PY "$RAW" "$PROXY_SOCK" smbcontrols test_volatile.tdb
+run_battery "${CLUSTER_BATTERY[@]}"
 echo "captured $(ls "$OUT"/*.txt | wc -l) fixtures, $(cat "$OUT"/*.txt | grep -vc '^#') packets"
