@@ -4,6 +4,10 @@
 #
 #   bash protocol/tests/capture.sh
 #
+# Environment: CAPTURE_CTDBD (default /usr/sbin/ctdbd) captures another
+# daemon, e.g. ours, to compare; CAPTURE_OUT (default tests/fixtures) is
+# where the files go; CAPTURE_KEEP=1 keeps the temporary directory.
+#
 # Starts /usr/sbin/ctdbd on a private CTDB_BASE (test mode, one node on
 # 127.0.0.1, two public addresses it never hosts because failover is
 # disabled), puts capture_proxy.py between the client socket and the tool
@@ -23,10 +27,10 @@ fi
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
-OUT=$HERE/fixtures
+OUT=${CAPTURE_OUT:-$HERE/fixtures}
 PY=/usr/bin/python3
 CTDB=/usr/bin/ctdb
-CTDBD=/usr/sbin/ctdbd
+CTDBD=${CAPTURE_CTDBD:-/usr/sbin/ctdbd}
 RAW=$ROOT/compat-tests/ctdb/rawclient.py
 
 RUN=$(mktemp -d "${TMPDIR:-/tmp}/ctdb-capture.XXXXXX")
@@ -83,7 +87,7 @@ for _ in $(seq 1 120); do
 	fi
 	sleep 0.5
 done
-$ready || { echo "Debian's ctdbd never became ready" >&2; tail -20 "$B/log.ctdb" >&2; exit 1; }
+$ready || { echo "$CTDBD never became ready" >&2; tail -20 "$B/log.ctdb" >&2; exit 1; }
 
 PROXY_SOCK=$RUN/proxy.socket
 
