@@ -194,6 +194,18 @@ impl Layout for ReplyError {
     }
 }
 
+/// Reads the record flags Samba's daemon appends after the key and data of
+/// a dmaster packet: present when 4 more bytes follow, as Samba's receiver
+/// decides (so a packet without them but with 4 or more bytes of alignment
+/// padding reads as flags 0, as it does for Samba), absent otherwise.
+fn trailing_record_flags(r: &mut Reader<'_>) -> Result<Option<u32>, DecodeError> {
+    if r.remaining() >= 4 {
+        r.u32("record flags").map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
 /// CTDB_REQ_DMASTER: asks the lmaster to make `dmaster` the record's
 /// dmaster, carrying the record.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -208,6 +220,9 @@ pub struct ReqDmaster {
     pub key: Vec<u8>,
     /// The record data.
     pub data: Vec<u8>,
+    /// The record's header flags, which Samba 4.17 appends after the data
+    /// (`None`: not sent).
+    pub record_flags: Option<u32>,
 }
 
 impl Layout for ReqDmaster {
@@ -221,6 +236,9 @@ impl Layout for ReqDmaster {
             .len_u32(self.data.len())
             .bytes(&self.key)
             .bytes(&self.data);
+        if let Some(f) = self.record_flags {
+            w.u32(f);
+        }
     }
     fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let db_id = DbId::read(r)?;
@@ -235,6 +253,7 @@ impl Layout for ReqDmaster {
             dmaster,
             key: r.blob(keylen, "req_dmaster key")?,
             data: r.blob(datalen, "req_dmaster data")?,
+            record_flags: trailing_record_flags(r)?,
         })
     }
 }
@@ -250,6 +269,9 @@ pub struct ReplyDmaster {
     pub key: Vec<u8>,
     /// The record data.
     pub data: Vec<u8>,
+    /// The record's header flags, which Samba 4.17 appends after the data
+    /// (`None`: not sent).
+    pub record_flags: Option<u32>,
 }
 
 impl Layout for ReplyDmaster {
@@ -262,6 +284,9 @@ impl Layout for ReplyDmaster {
             .len_u32(self.data.len())
             .bytes(&self.key)
             .bytes(&self.data);
+        if let Some(f) = self.record_flags {
+            w.u32(f);
+        }
     }
     fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let db_id = DbId::read(r)?;
@@ -274,6 +299,7 @@ impl Layout for ReplyDmaster {
             rsn,
             key: r.blob(keylen, "reply_dmaster key")?,
             data: r.blob(datalen, "reply_dmaster data")?,
+            record_flags: trailing_record_flags(r)?,
         })
     }
 }

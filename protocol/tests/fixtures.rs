@@ -1,6 +1,8 @@
 //! Byte fixtures captured from Debian's ctdb tool (and raw-client probes)
-//! talking to Debian's ctdbd 4.17 (tests/capture.sh records them): every
-//! packet decodes into typed values and encodes back to the same bytes.
+//! talking to Debian's ctdbd 4.17 (tests/capture.sh records them), and
+//! between the two nodes of a Debian ctdbd cluster (cluster-nodes.txt,
+//! tests/cluster_capture.sh): every packet decodes into typed values and
+//! encodes back to the same bytes.
 //!
 //! Control payloads are decoded with the opcode of their request (paired by
 //! connection and reqid); messages to the srvid of a traverse, a DB_PULL or
@@ -41,6 +43,7 @@ struct Tally {
     packets: usize,
     oversized: usize,
     malformed: usize,
+    operations: BTreeMap<String, usize>,
     unset_padding: BTreeMap<String, usize>,
     requests: BTreeMap<String, usize>,
     typed_replies: BTreeMap<String, usize>,
@@ -132,101 +135,153 @@ fn check_message(
     Ok(())
 }
 
-fn check_request(
-    req: &ControlRequest,
-    data: &[u8],
-    kinds: &mut HashMap<u64, MessageKind>,
-    t: &mut Tally,
-) -> Result<(), String> {
+fn check_request(req: &ControlRequest, data: &[u8], t: &mut Tally) -> Result<(), String> {
     let op = req.opcode();
     if matches!(req, ControlRequest::Other { .. }) {
         return Err(format!("{op}: no typed request layout"));
     }
-    compare_masked(&format!("{} request", op.name()), data, t, |w| req.write(w))?;
-    match req {
-        ControlRequest::TraverseStart(t) => {
-            kinds.insert(t.srvid.0, MessageKind::Record);
-        }
-        ControlRequest::TraverseStartExt(t) => {
-            kinds.insert(t.srvid.0, MessageKind::Record);
-        }
-        ControlRequest::DbPull(p) | ControlRequest::DbPushStart(p) => {
-            kinds.insert(p.srvid.0, MessageKind::RecordBuffer);
-        }
-        _ => {}
-    }
-    Ok(())
+    compare_masked(&format!("{} request", op.name()), data, t, |w| req.write(w))
 }
 
-fn check_file(path: &Path, t: &mut Tally) {
+/// What the messages to a request's srvid carry, if it starts a traverse or
+/// a record transfer.
+fn message_kind(req: &ControlRequest) -> Option<(u64, MessageKind)> {
+    match req {
+        ControlRequest::TraverseStart(t) => Some((t.srvid.0, MessageKind::Record)),
+        ControlRequest::TraverseStartExt(t) => Some((t.srvid.0, MessageKind::Record)),
+        ControlRequest::DbPull(p) | ControlRequest::DbPushStart(p) => {
+            Some((p.srvid.0, MessageKind::RecordBuffer))
+        }
+        _ => None,
+    }
+}
+
+/// One captured packet.
+struct Captured {
+    at: String,
+    dir: String,
+    conn: String,
+    bytes: Vec<u8>,
+    header: ctdb_protocol::Header,
+    packet: Packet,
+}
+
+impl Captured {
+    /// Pairs a control reply with its request: on a client connection by
+    /// connection and reqid; between nodes (where a reply travels on the
+    /// other node's connection) by the requesting node and reqid.
+    fn pairing_key(&self) -> (String, u32) {
+        let requester = match (&self.packet, self.dir.as_str()) {
+            (_, "c2d" | "d2c") => self.conn.clone(),
+            (Packet::ReplyControl(_), _) => format!("pnn {}", self.header.destnode),
+            _ => format!("pnn {}", self.header.srcnode),
+        };
+        (requester, self.header.reqid)
+    }
+}
+
+fn parse_file(path: &Path) -> Vec<Captured> {
     let name = path.file_name().unwrap().to_string_lossy().to_string();
     let text = std::fs::read_to_string(path).unwrap();
-    let mut pending: HashMap<(String, u32), ControlOpcode> = HashMap::new();
-    let mut kinds: HashMap<u64, MessageKind> = HashMap::new();
-    let mut refused: HashMap<(String, u32), String> = HashMap::new();
+    let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
         if line.starts_with('#') || line.is_empty() {
             continue;
         }
         let mut parts = line.split(' ');
         let (dir, conn, bytes) = (
-            parts.next().unwrap(),
+            parts.next().unwrap().to_string(),
             parts.next().unwrap().to_string(),
             hex(parts.next().unwrap()),
         );
         let at = format!("{name}:{}", n + 1);
         let (header, packet) = Packet::decode(&bytes).unwrap_or_else(|e| panic!("{at}: {e}"));
-        // The header and body re-encode (padding masked); what follows the
-        // body is zeros, at most 8 bytes past the 8-byte alignment.
-        let mut body = Vec::new();
-        packet.encode_body(&mut body);
-        let end = HEADER_LEN + body.len();
-        assert!(bytes.len() >= end, "{at}: packet shorter than its body");
-        let mut head = Vec::new();
-        header.encode(&mut head);
-        assert_eq!(head, bytes[..HEADER_LEN], "{at}: header re-encoded");
-        compare_masked(
-            &format!("{:?} packet body", packet.operation()),
-            &bytes[HEADER_LEN..end],
-            t,
-            |w| packet.write_body(w),
-        )
-        .unwrap_or_else(|e| panic!("{at}: {e}"));
-        let aligned = packet.encode(header).len();
-        let extra = bytes.len().saturating_sub(aligned);
-        assert!(
-            extra <= 8 && bytes[end..].iter().all(|b| *b == 0),
-            "{at}: {extra} bytes past the aligned body, or not zeros"
-        );
-        if extra > 0 {
-            t.oversized += 1;
-        }
-        t.packets += 1;
-        match &packet {
-            Packet::ReqControl(c) => {
-                assert_eq!(dir, "c2d", "{at}");
-                let req = match c.request() {
-                    Ok(req) => req,
-                    // The raw probes send some payloads malformed on
-                    // purpose; Samba must have refused each of them too.
-                    Err(e) if name.starts_with("probe-") => {
-                        refused.insert((conn, header.reqid), format!("{at}: {} {e}", c.opcode));
-                        continue;
-                    }
-                    Err(e) => panic!("{at}: {} {e}", c.opcode),
-                };
-                check_request(&req, &c.data, &mut kinds, t).unwrap_or_else(|e| panic!("{at}: {e}"));
-                *t.requests.entry(c.opcode.name().to_string()).or_default() += 1;
-                pending.insert((conn, header.reqid), c.opcode);
+        out.push(Captured {
+            at,
+            dir,
+            conn,
+            bytes,
+            header,
+            packet,
+        });
+    }
+    out
+}
+
+/// The header and body re-encode (padding masked); what follows the body
+/// is zeros, at most 8 bytes past the 8-byte alignment.
+fn check_packet(c: &Captured, t: &mut Tally) {
+    let (at, bytes, packet) = (&c.at, &c.bytes, &c.packet);
+    let mut body = Vec::new();
+    packet.encode_body(&mut body);
+    let end = HEADER_LEN + body.len();
+    assert!(bytes.len() >= end, "{at}: packet shorter than its body");
+    let mut head = Vec::new();
+    c.header.encode(&mut head);
+    assert_eq!(head, bytes[..HEADER_LEN], "{at}: header re-encoded");
+    compare_masked(
+        &format!("{:?} packet body", packet.operation()),
+        &bytes[HEADER_LEN..end],
+        t,
+        |w| packet.write_body(w),
+    )
+    .unwrap_or_else(|e| panic!("{at}: {e}"));
+    let aligned = packet.encode(c.header).len();
+    let extra = bytes.len().saturating_sub(aligned);
+    assert!(
+        extra <= 8 && bytes[end..].iter().all(|b| *b == 0),
+        "{at}: {extra} bytes past the aligned body, or not zeros"
+    );
+    if extra > 0 {
+        t.oversized += 1;
+    }
+    t.packets += 1;
+    *t.operations
+        .entry(format!("{:?}", packet.operation()))
+        .or_default() += 1;
+}
+
+fn check_file(path: &Path, t: &mut Tally) {
+    let name = path.file_name().unwrap().to_string_lossy().to_string();
+    let captured = parse_file(path);
+    // First pass: the opcode of every request and the srvids that carry
+    // records (a reply or a message may come before its request in the
+    // file when it travels on another connection).
+    let mut opcodes: HashMap<(String, u32), ControlOpcode> = HashMap::new();
+    let mut kinds: HashMap<u64, MessageKind> = HashMap::new();
+    let mut refused: HashMap<(String, u32), String> = HashMap::new();
+    for c in &captured {
+        let Packet::ReqControl(rc) = &c.packet else {
+            continue;
+        };
+        assert_ne!(c.dir, "d2c", "{}: request from the daemon", c.at);
+        match rc.request() {
+            Ok(req) => {
+                check_request(&req, &rc.data, t).unwrap_or_else(|e| panic!("{}: {e}", c.at));
+                kinds.extend(message_kind(&req));
+                *t.requests.entry(rc.opcode.name().to_string()).or_default() += 1;
+                opcodes.insert(c.pairing_key(), rc.opcode);
             }
+            // The raw probes send some payloads malformed on purpose;
+            // Samba must have refused each of them too.
+            Err(e) if name.starts_with("probe-") => {
+                refused.insert(c.pairing_key(), format!("{}: {} {e}", c.at, rc.opcode));
+            }
+            Err(e) => panic!("{}: {} {e}", c.at, rc.opcode),
+        }
+    }
+    for c in &captured {
+        check_packet(c, t);
+        let at = &c.at;
+        match &c.packet {
             Packet::ReplyControl(r) => {
-                if let Some(why) = refused.remove(&(conn.clone(), header.reqid)) {
+                if let Some(why) = refused.remove(&c.pairing_key()) {
                     assert_ne!(r.status, 0, "Samba accepted what we refuse: {why}");
                     t.malformed += 1;
                     continue;
                 }
-                let op = pending
-                    .remove(&(conn, header.reqid))
+                let op = *opcodes
+                    .get(&c.pairing_key())
                     .unwrap_or_else(|| panic!("{at}: reply without request"));
                 if r.status != 0 && r.data.is_empty() {
                     continue;
@@ -265,12 +320,14 @@ fn debian_fixtures_decode_and_re_encode_byte_for_byte() {
     assert!(t.packets > 1000, "{} packets", t.packets);
     eprintln!(
         "{} packets in {} files, {} longer than their aligned body, {} typed messages, \
-         {} malformed probe requests refused by both",
+         {} malformed probe requests refused by both, {} controls, operations {:?}",
         t.packets,
         files.len(),
         t.oversized,
         t.messages,
-        t.malformed
+        t.malformed,
+        t.requests.len(),
+        t.operations
     );
     // The controls the battery exercises: most of those the daemon handles
     // today, and the node-state controls the cluster work needs.
@@ -345,6 +402,17 @@ fn debian_fixtures_decode_and_re_encode_byte_for_byte() {
         "CONTINUE_NODE",
         "GET_RECLOCK_FILE",
         "DUMP_MEMORY",
+        // Between the nodes of the two-node cluster (cluster_capture.sh).
+        "SETVNNMAP",
+        "DB_PULL",
+        "TRAVERSE_ALL",
+        "TRAVERSE_DATA",
+        "MODIFY_FLAGS",
+        "START_RECOVERY",
+        "END_RECOVERY",
+        "UPDATE_RECORD",
+        "IPREALLOCATED",
+        "STARTUP",
     ]
     .into_iter()
     .collect();
@@ -365,6 +433,19 @@ fn debian_fixtures_decode_and_re_encode_byte_for_byte() {
         );
     }
     assert!(t.messages > 10, "{} typed messages", t.messages);
+    for op in [
+        "ReqCall",
+        "ReplyCall",
+        "ReqDmaster",
+        "ReplyDmaster",
+        "ReqKeepalive",
+    ] {
+        assert!(
+            t.operations.contains_key(op),
+            "no {op} in {:?}",
+            t.operations
+        );
+    }
     assert!(t.typed_replies.len() > 20, "{:?}", t.typed_replies);
 }
 

@@ -5,7 +5,9 @@
 use ctdb_protocol::controls::{ControlReply, ControlRequest};
 use ctdb_protocol::header::{Header, HEADER_LEN, MAX_PACKET};
 use ctdb_protocol::ids::{DbId, Generation, Pnn, Srvid};
-use ctdb_protocol::ltdb::{LtdbHeader, RecBuffer, RecData, REC_FLAG_AUTOMATIC};
+use ctdb_protocol::ltdb::{
+    LtdbHeader, RecBuffer, RecData, REC_FLAG_AUTOMATIC, REC_FLAG_MIGRATED_WITH_DATA,
+};
 use ctdb_protocol::opcode::{ControlOpcode, Operation};
 use ctdb_protocol::packet::{
     frame_length, Framer, Packet, ReplyCall, ReplyControl, ReplyDmaster, ReplyError, ReqCall,
@@ -555,12 +557,22 @@ fn packets() -> Vec<Packet> {
             dmaster: Pnn(1),
             key: b"key".to_vec(),
             data: vec![7; 30],
+            record_flags: Some(REC_FLAG_MIGRATED_WITH_DATA),
         }),
         Packet::ReplyDmaster(ReplyDmaster {
             db_id: DbId(3),
             rsn: 18,
             key: b"key".to_vec(),
             data: vec![],
+            record_flags: Some(0),
+        }),
+        Packet::ReqDmaster(ReqDmaster {
+            db_id: DbId(3),
+            rsn: 19,
+            dmaster: Pnn(0),
+            key: b"k".to_vec(),
+            data: vec![1],
+            record_flags: None,
         }),
         Packet::ReplyError(ReplyError {
             status: -1,
