@@ -196,7 +196,8 @@ CLUSTER_BATTERY=(
 )
 
 mkdir -p "$OUT"
-rm -f "$OUT"/*.txt
+# Replace the battery's files, not the cluster capture's.
+find "$OUT" -maxdepth 1 -name '*.txt' ! -name 'cluster-*' -delete
 run_battery() {
 	local entry
 	for entry in "$@"; do
