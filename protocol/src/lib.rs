@@ -1,7 +1,7 @@
 //! The CTDB wire protocol of Samba 4.17 as typed Rust values.
 //!
 //! - [`wire`]: the byte-level [`Reader`](wire::Reader) and
-//!   [`Writer`](wire::Writer) and the [`Layout`](wire::Layout) trait (one
+//!   [`Writer`](wire::Writer) and the [`Layout`] trait (one
 //!   encode and one decode per C layout).
 //! - [`header`]: the 32-byte packet header.
 //! - [`opcode`]: packet operations and every control opcode.
