@@ -907,3 +907,33 @@ fn every_typed_message_round_trips_and_survives_garbage() {
         32
     );
 }
+
+#[test]
+fn standalone_layouts_round_trip() {
+    let pull = PullDb {
+        db_id: DbId(7),
+        lmaster: LMASTER_ANY,
+    };
+    assert_eq!(pull.to_bytes().len(), 8);
+    assert_eq!(PullDb::decode(&pull.to_bytes()), Ok(pull));
+    let h = Header {
+        length: 64,
+        generation: Generation(5),
+        operation: Operation::Unknown(77),
+        destnode: Pnn::BROADCAST_CONNECTED,
+        srcnode: Pnn(1),
+        reqid: 9,
+    };
+    let b = h.to_bytes();
+    assert_eq!(b.len(), HEADER_LEN);
+    assert_eq!(&b[4..12], &[0x42, 0x44, 0x54, 0x43, 1, 0, 0, 0]);
+    assert_eq!(Header::decode(&b), Ok(h));
+    assert!(Pnn::BROADCAST_CONNECTED.is_broadcast());
+    assert!(!Pnn(0).is_broadcast());
+    for rs in 0..7u32 {
+        let r = RunState::try_from(rs).unwrap();
+        assert_eq!(RunState::decode(&r.to_bytes()), Ok(r));
+    }
+    assert_eq!(RunState::Running.name(), "RUNNING");
+    assert!(RunState::try_from(7).is_err());
+}
