@@ -12,6 +12,8 @@ pub const MAX_HOT_KEYS: usize = 10;
 pub const NODE_REQ_MESSAGE: usize = 5;
 pub const NODE_REQ_CONTROL: usize = 6;
 pub const NODE_REPLY_CONTROL: usize = 7;
+/// Index of the traverse counter in `Stats::timeouts` (call, control, traverse).
+pub const TIMEOUT_TRAVERSE: usize = 2;
 /// Size of the STATISTICS reply.
 pub const STATISTICS_LEN: usize = 488;
 /// Size of the fixed part of the GET_DB_STATISTICS reply (the hot-key key

@@ -1,0 +1,331 @@
+//! Database controls: the catalogue (GET_DBMAP, GET_DBNAME, GETDBPATH,
+//! DB_GET_HEALTH, DB_OPEN_FLAGS), attach and detach, sequence numbers,
+//! traverses, the READONLY and STICKY flags, and TRANS3_COMMIT.
+
+use super::{Outcome, Registry, Request};
+use crate::daemon::{Daemon, DbContinuation};
+use crate::db::{Op, Reply};
+use crate::ltdb::{self, Kind};
+use crate::protocol::{self as p, ctrl, Writer};
+use crate::requests::Completion;
+use crate::{log_err, log_info, log_notice};
+use std::time::{Duration, Instant};
+
+/// Registers this concern's controls.
+pub fn register(r: &mut Registry) {
+    r.add(ctrl::GET_DBMAP, db_map);
+    r.add(ctrl::GET_DBNAME, |d, req| {
+        db_string(d, req, |db| Some(db.name.clone()))
+    });
+    r.add(ctrl::GETDBPATH, |d, req| {
+        db_string(d, req, |db| Some(db.path.display().to_string()))
+    });
+    // An empty reply (NULL) means healthy.
+    r.add(ctrl::DB_GET_HEALTH, |d, req| {
+        db_string(d, req, |db| db.unhealthy.clone())
+    });
+    r.add(ctrl::DB_OPEN_FLAGS, |d, req| {
+        match d.db_from_data(req.data()) {
+            Ok(db) => Outcome::ok((db.tdb_flags as i32).to_le_bytes().to_vec()),
+            Err(o) => o,
+        }
+    });
+    r.add(ctrl::DB_ATTACH, |d, req| d.attach(req, 0));
+    r.add(ctrl::DB_ATTACH_PERSISTENT, |d, req| {
+        d.attach(req, p::DB_FLAGS_PERSISTENT)
+    });
+    r.add(ctrl::DB_ATTACH_REPLICATED, |d, req| {
+        d.attach(req, p::DB_FLAGS_REPLICATED)
+    });
+    r.add(ctrl::DB_DETACH, detach);
+    r.add(ctrl::GET_DB_SEQNUM, get_seqnum);
+    r.add(ctrl::ENABLE_SEQNUM, enable_seqnum);
+    r.add(ctrl::UPDATE_SEQNUM, update_seqnum);
+    r.add(ctrl::TRAVERSE_START, traverse_start);
+    r.add(ctrl::TRAVERSE_START_EXT, traverse_start);
+    r.add(ctrl::SET_DB_READONLY, set_flag);
+    r.add(ctrl::SET_DB_STICKY, set_flag);
+    r.add(ctrl::TRANS3_COMMIT, trans3_commit);
+}
+
+fn db_map(d: &mut Daemon, _: &Request) -> Outcome {
+    let ready: Vec<_> = d.dbs.iter().filter(|d| d.ready).collect();
+    let mut w = Writer::new();
+    w.u32(ready.len() as u32);
+    for db in ready {
+        w.u32(db.id).u8(db.flags).zeros(3);
+    }
+    Outcome::ok(w.buf)
+}
+
+/// A string about the database named by the payload (none: empty reply).
+fn db_string(
+    d: &mut Daemon,
+    req: &Request,
+    what: impl Fn(&crate::db::DbInfo) -> Option<String>,
+) -> Outcome {
+    match d.db_from_data(req.data()) {
+        Ok(db) => {
+            let mut w = Writer::new();
+            if let Some(s) = what(db) {
+                w.cstring(&s);
+            }
+            Outcome::ok(w.buf)
+        }
+        Err(o) => o,
+    }
+}
+
+fn get_seqnum(d: &mut Daemon, req: &Request) -> Outcome {
+    let Some(id) = p::Reader::new(req.data()).u32() else {
+        return Outcome::fail("missing database id");
+    };
+    let Some(db) = d.find_db(id) else {
+        log_err!("Unknown db 0x{:08x}", id);
+        return Outcome::status(-1);
+    };
+    if db.frozen && db.transaction.is_none() {
+        return Outcome::status(-1);
+    }
+    d.db_op_plain(req, id, Op::GetSeqnum)
+}
+
+/// The daemon's own stores (record migrations) then bump the tdb sequence
+/// number as clients' stores do.  Samba also polls the number every
+/// SeqnumInterval ms and broadcasts UPDATE_SEQNUM to the other active nodes;
+/// alone, there is nobody to tell.
+fn enable_seqnum(d: &mut Daemon, req: &Request) -> Outcome {
+    if req.data().len() != 4 {
+        return Outcome::bad_size("ENABLE_SEQNUM", req.data().len());
+    }
+    let Some(id) = p::Reader::new(req.data()).u32() else {
+        return Outcome::status(-1);
+    };
+    if d.find_db(id).is_none() {
+        log_err!("Unknown db_id 0x{:x} in ctdb_ltdb_enable_seqnum", id);
+        return Outcome::status(-1);
+    }
+    d.db_op_plain(req, id, Op::EnableSeqnum)
+}
+
+fn update_seqnum(d: &mut Daemon, req: &Request) -> Outcome {
+    if req.data().len() != 4 {
+        return Outcome::bad_size("UPDATE_SEQNUM", req.data().len());
+    }
+    let Some(id) = p::Reader::new(req.data()).u32() else {
+        return Outcome::status(-1);
+    };
+    if req.header.srcnode == d.state.pnn {
+        // Samba ignores its own broadcast ("don't update ourselves").
+        return Outcome::status(0);
+    }
+    if d.find_db(id).is_none() {
+        log_err!("Unknown db_id 0x{:x} in ctdb_ltdb_update_seqnum", id);
+        return Outcome::status(-1);
+    }
+    d.db_op_plain(req, id, Op::IncrementSeqnum)
+}
+
+/// ctdb_traverse_start: db_id u32, reqid u32, srvid u64; the _EXT form adds
+/// withemptyrecords (bool) and 7 bytes padding.  The records go to srvid as
+/// messages, then an empty end marker; after TraverseTimeout seconds the
+/// end marker goes out regardless, as in Samba.
+fn traverse_start(d: &mut Daemon, req: &Request) -> Outcome {
+    let ext = req.control.opcode == ctrl::TRAVERSE_START_EXT;
+    let want = if ext { 24 } else { 16 };
+    if req.data().len() != want {
+        log_err!(
+            "Bad record size in traverse start ({} bytes)",
+            req.data().len()
+        );
+        return Outcome::status(-1);
+    }
+    let mut r = p::Reader::new(req.data());
+    let (Some(id), Some(trav_reqid), Some(srvid)) = (r.u32(), r.u32(), r.u64()) else {
+        return Outcome::status(-1);
+    };
+    let with_empty = ext && r.u8().is_some_and(|b| b != 0);
+    let Some(db) = d.find_db(id) else {
+        return Outcome::status(-1);
+    };
+    if let Some(why) = &db.unhealthy {
+        if d.state.tunables.allow_unhealthy_db_read == 0 {
+            log_err!("db({}) unhealthy in traverse start: {}", db.name, why);
+            return Outcome::status(-1);
+        }
+    }
+    let then: DbContinuation = Box::new(move |d: &mut Daemon, done| {
+        d.traverse_done(id, srvid, trav_reqid, done);
+    });
+    let timeout = Duration::from_secs(d.state.tunables.traverse_timeout as u64);
+    let tag = d.submit(id, Op::Traverse { with_empty }, then, Some(timeout));
+    // Remember which database each traverse in flight reads (DB_DETACH
+    // ends them); finished ones are pruned here.
+    let requests = &d.requests;
+    d.traverses.retain(|t, _| requests.contains(*t));
+    d.traverses.insert(tag, id);
+    Outcome::status(0)
+}
+
+impl Daemon {
+    /// A traverse ended or timed out: its records (none after a timeout) and
+    /// the end marker go to the client's srvid.
+    fn traverse_done(&mut self, db_id: u32, srvid: u64, trav_reqid: u32, done: Completion<Reply>) {
+        let name = self
+            .dbs
+            .iter()
+            .find(|d| d.id == db_id)
+            .map(|d| d.name.clone())
+            .unwrap_or_default();
+        let recs = match done {
+            Completion::Answered(Reply::Records(r)) => r,
+            Completion::Answered(Reply::Failed(why)) => {
+                log_err!("Traverse of db 0x{:08x} failed: {}", db_id, why);
+                Vec::new()
+            }
+            Completion::Answered(_) => Vec::new(),
+            Completion::TimedOut => {
+                log_err!("Traverse all timeout on database:{}", name);
+                self.stats.timeouts[crate::stats::TIMEOUT_TRAVERSE] += 1;
+                Vec::new()
+            }
+        };
+        let n = recs.len();
+        self.send_records(srvid, trav_reqid, recs);
+        log_notice!(
+            "Ending traverse on DB {} (id {}), records {}",
+            name,
+            trav_reqid,
+            n
+        );
+    }
+}
+
+fn detach(d: &mut Daemon, req: &Request) -> Outcome {
+    let Some(id) = p::Reader::new(req.data()).u32() else {
+        return Outcome::fail("missing database id");
+    };
+    let Some(db) = d.find_db(id) else {
+        log_err!("Invalid dbid 0x{:08x} in DB detach", id);
+        return Outcome::status(-1);
+    };
+    if d.state.tunables.allow_client_db_attach == 1 {
+        log_err!("DB detach from database {} denied. Clients are allowed access to databases (AllowClientDBAccess == 1)", db.name);
+        return Outcome::status(-1);
+    }
+    if db.kind() != Kind::Volatile {
+        log_err!("Detaching non-volatile database {} denied", db.name);
+        return Outcome::status(-1);
+    }
+    if d.state.recmode == p::RECOVERY_ACTIVE {
+        log_err!("DB detach denied while in recovery");
+        return Outcome::status(-1);
+    }
+    // Samba's daemon broadcasts the control to every connected node and
+    // each detaches; here that is this node alone.  Its traverses end
+    // without an end marker.
+    let name = db.name.clone();
+    d.dbs.retain(|d| d.id != id);
+    d.submit_untracked(id, Op::Close);
+    let doomed: Vec<_> = d
+        .traverses
+        .iter()
+        .filter(|(_, db)| **db == id)
+        .map(|(t, _)| *t)
+        .collect();
+    d.traverses.retain(|_, db| *db != id);
+    d.requests.cancel_where(|t| doomed.contains(&t));
+    log_notice!("Detached from database '{}'", name);
+    Outcome::status(0)
+}
+
+fn set_flag(d: &mut Daemon, req: &Request) -> Outcome {
+    let Some(id) = d.db_id_arg(req.data()) else {
+        return Outcome::status(-1);
+    };
+    let Some(db) = d.find_db(id) else {
+        return Outcome::status(-1);
+    };
+    let readonly = req.control.opcode == ctrl::SET_DB_READONLY;
+    let (bit, what) = if readonly {
+        (p::DB_FLAGS_READONLY, "Readonly")
+    } else {
+        (p::DB_FLAGS_STICKY, "Sticky")
+    };
+    if db.flags & bit != 0 {
+        return Outcome::status(0);
+    }
+    if db.kind() != Kind::Volatile {
+        log_err!(
+            "Non-volatile databases do not support {} flag",
+            what.to_lowercase()
+        );
+        return Outcome::status(-1);
+    }
+    if !readonly {
+        let name = db.name.clone();
+        if let Some(db) = d.db_mut(id) {
+            db.flags |= bit;
+        }
+        log_notice!("{} property set on DB {}", what, name);
+        return Outcome::status(0);
+    }
+    let mut ro = db.path.clone().into_os_string();
+    ro.push(".RO");
+    let op = Op::OpenTracking {
+        path: ro.into(),
+        hash_size: d.state.tunables.database_hash_size,
+    };
+    let after = Box::new(move |d: &mut Daemon, st: i32, data: Vec<u8>| {
+        if st == 0 {
+            if let Some(db) = d.db_mut(id) {
+                db.flags |= bit;
+                log_notice!("Readonly property set on DB {}", db.name);
+            }
+        }
+        (st, data)
+    });
+    d.db_op(req, id, op, after)
+}
+
+/// Persistent transactions: the records go to every active node in the vnn
+/// map, which is only this node; the reply waits for the store.
+fn trans3_commit(d: &mut Daemon, req: &Request) -> Outcome {
+    if d.state.recmode != p::RECOVERY_NORMAL {
+        log_info!("rejecting ctdb_control_trans3_commit when recovery active");
+        return Outcome::status(-1);
+    }
+    let Some((id, raw)) = p::parse_rec_buffer(req.data()) else {
+        return Outcome::fail("bad marshall buffer");
+    };
+    let Some(db) = d.find_db(id) else {
+        log_err!(
+            "ctdb_control_trans3_commit: Unknown database db_id[0x{:08x}]",
+            id
+        );
+        return Outcome::status(-1);
+    };
+    if db.kind() == Kind::Volatile {
+        return Outcome::status(-1);
+    }
+    let mut recs = Vec::with_capacity(raw.len());
+    for (k, v) in raw {
+        let Some(h) = ltdb::Header::decode(&v) else {
+            return Outcome::fail("record without header");
+        };
+        recs.push((k, h, v[ltdb::HEADER_LEN..].to_vec()));
+    }
+    d.stats.childwrite_calls += 1;
+    d.stats.pending_childwrite_calls += 1;
+    let started = Instant::now();
+    let after = Box::new(move |d: &mut Daemon, st: i32, data: Vec<u8>| {
+        d.stats.pending_childwrite_calls = d.stats.pending_childwrite_calls.saturating_sub(1);
+        if st == 0 {
+            d.stats
+                .childwrite_latency
+                .update(started.elapsed().as_secs_f64());
+        }
+        (st, data)
+    });
+    d.db_op(req, id, Op::PersistentStore { recs }, after)
+}

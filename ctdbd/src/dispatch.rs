@@ -1,0 +1,175 @@
+//! Dispatch: what a whole packet means.  Its header is checked, its origin
+//! decides its source node, and it goes to the control registry, the
+//! message delivery or the record calls.  Replies go back to the origin.
+
+use crate::control::{Outcome, Request};
+use crate::daemon::Daemon;
+use crate::protocol::{self as p, Header, ReqCall, ReqControl, ReqMessage};
+use crate::transport::{ClientId, Origin};
+use crate::{log_err, log_notice, log_warn};
+
+impl Daemon {
+    /// Reads a client socket and handles each whole packet in turn; a
+    /// malformed packet closes the client and drops what follows it.
+    pub(crate) fn client_readable(&mut self, id: ClientId) {
+        let received = self.transport.read(id);
+        for pkt in received.packets {
+            // Counted once when read (a call held back by a freeze is
+            // replayed later through `packet` without being counted again).
+            self.count_client_packet(&pkt);
+            if let Err(why) = self.packet(Origin::Client(id), &pkt) {
+                log_err!(
+                    "Malformed packet from client pid:{}: {}, closing it",
+                    self.transport.pid(id),
+                    why
+                );
+                self.transport.close(id, "malformed packet");
+                break;
+            }
+            self.execute_actions();
+        }
+    }
+
+    fn count_client_packet(&mut self, pkt: &[u8]) {
+        self.stats.client_packets_recv += 1;
+        if pkt.len() >= p::HEADER_LEN {
+            match u32::from_le_bytes(pkt[16..20].try_into().expect("4 bytes")) {
+                p::REQ_CALL => self.stats.client_req[0] += 1,
+                p::REQ_MESSAGE => self.stats.client_req[1] += 1,
+                p::REQ_CONTROL => self.stats.client_req[2] += 1,
+                p::REQ_TUNNEL => self.stats.client_req[3] += 1,
+                _ => {}
+            }
+        }
+    }
+
+    /// True when a packet for `dest` is for this node.
+    pub(crate) fn is_local_dest(&self, dest: u32) -> bool {
+        dest == p::CURRENT_NODE
+            || dest == self.state.pnn
+            || dest == p::BROADCAST_ALL
+            || dest == p::BROADCAST_ACTIVE
+            || dest == p::BROADCAST_CONNECTED
+            || dest == p::MULTICAST
+    }
+
+    /// Handles one whole packet from `origin`.  Err: the packet is
+    /// malformed and the connection it came on should be closed.
+    pub(crate) fn packet(&mut self, origin: Origin, pkt: &[u8]) -> Result<(), String> {
+        let mut hdr = Header::parse(pkt).map_err(|e| e.to_string())?;
+        if hdr.length as usize != pkt.len() {
+            return Err(format!("length {} does not match packet", hdr.length));
+        }
+        // A local client's packets carry this node as their source; a node's
+        // keep the sender's pnn.
+        if let Origin::Client(_) = origin {
+            hdr.srcnode = self.state.pnn;
+        }
+        let body = &pkt[p::HEADER_LEN..];
+        match hdr.operation {
+            p::REQ_CONTROL => {
+                let c = ReqControl::parse(body).map_err(|e| e.to_string())?;
+                self.request_control(Request {
+                    origin,
+                    header: hdr,
+                    control: c,
+                });
+            }
+            p::REQ_MESSAGE => {
+                let m = ReqMessage::parse(body).map_err(|e| e.to_string())?;
+                self.request_message(&hdr, m);
+            }
+            p::REQ_CALL => {
+                let c = ReqCall::parse(body).map_err(|e| e.to_string())?;
+                self.request_call(origin, hdr, c, pkt);
+            }
+            op => {
+                log_err!(
+                    "Packet with unsupported operation {} from client, ignored",
+                    op
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn request_message(&mut self, hdr: &Header, m: ReqMessage) {
+        if self.is_local_dest(hdr.destnode) {
+            self.stats.node_packets_sent += 1;
+            self.stats.node[crate::stats::NODE_REQ_MESSAGE] += 1;
+            self.push_message(m.srvid, &m.data);
+            self.deliver_message(m.srvid, &m.data);
+        } else {
+            log_warn!(
+                "Dropping message for srvid 0x{:x} to unreachable node {}",
+                m.srvid,
+                hdr.destnode
+            );
+        }
+    }
+
+    fn request_control(&mut self, req: Request) {
+        let outcome = if self.is_local_dest(req.header.destnode) {
+            self.stats.node_packets_sent += 1;
+            self.stats.node[crate::stats::NODE_REQ_CONTROL] += 1;
+            self.control(&req)
+        } else if (req.header.destnode as usize) < self.state.nodes.len() {
+            Outcome::fail("node is disconnected")
+        } else {
+            Outcome::fail("invalid destination node")
+        };
+        match outcome {
+            Outcome::Reply(st, data, msg) => {
+                if !req.noreply() {
+                    let to = req.reply_to();
+                    self.reply(to.origin, to.reqid, st, &data, msg.as_deref());
+                }
+            }
+            Outcome::Later => {}
+            Outcome::Exit => {
+                log_notice!("Received SHUTDOWN command.");
+                self.exit_requested = true;
+                self.shutdown_by_control = true;
+            }
+        }
+    }
+
+    /// Sends a REPLY_CONTROL.
+    pub(crate) fn reply(
+        &mut self,
+        to: Origin,
+        reqid: u32,
+        status: i32,
+        data: &[u8],
+        errmsg: Option<&str>,
+    ) {
+        self.stats.node_packets_sent += 1;
+        self.stats.node[crate::stats::NODE_REPLY_CONTROL] += 1;
+        let h = Header {
+            generation: self.state.generation,
+            operation: p::REPLY_CONTROL,
+            destnode: self.state.pnn,
+            srcnode: self.state.pnn,
+            reqid,
+            ..Default::default()
+        };
+        let pkt = p::build_packet(h, &p::reply_control_body(status, data, errmsg));
+        self.send(to, pkt);
+    }
+
+    /// Drops the clients that closed; their notifications go out and their
+    /// registrations and waits are forgotten.
+    pub(crate) fn reap_closed(&mut self) {
+        for id in self.transport.reap() {
+            // Samba sends a client's notifications (to every connected
+            // node: here, this one) when the client structure is freed.
+            for (srvid, data) in self.registrations.drop_client(id) {
+                log_err!("Sending client notify message for srvid:{}", srvid);
+                self.deliver_message(srvid, &data);
+            }
+            for w in self.attach_waiters.values_mut() {
+                w.retain(|x| x.origin != Origin::Client(id));
+            }
+        }
+    }
+}
