@@ -1,0 +1,187 @@
+//! Tunable layouts: `ctdb_tunable_list` (GET_ALL_TUNABLES, every value as a
+//! u32 in struct order), `ctdb_var_list` (LIST_TUNABLES, names joined by
+//! ':') and `ctdb_tunable` (SET_TUNABLE).
+
+use crate::error::DecodeError;
+use crate::wire::{Layout, Reader, Writer};
+
+/// Number of values in `ctdb_tunable_list`.
+pub const TUNABLE_COUNT: usize = 62;
+
+/// The tunables' names in the order of `ctdb_tunable_list` (the wire order
+/// of GET_ALL_TUNABLES), obsolete ones included.
+pub const TUNABLE_NAMES: [&str; TUNABLE_COUNT] = [
+    "MaxRedirectCount",
+    "SeqnumInterval",
+    "ControlTimeout",
+    "TraverseTimeout",
+    "KeepaliveInterval",
+    "KeepaliveLimit",
+    "RecoverTimeout",
+    "RecoverInterval",
+    "ElectionTimeout",
+    "TakeoverTimeout",
+    "MonitorInterval",
+    "TickleUpdateInterval",
+    "EventScriptTimeout",
+    "MonitorTimeoutCount",
+    "EventScriptUnhealthyOnTimeout",
+    "RecoveryGracePeriod",
+    "RecoveryBanPeriod",
+    "DatabaseHashSize",
+    "DatabaseMaxDead",
+    "RerecoveryTimeout",
+    "EnableBans",
+    "DeterministicIPs",
+    "ReclockPingPeriod",
+    "NoIPFailback",
+    "DisableIPFailover",
+    "VerboseMemoryNames",
+    "RecdPingTimeout",
+    "RecdFailCount",
+    "LogLatencyMs",
+    "RecLockLatencyMs",
+    "RecoveryDropAllIPs",
+    "VerifyRecoveryLock",
+    "VacuumInterval",
+    "VacuumMaxRunTime",
+    "RepackLimit",
+    "VacuumLimit",
+    "MaxQueueDropMsg",
+    "AllowUnhealthyDBRead",
+    "StatHistoryInterval",
+    "DeferredAttachTO",
+    "VacuumFastPathCount",
+    "LCP2PublicIPs",
+    "AllowClientDBAttach",
+    "RecoverPDBBySeqNum",
+    "DeferredRebalanceOnNodeAdd",
+    "FetchCollapse",
+    "HopcountMakeSticky",
+    "StickyDuration",
+    "StickyPindown",
+    "NoIPTakeover",
+    "DBRecordCountWarn",
+    "DBRecordSizeWarn",
+    "DBSizeWarn",
+    "PullDBPreallocation",
+    "NoIPHostOnAllDisabled",
+    "Samba3AvoidDeadlocks",
+    "TDBMutexEnabled",
+    "LockProcessesPerDB",
+    "RecBufferSizeLimit",
+    "QueueBufferSize",
+    "IPAllocAlgorithm",
+    "AllowMixedVersions",
+];
+
+/// `ctdb_tunable_list`: [`TUNABLE_COUNT`] u32 values in the order of
+/// [`TUNABLE_NAMES`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TunableList(pub [u32; TUNABLE_COUNT]);
+
+impl Default for TunableList {
+    fn default() -> Self {
+        TunableList([0; TUNABLE_COUNT])
+    }
+}
+
+impl TunableList {
+    /// The value of the tunable named `name` (case-insensitive).
+    pub fn get(&self, name: &str) -> Option<u32> {
+        TUNABLE_NAMES
+            .iter()
+            .position(|n| n.eq_ignore_ascii_case(name))
+            .map(|i| self.0[i])
+    }
+}
+
+impl Layout for TunableList {
+    const NAME: &'static str = "ctdb_tunable_list";
+    fn write(&self, w: &mut Writer<'_>) {
+        for v in &self.0 {
+            w.u32(*v);
+        }
+    }
+    fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let mut a = [0u32; TUNABLE_COUNT];
+        for v in &mut a {
+            *v = r.u32(Self::NAME)?;
+        }
+        Ok(TunableList(a))
+    }
+}
+
+/// `ctdb_var_list`: a u32 length, then the names joined by ':' with one
+/// terminating NUL (no bytes at all for an empty list).  Names must be
+/// non-empty and contain no ':' to survive a round trip.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VarList(pub Vec<String>);
+
+impl Layout for VarList {
+    const NAME: &'static str = "ctdb_var_list";
+    fn write(&self, w: &mut Writer<'_>) {
+        if self.0.is_empty() {
+            w.u32(0);
+            return;
+        }
+        let joined = self.0.join(":");
+        w.len_u32(joined.len() + 1).cstring(&joined);
+    }
+    fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let n = r.u32(Self::NAME)?;
+        if n == 0 {
+            return Ok(VarList(Vec::new()));
+        }
+        let joined = r.sized_cstring(n, Self::NAME)?;
+        Ok(VarList(
+            joined
+                .split(':')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+        ))
+    }
+}
+
+/// `ctdb_tunable` (SET_TUNABLE): value u32, then the name as a counted
+/// NUL-terminated string.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tunable {
+    /// The tunable's name.
+    pub name: String,
+    /// The new value.
+    pub value: u32,
+}
+
+impl Layout for Tunable {
+    const NAME: &'static str = "ctdb_tunable";
+    fn write(&self, w: &mut Writer<'_>) {
+        w.u32(self.value).counted_cstring(Some(&self.name));
+    }
+    fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let value = r.u32(Self::NAME)?;
+        let name = r
+            .counted_cstring("ctdb_tunable name")?
+            .ok_or(DecodeError::MissingNul {
+                what: "ctdb_tunable name",
+            })?;
+        Ok(Tunable { name, value })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn var_list_layout() {
+        let v = VarList(vec!["A".into(), "Bc".into()]);
+        let b = v.to_bytes();
+        assert_eq!(b, [5, 0, 0, 0, b'A', b':', b'B', b'c', 0]);
+        assert_eq!(VarList::decode(&b).unwrap(), v);
+        assert_eq!(VarList::default().to_bytes(), [0, 0, 0, 0]);
+        assert_eq!(TUNABLE_NAMES[17], "DatabaseHashSize");
+        assert_eq!(TunableList::default().to_bytes().len(), 4 * TUNABLE_COUNT);
+    }
+}
