@@ -11,13 +11,15 @@ use crate::db::{self, DbInfo, Done, Job, Reply};
 use crate::log_notice;
 use crate::messages::Registrations;
 use crate::nodes::Node;
-use crate::protocol::{self as p, RunState, Timeval};
 use crate::requests::{Completion, RequestTracker, Tag};
 use crate::signals::SignalPipe;
 use crate::timers::{TimerEvent, TimerQueue};
 use crate::transport::{ClientId, Origin, Transport};
 use crate::tunables::Tunables;
 use crossbeam_channel::{Receiver, Sender};
+use ctdb_protocol::types::{RunState, RECOVERY_ACTIVE, RECOVERY_NORMAL};
+use ctdb_protocol::wire::Timeval;
+use ctdb_protocol::Generation;
 use mio::{Poll, Token, Waker};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -104,7 +106,7 @@ pub fn new_generation() -> u32 {
         } else {
             (Timeval::now().usec as u32).wrapping_mul(2654435761)
         };
-        if g != p::INVALID_GENERATION && g != 0 {
+        if g != Generation::INVALID.0 && g != 0 {
             return g;
         }
     }
@@ -165,9 +167,9 @@ impl Daemon {
         self.set_runstate(RunState::Setup);
         self.set_runstate(RunState::FirstRecovery);
         self.state.last_recovery_started = Timeval::now();
-        self.state.recmode = p::RECOVERY_ACTIVE;
+        self.state.recmode = RECOVERY_ACTIVE;
         self.state.generation = new_generation();
-        self.state.recmode = p::RECOVERY_NORMAL;
+        self.state.recmode = RECOVERY_NORMAL;
         self.state.last_recovery_finished = Timeval::now();
         self.stats.num_recoveries += 1;
         log_notice!("Recovery complete, generation {}", self.state.generation);

@@ -4,14 +4,18 @@
 //! thaw, and REQ_CALL.  The tdb side is `db.rs`.
 
 use crate::actions::Action;
-use crate::control::{Outcome, Request};
+use crate::control::{name_in, Outcome, Request};
 use crate::daemon::{reply_of, Daemon, DbContinuation, ReplyTo};
 use crate::db::{self, DbInfo, Done, Job, Op, Reply};
-use crate::protocol::{self as p, Header, ReqCall, Writer};
 use crate::requests::{Completion, Tag};
 use crate::timers::TimerEvent;
 use crate::transport::{ClientId, Origin};
 use crate::{log_err, log_notice, log_warn};
+use ctdb_protocol::ltdb::RecData;
+use ctdb_protocol::packet::{ReplyCall, ReqCall};
+use ctdb_protocol::types::DB_FLAGS_PERSISTENT;
+use ctdb_protocol::wire::Reader;
+use ctdb_protocol::{Header, Layout, Operation, Packet};
 use std::time::{Duration, Instant};
 
 /// Catalogue bookkeeping run when a control's database work ends: it gets
@@ -44,9 +48,9 @@ impl Daemon {
 
     /// The attached database named by a leading u32 db_id.
     pub(crate) fn db_from_data(&self, data: &[u8]) -> Result<&DbInfo, Outcome> {
-        let id = p::Reader::new(data)
-            .u32()
-            .ok_or_else(|| Outcome::fail("missing database id"))?;
+        let id = Reader::new(data)
+            .u32("db_id")
+            .map_err(|_| Outcome::fail("missing database id"))?;
         self.find_db(id).ok_or_else(|| {
             log_err!("Unknown db_id 0x{:08x}", id);
             Outcome::fail("unknown database")
@@ -55,7 +59,7 @@ impl Daemon {
 
     /// The id of the attached database named by a leading u32 db_id, if any.
     pub(crate) fn db_id_arg(&self, data: &[u8]) -> Option<u32> {
-        let id = p::Reader::new(data).u32()?;
+        let id = Reader::new(data).u32("db_id").ok()?;
         match self.find_db(id) {
             Some(_) => Some(id),
             None => {
@@ -167,7 +171,7 @@ impl Daemon {
     /// DB_ATTACH*: an attached database answers at once; a new one is
     /// opened on the database side and the reply waits for it.
     pub(crate) fn attach(&mut self, req: &Request, flags: u8) -> Outcome {
-        let Some(name) = p::parse_cstring(req.data()).filter(|n| !n.is_empty()) else {
+        let Some(name) = name_in(req.data()).filter(|n| !n.is_empty()) else {
             return Outcome::fail("missing database name");
         };
         if self.state.tunables.allow_client_db_attach == 0 {
@@ -194,7 +198,7 @@ impl Daemon {
                     .push(req.reply_to());
                 return Outcome::Later;
             }
-            return Outcome::u32(d.id);
+            return Outcome::value(&d.id);
         }
         let id = db::db_id(&name);
         if let Some(other) = self.dbs.iter().find(|d| d.id == id) {
@@ -212,7 +216,7 @@ impl Daemon {
 
     /// Enters a new database in the catalogue and queues its open.
     fn open_new(&mut self, id: u32, name: String, flags: u8, waiter: ReplyTo) {
-        let dir = if flags & p::DB_FLAGS_PERSISTENT != 0 {
+        let dir = if flags & DB_FLAGS_PERSISTENT != 0 {
             &self.state.config.persistent_dir
         } else {
             &self.state.config.volatile_dir
@@ -276,8 +280,9 @@ impl Daemon {
     /// side, under the record's chain lock) and the reply goes straight
     /// back.  Calls on a frozen database wait for the thaw.
     pub(crate) fn request_call(&mut self, origin: Origin, hdr: Header, c: ReqCall, pkt: &[u8]) {
-        let Some(d) = self.dbs.iter_mut().find(|d| d.id == c.db_id && d.ready) else {
-            log_err!("Unknown database in request. db_id==0x{:08x}", c.db_id);
+        let db_id = c.db_id.0;
+        let Some(d) = self.dbs.iter_mut().find(|d| d.id == db_id && d.ready) else {
+            log_err!("Unknown database in request. db_id==0x{:08x}", db_id);
             return;
         };
         if d.frozen {
@@ -295,7 +300,7 @@ impl Daemon {
             key: c.key,
             callid: c.callid,
         };
-        self.submit(c.db_id, op, then, None);
+        self.submit(db_id, op, then, None);
         self.stats.total_calls += 1;
         self.stats.pending_calls += 1;
     }
@@ -310,15 +315,9 @@ impl Daemon {
             }
             _ => (-1, Vec::new()),
         };
-        let h = Header {
-            generation: self.state.generation,
-            operation: p::REPLY_CALL,
-            destnode: self.state.pnn,
-            srcnode: self.state.pnn,
-            reqid,
-            ..Default::default()
-        };
-        self.send(to, p::build_packet(h, &p::reply_call_body(st, &data)));
+        let h = self.own_header(Operation::ReplyCall, reqid);
+        let body = ReplyCall { status: st, data };
+        self.send(to, Packet::ReplyCall(body).encode(h));
     }
 
     /// Arms the timer for a volatile database's next vacuum run, as its
@@ -341,13 +340,14 @@ impl Daemon {
         trav_reqid: u32,
         recs: Vec<(Vec<u8>, Vec<u8>)>,
     ) {
+        let rec = |key, data| RecData {
+            reqid: trav_reqid,
+            key,
+            data,
+        };
         for (k, v) in recs {
-            let mut w = Writer::new();
-            p::rec_data(&mut w, trav_reqid, &k, &v);
-            self.deliver_message(srvid, &w.buf);
+            self.deliver_message(srvid, &rec(k, v).to_bytes());
         }
-        let mut w = Writer::new();
-        p::rec_data(&mut w, trav_reqid, &[], &[]);
-        self.deliver_message(srvid, &w.buf);
+        self.deliver_message(srvid, &rec(Vec::new(), Vec::new()).to_bytes());
     }
 }

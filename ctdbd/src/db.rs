@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::ltdb::{self, Header, Kind, NodeView};
-use crate::protocol::{DB_FLAGS_PERSISTENT, DB_FLAGS_REPLICATED};
 use crate::vacuum::{self, DeleteQueue};
+use ctdb_protocol::types::{DB_FLAGS_PERSISTENT, DB_FLAGS_REPLICATED};
 use tdb_engine::TdbError;
 
 /// The db_id of a database: Jenkins hash of its name including the NUL.

@@ -4,9 +4,12 @@
 
 use crate::control::{Outcome, Request};
 use crate::daemon::Daemon;
-use crate::protocol::{self as p, Header, ReqCall, ReqControl, ReqMessage};
 use crate::transport::{ClientId, Origin};
 use crate::{log_err, log_notice, log_warn};
+use ctdb_protocol::header::HEADER_LEN;
+use ctdb_protocol::packet::{ReplyControl, ReqCall, ReqControl, ReqMessage};
+use ctdb_protocol::wire::Reader;
+use ctdb_protocol::{Generation, Header, Layout, Operation, Packet, Pnn};
 
 impl Daemon {
     /// Reads a client socket and handles each whole packet in turn; a
@@ -32,61 +35,71 @@ impl Daemon {
 
     fn count_client_packet(&mut self, pkt: &[u8]) {
         self.stats.client_packets_recv += 1;
-        if pkt.len() >= p::HEADER_LEN {
-            match u32::from_le_bytes(pkt[16..20].try_into().expect("4 bytes")) {
-                p::REQ_CALL => self.stats.client_req[0] += 1,
-                p::REQ_MESSAGE => self.stats.client_req[1] += 1,
-                p::REQ_CONTROL => self.stats.client_req[2] += 1,
-                p::REQ_TUNNEL => self.stats.client_req[3] += 1,
+        if pkt.len() >= HEADER_LEN {
+            let op = u32::from_le_bytes([pkt[16], pkt[17], pkt[18], pkt[19]]);
+            match Operation::from_u32(op) {
+                Operation::ReqCall => self.stats.client_req[0] += 1,
+                Operation::ReqMessage => self.stats.client_req[1] += 1,
+                Operation::ReqControl => self.stats.client_req[2] += 1,
+                Operation::ReqTunnel => self.stats.client_req[3] += 1,
                 _ => {}
             }
         }
     }
 
     /// True when a packet for `dest` is for this node.
-    pub(crate) fn is_local_dest(&self, dest: u32) -> bool {
-        dest == p::CURRENT_NODE
-            || dest == self.state.pnn
-            || dest == p::BROADCAST_ALL
-            || dest == p::BROADCAST_ACTIVE
-            || dest == p::BROADCAST_CONNECTED
-            || dest == p::MULTICAST
+    pub(crate) fn is_local_dest(&self, dest: Pnn) -> bool {
+        dest == Pnn::CURRENT_NODE || dest.0 == self.state.pnn || dest.is_broadcast()
+    }
+
+    /// A header for a packet this node sends (destnode and srcnode are this
+    /// node, as Samba's daemon sets them for local clients).
+    pub(crate) fn own_header(&self, operation: Operation, reqid: u32) -> Header {
+        let me = Pnn(self.state.pnn);
+        Header {
+            generation: Generation(self.state.generation),
+            ..Header::new(operation, me, me, reqid)
+        }
     }
 
     /// Handles one whole packet from `origin`.  Err: the packet is
     /// malformed and the connection it came on should be closed.
     pub(crate) fn packet(&mut self, origin: Origin, pkt: &[u8]) -> Result<(), String> {
-        let mut hdr = Header::parse(pkt).map_err(|e| e.to_string())?;
+        let mut r = Reader::new(pkt);
+        let mut hdr = Header::read(&mut r).map_err(|e| e.to_string())?;
         if hdr.length as usize != pkt.len() {
             return Err(format!("length {} does not match packet", hdr.length));
         }
         // A local client's packets carry this node as their source; a node's
         // keep the sender's pnn.
         if let Origin::Client(_) = origin {
-            hdr.srcnode = self.state.pnn;
+            hdr.srcnode = Pnn(self.state.pnn);
         }
-        let body = &pkt[p::HEADER_LEN..];
+        // The body's inner lengths say where its data ends; bytes after it
+        // (the alignment padding) are not looked at.
+        let mut body = Reader::new(r.rest());
+        let err = |e: ctdb_protocol::DecodeError| e.to_string();
         match hdr.operation {
-            p::REQ_CONTROL => {
-                let c = ReqControl::parse(body).map_err(|e| e.to_string())?;
+            Operation::ReqControl => {
+                let c = ReqControl::read(&mut body).map_err(err)?;
                 self.request_control(Request {
                     origin,
                     header: hdr,
                     control: c,
                 });
             }
-            p::REQ_MESSAGE => {
-                let m = ReqMessage::parse(body).map_err(|e| e.to_string())?;
+            Operation::ReqMessage => {
+                let m = ReqMessage::read(&mut body).map_err(err)?;
                 self.request_message(&hdr, m);
             }
-            p::REQ_CALL => {
-                let c = ReqCall::parse(body).map_err(|e| e.to_string())?;
+            Operation::ReqCall => {
+                let c = ReqCall::read(&mut body).map_err(err)?;
                 self.request_call(origin, hdr, c, pkt);
             }
             op => {
                 log_err!(
                     "Packet with unsupported operation {} from client, ignored",
-                    op
+                    op.to_u32()
                 );
             }
         }
@@ -97,12 +110,12 @@ impl Daemon {
         if self.is_local_dest(hdr.destnode) {
             self.stats.node_packets_sent += 1;
             self.stats.node[crate::stats::NODE_REQ_MESSAGE] += 1;
-            self.push_message(m.srvid, &m.data);
-            self.deliver_message(m.srvid, &m.data);
+            self.push_message(m.srvid.0, &m.data);
+            self.deliver_message(m.srvid.0, &m.data);
         } else {
             log_warn!(
                 "Dropping message for srvid 0x{:x} to unreachable node {}",
-                m.srvid,
+                m.srvid.0,
                 hdr.destnode
             );
         }
@@ -113,7 +126,7 @@ impl Daemon {
             self.stats.node_packets_sent += 1;
             self.stats.node[crate::stats::NODE_REQ_CONTROL] += 1;
             self.control(&req)
-        } else if (req.header.destnode as usize) < self.state.nodes.len() {
+        } else if (req.header.destnode.0 as usize) < self.state.nodes.len() {
             Outcome::fail("node is disconnected")
         } else {
             Outcome::fail("invalid destination node")
@@ -134,7 +147,8 @@ impl Daemon {
         }
     }
 
-    /// Sends a REPLY_CONTROL.
+    /// Sends a REPLY_CONTROL.  Data goes only with status 0 and the error
+    /// message only with another status, as Samba sends them.
     pub(crate) fn reply(
         &mut self,
         to: Origin,
@@ -145,16 +159,17 @@ impl Daemon {
     ) {
         self.stats.node_packets_sent += 1;
         self.stats.node[crate::stats::NODE_REPLY_CONTROL] += 1;
-        let h = Header {
-            generation: self.state.generation,
-            operation: p::REPLY_CONTROL,
-            destnode: self.state.pnn,
-            srcnode: self.state.pnn,
-            reqid,
-            ..Default::default()
+        let body = if status == 0 {
+            ReplyControl::ok(data.to_vec())
+        } else {
+            ReplyControl {
+                status,
+                data: Vec::new(),
+                errmsg: errmsg.map(str::to_string),
+            }
         };
-        let pkt = p::build_packet(h, &p::reply_control_body(status, data, errmsg));
-        self.send(to, pkt);
+        let h = self.own_header(Operation::ReplyControl, reqid);
+        self.send(to, Packet::ReplyControl(body).encode(h));
     }
 
     /// Drops the clients that closed; their notifications go out and their

@@ -13,8 +13,6 @@ mod logging;
 mod ltdb;
 mod messages;
 mod nodes;
-#[allow(dead_code)] // the full protocol vocabulary, used as features land
-mod protocol;
 mod requests;
 mod signals;
 mod stats;
@@ -24,7 +22,8 @@ mod tunables;
 mod vacuum;
 
 use config::{Config, LogTarget, Paths};
-use protocol::{RunState, Timeval};
+use ctdb_protocol::types::{self as wire_types, RunState};
+use ctdb_protocol::wire::Timeval;
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
@@ -322,30 +321,30 @@ fn main() {
     log_notice!("Listening to ctdb socket {}", sock_path.display());
     log_notice!("PNN is {}", pnn);
 
-    let mut caps = protocol::CAP_RECMASTER
-        | protocol::CAP_LMASTER
-        | protocol::CAP_PARALLEL_RECOVERY
-        | protocol::CAP_FRAGMENTED_CONTROLS;
+    let mut caps = wire_types::CAP_RECMASTER
+        | wire_types::CAP_LMASTER
+        | wire_types::CAP_PARALLEL_RECOVERY
+        | wire_types::CAP_FRAGMENTED_CONTROLS;
     if !cfg.lmaster_capability {
-        caps &= !protocol::CAP_LMASTER;
+        caps &= !wire_types::CAP_LMASTER;
     }
     if !cfg.leader_capability {
-        caps &= !protocol::CAP_RECMASTER;
+        caps &= !wire_types::CAP_RECMASTER;
     }
     let mut flags = 0;
     if cfg.start_as_disabled {
-        flags |= protocol::NODE_FLAGS_PERMANENTLY_DISABLED;
+        flags |= wire_types::NODE_FLAGS_PERMANENTLY_DISABLED;
     }
     if cfg.start_as_stopped {
-        flags |= protocol::NODE_FLAGS_STOPPED;
+        flags |= wire_types::NODE_FLAGS_STOPPED;
     }
 
     let now = Timeval::now();
     let state = daemon::NodeState {
         pnn,
         nodes,
-        generation: protocol::INVALID_GENERATION,
-        recmode: protocol::RECOVERY_ACTIVE,
+        generation: ctdb_protocol::Generation::INVALID.0,
+        recmode: wire_types::RECOVERY_ACTIVE,
         runstate: RunState::Unknown,
         start_time: now,
         last_recovery_started: now,

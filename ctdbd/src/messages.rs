@@ -4,9 +4,11 @@
 //! from here too.
 
 use crate::daemon::Daemon;
-use crate::protocol::{self as p, Header, ReqMessage};
 use crate::timers::TimerEvent;
 use crate::transport::{ClientId, Origin};
+use ctdb_protocol::packet::ReqMessage;
+use ctdb_protocol::types::CAP_RECMASTER;
+use ctdb_protocol::{Operation, Packet, Srvid};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -62,7 +64,7 @@ impl Registrations {
     /// registration of srvid, then one per registration of SRVID_ALL.
     pub fn copies(&self, c: ClientId, srvid: u64) -> u32 {
         self.srvids.get(&c).map_or(0, |m| {
-            m.get(&srvid).copied().unwrap_or(0) + m.get(&p::SRVID_ALL).copied().unwrap_or(0)
+            m.get(&srvid).copied().unwrap_or(0) + m.get(&Srvid::ALL.0).copied().unwrap_or(0)
         })
     }
 
@@ -102,19 +104,11 @@ impl Registrations {
 impl Daemon {
     /// A REQ_MESSAGE packet from this node to srvid.
     fn message_packet(&self, srvid: u64, data: &[u8]) -> Vec<u8> {
-        let h = Header {
-            generation: self.state.generation,
-            operation: p::REQ_MESSAGE,
-            destnode: self.state.pnn,
-            srcnode: self.state.pnn,
-            reqid: 0,
-            ..Default::default()
-        };
         let msg = ReqMessage {
-            srvid,
+            srvid: Srvid(srvid),
             data: data.to_vec(),
         };
-        p::build_packet(h, &msg.encode())
+        Packet::ReqMessage(msg).encode(self.own_header(Operation::ReqMessage, 0))
     }
 
     /// Sends a message to every live local client registered for srvid (or
@@ -136,19 +130,19 @@ impl Daemon {
 
     /// Tells one new SRVID_LEADER listener who leads, at once.
     pub(crate) fn leader_to(&mut self, c: ClientId) {
-        if self.state.capabilities & p::CAP_RECMASTER == 0 {
+        if self.state.capabilities & CAP_RECMASTER == 0 {
             return;
         }
-        let pkt = self.message_packet(p::SRVID_LEADER, &self.state.pnn.to_le_bytes());
+        let pkt = self.message_packet(Srvid::LEADER.0, &self.state.pnn.to_le_bytes());
         self.send(Origin::Client(c), pkt);
     }
 
     /// The leader (this node, while it is alone and leader-capable) announces
     /// itself every RecoverInterval seconds, as the recovery daemon does.
     pub(crate) fn leader_timer(&mut self, now: Instant) {
-        if self.state.capabilities & p::CAP_RECMASTER != 0 {
+        if self.state.capabilities & CAP_RECMASTER != 0 {
             let pnn = self.state.pnn;
-            self.deliver_message(p::SRVID_LEADER, &pnn.to_le_bytes());
+            self.deliver_message(Srvid::LEADER.0, &pnn.to_le_bytes());
         }
         let secs = self.state.tunables.recover_interval.max(1) as u64;
         self.arm_timer(now + Duration::from_secs(secs), TimerEvent::LeaderBroadcast);
@@ -165,7 +159,7 @@ mod tests {
         let c = ClientId(20);
         r.register(c, 5);
         r.register(c, 5);
-        r.register(c, p::SRVID_ALL);
+        r.register(c, Srvid::ALL.0);
         assert_eq!(r.copies(c, 5), 3);
         assert_eq!(r.copies(c, 6), 1);
         assert!(r.deregister(c, 5));

@@ -2,8 +2,9 @@
 //! writes, close) and the node listener.  It moves bytes and whole packets
 //! only; what a packet means is decided by `dispatch`.
 
-use crate::protocol::{self as p, PacketError};
 use crate::{log_debug, log_err, log_info, log_warn};
+use ctdb_protocol::packet::Framer;
+pub use ctdb_protocol::Pnn;
 use mio::net::{TcpListener, UnixListener, UnixStream};
 use mio::{Interest, Registry, Token};
 use std::collections::HashMap;
@@ -30,10 +31,6 @@ impl ClientId {
     }
 }
 
-/// A node's physical node number (its line in the nodes file).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Pnn(pub u32);
-
 /// Where a packet came from, and so where its reply goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Origin {
@@ -57,7 +54,8 @@ impl Origin {
 /// One client connection: its socket and its input and output buffers.
 struct Connection {
     stream: UnixStream,
-    rbuf: Vec<u8>,
+    /// Cuts whole packets out of what was read.
+    framer: Framer,
     wbuf: Vec<u8>,
     want_write: bool,
     pid: i32,
@@ -77,31 +75,6 @@ pub struct Transport {
     node_listener: Option<TcpListener>,
     clients: HashMap<ClientId, Connection>,
     next_id: usize,
-}
-
-/// Cuts whole packets off the front of `buf`, leaving a partial one in it.
-/// A length word below a header or above the maximum is an error; the
-/// packets cut before it are returned with it.
-pub fn frame(buf: &mut Vec<u8>) -> (Vec<Vec<u8>>, Option<PacketError>) {
-    let mut packets = Vec::new();
-    let mut start = 0;
-    while buf.len() - start >= 4 {
-        let word = u32::from_le_bytes(buf[start..start + 4].try_into().expect("4 bytes"));
-        let len = match p::check_length(word) {
-            Ok(l) => l,
-            Err(e) => {
-                buf.drain(..start);
-                return (packets, Some(e));
-            }
-        };
-        if buf.len() - start < len {
-            break;
-        }
-        packets.push(buf[start..start + len].to_vec());
-        start += len;
-    }
-    buf.drain(..start);
-    (packets, None)
 }
 
 fn peer_pid(stream: &UnixStream) -> i32 {
@@ -171,7 +144,7 @@ impl Transport {
                     log_info!("Connected client with pid:{}", pid);
                     let conn = Connection {
                         stream,
-                        rbuf: Vec::new(),
+                        framer: Framer::new(),
                         wbuf: Vec::new(),
                         want_write: false,
                         pid,
@@ -223,7 +196,7 @@ impl Transport {
                     eof = true;
                     break;
                 }
-                Ok(n) => c.rbuf.extend_from_slice(&buf[..n]),
+                Ok(n) => c.framer.push(&buf[..n]),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(_) => {
@@ -232,15 +205,20 @@ impl Transport {
                 }
             }
         }
-        let (packets, bad) = frame(&mut c.rbuf);
-        received.packets = packets;
-        if let Some(why) = bad {
-            log_err!(
-                "Malformed packet from client pid:{}: {}, closing it",
-                c.pid,
-                why
-            );
-            c.closing = true;
+        loop {
+            match c.framer.next_packet() {
+                Ok(Some(pkt)) => received.packets.push(pkt),
+                Ok(None) => break,
+                Err(why) => {
+                    log_err!(
+                        "Malformed packet from client pid:{}: {}, closing it",
+                        c.pid,
+                        why
+                    );
+                    c.closing = true;
+                    break;
+                }
+            }
         }
         if eof {
             c.closing = true;
@@ -349,40 +327,7 @@ impl Transport {
     pub fn buffered_bytes(&self) -> usize {
         self.clients
             .values()
-            .map(|c| c.rbuf.capacity() + c.wbuf.capacity())
+            .map(|c| c.framer.buffered() + c.wbuf.capacity())
             .sum()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn packet(len: u32) -> Vec<u8> {
-        let mut v = vec![0u8; len as usize];
-        v[..4].copy_from_slice(&len.to_le_bytes());
-        v
-    }
-
-    #[test]
-    fn frame_cuts_whole_packets_and_keeps_the_rest() {
-        let mut buf = packet(40);
-        buf.extend(packet(32));
-        buf.extend(&packet(48)[..10]);
-        let (pkts, bad) = frame(&mut buf);
-        assert!(bad.is_none());
-        assert_eq!(pkts.len(), 2);
-        assert_eq!(pkts[0].len(), 40);
-        assert_eq!(pkts[1].len(), 32);
-        assert_eq!(buf.len(), 10);
-    }
-
-    #[test]
-    fn frame_stops_at_a_bad_length() {
-        let mut buf = packet(32);
-        buf.extend(8u32.to_le_bytes());
-        let (pkts, bad) = frame(&mut buf);
-        assert_eq!(pkts.len(), 1);
-        assert_eq!(bad, Some(PacketError::BadLength(8)));
     }
 }

@@ -2,7 +2,7 @@
 //! order of the ctdb_tunable_list structure (GET_ALL_TUNABLES sends them as
 //! an array of u32 in exactly this order).
 
-use crate::protocol::Writer;
+use ctdb_protocol::tunables::{TunableList, TUNABLE_COUNT};
 
 /// Declares the `Tunables` struct (one u32 field per tunable, in the order
 /// of Samba's ctdb_tunable_list, which is the wire order of
@@ -224,11 +224,13 @@ impl Tunables {
             .collect()
     }
 
-    /// ctdb_tunable_list: every value as u32, struct order.
-    pub fn encode_all(&self, w: &mut Writer) {
-        for d in TUNABLES {
-            w.u32((d.value)(self));
+    /// Every value in struct order, as GET_ALL_TUNABLES sends them.
+    pub fn to_list(&self) -> TunableList {
+        let mut list = [0u32; TUNABLE_COUNT];
+        for (v, d) in list.iter_mut().zip(TUNABLES) {
+            *v = (d.value)(self);
         }
+        TunableList(list)
     }
 
     /// Loads a ctdb.tunables file ("Name=value" lines, '#' comments).  A missing
@@ -317,11 +319,12 @@ mod tests {
         assert_eq!(t.vacuum_interval, 3);
         t.traverse_timeout = 7;
         assert_eq!(t.get("TraverseTimeout"), Some(7));
-        // The wire order is the table's order.
-        let mut w = Writer::new();
-        t.encode_all(&mut w);
-        assert_eq!(w.buf.len(), 62 * 4);
-        assert_eq!(&w.buf[12..16], &7u32.to_le_bytes());
+        // The wire order is the table's order, which is the protocol's.
+        let list = t.to_list();
+        assert_eq!(list.0[3], 7);
+        assert_eq!(list.get("VacuumInterval"), Some(3));
+        let names: Vec<&str> = TUNABLES.iter().map(|d| d.name).collect();
+        assert_eq!(names, ctdb_protocol::tunables::TUNABLE_NAMES);
         // Every name in the listing order is a tunable, once.
         for n in LIST_ORDER {
             assert!(Tunables::index(n).is_some(), "{n}");

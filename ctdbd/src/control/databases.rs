@@ -6,56 +6,60 @@ use super::{Outcome, Registry, Request};
 use crate::daemon::{Daemon, DbContinuation};
 use crate::db::{Op, Reply};
 use crate::ltdb::{self, Kind};
-use crate::protocol::{self as p, ctrl, Writer};
 use crate::requests::Completion;
 use crate::{log_err, log_info, log_notice};
+use ctdb_protocol::ltdb::RecBuffer;
+use ctdb_protocol::types::{
+    DbIdEntry, DbMap, TraverseStart, DB_FLAGS_PERSISTENT, DB_FLAGS_READONLY, DB_FLAGS_REPLICATED,
+    DB_FLAGS_STICKY, RECOVERY_ACTIVE, RECOVERY_NORMAL,
+};
+use ctdb_protocol::wire::Reader;
+use ctdb_protocol::{ControlOpcode, DbId, Layout};
 use std::time::{Duration, Instant};
 
 /// Registers this concern's controls.
 pub fn register(r: &mut Registry) {
-    r.add(ctrl::GET_DBMAP, db_map);
-    r.add(ctrl::GET_DBNAME, |d, req| {
+    r.add(ControlOpcode::GetDbMap, db_map);
+    r.add(ControlOpcode::GetDbName, |d, req| {
         db_string(d, req, |db| Some(db.name.clone()))
     });
-    r.add(ctrl::GETDBPATH, |d, req| {
+    r.add(ControlOpcode::GetDbPath, |d, req| {
         db_string(d, req, |db| Some(db.path.display().to_string()))
     });
     // An empty reply (NULL) means healthy.
-    r.add(ctrl::DB_GET_HEALTH, |d, req| {
+    r.add(ControlOpcode::DbGetHealth, |d, req| {
         db_string(d, req, |db| db.unhealthy.clone())
     });
-    r.add(ctrl::DB_OPEN_FLAGS, |d, req| {
+    r.add(ControlOpcode::DbOpenFlags, |d, req| {
         match d.db_from_data(req.data()) {
-            Ok(db) => Outcome::ok((db.tdb_flags as i32).to_le_bytes().to_vec()),
+            Ok(db) => Outcome::value(&(db.tdb_flags as i32)),
             Err(o) => o,
         }
     });
-    r.add(ctrl::DB_ATTACH, |d, req| d.attach(req, 0));
-    r.add(ctrl::DB_ATTACH_PERSISTENT, |d, req| {
-        d.attach(req, p::DB_FLAGS_PERSISTENT)
+    r.add(ControlOpcode::DbAttach, |d, req| d.attach(req, 0));
+    r.add(ControlOpcode::DbAttachPersistent, |d, req| {
+        d.attach(req, DB_FLAGS_PERSISTENT)
     });
-    r.add(ctrl::DB_ATTACH_REPLICATED, |d, req| {
-        d.attach(req, p::DB_FLAGS_REPLICATED)
+    r.add(ControlOpcode::DbAttachReplicated, |d, req| {
+        d.attach(req, DB_FLAGS_REPLICATED)
     });
-    r.add(ctrl::DB_DETACH, detach);
-    r.add(ctrl::GET_DB_SEQNUM, get_seqnum);
-    r.add(ctrl::ENABLE_SEQNUM, enable_seqnum);
-    r.add(ctrl::UPDATE_SEQNUM, update_seqnum);
-    r.add(ctrl::TRAVERSE_START, traverse_start);
-    r.add(ctrl::TRAVERSE_START_EXT, traverse_start);
-    r.add(ctrl::SET_DB_READONLY, set_flag);
-    r.add(ctrl::SET_DB_STICKY, set_flag);
-    r.add(ctrl::TRANS3_COMMIT, trans3_commit);
+    r.add(ControlOpcode::DbDetach, detach);
+    r.add(ControlOpcode::GetDbSeqnum, get_seqnum);
+    r.add(ControlOpcode::EnableSeqnum, enable_seqnum);
+    r.add(ControlOpcode::UpdateSeqnum, update_seqnum);
+    r.add(ControlOpcode::TraverseStart, traverse_start);
+    r.add(ControlOpcode::TraverseStartExt, traverse_start);
+    r.add(ControlOpcode::SetDbReadonly, set_flag);
+    r.add(ControlOpcode::SetDbSticky, set_flag);
+    r.add(ControlOpcode::Trans3Commit, trans3_commit);
 }
 
 fn db_map(d: &mut Daemon, _: &Request) -> Outcome {
-    let ready: Vec<_> = d.dbs.iter().filter(|d| d.ready).collect();
-    let mut w = Writer::new();
-    w.u32(ready.len() as u32);
-    for db in ready {
-        w.u32(db.id).u8(db.flags).zeros(3);
-    }
-    Outcome::ok(w.buf)
+    let map = d.dbs.iter().filter(|d| d.ready).map(|db| DbIdEntry {
+        db_id: DbId(db.id),
+        flags: db.flags,
+    });
+    Outcome::value(&DbMap(map.collect()))
 }
 
 /// A string about the database named by the payload (none: empty reply).
@@ -65,19 +69,17 @@ fn db_string(
     what: impl Fn(&crate::db::DbInfo) -> Option<String>,
 ) -> Outcome {
     match d.db_from_data(req.data()) {
-        Ok(db) => {
-            let mut w = Writer::new();
-            if let Some(s) = what(db) {
-                w.cstring(&s);
-            }
-            Outcome::ok(w.buf)
-        }
+        // Samba's "string": the bytes and a NUL; none is an empty reply.
+        Ok(db) => match what(db) {
+            Some(s) => Outcome::value(&s),
+            None => Outcome::ok(Vec::new()),
+        },
         Err(o) => o,
     }
 }
 
 fn get_seqnum(d: &mut Daemon, req: &Request) -> Outcome {
-    let Some(id) = p::Reader::new(req.data()).u32() else {
+    let Ok(id) = Reader::new(req.data()).u32("db_id") else {
         return Outcome::fail("missing database id");
     };
     let Some(db) = d.find_db(id) else {
@@ -98,7 +100,7 @@ fn enable_seqnum(d: &mut Daemon, req: &Request) -> Outcome {
     if req.data().len() != 4 {
         return Outcome::bad_size("ENABLE_SEQNUM", req.data().len());
     }
-    let Some(id) = p::Reader::new(req.data()).u32() else {
+    let Ok(id) = Reader::new(req.data()).u32("db_id") else {
         return Outcome::status(-1);
     };
     if d.find_db(id).is_none() {
@@ -112,10 +114,10 @@ fn update_seqnum(d: &mut Daemon, req: &Request) -> Outcome {
     if req.data().len() != 4 {
         return Outcome::bad_size("UPDATE_SEQNUM", req.data().len());
     }
-    let Some(id) = p::Reader::new(req.data()).u32() else {
+    let Ok(id) = Reader::new(req.data()).u32("db_id") else {
         return Outcome::status(-1);
     };
-    if req.header.srcnode == d.state.pnn {
+    if req.header.srcnode.0 == d.state.pnn {
         // Samba ignores its own broadcast ("don't update ourselves").
         return Outcome::status(0);
     }
@@ -131,7 +133,7 @@ fn update_seqnum(d: &mut Daemon, req: &Request) -> Outcome {
 /// messages, then an empty end marker; after TraverseTimeout seconds the
 /// end marker goes out regardless, as in Samba.
 fn traverse_start(d: &mut Daemon, req: &Request) -> Outcome {
-    let ext = req.control.opcode == ctrl::TRAVERSE_START_EXT;
+    let ext = req.control.opcode == ControlOpcode::TraverseStartExt;
     let want = if ext { 24 } else { 16 };
     if req.data().len() != want {
         log_err!(
@@ -140,11 +142,13 @@ fn traverse_start(d: &mut Daemon, req: &Request) -> Outcome {
         );
         return Outcome::status(-1);
     }
-    let mut r = p::Reader::new(req.data());
-    let (Some(id), Some(trav_reqid), Some(srvid)) = (r.u32(), r.u32(), r.u64()) else {
+    // Any non-zero withemptyrecords byte is true, as for a C bool.
+    let mut r = Reader::new(req.data());
+    let Ok(start) = TraverseStart::read(&mut r) else {
         return Outcome::status(-1);
     };
-    let with_empty = ext && r.u8().is_some_and(|b| b != 0);
+    let (id, trav_reqid, srvid) = (start.db_id.0, start.reqid, start.srvid.0);
+    let with_empty = ext && r.u8("withemptyrecords").is_ok_and(|b| b != 0);
     let Some(db) = d.find_db(id) else {
         return Outcome::status(-1);
     };
@@ -202,7 +206,7 @@ impl Daemon {
 }
 
 fn detach(d: &mut Daemon, req: &Request) -> Outcome {
-    let Some(id) = p::Reader::new(req.data()).u32() else {
+    let Ok(id) = Reader::new(req.data()).u32("db_id") else {
         return Outcome::fail("missing database id");
     };
     let Some(db) = d.find_db(id) else {
@@ -217,7 +221,7 @@ fn detach(d: &mut Daemon, req: &Request) -> Outcome {
         log_err!("Detaching non-volatile database {} denied", db.name);
         return Outcome::status(-1);
     }
-    if d.state.recmode == p::RECOVERY_ACTIVE {
+    if d.state.recmode == RECOVERY_ACTIVE {
         log_err!("DB detach denied while in recovery");
         return Outcome::status(-1);
     }
@@ -246,11 +250,11 @@ fn set_flag(d: &mut Daemon, req: &Request) -> Outcome {
     let Some(db) = d.find_db(id) else {
         return Outcome::status(-1);
     };
-    let readonly = req.control.opcode == ctrl::SET_DB_READONLY;
+    let readonly = req.control.opcode == ControlOpcode::SetDbReadonly;
     let (bit, what) = if readonly {
-        (p::DB_FLAGS_READONLY, "Readonly")
+        (DB_FLAGS_READONLY, "Readonly")
     } else {
-        (p::DB_FLAGS_STICKY, "Sticky")
+        (DB_FLAGS_STICKY, "Sticky")
     };
     if db.flags & bit != 0 {
         return Outcome::status(0);
@@ -291,13 +295,14 @@ fn set_flag(d: &mut Daemon, req: &Request) -> Outcome {
 /// Persistent transactions: the records go to every active node in the vnn
 /// map, which is only this node; the reply waits for the store.
 fn trans3_commit(d: &mut Daemon, req: &Request) -> Outcome {
-    if d.state.recmode != p::RECOVERY_NORMAL {
+    if d.state.recmode != RECOVERY_NORMAL {
         log_info!("rejecting ctdb_control_trans3_commit when recovery active");
         return Outcome::status(-1);
     }
-    let Some((id, raw)) = p::parse_rec_buffer(req.data()) else {
+    let Ok(buf) = RecBuffer::read(&mut Reader::new(req.data())) else {
         return Outcome::fail("bad marshall buffer");
     };
+    let id = buf.db_id.0;
     let Some(db) = d.find_db(id) else {
         log_err!(
             "ctdb_control_trans3_commit: Unknown database db_id[0x{:08x}]",
@@ -308,12 +313,12 @@ fn trans3_commit(d: &mut Daemon, req: &Request) -> Outcome {
     if db.kind() == Kind::Volatile {
         return Outcome::status(-1);
     }
-    let mut recs = Vec::with_capacity(raw.len());
-    for (k, v) in raw {
-        let Some(h) = ltdb::Header::decode(&v) else {
+    let mut recs = Vec::with_capacity(buf.records.len());
+    for rec in &buf.records {
+        let Ok((h, value)) = rec.header() else {
             return Outcome::fail("record without header");
         };
-        recs.push((k, h, v[ltdb::HEADER_LEN..].to_vec()));
+        recs.push((rec.key.clone(), ltdb::Header::from(h), value.to_vec()));
     }
     d.stats.childwrite_calls += 1;
     d.stats.pending_childwrite_calls += 1;

@@ -8,8 +8,9 @@
 
 use crate::daemon::{Daemon, ReplyTo};
 use crate::log_err;
-use crate::protocol::{self as p, Header, ReqControl};
 use crate::transport::{ClientId, Origin};
+use ctdb_protocol::packet::ReqControl;
+use ctdb_protocol::{ControlOpcode, DecodeError, Header, Layout};
 use std::collections::HashMap;
 
 pub mod databases;
@@ -44,7 +45,18 @@ impl Request {
 
     /// The sender asked for no reply (CTRL_FLAG_NOREPLY).
     pub fn noreply(&self) -> bool {
-        self.control.flags & p::CTRL_FLAG_NOREPLY != 0
+        self.control.noreply()
+    }
+
+    /// The payload as exactly one `T` (the controls whose size Samba
+    /// checks).
+    pub fn decode<T: Layout>(&self) -> Result<T, DecodeError> {
+        T::decode(&self.control.data)
+    }
+
+    /// The opcode.
+    pub fn opcode(&self) -> ControlOpcode {
+        self.control.opcode
     }
 
     /// The local client that sent it, if a local client did.
@@ -87,10 +99,17 @@ impl Outcome {
         Outcome::status(-1)
     }
 
-    /// Status 0 with one u32.
-    pub fn u32(v: u32) -> Outcome {
-        Outcome::ok(v.to_le_bytes().to_vec())
+    /// Status 0 with one typed value.
+    pub fn value<T: Layout>(v: &T) -> Outcome {
+        Outcome::ok(v.to_bytes())
     }
+}
+
+/// A name at the front of a payload: the bytes up to the first NUL (or the
+/// end, when a sender left the NUL out), if they are UTF-8.
+pub fn name_in(data: &[u8]) -> Option<String> {
+    let end = data.iter().position(|&b| b == 0).unwrap_or(data.len());
+    std::str::from_utf8(&data[..end]).ok().map(str::to_string)
 }
 
 /// A control handler.
@@ -98,7 +117,7 @@ pub type Handler = fn(&mut Daemon, &Request) -> Outcome;
 
 /// Opcode → handler.
 pub struct Registry {
-    handlers: HashMap<u32, Handler>,
+    handlers: HashMap<ControlOpcode, Handler>,
 }
 
 impl Registry {
@@ -124,20 +143,20 @@ impl Registry {
     }
 
     /// Registers the handler of `opcode`; an opcode has exactly one handler.
-    pub fn add(&mut self, opcode: u32, h: Handler) {
+    pub fn add(&mut self, opcode: ControlOpcode, h: Handler) {
         let old = self.handlers.insert(opcode, h);
         assert!(old.is_none(), "control {opcode} registered twice");
     }
 
     /// The handler of `opcode`, if one is registered.
-    pub fn get(&self, opcode: u32) -> Option<Handler> {
+    pub fn get(&self, opcode: ControlOpcode) -> Option<Handler> {
         self.handlers.get(&opcode).copied()
     }
 
-    /// The registered opcodes, sorted.
+    /// The registered opcode numbers, sorted.
     #[cfg(test)]
     pub fn opcodes(&self) -> Vec<u32> {
-        let mut v: Vec<u32> = self.handlers.keys().copied().collect();
+        let mut v: Vec<u32> = self.handlers.keys().map(|o| o.to_u32()).collect();
         v.sort_unstable();
         v
     }
@@ -153,7 +172,7 @@ impl Daemon {
                 let pid = req.client().map_or(-1, |c| self.transport.pid(c));
                 log_err!(
                     "Unknown control {} from client pid:{}",
-                    req.control.opcode,
+                    req.control.opcode.to_u32(),
                     pid
                 );
                 Outcome::fail("unknown control")
@@ -165,75 +184,74 @@ impl Daemon {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::ctrl;
 
     #[test]
     fn every_known_control_has_one_handler() {
         let r = Registry::with_every_concern();
         let want = [
-            ctrl::PROCESS_EXISTS,
-            ctrl::STATISTICS,
-            ctrl::PING,
-            ctrl::GETDBPATH,
-            ctrl::GETVNNMAP,
-            ctrl::GET_DEBUG,
-            ctrl::SET_DEBUG,
-            ctrl::GET_DBMAP,
-            ctrl::GET_RECMODE,
-            ctrl::STATISTICS_RESET,
-            ctrl::DB_ATTACH,
-            ctrl::TRAVERSE_START,
-            ctrl::REGISTER_SRVID,
-            ctrl::DEREGISTER_SRVID,
-            ctrl::GET_DBNAME,
-            ctrl::ENABLE_SEQNUM,
-            ctrl::UPDATE_SEQNUM,
-            ctrl::GET_PID,
-            ctrl::GET_PNN,
-            ctrl::SHUTDOWN,
-            ctrl::TCP_CLIENT,
-            ctrl::SET_TUNABLE,
-            ctrl::GET_TUNABLE,
-            ctrl::LIST_TUNABLES,
-            ctrl::GET_ALL_TUNABLES,
-            ctrl::DB_ATTACH_PERSISTENT,
-            ctrl::WIPE_DATABASE,
-            ctrl::UPTIME,
-            ctrl::GET_CAPABILITIES,
-            ctrl::GET_PUBLIC_IPS,
-            ctrl::GET_NODEMAP,
-            ctrl::REGISTER_NOTIFY,
-            ctrl::DEREGISTER_NOTIFY,
-            ctrl::TRANS3_COMMIT,
-            ctrl::GET_DB_SEQNUM,
-            ctrl::DB_SET_HEALTHY,
-            ctrl::DB_GET_HEALTH,
-            ctrl::GET_PUBLIC_IP_INFO,
-            ctrl::GET_IFACES,
-            ctrl::SCHEDULE_FOR_DELETION,
-            ctrl::SET_DB_READONLY,
-            ctrl::TRAVERSE_START_EXT,
-            ctrl::GET_DB_STATISTICS,
-            ctrl::SET_DB_STICKY,
-            ctrl::GET_RUNSTATE,
-            ctrl::DB_DETACH,
-            ctrl::GET_NODES_FILE,
-            ctrl::DB_FREEZE,
-            ctrl::DB_THAW,
-            ctrl::DB_TRANSACTION_START,
-            ctrl::DB_TRANSACTION_COMMIT,
-            ctrl::DB_TRANSACTION_CANCEL,
-            ctrl::DB_PUSH_START,
-            ctrl::DB_PUSH_CONFIRM,
-            ctrl::DB_OPEN_FLAGS,
-            ctrl::DB_ATTACH_REPLICATED,
-            ctrl::CHECK_PID_SRVID,
-            ctrl::DB_VACUUM,
+            ControlOpcode::ProcessExists,
+            ControlOpcode::Statistics,
+            ControlOpcode::Ping,
+            ControlOpcode::GetDbPath,
+            ControlOpcode::GetVnnMap,
+            ControlOpcode::GetDebug,
+            ControlOpcode::SetDebug,
+            ControlOpcode::GetDbMap,
+            ControlOpcode::GetRecmode,
+            ControlOpcode::StatisticsReset,
+            ControlOpcode::DbAttach,
+            ControlOpcode::TraverseStart,
+            ControlOpcode::RegisterSrvid,
+            ControlOpcode::DeregisterSrvid,
+            ControlOpcode::GetDbName,
+            ControlOpcode::EnableSeqnum,
+            ControlOpcode::UpdateSeqnum,
+            ControlOpcode::GetPid,
+            ControlOpcode::GetPnn,
+            ControlOpcode::Shutdown,
+            ControlOpcode::TcpClient,
+            ControlOpcode::SetTunable,
+            ControlOpcode::GetTunable,
+            ControlOpcode::ListTunables,
+            ControlOpcode::GetAllTunables,
+            ControlOpcode::DbAttachPersistent,
+            ControlOpcode::WipeDatabase,
+            ControlOpcode::Uptime,
+            ControlOpcode::GetCapabilities,
+            ControlOpcode::GetPublicIps,
+            ControlOpcode::GetNodeMap,
+            ControlOpcode::RegisterNotify,
+            ControlOpcode::DeregisterNotify,
+            ControlOpcode::Trans3Commit,
+            ControlOpcode::GetDbSeqnum,
+            ControlOpcode::DbSetHealthy,
+            ControlOpcode::DbGetHealth,
+            ControlOpcode::GetPublicIpInfo,
+            ControlOpcode::GetIfaces,
+            ControlOpcode::ScheduleForDeletion,
+            ControlOpcode::SetDbReadonly,
+            ControlOpcode::TraverseStartExt,
+            ControlOpcode::GetDbStatistics,
+            ControlOpcode::SetDbSticky,
+            ControlOpcode::GetRunState,
+            ControlOpcode::DbDetach,
+            ControlOpcode::GetNodesFile,
+            ControlOpcode::DbFreeze,
+            ControlOpcode::DbThaw,
+            ControlOpcode::DbTransactionStart,
+            ControlOpcode::DbTransactionCommit,
+            ControlOpcode::DbTransactionCancel,
+            ControlOpcode::DbPushStart,
+            ControlOpcode::DbPushConfirm,
+            ControlOpcode::DbOpenFlags,
+            ControlOpcode::DbAttachReplicated,
+            ControlOpcode::CheckPidSrvid,
+            ControlOpcode::DbVacuum,
         ];
-        let mut want = want.to_vec();
+        let mut want: Vec<u32> = want.iter().map(|o| o.to_u32()).collect();
         want.sort_unstable();
         assert_eq!(r.opcodes(), want);
-        assert!(r.get(ctrl::ECHO_DATA).is_none());
+        assert!(r.get(ControlOpcode::EchoData).is_none());
     }
 
     #[test]

@@ -3,39 +3,44 @@
 
 use super::{Outcome, Registry, Request};
 use crate::daemon::Daemon;
-use crate::protocol::{self as p, ctrl, Timeval, Writer};
+use ctdb_protocol::types::{
+    NodeAndFlags, NodeMap, Uptime, VnnMap, CAP_LMASTER, NODE_FLAGS_DELETED, NODE_FLAGS_DISCONNECTED,
+};
+use ctdb_protocol::wire::{Reader, SockAddr, Timeval};
+use ctdb_protocol::{ControlOpcode, Generation, Pnn};
 
 /// Registers this concern's controls.
 pub fn register(r: &mut Registry) {
-    r.add(ctrl::PROCESS_EXISTS, process_exists);
-    r.add(ctrl::PING, ping);
-    r.add(ctrl::GET_PID, |_, _| {
+    r.add(ControlOpcode::ProcessExists, process_exists);
+    r.add(ControlOpcode::Ping, ping);
+    r.add(ControlOpcode::GetPid, |_, _| {
         Outcome::status(std::process::id() as i32)
     });
-    r.add(ctrl::GET_PNN, |d, _| Outcome::status(d.state.pnn as i32));
-    r.add(ctrl::GET_RECMODE, |d, _| {
+    r.add(ControlOpcode::GetPnn, |d, _| {
+        Outcome::status(d.state.pnn as i32)
+    });
+    r.add(ControlOpcode::GetRecmode, |d, _| {
         Outcome::status(d.state.recmode as i32)
     });
-    r.add(ctrl::GET_RUNSTATE, |d, _| {
-        Outcome::u32(d.state.runstate as u32)
+    r.add(ControlOpcode::GetRunState, |d, _| {
+        Outcome::value(&d.state.runstate)
     });
-    r.add(ctrl::GET_CAPABILITIES, |d, _| {
-        Outcome::u32(d.state.capabilities)
+    r.add(ControlOpcode::GetCapabilities, |d, _| {
+        Outcome::value(&d.state.capabilities)
     });
-    r.add(
-        ctrl::GET_DEBUG,
-        |_, _| Outcome::u32(crate::logging::level()),
-    );
-    r.add(ctrl::SET_DEBUG, set_debug);
-    r.add(ctrl::UPTIME, uptime);
-    r.add(ctrl::GETVNNMAP, vnn_map);
-    r.add(ctrl::GET_NODEMAP, node_map);
-    r.add(ctrl::GET_NODES_FILE, node_map);
-    r.add(ctrl::SHUTDOWN, |_, _| Outcome::Exit);
+    r.add(ControlOpcode::GetDebug, |_, _| {
+        Outcome::value(&crate::logging::level())
+    });
+    r.add(ControlOpcode::SetDebug, set_debug);
+    r.add(ControlOpcode::Uptime, uptime);
+    r.add(ControlOpcode::GetVnnMap, vnn_map);
+    r.add(ControlOpcode::GetNodeMap, node_map);
+    r.add(ControlOpcode::GetNodesFile, node_map);
+    r.add(ControlOpcode::Shutdown, |_, _| Outcome::Exit);
 }
 
 fn process_exists(d: &mut Daemon, req: &Request) -> Outcome {
-    let Some(pid) = p::Reader::new(req.data()).i32() else {
+    let Ok(pid) = Reader::new(req.data()).i32("pid") else {
         return Outcome::fail("missing pid");
     };
     if d.transport.live().any(|(_, p)| p == pid) {
@@ -51,60 +56,60 @@ fn ping(d: &mut Daemon, _: &Request) -> Outcome {
 }
 
 fn set_debug(_: &mut Daemon, req: &Request) -> Outcome {
-    match p::Reader::new(req.data()).u32() {
-        Some(l) => {
+    match Reader::new(req.data()).u32("debug level") {
+        Ok(l) => {
             crate::logging::set_level(l);
             Outcome::status(0)
         }
-        None => Outcome::fail("missing debug level"),
+        Err(_) => Outcome::fail("missing debug level"),
     }
 }
 
 fn uptime(d: &mut Daemon, _: &Request) -> Outcome {
     let st = &d.state;
-    let mut w = Writer::new();
-    w.timeval(Timeval::now())
-        .timeval(st.start_time)
-        .timeval(st.last_recovery_started)
-        .timeval(st.last_recovery_finished);
-    Outcome::ok(w.buf)
+    Outcome::value(&Uptime {
+        current_time: Timeval::now(),
+        ctdbd_start_time: st.start_time,
+        last_recovery_started: st.last_recovery_started,
+        last_recovery_finished: st.last_recovery_finished,
+    })
 }
 
 /// The vnn map: this node alone, when it has the lmaster capability.
 fn vnn_map(d: &mut Daemon, _: &Request) -> Outcome {
     let st = &d.state;
-    let active: Vec<u32> = if st.capabilities & p::CAP_LMASTER != 0 {
-        vec![st.pnn]
+    let map = if st.capabilities & CAP_LMASTER != 0 {
+        vec![Pnn(st.pnn)]
     } else {
         vec![]
     };
-    let mut w = Writer::new();
-    w.u32(st.generation).u32(active.len() as u32);
-    for n in active {
-        w.u32(n);
-    }
-    Outcome::ok(w.buf)
+    Outcome::value(&VnnMap {
+        generation: Generation(st.generation),
+        map,
+    })
 }
 
 fn node_map(d: &mut Daemon, req: &Request) -> Outcome {
     let st = &d.state;
-    let mut w = Writer::new();
-    w.u32(st.nodes.len() as u32);
+    let mut map = NodeMap::default();
     for n in &st.nodes {
         // GET_NODES_FILE reports the file as read (only deleted nodes
         // flagged); GET_NODEMAP the live view, in which every other node is
         // disconnected until the node transport exists.
         let flags = if n.deleted {
-            p::NODE_FLAGS_DELETED
-        } else if req.control.opcode == ctrl::GET_NODES_FILE {
+            NODE_FLAGS_DELETED
+        } else if req.opcode() == ControlOpcode::GetNodesFile {
             0
         } else if n.pnn == st.pnn {
             st.flags
         } else {
-            p::NODE_FLAGS_DISCONNECTED
+            NODE_FLAGS_DISCONNECTED
         };
-        w.u32(n.pnn).u32(flags);
-        p::sock_addr(&mut w, &n.addr);
+        map.0.push(NodeAndFlags {
+            pnn: Pnn(n.pnn),
+            flags,
+            addr: SockAddr::from(n.addr),
+        });
     }
-    Outcome::ok(w.buf)
+    Outcome::value(&map)
 }

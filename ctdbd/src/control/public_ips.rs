@@ -5,26 +5,38 @@
 use super::{Outcome, Registry, Request};
 use crate::daemon::Daemon;
 use crate::log_err;
-use crate::protocol::{self as p, ctrl, RunState, Writer};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use ctdb_protocol::packet::CONTROL_FLAG_PUBLIC_IP_ONLY_AVAILABLE;
+use ctdb_protocol::types::{
+    Connection, Iface, IfaceList, PublicIp, PublicIpInfo, PublicIpList, RunState,
+    NODE_FLAGS_BANNED, NODE_FLAGS_DISCONNECTED, NODE_FLAGS_PERMANENTLY_DISABLED,
+    NODE_FLAGS_STOPPED, NODE_FLAGS_UNHEALTHY,
+};
+use ctdb_protocol::wire::SockAddr;
+use ctdb_protocol::{ControlOpcode, Pnn};
+use std::net::{IpAddr, Ipv4Addr};
+
+/// An interface as this node reports it: link up, no references (links are
+/// never monitored, so they stay as they start in Samba).
+fn iface(name: &str) -> Iface {
+    Iface {
+        name: name.to_string(),
+        link_state: 1,
+        references: 0,
+    }
+}
 
 /// Registers this concern's controls.
 pub fn register(r: &mut Registry) {
-    r.add(ctrl::GET_IFACES, ifaces);
-    r.add(ctrl::TCP_CLIENT, tcp_client);
-    r.add(ctrl::GET_PUBLIC_IPS, public_ips);
-    r.add(ctrl::GET_PUBLIC_IP_INFO, public_ip_info);
+    r.add(ControlOpcode::GetIfaces, ifaces);
+    r.add(ControlOpcode::TcpClient, tcp_client);
+    r.add(ControlOpcode::GetPublicIps, public_ips);
+    r.add(ControlOpcode::GetPublicIpInfo, public_ip_info);
 }
 
 fn ifaces(d: &mut Daemon, _: &Request) -> Outcome {
-    let names = &d.state.public_ifaces;
-    let mut w = Writer::new();
-    w.u32(names.len() as u32);
     // Samba prepends each new interface to its list.
-    for name in names.iter().rev() {
-        p::iface(&mut w, name, 1, 0);
-    }
-    Outcome::ok(w.buf)
+    let list = d.state.public_ifaces.iter().rev().map(|n| iface(n));
+    Outcome::value(&IfaceList(list.collect()))
 }
 
 /// smbd registers each SMB connection (the SMB client's address as src, its
@@ -33,7 +45,9 @@ fn ifaces(d: &mut Daemon, _: &Request) -> Outcome {
 /// listed public address fails because this node holds none of them (no IP
 /// takeover yet), which tells smbd to drop the connection.
 fn tcp_client(d: &mut Daemon, req: &Request) -> Outcome {
-    let Some((client, server)) = p::parse_connection(req.data()) else {
+    let conn = req.decode::<Connection>().ok();
+    let addrs = conn.and_then(|c| Some((c.src.to_socket_addr()?, c.dst.to_socket_addr()?)));
+    let Some((client, server)) = addrs else {
         return Outcome::bad_size("TCP_CLIENT", req.data().len());
     };
     let ips = &d.state.public_ips;
@@ -68,35 +82,36 @@ fn public_ips(d: &mut Daemon, req: &Request) -> Outcome {
         return Outcome::bad_size("GET_PUBLIC_IPS", req.data().len());
     }
     let st = &d.state;
-    let unusable = p::NODE_FLAGS_DISCONNECTED
-        | p::NODE_FLAGS_BANNED
-        | p::NODE_FLAGS_STOPPED
-        | p::NODE_FLAGS_UNHEALTHY
-        | p::NODE_FLAGS_PERMANENTLY_DISABLED;
+    let unusable = NODE_FLAGS_DISCONNECTED
+        | NODE_FLAGS_BANNED
+        | NODE_FLAGS_STOPPED
+        | NODE_FLAGS_UNHEALTHY
+        | NODE_FLAGS_PERMANENTLY_DISABLED;
     let available = st.runstate == RunState::Running && st.flags & unusable == 0;
-    let only_available = req.control.flags & p::PUBLIC_IP_FLAGS_ONLY_AVAILABLE != 0;
-    let ips: Vec<(u32, IpAddr)> = if only_available && !available {
+    let only_available = req.control.flags & CONTROL_FLAG_PUBLIC_IP_ONLY_AVAILABLE != 0;
+    let ips = if only_available && !available {
         Vec::new()
     } else {
         // Samba prepends each address of the file to its list.
         st.public_ips
             .iter()
             .rev()
-            .map(|p| (p::UNKNOWN_PNN, p.ip))
+            .map(|p| PublicIp {
+                pnn: Pnn::UNKNOWN,
+                addr: SockAddr::from(p.ip),
+            })
             .collect()
     };
-    let mut w = Writer::new();
-    p::public_ip_list(&mut w, &ips);
-    Outcome::ok(w.buf)
+    Outcome::value(&PublicIpList(ips))
 }
 
 /// ctdb_public_ip_info: the address (unassigned), no active interface, then
 /// its interfaces, links up, no references.
 fn public_ip_info(d: &mut Daemon, req: &Request) -> Outcome {
-    if req.data().len() != p::SOCK_ADDR_LEN {
+    let Ok(addr) = req.decode::<SockAddr>() else {
         return Outcome::bad_size("GET_PUBLIC_IP_INFO", req.data().len());
-    }
-    let addr = p::parse_sock_addr(req.data());
+    };
+    let addr = addr.to_socket_addr();
     let found = addr.and_then(|a| d.state.public_ips.iter().find(|p| p.ip == a.ip()));
     let Some(pubip) = found else {
         log_err!(
@@ -105,12 +120,12 @@ fn public_ip_info(d: &mut Daemon, req: &Request) -> Outcome {
         );
         return Outcome::status(-1);
     };
-    let mut w = Writer::new();
-    w.u32(p::UNKNOWN_PNN);
-    p::sock_addr(&mut w, &SocketAddr::new(pubip.ip, 0));
-    w.u32(u32::MAX).u32(pubip.ifaces.len() as u32);
-    for name in &pubip.ifaces {
-        p::iface(&mut w, name, 1, 0);
-    }
-    Outcome::ok(w.buf)
+    Outcome::value(&PublicIpInfo {
+        ip: PublicIp {
+            pnn: Pnn::UNKNOWN,
+            addr: SockAddr::from(pubip.ip),
+        },
+        active_idx: u32::MAX,
+        ifaces: IfaceList(pubip.ifaces.iter().map(|n| iface(n)).collect()),
+    })
 }

@@ -6,21 +6,26 @@ use super::{Outcome, Registry, Request};
 use crate::daemon::{Daemon, DbContinuation};
 use crate::db::{Op, PushState, Reply};
 use crate::ltdb;
-use crate::protocol::{self as p, ctrl};
 use crate::requests::Completion;
 use crate::{log_err, log_info, log_notice, log_warn};
+use ctdb_protocol::ltdb::RecBuffer;
+use ctdb_protocol::types::{PullDbExt, TransDb};
+use ctdb_protocol::wire::Reader;
+use ctdb_protocol::{ControlOpcode, Layout};
 
 /// Registers this concern's controls.
 pub fn register(r: &mut Registry) {
-    r.add(ctrl::DB_FREEZE, freeze);
-    r.add(ctrl::DB_THAW, |d, req| match d.db_id_arg(req.data()) {
-        Some(id) => {
-            d.thaw(id);
-            Outcome::status(0)
+    r.add(ControlOpcode::DbFreeze, freeze);
+    r.add(ControlOpcode::DbThaw, |d, req| {
+        match d.db_id_arg(req.data()) {
+            Some(id) => {
+                d.thaw(id);
+                Outcome::status(0)
+            }
+            None => Outcome::status(-1),
         }
-        None => Outcome::status(-1),
     });
-    r.add(ctrl::DB_SET_HEALTHY, |d, req| {
+    r.add(ControlOpcode::DbSetHealthy, |d, req| {
         match d.db_id_arg(req.data()).and_then(|id| d.db_mut(id)) {
             Some(db) => {
                 db.unhealthy = None;
@@ -29,12 +34,12 @@ pub fn register(r: &mut Registry) {
             None => Outcome::status(-1),
         }
     });
-    r.add(ctrl::DB_TRANSACTION_START, transaction);
-    r.add(ctrl::WIPE_DATABASE, transaction);
-    r.add(ctrl::DB_TRANSACTION_COMMIT, transaction);
-    r.add(ctrl::DB_TRANSACTION_CANCEL, cancel);
-    r.add(ctrl::DB_PUSH_START, push_start);
-    r.add(ctrl::DB_PUSH_CONFIRM, push_confirm);
+    r.add(ControlOpcode::DbTransactionStart, transaction);
+    r.add(ControlOpcode::WipeDatabase, transaction);
+    r.add(ControlOpcode::DbTransactionCommit, transaction);
+    r.add(ControlOpcode::DbTransactionCancel, cancel);
+    r.add(ControlOpcode::DbPushStart, push_start);
+    r.add(ControlOpcode::DbPushConfirm, push_confirm);
 }
 
 fn freeze(d: &mut Daemon, req: &Request) -> Outcome {
@@ -59,10 +64,10 @@ fn freeze(d: &mut Daemon, req: &Request) -> Outcome {
 /// DB_TRANSACTION_START, WIPE_DATABASE, DB_TRANSACTION_COMMIT on a frozen
 /// database; ctdb_transdb is db_id u32, tid u32.
 fn transaction(d: &mut Daemon, req: &Request) -> Outcome {
-    let mut r = p::Reader::new(req.data());
-    let (Some(id), Some(tid)) = (r.u32(), r.u32()) else {
+    let Ok(TransDb { db_id, tid }) = TransDb::read(&mut Reader::new(req.data())) else {
         return Outcome::fail("bad transdb data");
     };
+    let id = db_id.0;
     let Some(db) = d.find_db(id) else {
         log_err!("Transaction control for unknown dbid 0x{:08x}", id);
         return Outcome::status(-1);
@@ -72,11 +77,11 @@ fn transaction(d: &mut Daemon, req: &Request) -> Outcome {
         log_err!(
             "Database {} not frozen, cannot run transaction control {}",
             db.name,
-            opcode
+            opcode.to_u32()
         );
         return Outcome::status(-1);
     }
-    if opcode == ctrl::DB_TRANSACTION_START {
+    if opcode == ControlOpcode::DbTransactionStart {
         return d.db_op(
             req,
             id,
@@ -88,7 +93,7 @@ fn transaction(d: &mut Daemon, req: &Request) -> Outcome {
         log_err!("Transaction 0x{:08x} not started on {}", tid, db.name);
         return Outcome::status(-1);
     }
-    if opcode == ctrl::WIPE_DATABASE {
+    if opcode == ControlOpcode::WipeDatabase {
         d.db_op_plain(req, id, Op::Wipe)
     } else {
         d.db_op(req, id, Op::TransactionCommit, set_transaction(id, None))
@@ -117,10 +122,10 @@ fn cancel(d: &mut Daemon, req: &Request) -> Outcome {
 /// ctdb_pulldb_ext: db_id u32, lmaster u32, srvid u64.  Record buffers sent
 /// to srvid are then stored in the database.
 fn push_start(d: &mut Daemon, req: &Request) -> Outcome {
-    let mut r = p::Reader::new(req.data());
-    let (Some(id), Some(_lmaster), Some(srvid)) = (r.u32(), r.u32(), r.u64()) else {
+    let Ok(pull) = PullDbExt::read(&mut Reader::new(req.data())) else {
         return Outcome::fail("bad pulldb data");
     };
+    let (id, srvid) = (pull.db_id.0, pull.srvid.0);
     let Some(db) = d.dbs.iter_mut().find(|db| db.id == id && db.ready) else {
         log_err!("Unknown db 0x{:08x}", id);
         return Outcome::status(-1);
@@ -142,7 +147,7 @@ fn push_start(d: &mut Daemon, req: &Request) -> Outcome {
 /// The reply waits for the stores queued before it and carries the number
 /// of records pushed.
 fn push_confirm(d: &mut Daemon, req: &Request) -> Outcome {
-    let Some(id) = p::Reader::new(req.data()).u32() else {
+    let Ok(id) = Reader::new(req.data()).u32("db_id") else {
         return Outcome::fail("missing database id");
     };
     let Some(db) = d.find_db(id) else {
@@ -183,11 +188,12 @@ type PushRecord = (Vec<u8>, ltdb::Header, Vec<u8>);
 
 /// A record buffer's records.
 fn push_records(data: &[u8]) -> Result<Vec<PushRecord>, PushError> {
-    let (_, raw) = p::parse_rec_buffer(data).ok_or(PushError::Buffer)?;
-    raw.into_iter()
-        .map(|(k, v)| {
-            let h = ltdb::Header::decode(&v).ok_or(PushError::Record)?;
-            Ok((k, h, v[ltdb::HEADER_LEN..].to_vec()))
+    let buf = RecBuffer::read(&mut Reader::new(data)).map_err(|_| PushError::Buffer)?;
+    buf.records
+        .iter()
+        .map(|rec| {
+            let (h, value) = rec.header().map_err(|_| PushError::Record)?;
+            Ok((rec.key.clone(), ltdb::Header::from(h), value.to_vec()))
         })
         .collect()
 }

@@ -5,26 +5,28 @@
 use super::{Outcome, Registry, Request};
 use crate::daemon::Daemon;
 use crate::messages::NotifyError;
-use crate::protocol::{self as p, ctrl};
 use crate::{log_err, log_info};
+use ctdb_protocol::types::NotifyData;
+use ctdb_protocol::wire::Reader;
+use ctdb_protocol::{ControlOpcode, Srvid};
 
 /// Registers this concern's controls.
 pub fn register(r: &mut Registry) {
-    r.add(ctrl::REGISTER_SRVID, register_srvid);
-    r.add(ctrl::DEREGISTER_SRVID, deregister_srvid);
-    r.add(ctrl::CHECK_PID_SRVID, check_pid_srvid);
-    r.add(ctrl::REGISTER_NOTIFY, register_notify);
-    r.add(ctrl::DEREGISTER_NOTIFY, deregister_notify);
+    r.add(ControlOpcode::RegisterSrvid, register_srvid);
+    r.add(ControlOpcode::DeregisterSrvid, deregister_srvid);
+    r.add(ControlOpcode::CheckPidSrvid, check_pid_srvid);
+    r.add(ControlOpcode::RegisterNotify, register_notify);
+    r.add(ControlOpcode::DeregisterNotify, deregister_notify);
 }
 
 fn register_srvid(d: &mut Daemon, req: &Request) -> Outcome {
-    let srvid = req.control.srvid;
+    let srvid = req.control.srvid.0;
     let Some(c) = req.client() else {
         return Outcome::status(-1);
     };
     d.registrations.register(c, srvid);
     log_info!("Registered message handler for srvid={}", srvid);
-    if srvid == p::SRVID_LEADER {
+    if srvid == Srvid::LEADER.0 {
         // Tell a new listener at once who leads, rather than making it wait
         // for the next periodic announcement.
         d.leader_to(c);
@@ -37,7 +39,7 @@ fn deregister_srvid(d: &mut Daemon, req: &Request) -> Outcome {
     let Some(c) = req.client() else {
         return Outcome::status(-1);
     };
-    if d.registrations.deregister(c, req.control.srvid) {
+    if d.registrations.deregister(c, req.control.srvid.0) {
         Outcome::status(0)
     } else {
         Outcome::status(libc::ENOENT)
@@ -47,8 +49,8 @@ fn deregister_srvid(d: &mut Daemon, req: &Request) -> Outcome {
 /// ctdb_pid_srvid is packed: pid i32 then srvid u64 (12 bytes), as the tool
 /// and smbd's ctdbd_conn.c send it.
 fn check_pid_srvid(d: &mut Daemon, req: &Request) -> Outcome {
-    let mut r = p::Reader::new(req.data());
-    let (Some(pid), Some(srvid)) = (r.i32(), r.u64()) else {
+    let mut r = Reader::new(req.data());
+    let (Ok(pid), Ok(srvid)) = (r.i32("pid"), r.u64("srvid")) else {
         return Outcome::fail("bad request");
     };
     let found = d
@@ -59,13 +61,14 @@ fn check_pid_srvid(d: &mut Daemon, req: &Request) -> Outcome {
 }
 
 fn register_notify(d: &mut Daemon, req: &Request) -> Outcome {
-    let Some((srvid, data)) = p::parse_notify_data(req.data()) else {
+    let Ok(NotifyData { srvid, data }) = req.decode::<NotifyData>() else {
         log_err!(
             "Wrong amount of data in REGISTER_NOTIFY control ({} bytes)",
             req.data().len()
         );
         return Outcome::status(-1);
     };
+    let srvid = srvid.0;
     let Some(c) = req.client() else {
         return Outcome::status(-1);
     };
@@ -90,7 +93,7 @@ fn deregister_notify(d: &mut Daemon, req: &Request) -> Outcome {
     if req.data().len() != 8 {
         return Outcome::bad_size("DEREGISTER_NOTIFY", req.data().len());
     }
-    let Some(srvid) = p::Reader::new(req.data()).u64() else {
+    let Ok(Srvid(srvid)) = req.decode::<Srvid>() else {
         return Outcome::status(-1);
     };
     let Some(c) = req.client() else {

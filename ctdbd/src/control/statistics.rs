@@ -3,13 +3,14 @@
 
 use super::{Outcome, Registry, Request};
 use crate::daemon::Daemon;
-use crate::protocol::{self as p, ctrl};
+use ctdb_protocol::types::RECOVERY_ACTIVE;
+use ctdb_protocol::ControlOpcode;
 
 /// Registers this concern's controls.
 pub fn register(r: &mut Registry) {
-    r.add(ctrl::STATISTICS, statistics);
-    r.add(ctrl::STATISTICS_RESET, reset);
-    r.add(ctrl::GET_DB_STATISTICS, |d, req| {
+    r.add(ControlOpcode::Statistics, statistics);
+    r.add(ControlOpcode::StatisticsReset, reset);
+    r.add(ControlOpcode::GetDbStatistics, |d, req| {
         match d.db_from_data(req.data()) {
             Ok(db) => Outcome::ok(db.stats.encode()),
             Err(_) => Outcome::status(-1),
@@ -23,7 +24,7 @@ fn statistics(d: &mut Daemon, _: &Request) -> Outcome {
         // Samba's flag is the whole-node freeze of a recovery, not
         // DB_FREEZE of single databases; no recovery here freezes the node.
         frozen: false,
-        recovering: d.state.recmode == p::RECOVERY_ACTIVE,
+        recovering: d.state.recmode == RECOVERY_ACTIVE,
         memory_used: d.memory_used(),
     };
     Outcome::ok(d.stats.encode(&snap))

@@ -1,52 +1,50 @@
 //! Tunable controls: LIST_TUNABLES, GET_TUNABLE, SET_TUNABLE and
 //! GET_ALL_TUNABLES over the typed `Tunables`.
 
+use super::name_in;
 use super::{Outcome, Registry, Request};
 use crate::daemon::Daemon;
 use crate::log_warn;
-use crate::protocol::{self as p, ctrl, Writer};
 use crate::tunables::{SetResult, Tunables};
+use ctdb_protocol::tunables::VarList;
+use ctdb_protocol::wire::Reader;
+use ctdb_protocol::ControlOpcode;
 
 /// Registers this concern's controls.
 pub fn register(r: &mut Registry) {
-    r.add(ctrl::LIST_TUNABLES, list);
-    r.add(ctrl::GET_TUNABLE, get);
-    r.add(ctrl::SET_TUNABLE, set);
-    r.add(ctrl::GET_ALL_TUNABLES, |d, _| {
-        let mut w = Writer::new();
-        d.state.tunables.encode_all(&mut w);
-        Outcome::ok(w.buf)
+    r.add(ControlOpcode::ListTunables, list);
+    r.add(ControlOpcode::GetTunable, get);
+    r.add(ControlOpcode::SetTunable, set);
+    r.add(ControlOpcode::GetAllTunables, |d, _| {
+        Outcome::value(&d.state.tunables.to_list())
     });
 }
 
-/// var_list: the payload length, then the names joined by ':' with a NUL.
+/// The names of the tunables that are not obsolete.
 fn list(_: &mut Daemon, _: &Request) -> Outcome {
-    let list = Tunables::names().join(":");
-    let mut w = Writer::new();
-    w.u32(list.len() as u32 + 1).cstring(&list);
-    Outcome::ok(w.buf)
+    let names = Tunables::names().into_iter().map(str::to_string).collect();
+    Outcome::value(&VarList(names))
 }
 
-/// A length-prefixed NUL-terminated name.
-fn name(r: &mut p::Reader) -> Option<String> {
-    r.u32()
-        .and_then(|l| r.bytes(l as usize))
-        .and_then(p::parse_cstring)
+/// A length-prefixed name (its NUL may be missing).
+fn name(r: &mut Reader) -> Option<String> {
+    let len = r.u32("tunable name length").ok()?;
+    name_in(r.take(len as usize, "tunable name").ok()?)
 }
 
 fn get(d: &mut Daemon, req: &Request) -> Outcome {
-    let Some(name) = name(&mut p::Reader::new(req.data())) else {
+    let Some(name) = name(&mut Reader::new(req.data())) else {
         return Outcome::fail("bad tunable request");
     };
     match d.state.tunables.get(&name) {
-        Some(v) => Outcome::u32(v),
+        Some(v) => Outcome::value(&v),
         None => Outcome::status(-libc::EINVAL),
     }
 }
 
 fn set(d: &mut Daemon, req: &Request) -> Outcome {
-    let mut r = p::Reader::new(req.data());
-    let value = r.u32();
+    let mut r = Reader::new(req.data());
+    let value = r.u32("tunable value").ok();
     let (Some(value), Some(name)) = (value, name(&mut r)) else {
         return Outcome::fail("bad tunable request");
     };

@@ -7,14 +7,16 @@ use crate::daemon::reply_of;
 use crate::daemon::{Daemon, DbContinuation, ReplyTo};
 use crate::db::{Op, Reply};
 use crate::ltdb::{self, Kind};
-use crate::protocol::{self as p, ctrl};
 use crate::{log_err, log_info, log_warn};
+use ctdb_protocol::types::{KeyData, RECOVERY_NORMAL};
+use ctdb_protocol::wire::Reader;
+use ctdb_protocol::{ControlOpcode, Layout};
 use std::time::{Duration, Instant};
 
 /// Registers this concern's controls.
 pub fn register(r: &mut Registry) {
-    r.add(ctrl::DB_VACUUM, db_vacuum);
-    r.add(ctrl::SCHEDULE_FOR_DELETION, schedule_for_deletion);
+    r.add(ControlOpcode::DbVacuum, db_vacuum);
+    r.add(ControlOpcode::ScheduleForDeletion, schedule_for_deletion);
 }
 
 /// ctdb_db_vacuum: db_id u32, full_vacuum_run u8.
@@ -22,8 +24,9 @@ fn db_vacuum(d: &mut Daemon, req: &Request) -> Outcome {
     if req.data().len() != 5 {
         return Outcome::bad_size("DB_VACUUM", req.data().len());
     }
-    let mut r = p::Reader::new(req.data());
-    let (Some(id), Some(full)) = (r.u32(), r.u8()) else {
+    // Any non-zero full_vacuum_run byte is true, as for a C bool.
+    let mut r = Reader::new(req.data());
+    let (Ok(id), Ok(full)) = (r.u32("db_id"), r.u8("full_vacuum_run")) else {
         return Outcome::status(-1);
     };
     let Some(db) = d.find_db(id) else {
@@ -56,19 +59,12 @@ fn db_vacuum(d: &mut Daemon, req: &Request) -> Outcome {
 /// record goes on the database's delete queue; the next vacuum run deletes
 /// it if it is still empty and unchanged.
 fn schedule_for_deletion(d: &mut Daemon, req: &Request) -> Outcome {
-    let mut r = p::Reader::new(req.data());
-    let id = r.u32();
-    let header = r
-        .bytes(4)
-        .and_then(|_| r.bytes(ltdb::HEADER_LEN))
-        .and_then(ltdb::Header::decode);
-    let key = r.u32().and_then(|l| r.bytes(l as usize));
-    let (Some(id), Some(header), Some(key)) = (id, header, key) else {
+    let Ok(kd) = KeyData::read(&mut Reader::new(req.data())) else {
         return Outcome::fail("bad schedule_for_deletion data");
     };
+    let (id, header, key) = (kd.db_id.0, ltdb::Header::from(kd.header), kd.key);
     match d.find_db(id) {
         Some(db) if db.kind() == Kind::Volatile => {
-            let key = key.to_vec();
             d.submit_untracked(id, Op::ScheduleForDeletion { key, header });
             Outcome::status(0)
         }
@@ -158,7 +154,7 @@ impl Daemon {
         if d.kind() != Kind::Volatile {
             return Err(VacuumRefused::NotNow);
         }
-        if self.state.recmode != p::RECOVERY_NORMAL || d.frozen {
+        if self.state.recmode != RECOVERY_NORMAL || d.frozen {
             log_info!(
                 "Not vacuuming {} ({})",
                 d.name,
