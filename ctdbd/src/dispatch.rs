@@ -38,10 +38,10 @@ impl Daemon {
         if pkt.len() >= HEADER_LEN {
             let op = u32::from_le_bytes([pkt[16], pkt[17], pkt[18], pkt[19]]);
             match Operation::from_u32(op) {
-                Operation::ReqCall => self.stats.client_req[0] += 1,
-                Operation::ReqMessage => self.stats.client_req[1] += 1,
-                Operation::ReqControl => self.stats.client_req[2] += 1,
-                Operation::ReqTunnel => self.stats.client_req[3] += 1,
+                Operation::ReqCall => self.stats.client.req_call += 1,
+                Operation::ReqMessage => self.stats.client.req_message += 1,
+                Operation::ReqControl => self.stats.client.req_control += 1,
+                Operation::ReqTunnel => self.stats.client.req_tunnel += 1,
                 _ => {}
             }
         }
@@ -109,7 +109,7 @@ impl Daemon {
     fn request_message(&mut self, hdr: &Header, m: ReqMessage) {
         if self.is_local_dest(hdr.destnode) {
             self.stats.node_packets_sent += 1;
-            self.stats.node[crate::stats::NODE_REQ_MESSAGE] += 1;
+            self.stats.node.req_message += 1;
             self.push_message(m.srvid.0, &m.data);
             self.deliver_message(m.srvid.0, &m.data);
         } else {
@@ -124,7 +124,7 @@ impl Daemon {
     fn request_control(&mut self, req: Request) {
         let outcome = if self.is_local_dest(req.header.destnode) {
             self.stats.node_packets_sent += 1;
-            self.stats.node[crate::stats::NODE_REQ_CONTROL] += 1;
+            self.stats.node.req_control += 1;
             self.control(&req)
         } else if (req.header.destnode.0 as usize) < self.state.nodes.len() {
             Outcome::fail("node is disconnected")
@@ -158,7 +158,7 @@ impl Daemon {
         errmsg: Option<&str>,
     ) {
         self.stats.node_packets_sent += 1;
-        self.stats.node[crate::stats::NODE_REPLY_CONTROL] += 1;
+        self.stats.node.reply_control += 1;
         let body = if status == 0 {
             ReplyControl::ok(data.to_vec())
         } else {

@@ -190,7 +190,7 @@ impl Daemon {
             Completion::Answered(_) => Vec::new(),
             Completion::TimedOut => {
                 log_err!("Traverse all timeout on database:{}", name);
-                self.stats.timeouts[crate::stats::TIMEOUT_TRAVERSE] += 1;
+                self.stats.timeouts.traverse += 1;
                 Vec::new()
             }
         };

@@ -7,6 +7,7 @@ use crate::daemon::{Daemon, DbContinuation};
 use crate::db::{Op, PushState, Reply};
 use crate::ltdb;
 use crate::requests::Completion;
+use crate::stats::LockRecord;
 use crate::{log_err, log_info, log_notice, log_warn};
 use ctdb_protocol::ltdb::RecBuffer;
 use ctdb_protocol::types::{PullDbExt, TransDb};

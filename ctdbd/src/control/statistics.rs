@@ -12,7 +12,7 @@ pub fn register(r: &mut Registry) {
     r.add(ControlOpcode::StatisticsReset, reset);
     r.add(ControlOpcode::GetDbStatistics, |d, req| {
         match d.db_from_data(req.data()) {
-            Ok(db) => Outcome::ok(db.stats.encode()),
+            Ok(db) => Outcome::value(&db.stats.report()),
             Err(_) => Outcome::status(-1),
         }
     });
@@ -27,7 +27,7 @@ fn statistics(d: &mut Daemon, _: &Request) -> Outcome {
         recovering: d.state.recmode == RECOVERY_ACTIVE,
         memory_used: d.memory_used(),
     };
-    Outcome::ok(d.stats.encode(&snap))
+    Outcome::value(&d.stats.report(&snap))
 }
 
 fn reset(d: &mut Daemon, _: &Request) -> Outcome {
