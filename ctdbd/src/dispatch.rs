@@ -188,3 +188,170 @@ impl Daemon {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actions::Action;
+    use crate::config::{Config, Paths};
+    use crate::daemon::NodeState;
+    use crate::timers::TimerEvent;
+    use crate::tunables::Tunables;
+    use ctdb_protocol::types::{RunState, CAP_RECMASTER};
+    use ctdb_protocol::wire::Timeval;
+    use ctdb_protocol::{ControlOpcode, Srvid};
+    use std::path::PathBuf;
+    use std::time::{Duration, Instant};
+
+    /// A daemon on a socket in a fresh directory; nothing connects to it:
+    /// the tests hand packets to `packet` and read the actions it queues.
+    fn daemon(tag: &str) -> (Daemon, PathBuf) {
+        let dir = std::env::temp_dir().join(format!("ctdbd-disp-{}-{}", tag, std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let listener = std::os::unix::net::UnixListener::bind(dir.join("sock")).unwrap();
+        let config = Config {
+            log_location: "file:/dev/null".into(),
+            log_level: 0,
+            node_address: None,
+            cluster_lock: None,
+            leader_timeout: 5,
+            leader_capability: true,
+            volatile_dir: dir.clone(),
+            persistent_dir: dir.clone(),
+            state_dir: dir.clone(),
+            tdb_mutexes: false,
+            failover_disabled: true,
+            lmaster_capability: true,
+            start_as_stopped: false,
+            start_as_disabled: false,
+            script_log_level: 0,
+        };
+        let now = Timeval::now();
+        let state = NodeState {
+            pnn: 0,
+            nodes: crate::nodes::parse("127.0.0.1\n127.0.0.2\n").unwrap(),
+            generation: 77,
+            recmode: 0,
+            runstate: RunState::Running,
+            start_time: now,
+            last_recovery_started: now,
+            last_recovery_finished: now,
+            tunables: Tunables::default(),
+            capabilities: CAP_RECMASTER,
+            flags: 0,
+            config,
+            paths: Paths {
+                etcdir: dir.clone(),
+                rundir: dir.clone(),
+                vardir: dir.clone(),
+                test_mode: true,
+            },
+            public_ifaces: Vec::new(),
+            public_ips: Vec::new(),
+        };
+        (Daemon::new(listener, None, state).unwrap(), dir)
+    }
+
+    fn control(op: ControlOpcode, srcnode: u32, reqid: u32, data: Vec<u8>) -> Vec<u8> {
+        let body = ReqControl {
+            opcode: op,
+            srvid: Srvid(0),
+            client_id: 0,
+            flags: 0,
+            data,
+        };
+        let h = Header::new(
+            Operation::ReqControl,
+            Pnn::CURRENT_NODE,
+            Pnn(srcnode),
+            reqid,
+        );
+        Packet::ReqControl(body).encode(h)
+    }
+
+    /// The REPLY_CONTROLs queued, with where they go.
+    fn replies(d: &mut Daemon) -> Vec<(Origin, u32, ReplyControl)> {
+        let mut out = Vec::new();
+        for a in d.outbox.take() {
+            if let Action::Send { to, packet } = a {
+                if let Ok((h, Packet::ReplyControl(r))) = Packet::decode(&packet) {
+                    out.push((to, h.reqid, r));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn replies_are_queued_actions_addressed_to_the_origin() {
+        let (mut d, dir) = daemon("origin");
+        let client = Origin::Client(ClientId(40));
+        d.packet(client, &control(ControlOpcode::GetPnn, 9, 5, vec![]))
+            .unwrap();
+        let node = Origin::Node(Pnn(1));
+        d.packet(node, &control(ControlOpcode::Ping, 1, 6, vec![]))
+            .unwrap();
+        let got = replies(&mut d);
+        assert_eq!(got.len(), 2);
+        assert_eq!((got[0].0, got[0].1, got[0].2.status), (client, 5, 0));
+        assert_eq!((got[1].0, got[1].1), (node, 6));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_node_packet_keeps_its_source_node() {
+        // UPDATE_SEQNUM from this node is ignored (status 0); from another
+        // node it names a database, unknown here (status -1).  A client's
+        // srcnode is overwritten with this node's, a node's is not.
+        let (mut d, dir) = daemon("srcnode");
+        let db = 0x1234_5678u32.to_le_bytes().to_vec();
+        let pkt = control(ControlOpcode::UpdateSeqnum, 1, 7, db);
+        d.packet(Origin::Client(ClientId(40)), &pkt).unwrap();
+        d.packet(Origin::Node(Pnn(1)), &pkt).unwrap();
+        let got = replies(&mut d);
+        assert_eq!(got[0].2.status, 0);
+        assert_eq!(got[1].0, Origin::Node(Pnn(1)));
+        assert_eq!(got[1].2.status, -1);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn unknown_controls_fail_and_malformed_packets_are_refused() {
+        let (mut d, dir) = daemon("unknown");
+        let c = Origin::Client(ClientId(40));
+        d.packet(c, &control(ControlOpcode::from_u32(9999), 0, 8, vec![]))
+            .unwrap();
+        let got = replies(&mut d);
+        assert_eq!(got[0].2.status, -1);
+        assert_eq!(got[0].2.errmsg.as_deref(), Some("unknown control"));
+        let mut bad = control(ControlOpcode::Ping, 0, 9, vec![]);
+        bad[4] ^= 0xff;
+        assert!(d.packet(c, &bad).is_err());
+        let short = control(ControlOpcode::Ping, 0, 9, vec![]);
+        assert!(d.packet(c, &short[..short.len() - 8]).is_err());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn the_leader_timer_announces_and_rearms() {
+        let (mut d, dir) = daemon("leader");
+        d.state.tunables.recover_interval = 3;
+        let now = Instant::now();
+        d.leader_timer(now);
+        let armed: Vec<_> = d
+            .outbox
+            .take()
+            .into_iter()
+            .filter_map(|a| match a {
+                Action::ArmTimer { at, event } => Some((at, event)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            armed,
+            [(now + Duration::from_secs(3), TimerEvent::LeaderBroadcast)]
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
