@@ -20,7 +20,7 @@ use crate::types::{
     RunState, TickleList, TransDb, TraverseAll, TraverseAllExt, TraverseStart, TraverseStartExt,
     Uptime, VnnMap,
 };
-use crate::wire::{CountedString, Layout, SockAddr};
+use crate::wire::{CountedString, Layout, PlainText, SockAddr};
 
 /// Decodes `data` as exactly one `T`.
 fn payload<T: Layout>(data: &[u8]) -> Result<T, DecodeError> {
@@ -422,8 +422,8 @@ control_replies! {
     DbAttach(DbId),
     /// GET_DBNAME.
     GetDbName(String),
-    /// DUMP_MEMORY: a text report.
-    DumpMemory(String),
+    /// DUMP_MEMORY: a text report (sent without a NUL).
+    DumpMemory(PlainText),
     /// GET_TUNABLE: the value.
     GetTunable(u32),
     /// LIST_TUNABLES: the names.

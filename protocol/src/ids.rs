@@ -113,6 +113,10 @@ impl Srvid {
     pub const DETACH_DATABASE: Srvid = Srvid(0xF701_0000_0000_0000);
     /// Dump memory usage.
     pub const MEM_DUMP: Srvid = Srvid(0xF800_0000_0000_0000);
+    /// Send logs (obsolete).
+    pub const GETLOG: Srvid = Srvid(0xF801_0000_0000_0000);
+    /// Clear logs (obsolete).
+    pub const CLEARLOG: Srvid = Srvid(0xF802_0000_0000_0000);
     /// Push node flags to the other nodes.
     pub const PUSH_NODE_FLAGS: Srvid = Srvid(0xF900_0000_0000_0000);
     /// Reload the nodes file.

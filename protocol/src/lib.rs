@@ -9,6 +9,7 @@
 //!   typed packet bodies.
 //! - [`controls`]: typed control request and reply payloads.
 //! - [`types`], [`ltdb`], [`statistics`], [`tunables`]: the payload layouts.
+//! - [`messages`]: payloads of messages to the well-known srvids.
 //! - [`ids`]: distinct types for database ids, pnns, generations, srvids.
 //!
 //! Decoding never panics: every error is a [`DecodeError`].  Integers are
@@ -22,6 +23,7 @@ pub mod error;
 pub mod header;
 pub mod ids;
 pub mod ltdb;
+pub mod messages;
 pub mod opcode;
 pub mod packet;
 pub mod statistics;

@@ -13,6 +13,12 @@ use crate::wire::{Layout, Reader, Writer};
 
 pub use crate::header::PACKET_ALIGN;
 
+/// Most bytes a decoded packet may carry after its body.  Samba's daemon
+/// sizes some packets by their C struct, whose 1-byte `data[1]` tail and
+/// struct alignment add up to 8 bytes before the packet alignment adds its
+/// own (a REPLY_CALL without data is 48 bytes, not 40).
+pub const MAX_TRAILING_PADDING: usize = 2 * PACKET_ALIGN - 1;
+
 /// Call flag: migrate the record to the caller at once.
 pub const CALL_FLAG_IMMEDIATE_MIGRATION: u32 = 0x0000_0001;
 /// Call flag: the migration is the vacuumer's.
@@ -531,8 +537,9 @@ impl Packet {
     }
 
     /// Decodes the body of a packet with `operation` from `body` (the bytes
-    /// after the header).  Up to [`PACKET_ALIGN`]` - 1` bytes of alignment
-    /// padding may follow the body; more is `TrailingBytes`.
+    /// after the header).  Up to [`MAX_TRAILING_PADDING`] bytes of padding
+    /// may follow the body (their content is not checked); more is
+    /// `TrailingBytes`.
     pub fn decode_body(operation: Operation, body: &[u8]) -> Result<Packet, DecodeError> {
         let mut r = Reader::new(body);
         let p = match operation {
@@ -548,7 +555,7 @@ impl Packet {
             Operation::ReqTunnel => Packet::ReqTunnel(ReqTunnel::read(&mut r)?),
             Operation::Unknown(n) => return Err(DecodeError::UnknownOperation(n)),
         };
-        if r.remaining() >= PACKET_ALIGN {
+        if r.remaining() > MAX_TRAILING_PADDING {
             return Err(DecodeError::TrailingBytes {
                 what: "packet body",
                 count: r.remaining(),

@@ -113,10 +113,20 @@ impl Layout for TunableList {
 }
 
 /// `ctdb_var_list`: a u32 length, then the names joined by ':' with one
-/// terminating NUL (no bytes at all for an empty list).  Names must be
-/// non-empty and contain no ':' to survive a round trip.
+/// terminating NUL (no bytes at all for an empty list).  Decoding keeps
+/// empty segments (Samba's daemon starts its list with a ':', which gives
+/// an empty first one) so that the bytes survive a round trip; readers use
+/// [`VarList::names`], which skips them as Samba's tool does.  Names must
+/// contain no ':'.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct VarList(pub Vec<String>);
+
+impl VarList {
+    /// The non-empty names, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str).filter(|s| !s.is_empty())
+    }
+}
 
 impl Layout for VarList {
     const NAME: &'static str = "ctdb_var_list";
@@ -134,13 +144,7 @@ impl Layout for VarList {
             return Ok(VarList(Vec::new()));
         }
         let joined = r.sized_cstring(n, Self::NAME)?;
-        Ok(VarList(
-            joined
-                .split(':')
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect(),
-        ))
+        Ok(VarList(joined.split(':').map(str::to_string).collect()))
     }
 }
 
@@ -181,6 +185,10 @@ mod tests {
         assert_eq!(b, [5, 0, 0, 0, b'A', b':', b'B', b'c', 0]);
         assert_eq!(VarList::decode(&b).unwrap(), v);
         assert_eq!(VarList::default().to_bytes(), [0, 0, 0, 0]);
+        // Samba's daemon sends a leading ':'.
+        let samba = VarList::decode(&[3, 0, 0, 0, b':', b'A', 0]).unwrap();
+        assert_eq!(samba.names().collect::<Vec<_>>(), ["A"]);
+        assert_eq!(samba.to_bytes(), [3, 0, 0, 0, b':', b'A', 0]);
         assert_eq!(TUNABLE_NAMES[17], "DatabaseHashSize");
         assert_eq!(TunableList::default().to_bytes().len(), 4 * TUNABLE_COUNT);
     }

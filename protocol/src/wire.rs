@@ -541,3 +541,20 @@ impl Layout for SockAddr {
         })
     }
 }
+
+/// Text filling the whole payload with no terminating NUL (how Samba's
+/// daemon answers DUMP_MEMORY).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PlainText(pub String);
+
+impl Layout for PlainText {
+    const NAME: &'static str = "text";
+    fn write(&self, w: &mut Writer<'_>) {
+        w.bytes(self.0.as_bytes());
+    }
+    fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        std::str::from_utf8(r.rest())
+            .map(|s| PlainText(s.to_string()))
+            .map_err(|_| DecodeError::NotUtf8 { what: Self::NAME })
+    }
+}
