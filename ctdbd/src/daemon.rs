@@ -30,19 +30,33 @@ pub const WAKER: Token = Token(1);
 
 /// Everything the node knows about itself and the cluster.
 pub struct NodeState {
+    /// This node's pnn.
     pub pnn: u32,
+    /// The nodes file, by pnn.
     pub nodes: Vec<Node>,
+    /// The current generation (set by the start-up recovery).
     pub generation: u32,
+    /// RECOVERY_NORMAL or RECOVERY_ACTIVE.
     pub recmode: u32,
+    /// Where start-up (or shutdown) has got to.
     pub runstate: RunState,
+    /// When the daemon started.
     pub start_time: Timeval,
+    /// When the last recovery started.
     pub last_recovery_started: Timeval,
+    /// When the last recovery finished.
     pub last_recovery_finished: Timeval,
+    /// The tunables, as loaded and set.
     pub tunables: Tunables,
+    /// CAP_* bits.
     pub capabilities: u32,
+    /// This node's NODE_FLAGS_* bits.
     pub flags: u32,
+    /// ctdb.conf.
     pub config: Config,
+    /// The etc, run and var directories.
     pub paths: Paths,
+    /// Interfaces named in public_addresses, in file order.
     pub public_ifaces: Vec<String>,
     /// Addresses listed in public_addresses.  This node never hosts them
     /// (there is no IP takeover yet), so they are all unassigned.
@@ -51,6 +65,7 @@ pub struct NodeState {
 
 /// One line of public_addresses.
 pub struct PublicIp {
+    /// The address.
     pub ip: std::net::IpAddr,
     /// Its interfaces, in the order of the line.
     pub ifaces: Vec<String>,
@@ -59,7 +74,9 @@ pub struct PublicIp {
 /// Where a reply to a request goes: the requester and its reqid.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReplyTo {
+    /// Who asked.
     pub origin: Origin,
+    /// The request's reqid, echoed in the reply.
     pub reqid: u32,
 }
 
@@ -68,30 +85,43 @@ pub type DbContinuation = crate::requests::Continuation<Daemon, Reply>;
 
 /// The single-node daemon.
 pub struct Daemon {
+    /// The loop's poll.
     pub(crate) poll: Poll,
+    /// Client connections and listeners.
     pub(crate) transport: Transport,
+    /// SIGTERM/SIGINT as poll events.
     pub(crate) signals: SignalPipe,
+    /// Work for the database side.
     pub(crate) db_tx: Sender<Job>,
+    /// Answers from the database side.
     pub(crate) db_rx: Receiver<Done>,
     db_thread: Option<std::thread::JoinHandle<()>>,
     /// Newest first, as `ctdb getdbmap` lists them.
     pub(crate) dbs: Vec<DbInfo>,
     /// Attaches waiting for a database to open, by db id.
     pub(crate) attach_waiters: HashMap<u32, Vec<ReplyTo>>,
+    /// Work in flight and what finishes it.
     pub(crate) requests: RequestTracker<Daemon, Reply>,
     /// Traverses in flight and the database each reads.
     pub(crate) traverses: HashMap<Tag, u32>,
+    /// Armed timers.
     pub(crate) timers: TimerQueue<TimerEvent>,
+    /// Actions queued by handlers, executed by the loop.
     pub(crate) outbox: Outbox,
+    /// Control opcode → handler.
     pub(crate) controls: Registry,
+    /// Srvid registrations and notifications per client.
     pub(crate) registrations: Registrations,
+    /// What the node knows about itself.
     pub(crate) state: NodeState,
     /// The database being vacuumed: one run at a time, as Samba allows one
     /// vacuum child.
     pub(crate) vacuuming: Option<u32>,
+    /// A signal or SHUTDOWN asked the loop to stop.
     pub(crate) exit_requested: bool,
     /// The exit came from the SHUTDOWN control (not a signal).
     pub(crate) shutdown_by_control: bool,
+    /// The daemon-wide statistics.
     pub(crate) stats: crate::stats::Stats,
 }
 

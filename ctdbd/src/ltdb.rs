@@ -6,6 +6,7 @@ use crate::vacuum::{DeleteQueue, QueueAction};
 use tdb_engine::{StoreFlag, Tdb, TdbError};
 
 use ctdb_protocol::ltdb::LtdbHeader;
+/// The header size and record flags, from the protocol crate.
 pub use ctdb_protocol::ltdb::{
     DB_SEQNUM_KEY, LTDB_HEADER_LEN as HEADER_LEN, REC_FLAG_AUTOMATIC, REC_FLAG_MIGRATED_WITH_DATA,
     REC_FLAG_VACUUM_MIGRATED, REC_RO_FLAGS,

@@ -67,9 +67,13 @@ impl DerefMut for Stats {
 
 /// Values computed when the STATISTICS control is answered.
 pub struct Snapshot {
+    /// Connected clients.
     pub num_clients: u32,
+    /// The whole node is frozen (a recovery).
     pub frozen: bool,
+    /// Recovery mode is active.
     pub recovering: bool,
+    /// Bytes held for clients and held-back calls.
     pub memory_used: u32,
 }
 
@@ -102,10 +106,15 @@ impl Stats {
 /// Per-database counters.
 #[derive(Clone, Debug, Default)]
 pub struct DbStats {
+    /// Whole-database locks (freezes).
     pub locks: LockStatistics,
+    /// Every vacuum run.
     pub vacuum_latency: LatencyCounter,
+    /// Read-only delegations granted.
     pub ro_delegations: u32,
+    /// Read-only delegations revoked.
     pub ro_revokes: u32,
+    /// Calls by how often they were forwarded.
     pub hop_count_bucket: [u32; MAX_COUNT_BUCKETS],
     /// (count, key), most migrated last; only records migrated in from
     /// other nodes are counted, so a single node has none.

@@ -4,6 +4,7 @@
 
 use crate::{log_debug, log_err, log_info, log_warn};
 use ctdb_protocol::packet::Framer;
+/// A node's pnn (the protocol crate's type).
 pub use ctdb_protocol::Pnn;
 use mio::net::{TcpListener, UnixListener, UnixStream};
 use mio::{Interest, Registry, Token};

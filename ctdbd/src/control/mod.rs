@@ -13,19 +13,30 @@ use ctdb_protocol::packet::ReqControl;
 use ctdb_protocol::{ControlOpcode, DecodeError, Header, Layout};
 use std::collections::HashMap;
 
+/// Database catalogue, attach, seqnums, traverses, flags, TRANS3_COMMIT.
 pub mod databases;
+/// Who this node is and how it is.
 pub mod node_state;
+/// Public addresses and interfaces.
 pub mod public_ips;
+/// Freeze, thaw, recovery transactions, DB_PUSH.
 pub mod recovery;
+/// Srvid and notification registrations.
 pub mod srvids;
+/// Statistics.
 pub mod statistics;
+/// Tunables.
 pub mod tunables;
+/// Vacuum runs and the delete queue.
 pub mod vacuuming;
 
 /// A REQ_CONTROL, decoded, with where it came from.
 pub struct Request {
+    /// Where it came from; the reply goes back there.
     pub origin: Origin,
+    /// Its header, srcnode set by origin.
     pub header: Header,
+    /// Its body (the payload still raw).
     pub control: ReqControl,
 }
 
