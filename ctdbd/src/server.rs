@@ -3,6 +3,7 @@
 //! waker, plus a simple timer list (poll timeout = earliest deadline).
 
 use crate::config::{Config, Paths};
+use crate::db::traverse::{Item as TraverseItem, Stream as TraverseStream};
 use crate::db::{self, DbInfo, Done, Job, Op, PushState, Reply};
 use crate::nodes::Node;
 use crate::protocol::{
@@ -10,7 +11,7 @@ use crate::protocol::{
 };
 use crate::tunables::{SetResult, Tunables};
 use crate::{log_debug, log_err, log_info, log_notice, log_warn};
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Receiver;
 use mio::net::{TcpListener, UnixListener, UnixStream};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -25,6 +26,9 @@ const WAKER: Token = Token(1);
 const SIGNALS: Token = Token(2);
 const NODE_LISTENER: Token = Token(3);
 const FIRST_CLIENT: usize = 16;
+/// Unsent bytes a traverse's receiving client may have before the traverse
+/// waits for it to read (see pump_traverses).
+const TRAVERSE_BACKLOG: usize = 4 << 20;
 
 /// Everything the node knows about itself and the cluster.
 pub struct NodeState {
@@ -114,11 +118,15 @@ enum Pending {
         noreply: bool,
         after: After,
     },
-    /// TRAVERSE_START_EXT: send the records to `srvid`, then the end marker.
+    /// TRAVERSE_START_EXT: the records streamed from the database's worker
+    /// go to `srvid` as they arrive, then the end marker.
     Traverse {
         srvid: u64,
         trav_reqid: u32,
         db_id: u32,
+        stream: TraverseStream,
+        /// Records sent so far.
+        records: u32,
     },
     /// A DB_PUSH record buffer being stored.
     Push { db_id: u32 },
@@ -163,9 +171,9 @@ pub struct Daemon {
     clients: HashMap<Token, Client>,
     next_token: usize,
     sig_fd: RawFd,
-    db_tx: Sender<Job>,
+    /// The database workers (one thread per open database).
+    db_tx: db::Workers,
     db_rx: Receiver<Done>,
-    db_thread: Option<std::thread::JoinHandle<()>>,
     /// Newest first, as `ctdb getdbmap` lists them.
     dbs: Vec<DbInfo>,
     attach_waiters: HashMap<u32, Vec<Waiting>>,
@@ -272,7 +280,7 @@ impl Daemon {
         poll.registry()
             .register(&mut SourceFd(&sig_fd), SIGNALS, Interest::READABLE)?;
         let w = waker.clone();
-        let (db_tx, db_rx, h) = db::spawn(
+        let (db_tx, db_rx) = db::spawn(
             state.pnn,
             Arc::new(move || {
                 let _ = w.wake();
@@ -287,7 +295,6 @@ impl Daemon {
             sig_fd,
             db_tx,
             db_rx,
-            db_thread: Some(h),
             dbs: Vec::new(),
             attach_waiters: HashMap::new(),
             pending: HashMap::new(),
@@ -356,6 +363,8 @@ impl Daemon {
             }
             self.run_timers();
             self.reap_closed();
+            // Writes may have drained a traverse's clients: let it go on.
+            self.pump_traverses();
         }
         Ok(())
     }
@@ -1304,12 +1313,13 @@ impl Daemon {
                     }
                 }
                 let tag = self.new_tag();
+                let (sink, stream) = db::traverse::stream_pair();
                 if self
                     .db_tx
                     .send(Job::Op {
                         id,
                         tag,
-                        op: Op::Traverse { with_empty },
+                        op: Op::Traverse { with_empty, sink },
                     })
                     .is_err()
                 {
@@ -1321,6 +1331,8 @@ impl Daemon {
                         srvid,
                         trav_reqid,
                         db_id: id,
+                        stream,
+                        records: 0,
                     },
                 );
                 status(0)
@@ -1909,42 +1921,95 @@ impl Daemon {
                     }
                 }
             }
-            Pending::Traverse {
+            // Traverses end through their stream (pump_traverses), never here.
+            Pending::Traverse { .. } => {}
+        }
+    }
+
+    /// Forwards what the traverses' workers streamed, as REQ_MESSAGEs to
+    /// their srvids, while the receiving clients keep up: a traverse whose
+    /// clients have more than TRAVERSE_BACKLOG bytes unsent waits (and its
+    /// worker with it, the stream being bounded) until they read.
+    fn pump_traverses(&mut self) {
+        let tags: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| matches!(p, Pending::Traverse { .. }))
+            .map(|(t, _)| *t)
+            .collect();
+        for tag in tags {
+            self.pump_traverse(tag);
+        }
+    }
+
+    fn pump_traverse(&mut self, tag: u64) {
+        loop {
+            let Some(Pending::Traverse {
                 srvid,
+                stream,
                 trav_reqid,
-                db_id,
-            } => {
-                let recs = match reply {
-                    Reply::Records(r) => r,
-                    Reply::Failed(why) => {
-                        log_err!("Traverse of db 0x{:08x} failed: {}", db_id, why);
-                        Vec::new()
+                ..
+            }) = self.pending.get(&tag)
+            else {
+                return;
+            };
+            let (srvid, trav_reqid) = (*srvid, *trav_reqid);
+            if self.srvid_backlog(srvid) > TRAVERSE_BACKLOG {
+                return;
+            }
+            match stream.try_next() {
+                None => return,
+                Some(TraverseItem::Batch(recs)) => {
+                    if let Some(Pending::Traverse { records, .. }) = self.pending.get_mut(&tag) {
+                        *records += recs.len() as u32;
                     }
-                    _ => Vec::new(),
-                };
-                let n = recs.len();
-                for (k, v) in recs {
-                    let mut w = Writer::new();
-                    p::rec_data(&mut w, trav_reqid, &k, &v);
-                    self.deliver_message(srvid, &w.buf);
+                    for (k, v) in recs {
+                        let mut w = Writer::new();
+                        p::rec_data(&mut w, trav_reqid, &k, &v);
+                        self.deliver_message(srvid, &w.buf);
+                    }
                 }
-                let mut w = Writer::new();
-                p::rec_data(&mut w, trav_reqid, &[], &[]);
-                self.deliver_message(srvid, &w.buf);
-                let name = self
-                    .dbs
-                    .iter()
-                    .find(|d| d.id == db_id)
-                    .map(|d| d.name.clone())
-                    .unwrap_or_default();
-                log_notice!(
-                    "Ending traverse on DB {} (id {}), records {}",
-                    name,
-                    trav_reqid,
-                    n
-                );
+                Some(TraverseItem::End(result)) => {
+                    let Some(Pending::Traverse { db_id, records, .. }) = self.pending.remove(&tag)
+                    else {
+                        return;
+                    };
+                    if let Err(why) = result {
+                        log_err!("Traverse of db 0x{:08x} failed: {}", db_id, why);
+                    }
+                    let mut w = Writer::new();
+                    p::rec_data(&mut w, trav_reqid, &[], &[]);
+                    self.deliver_message(srvid, &w.buf);
+                    let name = self
+                        .dbs
+                        .iter()
+                        .find(|d| d.id == db_id)
+                        .map(|d| d.name.clone())
+                        .unwrap_or_default();
+                    log_notice!(
+                        "Ending traverse on DB {} (id {}), records {}",
+                        name,
+                        trav_reqid,
+                        records
+                    );
+                    return;
+                }
             }
         }
+    }
+
+    /// The most bytes any client that gets `srvid` messages has not yet
+    /// written out.
+    fn srvid_backlog(&self, srvid: u64) -> usize {
+        self.clients
+            .values()
+            .filter(|c| {
+                !c.closing
+                    && (c.srvids.contains_key(&srvid) || c.srvids.contains_key(&p::SRVID_ALL))
+            })
+            .map(|c| c.wbuf.len())
+            .max()
+            .unwrap_or(0)
     }
 
     fn attach(&mut self, token: Token, reqid: u32, c: &ReqControl, flags: u8) -> Outcome {
@@ -2037,6 +2102,12 @@ impl Daemon {
         while let Ok(done) = self.db_rx.try_recv() {
             match done {
                 Done::Op { tag, reply } => self.op_done(tag, reply),
+                Done::Unhealthy { id, reason } => {
+                    if let Some(d) = self.dbs.iter_mut().find(|d| d.id == id) {
+                        log_err!("Database {} is unhealthy: {}", d.name, reason);
+                        d.unhealthy = Some(reason);
+                    }
+                }
                 Done::Opened { id, result } => {
                     let waiters = self.attach_waiters.remove(&id).unwrap_or_default();
                     match result {
@@ -2200,10 +2271,9 @@ impl Daemon {
     pub fn shutdown(mut self) {
         self.state.runstate = RunState::Shutdown;
         log_notice!("Shutdown sequence complete, exiting.");
+        // Dropping the traverse streams releases workers waiting to send.
+        self.pending.clear();
         let _ = self.db_tx.send(Job::Stop);
-        if let Some(h) = self.db_thread.take() {
-            let _ = h.join();
-        }
         // Samba's daemon leaves its socket file behind when the SHUTDOWN
         // control stops it (the next start removes a stale one); on a signal
         // we remove it.

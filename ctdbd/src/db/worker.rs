@@ -1,0 +1,318 @@
+//! One worker thread per open database: it owns that database's tdb handle
+//! and runs its operations in the order they come, so a long operation on
+//! one database (a vacuum, an fsync'd commit, a big traverse) never delays
+//! another database.
+//!
+//! A record call whose chain another process holds is parked, with every
+//! later call on the same chain, and a chain-wait thread blocks until the
+//! chain is free (see tdb_engine::ChainWait); the worker goes on with other
+//! work meanwhile and retries the parked calls when the waiter reports.
+//! There is no polling. Each operation runs under catch_unwind: a panic in
+//! the engine fails that operation and marks the database unhealthy.
+
+use crossbeam_channel::{Receiver, Sender};
+use std::collections::{HashMap, VecDeque};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use super::ops::{self, ChainLock, OpenDb, Outcome};
+use super::{Done, Op, OpenParams, Reply, Wake};
+use crate::ltdb::NodeView;
+use crate::vacuum::DeleteQueue;
+
+/// What a worker thread reads from its queue.
+pub(super) enum Input {
+    /// An operation from the event loop; `tag` comes back with the reply.
+    Op { tag: u64, op: Op },
+    /// A chain-wait thread saw `chain` free (or, with `failed`, could not
+    /// wait for it).
+    ChainFree { chain: u32, failed: bool },
+    /// Close the database (if open) and end the thread.
+    Stop,
+}
+
+/// The event loop's handle on one worker thread.
+pub(super) struct Handle {
+    pub tx: Sender<Input>,
+    pub thread: Option<std::thread::JoinHandle<()>>,
+    /// Chain waits started so far (each is one wake-up of this worker).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub chain_waits: Arc<AtomicU64>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        // The worker holds a sender to its own queue (for its waiters), so it
+        // must be told to stop; it is not waited for here.
+        let _ = self.tx.send(Input::Stop);
+    }
+}
+
+impl Handle {
+    /// Stops the worker and waits for its thread to end.
+    pub fn stop(mut self) {
+        let _ = self.tx.send(Input::Stop);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The state of one worker thread.
+struct Worker {
+    id: u32,
+    node: NodeView,
+    db: Option<OpenDb>,
+    input: Receiver<Input>,
+    /// For chain-wait threads to report back.
+    to_self: Sender<Input>,
+    done: Sender<Done>,
+    wake: Wake,
+    /// Busy chain -> the record calls waiting for it, oldest first.
+    parked: HashMap<u32, VecDeque<(u64, Op)>>,
+    chain_waits: Arc<AtomicU64>,
+}
+
+/// Starts the worker of database `id`; it opens the database first and
+/// reports `Done::Opened`. A worker whose database is not open (the open
+/// failed, or Close ran) answers every operation with a failure until it is
+/// stopped.
+pub(super) fn spawn(
+    id: u32,
+    params: OpenParams,
+    node: NodeView,
+    done: Sender<Done>,
+    wake: Wake,
+) -> std::io::Result<Handle> {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let chain_waits = Arc::new(AtomicU64::new(0));
+    let worker = Worker {
+        id,
+        node,
+        db: None,
+        input: rx,
+        to_self: tx.clone(),
+        done,
+        wake,
+        parked: HashMap::new(),
+        chain_waits: chain_waits.clone(),
+    };
+    let thread = std::thread::Builder::new()
+        .name(format!("db-{id:08x}"))
+        .spawn(move || worker.run(params))?;
+    Ok(Handle {
+        tx,
+        thread: Some(thread),
+        chain_waits,
+    })
+}
+
+impl Worker {
+    fn run(mut self, params: OpenParams) {
+        let result =
+            ops::open_tdb(&params.path, params.hash_size, params.tdb_flags).map(|mut t| {
+                t.set_max_dead(params.max_dead as i32);
+                self.db = Some(OpenDb {
+                    tdb: t,
+                    kind: params.kind,
+                    tracking: None,
+                    queue: DeleteQueue::default(),
+                });
+            });
+        self.report(Done::Opened {
+            id: self.id,
+            result,
+        });
+        while let Ok(input) = self.input.recv() {
+            match input {
+                Input::Op { tag, op } => self.job(tag, op),
+                Input::ChainFree { chain, failed } => self.chain_free(chain, failed),
+                Input::Stop => break,
+            }
+        }
+        if let Some(db) = self.db.take() {
+            db.close();
+        }
+        self.fail_queued();
+    }
+
+    fn report(&self, done: Done) {
+        let _ = self.done.send(done);
+        (self.wake)();
+    }
+
+    /// Answers everything still queued or parked with a failure.
+    fn fail_queued(&mut self) {
+        let parked: Vec<(u64, Op)> = self.parked.drain().flat_map(|(_, q)| q).collect();
+        for (tag, op) in parked {
+            self.fail(tag, op);
+        }
+        while let Ok(input) = self.input.try_recv() {
+            if let Input::Op { tag, op } = input {
+                self.fail(tag, op);
+            }
+        }
+    }
+
+    fn fail(&self, tag: u64, op: Op) {
+        let why = format!("database 0x{:08x} not open", self.id);
+        match op {
+            Op::Traverse { sink, .. } => sink.fail(why, &self.wake),
+            _ => self.report(Done::Op {
+                tag,
+                reply: Reply::Failed(why),
+            }),
+        }
+    }
+
+    /// A new operation: record calls on a chain with parked calls queue
+    /// behind them, so calls on one record keep their order.
+    fn job(&mut self, tag: u64, op: Op) {
+        let Some(db) = &self.db else {
+            return self.fail(tag, op);
+        };
+        if let Op::Call { key, .. } = &op {
+            let chain = db.tdb.chain_index(key);
+            if let Some(q) = self.parked.get_mut(&chain) {
+                q.push_back((tag, op));
+                return;
+            }
+        }
+        if let Op::Close = op {
+            // From now on every operation fails, until the thread is stopped.
+            let reply = self.db.take().map(OpenDb::close).unwrap_or(Reply::Ok);
+            self.report(Done::Op { tag, reply });
+            let parked: Vec<(u64, Op)> = self.parked.drain().flat_map(|(_, q)| q).collect();
+            for (tag, op) in parked {
+                self.fail(tag, op);
+            }
+            return;
+        }
+        if let Some(op) = self.attempt(tag, op, ChainLock::Try) {
+            self.park(tag, op);
+        }
+    }
+
+    /// Runs an operation, catching a panic; gives the operation back when
+    /// its chain is busy.
+    fn attempt(&mut self, tag: u64, op: Op, lock: ChainLock) -> Option<Op> {
+        let Some(db) = self.db.as_mut() else {
+            self.fail(tag, op);
+            return None;
+        };
+        let retry = match &op {
+            Op::Call { key, callid } => Some(Op::Call {
+                key: key.clone(),
+                callid: *callid,
+            }),
+            _ => None,
+        };
+        let (id, node, wake) = (self.id, self.node, self.wake.clone());
+        let run = std::panic::catch_unwind(AssertUnwindSafe(|| db.run(id, node, op, lock, &wake)));
+        match run {
+            Ok(Outcome::Done(reply)) => self.report(Done::Op { tag, reply }),
+            Ok(Outcome::Streamed) => {}
+            Ok(Outcome::ChainBusy) => return retry,
+            Err(payload) => {
+                let what = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into());
+                let reason = format!("panic in database work: {what}");
+                crate::log_err!("Database 0x{:08x}: {}", self.id, reason);
+                self.report(Done::Unhealthy {
+                    id: self.id,
+                    reason: reason.clone(),
+                });
+                self.report(Done::Op {
+                    tag,
+                    reply: Reply::Failed(reason),
+                });
+            }
+        }
+        None
+    }
+
+    /// Parks a record call whose chain is busy and starts a wait for it.
+    fn park(&mut self, tag: u64, op: Op) {
+        let Op::Call { key, .. } = &op else {
+            return;
+        };
+        let Some(db) = &self.db else {
+            return self.fail(tag, op);
+        };
+        let chain = db.tdb.chain_index(key);
+        if !self.start_wait(key) {
+            // No waiter: this one call waits for its lock on this thread.
+            if let Some(op) = self.attempt(tag, op, ChainLock::Wait) {
+                self.fail(tag, op);
+            }
+            return;
+        }
+        self.parked.entry(chain).or_default().push_back((tag, op));
+    }
+
+    /// Starts a thread that reports when the chain of `key` is free; false
+    /// when none could be started.
+    fn start_wait(&mut self, key: &[u8]) -> bool {
+        let Some(db) = &self.db else {
+            return false;
+        };
+        let wait = match db.tdb.chain_wait(key) {
+            Ok(w) => w,
+            Err(e) => {
+                crate::log_err!("Cannot wait for a chain lock: {}", e.message());
+                return false;
+            }
+        };
+        let tx = self.to_self.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("chain-{:08x}", self.id))
+            .stack_size(64 * 1024)
+            .spawn(move || {
+                let failed = wait.wait().is_err();
+                let _ = tx.send(Input::ChainFree {
+                    chain: wait.chain(),
+                    failed,
+                });
+            });
+        match spawned {
+            Ok(_) => {
+                self.chain_waits.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Err(e) => {
+                crate::log_err!("Cannot start a chain lock waiter: {}", e);
+                false
+            }
+        }
+    }
+
+    /// A chain came free: its parked calls run in order until one finds it
+    /// taken again, which parks the rest behind a new wait.
+    fn chain_free(&mut self, chain: u32, failed: bool) {
+        let Some(mut queue) = self.parked.remove(&chain) else {
+            return;
+        };
+        while let Some((tag, op)) = queue.pop_front() {
+            let Some(op) = self.attempt(tag, op, ChainLock::Try) else {
+                continue;
+            };
+            let Op::Call { key, .. } = &op else {
+                continue;
+            };
+            if failed || !self.start_wait(&key.clone()) {
+                // The wait itself failed: this call waits on this thread.
+                if let Some(op) = self.attempt(tag, op, ChainLock::Wait) {
+                    self.fail(tag, op);
+                }
+                continue;
+            }
+            queue.push_front((tag, op));
+            self.parked.insert(chain, queue);
+            return;
+        }
+    }
+}
