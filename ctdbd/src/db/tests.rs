@@ -686,3 +686,65 @@ fn panic_marks_database_unhealthy() {
     tx.send(Job::Stop).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A client holds the allrecord lock while calls on 100 different chains
+/// come in (more than one database may have chain-wait threads at once):
+/// each call waits once, none polls, and all complete after the release.
+fn allrecord_lock_is_waited_for(mutexes: bool) {
+    let tag = if mutexes { "allmutex" } else { "allfcntl" };
+    let dir = tmpdir(tag);
+    let (tx, rx) = workers();
+    let path = dir.join("v.tdb.0");
+    open_with(&tx, &rx, 1, path.clone(), Kind::Volatile, mutexes).unwrap();
+    let script =
+        "assert lib.tdb_lockall(ctypes.c_void_p(t))==0\nprint('x',flush=True)\ntime.sleep(0.4)";
+    let mut child = libtdb_client_flags(&path, tdb_flags(0, mutexes), script);
+    let mut b = [0u8; 1];
+    child.stdout.as_mut().unwrap().read_exact(&mut b).unwrap();
+    let start = Instant::now();
+    let chain = |k: &[u8]| tdb_engine::hash::jenkins_hash(k) % 131;
+    let mut seen = std::collections::HashSet::new();
+    let keys: Vec<Vec<u8>> = (0..)
+        .map(|i| format!("key{i}").into_bytes())
+        .filter(|k| seen.insert(chain(k)))
+        .take(100)
+        .collect();
+    for (i, k) in keys.iter().enumerate() {
+        tx.send(Job::Op {
+            id: 1,
+            tag: i as u64,
+            op: call(k),
+        })
+        .unwrap();
+    }
+    let mut tags = Vec::new();
+    for _ in 0..keys.len() {
+        let (tag, reply, at) = next_op(&rx);
+        assert_eq!(
+            reply,
+            Reply::Call {
+                status: 0,
+                data: vec![]
+            }
+        );
+        assert!(at.duration_since(start) >= Duration::from_millis(300));
+        tags.push(tag);
+    }
+    assert!(start.elapsed() < Duration::from_secs(3));
+    tags.sort();
+    assert_eq!(tags, (0..keys.len() as u64).collect::<Vec<_>>());
+    assert_eq!(tx.chain_waits(1), keys.len() as u64, "one wait per call");
+    assert!(child.wait().unwrap().success());
+    tx.send(Job::Stop).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn allrecord_lock_is_waited_for_fcntl() {
+    allrecord_lock_is_waited_for(false);
+}
+
+#[test]
+fn allrecord_lock_is_waited_for_mutex() {
+    allrecord_lock_is_waited_for(true);
+}

@@ -72,7 +72,15 @@ struct Worker {
     /// Busy chain -> the record calls waiting for it, oldest first.
     parked: HashMap<u32, VecDeque<(u64, Op)>>,
     chain_waits: Arc<AtomicU64>,
+    /// Chain-wait threads running now (at most MAX_CHAIN_WAITERS).
+    waiters: usize,
+    /// Busy chains (with a key on each) whose wait starts when a waiter ends.
+    queued_waits: VecDeque<(u32, Vec<u8>)>,
 }
+
+/// Chain-wait threads a database may have at once (Samba allows 200 lock
+/// helper processes per database); more busy chains queue for one.
+const MAX_CHAIN_WAITERS: usize = 64;
 
 /// Starts the worker of database `id`; it opens the database first and
 /// reports `Done::Opened`. A worker whose database is not open (the open
@@ -97,6 +105,8 @@ pub(super) fn spawn(
         wake,
         parked: HashMap::new(),
         chain_waits: chain_waits.clone(),
+        waiters: 0,
+        queued_waits: VecDeque::new(),
     };
     let thread = std::thread::Builder::new()
         .name(format!("db-{id:08x}"))
@@ -127,7 +137,11 @@ impl Worker {
         while let Ok(input) = self.input.recv() {
             match input {
                 Input::Op { tag, op } => self.job(tag, op),
-                Input::ChainFree { chain, failed } => self.chain_free(chain, failed),
+                Input::ChainFree { chain, failed } => {
+                    self.waiters = self.waiters.saturating_sub(1);
+                    self.chain_free(chain, failed);
+                    self.start_queued_waits();
+                }
                 Input::Stop => break,
             }
         }
@@ -187,6 +201,7 @@ impl Worker {
             for (tag, op) in parked {
                 self.fail(tag, op);
             }
+            self.queued_waits.clear();
             return;
         }
         if let Some(op) = self.attempt(tag, op, ChainLock::Try) {
@@ -254,12 +269,18 @@ impl Worker {
         self.parked.entry(chain).or_default().push_back((tag, op));
     }
 
-    /// Starts a thread that reports when the chain of `key` is free; false
-    /// when none could be started.
+    /// Arranges for the worker to hear when the chain of `key` is free: a
+    /// chain-wait thread now, or one when a running waiter ends; false when
+    /// none could be started.
     fn start_wait(&mut self, key: &[u8]) -> bool {
         let Some(db) = &self.db else {
             return false;
         };
+        if self.waiters >= MAX_CHAIN_WAITERS {
+            let chain = db.tdb.chain_index(key);
+            self.queued_waits.push_back((chain, key.to_vec()));
+            return true;
+        }
         let wait = match db.tdb.chain_wait(key) {
             Ok(w) => w,
             Err(e) => {
@@ -281,11 +302,26 @@ impl Worker {
         match spawned {
             Ok(_) => {
                 self.chain_waits.fetch_add(1, Ordering::Relaxed);
+                self.waiters += 1;
                 true
             }
             Err(e) => {
                 crate::log_err!("Cannot start a chain lock waiter: {}", e);
                 false
+            }
+        }
+    }
+
+    /// Starts the queued waits of chains that still have parked calls, as
+    /// far as the waiter limit allows.
+    fn start_queued_waits(&mut self) {
+        while self.waiters < MAX_CHAIN_WAITERS {
+            let Some((chain, key)) = self.queued_waits.pop_front() else {
+                return;
+            };
+            if self.parked.contains_key(&chain) && !self.start_wait(&key) {
+                // The wait cannot start: the parked calls wait on this thread.
+                self.chain_free(chain, true);
             }
         }
     }
