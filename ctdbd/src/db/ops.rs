@@ -3,7 +3,6 @@
 
 use std::ffi::CString;
 
-use super::traverse;
 use super::{Op, Reply, Wake, CALL_FETCH_FUNC, CALL_FETCH_WITH_HEADER_FUNC, CALL_NULL_FUNC};
 use crate::ltdb::{self, Header, Kind, NodeView};
 use crate::vacuum::{self, DeleteQueue};
@@ -78,8 +77,9 @@ impl OpenDb {
                 let _ = t.chainunlock(&key);
                 r
             }
-            Op::Traverse { with_empty, sink } => {
-                traverse::stream(t, kind, node, with_empty, &sink, wake);
+            // The worker walks traverses itself (traverse::Walk).
+            Op::Traverse { sink, .. } => {
+                sink.fail("traverse outside its walk".into(), wake);
                 return Outcome::Streamed;
             }
             Op::GetSeqnum => match ltdb::fetch(t, kind, node, ltdb::DB_SEQNUM_KEY, q) {

@@ -1,12 +1,14 @@
 //! Traverses streamed to the event loop in bounded batches.
 //!
-//! The worker walks the database and sends records in batches through a
-//! channel that holds at most [`STREAM_BATCHES`] of them; when the event loop
-//! does not take them (its client is slow to read), the worker waits there.
-//! So a traverse never holds more than a few batches in memory, whatever the
-//! size of the database. The last item says how the walk ended.
+//! The worker walks the database a batch at a time and sends the batches
+//! through a channel that holds at most [`STREAM_BATCHES`] of them; when the
+//! event loop does not take them (its client is slow to read), the walk
+//! pauses until there is room, and the worker serves the database's other
+//! operations meanwhile. So a traverse never holds more than a few batches
+//! in memory, whatever the size of the database. The last item says how the
+//! walk ended.
 
-use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
 
 use super::Wake;
 use crate::ltdb::{self, Header, Kind, NodeView};
@@ -14,7 +16,8 @@ use tdb_engine::Tdb;
 
 /// Batches a traverse may have queued for the event loop before it waits.
 pub const STREAM_BATCHES: usize = 2;
-/// A batch is sent once it holds this many records...
+/// A batch ends at the first chain boundary after it holds this many
+/// records...
 pub const BATCH_RECORDS: usize = 256;
 /// ...or this many bytes of keys and values.
 pub const BATCH_BYTES: usize = 256 * 1024;
@@ -61,17 +64,10 @@ impl Stream {
 }
 
 impl Sink {
-    /// Sends an item, waiting while the stream is full; false when the event
-    /// loop dropped the stream (the traverse is no longer wanted).
-    fn send(&self, item: Item, wake: &Wake) -> bool {
-        let ok = self.0.send(item).is_ok();
-        wake();
-        ok
-    }
-
     /// Ends the stream without walking (the database is not open).
     pub(super) fn fail(self, why: String, wake: &Wake) {
-        self.send(Item::End(Err(why)), wake);
+        let _ = self.0.send(Item::End(Err(why)));
+        wake();
     }
 }
 
@@ -88,47 +84,118 @@ fn wanted(kind: Kind, node: NodeView, with_empty: bool, value: &[u8]) -> bool {
     }
 }
 
-/// Walks the database, sending its records to `sink` in batches, then the end.
-pub(super) fn stream(
-    t: &mut Tdb,
-    kind: Kind,
-    node: NodeView,
+/// What offering a walk's next item to its stream did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Offer {
+    /// Sent (or there was nothing to send).
+    Sent,
+    /// The stream is full: the event loop has not taken the earlier batches.
+    Full,
+    /// The event loop dropped the stream: the traverse is no longer wanted.
+    Gone,
+}
+
+/// A traverse in progress on a worker. It is walked one hash chain at a time
+/// (`traverse_chain`, in the order a full traverse visits them), one batch
+/// per step, so the worker runs other operations of the database between
+/// steps and holds no lock between them.
+pub(super) struct Walk {
+    sink: Sink,
     with_empty: bool,
-    sink: &Sink,
-    wake: &Wake,
-) {
-    let mut batch: Vec<Record> = Vec::new();
-    let mut bytes = 0;
-    let mut count: u32 = 0;
-    let mut abandoned = false;
-    let mut cb = |_: &mut Tdb, k: &[u8], v: &[u8]| {
-        if !wanted(kind, node, with_empty, v) {
-            return false;
+    /// The first chain not walked yet.
+    next_chain: u32,
+    /// Records sent or ready to send.
+    count: u32,
+    /// The item the stream had no room for yet.
+    ready: Option<Item>,
+    /// The end was sent, or the stream is gone.
+    finished: bool,
+}
+
+impl Walk {
+    /// A walk from the first chain, sending to `sink`.
+    pub fn new(sink: Sink, with_empty: bool) -> Walk {
+        Walk {
+            sink,
+            with_empty,
+            next_chain: 0,
+            count: 0,
+            ready: None,
+            finished: false,
         }
-        batch.push((k.to_vec(), v.to_vec()));
-        bytes += k.len() + v.len();
-        count += 1;
-        if batch.len() >= BATCH_RECORDS || bytes >= BATCH_BYTES {
-            bytes = 0;
-            if !sink.send(Item::Batch(std::mem::take(&mut batch)), wake) {
-                abandoned = true;
-                return true;
-            }
-        }
-        false
-    };
-    let result = t.traverse_read(Some(&mut cb));
-    if abandoned {
-        return;
     }
-    let end = match result {
-        Ok(_) => {
-            if !batch.is_empty() && !sink.send(Item::Batch(batch), wake) {
+
+    /// Whether the end was sent or the stream is gone.
+    pub fn finished(&self) -> bool {
+        self.finished
+    }
+
+    /// The stream's sender, while an item waits for room in it.
+    pub fn blocked_on(&self) -> Option<&Sender<Item>> {
+        self.ready.as_ref().map(|_| &self.sink.0)
+    }
+
+    /// Walks chains from where the last step stopped until a batch is full or
+    /// the database ends; the batch, or the end, becomes the next item. Does
+    /// nothing while an item waits.
+    pub fn step(&mut self, t: &mut Tdb, kind: Kind, node: NodeView) {
+        if self.ready.is_some() || self.finished {
+            return;
+        }
+        let mut batch: Vec<Record> = Vec::new();
+        let mut bytes = 0;
+        let with_empty = self.with_empty;
+        let hash_size = t.hash_size();
+        while self.next_chain < hash_size {
+            if batch.len() >= BATCH_RECORDS || bytes >= BATCH_BYTES {
+                break;
+            }
+            let chain = t.first_used_chain(self.next_chain);
+            if chain >= hash_size {
+                self.next_chain = hash_size;
+                break;
+            }
+            let mut cb = |_: &mut Tdb, k: &[u8], v: &[u8]| {
+                if wanted(kind, node, with_empty, v) {
+                    bytes += k.len() + v.len();
+                    batch.push((k.to_vec(), v.to_vec()));
+                }
+                false
+            };
+            if let Err(e) = t.traverse_chain(chain, &mut cb) {
+                self.ready = Some(Item::End(Err(format!("traverse: {}", e.message()))));
                 return;
             }
-            Ok(count)
+            self.next_chain = chain + 1;
         }
-        Err(e) => Err(format!("traverse: {}", e.message())),
-    };
-    sink.send(Item::End(end), wake);
+        self.count += batch.len() as u32;
+        self.ready = Some(if batch.is_empty() {
+            Item::End(Ok(self.count))
+        } else {
+            Item::Batch(batch)
+        });
+    }
+
+    /// Hands the waiting item to the stream if it has room.
+    pub fn offer(&mut self, wake: &Wake) -> Offer {
+        let Some(item) = self.ready.take() else {
+            return Offer::Sent;
+        };
+        let end = matches!(item, Item::End(_));
+        match self.sink.0.try_send(item) {
+            Ok(()) => {
+                self.finished = end;
+                wake();
+                Offer::Sent
+            }
+            Err(TrySendError::Full(item)) => {
+                self.ready = Some(item);
+                Offer::Full
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                self.finished = true;
+                Offer::Gone
+            }
+        }
+    }
 }

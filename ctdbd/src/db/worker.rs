@@ -10,13 +10,14 @@
 //! There is no polling. Each operation runs under catch_unwind: a panic in
 //! the engine fails that operation and marks the database unhealthy.
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, Select, Sender, TryRecvError};
 use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::ops::{self, ChainLock, OpenDb, Outcome};
+use super::traverse::{Offer, Walk};
 use super::{Done, Op, OpenParams, Reply, Wake};
 use crate::ltdb::NodeView;
 use crate::vacuum::DeleteQueue;
@@ -76,6 +77,8 @@ struct Worker {
     waiters: usize,
     /// Busy chains (with a key on each) whose wait starts when a waiter ends.
     queued_waits: VecDeque<(u32, Vec<u8>)>,
+    /// Traverses in progress, walked a batch at a time between operations.
+    walks: Vec<Walk>,
 }
 
 /// Chain-wait threads a database may have at once (Samba allows 200 lock
@@ -107,6 +110,7 @@ pub(super) fn spawn(
         chain_waits: chain_waits.clone(),
         waiters: 0,
         queued_waits: VecDeque::new(),
+        walks: Vec::new(),
     };
     let thread = std::thread::Builder::new()
         .name(format!("db-{id:08x}"))
@@ -134,7 +138,19 @@ impl Worker {
             id: self.id,
             result,
         });
-        while let Ok(input) = self.input.recv() {
+        loop {
+            // One batch of each traverse, then one input: neither starves.
+            let walked = self.advance_walks();
+            let input = match self.input.try_recv() {
+                Ok(input) => input,
+                Err(TryRecvError::Empty) => {
+                    if !walked {
+                        self.wait_for_input_or_room();
+                    }
+                    continue;
+                }
+                Err(TryRecvError::Disconnected) => break,
+            };
             match input {
                 Input::Op { tag, op } => self.job(tag, op),
                 Input::ChainFree { chain, failed } => {
@@ -145,10 +161,76 @@ impl Worker {
                 Input::Stop => break,
             }
         }
+        self.end_walks();
         if let Some(db) = self.db.take() {
             db.close();
         }
         self.fail_queued();
+    }
+
+    /// Blocks until an input comes or a paused traverse's stream has room.
+    fn wait_for_input_or_room(&self) {
+        let mut sel = Select::new();
+        sel.recv(&self.input);
+        for tx in self.walks.iter().filter_map(Walk::blocked_on) {
+            sel.send(tx);
+        }
+        sel.ready();
+    }
+
+    /// Takes every traverse one step (one batch) further where its stream
+    /// has room; true when any of them moved.
+    fn advance_walks(&mut self) -> bool {
+        let Some(db) = self.db.as_mut() else {
+            return false;
+        };
+        let (kind, node, wake) = (db.kind, self.node, self.wake.clone());
+        let mut moved = false;
+        let mut panicked = None;
+        for w in &mut self.walks {
+            let before = w.blocked_on().is_some();
+            let run = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                w.step(&mut db.tdb, kind, node);
+                w.offer(&wake)
+            }));
+            match run {
+                Ok(Offer::Sent) => moved = true,
+                Ok(Offer::Gone) => moved = true,
+                Ok(Offer::Full) => moved |= !before,
+                Err(payload) => {
+                    panicked = Some(panic_message(payload.as_ref()));
+                    break;
+                }
+            }
+        }
+        self.walks.retain(|w| !w.finished());
+        if let Some(what) = panicked {
+            // The walks' streams end (the loop sends their end markers).
+            self.walks.clear();
+            self.unhealthy(&what);
+            (self.wake)();
+            return true;
+        }
+        moved
+    }
+
+    /// Drops every traverse in progress; their streams end.
+    fn end_walks(&mut self) {
+        if !self.walks.is_empty() {
+            self.walks.clear();
+            (self.wake)();
+        }
+    }
+
+    /// Reports the database unhealthy after a panic in its work.
+    fn unhealthy(&self, what: &str) -> String {
+        let reason = format!("panic in database work: {what}");
+        crate::log_err!("Database 0x{:08x}: {}", self.id, reason);
+        self.report(Done::Unhealthy {
+            id: self.id,
+            reason: reason.clone(),
+        });
+        reason
     }
 
     fn report(&self, done: Done) {
@@ -193,8 +275,13 @@ impl Worker {
                 return;
             }
         }
+        if let Op::Traverse { with_empty, sink } = op {
+            self.walks.push(Walk::new(sink, with_empty));
+            return;
+        }
         if let Op::Close = op {
             // From now on every operation fails, until the thread is stopped.
+            self.end_walks();
             let reply = self.db.take().map(OpenDb::close).unwrap_or(Reply::Ok);
             self.report(Done::Op { tag, reply });
             let parked: Vec<(u64, Op)> = self.parked.drain().flat_map(|(_, q)| q).collect();
@@ -230,17 +317,7 @@ impl Worker {
             Ok(Outcome::Streamed) => {}
             Ok(Outcome::ChainBusy) => return retry,
             Err(payload) => {
-                let what = payload
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown panic".into());
-                let reason = format!("panic in database work: {what}");
-                crate::log_err!("Database 0x{:08x}: {}", self.id, reason);
-                self.report(Done::Unhealthy {
-                    id: self.id,
-                    reason: reason.clone(),
-                });
+                let reason = self.unhealthy(&panic_message(payload.as_ref()));
                 self.report(Done::Op {
                     tag,
                     reply: Reply::Failed(reason),
@@ -351,4 +428,13 @@ impl Worker {
             return;
         }
     }
+}
+
+/// The message a panic carried.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
 }

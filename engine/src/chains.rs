@@ -1,10 +1,13 @@
-//! Waiting, on a thread of its own, until another process lets go of a hash
-//! chain, without holding the database handle and without taking the chain.
+//! Per-chain access for a daemon that serves many requests on one handle:
+//! the chain of a key, the used chains (to walk a database a slice at a
+//! time with `traverse_chain`), and waiting, on a thread of its own, until
+//! another process lets go of a chain, without holding the database handle
+//! and without taking the chain.
 //!
-//! A daemon that serves many requests on one handle cannot block that handle
-//! on a chain lock a client holds. It tries the lock without waiting and, when
-//! that fails, hands a [`ChainWait`] to a helper thread that blocks until the
-//! chain is free and then lets the daemon try again.
+//! Such a daemon cannot block its handle on a chain lock a client holds. It
+//! tries the lock without waiting and, when that fails, hands a [`ChainWait`]
+//! to a helper thread that blocks until the chain is free and then lets the
+//! daemon try again.
 //!
 //! * fcntl files: an open-file-description lock (F_OFD_SETLKW) on the chain's
 //!   lock byte. OFD locks conflict with the classic fcntl locks tdb users
@@ -40,6 +43,13 @@ impl Tdb {
     /// The hash chain `key` belongs to (0 .. hash_size).
     pub fn chain_index(&self, key: &[u8]) -> u32 {
         self.bucket(self.hash.hash(key))
+    }
+
+    /// The first hash chain at or after `chain` that holds records, or
+    /// hash_size when there is none. Read without locking: a chain may fill
+    /// or empty right after, as with any walk that does not lock the file.
+    pub fn first_used_chain(&mut self, chain: u32) -> u32 {
+        self.next_nonempty_chain(chain.min(self.hash_size))
     }
 
     /// A wait for the chain of `key`, to run on another thread. The fcntl
