@@ -283,8 +283,18 @@ impl Workers {
                     max_dead,
                     kind,
                 };
-                let h = worker::spawn(id, params, self.node, self.done.clone(), self.wake.clone())?;
-                // A previous worker of this id (detached) stops on its own.
+                // A previous worker of this id (detached) finishes its work and
+                // closes the file before the new one opens it.
+                let previous = self.workers.borrow_mut().remove(&id);
+                let after = previous.and_then(worker::Handle::retire);
+                let h = worker::spawn(
+                    id,
+                    after,
+                    params,
+                    self.node,
+                    self.done.clone(),
+                    self.wake.clone(),
+                )?;
                 self.workers.borrow_mut().insert(id, h);
                 Ok(())
             }

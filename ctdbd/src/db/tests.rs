@@ -762,3 +762,84 @@ fn allrecord_lock_is_waited_for_fcntl() {
 fn allrecord_lock_is_waited_for_mutex() {
     allrecord_lock_is_waited_for(true);
 }
+
+/// Detach and attach again while the old worker is still busy: the new
+/// worker opens the file only after the old one closed it (a tdb can be
+/// open once per process).
+#[test]
+fn reattach_waits_for_the_previous_worker() {
+    let dir = tmpdir("reattach");
+    let (tx, rx) = workers();
+    let path = dir.join("r.tdb.0");
+    open(&tx, &rx, 1, path.clone(), Kind::Volatile).unwrap();
+    let script =
+        "assert lib.tdb_lockall(ctypes.c_void_p(t))==0\nprint('x',flush=True)\ntime.sleep(0.3)";
+    let mut child = libtdb_client(&path, script);
+    let mut b = [0u8; 1];
+    child.stdout.as_mut().unwrap().read_exact(&mut b).unwrap();
+    tx.send(Job::Op {
+        id: 1,
+        tag: 1,
+        op: Op::Wipe,
+    })
+    .unwrap();
+    tx.send(Job::Op {
+        id: 1,
+        tag: 2,
+        op: Op::Close,
+    })
+    .unwrap();
+    tx.send(Job::Open {
+        id: 1,
+        path: path.clone(),
+        hash_size: 131,
+        tdb_flags: tdb_flags(0, false),
+        max_dead: 5,
+        kind: Kind::Volatile,
+    })
+    .unwrap();
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        got.push(rx.recv_timeout(Duration::from_secs(10)).unwrap());
+    }
+    assert!(
+        matches!(
+            got[0],
+            Done::Op {
+                tag: 1,
+                reply: Reply::Ok
+            }
+        ),
+        "{got:?}"
+    );
+    assert!(
+        matches!(
+            got[1],
+            Done::Op {
+                tag: 2,
+                reply: Reply::Ok
+            }
+        ),
+        "{got:?}"
+    );
+    assert!(
+        matches!(
+            got[2],
+            Done::Opened {
+                id: 1,
+                result: Ok(())
+            }
+        ),
+        "{got:?}"
+    );
+    assert_eq!(
+        op(&tx, &rx, 1, call(b"k")),
+        Reply::Call {
+            status: 0,
+            data: vec![]
+        }
+    );
+    assert!(child.wait().unwrap().success());
+    tx.send(Job::Stop).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -58,6 +58,13 @@ impl Handle {
             let _ = t.join();
         }
     }
+
+    /// Tells the worker to stop and gives its thread, to be waited for by
+    /// whoever opens the same database next.
+    pub fn retire(mut self) -> Option<std::thread::JoinHandle<()>> {
+        let _ = self.tx.send(Input::Stop);
+        self.thread.take()
+    }
 }
 
 /// The state of one worker thread.
@@ -88,9 +95,11 @@ const MAX_CHAIN_WAITERS: usize = 64;
 /// Starts the worker of database `id`; it opens the database first and
 /// reports `Done::Opened`. A worker whose database is not open (the open
 /// failed, or Close ran) answers every operation with a failure until it is
-/// stopped.
+/// stopped. With `after`, the thread first waits for that thread (the
+/// previous worker of the same database, which still closes the file).
 pub(super) fn spawn(
     id: u32,
+    after: Option<std::thread::JoinHandle<()>>,
     params: OpenParams,
     node: NodeView,
     done: Sender<Done>,
@@ -114,7 +123,12 @@ pub(super) fn spawn(
     };
     let thread = std::thread::Builder::new()
         .name(format!("db-{id:08x}"))
-        .spawn(move || worker.run(params))?;
+        .spawn(move || {
+            if let Some(previous) = after {
+                let _ = previous.join();
+            }
+            worker.run(params)
+        })?;
     Ok(Handle {
         tx,
         thread: Some(thread),
