@@ -1928,8 +1928,9 @@ impl Daemon {
 
     /// Forwards what the traverses' workers streamed, as REQ_MESSAGEs to
     /// their srvids, while the receiving clients keep up: a traverse whose
-    /// clients have more than TRAVERSE_BACKLOG bytes unsent waits (and its
-    /// worker with it, the stream being bounded) until they read.
+    /// clients have more than TRAVERSE_BACKLOG bytes unsent waits until they
+    /// read (its walk pauses when its bounded stream is full; the worker
+    /// serves the database's other work meanwhile).
     fn pump_traverses(&mut self) {
         let tags: Vec<u64> = self
             .pending
@@ -2271,7 +2272,7 @@ impl Daemon {
     pub fn shutdown(mut self) {
         self.state.runstate = RunState::Shutdown;
         log_notice!("Shutdown sequence complete, exiting.");
-        // Dropping the traverse streams releases workers waiting to send.
+        // Dropping the traverse streams ends their walks.
         self.pending.clear();
         let _ = self.db_tx.send(Job::Stop);
         // Samba's daemon leaves its socket file behind when the SHUTDOWN

@@ -115,18 +115,25 @@ pub fn kind_of(db_flags: u8) -> Kind {
     }
 }
 
-/// Record-call function ids every database supports.
+/// Record-call function id: migrate the record, return nothing.
 pub const CALL_NULL_FUNC: u32 = 0xFF00_0001;
+/// Record-call function id: return the record's value.
 pub const CALL_FETCH_FUNC: u32 = 0xFF00_0002;
+/// Record-call function id: return the record's header and value.
 pub const CALL_FETCH_WITH_HEADER_FUNC: u32 = 0xFF00_0003;
 
 /// Where and how to open a database (DB_ATTACH*).
 #[derive(Clone, Debug)]
 pub struct OpenParams {
+    /// The tdb file, created if missing.
     pub path: PathBuf,
+    /// Hash chains of a new file (DatabaseHashSize).
     pub hash_size: u32,
+    /// tdb_open flags (see `tdb_flags`).
     pub tdb_flags: u32,
+    /// Dead records kept per chain (DatabaseMaxDead).
     pub max_dead: u32,
+    /// Which record rules apply.
     pub kind: Kind,
 }
 
@@ -149,14 +156,12 @@ pub enum Job {
     Stop,
 }
 
+/// One operation on an open database, run by its worker.
 #[derive(Clone, Debug)]
 pub enum Op {
     /// REQ_CALL on this node as dmaster: run the call function, store the
     /// record back (bumping the rsn) and return the reply data.
-    Call {
-        key: Vec<u8>,
-        callid: u32,
-    },
+    Call { key: Vec<u8>, callid: u32 },
     /// Every record (header included) a traverse should report, streamed to
     /// `sink` in batches and then its end; no `Done` comes for it.
     Traverse {
@@ -170,7 +175,10 @@ pub enum Op {
     PersistentStore {
         recs: Vec<(Vec<u8>, Header, Vec<u8>)>,
     },
+    /// DB_TRANSACTION_START: a recovery transaction (an open one is
+    /// cancelled first).
     TransactionStart,
+    /// WIPE_DATABASE: delete every record (inside the recovery transaction).
     Wipe,
     /// Records of a DB_PUSH buffer: (key, header, value), stored as the
     /// daemon stores records, read-only flags cleared.
@@ -179,14 +187,13 @@ pub enum Op {
     },
     /// Does nothing; its reply orders a control after earlier operations.
     Barrier,
+    /// DB_TRANSACTION_COMMIT: commit the recovery transaction.
     TransactionCommit,
+    /// DB_TRANSACTION_CANCEL / thaw: cancel it if one is open.
     TransactionCancel,
     /// SET_DB_READONLY: open (creating) the read-only tracking database
     /// `<path>.RO` next to the database.
-    OpenTracking {
-        path: PathBuf,
-        hash_size: u32,
-    },
+    OpenTracking { path: PathBuf, hash_size: u32 },
     /// Closes the database; the worker then fails everything until stopped.
     Close,
     /// ENABLE_SEQNUM: the daemon's handle bumps the tdb sequence number on
@@ -196,10 +203,7 @@ pub enum Op {
     IncrementSeqnum,
     /// SCHEDULE_FOR_DELETION: queue an emptied record for the next vacuum
     /// run (with the header the client stored).
-    ScheduleForDeletion {
-        key: Vec<u8>,
-        header: Header,
-    },
+    ScheduleForDeletion { key: Vec<u8>, header: Header },
     /// One vacuum run of a volatile database (see vacuum.rs).
     Vacuum {
         name: String,
@@ -215,12 +219,13 @@ pub enum Op {
 /// The result of one operation.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Reply {
-    Call {
-        status: i32,
-        data: Vec<u8>,
-    },
+    /// A record call's status and reply data.
+    Call { status: i32, data: Vec<u8> },
+    /// GetSeqnum's value.
     Seqnum(u64),
+    /// Done.
     Ok,
+    /// Not done, and why (logged by the loop).
     Failed(String),
     /// A vacuum run hit VacuumMaxRunTime and stopped.
     TimedOut,

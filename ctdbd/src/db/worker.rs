@@ -138,16 +138,24 @@ pub(super) fn spawn(
 
 impl Worker {
     fn run(mut self, params: OpenParams) {
-        let result =
-            ops::open_tdb(&params.path, params.hash_size, params.tdb_flags).map(|mut t| {
-                t.set_max_dead(params.max_dead as i32);
+        let opened = guarded(|| {
+            let mut t = ops::open_tdb(&params.path, params.hash_size, params.tdb_flags)?;
+            t.set_max_dead(params.max_dead as i32);
+            Ok(t)
+        });
+        let result = match opened {
+            Ok(Ok(t)) => {
                 self.db = Some(OpenDb {
                     tdb: t,
                     kind: params.kind,
                     tracking: None,
                     queue: DeleteQueue::default(),
                 });
-            });
+                Ok(())
+            }
+            Ok(Err(why)) => Err(why),
+            Err(what) => Err(format!("panic while opening: {what}")),
+        };
         self.report(Done::Opened {
             id: self.id,
             result,
@@ -177,7 +185,7 @@ impl Worker {
         }
         self.end_walks();
         if let Some(db) = self.db.take() {
-            db.close();
+            let _ = guarded(|| db.close());
         }
         self.fail_queued();
     }
@@ -203,16 +211,16 @@ impl Worker {
         let mut panicked = None;
         for w in &mut self.walks {
             let before = w.blocked_on().is_some();
-            let run = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            let run = guarded(|| {
                 w.step(&mut db.tdb, kind, node);
                 w.offer(&wake)
-            }));
+            });
             match run {
                 Ok(Offer::Sent) => moved = true,
                 Ok(Offer::Gone) => moved = true,
                 Ok(Offer::Full) => moved |= !before,
-                Err(payload) => {
-                    panicked = Some(panic_message(payload.as_ref()));
+                Err(what) => {
+                    panicked = Some(what);
                     break;
                 }
             }
@@ -296,7 +304,11 @@ impl Worker {
         if let Op::Close = op {
             // From now on every operation fails, until the thread is stopped.
             self.end_walks();
-            let reply = self.db.take().map(OpenDb::close).unwrap_or(Reply::Ok);
+            let reply = match self.db.take().map(|db| guarded(|| db.close())) {
+                Some(Ok(reply)) => reply,
+                Some(Err(what)) => Reply::Failed(self.unhealthy(&what)),
+                None => Reply::Ok,
+            };
             self.report(Done::Op { tag, reply });
             let parked: Vec<(u64, Op)> = self.parked.drain().flat_map(|(_, q)| q).collect();
             for (tag, op) in parked {
@@ -325,13 +337,13 @@ impl Worker {
             _ => None,
         };
         let (id, node, wake) = (self.id, self.node, self.wake.clone());
-        let run = std::panic::catch_unwind(AssertUnwindSafe(|| db.run(id, node, op, lock, &wake)));
+        let run = guarded(|| db.run(id, node, op, lock, &wake));
         match run {
             Ok(Outcome::Done(reply)) => self.report(Done::Op { tag, reply }),
             Ok(Outcome::Streamed) => {}
             Ok(Outcome::ChainBusy) => return retry,
-            Err(payload) => {
-                let reason = self.unhealthy(&panic_message(payload.as_ref()));
+            Err(what) => {
+                let reason = self.unhealthy(&what);
                 self.report(Done::Op {
                     tag,
                     reply: Reply::Failed(reason),
@@ -442,6 +454,11 @@ impl Worker {
             return;
         }
     }
+}
+
+/// Runs `f`, turning a panic into its message.
+fn guarded<R>(f: impl FnOnce() -> R) -> Result<R, String> {
+    std::panic::catch_unwind(AssertUnwindSafe(f)).map_err(|p| panic_message(p.as_ref()))
 }
 
 /// The message a panic carried.
