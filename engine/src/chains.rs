@@ -130,3 +130,60 @@ fn ofd_lock(fd: i32, ltype: libc::c_short, offset: u32, wait: bool) -> std::io::
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{flags, OpenOptions, Tdb};
+    use std::ffi::CString;
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    /// This thread holds the chain of "k"; a wait on another thread returns
+    /// only after the unlock, and a wait on a free chain returns at once
+    /// and leaves it free.
+    fn wait_ends_at_unlock(tdb_flags: u32, tag: &str) {
+        let path = std::env::temp_dir().join(format!("chains-{tag}-{}.tdb", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let name = CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+        let opts = OpenOptions {
+            hash_size: 131,
+            tdb_flags,
+            open_flags: libc::O_CREAT | libc::O_RDWR,
+            mode: 0o600,
+            ..Default::default()
+        };
+        let mut t = Tdb::open(Some(&name), opts).unwrap();
+        t.chainlock(b"k").unwrap();
+        let wait = t.chain_wait(b"k").unwrap();
+        assert_eq!(wait.chain(), t.chain_index(b"k"));
+        let (tx, rx) = mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            wait.wait().unwrap();
+            tx.send(Instant::now()).unwrap();
+        });
+        assert!(
+            rx.recv_timeout(Duration::from_millis(200)).is_err(),
+            "the wait ended while the chain was held"
+        );
+        let released = Instant::now();
+        t.chainunlock(b"k").unwrap();
+        let woke = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert!(woke >= released);
+        waiter.join().unwrap();
+        t.chain_wait(b"k").unwrap().wait().unwrap();
+        t.chainlock_nonblock(b"k").unwrap();
+        t.chainunlock(b"k").unwrap();
+        t.close().unwrap();
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn fcntl_chain_wait_ends_at_unlock() {
+        wait_ends_at_unlock(flags::DEFAULT, "fcntl");
+    }
+
+    #[test]
+    fn mutex_chain_wait_ends_at_unlock() {
+        wait_ends_at_unlock(flags::MUTEX_LOCKING | flags::CLEAR_IF_FIRST, "mutex");
+    }
+}
