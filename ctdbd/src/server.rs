@@ -2088,9 +2088,9 @@ impl Daemon {
             max_dead: self.state.tunables.database_max_dead(),
             kind: db::kind_of(flags),
         };
-        if self.db_tx.send(job).is_err() {
+        if let Err(db::Refused(Job::Open { id, .. })) = self.db_tx.send(job) {
             self.dbs.retain(|d| d.id != id);
-            return fail("database thread gone");
+            return fail("database worker not started");
         }
         self.attach_waiters
             .entry(id)

@@ -138,6 +138,7 @@ pub struct OpenParams {
 }
 
 /// Work for the database workers.
+#[derive(Debug)]
 pub enum Job {
     /// Starts the worker of database `id`, which opens it and reports
     /// `Done::Opened`.
@@ -243,6 +244,10 @@ pub enum Done {
     Unhealthy { id: u32, reason: String },
 }
 
+/// A job the workers could not take (its worker thread could not start).
+#[derive(Debug)]
+pub struct Refused(pub Job);
+
 /// Called by a worker after it queued a `Done` or a traverse batch.
 pub type Wake = Arc<dyn Fn() + Send + Sync>;
 
@@ -270,8 +275,9 @@ pub fn spawn(pnn: u32, wake: Wake) -> (Workers, Receiver<Done>) {
 
 impl Workers {
     /// Hands a job to the workers. Every operation gets its reply (or, for a
-    /// traverse, its stream end) even when its database has no worker.
-    pub fn send(&self, job: Job) -> Result<(), std::io::Error> {
+    /// traverse, its stream end) even when its database has no worker; only
+    /// an Open whose thread cannot start is given back.
+    pub fn send(&self, job: Job) -> Result<(), Refused> {
         match job {
             Job::Open {
                 id,
@@ -292,15 +298,28 @@ impl Workers {
                 // closes the file before the new one opens it.
                 let previous = self.workers.borrow_mut().remove(&id);
                 let after = previous.and_then(worker::Handle::retire);
-                let h = worker::spawn(
+                let started = worker::spawn(
                     id,
                     after,
-                    params,
+                    params.clone(),
                     self.node,
                     self.done.clone(),
                     self.wake.clone(),
-                )?;
-                self.workers.borrow_mut().insert(id, h);
+                );
+                match started {
+                    Ok(h) => self.workers.borrow_mut().insert(id, h),
+                    Err(e) => {
+                        crate::log_err!("Cannot start the worker of db 0x{:08x}: {}", id, e);
+                        return Err(Refused(Job::Open {
+                            id,
+                            path: params.path,
+                            hash_size: params.hash_size,
+                            tdb_flags: params.tdb_flags,
+                            max_dead: params.max_dead,
+                            kind: params.kind,
+                        }));
+                    }
+                };
                 Ok(())
             }
             Job::Op { id, tag, op } => {
