@@ -52,11 +52,14 @@ impl Tdb {
         self.next_nonempty_chain(chain.min(self.hash_size))
     }
 
-    /// A wait for the chain of `key`, to run on another thread. The fcntl
-    /// form borrows this handle's descriptor: run it only while the handle
-    /// is open (a wait outliving it returns an error or returns early).
-    pub fn chain_wait(&self, key: &[u8]) -> Result<ChainWait> {
-        let chain = self.chain_index(key);
+    /// A wait for hash chain `chain` (see `chain_index`), to run on another
+    /// thread. The fcntl form borrows this handle's descriptor: run it only
+    /// while the handle is open (a wait outliving it returns an error or
+    /// returns early).
+    pub fn chain_wait(&self, chain: u32) -> Result<ChainWait> {
+        if chain >= self.hash_size {
+            return Err(TdbError::Einval);
+        }
         let how = if self.flags & crate::flags::NOLOCK != 0 {
             How::Nothing
         } else if self.have_mutexes() {
@@ -154,7 +157,7 @@ mod tests {
         };
         let mut t = Tdb::open(Some(&name), opts).unwrap();
         t.chainlock(b"k").unwrap();
-        let wait = t.chain_wait(b"k").unwrap();
+        let wait = t.chain_wait(t.chain_index(b"k")).unwrap();
         assert_eq!(wait.chain(), t.chain_index(b"k"));
         let (tx, rx) = mpsc::channel();
         let waiter = std::thread::spawn(move || {
@@ -170,7 +173,8 @@ mod tests {
         let woke = rx.recv_timeout(Duration::from_secs(5)).unwrap();
         assert!(woke >= released);
         waiter.join().unwrap();
-        t.chain_wait(b"k").unwrap().wait().unwrap();
+        t.chain_wait(t.chain_index(b"k")).unwrap().wait().unwrap();
+        assert!(t.chain_wait(131).is_err());
         t.chainlock_nonblock(b"k").unwrap();
         t.chainunlock(b"k").unwrap();
         t.close().unwrap();

@@ -16,6 +16,7 @@ use std::time::Duration;
 use crate::ltdb::{Header, Kind, NodeView};
 use crate::protocol::{DB_FLAGS_PERSISTENT, DB_FLAGS_REPLICATED};
 
+mod chain_wait;
 mod ops;
 pub mod traverse;
 mod worker;

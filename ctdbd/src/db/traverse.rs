@@ -87,8 +87,10 @@ fn wanted(kind: Kind, node: NodeView, with_empty: bool, value: &[u8]) -> bool {
 /// What offering a walk's next item to its stream did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Offer {
-    /// Sent (or there was nothing to send).
+    /// Sent.
     Sent,
+    /// There was nothing to send (the walk waits for a busy chain).
+    Idle,
     /// The stream is full: the event loop has not taken the earlier batches.
     Full,
     /// The event loop dropped the stream: the traverse is no longer wanted.
@@ -110,6 +112,11 @@ pub(super) struct Walk {
     ready: Option<Item>,
     /// The end was sent, or the stream is gone.
     finished: bool,
+    /// The chain the walk stopped at because someone else holds it.
+    busy: Option<u32>,
+    /// The next step waits for busy chains on the worker (no chain-wait
+    /// thread could wait for it).
+    block: bool,
 }
 
 impl Walk {
@@ -122,6 +129,22 @@ impl Walk {
             count: 0,
             ready: None,
             finished: false,
+            busy: None,
+            block: false,
+        }
+    }
+
+    /// The chain this walk waits for (someone else holds it), if any.
+    pub fn busy_chain(&self) -> Option<u32> {
+        self.busy
+    }
+
+    /// The chain it waited for is free, or (`failed`) cannot be waited for
+    /// on another thread, when the next step waits for it on the worker.
+    pub fn chain_freed(&mut self, chain: u32, failed: bool) {
+        if self.busy == Some(chain) {
+            self.busy = None;
+            self.block = failed;
         }
     }
 
@@ -137,11 +160,13 @@ impl Walk {
 
     /// Walks chains from where the last step stopped until a batch is full or
     /// the database ends; the batch, or the end, becomes the next item. Does
-    /// nothing while an item waits.
+    /// nothing while an item waits. A chain someone else holds stops the
+    /// walk there (`busy_chain`), unless chain_freed said to wait for it.
     pub fn step(&mut self, t: &mut Tdb, kind: Kind, node: NodeView) {
-        if self.ready.is_some() || self.finished {
+        if self.ready.is_some() || self.finished || self.busy.is_some() {
             return;
         }
+        let block = std::mem::take(&mut self.block);
         let mut batch: Vec<Record> = Vec::new();
         let mut bytes = 0;
         let with_empty = self.with_empty;
@@ -155,6 +180,20 @@ impl Walk {
                 self.next_chain = hash_size;
                 break;
             }
+            if !block {
+                match t.lock_list_nonblock(chain as i32, libc::F_RDLCK) {
+                    Ok(()) => {}
+                    Err(tdb_engine::TdbError::Lock) => {
+                        self.next_chain = chain;
+                        self.busy = Some(chain);
+                        break;
+                    }
+                    Err(e) => {
+                        self.ready = Some(Item::End(Err(format!("traverse: {}", e.message()))));
+                        return;
+                    }
+                }
+            }
             let mut cb = |_: &mut Tdb, k: &[u8], v: &[u8]| {
                 if wanted(kind, node, with_empty, v) {
                     bytes += k.len() + v.len();
@@ -162,11 +201,18 @@ impl Walk {
                 }
                 false
             };
-            if let Err(e) = t.traverse_chain(chain, &mut cb) {
+            let walked = t.traverse_chain(chain, &mut cb);
+            if !block {
+                let _ = t.unlock_list(chain as i32, libc::F_RDLCK);
+            }
+            if let Err(e) = walked {
                 self.ready = Some(Item::End(Err(format!("traverse: {}", e.message()))));
                 return;
             }
             self.next_chain = chain + 1;
+        }
+        if self.busy.is_some() && batch.is_empty() {
+            return;
         }
         self.count += batch.len() as u32;
         self.ready = Some(if batch.is_empty() {
@@ -179,7 +225,7 @@ impl Walk {
     /// Hands the waiting item to the stream if it has room.
     pub fn offer(&mut self, wake: &Wake) -> Offer {
         let Some(item) = self.ready.take() else {
-            return Offer::Sent;
+            return Offer::Idle;
         };
         let end = matches!(item, Item::End(_));
         match self.sink.0.try_send(item) {

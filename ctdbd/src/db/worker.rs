@@ -13,9 +13,10 @@
 use crossbeam_channel::{Receiver, Select, Sender, TryRecvError};
 use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
+use super::chain_wait::ChainWaits;
 use super::ops::{self, ChainLock, OpenDb, Outcome};
 use super::traverse::{Offer, Walk};
 use super::{Done, Op, OpenParams, Reply, Wake};
@@ -73,24 +74,15 @@ struct Worker {
     node: NodeView,
     db: Option<OpenDb>,
     input: Receiver<Input>,
-    /// For chain-wait threads to report back.
-    to_self: Sender<Input>,
     done: Sender<Done>,
     wake: Wake,
     /// Busy chain -> the record calls waiting for it, oldest first.
     parked: HashMap<u32, VecDeque<(u64, Op)>>,
-    chain_waits: Arc<AtomicU64>,
-    /// Chain-wait threads running now (at most MAX_CHAIN_WAITERS).
-    waiters: usize,
-    /// Busy chains (with a key on each) whose wait starts when a waiter ends.
-    queued_waits: VecDeque<(u32, Vec<u8>)>,
+    /// The waits for busy chains (of parked calls and paused walks).
+    waits: ChainWaits,
     /// Traverses in progress, walked a batch at a time between operations.
     walks: Vec<Walk>,
 }
-
-/// Chain-wait threads a database may have at once (Samba allows 200 lock
-/// helper processes per database); more busy chains queue for one.
-const MAX_CHAIN_WAITERS: usize = 64;
 
 /// Starts the worker of database `id`; it opens the database first and
 /// reports `Done::Opened`. A worker whose database is not open (the open
@@ -112,13 +104,10 @@ pub(super) fn spawn(
         node,
         db: None,
         input: rx,
-        to_self: tx.clone(),
         done,
         wake,
         parked: HashMap::new(),
-        chain_waits: chain_waits.clone(),
-        waiters: 0,
-        queued_waits: VecDeque::new(),
+        waits: ChainWaits::new(id, tx.clone(), chain_waits.clone()),
         walks: Vec::new(),
     };
     let thread = std::thread::Builder::new()
@@ -175,11 +164,7 @@ impl Worker {
             };
             match input {
                 Input::Op { tag, op } => self.job(tag, op),
-                Input::ChainFree { chain, failed } => {
-                    self.waiters = self.waiters.saturating_sub(1);
-                    self.chain_free(chain, failed);
-                    self.start_queued_waits();
-                }
+                Input::ChainFree { chain, failed } => self.chain_free(chain, failed),
                 Input::Stop => break,
             }
         }
@@ -201,7 +186,8 @@ impl Worker {
     }
 
     /// Takes every traverse one step (one batch) further where its stream
-    /// has room; true when any of them moved.
+    /// has room; true when any of them moved. A walk that stops at a busy
+    /// chain gets a chain wait.
     fn advance_walks(&mut self) -> bool {
         let Some(db) = self.db.as_mut() else {
             return false;
@@ -216,9 +202,9 @@ impl Worker {
                 w.offer(&wake)
             });
             match run {
-                Ok(Offer::Sent) => moved = true,
-                Ok(Offer::Gone) => moved = true,
+                Ok(Offer::Sent) | Ok(Offer::Gone) => moved = true,
                 Ok(Offer::Full) => moved |= !before,
+                Ok(Offer::Idle) => {}
                 Err(what) => {
                     panicked = Some(what);
                     break;
@@ -232,6 +218,15 @@ impl Worker {
             self.unhealthy(&what);
             (self.wake)();
             return true;
+        }
+        let busy: Vec<u32> = self.walks.iter().filter_map(Walk::busy_chain).collect();
+        for chain in busy {
+            if !self.waits.ensure(&db.tdb, chain) {
+                self.walks
+                    .iter_mut()
+                    .for_each(|w| w.chain_freed(chain, true));
+                moved = true;
+            }
         }
         moved
     }
@@ -314,7 +309,7 @@ impl Worker {
             for (tag, op) in parked {
                 self.fail(tag, op);
             }
-            self.queued_waits.clear();
+            self.waits.clear();
             return;
         }
         if let Some(op) = self.attempt(tag, op, ChainLock::Try) {
@@ -353,7 +348,7 @@ impl Worker {
         None
     }
 
-    /// Parks a record call whose chain is busy and starts a wait for it.
+    /// Parks a record call whose chain is busy behind a wait for the chain.
     fn park(&mut self, tag: u64, op: Op) {
         let Op::Call { key, .. } = &op else {
             return;
@@ -362,8 +357,8 @@ impl Worker {
             return self.fail(tag, op);
         };
         let chain = db.tdb.chain_index(key);
-        if !self.start_wait(key) {
-            // No waiter: this one call waits for its lock on this thread.
+        if !self.waits.ensure(&db.tdb, chain) {
+            // No wait: this one call waits for its lock on this thread.
             if let Some(op) = self.attempt(tag, op, ChainLock::Wait) {
                 self.fail(tag, op);
             }
@@ -372,66 +367,32 @@ impl Worker {
         self.parked.entry(chain).or_default().push_back((tag, op));
     }
 
-    /// Arranges for the worker to hear when the chain of `key` is free: a
-    /// chain-wait thread now, or one when a running waiter ends; false when
-    /// none could be started.
-    fn start_wait(&mut self, key: &[u8]) -> bool {
-        let Some(db) = &self.db else {
-            return false;
-        };
-        if self.waiters >= MAX_CHAIN_WAITERS {
-            let chain = db.tdb.chain_index(key);
-            self.queued_waits.push_back((chain, key.to_vec()));
-            return true;
-        }
-        let wait = match db.tdb.chain_wait(key) {
-            Ok(w) => w,
-            Err(e) => {
-                crate::log_err!("Cannot wait for a chain lock: {}", e.message());
-                return false;
-            }
-        };
-        let tx = self.to_self.clone();
-        let spawned = std::thread::Builder::new()
-            .name(format!("chain-{:08x}", self.id))
-            .stack_size(64 * 1024)
-            .spawn(move || {
-                let failed = wait.wait().is_err();
-                let _ = tx.send(Input::ChainFree {
-                    chain: wait.chain(),
-                    failed,
-                });
-            });
-        match spawned {
-            Ok(_) => {
-                self.chain_waits.fetch_add(1, Ordering::Relaxed);
-                self.waiters += 1;
-                true
-            }
-            Err(e) => {
-                crate::log_err!("Cannot start a chain lock waiter: {}", e);
-                false
-            }
-        }
-    }
-
-    /// Starts the queued waits of chains that still have parked calls, as
-    /// far as the waiter limit allows.
-    fn start_queued_waits(&mut self) {
-        while self.waiters < MAX_CHAIN_WAITERS {
-            let Some((chain, key)) = self.queued_waits.pop_front() else {
-                return;
-            };
-            if self.parked.contains_key(&chain) && !self.start_wait(&key) {
-                // The wait cannot start: the parked calls wait on this thread.
-                self.chain_free(chain, true);
-            }
-        }
-    }
-
-    /// A chain came free: its parked calls run in order until one finds it
-    /// taken again, which parks the rest behind a new wait.
+    /// A chain-wait thread reported: the walks paused at the chain go on,
+    /// its parked calls run, and queued waits start.
     fn chain_free(&mut self, chain: u32, failed: bool) {
+        self.waits.ended(chain);
+        for w in &mut self.walks {
+            w.chain_freed(chain, failed);
+        }
+        self.retry_parked(chain, failed);
+        let Some(db) = &self.db else {
+            return;
+        };
+        let (parked, walks) = (&self.parked, &self.walks);
+        let needed =
+            |c: u32| parked.contains_key(&c) || walks.iter().any(|w| w.busy_chain() == Some(c));
+        for c in self.waits.start_queued(&db.tdb, needed) {
+            for w in &mut self.walks {
+                w.chain_freed(c, true);
+            }
+            self.retry_parked(c, true);
+        }
+    }
+
+    /// Runs the calls parked on `chain` in order until one finds it taken
+    /// again, which parks the rest behind a new wait; with `failed` (no wait
+    /// possible) such a call waits for its lock on this thread.
+    fn retry_parked(&mut self, chain: u32, failed: bool) {
         let Some(mut queue) = self.parked.remove(&chain) else {
             return;
         };
@@ -439,11 +400,11 @@ impl Worker {
             let Some(op) = self.attempt(tag, op, ChainLock::Try) else {
                 continue;
             };
-            let Op::Call { key, .. } = &op else {
-                continue;
+            let waiting = match &self.db {
+                Some(db) if !failed => self.waits.ensure(&db.tdb, chain),
+                _ => false,
             };
-            if failed || !self.start_wait(&key.clone()) {
-                // The wait itself failed: this call waits on this thread.
+            if !waiting {
                 if let Some(op) = self.attempt(tag, op, ChainLock::Wait) {
                     self.fail(tag, op);
                 }
