@@ -10,7 +10,9 @@ use tdb_engine::{Tdb, TdbError};
 
 /// An open database as its worker holds it.
 pub(super) struct OpenDb {
+    /// The database's handle, used by its worker only.
     pub tdb: Box<Tdb>,
+    /// Which record rules apply.
     pub kind: Kind,
     /// The read-only delegation tracking database, once SET_DB_READONLY ran.
     pub tracking: Option<Box<Tdb>>,

@@ -36,7 +36,9 @@ pub(super) enum Input {
 
 /// The event loop's handle on one worker thread.
 pub(super) struct Handle {
+    /// The worker's queue.
     pub tx: Sender<Input>,
+    /// The worker's thread, until it is waited for.
     pub thread: Option<std::thread::JoinHandle<()>>,
     /// Chain waits started so far (each is one wake-up of this worker).
     #[cfg_attr(not(test), allow(dead_code))]
