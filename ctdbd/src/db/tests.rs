@@ -507,7 +507,7 @@ fn busy_chain_is_waited_for_without_polling_fcntl() {
 #[test]
 fn busy_chain_is_waited_for_without_polling_mutex() {
     assert!(
-        tdb_engine::mutex::runtime_check_for_robust_mutexes(),
+        tdb_flags(0, true) & tdb_engine::flags::MUTEX_LOCKING != 0,
         "robust mutexes are needed for the daemon's default (tdb mutexes = true)"
     );
     busy_chain_is_waited_for_without_polling(true);
