@@ -84,11 +84,16 @@ fn open_with(
     } else {
         0
     };
+    let tdb_flags = tdb_flags(flags, mutexes);
+    assert!(
+        !mutexes || tdb_flags & tdb_engine::flags::MUTEX_LOCKING != 0,
+        "robust mutexes are needed for the daemon's default (tdb mutexes = true)"
+    );
     tx.send(Job::Open {
         id,
         path,
         hash_size: 131,
-        tdb_flags: tdb_flags(flags, mutexes),
+        tdb_flags,
         max_dead: 5,
         kind,
     })
