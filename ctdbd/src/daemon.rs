@@ -6,6 +6,7 @@
 
 use crate::actions::{Action, Outbox};
 use crate::config::{Config, Paths};
+use crate::control::databases::ActiveTraverse;
 use crate::control::Registry;
 use crate::db::{self, DbInfo, Done, Job, Reply};
 use crate::log_notice;
@@ -16,7 +17,7 @@ use crate::signals::SignalPipe;
 use crate::timers::{TimerEvent, TimerQueue};
 use crate::transport::{ClientId, Origin, Transport};
 use crate::tunables::Tunables;
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Receiver;
 use ctdb_protocol::types::{RunState, RECOVERY_ACTIVE, RECOVERY_NORMAL};
 use ctdb_protocol::wire::Timeval;
 use ctdb_protocol::Generation;
@@ -91,19 +92,18 @@ pub struct Daemon {
     pub(crate) transport: Transport,
     /// SIGTERM/SIGINT as poll events.
     pub(crate) signals: SignalPipe,
-    /// Work for the database side.
-    pub(crate) db_tx: Sender<Job>,
+    /// The database workers (one thread per open database).
+    pub(crate) db_tx: db::Workers,
     /// Answers from the database side.
     pub(crate) db_rx: Receiver<Done>,
-    db_thread: Option<std::thread::JoinHandle<()>>,
     /// Newest first, as `ctdb getdbmap` lists them.
     pub(crate) dbs: Vec<DbInfo>,
     /// Attaches waiting for a database to open, by db id.
     pub(crate) attach_waiters: HashMap<u32, Vec<ReplyTo>>,
     /// Work in flight and what finishes it.
     pub(crate) requests: RequestTracker<Daemon, Reply>,
-    /// Traverses in flight and the database each reads.
-    pub(crate) traverses: HashMap<Tag, u32>,
+    /// Traverses in flight, streamed from their database's worker.
+    pub(crate) traverses: HashMap<Tag, ActiveTraverse>,
     /// Armed timers.
     pub(crate) timers: TimerQueue<TimerEvent>,
     /// Actions queued by handlers, executed by the loop.
@@ -155,7 +155,7 @@ impl Daemon {
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let signals = SignalPipe::install(poll.registry())?;
         let w = waker.clone();
-        let (db_tx, db_rx, h) = db::spawn(
+        let (db_tx, db_rx) = db::spawn(
             state.pnn,
             Arc::new(move || {
                 let _ = w.wake();
@@ -167,7 +167,6 @@ impl Daemon {
             signals,
             db_tx,
             db_rx,
-            db_thread: Some(h),
             dbs: Vec::new(),
             attach_waiters: HashMap::new(),
             requests: RequestTracker::default(),
@@ -222,10 +221,25 @@ impl Daemon {
     /// continuation runs as timed out if no answer has come by then.
     pub(crate) fn track(&mut self, then: DbContinuation, timeout: Option<Duration>) -> Tag {
         let tag = self.requests.track(then);
+        self.arm_expiry(tag, timeout);
+        tag
+    }
+
+    /// `track` for a continuation that needs its own tag.
+    pub(crate) fn track_with(
+        &mut self,
+        make: impl FnOnce(Tag) -> DbContinuation,
+        timeout: Option<Duration>,
+    ) -> Tag {
+        let tag = self.requests.track_with(make);
+        self.arm_expiry(tag, timeout);
+        tag
+    }
+
+    fn arm_expiry(&mut self, tag: Tag, timeout: Option<Duration>) {
         if let Some(t) = timeout {
             self.arm_timer(Instant::now() + t, TimerEvent::RequestExpired(tag));
         }
-        tag
     }
 
     /// Runs the continuation of a tracked request with its answer.
@@ -248,10 +262,9 @@ impl Daemon {
     pub fn shutdown(mut self) {
         self.state.runstate = RunState::Shutdown;
         log_notice!("Shutdown sequence complete, exiting.");
+        // Dropping the traverse streams releases workers waiting to send.
+        self.traverses.clear();
         let _ = self.db_tx.send(Job::Stop);
-        if let Some(h) = self.db_thread.take() {
-            let _ = h.join();
-        }
         // Samba's daemon leaves its socket file behind when the SHUTDOWN
         // control stops it (the next start removes a stale one); on a signal
         // we remove it.

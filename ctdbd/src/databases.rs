@@ -84,6 +84,12 @@ impl Daemon {
         tag
     }
 
+    /// Queues work on database `id` under a tag already tracked.
+    pub(crate) fn submit_tagged(&mut self, tag: Tag, id: u32, op: Op) {
+        self.outbox
+            .push(Action::Database(Job::Op { id, tag: tag.0, op }));
+    }
+
     /// Queues work on database `id` whose answer nobody waits for.
     pub(crate) fn submit_untracked(&mut self, id: u32, op: Op) {
         let tag = self.requests.new_tag();
@@ -131,6 +137,12 @@ impl Daemon {
             match done {
                 Done::Op { tag, reply } => self.answer(Tag(tag), reply),
                 Done::Opened { id, result } => self.opened(id, result),
+                Done::Unhealthy { id, reason } => {
+                    if let Some(d) = self.db_mut(id) {
+                        log_err!("Database {} is unhealthy: {}", d.name, reason);
+                        d.unhealthy = Some(reason);
+                    }
+                }
             }
         }
     }

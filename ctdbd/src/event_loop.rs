@@ -50,6 +50,8 @@ impl Daemon {
             }
             self.fire_timers();
             self.reap_closed();
+            // Writes may have drained a traverse's clients: let it go on.
+            self.pump_traverses();
             self.execute_actions();
         }
         Ok(())

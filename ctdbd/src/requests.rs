@@ -47,14 +47,14 @@ impl<C, R> RequestTracker<C, R> {
 
     /// Tracks a request and returns its tag.
     pub fn track(&mut self, then: Continuation<C, R>) -> Tag {
-        let tag = self.new_tag();
-        self.waiting.insert(tag, then);
-        tag
+        self.track_with(|_| then)
     }
 
-    /// True while `tag` waits for its answer.
-    pub fn contains(&self, tag: Tag) -> bool {
-        self.waiting.contains_key(&tag)
+    /// Tracks a request whose continuation needs its own tag.
+    pub fn track_with(&mut self, make: impl FnOnce(Tag) -> Continuation<C, R>) -> Tag {
+        let tag = self.new_tag();
+        self.waiting.insert(tag, make(tag));
+        tag
     }
 
     /// Runs the continuation of `tag` with its answer; an unknown (already

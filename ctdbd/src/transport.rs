@@ -316,6 +316,11 @@ impl Transport {
         self.clients.get(&id).map_or(-1, |c| c.pid)
     }
 
+    /// Bytes queued for a client and not yet written.
+    pub fn unsent(&self, id: ClientId) -> usize {
+        self.clients.get(&id).map_or(0, |c| c.wbuf.len())
+    }
+
     /// The live clients with their pids.
     pub fn live(&self) -> impl Iterator<Item = (ClientId, i32)> + '_ {
         self.clients

@@ -7,6 +7,7 @@
 //! (robust pthread mutexes for TDB_MUTEX_LOCKING), `freelist`, `tdb` (fetch, store,
 //! delete), `traverse`, `transaction`, `open`, `check`, `rescue`, `summary`, `dump`.
 
+mod chains;
 pub mod check;
 pub mod dump;
 pub mod error;
@@ -23,6 +24,7 @@ pub mod tdb;
 pub mod transaction;
 pub mod traverse;
 
+pub use chains::ChainWait;
 pub use error::{OpenError, Result, TdbError};
 pub use hash::HashFunction;
 pub use open::{DebugLevel, Logger, OpenOptions};

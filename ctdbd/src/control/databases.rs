@@ -3,10 +3,12 @@
 //! traverses, the READONLY and STICKY flags, and TRANS3_COMMIT.
 
 use super::{Outcome, Registry, Request};
-use crate::daemon::{Daemon, DbContinuation};
+use crate::daemon::Daemon;
+use crate::db::traverse::{Item as TraverseItem, Stream as TraverseStream};
 use crate::db::{Op, Reply};
 use crate::ltdb::{self, Kind};
 use crate::requests::Completion;
+use crate::requests::Tag;
 use crate::{log_err, log_info, log_notice};
 use ctdb_protocol::ltdb::RecBuffer;
 use ctdb_protocol::types::{
@@ -158,50 +160,138 @@ fn traverse_start(d: &mut Daemon, req: &Request) -> Outcome {
             return Outcome::status(-1);
         }
     }
-    let then: DbContinuation = Box::new(move |d: &mut Daemon, done| {
-        d.traverse_done(id, srvid, trav_reqid, done);
-    });
+    let (sink, stream) = crate::db::traverse::stream_pair();
     let timeout = Duration::from_secs(d.state.tunables.traverse_timeout as u64);
-    let tag = d.submit(id, Op::Traverse { with_empty }, then, Some(timeout));
-    // Remember which database each traverse in flight reads (DB_DETACH
-    // ends them); finished ones are pruned here.
-    let requests = &d.requests;
-    d.traverses.retain(|t, _| requests.contains(*t));
-    d.traverses.insert(tag, id);
+    let tag = d.track_with(
+        |tag| Box::new(move |d: &mut Daemon, done| d.traverse_expired(tag, done)),
+        Some(timeout),
+    );
+    d.submit_tagged(tag, id, Op::Traverse { with_empty, sink });
+    d.traverses.insert(
+        tag,
+        ActiveTraverse {
+            db_id: id,
+            srvid,
+            trav_reqid,
+            stream,
+            records: 0,
+        },
+    );
     Outcome::status(0)
 }
 
+/// Unsent bytes a traverse's receiving client may have before the traverse
+/// waits for it to read.
+const TRAVERSE_BACKLOG: usize = 4 << 20;
+
+/// A traverse in flight: its records stream from the database's worker and
+/// go to `srvid` as they arrive, then the end marker.
+pub struct ActiveTraverse {
+    /// The database walked.
+    pub db_id: u32,
+    /// Where the records go.
+    pub srvid: u64,
+    /// The client's traverse id, in every record.
+    pub trav_reqid: u32,
+    /// The worker's batches.
+    pub stream: TraverseStream,
+    /// Records sent so far.
+    pub records: u32,
+}
+
 impl Daemon {
-    /// A traverse ended or timed out: its records (none after a timeout) and
-    /// the end marker go to the client's srvid.
-    fn traverse_done(&mut self, db_id: u32, srvid: u64, trav_reqid: u32, done: Completion<Reply>) {
+    /// Forwards what the traverses' workers streamed while the receiving
+    /// clients keep up: a traverse whose clients have more than
+    /// TRAVERSE_BACKLOG bytes unsent waits (and its worker with it, the
+    /// stream being bounded) until they read.
+    pub(crate) fn pump_traverses(&mut self) {
+        let tags: Vec<Tag> = self.traverses.keys().copied().collect();
+        for tag in tags {
+            self.pump_traverse(tag);
+        }
+    }
+
+    fn pump_traverse(&mut self, tag: Tag) {
+        loop {
+            let Some(t) = self.traverses.get(&tag) else {
+                return;
+            };
+            let (srvid, trav_reqid) = (t.srvid, t.trav_reqid);
+            if self.srvid_backlog(srvid) > TRAVERSE_BACKLOG {
+                return;
+            }
+            match t.stream.try_next() {
+                None => return,
+                Some(TraverseItem::Batch(recs)) => {
+                    if let Some(t) = self.traverses.get_mut(&tag) {
+                        t.records += recs.len() as u32;
+                    }
+                    self.send_records(srvid, trav_reqid, recs);
+                }
+                Some(TraverseItem::End(result)) => {
+                    if let Err(why) = result {
+                        let db_id = self.traverses.get(&tag).map_or(0, |t| t.db_id);
+                        log_err!("Traverse of db 0x{:08x} failed: {}", db_id, why);
+                    }
+                    self.end_traverse(tag);
+                    // Retires the traverse's timeout.
+                    self.answer(tag, Reply::Ok);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The most bytes any client that gets `srvid` messages has not yet
+    /// written out.
+    fn srvid_backlog(&self, srvid: u64) -> usize {
+        self.transport
+            .live()
+            .filter(|(c, _)| self.registrations.copies(*c, srvid) > 0)
+            .map(|(c, _)| self.transport.unsent(c))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Sends a traverse's end marker and forgets it (its stream is dropped,
+    /// which stops its walk).
+    fn end_traverse(&mut self, tag: Tag) {
+        let Some(t) = self.traverses.remove(&tag) else {
+            return;
+        };
+        self.send_records(t.srvid, t.trav_reqid, Vec::new());
         let name = self
             .dbs
             .iter()
-            .find(|d| d.id == db_id)
+            .find(|d| d.id == t.db_id)
             .map(|d| d.name.clone())
             .unwrap_or_default();
-        let recs = match done {
-            Completion::Answered(Reply::Records(r)) => r,
-            Completion::Answered(Reply::Failed(why)) => {
-                log_err!("Traverse of db 0x{:08x} failed: {}", db_id, why);
-                Vec::new()
-            }
-            Completion::Answered(_) => Vec::new(),
-            Completion::TimedOut => {
-                log_err!("Traverse all timeout on database:{}", name);
-                self.stats.timeouts.traverse += 1;
-                Vec::new()
-            }
-        };
-        let n = recs.len();
-        self.send_records(srvid, trav_reqid, recs);
         log_notice!(
             "Ending traverse on DB {} (id {}), records {}",
             name,
-            trav_reqid,
-            n
+            t.trav_reqid,
+            t.records
         );
+    }
+
+    /// TraverseTimeout passed before the traverse's end, as in Samba: the
+    /// end marker goes out now and the rest of the walk is dropped.
+    fn traverse_expired(&mut self, tag: Tag, done: Completion<Reply>) {
+        if done != Completion::TimedOut {
+            return;
+        }
+        let Some(t) = self.traverses.get(&tag) else {
+            return;
+        };
+        let name = self
+            .dbs
+            .iter()
+            .find(|d| d.id == t.db_id)
+            .map(|d| d.name.clone())
+            .unwrap_or_default();
+        log_err!("Traverse all timeout on database:{}", name);
+        self.stats.timeouts.traverse += 1;
+        self.end_traverse(tag);
     }
 }
 
@@ -234,10 +324,10 @@ fn detach(d: &mut Daemon, req: &Request) -> Outcome {
     let doomed: Vec<_> = d
         .traverses
         .iter()
-        .filter(|(_, db)| **db == id)
+        .filter(|(_, t)| t.db_id == id)
         .map(|(t, _)| *t)
         .collect();
-    d.traverses.retain(|_, db| *db != id);
+    d.traverses.retain(|_, t| t.db_id != id);
     d.requests.cancel_where(|t| doomed.contains(&t));
     log_notice!("Detached from database '{}'", name);
     Outcome::status(0)
