@@ -345,7 +345,8 @@ impl Daemon {
         }
     }
 
-    /// Sends the records of a traverse to `srvid`, then the end marker.
+    /// Sends records of a traverse to `srvid`; an empty key and value is
+    /// the end marker.
     pub(crate) fn send_records(
         &mut self,
         srvid: u64,
@@ -360,6 +361,5 @@ impl Daemon {
         for (k, v) in recs {
             self.deliver_message(srvid, &rec(k, v).to_bytes());
         }
-        self.deliver_message(srvid, &rec(Vec::new(), Vec::new()).to_bytes());
     }
 }

@@ -259,7 +259,7 @@ impl Daemon {
         let Some(t) = self.traverses.remove(&tag) else {
             return;
         };
-        self.send_records(t.srvid, t.trav_reqid, Vec::new());
+        self.send_records(t.srvid, t.trav_reqid, vec![(Vec::new(), Vec::new())]);
         let name = self
             .dbs
             .iter()
