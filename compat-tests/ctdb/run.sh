@@ -5,8 +5,11 @@
 #   compat-tests/ctdb/run.sh [FILTER]
 #
 # Environment:
-#   CTDBD_BIN         our ctdbd binary (default: built with cargo)
-#   CARGO_TARGET_DIR  where cargo builds it (default: <repo>/target)
+#   CTDBD_BIN         our ctdbd binary (default: the release binary that
+#                     `make build` leaves in OURS_LIBDIR)
+#   OURS_LIBDIR       make's $(BUILT) (default: $CARGO_TARGET_DIR/release, or
+#                     <repo>/target/release); `make test` passes it
+#   CARGO_TARGET_DIR  where cargo builds (used when OURS_LIBDIR is unset)
 #   DEBIAN_CTDBD      Debian's daemon (default /usr/sbin/ctdbd); the comparison
 #                     tests are skipped -- and counted as failures -- without it
 #   COMPAT_KEEP=1     keep the temporary directory
@@ -56,15 +59,15 @@ finish() {
 }
 
 # --- build ----------------------------------------------------------------
+# The suite tests what `make build` ships: the release ctdbd in $(BUILT).
+# It does not build; run `make build` first (make test does).
 if [ -z "${CTDBD_BIN:-}" ]; then
-	TD=${CARGO_TARGET_DIR:-$ROOT/target}
-	if ! (cd "$ROOT" && CARGO_TARGET_DIR="$TD" cargo build -q -p ctdbd) >"$RUN/build.log" 2>&1; then
-		fail build "$(tail -20 "$RUN/build.log")"
-		finish
-	fi
-	CTDBD_BIN=$TD/debug/ctdbd
+	BUILT=${OURS_LIBDIR:-${CARGO_TARGET_DIR:-$ROOT/target}/release}
+	# make passes a path relative to the repository's top.
+	case $BUILT in /*) ;; *) BUILT=$ROOT/$BUILT ;; esac
+	CTDBD_BIN=$BUILT/ctdbd
 fi
-[ -x "$CTDBD_BIN" ] || { fail build "no binary at $CTDBD_BIN"; finish; }
+[ -x "$CTDBD_BIN" ] || { fail build "no binary at $CTDBD_BIN (run make build first)"; finish; }
 [ -x "$CTDB" ] || { fail setup "Debian's ctdb tool ($CTDB) is not installed"; finish; }
 
 # --- layout ----------------------------------------------------------------

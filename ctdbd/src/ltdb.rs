@@ -5,26 +5,18 @@
 use crate::vacuum::{DeleteQueue, QueueAction};
 use tdb_engine::{StoreFlag, Tdb, TdbError};
 
-/// Size of the header on disk and on the wire.
-pub const HEADER_LEN: usize = 24;
+use ctdb_protocol::ltdb::LtdbHeader;
+/// The header size and record flags, from the protocol crate.
+pub use ctdb_protocol::ltdb::{
+    DB_SEQNUM_KEY, LTDB_HEADER_LEN as HEADER_LEN, REC_FLAG_AUTOMATIC, REC_FLAG_MIGRATED_WITH_DATA,
+    REC_FLAG_VACUUM_MIGRATED, REC_RO_FLAGS,
+};
+#[cfg(test)]
+pub use ctdb_protocol::ltdb::{REC_RO_HAVE_DELEGATIONS, REC_RO_HAVE_READONLY};
+use ctdb_protocol::Pnn;
 
-pub const REC_FLAG_MIGRATED_WITH_DATA: u32 = 0x0001_0000;
-pub const REC_FLAG_VACUUM_MIGRATED: u32 = 0x0002_0000;
-pub const REC_FLAG_AUTOMATIC: u32 = 0x0004_0000;
-pub const REC_RO_HAVE_DELEGATIONS: u32 = 0x0100_0000;
-pub const REC_RO_HAVE_READONLY: u32 = 0x0200_0000;
-pub const REC_RO_REVOKING_READONLY: u32 = 0x0400_0000;
-pub const REC_RO_REVOKE_COMPLETE: u32 = 0x0800_0000;
-pub const REC_RO_FLAGS: u32 = REC_RO_HAVE_DELEGATIONS
-    | REC_RO_HAVE_READONLY
-    | REC_RO_REVOKING_READONLY
-    | REC_RO_REVOKE_COMPLETE;
-
-/// Key under which a persistent database keeps its sequence number (with
-/// the terminating NUL as part of the key).
-pub const DB_SEQNUM_KEY: &[u8] = b"__db_sequence_number__\0";
-
-/// rsn u64, dmaster u32, reserved1 u32, flags u32, 4 bytes of padding.
+/// The record header with the dmaster as a bare pnn, as the record rules
+/// compare it; its layout is the protocol crate's `LtdbHeader`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Header {
     pub rsn: u64,
@@ -33,28 +25,33 @@ pub struct Header {
     pub flags: u32,
 }
 
+impl From<LtdbHeader> for Header {
+    fn from(h: LtdbHeader) -> Header {
+        Header {
+            rsn: h.rsn,
+            dmaster: h.dmaster.0,
+            reserved1: h.reserved1,
+            flags: h.flags,
+        }
+    }
+}
+
 impl Header {
+    /// The 24 header bytes.
     pub fn encode(&self) -> [u8; HEADER_LEN] {
-        let mut b = [0u8; HEADER_LEN];
-        b[0..8].copy_from_slice(&self.rsn.to_le_bytes());
-        b[8..12].copy_from_slice(&self.dmaster.to_le_bytes());
-        b[12..16].copy_from_slice(&self.reserved1.to_le_bytes());
-        b[16..20].copy_from_slice(&self.flags.to_le_bytes());
-        b
+        LtdbHeader {
+            rsn: self.rsn,
+            dmaster: Pnn(self.dmaster),
+            reserved1: self.reserved1,
+            flags: self.flags,
+        }
+        .to_array()
     }
 
     /// The header at the front of a stored value, or None when the value is
     /// too short to hold one.
     pub fn decode(b: &[u8]) -> Option<Header> {
-        if b.len() < HEADER_LEN {
-            return None;
-        }
-        Some(Header {
-            rsn: u64::from_le_bytes(b[0..8].try_into().unwrap()),
-            dmaster: u32::from_le_bytes(b[8..12].try_into().unwrap()),
-            reserved1: u32::from_le_bytes(b[12..16].try_into().unwrap()),
-            flags: u32::from_le_bytes(b[16..20].try_into().unwrap()),
-        })
+        LtdbHeader::split(b).ok().map(|(h, _)| Header::from(h))
     }
 }
 

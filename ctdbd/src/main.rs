@@ -1,20 +1,29 @@
 //! ctdbd: a Rust replacement for Samba's CTDB daemon.  See docs/ctdbd.md.
 
+mod actions;
 #[allow(dead_code)] // some keys are parsed now and used by later features
 mod config;
+mod control;
+mod daemon;
+mod databases;
 mod db;
+mod dispatch;
+mod event_loop;
 mod logging;
 mod ltdb;
+mod messages;
 mod nodes;
-#[allow(dead_code)] // the full protocol vocabulary, used as features land
-mod protocol;
-mod server;
+mod requests;
+mod signals;
 mod stats;
+mod timers;
+mod transport;
 mod tunables;
 mod vacuum;
 
 use config::{Config, LogTarget, Paths};
-use protocol::{RunState, Timeval};
+use ctdb_protocol::types::{self as wire_types, RunState};
+use ctdb_protocol::wire::Timeval;
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
@@ -151,14 +160,14 @@ fn daemonise() {
 /// public_addresses: the interface names (for GET_IFACES) and the addresses
 /// with their interfaces (for GET_PUBLIC_IPS, GET_PUBLIC_IP_INFO and
 /// TCP_CLIENT).
-fn public_addresses(path: &Path) -> Result<(Vec<String>, Vec<server::PublicIp>), String> {
+fn public_addresses(path: &Path) -> Result<(Vec<String>, Vec<daemon::PublicIp>), String> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
         Err(e) => return Err(format!("Failed to read {}: {}", path.display(), e)),
     };
     let mut ifaces: Vec<String> = Vec::new();
-    let mut ips: Vec<server::PublicIp> = Vec::new();
+    let mut ips: Vec<daemon::PublicIp> = Vec::new();
     for line in text.lines() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -184,28 +193,36 @@ fn public_addresses(path: &Path) -> Result<(Vec<String>, Vec<server::PublicIp>),
             }
         }
         if !ips.iter().any(|p| p.ip == ip) {
-            ips.push(server::PublicIp { ip, ifaces: names });
+            ips.push(daemon::PublicIp { ip, ifaces: names });
         }
     }
     Ok((ifaces, ips))
 }
 
-fn main() {
+/// Exits 0 after flushing what was printed.
+fn exit_ok() -> ! {
+    let _ = std::io::stdout().flush();
+    std::process::exit(0)
+}
+
+/// Parses the command line; returns whether `-i` was given, or exits for
+/// --help, --usage, --version and unknown options.
+fn parse_args() -> bool {
     let mut interactive = false;
     for a in std::env::args().skip(1) {
         match a.as_str() {
             "-i" | "--interactive" => interactive = true,
             "-?" | "--help" => {
                 usage(true);
-                return;
+                exit_ok();
             }
             "--usage" => {
                 println!("Usage: ctdbd [-i?] [-i|--interactive] [-?|--help] [--usage]");
-                return;
+                exit_ok();
             }
             "--version" | "-V" => {
                 println!("Version {VERSION} (ctdbd-rs {})", env!("CARGO_PKG_VERSION"));
-                return;
+                exit_ok();
             }
             other => {
                 eprintln!("Invalid option {other}: unknown option");
@@ -214,7 +231,42 @@ fn main() {
             }
         }
     }
+    interactive
+}
 
+/// Reads the nodes file; a missing file or one with only deleted nodes is
+/// fatal.
+fn read_nodes(path: &Path) -> Vec<nodes::Node> {
+    let nodes = std::fs::read_to_string(path)
+        .map_err(|e| format!("Failed to read nodes file \"{}\": {}", path.display(), e))
+        .and_then(|t| nodes::parse(&t))
+        .unwrap_or_else(|e| die(&[e]));
+    if nodes.iter().all(|n| n.deleted) {
+        die(&[format!("No nodes in nodes file \"{}\"", path.display())]);
+    }
+    nodes
+}
+
+/// Loads ctdb.tunables over the defaults; any problem is fatal.
+fn load_tunables(path: &Path) -> tunables::Tunables {
+    let mut tun = tunables::Tunables::default();
+    match tun.load_file(path) {
+        Ok(true) => log_notice!("Loaded tunables from {}", path.display()),
+        Ok(false) => {}
+        Err(errs) => {
+            let mut m: Vec<String> = errs
+                .into_iter()
+                .map(|e| format!("{}: {}", path.display(), e))
+                .collect();
+            m.push(format!("Failed to load tunables from {}", path.display()));
+            die(&m);
+        }
+    }
+    tun
+}
+
+fn main() {
+    let interactive = parse_args();
     let paths = Paths::from_env().unwrap_or_else(|e| die(&[e]));
     let cfg = Config::load(&paths).unwrap_or_else(|e| die(&e));
 
@@ -234,41 +286,8 @@ fn main() {
         log_warn!("Cluster lock not set");
     }
 
-    let nodes_path = paths.etcdir.join("nodes");
-    let nodes = std::fs::read_to_string(&nodes_path)
-        .map_err(|e| {
-            format!(
-                "Failed to read nodes file \"{}\": {}",
-                nodes_path.display(),
-                e
-            )
-        })
-        .and_then(|t| nodes::parse(&t))
-        .unwrap_or_else(|e| die(&[e]));
-    if nodes.iter().all(|n| n.deleted) {
-        die(&[format!(
-            "No nodes in nodes file \"{}\"",
-            nodes_path.display()
-        )]);
-    }
-
-    let mut tun = tunables::Tunables::default();
-    let tun_path = paths.etcdir.join("ctdb.tunables");
-    match tun.load_file(&tun_path) {
-        Ok(true) => log_notice!("Loaded tunables from {}", tun_path.display()),
-        Ok(false) => {}
-        Err(errs) => {
-            let mut m: Vec<String> = errs
-                .into_iter()
-                .map(|e| format!("{}: {}", tun_path.display(), e))
-                .collect();
-            m.push(format!(
-                "Failed to load tunables from {}",
-                tun_path.display()
-            ));
-            die(&m);
-        }
-    }
+    let nodes = read_nodes(&paths.etcdir.join("nodes"));
+    let tun = load_tunables(&paths.etcdir.join("ctdb.tunables"));
 
     let (public_ifaces, public_ips) =
         public_addresses(&paths.etcdir.join("public_addresses")).unwrap_or_else(|e| die(&[e]));
@@ -302,30 +321,30 @@ fn main() {
     log_notice!("Listening to ctdb socket {}", sock_path.display());
     log_notice!("PNN is {}", pnn);
 
-    let mut caps = protocol::CAP_RECMASTER
-        | protocol::CAP_LMASTER
-        | protocol::CAP_PARALLEL_RECOVERY
-        | protocol::CAP_FRAGMENTED_CONTROLS;
+    let mut caps = wire_types::CAP_RECMASTER
+        | wire_types::CAP_LMASTER
+        | wire_types::CAP_PARALLEL_RECOVERY
+        | wire_types::CAP_FRAGMENTED_CONTROLS;
     if !cfg.lmaster_capability {
-        caps &= !protocol::CAP_LMASTER;
+        caps &= !wire_types::CAP_LMASTER;
     }
     if !cfg.leader_capability {
-        caps &= !protocol::CAP_RECMASTER;
+        caps &= !wire_types::CAP_RECMASTER;
     }
     let mut flags = 0;
     if cfg.start_as_disabled {
-        flags |= protocol::NODE_FLAGS_PERMANENTLY_DISABLED;
+        flags |= wire_types::NODE_FLAGS_PERMANENTLY_DISABLED;
     }
     if cfg.start_as_stopped {
-        flags |= protocol::NODE_FLAGS_STOPPED;
+        flags |= wire_types::NODE_FLAGS_STOPPED;
     }
 
     let now = Timeval::now();
-    let state = server::NodeState {
+    let state = daemon::NodeState {
         pnn,
         nodes,
-        generation: protocol::INVALID_GENERATION,
-        recmode: protocol::RECOVERY_ACTIVE,
+        generation: ctdb_protocol::Generation::INVALID.0,
+        recmode: wire_types::RECOVERY_ACTIVE,
         runstate: RunState::Unknown,
         start_time: now,
         last_recovery_started: now,
@@ -338,7 +357,7 @@ fn main() {
         public_ifaces,
         public_ips,
     };
-    let mut daemon = server::Daemon::new(listener, node_listener, state)
+    let mut daemon = daemon::Daemon::new(listener, node_listener, state)
         .unwrap_or_else(|e| die(&[format!("Failed to set up event loop: {e}")]));
     let res = daemon.run();
     daemon.shutdown();

@@ -1,66 +1,24 @@
-//! Daemon and per-database statistics, and their wire layouts (the STATISTICS
-//! and GET_DB_STATISTICS control replies).
-//!
-//! The layouts are the x86-64 C layouts of Samba's structures: u32 counters,
-//! latency counters of {i32 num, 4 bytes padding, f64 min, f64 max, f64
-//! total} (32 bytes), timevals of two i64 (16 bytes).  See docs/ctdbd.md.
+//! Daemon and per-database statistics: the counters are the protocol
+//! crate's `Statistics` and `DbStatistics` (their layouts are the STATISTICS
+//! and GET_DB_STATISTICS replies); this module keeps the rules by which the
+//! daemon updates them.  See docs/ctdbd.md, "Statistics".
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use ctdb_protocol::statistics::{
+    DbStatistics, HotKey, LatencyCounter, LockStatistics, Statistics, MAX_COUNT_BUCKETS,
+    MAX_HOT_KEYS,
+};
+use ctdb_protocol::wire::Timeval;
+use std::ops::{Deref, DerefMut};
+use std::time::{Duration, Instant};
 
-pub const MAX_COUNT_BUCKETS: usize = 16;
-pub const MAX_HOT_KEYS: usize = 10;
-pub const NODE_REQ_MESSAGE: usize = 5;
-pub const NODE_REQ_CONTROL: usize = 6;
-pub const NODE_REPLY_CONTROL: usize = 7;
-/// Size of the STATISTICS reply.
-pub const STATISTICS_LEN: usize = 488;
-/// Size of the fixed part of the GET_DB_STATISTICS reply (the hot-key key
-/// bytes follow it).
-pub const DB_STATISTICS_FIXED_LEN: usize = 464;
-
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Latency {
-    pub num: i32,
-    pub min: f64,
-    pub max: f64,
-    pub total: f64,
-}
-
-impl Latency {
-    pub fn update(&mut self, secs: f64) {
-        if secs > self.max {
-            self.max = secs;
-        }
-        if self.num == 0 || secs < self.min {
-            self.min = secs;
-        }
-        self.total += secs;
-        self.num += 1;
-    }
-
-    fn encode(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.num.to_le_bytes());
-        out.extend_from_slice(&[0; 4]);
-        out.extend_from_slice(&self.min.to_le_bytes());
-        out.extend_from_slice(&self.max.to_le_bytes());
-        out.extend_from_slice(&self.total.to_le_bytes());
-    }
-}
-
-/// Lock counters, kept both per daemon and per database.
-#[derive(Clone, Debug, Default)]
-pub struct Locks {
-    pub num_calls: u32,
-    pub num_current: u32,
-    pub num_pending: u32,
-    pub num_failed: u32,
-    pub latency: Latency,
-    pub buckets: [u32; MAX_COUNT_BUCKETS],
-}
-
-impl Locks {
+/// Samba's lock accounting on the crate's lock counters.
+pub trait LockRecord {
     /// A lock taken (or, with `ok` false, refused) after `waited`.
-    pub fn record(&mut self, waited: Duration, ok: bool) {
+    fn record(&mut self, waited: Duration, ok: bool);
+}
+
+impl LockRecord for LockStatistics {
+    fn record(&mut self, waited: Duration, ok: bool) {
         self.num_calls += 1;
         if ok {
             let t = waited.as_secs_f64();
@@ -69,19 +27,6 @@ impl Locks {
         } else {
             self.num_failed += 1;
         }
-    }
-
-    fn encode(&self, out: &mut Vec<u8>) {
-        for v in [
-            self.num_calls,
-            self.num_current,
-            self.num_pending,
-            self.num_failed,
-        ] {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-        self.latency.encode(out);
-        u32s(out, &self.buckets);
     }
 }
 
@@ -92,82 +37,43 @@ pub fn lock_bucket(secs: f64) -> usize {
     LIMITS.iter().position(|l| secs < *l).unwrap_or(10)
 }
 
-fn u32s(out: &mut Vec<u8>, v: &[u32]) {
-    for x in v {
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-}
-
-fn timeval(out: &mut Vec<u8>, t: SystemTime) {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    out.extend_from_slice(&(d.as_secs() as i64).to_le_bytes());
-    out.extend_from_slice(&(d.subsec_micros() as i64).to_le_bytes());
-}
-
 /// The daemon-wide counters.  Fields that a single node never changes (node
-/// packets, keepalives, hop counts, reclock, childwrite) stay zero.
+/// packets received, keepalives, hop counts, reclock) stay zero.  The
+/// gauges sampled when STATISTICS is answered come from a `Snapshot`.
 #[derive(Clone, Debug)]
-pub struct Stats {
-    pub client_packets_sent: u32,
-    pub client_packets_recv: u32,
-    /// Samba hands a client's control or message for its own node to the
-    /// node-packet path (request and reply are "node packets" sent to
-    /// itself); these count the same way.
-    pub node_packets_sent: u32,
-    /// node.req_call, reply_call, req_dmaster, reply_dmaster, reply_error,
-    /// req_message, req_control, reply_control, req_tunnel.
-    pub node: [u32; 9],
-    /// client.req_call, req_message, req_control, req_tunnel.
-    pub client_req: [u32; 4],
-    pub timeouts: [u32; 3],
-    pub locks: Locks,
-    pub total_calls: u32,
-    pub pending_calls: u32,
-    /// Persistent-record writes (Samba runs UPDATE_RECORD for each node of a
-    /// TRANS3_COMMIT in a child process; here the helper thread's store).
-    pub childwrite_calls: u32,
-    pub pending_childwrite_calls: u32,
-    pub childwrite_latency: Latency,
-    pub max_hop_count: u32,
-    pub hop_count_bucket: [u32; MAX_COUNT_BUCKETS],
-    pub call_latency: Latency,
-    pub num_recoveries: u32,
-    pub start_time: SystemTime,
-    pub total_ro_delegations: u32,
-    pub total_ro_revokes: u32,
-}
+pub struct Stats(Statistics);
 
 impl Default for Stats {
     fn default() -> Self {
-        Stats {
-            client_packets_sent: 0,
-            client_packets_recv: 0,
-            node_packets_sent: 0,
-            node: [0; 9],
-            client_req: [0; 4],
-            timeouts: [0; 3],
-            locks: Locks::default(),
-            total_calls: 0,
-            pending_calls: 0,
-            childwrite_calls: 0,
-            pending_childwrite_calls: 0,
-            childwrite_latency: Latency::default(),
-            max_hop_count: 0,
-            hop_count_bucket: [0; MAX_COUNT_BUCKETS],
-            call_latency: Latency::default(),
-            num_recoveries: 0,
-            start_time: SystemTime::now(),
-            total_ro_delegations: 0,
-            total_ro_revokes: 0,
-        }
+        Stats(Statistics {
+            statistics_start_time: Timeval::now(),
+            ..Default::default()
+        })
+    }
+}
+
+impl Deref for Stats {
+    type Target = Statistics;
+    fn deref(&self) -> &Statistics {
+        &self.0
+    }
+}
+
+impl DerefMut for Stats {
+    fn deref_mut(&mut self) -> &mut Statistics {
+        &mut self.0
     }
 }
 
 /// Values computed when the STATISTICS control is answered.
 pub struct Snapshot {
+    /// Connected clients.
     pub num_clients: u32,
+    /// The whole node is frozen (a recovery).
     pub frozen: bool,
+    /// Recovery mode is active.
     pub recovering: bool,
+    /// Bytes held for clients and held-back calls.
     pub memory_used: u32,
 }
 
@@ -178,73 +84,37 @@ impl Stats {
         *self = Stats::default();
     }
 
+    /// A record call finished.
     pub fn call_done(&mut self, started: Instant) {
         self.pending_calls = self.pending_calls.saturating_sub(1);
         self.call_latency.update(started.elapsed().as_secs_f64());
     }
 
-    pub fn encode(&self, s: &Snapshot) -> Vec<u8> {
-        let mut out = Vec::with_capacity(STATISTICS_LEN);
-        u32s(
-            &mut out,
-            &[
-                s.num_clients,
-                s.frozen as u32,
-                s.recovering as u32,
-                self.client_packets_sent,
-                self.client_packets_recv,
-                self.node_packets_sent,
-                0,
-                0,
-                0,
-            ],
-        );
-        u32s(&mut out, &self.node);
-        u32s(&mut out, &self.client_req);
-        u32s(&mut out, &self.timeouts);
-        out.extend_from_slice(&[0; 4]);
-        // reclock.ctdbd, reclock.recd: no cluster lock.
-        Latency::default().encode(&mut out);
-        Latency::default().encode(&mut out);
-        self.locks.encode(&mut out);
-        // total_calls, pending_calls, childwrite_calls,
-        // pending_childwrite_calls, memory_used, __last_counter, max_hop_count
-        u32s(
-            &mut out,
-            &[
-                self.total_calls,
-                self.pending_calls,
-                self.childwrite_calls,
-                self.pending_childwrite_calls,
-                s.memory_used,
-                0,
-                self.max_hop_count,
-            ],
-        );
-        u32s(&mut out, &self.hop_count_bucket);
-        out.extend_from_slice(&[0; 4]);
-        self.call_latency.encode(&mut out);
-        self.childwrite_latency.encode(&mut out);
-        out.extend_from_slice(&self.num_recoveries.to_le_bytes());
-        out.extend_from_slice(&[0; 4]);
-        timeval(&mut out, self.start_time);
-        timeval(&mut out, SystemTime::now());
-        u32s(
-            &mut out,
-            &[self.total_ro_delegations, self.total_ro_revokes],
-        );
-        debug_assert_eq!(out.len(), STATISTICS_LEN);
-        out
+    /// The counters as STATISTICS reports them now.
+    pub fn report(&self, s: &Snapshot) -> Statistics {
+        Statistics {
+            num_clients: s.num_clients,
+            frozen: s.frozen as u32,
+            recovering: s.recovering as u32,
+            memory_used: s.memory_used,
+            statistics_current_time: Timeval::now(),
+            ..self.0
+        }
     }
 }
 
 /// Per-database counters.
 #[derive(Clone, Debug, Default)]
 pub struct DbStats {
-    pub locks: Locks,
-    pub vacuum_latency: Latency,
+    /// Whole-database locks (freezes).
+    pub locks: LockStatistics,
+    /// Every vacuum run.
+    pub vacuum_latency: LatencyCounter,
+    /// Read-only delegations granted.
     pub ro_delegations: u32,
+    /// Read-only delegations revoked.
     pub ro_revokes: u32,
+    /// Calls by how often they were forwarded.
     pub hop_count_bucket: [u32; MAX_COUNT_BUCKETS],
     /// (count, key), most migrated last; only records migrated in from
     /// other nodes are counted, so a single node has none.
@@ -252,67 +122,80 @@ pub struct DbStats {
 }
 
 impl DbStats {
-    pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(DB_STATISTICS_FIXED_LEN);
-        self.locks.encode(&mut out);
-        self.vacuum_latency.encode(&mut out);
-        u32s(&mut out, &[self.ro_delegations, self.ro_revokes]);
-        u32s(&mut out, &self.hop_count_bucket);
-        // Samba always sends MAX_HOT_KEYS entries; unused ones have count 0
-        // and an empty key.  (The tool prints that many entries.)
-        out.extend_from_slice(&(MAX_HOT_KEYS as u32).to_le_bytes());
-        out.extend_from_slice(&[0; 4]);
-        let mut keys = Vec::new();
-        for i in 0..MAX_HOT_KEYS {
-            let (count, key) = self
-                .hot_keys
-                .get(i)
-                .map(|(c, k)| (*c, k.as_slice()))
-                .unwrap_or((0, &[]));
-            out.extend_from_slice(&count.to_le_bytes());
-            out.extend_from_slice(&[0; 4]);
-            // A TDB_DATA as the sender's memory holds it: pointer, size.  The
-            // receiver only uses the size.
-            out.extend_from_slice(&(if key.is_empty() { 0u64 } else { 1u64 }).to_le_bytes());
-            out.extend_from_slice(&(key.len() as u64).to_le_bytes());
-            keys.extend_from_slice(key);
+    /// The counters as GET_DB_STATISTICS reports them.  Samba always sends
+    /// MAX_HOT_KEYS entries (the tool prints that many); unused ones have
+    /// count 0 and an empty key.  A key's pointer is the sender's memory
+    /// address, which the receiver ignores: 1 for a key, 0 for none.
+    pub fn report(&self) -> DbStatistics {
+        let mut hot_keys: [HotKey; MAX_HOT_KEYS] = Default::default();
+        for (slot, (count, key)) in hot_keys.iter_mut().zip(&self.hot_keys) {
+            *slot = HotKey {
+                count: *count,
+                key_pointer: u64::from(!key.is_empty()),
+                key: key.clone(),
+            };
         }
-        debug_assert_eq!(out.len(), DB_STATISTICS_FIXED_LEN);
-        out.extend_from_slice(&keys);
-        out
+        DbStatistics {
+            locks: self.locks,
+            vacuum_latency: self.vacuum_latency,
+            db_ro_delegations: self.ro_delegations,
+            db_ro_revokes: self.ro_revokes,
+            hop_count_bucket: self.hop_count_bucket,
+            num_hot_keys: MAX_HOT_KEYS as u32,
+            hot_keys,
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ctdb_protocol::statistics::{DB_STATISTICS_FIXED_LEN, STATISTICS_LEN};
+    use ctdb_protocol::Layout;
 
     #[test]
-    fn layouts_have_samba_sizes() {
-        let s = Stats::default();
-        let b = s.encode(&Snapshot {
-            num_clients: 3,
-            frozen: false,
-            recovering: true,
-            memory_used: 7,
-        });
+    fn reports_carry_the_snapshot_and_the_hot_keys() {
+        let mut s = Stats::default();
+        s.total_calls += 5;
+        let b = s
+            .report(&Snapshot {
+                num_clients: 3,
+                frozen: false,
+                recovering: true,
+                memory_used: 7,
+            })
+            .to_bytes();
         assert_eq!(b.len(), STATISTICS_LEN);
         assert_eq!(u32::from_le_bytes(b[0..4].try_into().unwrap()), 3);
         assert_eq!(u32::from_le_bytes(b[8..12].try_into().unwrap()), 1);
         // memory_used sits after total/pending/childwrite/pending_childwrite.
+        assert_eq!(u32::from_le_bytes(b[280..284].try_into().unwrap()), 5);
         assert_eq!(u32::from_le_bytes(b[296..300].try_into().unwrap()), 7);
         let d = DbStats {
             hot_keys: vec![(4, b"ab".to_vec())],
             ..Default::default()
         };
-        let e = d.encode();
+        let e = d.report().to_bytes();
         assert_eq!(e.len(), DB_STATISTICS_FIXED_LEN + 2);
         assert_eq!(
             u32::from_le_bytes(e[216..220].try_into().unwrap()),
             MAX_HOT_KEYS as u32
         );
         assert_eq!(u32::from_le_bytes(e[224..228].try_into().unwrap()), 4);
+        assert_eq!(u64::from_le_bytes(e[232..240].try_into().unwrap()), 1);
+        assert_eq!(u64::from_le_bytes(e[256..264].try_into().unwrap()), 0);
         assert_eq!(&e[DB_STATISTICS_FIXED_LEN..], b"ab");
+    }
+
+    #[test]
+    fn reset_restarts_the_clock_and_zeroes_counters() {
+        let mut s = Stats::default();
+        s.total_calls += 9;
+        s.statistics_start_time.sec -= 100;
+        let before = s.statistics_start_time.sec;
+        s.reset();
+        assert_eq!(s.total_calls, 0);
+        assert!(s.statistics_start_time.sec > before);
     }
 
     #[test]
@@ -322,5 +205,9 @@ mod tests {
         assert_eq!(lock_bucket(0.5), 3);
         assert_eq!(lock_bucket(3.0), 5);
         assert_eq!(lock_bucket(100.0), 10);
+        let mut l = LockStatistics::default();
+        l.record(Duration::from_millis(5), true);
+        l.record(Duration::ZERO, false);
+        assert_eq!((l.num_calls, l.num_failed, l.buckets[1]), (2, 1, 1));
     }
 }

@@ -2,87 +2,115 @@
 //! order of the ctdb_tunable_list structure (GET_ALL_TUNABLES sends them as
 //! an array of u32 in exactly this order).
 
-use crate::protocol::Writer;
+use ctdb_protocol::tunables::{TunableList, TUNABLE_COUNT};
 
+/// Declares the `Tunables` struct (one u32 field per tunable, in the order
+/// of Samba's ctdb_tunable_list, which is the wire order of
+/// GET_ALL_TUNABLES) and `TUNABLES`, the table that maps each name to its
+/// field and obsolete flag.
+macro_rules! tunables {
+    ($($field:ident: $name:literal = $default:expr, obsolete = $obsolete:literal;)*) => {
+        /// Every tunable, typed: code reads `tunables.vacuum_interval`, so a
+        /// misspelt name does not compile.  Fields are in struct (wire) order.
+        #[derive(Clone, Debug, PartialEq, Eq)]
+        pub struct Tunables {
+            $(#[doc = $name] pub $field: u32,)*
+        }
+
+        impl Default for Tunables {
+            fn default() -> Self {
+                Tunables { $($field: $default,)* }
+            }
+        }
+
+        /// Struct order (the wire order of GET_ALL_TUNABLES).
+        pub const TUNABLES: &[TunableDef] = &[
+            $(TunableDef {
+                name: $name,
+                obsolete: $obsolete,
+                value: |t| t.$field,
+                field: |t| &mut t.$field,
+            },)*
+        ];
+    };
+}
+
+/// One row of the name table.
 pub struct TunableDef {
+    /// The name the tool and ctdb.tunables use.
     pub name: &'static str,
-    pub default: u32,
+    /// Obsolete: settable (SET_TUNABLE answers 1) but left out of listings.
     pub obsolete: bool,
+    /// Reads the struct field that holds the value.
+    pub value: fn(&Tunables) -> u32,
+    /// The struct field that holds the value.
+    pub field: fn(&mut Tunables) -> &mut u32,
 }
 
-const fn t(name: &'static str, default: u32, obsolete: bool) -> TunableDef {
-    TunableDef {
-        name,
-        default,
-        obsolete,
-    }
+tunables! {
+    max_redirect_count: "MaxRedirectCount" = 3, obsolete = true;
+    seqnum_interval: "SeqnumInterval" = 1000, obsolete = false;
+    control_timeout: "ControlTimeout" = 60, obsolete = false;
+    traverse_timeout: "TraverseTimeout" = 20, obsolete = false;
+    keepalive_interval: "KeepaliveInterval" = 5, obsolete = false;
+    keepalive_limit: "KeepaliveLimit" = 5, obsolete = false;
+    recover_timeout: "RecoverTimeout" = 30, obsolete = false;
+    recover_interval: "RecoverInterval" = 1, obsolete = false;
+    election_timeout: "ElectionTimeout" = 3, obsolete = false;
+    takeover_timeout: "TakeoverTimeout" = 9, obsolete = false;
+    monitor_interval: "MonitorInterval" = 15, obsolete = false;
+    tickle_update_interval: "TickleUpdateInterval" = 20, obsolete = false;
+    event_script_timeout: "EventScriptTimeout" = 30, obsolete = false;
+    monitor_timeout_count: "MonitorTimeoutCount" = 20, obsolete = false;
+    event_script_unhealthy_on_timeout: "EventScriptUnhealthyOnTimeout" = 0, obsolete = true;
+    recovery_grace_period: "RecoveryGracePeriod" = 120, obsolete = false;
+    recovery_ban_period: "RecoveryBanPeriod" = 300, obsolete = false;
+    database_hash_size: "DatabaseHashSize" = 100001, obsolete = false;
+    database_max_dead: "DatabaseMaxDead" = 5, obsolete = false;
+    rerecovery_timeout: "RerecoveryTimeout" = 10, obsolete = false;
+    enable_bans: "EnableBans" = 1, obsolete = false;
+    deterministic_ips: "DeterministicIPs" = 0, obsolete = true;
+    reclock_ping_period: "ReclockPingPeriod" = 60, obsolete = true;
+    no_ip_failback: "NoIPFailback" = 0, obsolete = false;
+    disable_ip_failover: "DisableIPFailover" = 0, obsolete = true;
+    verbose_memory_names: "VerboseMemoryNames" = 0, obsolete = false;
+    recd_ping_timeout: "RecdPingTimeout" = 60, obsolete = false;
+    recd_fail_count: "RecdFailCount" = 10, obsolete = false;
+    log_latency_ms: "LogLatencyMs" = 0, obsolete = false;
+    rec_lock_latency_ms: "RecLockLatencyMs" = 1000, obsolete = false;
+    recovery_drop_all_ips: "RecoveryDropAllIPs" = 120, obsolete = false;
+    verify_recovery_lock: "VerifyRecoveryLock" = 1, obsolete = true;
+    vacuum_interval: "VacuumInterval" = 10, obsolete = false;
+    vacuum_max_run_time: "VacuumMaxRunTime" = 120, obsolete = false;
+    repack_limit: "RepackLimit" = 10_000, obsolete = false;
+    vacuum_limit: "VacuumLimit" = 5_000, obsolete = true;
+    max_queue_drop_msg: "MaxQueueDropMsg" = 1_000_000, obsolete = false;
+    allow_unhealthy_db_read: "AllowUnhealthyDBRead" = 0, obsolete = false;
+    stat_history_interval: "StatHistoryInterval" = 1, obsolete = false;
+    deferred_attach_to: "DeferredAttachTO" = 120, obsolete = false;
+    vacuum_fast_path_count: "VacuumFastPathCount" = 60, obsolete = false;
+    lcp2_public_ips: "LCP2PublicIPs" = 1, obsolete = true;
+    allow_client_db_attach: "AllowClientDBAttach" = 1, obsolete = false;
+    recover_pdb_by_seq_num: "RecoverPDBBySeqNum" = 1, obsolete = true;
+    deferred_rebalance_on_node_add: "DeferredRebalanceOnNodeAdd" = 300, obsolete = true;
+    fetch_collapse: "FetchCollapse" = 1, obsolete = false;
+    hopcount_make_sticky: "HopcountMakeSticky" = 50, obsolete = false;
+    sticky_duration: "StickyDuration" = 600, obsolete = false;
+    sticky_pindown: "StickyPindown" = 200, obsolete = false;
+    no_ip_takeover: "NoIPTakeover" = 0, obsolete = false;
+    db_record_count_warn: "DBRecordCountWarn" = 100_000, obsolete = false;
+    db_record_size_warn: "DBRecordSizeWarn" = 10_000_000, obsolete = false;
+    db_size_warn: "DBSizeWarn" = 100_000_000, obsolete = false;
+    pull_db_preallocation: "PullDBPreallocation" = 10 * 1024 * 1024, obsolete = false;
+    no_ip_host_on_all_disabled: "NoIPHostOnAllDisabled" = 1, obsolete = true;
+    samba3_avoid_deadlocks: "Samba3AvoidDeadlocks" = 0, obsolete = true;
+    tdb_mutex_enabled: "TDBMutexEnabled" = 1, obsolete = true;
+    lock_processes_per_db: "LockProcessesPerDB" = 200, obsolete = false;
+    rec_buffer_size_limit: "RecBufferSizeLimit" = 1_000_000, obsolete = false;
+    queue_buffer_size: "QueueBufferSize" = 1024, obsolete = false;
+    ip_alloc_algorithm: "IPAllocAlgorithm" = 2, obsolete = false;
+    allow_mixed_versions: "AllowMixedVersions" = 0, obsolete = false;
 }
-
-/// Struct order (the wire order of GET_ALL_TUNABLES).
-pub const TUNABLES: &[TunableDef] = &[
-    t("MaxRedirectCount", 3, true),
-    t("SeqnumInterval", 1000, false),
-    t("ControlTimeout", 60, false),
-    t("TraverseTimeout", 20, false),
-    t("KeepaliveInterval", 5, false),
-    t("KeepaliveLimit", 5, false),
-    t("RecoverTimeout", 30, false),
-    t("RecoverInterval", 1, false),
-    t("ElectionTimeout", 3, false),
-    t("TakeoverTimeout", 9, false),
-    t("MonitorInterval", 15, false),
-    t("TickleUpdateInterval", 20, false),
-    t("EventScriptTimeout", 30, false),
-    t("MonitorTimeoutCount", 20, false),
-    t("EventScriptUnhealthyOnTimeout", 0, true),
-    t("RecoveryGracePeriod", 120, false),
-    t("RecoveryBanPeriod", 300, false),
-    t("DatabaseHashSize", 100001, false),
-    t("DatabaseMaxDead", 5, false),
-    t("RerecoveryTimeout", 10, false),
-    t("EnableBans", 1, false),
-    t("DeterministicIPs", 0, true),
-    t("ReclockPingPeriod", 60, true),
-    t("NoIPFailback", 0, false),
-    t("DisableIPFailover", 0, true),
-    t("VerboseMemoryNames", 0, false),
-    t("RecdPingTimeout", 60, false),
-    t("RecdFailCount", 10, false),
-    t("LogLatencyMs", 0, false),
-    t("RecLockLatencyMs", 1000, false),
-    t("RecoveryDropAllIPs", 120, false),
-    t("VerifyRecoveryLock", 1, true),
-    t("VacuumInterval", 10, false),
-    t("VacuumMaxRunTime", 120, false),
-    t("RepackLimit", 10_000, false),
-    t("VacuumLimit", 5_000, true),
-    t("MaxQueueDropMsg", 1_000_000, false),
-    t("AllowUnhealthyDBRead", 0, false),
-    t("StatHistoryInterval", 1, false),
-    t("DeferredAttachTO", 120, false),
-    t("VacuumFastPathCount", 60, false),
-    t("LCP2PublicIPs", 1, true),
-    t("AllowClientDBAttach", 1, false),
-    t("RecoverPDBBySeqNum", 1, true),
-    t("DeferredRebalanceOnNodeAdd", 300, true),
-    t("FetchCollapse", 1, false),
-    t("HopcountMakeSticky", 50, false),
-    t("StickyDuration", 600, false),
-    t("StickyPindown", 200, false),
-    t("NoIPTakeover", 0, false),
-    t("DBRecordCountWarn", 100_000, false),
-    t("DBRecordSizeWarn", 10_000_000, false),
-    t("DBSizeWarn", 100_000_000, false),
-    t("PullDBPreallocation", 10 * 1024 * 1024, false),
-    t("NoIPHostOnAllDisabled", 1, true),
-    t("Samba3AvoidDeadlocks", 0, true),
-    t("TDBMutexEnabled", 1, true),
-    t("LockProcessesPerDB", 200, false),
-    t("RecBufferSizeLimit", 1_000_000, false),
-    t("QueueBufferSize", 1024, false),
-    t("IPAllocAlgorithm", 2, false),
-    t("AllowMixedVersions", 0, false),
-];
 
 /// The order `ctdb listvars` shows (the order of Samba's name table, which
 /// differs from the struct order in three places).
@@ -151,23 +179,13 @@ const LIST_ORDER: &[&str] = &[
     "AllowMixedVersions",
 ];
 
-#[derive(Clone)]
-pub struct Tunables {
-    values: Vec<u32>,
-}
-
+/// What SET_TUNABLE did.
 pub enum SetResult {
     Ok,
+    /// Set, but the tunable is obsolete.
     Obsolete,
+    /// No tunable by that name.
     Unknown,
-}
-
-impl Default for Tunables {
-    fn default() -> Self {
-        Tunables {
-            values: TUNABLES.iter().map(|d| d.default).collect(),
-        }
-    }
 }
 
 impl Tunables {
@@ -177,15 +195,17 @@ impl Tunables {
             .position(|d| d.name.eq_ignore_ascii_case(name))
     }
 
+    /// The value of the tunable called `name` (any case).
     pub fn get(&self, name: &str) -> Option<u32> {
-        Self::index(name).map(|i| self.values[i])
+        Self::index(name).map(|i| (TUNABLES[i].value)(self))
     }
 
+    /// Sets the tunable called `name` (any case).
     pub fn set(&mut self, name: &str, value: u32) -> SetResult {
         match Self::index(name) {
             None => SetResult::Unknown,
             Some(i) => {
-                self.values[i] = value;
+                *(TUNABLES[i].field)(self) = value;
                 if TUNABLES[i].obsolete {
                     SetResult::Obsolete
                 } else {
@@ -204,36 +224,13 @@ impl Tunables {
             .collect()
     }
 
-    /// ctdb_tunable_list: every value as u32, struct order.
-    pub fn encode_all(&self, w: &mut Writer) {
-        for v in &self.values {
-            w.u32(*v);
+    /// Every value in struct order, as GET_ALL_TUNABLES sends them.
+    pub fn to_list(&self) -> TunableList {
+        let mut list = [0u32; TUNABLE_COUNT];
+        for (v, d) in list.iter_mut().zip(TUNABLES) {
+            *v = (d.value)(self);
         }
-    }
-
-    pub fn database_hash_size(&self) -> u32 {
-        self.get("DatabaseHashSize").unwrap()
-    }
-    pub fn recover_interval(&self) -> u32 {
-        self.get("RecoverInterval").unwrap()
-    }
-    pub fn allow_client_db_attach(&self) -> u32 {
-        self.get("AllowClientDBAttach").unwrap()
-    }
-    pub fn database_max_dead(&self) -> u32 {
-        self.get("DatabaseMaxDead").unwrap()
-    }
-    pub fn vacuum_interval(&self) -> u32 {
-        self.get("VacuumInterval").unwrap()
-    }
-    pub fn vacuum_max_run_time(&self) -> u32 {
-        self.get("VacuumMaxRunTime").unwrap()
-    }
-    pub fn vacuum_fast_path_count(&self) -> u32 {
-        self.get("VacuumFastPathCount").unwrap()
-    }
-    pub fn repack_limit(&self) -> u32 {
-        self.get("RepackLimit").unwrap()
+        TunableList(list)
     }
 
     /// Loads a ctdb.tunables file ("Name=value" lines, '#' comments).  A missing
@@ -312,6 +309,30 @@ mod tests {
         assert_eq!(t.get("DatabaseHashSize"), Some(100001));
         assert_eq!(t.get("NoSuch"), None);
         assert_eq!(TUNABLES.len(), 62);
+    }
+
+    #[test]
+    fn names_reach_the_typed_fields() {
+        let mut t = Tunables::default();
+        assert_eq!(t.vacuum_interval, 10);
+        assert!(matches!(t.set("vacuuminterval", 3), SetResult::Ok));
+        assert_eq!(t.vacuum_interval, 3);
+        t.traverse_timeout = 7;
+        assert_eq!(t.get("TraverseTimeout"), Some(7));
+        // The wire order is the table's order, which is the protocol's.
+        let list = t.to_list();
+        assert_eq!(list.0[3], 7);
+        assert_eq!(list.get("VacuumInterval"), Some(3));
+        let names: Vec<&str> = TUNABLES.iter().map(|d| d.name).collect();
+        assert_eq!(names, ctdb_protocol::tunables::TUNABLE_NAMES);
+        // Every name in the listing order is a tunable, once.
+        for n in LIST_ORDER {
+            assert!(Tunables::index(n).is_some(), "{n}");
+        }
+        let mut sorted: Vec<_> = LIST_ORDER.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), TUNABLES.len());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Vacuuming of volatile databases: the per-database delete queue and the
 //! run that deletes empty records from the tdb file (see docs/ctdbd.md,
-//! "Vacuuming").  A run happens on the helper thread; the timer that starts
+//! "Vacuuming").  A run happens on the database's worker thread; the timer that starts
 //! it is in the event loop.
 //!
 //! A record emptied by a client (`deletekey`, smbd dropping a lock entry)

@@ -19,6 +19,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 #![deny(missing_docs)]
 
+mod chains;
 mod check;
 mod dump;
 mod error;
@@ -36,6 +37,7 @@ mod tdb;
 mod transaction;
 mod traverse;
 
+pub use chains::ChainWait;
 pub use check::CheckFn;
 pub use error::{OpenError, Result, TdbError};
 pub use guard::Held;

@@ -570,6 +570,34 @@ fn probe_with_child(m: *mut libc::pthread_mutex_t) -> bool {
     }
 }
 
+impl MutexArea {
+    /// Blocks until chain mutex `idx` could be taken for a write chain lock
+    /// (no chain holder, no allrecord lock set), then leaves it free again.
+    /// Returns 0 or the error number of the failing pthread call.
+    pub(crate) fn wait_chain_free(&self, idx: usize) -> i32 {
+        loop {
+            let rc = lock_robust(self.chain(idx), true);
+            if rc != 0 {
+                return rc;
+            }
+            let state = self.allrecord_state();
+            let rc = unlock(self.chain(idx));
+            if rc != 0 || state == F_UNLCK {
+                return rc;
+            }
+            // An allrecord lock is set: wait for its holder to let go.
+            let rc = self.lock_allrecord_mutex(true);
+            if rc != 0 {
+                return rc;
+            }
+            let rc = unlock(self.allrecord_mutex());
+            if rc != 0 {
+                return rc;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

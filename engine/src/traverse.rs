@@ -121,7 +121,7 @@ impl Tdb {
 
     /// The first chain at or after `list` whose head is non-zero (read unlocked),
     /// or hash_size.
-    fn next_nonempty_chain(&mut self, list: u32) -> u32 {
+    pub(crate) fn next_nonempty_chain(&mut self, list: u32) -> u32 {
         if let Some(t) = &self.transaction {
             return t.next_nonempty_chain(list, self.hash_size);
         }

@@ -1,0 +1,245 @@
+//! Recovery controls on single databases: freeze and thaw, the recovery
+//! transaction (start, wipe, commit, cancel), the health flag, and restore
+//! by DB_PUSH (start, record buffers as messages, confirm).
+
+use super::{Outcome, Registry, Request};
+use crate::daemon::{Daemon, DbContinuation};
+use crate::db::{Op, PushState, Reply};
+use crate::ltdb;
+use crate::requests::Completion;
+use crate::stats::LockRecord;
+use crate::{log_err, log_info, log_notice, log_warn};
+use ctdb_protocol::ltdb::RecBuffer;
+use ctdb_protocol::types::{PullDbExt, TransDb};
+use ctdb_protocol::wire::Reader;
+use ctdb_protocol::{ControlOpcode, Layout};
+
+/// Registers this concern's controls.
+pub fn register(r: &mut Registry) {
+    r.add(ControlOpcode::DbFreeze, freeze);
+    r.add(ControlOpcode::DbThaw, |d, req| {
+        match d.db_id_arg(req.data()) {
+            Some(id) => {
+                d.thaw(id);
+                Outcome::status(0)
+            }
+            None => Outcome::status(-1),
+        }
+    });
+    r.add(ControlOpcode::DbSetHealthy, |d, req| {
+        match d.db_id_arg(req.data()).and_then(|id| d.db_mut(id)) {
+            Some(db) => {
+                db.unhealthy = None;
+                Outcome::status(0)
+            }
+            None => Outcome::status(-1),
+        }
+    });
+    r.add(ControlOpcode::DbTransactionStart, transaction);
+    r.add(ControlOpcode::WipeDatabase, transaction);
+    r.add(ControlOpcode::DbTransactionCommit, transaction);
+    r.add(ControlOpcode::DbTransactionCancel, cancel);
+    r.add(ControlOpcode::DbPushStart, push_start);
+    r.add(ControlOpcode::DbPushConfirm, push_confirm);
+}
+
+fn freeze(d: &mut Daemon, req: &Request) -> Outcome {
+    let Some(id) = d.db_id_arg(req.data()) else {
+        return Outcome::status(-1);
+    };
+    let Some(db) = d.dbs.iter_mut().find(|db| db.id == id) else {
+        return Outcome::status(-1);
+    };
+    if !db.frozen {
+        // Samba takes the whole-db lock in a helper process here and counts
+        // it; our freeze holds back calls in the loop and takes no lock, so
+        // the wait is zero.
+        db.stats.locks.record(std::time::Duration::ZERO, true);
+        d.stats.locks.record(std::time::Duration::ZERO, true);
+    }
+    db.frozen = true;
+    log_notice!("Freeze db: {}", db.name);
+    Outcome::status(0)
+}
+
+/// DB_TRANSACTION_START, WIPE_DATABASE, DB_TRANSACTION_COMMIT on a frozen
+/// database; ctdb_transdb is db_id u32, tid u32.
+fn transaction(d: &mut Daemon, req: &Request) -> Outcome {
+    let Ok(TransDb { db_id, tid }) = TransDb::read(&mut Reader::new(req.data())) else {
+        return Outcome::fail("bad transdb data");
+    };
+    let id = db_id.0;
+    let Some(db) = d.find_db(id) else {
+        log_err!("Transaction control for unknown dbid 0x{:08x}", id);
+        return Outcome::status(-1);
+    };
+    let opcode = req.control.opcode;
+    if !db.frozen {
+        log_err!(
+            "Database {} not frozen, cannot run transaction control {}",
+            db.name,
+            opcode.to_u32()
+        );
+        return Outcome::status(-1);
+    }
+    if opcode == ControlOpcode::DbTransactionStart {
+        return d.db_op(
+            req,
+            id,
+            Op::TransactionStart,
+            set_transaction(id, Some(tid)),
+        );
+    }
+    if db.transaction != Some(tid) {
+        log_err!("Transaction 0x{:08x} not started on {}", tid, db.name);
+        return Outcome::status(-1);
+    }
+    if opcode == ControlOpcode::WipeDatabase {
+        d.db_op_plain(req, id, Op::Wipe)
+    } else {
+        d.db_op(req, id, Op::TransactionCommit, set_transaction(id, None))
+    }
+}
+
+/// On success, records the database's recovery transaction id.
+fn set_transaction(id: u32, tid: Option<u32>) -> crate::databases::AfterWork {
+    Box::new(move |d: &mut Daemon, st: i32, data: Vec<u8>| {
+        if st == 0 {
+            if let Some(db) = d.db_mut(id) {
+                db.transaction = tid;
+            }
+        }
+        (st, data)
+    })
+}
+
+fn cancel(d: &mut Daemon, req: &Request) -> Outcome {
+    match d.db_id_arg(req.data()) {
+        Some(id) => d.db_op(req, id, Op::TransactionCancel, set_transaction(id, None)),
+        None => Outcome::status(-1),
+    }
+}
+
+/// ctdb_pulldb_ext: db_id u32, lmaster u32, srvid u64.  Record buffers sent
+/// to srvid are then stored in the database.
+fn push_start(d: &mut Daemon, req: &Request) -> Outcome {
+    let Ok(pull) = PullDbExt::read(&mut Reader::new(req.data())) else {
+        return Outcome::fail("bad pulldb data");
+    };
+    let (id, srvid) = (pull.db_id.0, pull.srvid.0);
+    let Some(db) = d.dbs.iter_mut().find(|db| db.id == id && db.ready) else {
+        log_err!("Unknown db 0x{:08x}", id);
+        return Outcome::status(-1);
+    };
+    if !db.frozen {
+        log_err!("rejecting ctdb_control_db_push_start when not frozen");
+        return Outcome::status(-1);
+    }
+    if db.push.is_some() {
+        log_warn!("DB push already started for {}", db.name);
+    }
+    db.push = Some(PushState {
+        srvid,
+        ..Default::default()
+    });
+    Outcome::status(0)
+}
+
+/// The reply waits for the stores queued before it and carries the number
+/// of records pushed.
+fn push_confirm(d: &mut Daemon, req: &Request) -> Outcome {
+    let Ok(id) = Reader::new(req.data()).u32("db_id") else {
+        return Outcome::fail("missing database id");
+    };
+    let Some(db) = d.find_db(id) else {
+        log_err!("Unknown db 0x{:08x}", id);
+        return Outcome::status(-1);
+    };
+    if !db.frozen {
+        log_err!("rejecting ctdb_control_db_push_confirm when not frozen");
+        return Outcome::status(-1);
+    }
+    if db.push.is_none() {
+        log_err!("DB push not started");
+        return Outcome::status(-1);
+    }
+    let after = Box::new(move |d: &mut Daemon, st: i32, data: Vec<u8>| {
+        if st != 0 {
+            return (st, data);
+        }
+        match d.db_mut(id).and_then(|db| db.push.take()) {
+            Some(ps) if !ps.failed => (0, ps.num_records.to_le_bytes().to_vec()),
+            _ => (-1, data),
+        }
+    });
+    d.db_op(req, id, Op::Barrier, after)
+}
+
+/// Why a DB_PUSH record buffer was refused.
+#[derive(Debug, PartialEq, Eq)]
+enum PushError {
+    /// The rec_buffer layout itself is broken.
+    Buffer,
+    /// A record is too short for its ltdb header.
+    Record,
+}
+
+/// One record of a push: key, ltdb header, value.
+type PushRecord = (Vec<u8>, ltdb::Header, Vec<u8>);
+
+/// A record buffer's records.
+fn push_records(data: &[u8]) -> Result<Vec<PushRecord>, PushError> {
+    let buf = RecBuffer::read(&mut Reader::new(data)).map_err(|_| PushError::Buffer)?;
+    buf.records
+        .iter()
+        .map(|rec| {
+            let (h, value) = rec.header().map_err(|_| PushError::Record)?;
+            Ok((rec.key.clone(), ltdb::Header::from(h), value.to_vec()))
+        })
+        .collect()
+}
+
+impl Daemon {
+    /// A message to the srvid of a DB_PUSH_START: its record buffer goes to
+    /// the database side to be stored.
+    pub(crate) fn push_message(&mut self, srvid: u64, data: &[u8]) {
+        let Some(db) = self
+            .dbs
+            .iter_mut()
+            .find(|d| d.push.as_ref().is_some_and(|ps| ps.srvid == srvid))
+        else {
+            return;
+        };
+        let db_id = db.id;
+        let Some(ps) = db.push.as_mut().filter(|ps| !ps.failed) else {
+            return;
+        };
+        let recs = match push_records(data) {
+            Ok(recs) => recs,
+            Err(e) => {
+                let what = match e {
+                    PushError::Buffer => "record buffer",
+                    PushError::Record => "ltdb record",
+                };
+                log_err!("bad {} in push for db 0x{:08x}", what, db_id);
+                ps.failed = true;
+                return;
+            }
+        };
+        log_info!(
+            "starting push of {} records for dbid 0x{:08x}",
+            recs.len(),
+            db_id
+        );
+        ps.num_records += recs.len() as u32;
+        let then: DbContinuation = Box::new(move |d: &mut Daemon, done| {
+            if let Completion::Answered(Reply::Failed(why)) = done {
+                log_err!("{}", why);
+                if let Some(ps) = d.db_mut(db_id).and_then(|db| db.push.as_mut()) {
+                    ps.failed = true;
+                }
+            }
+        });
+        self.submit(db_id, Op::PushStore { recs }, then, None);
+    }
+}

@@ -1,0 +1,372 @@
+//! Databases.  The event loop keeps the catalogue (id, name, flags, path);
+//! each open database has a worker thread of its own that owns its tdb
+//! handle and does every tdb call on it (worker.rs), so a slow open, lock,
+//! fsync, vacuum or traverse stalls neither the loop nor other databases.
+//! Finished jobs come back through a crossbeam channel and wake the loop
+//! with a mio::Waker; traverses stream their records through a bounded
+//! channel of their own (traverse.rs).
+
+use crossbeam_channel::{Receiver, Sender};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::ltdb::{Header, Kind, NodeView};
+use ctdb_protocol::types::{DB_FLAGS_PERSISTENT, DB_FLAGS_REPLICATED};
+
+mod chain_wait;
+mod ops;
+pub mod traverse;
+mod worker;
+
+/// The db_id of a database: Jenkins hash of its name including the NUL.
+pub fn db_id(name: &str) -> u32 {
+    let mut k = name.as_bytes().to_vec();
+    k.push(0);
+    tdb_engine::hash::jenkins_hash(&k)
+}
+
+/// tdb flags used for a database of this kind (what DB_OPEN_FLAGS reports
+/// and what clients pass to tdb_open on the same file).
+pub fn tdb_flags(db_flags: u8, mutexes: bool) -> u32 {
+    use tdb_engine::flags::*;
+    let mut f = if db_flags & DB_FLAGS_PERSISTENT != 0 {
+        DEFAULT
+    } else if db_flags & DB_FLAGS_REPLICATED != 0 {
+        NOSYNC | CLEAR_IF_FIRST | INCOMPATIBLE_HASH
+    } else {
+        let mut f = NOSYNC | CLEAR_IF_FIRST | INCOMPATIBLE_HASH;
+        if mutexes && tdb_engine::runtime_check_for_robust_mutexes() {
+            f |= MUTEX_LOCKING;
+        }
+        f
+    };
+    f |= DISALLOW_NESTING;
+    f
+}
+
+#[derive(Clone, Debug)]
+pub struct DbInfo {
+    pub id: u32,
+    pub name: String,
+    pub flags: u8,
+    pub path: PathBuf,
+    pub tdb_flags: u32,
+    /// Opened on the helper thread; until then attach replies wait.
+    pub ready: bool,
+    pub unhealthy: Option<String>,
+    /// DB_FREEZE seen and no DB_THAW yet: record calls wait.
+    pub frozen: bool,
+    /// Transaction id of the recovery transaction (DB_TRANSACTION_START).
+    pub transaction: Option<u32>,
+    /// Record calls (client token, whole packet) held back while frozen.
+    pub deferred: Vec<(usize, Vec<u8>)>,
+    /// DB_PUSH_START seen and no DB_PUSH_CONFIRM yet.
+    pub push: Option<PushState>,
+    pub stats: crate::stats::DbStats,
+    /// Volatile databases: when the next vacuum run is due.
+    pub vacuum: VacuumTimer,
+}
+
+/// Samba's per-database vacuum handle: the timer and the count of fast runs
+/// since the last full one.
+#[derive(Clone, Debug, Default)]
+pub struct VacuumTimer {
+    /// None while a run is under way, and for databases not vacuumed.
+    pub next: Option<std::time::Instant>,
+    /// The VacuumInterval the timer was set with.
+    pub interval: u32,
+    pub fast_path_count: u32,
+}
+
+impl VacuumTimer {
+    /// Sets the next run `interval` seconds after `now`.
+    pub fn arm(&mut self, now: std::time::Instant, interval: u32) {
+        self.next = Some(now + std::time::Duration::from_secs(interval as u64));
+        self.interval = interval;
+    }
+}
+
+/// A restore in progress: record buffers sent to `srvid` are stored into the
+/// database (inside its recovery transaction).
+#[derive(Clone, Debug, Default)]
+pub struct PushState {
+    pub srvid: u64,
+    /// Records in the buffers stored so far.
+    pub num_records: u32,
+    /// A buffer was malformed or a store failed: the confirm fails.
+    pub failed: bool,
+}
+
+impl DbInfo {
+    pub fn kind(&self) -> Kind {
+        kind_of(self.flags)
+    }
+}
+
+pub fn kind_of(db_flags: u8) -> Kind {
+    if db_flags & DB_FLAGS_PERSISTENT != 0 {
+        Kind::Persistent
+    } else if db_flags & DB_FLAGS_REPLICATED != 0 {
+        Kind::Replicated
+    } else {
+        Kind::Volatile
+    }
+}
+
+/// Record-call function id: migrate the record, return nothing.
+pub const CALL_NULL_FUNC: u32 = 0xFF00_0001;
+/// Record-call function id: return the record's value.
+pub const CALL_FETCH_FUNC: u32 = 0xFF00_0002;
+/// Record-call function id: return the record's header and value.
+pub const CALL_FETCH_WITH_HEADER_FUNC: u32 = 0xFF00_0003;
+
+/// Where and how to open a database (DB_ATTACH*).
+#[derive(Clone, Debug)]
+pub struct OpenParams {
+    /// The tdb file, created if missing.
+    pub path: PathBuf,
+    /// Hash chains of a new file (DatabaseHashSize).
+    pub hash_size: u32,
+    /// tdb_open flags (see `tdb_flags`).
+    pub tdb_flags: u32,
+    /// Dead records kept per chain (DatabaseMaxDead).
+    pub max_dead: u32,
+    /// Which record rules apply.
+    pub kind: Kind,
+}
+
+/// Work for the database workers.
+#[derive(Debug)]
+pub enum Job {
+    /// Starts the worker of database `id`, which opens it and reports
+    /// `Done::Opened`.
+    Open {
+        id: u32,
+        path: PathBuf,
+        hash_size: u32,
+        tdb_flags: u32,
+        max_dead: u32,
+        kind: Kind,
+    },
+    /// An operation on an open database; `tag` comes back with the reply
+    /// (traverses answer through their stream instead).
+    Op { id: u32, tag: u64, op: Op },
+    /// Stops every worker and waits for them.
+    Stop,
+}
+
+/// One operation on an open database, run by its worker.
+#[derive(Clone, Debug)]
+pub enum Op {
+    /// REQ_CALL on this node as dmaster: run the call function, store the
+    /// record back (bumping the rsn) and return the reply data.
+    Call { key: Vec<u8>, callid: u32 },
+    /// Every record (header included) a traverse should report, streamed to
+    /// `sink` in batches and then its end; no `Done` comes for it.
+    Traverse {
+        with_empty: bool,
+        sink: traverse::Sink,
+    },
+    /// The persistent sequence number (0 when unset).
+    GetSeqnum,
+    /// TRANS3_COMMIT / UPDATE_RECORD: store (key, header, value) records in
+    /// one tdb transaction, refusing an older rsn for changed data.
+    PersistentStore {
+        recs: Vec<(Vec<u8>, Header, Vec<u8>)>,
+    },
+    /// DB_TRANSACTION_START: a recovery transaction (an open one is
+    /// cancelled first).
+    TransactionStart,
+    /// WIPE_DATABASE: delete every record (inside the recovery transaction).
+    Wipe,
+    /// Records of a DB_PUSH buffer: (key, header, value), stored as the
+    /// daemon stores records, read-only flags cleared.
+    PushStore {
+        recs: Vec<(Vec<u8>, Header, Vec<u8>)>,
+    },
+    /// Does nothing; its reply orders a control after earlier operations.
+    Barrier,
+    /// DB_TRANSACTION_COMMIT: commit the recovery transaction.
+    TransactionCommit,
+    /// DB_TRANSACTION_CANCEL / thaw: cancel it if one is open.
+    TransactionCancel,
+    /// SET_DB_READONLY: open (creating) the read-only tracking database
+    /// `<path>.RO` next to the database.
+    OpenTracking { path: PathBuf, hash_size: u32 },
+    /// Closes the database; the worker then fails everything until stopped.
+    Close,
+    /// ENABLE_SEQNUM: the daemon's handle bumps the tdb sequence number on
+    /// every store from now on.
+    EnableSeqnum,
+    /// UPDATE_SEQNUM from another node: bump the tdb sequence number.
+    IncrementSeqnum,
+    /// SCHEDULE_FOR_DELETION: queue an emptied record for the next vacuum
+    /// run (with the header the client stored).
+    ScheduleForDeletion { key: Vec<u8>, header: Header },
+    /// One vacuum run of a volatile database (see vacuum.rs).
+    Vacuum {
+        name: String,
+        full: bool,
+        repack_limit: u32,
+        max_run: Duration,
+    },
+    /// Panics inside the worker (tests of the panic handling only).
+    #[cfg(test)]
+    Panic,
+}
+
+/// The result of one operation.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Reply {
+    /// A record call's status and reply data.
+    Call { status: i32, data: Vec<u8> },
+    /// GetSeqnum's value.
+    Seqnum(u64),
+    /// Done.
+    Ok,
+    /// Not done, and why (logged by the loop).
+    Failed(String),
+    /// A vacuum run hit VacuumMaxRunTime and stopped.
+    TimedOut,
+}
+
+/// What the workers report to the event loop.
+#[derive(Debug)]
+pub enum Done {
+    /// The worker of `id` opened its database, or could not.
+    Opened { id: u32, result: Result<(), String> },
+    /// The operation tagged `tag` finished.
+    Op { tag: u64, reply: Reply },
+    /// Work on `id` panicked: the database is unhealthy (DB_GET_HEALTH says
+    /// `reason`); its worker goes on serving it.
+    Unhealthy { id: u32, reason: String },
+}
+
+/// A job the workers could not take (its worker thread could not start).
+#[derive(Debug)]
+pub struct Refused(pub Job);
+
+/// Called by a worker after it queued a `Done` or a traverse batch.
+pub type Wake = Arc<dyn Fn() + Send + Sync>;
+
+/// The database workers, one thread per open database, as the event loop
+/// sees them. Used from the event loop thread only.
+pub struct Workers {
+    node: NodeView,
+    done: Sender<Done>,
+    wake: Wake,
+    workers: RefCell<HashMap<u32, worker::Handle>>,
+}
+
+/// Creates the (empty) set of workers; `wake` is called after each reply.
+pub fn spawn(pnn: u32, wake: Wake) -> (Workers, Receiver<Done>) {
+    let (done, done_rx) = crossbeam_channel::unbounded::<Done>();
+    let node = NodeView { pnn, lmaster: pnn };
+    let workers = Workers {
+        node,
+        done,
+        wake,
+        workers: RefCell::new(HashMap::new()),
+    };
+    (workers, done_rx)
+}
+
+impl Workers {
+    /// Hands a job to the workers. Every operation gets its reply (or, for a
+    /// traverse, its stream end) even when its database has no worker; only
+    /// an Open whose thread cannot start is given back.
+    pub fn send(&self, job: Job) -> Result<(), Refused> {
+        match job {
+            Job::Open {
+                id,
+                path,
+                hash_size,
+                tdb_flags,
+                max_dead,
+                kind,
+            } => {
+                let params = OpenParams {
+                    path,
+                    hash_size,
+                    tdb_flags,
+                    max_dead,
+                    kind,
+                };
+                // A previous worker of this id (detached) finishes its work and
+                // closes the file before the new one opens it.
+                let previous = self.workers.borrow_mut().remove(&id);
+                let after = previous.and_then(worker::Handle::retire);
+                let started = worker::spawn(
+                    id,
+                    after,
+                    params.clone(),
+                    self.node,
+                    self.done.clone(),
+                    self.wake.clone(),
+                );
+                match started {
+                    Ok(h) => self.workers.borrow_mut().insert(id, h),
+                    Err(e) => {
+                        crate::log_err!("Cannot start the worker of db 0x{:08x}: {}", id, e);
+                        return Err(Refused(Job::Open {
+                            id,
+                            path: params.path,
+                            hash_size: params.hash_size,
+                            tdb_flags: params.tdb_flags,
+                            max_dead: params.max_dead,
+                            kind: params.kind,
+                        }));
+                    }
+                };
+                Ok(())
+            }
+            Job::Op { id, tag, op } => {
+                let refused = match self.workers.borrow().get(&id) {
+                    Some(h) => match h.tx.send(worker::Input::Op { tag, op }) {
+                        Ok(()) => return Ok(()),
+                        Err(e) => match e.into_inner() {
+                            worker::Input::Op { op, .. } => op,
+                            _ => return Ok(()),
+                        },
+                    },
+                    None => op,
+                };
+                let why = format!("database 0x{id:08x} not open");
+                match refused {
+                    Op::Traverse { sink, .. } => sink.fail(why, &self.wake),
+                    _ => {
+                        let _ = self.done.send(Done::Op {
+                            tag,
+                            reply: Reply::Failed(why),
+                        });
+                        (self.wake)();
+                    }
+                }
+                Ok(())
+            }
+            Job::Stop => {
+                let all: Vec<worker::Handle> =
+                    self.workers.borrow_mut().drain().map(|(_, h)| h).collect();
+                for h in all {
+                    h.stop();
+                }
+                Ok(())
+            }
+        }
+    }
+
+    #[cfg(test)]
+    /// How many times record calls on database `id` had to wait for a chain
+    /// lock held by someone else (each wait is one wake-up, never a poll).
+    pub fn chain_waits(&self, id: u32) -> u64 {
+        self.workers.borrow().get(&id).map_or(0, |h| {
+            h.chain_waits.load(std::sync::atomic::Ordering::Relaxed)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

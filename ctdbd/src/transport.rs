@@ -1,0 +1,339 @@
+//! Transport: the unix-socket client connections (accept, framing, queued
+//! writes, close) and the node listener.  It moves bytes and whole packets
+//! only; what a packet means is decided by `dispatch`.
+
+use crate::{log_debug, log_err, log_info, log_warn};
+use ctdb_protocol::packet::Framer;
+/// A node's pnn (the protocol crate's type).
+pub use ctdb_protocol::Pnn;
+use mio::net::{TcpListener, UnixListener, UnixStream};
+use mio::{Interest, Registry, Token};
+use std::collections::HashMap;
+use std::io::{ErrorKind, Read, Write};
+use std::os::fd::AsRawFd;
+
+/// Poll token of the unix listener.
+pub const LISTENER: Token = Token(0);
+/// Poll token of the node-transport TCP listener.
+pub const NODE_LISTENER: Token = Token(3);
+/// Client connections get poll tokens from this one up.
+const FIRST_CLIENT: usize = 16;
+
+/// A local client connection; its value is the connection's poll token and is
+/// never reused while the daemon runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClientId(pub usize);
+
+impl ClientId {
+    /// The client whose connection is registered under this poll token, if
+    /// the token is a client token at all.
+    pub fn from_token(t: Token) -> Option<ClientId> {
+        (t.0 >= FIRST_CLIENT).then_some(ClientId(t.0))
+    }
+}
+
+/// Where a packet came from, and so where its reply goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Origin {
+    /// A process connected to the unix socket.
+    Client(ClientId),
+    /// Another ctdbd, over the node transport.
+    #[allow(dead_code)] // built by the node transport, which comes next
+    Node(Pnn),
+}
+
+impl Origin {
+    /// The local client, when the packet came from one.
+    pub fn client(self) -> Option<ClientId> {
+        match self {
+            Origin::Client(c) => Some(c),
+            Origin::Node(_) => None,
+        }
+    }
+}
+
+/// One client connection: its socket and its input and output buffers.
+struct Connection {
+    stream: UnixStream,
+    /// Cuts whole packets out of what was read.
+    framer: Framer,
+    wbuf: Vec<u8>,
+    want_write: bool,
+    pid: i32,
+    closing: bool,
+}
+
+/// What a read of a client socket produced.
+pub struct Received {
+    /// Whole packets, in the order they arrived.
+    pub packets: Vec<Vec<u8>>,
+}
+
+/// The listeners and every client connection.
+pub struct Transport {
+    registry: Registry,
+    listener: UnixListener,
+    node_listener: Option<TcpListener>,
+    clients: HashMap<ClientId, Connection>,
+    next_id: usize,
+}
+
+fn peer_pid(stream: &UnixStream) -> i32 {
+    // SAFETY: ucred is plain old data; all-zero is a valid value.
+    let mut cred: libc::ucred = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: cred/len describe a writable ucred and the fd is open.
+    let r = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            &mut cred as *mut _ as *mut libc::c_void,
+            &mut len,
+        )
+    };
+    if r == 0 {
+        cred.pid
+    } else {
+        -1
+    }
+}
+
+impl Transport {
+    /// Registers the listeners with `registry` (a clone of the loop's).
+    pub fn new(
+        registry: Registry,
+        listener: std::os::unix::net::UnixListener,
+        node_listener: Option<std::net::TcpListener>,
+    ) -> std::io::Result<Transport> {
+        listener.set_nonblocking(true)?;
+        let mut listener = UnixListener::from_std(listener);
+        registry.register(&mut listener, LISTENER, Interest::READABLE)?;
+        let node_listener = match node_listener {
+            Some(l) => {
+                l.set_nonblocking(true)?;
+                let mut l = TcpListener::from_std(l);
+                registry.register(&mut l, NODE_LISTENER, Interest::READABLE)?;
+                Some(l)
+            }
+            None => None,
+        };
+        Ok(Transport {
+            registry,
+            listener,
+            node_listener,
+            clients: HashMap::new(),
+            next_id: FIRST_CLIENT,
+        })
+    }
+
+    /// Accepts every waiting client connection.
+    pub fn accept_clients(&mut self) {
+        loop {
+            match self.listener.accept() {
+                Ok((mut stream, _)) => {
+                    let id = ClientId(self.next_id);
+                    self.next_id += 1;
+                    if let Err(e) =
+                        self.registry
+                            .register(&mut stream, Token(id.0), Interest::READABLE)
+                    {
+                        log_err!("Failed to register client: {}", e);
+                        continue;
+                    }
+                    let pid = peer_pid(&stream);
+                    log_info!("Connected client with pid:{}", pid);
+                    let conn = Connection {
+                        stream,
+                        framer: Framer::new(),
+                        wbuf: Vec::new(),
+                        want_write: false,
+                        pid,
+                        closing: false,
+                    };
+                    self.clients.insert(id, conn);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    log_err!("accept on client socket failed: {}", e);
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Accepts and closes node connections: the node transport comes with
+    /// the cluster work; until then a peer is refused rather than left hanging.
+    pub fn refuse_nodes(&mut self) {
+        if let Some(l) = &self.node_listener {
+            while let Ok((s, addr)) = l.accept() {
+                log_warn!(
+                    "Refusing node connection from {} (node transport not implemented)",
+                    addr
+                );
+                drop(s);
+            }
+        }
+    }
+
+    /// Drains a readable client socket and returns its whole packets.  EOF,
+    /// a read error or a bad length word marks the client closing.
+    pub fn read(&mut self, id: ClientId) -> Received {
+        let mut received = Received {
+            packets: Vec::new(),
+        };
+        let Some(c) = self.clients.get_mut(&id) else {
+            return received;
+        };
+        if c.closing {
+            return received;
+        }
+        let mut eof = false;
+        let mut buf = [0u8; 16384];
+        loop {
+            match c.stream.read(&mut buf) {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(n) => c.framer.push(&buf[..n]),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    eof = true;
+                    break;
+                }
+            }
+        }
+        loop {
+            match c.framer.next_packet() {
+                Ok(Some(pkt)) => received.packets.push(pkt),
+                Ok(None) => break,
+                Err(why) => {
+                    log_err!(
+                        "Malformed packet from client pid:{}: {}, closing it",
+                        c.pid,
+                        why
+                    );
+                    c.closing = true;
+                    break;
+                }
+            }
+        }
+        if eof {
+            c.closing = true;
+        }
+        received
+    }
+
+    /// Queues a packet for a live client and writes what the socket takes.
+    /// Returns false when the client is gone or closing.
+    pub fn send(&mut self, id: ClientId, bytes: &[u8]) -> bool {
+        match self.clients.get_mut(&id) {
+            Some(c) if !c.closing => c.wbuf.extend_from_slice(bytes),
+            _ => return false,
+        }
+        self.flush(id);
+        true
+    }
+
+    /// Writes queued output; watches for WRITABLE while some is left.  A
+    /// failed write marks the client closing.
+    pub fn flush(&mut self, id: ClientId) {
+        let Some(c) = self.clients.get_mut(&id) else {
+            return;
+        };
+        let mut written = 0;
+        let mut failed = false;
+        while written < c.wbuf.len() {
+            match c.stream.write(&c.wbuf[written..]) {
+                Ok(0) => {
+                    failed = true;
+                    break;
+                }
+                Ok(n) => written += n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    failed = true;
+                    break;
+                }
+            }
+        }
+        c.wbuf.drain(..written);
+        if failed {
+            c.closing = true;
+            return;
+        }
+        let want = !c.wbuf.is_empty();
+        if want != c.want_write {
+            c.want_write = want;
+            let interest = if want {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            let _ = self
+                .registry
+                .reregister(&mut c.stream, Token(id.0), interest);
+        }
+    }
+
+    /// Marks a client closing; it is dropped at the next `reap`.
+    pub fn close(&mut self, id: ClientId, why: &str) {
+        if let Some(c) = self.clients.get_mut(&id) {
+            if !c.closing {
+                log_debug!("Closing client pid:{} ({})", c.pid, why);
+                c.closing = true;
+            }
+        }
+    }
+
+    /// Drops the closing clients and returns their ids.
+    pub fn reap(&mut self) -> Vec<ClientId> {
+        let dead: Vec<ClientId> = self
+            .clients
+            .iter()
+            .filter(|(_, c)| c.closing)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &dead {
+            if let Some(mut c) = self.clients.remove(id) {
+                let _ = self.registry.deregister(&mut c.stream);
+            }
+        }
+        dead
+    }
+
+    /// True while the client is connected and not closing.
+    pub fn is_live(&self, id: ClientId) -> bool {
+        self.clients.get(&id).is_some_and(|c| !c.closing)
+    }
+
+    /// The peer pid of a client (-1 when unknown or gone).
+    pub fn pid(&self, id: ClientId) -> i32 {
+        self.clients.get(&id).map_or(-1, |c| c.pid)
+    }
+
+    /// Bytes queued for a client and not yet written.
+    pub fn unsent(&self, id: ClientId) -> usize {
+        self.clients.get(&id).map_or(0, |c| c.wbuf.len())
+    }
+
+    /// The live clients with their pids.
+    pub fn live(&self) -> impl Iterator<Item = (ClientId, i32)> + '_ {
+        self.clients
+            .iter()
+            .filter(|(_, c)| !c.closing)
+            .map(|(id, c)| (*id, c.pid))
+    }
+
+    /// Bytes held in client buffers (allocated input and output space).
+    pub fn buffered_bytes(&self) -> usize {
+        self.clients
+            .values()
+            .map(|c| c.framer.buffered() + c.wbuf.capacity())
+            .sum()
+    }
+}
