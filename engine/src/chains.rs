@@ -21,6 +21,9 @@ use crate::error::{Result, TdbError};
 use crate::lock::lock_offset;
 use crate::mutex::{mutex_area_size, MutexArea};
 use crate::tdb::Tdb;
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg};
+use std::os::fd::BorrowedFd;
 
 /// A blocking wait for one hash chain of one database, movable to another
 /// thread. It never leaves the chain locked.
@@ -107,29 +110,29 @@ impl ChainWait {
     }
 }
 
-/// One open-file-description lock call on one byte (F_OFD_SETLK[W]).
+/// One open-file-description lock call on one byte (F_OFD_SETLK[W]),
+/// retried when a signal interrupts it.
 fn ofd_lock(fd: i32, ltype: libc::c_short, offset: u32, wait: bool) -> std::io::Result<()> {
-    // SAFETY: flock is plain data; zeroed is a valid value and l_pid must be 0
-    // for OFD locks.
-    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
-    fl.l_type = ltype;
-    fl.l_whence = libc::SEEK_SET as libc::c_short;
-    fl.l_start = offset as libc::off_t;
-    fl.l_len = 1;
-    let cmd = if wait {
-        libc::F_OFD_SETLKW
-    } else {
-        libc::F_OFD_SETLK
+    let fl = libc::flock {
+        l_type: ltype,
+        l_whence: libc::SEEK_SET as libc::c_short,
+        l_start: libc::off_t::from(offset),
+        l_len: 1,
+        l_pid: 0,
     };
+    // SAFETY: `chain_wait` hands out a wait only for an open handle and its
+    // contract is that the wait runs while that handle (and so `fd`) is open.
+    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
     loop {
-        // SAFETY: a descriptor number and a pointer to a live, initialised flock.
-        let rc = unsafe { libc::fcntl(fd, cmd, &fl as *const libc::flock) };
-        if rc != -1 {
-            return Ok(());
-        }
-        let e = std::io::Error::last_os_error();
-        if e.kind() != std::io::ErrorKind::Interrupted {
-            return Err(e);
+        let arg = if wait {
+            FcntlArg::F_OFD_SETLKW(&fl)
+        } else {
+            FcntlArg::F_OFD_SETLK(&fl)
+        };
+        match fcntl(fd, arg) {
+            Ok(_) => return Ok(()),
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(std::io::Error::from(e)),
         }
     }
 }

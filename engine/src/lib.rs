@@ -9,8 +9,9 @@
 //! `check`, `rescue`, `summary`, `dump`. Only `format` and `hash` are public
 //! modules; everything else a caller needs is re-exported here.
 //!
-//! `unsafe` lives only in `io` (the shared mapping) and `mutex` (robust
-//! process-shared pthread mutexes); fcntl locks, open/close, fallocate and the
+//! `unsafe` lives only in `io` (the shared mapping), `mutex` (robust
+//! process-shared pthread mutexes) and `chains` (borrowing the descriptor for a
+//! chain wait on another thread); fcntl locks, open/close, fallocate and the
 //! mutex probe's fork go through `nix`. Locks and traversal state are held by
 //! guards (`Held`) that release them on drop, so an early return or a caught
 //! panic never leaves a lock behind.
