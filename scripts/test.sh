@@ -3,7 +3,7 @@
 # only on failure), and the total "N passed, M failed" as the last line.
 #
 # Parts, in order: the release build; the style gates (cargo fmt --check, cargo
-# clippy -D warnings on every target); cargo's tests in the release profile and
+# clippy -D warnings on every target, no function over 150 lines in ctdbd); cargo's tests in the release profile and
 # the engine's tests again in the debug profile (overflow checks on); the ABI
 # and header checks; the torture smoke; then the suites, each ending with its
 # own "N passed, M failed" line: libtdb compatibility, Samba's programs on our
@@ -63,6 +63,7 @@ fi
 gate "cargo fmt --check" $CARGO fmt --all --check
 gate "cargo clippy --workspace --all-targets -D warnings" \
 	$CARGO clippy --workspace --all-targets --quiet -- -D warnings
+gate "no function over 150 lines in ctdbd/src" python3 scripts/fn-length.py ctdbd/src
 cargo_tests "cargo test --release" $CARGO test --release --workspace
 cargo_tests "cargo test (debug profile, engine)" $CARGO test -p tdb-engine
 for t in check-abi check-header; do
