@@ -8,9 +8,9 @@ use ctdb_protocol::packet::Framer;
 pub use ctdb_protocol::Pnn;
 use mio::net::{TcpListener, UnixListener, UnixStream};
 use mio::{Interest, Registry, Token};
+use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
-use std::os::fd::AsRawFd;
 
 /// Poll token of the unix listener.
 pub const LISTENER: Token = Token(0);
@@ -78,25 +78,10 @@ pub struct Transport {
     next_id: usize,
 }
 
+/// The pid of the process at the other end of a unix socket, or -1 when the
+/// kernel does not say.
 fn peer_pid(stream: &UnixStream) -> i32 {
-    // SAFETY: ucred is plain old data; all-zero is a valid value.
-    let mut cred: libc::ucred = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: cred/len describe a writable ucred and the fd is open.
-    let r = unsafe {
-        libc::getsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            &mut cred as *mut _ as *mut libc::c_void,
-            &mut len,
-        )
-    };
-    if r == 0 {
-        cred.pid
-    } else {
-        -1
-    }
+    getsockopt(stream, PeerCredentials).map_or(-1, |cred| cred.pid())
 }
 
 impl Transport {
