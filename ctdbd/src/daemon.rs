@@ -289,3 +289,15 @@ pub fn reply_of(done: Completion<Reply>) -> Reply {
         Completion::TimedOut => Reply::TimedOut,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generations_are_random_and_never_invalid() {
+        let gens: std::collections::HashSet<u32> = (0..64).map(|_| new_generation()).collect();
+        assert!(gens.len() > 1, "64 draws gave one value: {gens:?}");
+        assert!(!gens.contains(&Generation::INVALID.0) && !gens.contains(&0));
+    }
+}

@@ -148,3 +148,23 @@ macro_rules! log_notice { ($($a:tt)*) => { $crate::logging::log($crate::config::
 macro_rules! log_info { ($($a:tt)*) => { $crate::logging::log($crate::config::DEBUG_INFO, &format!($($a)*)) } }
 #[macro_export]
 macro_rules! log_debug { ($($a:tt)*) => { $crate::logging::log($crate::config::DEBUG_DEBUG, &format!($($a)*)) } }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostname_is_the_kernels_name_up_to_the_first_dot() {
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+        let short = kernel.trim().split('.').next().unwrap().to_string();
+        assert_eq!(hostname(), short);
+    }
+
+    #[test]
+    fn timestamp_has_date_time_micros_and_offset() {
+        let t = timestamp();
+        assert_eq!(t.len(), "2026-01-02T03:04:05.000006+07:00".len(), "{t}");
+        assert_eq!(&t[10..11], "T", "{t}");
+        assert!(matches!(&t[26..27], "+" | "-"), "{t}");
+    }
+}

@@ -322,3 +322,15 @@ impl Transport {
             .sum()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_pid_names_the_process_at_the_other_end() {
+        let (a, b) = UnixStream::pair().unwrap();
+        assert_eq!(peer_pid(&a), std::process::id() as i32);
+        assert_eq!(peer_pid(&b), std::process::id() as i32);
+    }
+}
