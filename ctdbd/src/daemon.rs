@@ -125,13 +125,19 @@ pub struct Daemon {
     pub(crate) stats: crate::stats::Stats,
 }
 
+/// Four bytes from the kernel's random source, or None when it cannot be read.
+fn random_bytes() -> Option<[u8; 4]> {
+    use std::io::Read;
+    let mut b = [0u8; 4];
+    let mut f = std::fs::File::open("/dev/urandom").ok()?;
+    f.read_exact(&mut b).ok()?;
+    Some(b)
+}
+
 /// A random generation number that is never INVALID_GENERATION.
 pub fn new_generation() -> u32 {
     loop {
-        let mut b = [0u8; 4];
-        // SAFETY: b is writable for 4 bytes.
-        let n = unsafe { libc::getrandom(b.as_mut_ptr() as *mut libc::c_void, 4, 0) };
-        let g = if n == 4 {
+        let g = if let Some(b) = random_bytes() {
             u32::from_le_bytes(b)
         } else {
             (Timeval::now().usec as u32).wrapping_mul(2654435761)
@@ -281,5 +287,17 @@ pub fn reply_of(done: Completion<Reply>) -> Reply {
     match done {
         Completion::Answered(r) => r,
         Completion::TimedOut => Reply::TimedOut,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generations_are_random_and_never_invalid() {
+        let gens: std::collections::HashSet<u32> = (0..64).map(|_| new_generation()).collect();
+        assert!(gens.len() > 1, "64 draws gave one value: {gens:?}");
+        assert!(!gens.contains(&Generation::INVALID.0) && !gens.contains(&0));
     }
 }

@@ -2,6 +2,7 @@
 //! current debug level (which `ctdb setdebug` changes at run time).
 
 use crate::config::LogTarget;
+use nix::syslog::{Facility, LogFlags, Severity};
 use std::io::Write;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
@@ -15,10 +16,12 @@ struct Sink {
     host: String,
 }
 
+/// The current debug level; messages above it are dropped.
 pub fn level() -> u32 {
     LEVEL.load(Ordering::Relaxed)
 }
 
+/// Changes the debug level for every later message.
 pub fn set_level(l: u32) {
     LEVEL.store(l, Ordering::Relaxed);
 }
@@ -49,33 +52,34 @@ pub fn init(target: LogTarget, level: u32, test_mode: bool) -> std::io::Result<(
         _ => None,
     };
     if target == LogTarget::Syslog {
-        // SAFETY: the ident is a static C string.
-        unsafe { libc::openlog(c"ctdbd".as_ptr(), libc::LOG_PID, libc::LOG_DAEMON) };
+        nix::syslog::openlog(Some(c"ctdbd"), LogFlags::LOG_PID, Facility::LOG_DAEMON)?;
     }
     *SINK.lock().unwrap() = Some(Sink { target, file, host });
     Ok(())
 }
 
+/// This machine's host name up to the first dot, or "localhost".
 fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: buf is writable for its length.
-    let r = unsafe { libc::gethostname(buf.as_mut_ptr() as *mut libc::c_char, buf.len()) };
-    if r != 0 {
+    let Ok(name) = nix::unistd::gethostname() else {
         return "localhost".into();
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    let s = String::from_utf8_lossy(&buf[..end]).into_owned();
+    };
+    let s = name.to_string_lossy();
     s.split('.').next().unwrap_or(&s).to_string()
 }
 
+/// The current local time as RFC 3339 with microseconds and the offset.
 fn timestamp() -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     let secs = now.as_secs() as libc::time_t;
-    // SAFETY: tm is plain data filled by localtime_r.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    unsafe { libc::localtime_r(&secs, &mut tm) };
+    // SAFETY: libc::tm holds only integers and a nullable pointer, so all
+    // zeroes is a valid value; localtime_r reads secs and writes only into tm.
+    let tm = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        libc::localtime_r(&secs, &mut tm);
+        tm
+    };
     let off = tm.tm_gmtoff;
     let sign = if off < 0 { '-' } else { '+' };
     let off = off.abs();
@@ -94,6 +98,7 @@ fn timestamp() -> String {
     )
 }
 
+/// Writes `msg` to the sink when `level` is within the current debug level.
 pub fn log(level: u32, msg: &str) {
     if level > self::level() {
         return;
@@ -121,16 +126,13 @@ pub fn log(level: u32, msg: &str) {
             }
             LogTarget::Syslog => {
                 let prio = match level {
-                    0 => libc::LOG_ERR,
-                    1 | 2 => libc::LOG_WARNING,
-                    3 | 4 => libc::LOG_NOTICE,
-                    5..=9 => libc::LOG_INFO,
-                    _ => libc::LOG_DEBUG,
+                    0 => Severity::LOG_ERR,
+                    1 | 2 => Severity::LOG_WARNING,
+                    3 | 4 => Severity::LOG_NOTICE,
+                    5..=9 => Severity::LOG_INFO,
+                    _ => Severity::LOG_DEBUG,
                 };
-                if let Ok(c) = std::ffi::CString::new(msg.replace('\0', " ")) {
-                    // SAFETY: format and argument are valid C strings.
-                    unsafe { libc::syslog(prio, c"%s".as_ptr(), c.as_ptr()) };
-                }
+                let _ = nix::syslog::syslog(prio, msg.replace('\0', " ").as_str());
             }
         },
     }
@@ -146,3 +148,23 @@ macro_rules! log_notice { ($($a:tt)*) => { $crate::logging::log($crate::config::
 macro_rules! log_info { ($($a:tt)*) => { $crate::logging::log($crate::config::DEBUG_INFO, &format!($($a)*)) } }
 #[macro_export]
 macro_rules! log_debug { ($($a:tt)*) => { $crate::logging::log($crate::config::DEBUG_DEBUG, &format!($($a)*)) } }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostname_is_the_kernels_name_up_to_the_first_dot() {
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+        let short = kernel.trim().split('.').next().unwrap().to_string();
+        assert_eq!(hostname(), short);
+    }
+
+    #[test]
+    fn timestamp_has_date_time_micros_and_offset() {
+        let t = timestamp();
+        assert_eq!(t.len(), "2026-01-02T03:04:05.000006+07:00".len(), "{t}");
+        assert_eq!(&t[10..11], "T", "{t}");
+        assert!(matches!(&t[26..27], "+" | "-"), "{t}");
+    }
+}

@@ -1,5 +1,8 @@
 //! ctdbd: a Rust replacement for Samba's CTDB daemon.  See docs/ctdbd.md.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 mod actions;
 #[allow(dead_code)] // some keys are parsed now and used by later features
 mod config;
@@ -24,9 +27,12 @@ mod vacuum;
 use config::{Config, LogTarget, Paths};
 use ctdb_protocol::types::{self as wire_types, RunState};
 use ctdb_protocol::wire::Timeval;
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::sys::stat::Mode;
+use nix::unistd::{dup2_stderr, dup2_stdin, dup2_stdout, fork, setsid, ForkResult};
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, IntoRawFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -63,11 +69,15 @@ impl PidFile {
             .write(true)
             .open(path)
             .map_err(|e| format!("Failed to create PID file {}: {}", path.display(), e))?;
-        let mut fl: libc::flock = unsafe { std::mem::zeroed() };
-        fl.l_type = libc::F_WRLCK as i16;
-        fl.l_whence = libc::SEEK_SET as i16;
-        // SAFETY: fl is a valid flock for F_SETLK.
-        if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &fl) } != 0 {
+        // A write lock on the whole file, however long it grows.
+        let whole_file = libc::flock {
+            l_type: libc::F_WRLCK as libc::c_short,
+            l_whence: libc::SEEK_SET as libc::c_short,
+            l_start: 0,
+            l_len: 0,
+            l_pid: 0,
+        };
+        if fcntl(&file, FcntlArg::F_SETLK(&whole_file)).is_err() {
             let holder = std::fs::read_to_string(path).unwrap_or_default();
             return Err(format!(
                 "PID file {} is locked: ctdbd already running (pid {})",
@@ -136,23 +146,25 @@ fn find_pnn(
     Err("Unable to bind to any of the node addresses".to_string())
 }
 
+/// Detaches from the terminal: forks (the parent exits 0), starts a new
+/// session and points stdin, stdout and stderr at /dev/null.
 fn daemonise() {
-    // SAFETY: single-threaded at this point; the parent exits at once.
-    unsafe {
-        match libc::fork() {
-            -1 => die(&["fork failed".to_string()]),
-            0 => {}
-            _ => libc::_exit(0),
-        }
-        libc::setsid();
-        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
-        if null >= 0 {
-            libc::dup2(null, 0);
-            libc::dup2(null, 1);
-            libc::dup2(null, 2);
-            if null > 2 {
-                libc::close(null);
-            }
+    // SAFETY: no other thread exists yet, so the child may run any code; the
+    // parent only exits.
+    match unsafe { fork() } {
+        Err(_) => die(&["fork failed".to_string()]),
+        Ok(ForkResult::Parent { .. }) => std::process::exit(0),
+        Ok(ForkResult::Child) => {}
+    }
+    let _ = setsid();
+    // Not close-on-exec: the copies on 0, 1 and 2 are inherited by children.
+    if let Ok(null) = nix::fcntl::open("/dev/null", OFlag::O_RDWR, Mode::empty()) {
+        let _ = dup2_stdin(&null);
+        let _ = dup2_stdout(&null);
+        let _ = dup2_stderr(&null);
+        if null.as_raw_fd() <= 2 {
+            // It already is one of the standard streams: keep it open.
+            let _ = null.into_raw_fd();
         }
     }
 }

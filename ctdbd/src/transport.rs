@@ -8,9 +8,9 @@ use ctdb_protocol::packet::Framer;
 pub use ctdb_protocol::Pnn;
 use mio::net::{TcpListener, UnixListener, UnixStream};
 use mio::{Interest, Registry, Token};
+use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
-use std::os::fd::AsRawFd;
 
 /// Poll token of the unix listener.
 pub const LISTENER: Token = Token(0);
@@ -78,25 +78,10 @@ pub struct Transport {
     next_id: usize,
 }
 
+/// The pid of the process at the other end of a unix socket, or -1 when the
+/// kernel does not say.
 fn peer_pid(stream: &UnixStream) -> i32 {
-    // SAFETY: ucred is plain old data; all-zero is a valid value.
-    let mut cred: libc::ucred = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: cred/len describe a writable ucred and the fd is open.
-    let r = unsafe {
-        libc::getsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            &mut cred as *mut _ as *mut libc::c_void,
-            &mut len,
-        )
-    };
-    if r == 0 {
-        cred.pid
-    } else {
-        -1
-    }
+    getsockopt(stream, PeerCredentials).map_or(-1, |cred| cred.pid())
 }
 
 impl Transport {
@@ -335,5 +320,17 @@ impl Transport {
             .values()
             .map(|c| c.framer.buffered() + c.wbuf.capacity())
             .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_pid_names_the_process_at_the_other_end() {
+        let (a, b) = UnixStream::pair().unwrap();
+        assert_eq!(peer_pid(&a), std::process::id() as i32);
+        assert_eq!(peer_pid(&b), std::process::id() as i32);
     }
 }
