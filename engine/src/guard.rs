@@ -30,6 +30,7 @@ pub(crate) enum Release {
 
 impl Release {
     /// Gives back what `self` describes; the result of the unlock, if any.
+    #[inline]
     fn run(self, tdb: &mut Tdb) -> Result<()> {
         match self {
             Release::List { list, kind } => tdb.unlock_list_internal(list, kind),

