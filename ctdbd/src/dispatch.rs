@@ -354,4 +354,38 @@ mod tests {
         );
         std::fs::remove_dir_all(dir).unwrap();
     }
+
+    /// LIST_TUNABLES answers with the bytes Debian's ctdbd sent in the
+    /// captured `ctdb listvars` (protocol/tests/fixtures/listvars.txt).
+    #[test]
+    fn list_tunables_matches_debians_capture() {
+        let fixture = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../protocol/tests/fixtures/listvars.txt"
+        );
+        let text = std::fs::read_to_string(fixture).unwrap();
+        let debian = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("d2c 1 "))
+            .map(|hex| {
+                (0..hex.len() / 2)
+                    .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+                    .collect::<Vec<u8>>()
+            })
+            .filter_map(|pkt| match Packet::decode(&pkt) {
+                Ok((_, Packet::ReplyControl(r))) => Some(r.data),
+                _ => None,
+            })
+            .find(|data| data.windows(15).any(|w| w == b"SeqnumInterval:"))
+            .expect("the LIST_TUNABLES reply in the fixture");
+        let (mut d, dir) = daemon("listvars");
+        let c = Origin::Client(ClientId(40));
+        d.packet(c, &control(ControlOpcode::ListTunables, 0, 3, vec![]))
+            .unwrap();
+        let ours = replies(&mut d);
+        assert_eq!(ours.len(), 1);
+        assert_eq!(ours[0].2.status, 0);
+        assert_eq!(ours[0].2.data, debian);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }

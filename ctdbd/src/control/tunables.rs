@@ -20,9 +20,12 @@ pub fn register(r: &mut Registry) {
     });
 }
 
-/// The names of the tunables that are not obsolete.
+/// The names of the tunables that are not obsolete, each after a ':' as
+/// Samba's daemon sends them (so the list starts with ':').
 fn list(_: &mut Daemon, _: &Request) -> Outcome {
-    let names = Tunables::names().into_iter().map(str::to_string).collect();
+    let names = std::iter::once(String::new())
+        .chain(Tunables::names().into_iter().map(str::to_string))
+        .collect();
     Outcome::value(&VarList(names))
 }
 
