@@ -393,12 +393,31 @@ impl Tdb {
             return self.fail(TdbError::Io);
         }
         // Learn the current size, which the transaction keeps to itself from now on.
-        let map_size = all.map_size;
-        let _ = all.file_oob(map_size, 1, true);
+        // Remap only when another process changed it (see `size_on_disk_changed`).
+        if all.size_on_disk_changed() {
+            let map_size = all.map_size;
+            let _ = all.file_oob(map_size, 1, true);
+        }
         // Both locks now belong to the transaction, until commit or cancel.
         let _ = all.keep();
         let _ = txn_lock.keep();
         Ok(heads)
+    }
+
+    /// Whether the file's size differs from the mapped size (true when it cannot
+    /// be learned, so that `file_oob` reports the error, and when a mapping that
+    /// should exist does not, so that it is tried again). A mapping of the same
+    /// size already shows every byte of the file (it is shared), so remapping it
+    /// would only make each page the transaction touches fault in again.
+    fn size_on_disk_changed(&self) -> bool {
+        let want_map = self.flags & (crate::flags::NOMMAP | crate::flags::INTERNAL) == 0;
+        if want_map && matches!(self.storage, crate::io::Storage::Unmapped) {
+            return true;
+        }
+        match self.file().map(|f| f.metadata()) {
+            Ok(Ok(meta)) => meta.len().saturating_sub(self.hdr_ofs as u64) != self.map_size as u64,
+            _ => true,
+        }
     }
 
     /// Starts a transaction (waits for the transaction lock).
