@@ -405,14 +405,17 @@ impl Tdb {
     }
 
     /// Whether the file's size differs from the mapped size (true when it cannot
-    /// be learned, so that `file_oob` reports the error, and when a mapping that
-    /// should exist does not, so that it is tried again). A mapping of the same
-    /// size already shows every byte of the file (it is shared), so remapping it
-    /// would only make each page the transaction touches fault in again.
+    /// be learned, so that `file_oob` reports the error, when a mapping that
+    /// should exist does not, so that it is tried again, and when the mapping's
+    /// length is not `map_size`). A mapping of the file's size already shows
+    /// every byte of it (it is shared), so remapping it would only make each
+    /// page the transaction touches fault in again.
     fn size_on_disk_changed(&self) -> bool {
         let want_map = self.flags & (crate::flags::NOMMAP | crate::flags::INTERNAL) == 0;
-        if want_map && matches!(self.storage, crate::io::Storage::Unmapped) {
-            return true;
+        match &self.storage {
+            crate::io::Storage::Unmapped if want_map => return true,
+            crate::io::Storage::Mapped(m) if m.len() != self.map_size as usize => return true,
+            _ => {}
         }
         match self.file().map(|f| f.metadata()) {
             Ok(Ok(meta)) => meta.len().saturating_sub(self.hdr_ofs as u64) != self.map_size as u64,
