@@ -282,18 +282,19 @@ static long trim_torn_tail(int fd)
 
 /* Replays worker w's log. Returns the in-doubt transaction (killed after "P" and not
  * yet resolved) in *pending (count 0 if none); a transaction killed before "P" is
- * simply dropped. A torn last line counts as never written; *torn (if given) says
- * whether there was one. */
+ * simply dropped. A torn last line counts as never written. */
 struct pending { long seq; int n; struct op ops[16]; bool committing; };
 
-static void replay_file(FILE *f, int w, struct model *m, struct pending *pend, bool *torn)
+static void replay(int w, struct model *m, struct pending *pend)
 {
+	char path[600];
+	log_path(path, sizeof path, w);
 	memset(m, 0, sizeof *m);
 	m->mark = -1;
 	pend->n = 0;
 	pend->seq = -1;
 	pend->committing = false;
-	if (torn) *torn = false;
+	FILE *f = fopen(path, "r");
 	if (!f) return;
 	char *line = NULL;
 	size_t cap = 0;
@@ -303,11 +304,7 @@ static void replay_file(FILE *f, int w, struct model *m, struct pending *pend, b
 		struct op o = { 0 };
 		long seq;
 		int n, r;
-		if (line[got - 1] != '\n') {
-			/* only the last line can lack its newline (getline stops at EOF) */
-			if (torn) *torn = true;
-			break;
-		}
+		if (line[got - 1] != '\n') break;   /* torn: only the last line can lack it */
 		if (sscanf(line, "I %ld %d", &seq, &n) == 2) {
 			if (in_txn && pend->committing) die("worker %d log: transaction %ld still in doubt at %ld", w, pend->seq, seq);
 			in_txn = true;
@@ -338,6 +335,7 @@ static void replay_file(FILE *f, int w, struct model *m, struct pending *pend, b
 		}
 	}
 	free(line);
+	fclose(f);
 	if (!(in_txn && pend->committing)) {
 		/* none in doubt (one killed before "P" never reached the file) */
 		pend->n = 0;
@@ -345,14 +343,6 @@ static void replay_file(FILE *f, int w, struct model *m, struct pending *pend, b
 	}
 }
 
-static void replay(int w, struct model *m, struct pending *pend)
-{
-	char path[600];
-	log_path(path, sizeof path, w);
-	FILE *f = fopen(path, "r");
-	replay_file(f, w, m, pend, NULL);
-	if (f) fclose(f);
-}
 
 /* Does the database hold exactly model m for worker w's keys? Writes the first
  * difference to why. */
