@@ -137,16 +137,23 @@ bench-smoke:
 # traversal holds an fcntl record lock while it waits for the allrecord mutex,
 # which a committing process holds while it waits for the fcntl range up to EOF.
 # That deadlock is in the lock protocol itself; Samba's libtdb hangs the same way.
-#   make robustness-smoke   short runs (< 90 s): fcntl, fcntl+nosync, mutex, mixed
+#   make robustness-smoke   short runs (< 90 s): the torn-log self-test, the
+#                           watchdog made to fire (fcntl and mutex), fcntl,
+#                           fcntl+nosync, mutex, mixed
 #                           libraries, Debian's library, plus the disk-full,
 #                           corrupt-file and lock-guard cargo tests (release and
 #                           debug profile, which checks for integer overflow)
 #   make torture TORTURE_SECS=600 TORTURE_PROCS=8 TORTURE_KILL_MS=100
+#                           (TORTURE_SEED=N replays a run's seed; TORTURE_WATCHDOG=SEC
+#                           is the no-progress time before a stall report, default 30)
 #   make corpus-compare     the corrupt-file corpus through Debian's libtdb and ours
 .PHONY: robustness-smoke torture-smoke torture torture-build corpus-compare
 TORTURE_SECS ?= 120
 TORTURE_PROCS ?= 8
 TORTURE_KILL_MS ?= 150
+TORTURE_WATCHDOG ?= 30
+TORTURE_SEED ?=
+TORTURE_LONG_OPTS = -n $(TORTURE_PROCS) -t $(TORTURE_SECS) -i $(TORTURE_KILL_MS) -w $(TORTURE_WATCHDOG) $(if $(TORTURE_SEED),-s $(TORTURE_SEED))
 TORTURE_OUT := $(BUILT)/torture
 TORTURE_BIN := $(TORTURE_OUT)/tdb-torture
 DEBLIB_HAS_TDB := $(wildcard /usr/lib/x86_64-linux-gnu/libtdb.so.1)
@@ -165,19 +172,38 @@ define torture_run
 	if env $(if $(2),LD_LIBRARY_PATH=$(2),-u LD_LIBRARY_PATH) $(TORTURE_BIN) $(3) \
 	     -V "$$other $(abspath $(TORTURE_BIN)) -c \$$TORTURE_DIR" $$d/run > $$d/out 2>&1; then \
 	  echo "PASS torture $(1)"; sed 's/^/    /' $$d/out | grep -E '^    (torture|verify)'; rm -rf $$d; \
-	else echo "FAIL torture $(1)"; sed 's/^/    /' $$d/out | tail -n 30; echo "    (files kept in $$d)"; exit 1; fi
+	else echo "FAIL torture $(1)"; grep -m1 '^torture:' $$d/out | sed 's/^/    /'; sed 's/^/    /' $$d/out | tail -n 60; \
+	  echo "    (files kept in $$d)"; exit 1; fi
 endef
 
 robustness-smoke: torture-smoke
 	$(CARGO) test --release -p tdb-engine --test diskfull --test robustness --test guards
 	$(CARGO) test -p tdb-engine --test diskfull --test robustness --test guards
 
+# The watchdog, made to fire: $(1) = label, $(2) = options. Worker 3 hangs holding
+# a chain lock (-X 3, no kills); the run must stop with exit status 2 within a few
+# seconds, naming worker 3 as the holder in the lock report ($(3): a regex) and,
+# where gdb is installed, with stack frames.
+define torture_stall_check
+	@d=$$(mktemp -d); LD_LIBRARY_PATH=$(abspath $(BUILT)) $(TORTURE_BIN) -n 4 -t 20 -i 0 -w 3 -X 3 $(2) $$d/run > $$d/out 2>&1; rc=$$?; \
+	why=""; [ $$rc = 2 ] || why="exit status $$rc, not 2"; \
+	grep -q 'STALL during the run' $$d/out || why="$$why; no STALL report"; \
+	grep -Eq '$(3)' $$d/out || why="$$why; the lock report does not name worker 3"; \
+	if command -v gdb >/dev/null; then grep -q '^    #[0-9]' $$d/out || why="$$why; no stack frames"; fi; \
+	if [ -z "$$why" ]; then echo "PASS torture watchdog $(1)"; grep -E '$(3)' $$d/out | head -n 1; rm -rf $$d; \
+	else echo "FAIL torture watchdog $(1): $$why"; sed 's/^/    /' $$d/out | tail -n 40; echo "    (files kept in $$d)"; exit 1; fi
+endef
+
 # The torture part of robustness-smoke (make test runs it; cargo test covers the rest).
 torture-smoke: torture-build
 	@d=$$(mktemp -d); for l in ours debian; do \
 	  if [ $$l = ours ]; then e="env LD_LIBRARY_PATH=$(abspath $(BUILT))"; else e="env -u LD_LIBRARY_PATH"; fi; \
 	  if $$e $(TORTURE_OUT)/mutex-ownerdead $$d > $$d/out 2>&1; then echo "PASS mutex-ownerdead $$l"; \
-	  else echo "FAIL mutex-ownerdead $$l"; sed 's/^/    /' $$d/out; rm -rf $$d; exit 1; fi; done; rm -rf $$d
+	  else echo "FAIL mutex-ownerdead $$l"; sed 's/^/    /' $$d/out; rm -rf $$d; exit 1; fi; \
+	  if $$e $(TORTURE_BIN) -T $$d/selftest > $$d/out 2>&1; then echo "PASS torture torn-log self-test $$l"; \
+	  else echo "FAIL torture torn-log self-test $$l"; sed 's/^/    /' $$d/out; rm -rf $$d; exit 1; fi; done; rm -rf $$d
+	$(call torture_stall_check,fcntl ours,,= worker 3\])
+	$(call torture_stall_check,mutex ours,-m mutex -S -R,chain mutex [0-9]+: .*= worker 3)
 	$(call torture_run,fcntl ours,$(abspath $(BUILT)),-n 6 -t 6 -i 150)
 	$(call torture_run,fcntl+nosync ours,$(abspath $(BUILT)),-n 6 -t 4 -i 100 -S)
 	$(call torture_run,mutex+nosync ours (no traversals),$(abspath $(BUILT)),-n 6 -t 4 -i 100 -m mutex -S -R)
@@ -187,11 +213,18 @@ torture-smoke: torture-build
 	$(if $(DEBLIB_HAS_TDB),$(call torture_run,mutex+nosync debian (no traversals),,-n 6 -t 3 -i 100 -m mutex -S -R))
 
 torture: torture-build
-	$(call torture_run,fcntl ours $(TORTURE_SECS)s,$(abspath $(BUILT)),-n $(TORTURE_PROCS) -t $(TORTURE_SECS) -i $(TORTURE_KILL_MS))
-	$(call torture_run,fcntl+nosync ours $(TORTURE_SECS)s,$(abspath $(BUILT)),-n $(TORTURE_PROCS) -t $(TORTURE_SECS) -i $(TORTURE_KILL_MS) -S)
-	$(call torture_run,mutex ours $(TORTURE_SECS)s (no traversals),$(abspath $(BUILT)),-n $(TORTURE_PROCS) -t $(TORTURE_SECS) -i $(TORTURE_KILL_MS) -m mutex -R)
-	$(call torture_run,mutex+nosync ours $(TORTURE_SECS)s (no traversals),$(abspath $(BUILT)),-n $(TORTURE_PROCS) -t $(TORTURE_SECS) -i $(TORTURE_KILL_MS) -m mutex -S -R)
-	$(call torture_run,fcntl+nosync mixed $(TORTURE_SECS)s,$(abspath $(BUILT)),-n $(TORTURE_PROCS) -t $(TORTURE_SECS) -i $(TORTURE_KILL_MS) -S -M $(abspath $(BUILT)))
+	$(call torture_run,fcntl ours $(TORTURE_SECS)s,$(abspath $(BUILT)),$(TORTURE_LONG_OPTS))
+	$(call torture_run,fcntl+nosync ours $(TORTURE_SECS)s,$(abspath $(BUILT)),$(TORTURE_LONG_OPTS) -S)
+	$(call torture_run,mutex ours $(TORTURE_SECS)s (no traversals),$(abspath $(BUILT)),$(TORTURE_LONG_OPTS) -m mutex -R)
+	$(call torture_run,mutex+nosync ours $(TORTURE_SECS)s (no traversals),$(abspath $(BUILT)),$(TORTURE_LONG_OPTS) -m mutex -S -R)
+	$(call torture_run,fcntl+nosync mixed $(TORTURE_SECS)s,$(abspath $(BUILT)),$(TORTURE_LONG_OPTS) -S -M $(abspath $(BUILT)))
+
+# Issue 11's long comparison: mutex+nosync (no traversals) for TORTURE_SECS on
+# our library, then on Debian's: make torture-compare TORTURE_SECS=1800
+.PHONY: torture-compare
+torture-compare: torture-build
+	$(call torture_run,mutex+nosync ours $(TORTURE_SECS)s (no traversals),$(abspath $(BUILT)),$(TORTURE_LONG_OPTS) -m mutex -S -R)
+	$(if $(DEBLIB_HAS_TDB),$(call torture_run,mutex+nosync debian $(TORTURE_SECS)s (no traversals),,$(TORTURE_LONG_OPTS) -m mutex -S -R))
 
 corpus-compare: torture-build
 	@d=$$(mktemp -d); $(CARGO) run --release -q -p tdb-engine --example write_corpus -- $$d/corpus >/dev/null || exit 1; \

@@ -4,7 +4,9 @@
 # so it is the number to watch on a noisy or shared machine; it does not see
 # cache misses or system-call cost (fcntl locks count as one instruction).
 #
-# Environment: CG_CONFIGS ["20000:131 20000:10007"], CG_MODES ["fcntl mutex"],
+# Environment: CG_CONFIGS ["20000:131 20000:10007"; an entry may name its modes,
+# records:hash:mode,..., e.g. 20000:100001:mutex for CTDB's layout], CG_MODES
+# ["fcntl mutex": the modes of entries that name none],
 # CG_SECS [0.3], DEBIAN_LIBDIR, OURS_LIBDIR [<cargo target>/release],
 # CG_OUT [<cargo target>/release/bench/callgrind]. Builds nothing in Rust: run
 # `make build` (or bench/run.sh) first.
@@ -30,8 +32,11 @@ fnmap='w_insert insert w_fetch fetch w_parse parse_record w_missing fetch_missin
 
 printf '%-14s %-5s %7s %6s %14s %14s %7s\n' workload mode records hash "Debian Ir/op" "ours Ir/op" "ratio"
 for cfg in $CONFIGS; do
-	n=${cfg%%:*}; h=${cfg##*:}
-	for mode in $MODES; do
+	n=${cfg%%:*}; h=${cfg#*:}
+	modes=$MODES
+	case $h in *:*) modes=$(echo "${h#*:}" | tr ',' ' ') ;; esac
+	h=${h%%:*}
+	for mode in $modes; do
 		for lib in debian ours; do
 			[ $lib = debian ] && lp=$DEBIAN_LIBDIR || lp=$OURS_LIBDIR
 			LD_LIBRARY_PATH=$lp valgrind --tool=callgrind -q \

@@ -19,10 +19,14 @@
  * marker "w<w>.mark"; everybody increments the counters "ctr<c>". Every
  * transaction of w writes a few of its keys (values carry the transaction's
  * sequence number), maybe increments a counter, and sets the marker to its
- * sequence number. Before a transaction starts, w appends to its log (one write(2),
- * so a kill cannot split it) the intention "I seq n" and its n operations; "P seq"
- * just before tdb_transaction_commit, "C seq" after it succeeded, "F seq" after it
- * failed. Plain writes are logged "W ..." after they return. Replaying the log
+ * sequence number. Before a transaction starts, w appends to its log (one write(2))
+ * the intention "I seq n" and its n operations; "P seq" just before
+ * tdb_transaction_commit, "C seq" after it succeeded, "F seq" after it failed.
+ * Plain writes are logged "W ..." after they return. A SIGKILL can cut a write(2)
+ * short at a page boundary, so the last line of a killed worker's log may be torn:
+ * it counts as never written (a torn "C" leaves its transaction in doubt, which the
+ * marker settles; a torn intention or "P" is a transaction that never committed),
+ * and the next incarnation cuts it off before it appends. Replaying the log
  * gives the exact expected content of w's keys, except for at most one in-doubt
  * transaction (killed after "P"): the marker says whether it was applied, and then
  * ALL of w's keys must match the log with it applied, or ALL without it (a killed
@@ -44,21 +48,35 @@
  *             are wiped by the first opener), run CMD (sh -c) with TORTURE_DIR set:
  *             e.g. the verification by the other library: "tdb-torture -c $TORTURE_DIR"
  *   -c        verify only: DIR holds a finished run
+ *   -w SEC    watchdog: a worker with no progress for SEC seconds (default 30) is a
+ *             stall; before anything is killed, every idle worker's stacks (gdb
+ *             -batch -p PID -ex 'thread apply all bt'), the file's lines of
+ *             /proc/locks and, in mutex mode, every held mutex of the mutex area
+ *             are printed
+ *   -X W      test the watchdog: worker W takes the chain lock of "ctr0" and then
+ *             hangs (use with -i 0, so that nobody is killed)
+ *   -T        self-test of the torn-log handling (DIR is scratch space)
+ * Seeds: worker w's incarnation i draws its operations from a seed made of the run
+ * seed (-s, printed in the first line), w and i, passed on its command line
+ * ("--worker W SEED DIR") and printed in its error messages and in a stall report.
  * Exit status 0 when everything holds, 1 on a violation, 2 on a stall (deadlock).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -78,10 +96,13 @@ struct slot {
 	volatile uint64_t heartbeat, commits, aborts, plain_ops, traverses, chainlocks, fetches;
 	volatile uint64_t commit_ns;   /* duration of the last commit */
 	volatile uint64_t resolved_applied, resolved_rolled_back, trav_refused;
+	volatile uint64_t seed;        /* this incarnation's seed (its command line) */
+	volatile uint64_t torn_tails;  /* torn last log lines this worker cut off */
 };
 
 struct config {
 	int nworkers, nkillable, duration, kill_ms, mutex, nosync, hash_size, no_traverse;
+	int watchdog_secs, stall_worker;
 	unsigned seed;
 	char mixed_libdir[512];
 	volatile int stop;
@@ -91,12 +112,13 @@ struct config {
 static struct config *cfg;
 static char dir[512];
 static int worker_id = -1;
+static uint64_t worker_seed;
 
 static void die(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	if (worker_id >= 0) fprintf(stderr, "tdb-torture[worker %d]: ", worker_id);
+	if (worker_id >= 0) fprintf(stderr, "tdb-torture[worker %d seed %#llx]: ", worker_id, (unsigned long long)worker_seed);
 	else fprintf(stderr, "tdb-torture: ");
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -234,9 +256,33 @@ static void log_write(const char *buf, size_t n)
 	if (write(logfd, buf, n) != (ssize_t)n) die("log write: %s", strerror(errno));
 }
 
+/* Cuts a torn last line (a write(2) that a SIGKILL cut short) off the log open on
+ * fd, so that what is appended next starts a line of its own. Only the worker's own
+ * incarnation calls it, after the previous one was reaped. Returns the bytes cut. */
+static long trim_torn_tail(int fd)
+{
+	struct stat st;
+	char buf[512];
+	if (fstat(fd, &st) != 0) die("fstat log: %s", strerror(errno));
+	off_t end = st.st_size, pos = end;
+	while (pos > 0) {
+		size_t n = pos < (off_t)sizeof buf ? (size_t)pos : sizeof buf;
+		if (pread(fd, buf, n, pos - n) != (ssize_t)n) die("read log: %s", strerror(errno));
+		for (size_t i = n; i > 0; i--) {
+			if (buf[i - 1] != '\n') continue;
+			off_t keep = pos - n + i;
+			if (keep != end && ftruncate(fd, keep) != 0) die("truncate log: %s", strerror(errno));
+			return (long)(end - keep);
+		}
+		pos -= n;
+	}
+	if (end > 0 && ftruncate(fd, 0) != 0) die("truncate log: %s", strerror(errno));
+	return (long)end;
+}
+
 /* Replays worker w's log. Returns the in-doubt transaction (killed after "P" and not
  * yet resolved) in *pending (count 0 if none); a transaction killed before "P" is
- * simply dropped. */
+ * simply dropped. A torn last line counts as never written. */
 struct pending { long seq; int n; struct op ops[16]; bool committing; };
 
 static void replay(int w, struct model *m, struct pending *pend)
@@ -250,13 +296,15 @@ static void replay(int w, struct model *m, struct pending *pend)
 	pend->committing = false;
 	FILE *f = fopen(path, "r");
 	if (!f) return;
-	char line[256];
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t got;
 	bool in_txn = false;
-	while (fgets(line, sizeof line, f)) {
+	while ((got = getline(&line, &cap, f)) > 0) {
 		struct op o = { 0 };
 		long seq;
 		int n, r;
-		if (line[strlen(line) - 1] != '\n') die("worker %d log: torn line '%s'", w, line);
+		if (line[got - 1] != '\n') break;   /* torn: only the last line can lack it */
 		if (sscanf(line, "I %ld %d", &seq, &n) == 2) {
 			if (in_txn && pend->committing) die("worker %d log: transaction %ld still in doubt at %ld", w, pend->seq, seq);
 			in_txn = true;
@@ -286,6 +334,7 @@ static void replay(int w, struct model *m, struct pending *pend)
 			die("worker %d log: bad line '%s'", w, line);
 		}
 	}
+	free(line);
 	fclose(f);
 	if (!(in_txn && pend->committing)) {
 		/* none in doubt (one killed before "P" never reached the file) */
@@ -293,6 +342,7 @@ static void replay(int w, struct model *m, struct pending *pend)
 		pend->seq = -1;
 	}
 }
+
 
 /* Does the database hold exactly model m for worker w's keys? Writes the first
  * difference to why. */
@@ -594,20 +644,31 @@ static void do_traverse(struct tdb_context *tdb, int w, bool killable)
 	set_phase(w, PH_IDLE);
 }
 
-static int worker_main(int w)
+/* -X: hold the chain lock of "ctr0" and hang, with no heartbeat, so that the
+ * watchdog has a stall to report. */
+static void hang_holding_chainlock(struct tdb_context *tdb, int w)
+{
+	set_phase(w, PH_CHAINLOCK);
+	if (tdb_chainlock(tdb, skey("ctr0")) != 0) die("worker %d: chainlock: %s", w, tdb_errorstr(tdb));
+	for (;;) pause();
+}
+
+static int worker_main(int w, uint64_t seed)
 {
 	char path[600], buf[128];
 	struct model m;
 	struct slot *s = &cfg->slots[w];
 	bool killable = w < cfg->nkillable;
 	worker_id = w;
-	rng_state = (cfg->seed + 1) * 0x9E3779B97F4A7C15ull ^ ((uint64_t)w << 32) ^ (uint64_t)s->incarnation * 7919 ^ now_ns();
-	if (!rng_state) rng_state = 1;
+	worker_seed = seed;
+	rng_state = seed ? seed : 1;
 	set_phase(w, PH_START);
 	struct tdb_context *tdb = open_db();
 	log_path(path, sizeof path, w);
-	logfd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+	logfd = open(path, O_RDWR | O_CREAT | O_APPEND, 0600);
 	if (logfd < 0) die("open %s: %s", path, strerror(errno));
+	/* The previous incarnation may have been killed inside a log write. */
+	if (trim_torn_tail(logfd) > 0) s->torn_tails++;
 	/* Settle what a previous incarnation left in doubt; check the whole state. */
 	set_phase(w, PH_VERIFY);
 	if (tdb_lockall_read(tdb) != 0) die("worker %d: lockall_read: %s", w, tdb_errorstr(tdb));
@@ -622,6 +683,7 @@ static int worker_main(int w)
 	while (!cfg->stop) {
 		unsigned r = below(100);
 		s->heartbeat = now_ns();
+		if (w == cfg->stall_worker && s->commits + s->plain_ops > 5) hang_holding_chainlock(tdb, w);
 		if (killable) {
 			if (r < 50) do_transaction(tdb, w, &m);
 			else if (r < 62 && !cfg->no_traverse) do_traverse(tdb, w, true);
@@ -699,25 +761,118 @@ static int verify(const char *label, struct tdb_context *held)
 	return 0;
 }
 
+/* ---- -T: the torn-log handling, on logs written as a killed worker leaves them ---- */
+
+static void write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text) || close(fd) != 0) die("write %s", path);
+}
+
+/* trim_torn_tail on `text` must cut `cut` bytes and leave the rest as it was. */
+static void self_test_trim(const char *path, const char *text, long cut)
+{
+	char back[256] = { 0 };
+	write_file(path, text);
+	int fd = open(path, O_RDWR | O_APPEND);
+	if (fd < 0) die("open %s", path);
+	long got = trim_torn_tail(fd);
+	ssize_t n = pread(fd, back, sizeof back - 1, 0);
+	close(fd);
+	if (got != cut || n != (ssize_t)(strlen(text) - cut) || strncmp(back, text, n) != 0)
+		die("self-test: trimming '%s' cut %ld bytes and left '%s', expected a cut of %ld", text, got, back, cut);
+}
+
+/* A log whose last line is torn, and a database with or without the operation that
+ * line was about: settle must accept the database and say which it was. */
+static void self_test_settle(const char *log_text, bool store_txn2, int expect_applied, long expect_seq)
+{
+	char path[600], val[MAXVAL + 64];
+	struct model m;
+	long seq;
+	log_path(path, sizeof path, 0);
+	write_file(path, log_text);
+	snprintf(path, sizeof path, "%s/torture.tdb", dir);
+	unlink(path);
+	struct tdb_context *tdb = open_db();
+	/* transaction 1 (committed in every log below): w0.k3 stored, marker 1 */
+	size_t vl = make_value(val, 0, 1, 3, 40);
+	if (tdb_store(tdb, skey("w0.k3"), mkdata(val, vl), TDB_REPLACE) != 0) die("self-test store");
+	if (tdb_store(tdb, skey("w0.mark"), mkdata("1", 1), TDB_REPLACE) != 0) die("self-test store");
+	if (store_txn2) {
+		/* transaction 2: w0.k5 stored, marker 2 */
+		vl = make_value(val, 0, 2, 5, 30);
+		if (tdb_store(tdb, skey("w0.k5"), mkdata(val, vl), TDB_REPLACE) != 0) die("self-test store");
+		if (tdb_store(tdb, skey("w0.mark"), mkdata("2", 1), TDB_REPLACE) != 0) die("self-test store");
+	}
+	int applied = settle(tdb, 0, &m, &seq);
+	if (applied != expect_applied || seq != expect_seq)
+		die("self-test: settle gave %d (transaction %ld), expected %d (transaction %ld) for the log '%s'", applied, seq,
+		    expect_applied, expect_seq, log_text);
+	model_free(&m);
+	tdb_close(tdb);
+}
+
+static int torn_log_self_test(void)
+{
+	static struct config c = { .nworkers = 1, .nkillable = 1, .hash_size = 31, .stall_worker = -1 };
+	char path[600];
+	const char *t1 = "I 1 2\no S 3 1 40\no M 0 1 0\nP 1\nC 1\n";
+	char committed_torn_c[256], intent_torn[256], p_torn[256];
+	cfg = &c;
+	mkdir(dir, 0700);
+	log_path(path, sizeof path, 0);
+	self_test_trim(path, "I 1 1\no M 0 1 0\nP 1\nC", 1);
+	self_test_trim(path, "P 1\nC 1\n", 0);
+	self_test_trim(path, "I 12 3\no S 2 12 4", 10);
+	self_test_trim(path, "I 1", 3);
+	self_test_trim(path, "", 0);
+	/* Transaction 2's "C" torn after its commit: in doubt, settled by the marker. */
+	snprintf(committed_torn_c, sizeof committed_torn_c, "%sI 2 2\no S 5 2 30\no M 0 2 0\nP 2\nC", t1);
+	self_test_settle(committed_torn_c, true, 1, 2);
+	self_test_settle(committed_torn_c, false, 0, 2);
+	/* Its "P" torn: the commit never started, so it must be absent. */
+	snprintf(p_torn, sizeof p_torn, "%sI 2 2\no S 5 2 30\no M 0 2 0\nP", t1);
+	self_test_settle(p_torn, false, -1, -1);
+	/* Its intention torn inside an operation line. */
+	snprintf(intent_torn, sizeof intent_torn, "%sI 2 2\no S 5 2", t1);
+	self_test_settle(intent_torn, false, -1, -1);
+	/* A complete log: nothing in doubt. */
+	self_test_settle(t1, false, -1, -1);
+	printf("self-test: torn log lines: 5 trims and 5 settled logs as expected\n");
+	return 0;
+}
+
 /* ---- the parent ---- */
 
 static char self_exe[600];
+
+/* The seed of worker w's incarnation i in a run with seed `seed` (splitmix64). */
+static uint64_t worker_seed_of(unsigned seed, int w, int incarnation)
+{
+	uint64_t z = ((uint64_t)seed << 32 ^ (uint64_t)w << 20 ^ (uint64_t)incarnation) + 0x9E3779B97F4A7C15ull;
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+	return z ^ (z >> 31);
+}
 
 static pid_t spawn(int w)
 {
 	struct slot *s = &cfg->slots[w];
 	s->phase = PH_START;
 	s->heartbeat = now_ns();
+	s->seed = worker_seed_of(cfg->seed, w, s->incarnation);
 	pid_t pid = fork();
 	if (pid < 0) die("fork: %s", strerror(errno));
 	if (pid == 0) {
-		char wbuf[16];
+		char wbuf[16], sbuf[32];
 		snprintf(wbuf, sizeof wbuf, "%d", w);
+		snprintf(sbuf, sizeof sbuf, "%#llx", (unsigned long long)s->seed);
 		if (cfg->mixed_libdir[0]) {
 			if (w % 2) setenv("LD_LIBRARY_PATH", cfg->mixed_libdir, 1);
 			else unsetenv("LD_LIBRARY_PATH");
 		}
-		execl(self_exe, self_exe, "--worker", wbuf, dir, (char *)NULL);
+		execl(self_exe, self_exe, "--worker", wbuf, sbuf, dir, (char *)NULL);
 		_exit(127);
 	}
 	s->pid = pid;
@@ -731,21 +886,147 @@ static void kill_all(void)
 	while (wait(NULL) > 0) {}
 }
 
+static int w_of_pid(pid_t pid);
+
+/* Every thread's stack of process pid (gdb), its frames to stderr. */
+static void print_stacks(pid_t pid)
+{
+	char cmd[256], line[1024];
+	int frames = 0;
+	snprintf(cmd, sizeof cmd, "timeout 60 gdb -nx -batch -p %d -ex 'thread apply all bt' 2>&1", (int)pid);
+	fflush(stdout);
+	fflush(stderr);
+	FILE *p = popen(cmd, "r");
+	if (!p) { fprintf(stderr, "    (cannot run gdb: %s)\n", strerror(errno)); return; }
+	while (fgets(line, sizeof line, p)) {
+		if (line[0] != '#' && strncmp(line, "Thread ", 7) != 0) continue;
+		frames += line[0] == '#';
+		fprintf(stderr, "    %s", line);
+	}
+	int st = pclose(p);
+	if (frames == 0) fprintf(stderr, "    (no stack from gdb, status %d: is gdb installed?)\n", st);
+}
+
+/* Who process pid is: "worker N", "the parent" (the holder in mutex mode) or "?". */
+static const char *who(int pid, char *buf, size_t n)
+{
+	int w = w_of_pid(pid);
+	if (w >= 0) snprintf(buf, n, "worker %d", w);
+	else snprintf(buf, n, "%s", pid == getpid() ? "the parent" : "not a worker");
+	return buf;
+}
+
+/* What the tdb lock on bytes start..end (end: a number or "EOF") of the file is. */
+static void describe_lock_range(char *out, size_t n, unsigned long start, const char *end)
+{
+	long first = ((long)start - 168) / 4, last = strcmp(end, "EOF") ? (atol(end) - 168) / 4 : -1;
+	if (start == 0) snprintf(out, n, "open lock");
+	else if (start == 4) snprintf(out, n, "active lock");
+	else if (start == 8) snprintf(out, n, "transaction lock");
+	else if (start == 164) snprintf(out, n, "freelist");
+	else if (start >= 168 && start % 4 == 0 && first < cfg->hash_size) {
+		if (last < 0) snprintf(out, n, "chains from %ld and the records (to EOF)", first);
+		else if (last > first) snprintf(out, n, "chains %ld..%ld", first, last);
+		else snprintf(out, n, "chain %ld", first);
+	} else snprintf(out, n, "offset %lu", start);
+}
+
+/* The lines of /proc/locks for the database file, each with its holder's worker. */
+static void print_file_locks(const char *path)
+{
+	char line[512], needle[80];
+	struct stat st;
+	int found = 0;
+	if (stat(path, &st) != 0) { fprintf(stderr, "    (stat %s: %s)\n", path, strerror(errno)); return; }
+	snprintf(needle, sizeof needle, " %02x:%02x:%lu ", major(st.st_dev), minor(st.st_dev), (unsigned long)st.st_ino);
+	FILE *f = fopen("/proc/locks", "r");
+	if (!f) { fprintf(stderr, "    (/proc/locks: %s)\n", strerror(errno)); return; }
+	while (fgets(line, sizeof line, f)) {
+		char *at = strstr(line, needle), what[64] = "", end[32] = "EOF";
+		if (!at) continue;
+		unsigned long start = 0;
+		int pid = 0;
+		/* "<id>: [-> ]<class> <ADVISORY> <READ|WRITE> <pid> <dev:ino> <start> <end>" */
+		sscanf(at + strlen(needle), "%lu %31s", &start, end);
+		char *pid_end = at;
+		while (pid_end > line && pid_end[-1] == ' ') pid_end--;
+		char *pid_start = pid_end;
+		while (pid_start > line && pid_start[-1] != ' ') pid_start--;
+		pid = atoi(pid_start);
+		describe_lock_range(what, sizeof what, start, end);
+		line[strcspn(line, "\n")] = 0;
+		char name[32];
+		fprintf(stderr, "    %s   [%s; pid %d = %s]\n", line, what, pid, who(pid, name, sizeof name));
+		found++;
+	}
+	fclose(f);
+	if (!found) fprintf(stderr, "    (no lock on the file in /proc/locks)\n");
+}
+
+/* The mutex area in front of a TDB_MUTEX_LOCKING file, laid out as glibc and
+ * Samba's libtdb lay it out: a copy of the header, the allrecord mutex, how the
+ * allrecord lock is held, then the freelist mutex and one mutex per chain. */
+struct mutex_area_head {
+	unsigned char header[168];
+	pthread_mutex_t allrecord_mutex;
+	short allrecord_lock;
+	pthread_mutex_t chains[];
+};
+
+static void print_mutex(const char *name, long idx, const pthread_mutex_t *m)
+{
+	int word = m->__data.__lock, owner = m->__data.__owner;
+	if (word == 0 && owner == 0) return;
+	int tid = word & 0x3fffffff;
+	char holder[32];
+	fprintf(stderr, "    %s", name);
+	if (idx >= 0) fprintf(stderr, " %ld", idx);
+	fprintf(stderr, ": lock word %#x (holder tid %d = %s%s%s), __owner %d\n", (unsigned)word, tid, who(tid, holder, sizeof holder),
+		(unsigned)word & 0x80000000u ? ", waiters" : "", word & 0x40000000 ? ", owner died" : "", owner);
+}
+
+/* Every mutex of the mutex area that is held (or marked), with its holder. */
+static void print_mutex_area(const char *path)
+{
+	struct mutex_area_head head;
+	pthread_mutex_t m;
+	uint32_t hash_size;
+	int fd = open(path, O_RDONLY);
+	if (fd < 0) { fprintf(stderr, "    (open %s: %s)\n", path, strerror(errno)); return; }
+	if (pread(fd, &head, sizeof head, 0) != (ssize_t)sizeof head) { fprintf(stderr, "    (short mutex area)\n"); close(fd); return; }
+	memcpy(&hash_size, head.header + 36, 4);
+	fprintf(stderr, "    allrecord_lock field: %d (0 read, 1 write, 2 none), hash size %u\n", head.allrecord_lock, hash_size);
+	print_mutex("allrecord mutex", -1, &head.allrecord_mutex);
+	for (uint32_t i = 0; i <= hash_size && i < 1000000; i++) {
+		off_t at = (off_t)offsetof(struct mutex_area_head, chains) + (off_t)i * sizeof m;
+		if (pread(fd, &m, sizeof m, at) != (ssize_t)sizeof m) break;
+		print_mutex(i == 0 ? "freelist mutex" : "chain mutex", i == 0 ? -1 : (long)i - 1, &m);
+	}
+	close(fd);
+}
+
+/* The watchdog's report: who is idle where, their stacks, the file's locks.
+ * Nothing is killed until it is printed. */
 static void report_stall(const char *when)
 {
-	fprintf(stderr, "tdb-torture: STALL %s: no progress for 30 s\n", when);
+	char path[600];
+	uint64_t t = now_ns();
+	snprintf(path, sizeof path, "%s/torture.tdb", dir);
+	fprintf(stderr, "tdb-torture: STALL %s: no progress for %d s (run seed %u)\n", when, cfg->watchdog_secs, cfg->seed);
 	for (int w = 0; w < cfg->nworkers; w++)
-		fprintf(stderr, "  worker %d pid %d phase %s idle %.1f s\n", w, cfg->slots[w].pid, phase_name[cfg->slots[w].phase],
-			(now_ns() - cfg->slots[w].heartbeat) / 1e9);
-	if (getenv("TORTURE_STALL_GDB")) {
-		/* Where is everybody? (needs gdb) */
-		for (int w = 0; w < cfg->nworkers; w++) {
-			char cmd[256];
-			if (cfg->slots[w].pid <= 0) continue;
-			fprintf(stderr, "  --- worker %d:\n", w);
-			snprintf(cmd, sizeof cmd, "gdb -p %d -batch -ex bt 2>/dev/null | grep -E '^#' >&2", cfg->slots[w].pid);
-			if (system(cmd) != 0) {}
-		}
+		fprintf(stderr, "  worker %d pid %d incarnation %d seed %#llx phase %s idle %.1f s\n", w, cfg->slots[w].pid,
+			cfg->slots[w].incarnation, (unsigned long long)cfg->slots[w].seed, phase_name[cfg->slots[w].phase],
+			(t - cfg->slots[w].heartbeat) / 1e9);
+	fprintf(stderr, "  locks on %s (/proc/locks):\n", path);
+	print_file_locks(path);
+	if (cfg->mutex) {
+		fprintf(stderr, "  mutex area (held mutexes):\n");
+		print_mutex_area(path);
+	}
+	for (int w = 0; w < cfg->nworkers; w++) {
+		if (cfg->slots[w].pid <= 0 || t - cfg->slots[w].heartbeat < 1000000000ull) continue;
+		fprintf(stderr, "  stacks of worker %d (pid %d, phase %s):\n", w, cfg->slots[w].pid, phase_name[cfg->slots[w].phase]);
+		print_stacks(cfg->slots[w].pid);
 	}
 	kill_all();
 	exit(2);
@@ -779,27 +1060,30 @@ static void stall_watch(void)
 {
 	uint64_t t = now_ns();
 	for (int w = 0; w < cfg->nworkers; w++)
-		if (cfg->slots[w].pid > 0 && (int64_t)(t - cfg->slots[w].heartbeat) > 30000000000ll) report_stall("during the run");
+		if (cfg->slots[w].pid > 0 && (int64_t)(t - cfg->slots[w].heartbeat) > (int64_t)cfg->watchdog_secs * 1000000000ll)
+			report_stall("during the run");
 }
 
 int main(int argc, char **argv)
 {
 	int opt, verify_only = 0;
 	const char *verify_cmd = NULL;
-	struct config c = { .nworkers = 6, .nkillable = -1, .duration = 10, .kill_ms = 200, .hash_size = 31 };
+	struct config c = { .nworkers = 6, .nkillable = -1, .duration = 10, .kill_ms = 200, .hash_size = 31,
+			    .watchdog_secs = 30, .stall_worker = -1 };
+	bool self_test = false;
 	c.seed = (unsigned)time(NULL);
 
-	if (argc == 4 && strcmp(argv[1], "--worker") == 0) {
-		snprintf(dir, sizeof dir, "%s", argv[3]);
+	if (argc == 5 && strcmp(argv[1], "--worker") == 0) {
+		snprintf(dir, sizeof dir, "%s", argv[4]);
 		char p[600];
 		snprintf(p, sizeof p, "%s/state", dir);
 		int fd = open(p, O_RDWR);
 		if (fd < 0) die("open %s", p);
 		cfg = mmap(NULL, sizeof *cfg, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 		if (cfg == MAP_FAILED) die("mmap");
-		return worker_main(atoi(argv[2]));
+		return worker_main(atoi(argv[2]), strtoull(argv[3], NULL, 0));
 	}
-	while ((opt = getopt(argc, argv, "n:k:t:i:m:SH:s:RM:V:c")) != -1) {
+	while ((opt = getopt(argc, argv, "n:k:t:i:m:SH:s:RM:V:cw:X:T")) != -1) {
 		switch (opt) {
 		case 'n': c.nworkers = atoi(optarg); break;
 		case 'k': c.nkillable = atoi(optarg); break;
@@ -813,6 +1097,9 @@ int main(int argc, char **argv)
 		case 'M': snprintf(c.mixed_libdir, sizeof c.mixed_libdir, "%s", optarg); break;
 		case 'V': verify_cmd = optarg; break;
 		case 'c': verify_only = 1; break;
+		case 'w': c.watchdog_secs = atoi(optarg); break;
+		case 'X': c.stall_worker = atoi(optarg); break;
+		case 'T': self_test = true; break;
 		default: fprintf(stderr, "usage: see the comment at the top of torture/tdb-torture.c\n"); return 1;
 		}
 	}
@@ -820,6 +1107,7 @@ int main(int argc, char **argv)
 	snprintf(dir, sizeof dir, "%s", argv[optind]);
 	char p[600];
 	snprintf(p, sizeof p, "%s/state", dir);
+	if (self_test) return torn_log_self_test();
 	if (verify_only) {
 		int fd = open(p, O_RDWR);
 		if (fd < 0) die("open %s", p);
@@ -829,6 +1117,7 @@ int main(int argc, char **argv)
 	}
 	if (c.nkillable < 0) c.nkillable = c.nworkers > 2 ? c.nworkers - 2 : c.nworkers / 2;
 	if (c.nworkers < 1 || c.nworkers > MAXW || c.nkillable > c.nworkers) die("bad worker counts");
+	if (c.watchdog_secs < 1) die("-w needs at least 1 second");
 	if (c.mutex && !tdb_runtime_check_for_robust_mutexes()) die("robust mutexes not supported here");
 	ssize_t l = readlink("/proc/self/exe", self_exe, sizeof self_exe - 1);
 	if (l < 0) die("readlink /proc/self/exe");
@@ -851,9 +1140,9 @@ int main(int argc, char **argv)
 
 	Dl_info info;
 	const char *lib = dladdr((void *)tdb_open, &info) && info.dli_fname ? info.dli_fname : "?";
-	printf("torture: %s, %s%s, %d workers (%d killable), %d s, kill every ~%d ms, hash %d, seed %u%s%s%s\n", lib,
-	       c.mutex ? "mutex" : "fcntl", c.nosync ? "+nosync" : "", c.nworkers, c.nkillable, c.duration, c.kill_ms, c.hash_size,
-	       c.seed, c.no_traverse ? ", no traversals" : "", c.mixed_libdir[0] ? ", odd workers on " : "", c.mixed_libdir);
+	printf("torture: %s, %s%s, %d workers (%d killable), %d s, kill every ~%d ms, hash %d, watchdog %d s, seed %u (replay: -s %u)%s%s%s\n",
+	       lib, c.mutex ? "mutex" : "fcntl", c.nosync ? "+nosync" : "", c.nworkers, c.nkillable, c.duration, c.kill_ms, c.hash_size,
+	       c.watchdog_secs, c.seed, c.seed, c.no_traverse ? ", no traversals" : "", c.mixed_libdir[0] ? ", odd workers on " : "", c.mixed_libdir);
 	fflush(stdout);
 	for (int w = 0; w < c.nworkers; w++) spawn(w);
 
@@ -900,7 +1189,7 @@ int main(int argc, char **argv)
 		spawn(victim);
 	}
 	cfg->stop = 1;
-	uint64_t give_up = now_ns() + 30000000000ull;
+	uint64_t give_up = now_ns() + (uint64_t)c.watchdog_secs * 1000000000ull;
 	for (;;) {
 		bool any = false;
 		reap(true);
@@ -909,16 +1198,19 @@ int main(int argc, char **argv)
 		if (now_ns() > give_up) report_stall("at the end of the run");
 		usleep(1000);
 	}
-	uint64_t commits = 0, aborts = 0, plain = 0, trav = 0, chl = 0, fetches = 0, ra = 0, rr = 0, tref = 0;
+	uint64_t commits = 0, aborts = 0, plain = 0, trav = 0, chl = 0, fetches = 0, ra = 0, rr = 0, tref = 0, torn = 0;
 	for (int w = 0; w < c.nworkers; w++) {
 		struct slot *s = &cfg->slots[w];
 		commits += s->commits; aborts += s->aborts; plain += s->plain_ops; trav += s->traverses; chl += s->chainlocks;
 		fetches += s->fetches; ra += s->resolved_applied; rr += s->resolved_rolled_back; tref += s->trav_refused;
+		torn += s->torn_tails;
 	}
 	printf("torture: %ld kills (%ld timed at a commit, %ld while committing); %lu commits, %lu cancels, %lu plain writes, "
-	       "%lu traversals (%lu traverse_read refused a pending recovery), %lu chainlocks, %lu checked fetches; restarts found %lu in-doubt commits applied, %lu rolled back\n",
+	       "%lu traversals (%lu traverse_read refused a pending recovery), %lu chainlocks, %lu checked fetches; restarts found %lu in-doubt commits applied, %lu rolled back, "
+	       "%lu torn log lines\n",
 	       kills, kills_targeted, kills_in_commit, (unsigned long)commits, (unsigned long)aborts, (unsigned long)plain,
-	       (unsigned long)trav, (unsigned long)tref, (unsigned long)chl, (unsigned long)fetches, (unsigned long)ra, (unsigned long)rr);
+	       (unsigned long)trav, (unsigned long)tref, (unsigned long)chl, (unsigned long)fetches, (unsigned long)ra, (unsigned long)rr,
+	       (unsigned long)torn);
 	fflush(stdout);
 	if (failures) { fprintf(stderr, "tdb-torture: %d worker failures\n", failures); return 1; }
 	int rc = verify("same library", holder);

@@ -393,12 +393,34 @@ impl Tdb {
             return self.fail(TdbError::Io);
         }
         // Learn the current size, which the transaction keeps to itself from now on.
-        let map_size = all.map_size;
-        let _ = all.file_oob(map_size, 1, true);
+        // Remap only when another process changed it (see `size_on_disk_changed`).
+        if all.size_on_disk_changed() {
+            let map_size = all.map_size;
+            let _ = all.file_oob(map_size, 1, true);
+        }
         // Both locks now belong to the transaction, until commit or cancel.
         let _ = all.keep();
         let _ = txn_lock.keep();
         Ok(heads)
+    }
+
+    /// Whether the file's size differs from the mapped size (true when it cannot
+    /// be learned, so that `file_oob` reports the error, when a mapping that
+    /// should exist does not, so that it is tried again, and when the mapping's
+    /// length is not `map_size`). A mapping of the file's size already shows
+    /// every byte of it (it is shared), so remapping it would only make each
+    /// page the transaction touches fault in again.
+    fn size_on_disk_changed(&self) -> bool {
+        let want_map = self.flags & (crate::flags::NOMMAP | crate::flags::INTERNAL) == 0;
+        match &self.storage {
+            crate::io::Storage::Unmapped if want_map => return true,
+            crate::io::Storage::Mapped(m) if m.len() != self.map_size as usize => return true,
+            _ => {}
+        }
+        match self.file().map(|f| f.metadata()) {
+            Ok(Ok(meta)) => meta.len().saturating_sub(self.hdr_ofs as u64) != self.map_size as u64,
+            _ => true,
+        }
     }
 
     /// Starts a transaction (waits for the transaction lock).
