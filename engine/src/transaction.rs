@@ -938,8 +938,20 @@ impl Tdb {
             );
             return self.fail(TdbError::Io);
         }
-        // A recovery area beyond the old end of file is dropped with the growth.
-        if recovery_eof <= head && self.write_off(RECOVERY_HEAD_OFS, 0).is_err() {
+        // Before the magic goes: every byte past the old end of file becomes free
+        // space or stays the recovery area (Samba's drops an area there and leaves
+        // the rest to no record and no list). On failure, Samba's way.
+        let keep_area = match self.account_for_space(head, &rec, recovery_eof) {
+            Ok(()) => true,
+            Err(_) => {
+                self.log(
+                    DebugLevel::Error,
+                    "tdb_transaction_recover: space past the old end of file left as it is\n",
+                );
+                false
+            }
+        };
+        if !keep_area && recovery_eof <= head && self.write_off(RECOVERY_HEAD_OFS, 0).is_err() {
             self.log(
                 DebugLevel::Fatal,
                 "tdb_transaction_recover: failed to remove recovery head\n",
@@ -953,12 +965,18 @@ impl Tdb {
             );
             return self.fail(TdbError::Io);
         }
-        if self.transaction_sync(0, recovery_eof).is_err() {
+        let map_size = self.map_size;
+        if self.transaction_sync(0, map_size).is_err() {
             self.log(
                 DebugLevel::Fatal,
                 "tdb_transaction_recover: failed to sync2 recovery\n",
             );
             return self.fail(TdbError::Io);
+        }
+        // The plan is spent: the header reads as Samba writes it again.
+        if keep_area {
+            let _ = self.write_off(head + PLAN_FREELIST_OFS, 0);
+            let _ = self.write_off(head + PLAN_ORPHAN_OFS, 0);
         }
         self.log(
             DebugLevel::Trace,
@@ -968,5 +986,160 @@ impl Tdb {
             ),
         );
         Ok(())
+    }
+}
+
+/// Where recovery keeps its plan while it frees space, in the recovery header's
+/// `next` field: the freelist head as the replay left it. (Samba's recovery reads
+/// neither this field nor the next one.)
+const PLAN_FREELIST_OFS: u32 = 0;
+/// The recovery header's `full_hash` field: the orphaned old recovery area's
+/// offset, or `PLAN_NO_ORPHAN`; 0 while no plan is saved.
+const PLAN_ORPHAN_OFS: u32 = 16;
+/// The saved plan frees no orphaned area.
+const PLAN_NO_ORPHAN: u32 = u32::MAX;
+
+/// A run of bytes that recovery turns into one free record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FreeSpan {
+    /// Where the free record starts.
+    off: Offset,
+    /// Its whole length, header and tailer included.
+    len: u32,
+}
+
+/// What recovery frees, saved in the recovery header so that a recovery killed
+/// part way and run again writes exactly the same bytes.
+#[derive(Clone, Copy, Debug)]
+struct SpacePlan {
+    /// The freelist head after the replay, before recovery linked anything.
+    freelist_head: Offset,
+    /// The old recovery area the interrupted commit had given up, if any.
+    orphan: Option<Offset>,
+}
+
+impl Tdb {
+    /// Makes every byte past `eof` (the size before the interrupted commit)
+    /// accounted for, before the recovery magic is cleared: the gap before a
+    /// recovery area placed there and anything after it become free records at
+    /// the head of the freelist, the area stays the recovery area, and an old
+    /// area the commit had given up becomes a free record too. Idempotent: run
+    /// again after the replay it writes the same bytes.
+    fn account_for_space(&mut self, head: Offset, rec: &Record, eof: u32) -> Result<()> {
+        let map_size = self.map_size;
+        let _ = self.file_oob(map_size, 1, true);
+        let file_end = self.map_size;
+        let Some(area_end) = head
+            .checked_add(RECORD_SIZE)
+            .and_then(|e| e.checked_add(rec.rec_len))
+        else {
+            return self.fail(TdbError::Corrupt);
+        };
+        if area_end > file_end || eof > file_end || eof < format::data_start(self.hash_size) {
+            return self.fail(TdbError::Corrupt);
+        }
+        let mut spans = Vec::new();
+        let mut add = |off: u32, end: u32| {
+            if end > off {
+                spans.push(FreeSpan {
+                    off,
+                    len: end - off,
+                })
+            }
+        };
+        if head >= eof {
+            add(eof, head);
+            add(area_end, file_end);
+        } else {
+            add(eof.max(area_end), file_end);
+        }
+        for s in &spans {
+            if s.len < RECORD_SIZE + OFF_SIZE || !s.len.is_multiple_of(format::ALIGNMENT) {
+                return self.fail(TdbError::Corrupt);
+            }
+        }
+        let plan = self.space_plan(head, eof)?;
+        if let Some(orphan) = plan.orphan {
+            let orphan_rec = self.read_rec_raw(orphan)?;
+            spans.insert(
+                0,
+                FreeSpan {
+                    off: orphan,
+                    len: RECORD_SIZE + orphan_rec.rec_len,
+                },
+            );
+        }
+        let Some(first) = spans.last().copied() else {
+            return Ok(());
+        };
+        let mut next = plan.freelist_head;
+        for s in &spans {
+            let free = Record {
+                next,
+                rec_len: s.len - RECORD_SIZE,
+                magic: format::FREE_MAGIC,
+                ..Record::default()
+            };
+            self.write_rec(s.off, &free)?;
+            self.write_off(s.off + s.len - OFF_SIZE, s.len)?;
+            next = s.off;
+        }
+        self.transaction_sync(0, file_end)?;
+        // The one write that links them all.
+        self.write_off(FREELIST_TOP, first.off)?;
+        self.transaction_sync(FREELIST_TOP, OFF_SIZE)
+    }
+
+    /// The saved plan, or a new one (found, saved and synced) when there is none.
+    /// Only an area placed past `eof` can have replaced an old one.
+    fn space_plan(&mut self, head: Offset, eof: u32) -> Result<SpacePlan> {
+        let saved = self.read_rec_raw(head)?;
+        if saved.full_hash != 0 {
+            return Ok(SpacePlan {
+                freelist_head: saved.next,
+                orphan: (saved.full_hash != PLAN_NO_ORPHAN).then_some(saved.full_hash),
+            });
+        }
+        let orphan = if head >= eof {
+            self.orphaned_area(eof)
+        } else {
+            None
+        };
+        let plan = SpacePlan {
+            freelist_head: self.read_off(FREELIST_TOP)?,
+            orphan,
+        };
+        self.write_off(head + PLAN_FREELIST_OFS, plan.freelist_head)?;
+        self.transaction_sync(head, RECORD_SIZE)?;
+        self.write_off(head + PLAN_ORPHAN_OFS, orphan.unwrap_or(PLAN_NO_ORPHAN))?;
+        self.transaction_sync(head, RECORD_SIZE)?;
+        Ok(plan)
+    }
+
+    /// The first recovery area below `eof` that the header no longer points at
+    /// (a commit moved the area to the end, and freed the old one only in its own
+    /// blocks). Walks the records from the start; stops at anything it cannot
+    /// step over.
+    fn orphaned_area(&mut self, eof: u32) -> Option<Offset> {
+        let mut off = format::data_start(self.hash_size);
+        while off < eof {
+            let rec = self.read_rec_raw(off).ok()?;
+            let end = off
+                .checked_add(RECORD_SIZE)?
+                .checked_add(rec.rec_len)
+                .filter(|&e| e <= eof)?;
+            if !rec.rec_len.is_multiple_of(format::ALIGNMENT) || rec.rec_len < OFF_SIZE {
+                return None;
+            }
+            match rec.magic {
+                format::MAGIC | format::DEAD_MAGIC | format::FREE_MAGIC => {}
+                format::RECOVERY_INVALID_MAGIC | format::RECOVERY_MAGIC | format::PAD_U32 => {
+                    return Some(off)
+                }
+                _ => return None,
+            }
+            off = end;
+        }
+        None
     }
 }
