@@ -523,6 +523,9 @@ impl Tdb {
         // Learn about growth by other processes first.
         let map_size = self.map_size;
         let _ = self.oob(map_size, 1, true);
+        if self.transaction.is_none() && self.flags & crate::flags::INTERNAL == 0 {
+            self.reclaim_dead_tail();
+        }
         let size = expand_adjust(self.map_size, size, self.page_size);
         let new_size = match self.map_size.checked_add(size) {
             Some(n) => n,
@@ -560,6 +563,83 @@ impl Tdb {
             self.mmap()?;
         }
         self.free_record(offset, rec)
+    }
+
+    /// Makes space at the end of the file that no record accounts for into a free
+    /// record, before growing behind it (where check's dead-space rule, which
+    /// runs to the end of the file, would no longer cover it). Such space is left
+    /// by a crash while a commit grew the file, before its recovery data counted.
+    /// Cheap unless the end of the file is neither the recovery area's end nor a
+    /// record's tailer; then it walks the records, and frees nothing unless the
+    /// walk reaches zero or padding bytes, the start of dead space.
+    fn reclaim_dead_tail(&mut self) {
+        let Some(dead) = self.dead_tail() else {
+            return;
+        };
+        let len = self.map_size - dead;
+        if len < RECORD_SIZE + format::OFF_SIZE || !len.is_multiple_of(format::ALIGNMENT) {
+            return;
+        }
+        self.log(
+            DebugLevel::Warning,
+            &format!(
+                "tdb_expand: dead space at {}-{} made free\n",
+                dead, self.map_size
+            ),
+        );
+        let rec = Record {
+            rec_len: len - RECORD_SIZE,
+            ..Record::default()
+        };
+        let _ = self.free_record(dead, rec);
+    }
+
+    /// Where dead space running to the end of the file starts, if there is some.
+    fn dead_tail(&mut self) -> Option<Offset> {
+        let end = self.map_size;
+        let start = format::data_start(self.hash_size);
+        if end <= start {
+            return None;
+        }
+        let area = self.read_off(format::RECOVERY_HEAD_OFS).ok()?;
+        if area != 0 {
+            let rec = self.read_rec_raw(area).ok()?;
+            if area as u64 + RECORD_SIZE as u64 + rec.rec_len as u64 == end as u64 {
+                return None;
+            }
+        }
+        let tailer = self.read_off(end - format::OFF_SIZE).ok()?;
+        if tailer >= RECORD_SIZE + format::OFF_SIZE && tailer <= end - start {
+            let rec = self.read_rec_raw(end - tailer).ok()?;
+            let known = matches!(
+                rec.magic,
+                format::MAGIC | format::DEAD_MAGIC | format::FREE_MAGIC
+            );
+            if known && rec.rec_len as u64 + RECORD_SIZE as u64 == tailer as u64 {
+                return None;
+            }
+        }
+        let mut off = start;
+        while off < end {
+            let rec = self.read_rec_raw(off).ok()?;
+            let known = matches!(
+                rec.magic,
+                format::MAGIC | format::DEAD_MAGIC | format::FREE_MAGIC
+            );
+            if !known && off != area {
+                let mut first = [0u8; 1];
+                self.read(off, &mut first).ok()?;
+                return (first[0] == 0 || first[0] == format::PAD_BYTE).then_some(off);
+            }
+            if !rec.rec_len.is_multiple_of(format::ALIGNMENT) {
+                return None;
+            }
+            off = off
+                .checked_add(RECORD_SIZE)?
+                .checked_add(rec.rec_len)
+                .filter(|&e| e <= end)?;
+        }
+        None
     }
 
     /// Flushes the file to disk (fdatasync, and msync of the mapped range), unless TDB_NOSYNC.

@@ -559,14 +559,10 @@ impl Tdb {
         // Refresh the mapping to the new file size (file-level: the transaction stays).
         let _ = self.file_oob(map_size, 1, true);
         self.txn_mut().old_map_size = self.map_size;
-        // Point the header at it, in the file and in the transaction's copy.
+        // Point the transaction's copy of the header at it. The file's header
+        // follows only once the recovery data is on disk (setup_recovery): until
+        // then a crash leaves the old area in place, not orphaned.
         let b = self.order.put(head);
-        self.file_write(RECOVERY_HEAD_OFS, &b).inspect_err(|_| {
-            self.log(
-                DebugLevel::Fatal,
-                "tdb_recovery_allocate: failed to write recovery head\n",
-            );
-        })?;
         self.transaction_write_existing(RECOVERY_HEAD_OFS, &b)?;
         Ok((size, head, max_size))
     }
@@ -583,6 +579,10 @@ impl Tdb {
             key_len: old_map_size,
             ..Record::default()
         };
+        let mut head_bytes = [0u8; 4];
+        self.file_read(RECOVERY_HEAD_OFS, &mut head_bytes)?;
+        let area = offset;
+        let moved = self.order.get(&head_bytes) != area;
         let mut data = Vec::with_capacity(RECORD_SIZE as usize + size as usize);
         data.extend_from_slice(&header.encode(self.order));
         let t = self.transaction.take().expect("inside a transaction");
@@ -608,10 +608,21 @@ impl Tdb {
             data.extend_from_slice(&self.order.put(offset));
             data.extend_from_slice(&self.order.put(length));
             // The old contents: read the file, not the transaction.
+            let at = data.len();
             if self.file_read_append(offset, length, &mut data).is_err() {
                 self.ecode = TdbError::Io.code();
                 r = Err(TdbError::Io);
                 break;
+            }
+            // The file's header does not point at the new area yet; the old
+            // contents record it as pointing there (as Samba's, which moved the
+            // pointer first), so a replay keeps the area it replays from.
+            if moved
+                && offset <= RECOVERY_HEAD_OFS
+                && RECOVERY_HEAD_OFS + OFF_SIZE <= offset + length
+            {
+                let p = at + (RECOVERY_HEAD_OFS - offset) as usize;
+                data[p..p + 4].copy_from_slice(&self.order.put(area));
             }
         }
         self.transaction = Some(t);
@@ -631,6 +642,14 @@ impl Tdb {
         // The data must be on disk before the magic that makes it count.
         self.transaction_sync(offset, data.len() as u32)?;
         let magic_offset = offset + RECORD_MAGIC_OFS;
+        // A new area right at the old end of file is pointed at before its magic
+        // is set (until then check sees an unused recovery area); one past a gap
+        // gets its magic first (until the pointer moves, the gap hides it as dead
+        // space, and recovery is not due).
+        let gap = area > old_map_size;
+        if moved && !gap {
+            self.point_at_recovery_area(area)?;
+        }
         let magic = self.order.put(format::RECOVERY_MAGIC);
         if self.file_write(magic_offset, &magic).is_err() {
             self.log(
@@ -640,8 +659,25 @@ impl Tdb {
             return self.fail(TdbError::Io);
         }
         self.transaction_write_existing(magic_offset, &magic)?;
+        if moved && gap {
+            self.point_at_recovery_area(area)?;
+        }
         self.transaction_sync(magic_offset, 4)?;
+        if moved {
+            self.transaction_sync(RECOVERY_HEAD_OFS, OFF_SIZE)?;
+        }
         Ok(magic_offset)
+    }
+
+    /// Writes the file header's recovery pointer (the transaction's copy has it).
+    fn point_at_recovery_area(&mut self, area: Offset) -> Result<()> {
+        let b = self.order.put(area);
+        self.file_write(RECOVERY_HEAD_OFS, &b).inspect_err(|_| {
+            self.log(
+                DebugLevel::Fatal,
+                "tdb_recovery_allocate: failed to write recovery head\n",
+            );
+        })
     }
 
     fn prepare_commit_internal(&mut self) -> Result<()> {
