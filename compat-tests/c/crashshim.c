@@ -2,6 +2,7 @@
  * call to pwrite/pwrite64/write/fsync/fdatasync/msync/ftruncate/fallocate/
  * posix_fallocate/futimens/utimensat/utime/utimes raises SIGKILL before doing
  * anything, after naming the call on stderr ("crashshim: kill at NAME").
+ * Only calls made by the process that armed it count.
  * Used to kill a process in the middle of tdb_transaction_commit or of a
  * recovery. */
 #define _GNU_SOURCE
@@ -19,12 +20,13 @@
 
 static long armed_at;   /* 0: not armed */
 static long calls;
+static pid_t armed_pid; /* children (e.g. a mutex probe) do not count */
 
-void compat_crash_arm(long n) { armed_at = n; calls = 0; }
+void compat_crash_arm(long n) { armed_at = n; calls = 0; armed_pid = getpid(); }
 long compat_crash_calls(void) { return calls; }
 
 static void tick(const char *name) {
-	if (armed_at > 0 && ++calls >= armed_at) {
+	if (armed_at > 0 && getpid() == armed_pid && ++calls >= armed_at) {
 		static char line[96];
 		int n = snprintf(line, sizeof line, "crashshim: kill at %s\n", name);
 		ssize_t (*real_write)(int, const void *, size_t) = dlsym(RTLD_NEXT, "write");

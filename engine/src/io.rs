@@ -594,6 +594,19 @@ impl Tdb {
         let _ = self.free_record(dead, rec);
     }
 
+    /// At open: the same, when the cheap look says there may be dead space and the
+    /// freelist lock is free (an open never waits for it).
+    pub(crate) fn reclaim_dead_tail_at_open(&mut self) {
+        if self.flags & crate::flags::INTERNAL != 0 || self.dead_tail().is_none() {
+            return;
+        }
+        if let Ok(mut freelist) = self.hold_list_quietly(-1, crate::lock::LockKind::Write, false) {
+            let map_size = freelist.map_size;
+            let _ = freelist.oob(map_size, 1, true);
+            freelist.reclaim_dead_tail();
+        }
+    }
+
     /// Where dead space running to the end of the file starts, if there is some.
     fn dead_tail(&mut self) -> Option<Offset> {
         let end = self.map_size;
