@@ -1094,6 +1094,10 @@ impl Tdb {
                 return self.fail(TdbError::Corrupt);
             }
         }
+        if head < eof && spans.is_empty() {
+            // Nothing grew and the area did not move: nothing to free.
+            return Ok(());
+        }
         let plan = self.space_plan(head, eof)?;
         if let Some(orphan) = plan.orphan {
             let orphan_rec = self.read_rec_raw(orphan)?;
