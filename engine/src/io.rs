@@ -683,7 +683,7 @@ impl Tdb {
                 .filter(|&e| e <= end && rec.rec_len.is_multiple_of(format::ALIGNMENT));
             match rec.magic {
                 format::MAGIC | format::DEAD_MAGIC | format::FREE_MAGIC => {}
-                _ if off == area => {}
+                _ if off == area && step.is_some() && rec.rec_len >= format::OFF_SIZE => {}
                 format::RECOVERY_INVALID_MAGIC | format::PAD_U32 | format::RECOVERY_MAGIC
                     if step.is_some() && rec.rec_len >= format::OFF_SIZE =>
                 {
