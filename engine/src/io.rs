@@ -629,6 +629,9 @@ impl Tdb {
         if off == start {
             return true;
         }
+        if off < start {
+            return false;
+        }
         let Some(tailer) = off
             .checked_sub(format::OFF_SIZE)
             .and_then(|t| self.read_off(t).ok())

@@ -1101,13 +1101,11 @@ impl Tdb {
         let plan = self.space_plan(head, eof)?;
         if let Some(orphan) = plan.orphan {
             let orphan_rec = self.read_rec_raw(orphan)?;
-            spans.insert(
-                0,
-                FreeSpan {
-                    off: orphan,
-                    len: RECORD_SIZE + orphan_rec.rec_len,
-                },
-            );
+            let len = RECORD_SIZE.checked_add(orphan_rec.rec_len);
+            match len.filter(|&l| orphan.checked_add(l).is_some_and(|e| e <= eof)) {
+                Some(len) => spans.insert(0, FreeSpan { off: orphan, len }),
+                None => return self.fail(TdbError::Corrupt),
+            }
         }
         let Some(first) = spans.last().copied() else {
             return Ok(());
