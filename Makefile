@@ -234,3 +234,13 @@ corpus-compare: torture-build
 	echo "== results that differ (< debian, > ours):"; diff $$d/debian.txt $$d/ours.txt; \
 	echo "== LOOP/HANG/CRASH with Debian's:"; grep -cE 'LOOP|HANG|CRASH' $$d/debian.txt; \
 	echo "== LOOP/HANG/CRASH with ours:"; grep -cE 'LOOP|HANG|CRASH' $$d/ours.txt; rm -rf $$d; true
+
+# ---- kill points of a commit (issue 11) ----
+# The matrix: every write/msync/fsync/ftruncate/fallocate/utime of one commit by
+# our library (and of its recovery) killed in turn, both libraries' checks after
+# our reopen and after a growth; then the same run with Debian's library in our
+# place, for comparison (its failures are expected).
+.PHONY: killpoints
+killpoints: build
+	OURS_LIBDIR=$(BUILT) bash compat-tests/killpoints.sh
+	-OURS_LIBDIR=/usr/lib/x86_64-linux-gnu bash compat-tests/killpoints.sh | tail -n 25

@@ -270,10 +270,11 @@ concurrency() { # MODE
 # interrupted commit: WRITER is killed at the N-th write/sync of its commit
 # (N = 1, 2, ... until the commit completes); the other library opens the
 # file: the state must be all-old or all-new, old until the commit point and
-# new after it; both libraries must agree on the recovered file (including
-# tdb_check's verdict) and at least one torn file must have been rolled back.
+# new after it; both libraries must agree on the recovered data, tdb_check
+# must pass on the file our library recovered, and at least one torn file
+# must have been rolled back.
 crash_test() { # WRITER MODE
-	local w=$1 m=$2 r n rc torn st_other st_self seen_new=0 rolled_back=0 completed=0
+	local w=$1 m=$2 r n rc torn st_other st_self st_ours seen_new=0 rolled_back=0 completed=0
 	r=$(other "$w")
 	for ((n = 1; n <= 400; n++)); do
 		lib "$w" "$BIN/crash" prepare "$PWD/db.tdb" "$m" || fail "prepare"
@@ -285,7 +286,12 @@ crash_test() { # WRITER MODE
 		cp db.tdb copy.tdb
 		st_other=$(lib "$r" "$BIN/crash" verify "$PWD/db.tdb" "$m" 2>&1) || fail "N=$n: $r verify: $st_other"
 		st_self=$(lib "$w" "$BIN/crash" verify "$PWD/copy.tdb" "$m" 2>&1) || fail "N=$n: $w verify: $st_self"
-		[ "$st_other" = "$st_self" ] || fail "N=$n: $r says '$st_other', $w says '$st_self'"
+		# the same data either way; tdb_check passes on the file our library
+		# recovered (Debian's recovery may leave space no record accounts
+		# for: its check then fails, see docs/robustness.md)
+		[ "${st_other%% *}" = "${st_self%% *}" ] || fail "N=$n: $r says '$st_other', $w says '$st_self'"
+		if [ "$r" = ours ]; then st_ours=$st_other; else st_ours=$st_self; fi
+		[ "${st_ours#* }" = "check=ok" ] || fail "N=$n: after our recovery: '$st_ours'"
 		# after the other library recovered it, the writer sees the same
 		st_self=$(lib "$w" "$BIN/crash" verify "$PWD/db.tdb" "$m" 2>&1) || fail "N=$n: $w re-verify: $st_self"
 		[ "${st_other%% *}" = "${st_self%% *}" ] || fail "N=$n: after $r's recovery $w says '$st_self'"
@@ -299,6 +305,12 @@ crash_test() { # WRITER MODE
 	[ $completed = 1 ] || fail "commit never completed"
 	[ $rolled_back -gt 0 ] || fail "no kill point left new data in the file that was then rolled back"
 	echo "kill points: $((n - 1)), torn-and-rolled-back: $rolled_back"
+}
+
+# every kill point of one commit by our library, and of its recovery
+# (compat-tests/killpoints.sh prints the matrix)
+killpoints_mode() { # MODE
+	OURS_LIBDIR="$OURS_LIBDIR" bash "$HERE/killpoints.sh" "$1"
 }
 
 # ---- Samba's tools on our library ----
@@ -425,6 +437,9 @@ done
 for m in mmap nommap mutex; do
 	t "crash-commit/$m killed deb, ours recovers" crash_test deb "$m"
 	t "crash-commit/$m killed ours, deb recovers" crash_test ours "$m"
+done
+for m in fcntl nommap mutex fcntl-nosync nommap-nosync mutex-nosync; do
+	t "kill-points/$m every commit and recovery kill point" killpoints_mode "$m"
 done
 for s in deb ours; do
 	for p in default bigendian; do

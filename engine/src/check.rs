@@ -190,7 +190,8 @@ impl Tdb {
     /// Length of the space left by a crash during growth at `off`: Samba's libtdb
     /// looks only at the byte at `off` and, when it is zero or padding, counts
     /// everything up to the end of the file. We keep that rule, so that both
-    /// libraries accept the same files (e.g. the tail left behind by a recovery).
+    /// libraries accept the same files (e.g. the tail Samba's recovery leaves; ours
+    /// frees it, see transaction.rs).
     pub(crate) fn dead_space(&mut self, off: Offset) -> u32 {
         if off >= self.map_size {
             return 0;

@@ -523,6 +523,9 @@ impl Tdb {
         // Learn about growth by other processes first.
         let map_size = self.map_size;
         let _ = self.oob(map_size, 1, true);
+        if self.transaction.is_none() && self.flags & crate::flags::INTERNAL == 0 {
+            self.reclaim_dead_tail();
+        }
         let size = expand_adjust(self.map_size, size, self.page_size);
         let new_size = match self.map_size.checked_add(size) {
             Some(n) => n,
@@ -562,6 +565,148 @@ impl Tdb {
         self.free_record(offset, rec)
     }
 
+    /// Makes space that no record accounts for into free records, before growing
+    /// behind it (check's dead-space rule, which runs to the end of the file,
+    /// would no longer cover it): dead space at the end of the file and recovery
+    /// areas nothing points at. A crash while a commit grew the file, before its
+    /// recovery data counted, leaves them (Samba's commit also in mid-file).
+    fn reclaim_dead_tail(&mut self) {
+        let Some(space) = self.unaccounted_space() else {
+            return;
+        };
+        if let Some(dead) = space.dead_from {
+            // A header pointing into the dead space points at an area never
+            // made valid: forget it first (a crash then leaves plain dead space).
+            let area = self.read_off(format::RECOVERY_HEAD_OFS).unwrap_or(0);
+            if area >= dead && self.write_off(format::RECOVERY_HEAD_OFS, 0).is_err() {
+                return;
+            }
+        }
+        let spans = space.orphans.iter().copied().chain(
+            space
+                .dead_from
+                .map(|d| (d, self.map_size - d))
+                .filter(|&(_, len)| {
+                    len >= RECORD_SIZE + format::OFF_SIZE && len.is_multiple_of(format::ALIGNMENT)
+                }),
+        );
+        for (off, len) in spans.collect::<Vec<_>>() {
+            self.log(
+                DebugLevel::Warning,
+                &format!(
+                    "tdb_expand: unaccounted space at {}-{} made free\n",
+                    off,
+                    off + len
+                ),
+            );
+            let rec = Record {
+                rec_len: len - RECORD_SIZE,
+                ..Record::default()
+            };
+            if self.free_record(off, rec).is_err() {
+                return;
+            }
+        }
+    }
+
+    /// At open: the same, when the cheap look says there may be such space and
+    /// the freelist lock is free (an open never waits for it).
+    pub(crate) fn reclaim_dead_tail_at_open(&mut self) {
+        if self.flags & crate::flags::INTERNAL != 0 || self.unaccounted_space().is_none() {
+            return;
+        }
+        if let Ok(mut freelist) = self.hold_list_quietly(-1, crate::lock::LockKind::Write, false) {
+            let map_size = freelist.map_size;
+            let _ = freelist.oob(map_size, 1, true);
+            freelist.reclaim_dead_tail();
+        }
+    }
+
+    /// Whether a record (or the hash table) ends just before `off`: its tailer
+    /// there names a used, dead or free record of that length.
+    fn record_ends_at(&mut self, off: Offset) -> bool {
+        let start = format::data_start(self.hash_size);
+        if off == start {
+            return true;
+        }
+        if off < start {
+            return false;
+        }
+        let Some(tailer) = off
+            .checked_sub(format::OFF_SIZE)
+            .and_then(|t| self.read_off(t).ok())
+        else {
+            return false;
+        };
+        if tailer < RECORD_SIZE + format::OFF_SIZE || tailer > off - start {
+            return false;
+        }
+        match self.read_rec_raw(off - tailer) {
+            Ok(rec) => {
+                matches!(
+                    rec.magic,
+                    format::MAGIC | format::DEAD_MAGIC | format::FREE_MAGIC
+                ) && rec.rec_len as u64 + RECORD_SIZE as u64 == tailer as u64
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Space no record accounts for, if any: a cheap look at the end of the file
+    /// first (the recovery area or a record must end there, behind a record), a
+    /// walk over the records only when that fails. The walk steps over recovery
+    /// areas nothing points at (listing them), and stops at zero or padding
+    /// bytes where a record should start (dead space to the end of the file, as
+    /// check counts it) and at anything it cannot step over (nothing to do).
+    fn unaccounted_space(&mut self) -> Option<UnaccountedSpace> {
+        let end = self.map_size;
+        let start = format::data_start(self.hash_size);
+        if end <= start {
+            return None;
+        }
+        let area = self.read_off(format::RECOVERY_HEAD_OFS).ok()?;
+        if area != 0 {
+            let rec = self.read_rec_raw(area).ok()?;
+            if area as u64 + RECORD_SIZE as u64 + rec.rec_len as u64 == end as u64
+                && self.record_ends_at(area)
+            {
+                return None;
+            }
+        }
+        if self.record_ends_at(end) {
+            return None;
+        }
+        let mut space = UnaccountedSpace::default();
+        let mut off = start;
+        while off < end {
+            let rec = self.read_rec_raw(off).ok()?;
+            let step = off
+                .checked_add(RECORD_SIZE)?
+                .checked_add(rec.rec_len)
+                .filter(|&e| e <= end && rec.rec_len.is_multiple_of(format::ALIGNMENT));
+            match rec.magic {
+                format::MAGIC | format::DEAD_MAGIC | format::FREE_MAGIC => {}
+                _ if off == area && step.is_some() && rec.rec_len >= format::OFF_SIZE => {}
+                format::RECOVERY_INVALID_MAGIC | format::PAD_U32 | format::RECOVERY_MAGIC
+                    if step.is_some() && rec.rec_len >= format::OFF_SIZE =>
+                {
+                    space.orphans.push((off, RECORD_SIZE + rec.rec_len));
+                }
+                _ => {
+                    let mut first = [0u8; 1];
+                    self.read(off, &mut first).ok()?;
+                    if first[0] != 0 && first[0] != format::PAD_BYTE {
+                        return None;
+                    }
+                    space.dead_from = Some(off);
+                    break;
+                }
+            }
+            off = step?;
+        }
+        (space.dead_from.is_some() || !space.orphans.is_empty()).then_some(space)
+    }
+
     /// Flushes the file to disk (fdatasync, and msync of the mapped range), unless TDB_NOSYNC.
     pub(crate) fn sync_range(&mut self, off: Offset, len: u32) -> Result<()> {
         if self.flags & crate::flags::NOSYNC != 0 {
@@ -592,6 +737,15 @@ impl Tdb {
         }
         Ok(())
     }
+}
+
+/// Space found by `Tdb::unaccounted_space`.
+#[derive(Default)]
+struct UnaccountedSpace {
+    /// Recovery areas nothing points at: (offset, whole length).
+    orphans: Vec<(Offset, u32)>,
+    /// Where dead space running to the end of the file starts.
+    dead_from: Option<Offset>,
 }
 
 /// How much to grow a database of `map_size` bytes that needs `size` more:

@@ -543,6 +543,9 @@ impl Tdb {
         if self.transaction_recover().is_err() {
             return Err(open_error(libc::EIO));
         }
+        if !self.read_only && tdb_flags & flags::NOLOCK == 0 {
+            self.reclaim_dead_tail_at_open();
+        }
         Ok(())
     }
 

@@ -581,14 +581,10 @@ impl Tdb {
         // Refresh the mapping to the new file size (file-level: the transaction stays).
         let _ = self.file_oob(map_size, 1, true);
         self.txn_mut().old_map_size = self.map_size;
-        // Point the header at it, in the file and in the transaction's copy.
+        // Point the transaction's copy of the header at it. The file's header
+        // follows only once the recovery data is on disk (setup_recovery): until
+        // then a crash leaves the old area in place, not orphaned.
         let b = self.order.put(head);
-        self.file_write(RECOVERY_HEAD_OFS, &b).inspect_err(|_| {
-            self.log(
-                DebugLevel::Fatal,
-                "tdb_recovery_allocate: failed to write recovery head\n",
-            );
-        })?;
         self.transaction_write_existing(RECOVERY_HEAD_OFS, &b)?;
         Ok((size, head, max_size))
     }
@@ -605,6 +601,10 @@ impl Tdb {
             key_len: old_map_size,
             ..Record::default()
         };
+        let mut head_bytes = [0u8; 4];
+        self.file_read(RECOVERY_HEAD_OFS, &mut head_bytes)?;
+        let area = offset;
+        let moved = self.order.get(&head_bytes) != area;
         let mut data = Vec::with_capacity(RECORD_SIZE as usize + size as usize);
         data.extend_from_slice(&header.encode(self.order));
         let t = self.transaction.take().expect("inside a transaction");
@@ -630,10 +630,21 @@ impl Tdb {
             data.extend_from_slice(&self.order.put(offset));
             data.extend_from_slice(&self.order.put(length));
             // The old contents: read the file, not the transaction.
+            let at = data.len();
             if self.file_read_append(offset, length, &mut data).is_err() {
                 self.ecode = TdbError::Io.code();
                 r = Err(TdbError::Io);
                 break;
+            }
+            // The file's header does not point at the new area yet; the old
+            // contents record it as pointing there (as Samba's, which moved the
+            // pointer first), so a replay keeps the area it replays from.
+            if moved
+                && offset <= RECOVERY_HEAD_OFS
+                && RECOVERY_HEAD_OFS + OFF_SIZE <= offset + length
+            {
+                let p = at + (RECOVERY_HEAD_OFS - offset) as usize;
+                data[p..p + 4].copy_from_slice(&self.order.put(area));
             }
         }
         self.transaction = Some(t);
@@ -653,6 +664,14 @@ impl Tdb {
         // The data must be on disk before the magic that makes it count.
         self.transaction_sync(offset, data.len() as u32)?;
         let magic_offset = offset + RECORD_MAGIC_OFS;
+        // A new area right at the old end of file is pointed at before its magic
+        // is set (until then check sees an unused recovery area); one past a gap
+        // gets its magic first (until the pointer moves, the gap hides it as dead
+        // space, and recovery is not due).
+        let gap = area > old_map_size;
+        if moved && !gap {
+            self.point_at_recovery_area(area)?;
+        }
         let magic = self.order.put(format::RECOVERY_MAGIC);
         if self.file_write(magic_offset, &magic).is_err() {
             self.log(
@@ -662,8 +681,25 @@ impl Tdb {
             return self.fail(TdbError::Io);
         }
         self.transaction_write_existing(magic_offset, &magic)?;
+        if moved && gap {
+            self.point_at_recovery_area(area)?;
+        }
         self.transaction_sync(magic_offset, 4)?;
+        if moved {
+            self.transaction_sync(RECOVERY_HEAD_OFS, OFF_SIZE)?;
+        }
         Ok(magic_offset)
+    }
+
+    /// Writes the file header's recovery pointer (the transaction's copy has it).
+    fn point_at_recovery_area(&mut self, area: Offset) -> Result<()> {
+        let b = self.order.put(area);
+        self.file_write(RECOVERY_HEAD_OFS, &b).inspect_err(|_| {
+            self.log(
+                DebugLevel::Fatal,
+                "tdb_recovery_allocate: failed to write recovery head\n",
+            );
+        })
     }
 
     fn prepare_commit_internal(&mut self) -> Result<()> {
@@ -960,8 +996,20 @@ impl Tdb {
             );
             return self.fail(TdbError::Io);
         }
-        // A recovery area beyond the old end of file is dropped with the growth.
-        if recovery_eof <= head && self.write_off(RECOVERY_HEAD_OFS, 0).is_err() {
+        // Before the magic goes: every byte past the old end of file becomes free
+        // space or stays the recovery area (Samba's drops an area there and leaves
+        // the rest to no record and no list). On failure, Samba's way.
+        let keep_area = match self.account_for_space(head, &rec, recovery_eof) {
+            Ok(()) => true,
+            Err(_) => {
+                self.log(
+                    DebugLevel::Error,
+                    "tdb_transaction_recover: space past the old end of file left as it is\n",
+                );
+                false
+            }
+        };
+        if !keep_area && recovery_eof <= head && self.write_off(RECOVERY_HEAD_OFS, 0).is_err() {
             self.log(
                 DebugLevel::Fatal,
                 "tdb_transaction_recover: failed to remove recovery head\n",
@@ -975,12 +1023,18 @@ impl Tdb {
             );
             return self.fail(TdbError::Io);
         }
-        if self.transaction_sync(0, recovery_eof).is_err() {
+        let map_size = self.map_size;
+        if self.transaction_sync(0, map_size).is_err() {
             self.log(
                 DebugLevel::Fatal,
                 "tdb_transaction_recover: failed to sync2 recovery\n",
             );
             return self.fail(TdbError::Io);
+        }
+        // The plan is spent: the header reads as Samba writes it again.
+        if keep_area {
+            let _ = self.write_off(head + PLAN_FREELIST_OFS, 0);
+            let _ = self.write_off(head + PLAN_ORPHAN_OFS, 0);
         }
         self.log(
             DebugLevel::Trace,
@@ -990,5 +1044,162 @@ impl Tdb {
             ),
         );
         Ok(())
+    }
+}
+
+/// Where recovery keeps its plan while it frees space, in the recovery header's
+/// `next` field: the freelist head as the replay left it. (Samba's recovery reads
+/// neither this field nor the next one.)
+const PLAN_FREELIST_OFS: u32 = 0;
+/// The recovery header's `full_hash` field: the orphaned old recovery area's
+/// offset, or `PLAN_NO_ORPHAN`; 0 while no plan is saved.
+const PLAN_ORPHAN_OFS: u32 = 16;
+/// The saved plan frees no orphaned area.
+const PLAN_NO_ORPHAN: u32 = u32::MAX;
+
+/// A run of bytes that recovery turns into one free record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FreeSpan {
+    /// Where the free record starts.
+    off: Offset,
+    /// Its whole length, header and tailer included.
+    len: u32,
+}
+
+/// What recovery frees, saved in the recovery header so that a recovery killed
+/// part way and run again writes exactly the same bytes.
+#[derive(Clone, Copy, Debug)]
+struct SpacePlan {
+    /// The freelist head after the replay, before recovery linked anything.
+    freelist_head: Offset,
+    /// The old recovery area the interrupted commit had given up, if any.
+    orphan: Option<Offset>,
+}
+
+impl Tdb {
+    /// Makes every byte past `eof` (the size before the interrupted commit)
+    /// accounted for, before the recovery magic is cleared: the gap before a
+    /// recovery area placed there and anything after it become free records at
+    /// the head of the freelist, the area stays the recovery area, and an old
+    /// area the commit had given up becomes a free record too. Idempotent: run
+    /// again after the replay it writes the same bytes.
+    fn account_for_space(&mut self, head: Offset, rec: &Record, eof: u32) -> Result<()> {
+        let map_size = self.map_size;
+        let _ = self.file_oob(map_size, 1, true);
+        let file_end = self.map_size;
+        let Some(area_end) = head
+            .checked_add(RECORD_SIZE)
+            .and_then(|e| e.checked_add(rec.rec_len))
+        else {
+            return self.fail(TdbError::Corrupt);
+        };
+        if area_end > file_end || eof > file_end || eof < format::data_start(self.hash_size) {
+            return self.fail(TdbError::Corrupt);
+        }
+        let mut spans = Vec::new();
+        let mut add = |off: u32, end: u32| {
+            if end > off {
+                spans.push(FreeSpan {
+                    off,
+                    len: end - off,
+                })
+            }
+        };
+        if head >= eof {
+            add(eof, head);
+            add(area_end, file_end);
+        } else {
+            add(eof.max(area_end), file_end);
+        }
+        for s in &spans {
+            if s.len < RECORD_SIZE + OFF_SIZE || !s.len.is_multiple_of(format::ALIGNMENT) {
+                return self.fail(TdbError::Corrupt);
+            }
+        }
+        if head < eof && spans.is_empty() {
+            // Nothing grew and the area did not move: nothing to free.
+            return Ok(());
+        }
+        let plan = self.space_plan(head, eof)?;
+        if let Some(orphan) = plan.orphan {
+            let orphan_rec = self.read_rec_raw(orphan)?;
+            let len = RECORD_SIZE.checked_add(orphan_rec.rec_len);
+            match len.filter(|&l| orphan.checked_add(l).is_some_and(|e| e <= eof)) {
+                Some(len) => spans.insert(0, FreeSpan { off: orphan, len }),
+                None => return self.fail(TdbError::Corrupt),
+            }
+        }
+        let Some(first) = spans.last().copied() else {
+            return Ok(());
+        };
+        let mut next = plan.freelist_head;
+        for s in &spans {
+            let free = Record {
+                next,
+                rec_len: s.len - RECORD_SIZE,
+                magic: format::FREE_MAGIC,
+                ..Record::default()
+            };
+            self.write_rec(s.off, &free)?;
+            self.write_off(s.off + s.len - OFF_SIZE, s.len)?;
+            next = s.off;
+        }
+        self.transaction_sync(0, file_end)?;
+        // The one write that links them all.
+        self.write_off(FREELIST_TOP, first.off)?;
+        self.transaction_sync(FREELIST_TOP, OFF_SIZE)
+    }
+
+    /// The saved plan, or a new one (found, saved and synced) when there is none.
+    /// Only an area placed past `eof` can have replaced an old one.
+    fn space_plan(&mut self, head: Offset, eof: u32) -> Result<SpacePlan> {
+        let saved = self.read_rec_raw(head)?;
+        if saved.full_hash != 0 {
+            return Ok(SpacePlan {
+                freelist_head: saved.next,
+                orphan: (saved.full_hash != PLAN_NO_ORPHAN).then_some(saved.full_hash),
+            });
+        }
+        let orphan = if head >= eof {
+            self.orphaned_area(eof)
+        } else {
+            None
+        };
+        let plan = SpacePlan {
+            freelist_head: self.read_off(FREELIST_TOP)?,
+            orphan,
+        };
+        self.write_off(head + PLAN_FREELIST_OFS, plan.freelist_head)?;
+        self.transaction_sync(head, RECORD_SIZE)?;
+        self.write_off(head + PLAN_ORPHAN_OFS, orphan.unwrap_or(PLAN_NO_ORPHAN))?;
+        self.transaction_sync(head, RECORD_SIZE)?;
+        Ok(plan)
+    }
+
+    /// The first recovery area below `eof` that the header no longer points at
+    /// (a commit moved the area to the end, and freed the old one only in its own
+    /// blocks). Walks the records from the start; stops at anything it cannot
+    /// step over.
+    fn orphaned_area(&mut self, eof: u32) -> Option<Offset> {
+        let mut off = format::data_start(self.hash_size);
+        while off < eof {
+            let rec = self.read_rec_raw(off).ok()?;
+            let end = off
+                .checked_add(RECORD_SIZE)?
+                .checked_add(rec.rec_len)
+                .filter(|&e| e <= eof)?;
+            if !rec.rec_len.is_multiple_of(format::ALIGNMENT) || rec.rec_len < OFF_SIZE {
+                return None;
+            }
+            match rec.magic {
+                format::MAGIC | format::DEAD_MAGIC | format::FREE_MAGIC => {}
+                format::RECOVERY_INVALID_MAGIC | format::RECOVERY_MAGIC | format::PAD_U32 => {
+                    return Some(off)
+                }
+                _ => return None,
+            }
+            off = end;
+        }
+        None
     }
 }
