@@ -151,7 +151,9 @@ stop_daemon() { # stop_daemon BASE: by the pid in its pid file
 	return 1
 }
 
-port_busy() { ss -Hltn "sport = :4379" 2>/dev/null | grep -q .; }
+# Port 4379 taken on an address this suite uses (127.0.0.x) or on every
+# address; nodes of other local clusters (127.0.N.x) do not clash.
+port_busy() { ss -Hltn "sport = :4379" 2>/dev/null | grep -qE '(127\.0\.0\.[0-9]+|0\.0\.0\.0|\*|\[::\]):4379'; }
 
 # The clustered-smbd scenario (smbd_suite and its helpers).
 # shellcheck source=compat-tests/ctdb/smbd.sh

@@ -4,7 +4,7 @@
 use super::{Outcome, Registry, Request};
 use crate::daemon::Daemon;
 use ctdb_protocol::types::{
-    NodeAndFlags, NodeMap, Uptime, VnnMap, CAP_LMASTER, NODE_FLAGS_DELETED, NODE_FLAGS_DISCONNECTED,
+    NodeAndFlags, NodeMap, Uptime, VnnMap, CAP_LMASTER, NODE_FLAGS_DELETED,
 };
 use ctdb_protocol::wire::{Reader, SockAddr, Timeval};
 use ctdb_protocol::{ControlOpcode, Generation, Pnn};
@@ -94,16 +94,14 @@ fn node_map(d: &mut Daemon, req: &Request) -> Outcome {
     let mut map = NodeMap::default();
     for n in &st.nodes {
         // GET_NODES_FILE reports the file as read (only deleted nodes
-        // flagged); GET_NODEMAP the live view, in which every other node is
-        // disconnected until the node transport exists.
+        // flagged); GET_NODEMAP the live view: this node's flags, and
+        // DISCONNECTED for the other nodes the transport is not connected to.
         let flags = if n.deleted {
             NODE_FLAGS_DELETED
         } else if req.opcode() == ControlOpcode::GetNodesFile {
             0
-        } else if n.pnn == st.pnn {
-            st.flags
         } else {
-            NODE_FLAGS_DISCONNECTED
+            d.link_flags(n.pnn)
         };
         map.0.push(NodeAndFlags {
             pnn: Pnn(n.pnn),
