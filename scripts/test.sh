@@ -7,7 +7,8 @@
 # the engine's tests again in the debug profile (overflow checks on); the ABI
 # and header checks; the torture smoke; then the suites, each ending with its
 # own "N passed, M failed" line: libtdb compatibility, Samba's programs on our
-# library, and Debian's ctdb tool against our release ctdbd and Debian's.
+# library, Debian's ctdb tool against our release ctdbd and Debian's, and the
+# node transport on 3 of our nodes (compat-tests/ctdb/nodelink.sh).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 

@@ -200,11 +200,12 @@ impl NodeLinks {
         self.peer(pnn).is_some_and(|p| p.connected && !p.deleted)
     }
 
-    /// Connected nodes, this one included.
+    /// Other nodes that are connected (Samba's num_connected, which does
+    /// not count this node).
     pub fn num_connected(&self) -> usize {
-        self.peers
-            .iter()
-            .filter(|p| p.connected && !p.deleted)
+        self.others()
+            .into_iter()
+            .filter(|p| self.is_connected(*p))
             .count()
     }
 
