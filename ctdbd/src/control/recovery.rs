@@ -12,7 +12,7 @@ use crate::{log_err, log_info, log_notice, log_warn};
 use ctdb_protocol::ltdb::RecBuffer;
 use ctdb_protocol::types::{PullDbExt, TransDb};
 use ctdb_protocol::wire::Reader;
-use ctdb_protocol::{ControlOpcode, Layout};
+use ctdb_protocol::{ControlOpcode, Generation, Layout};
 
 /// Registers this concern's controls.
 pub fn register(r: &mut Registry) {
@@ -63,17 +63,19 @@ fn freeze(d: &mut Daemon, req: &Request) -> Outcome {
 }
 
 /// DB_TRANSACTION_START, WIPE_DATABASE, DB_TRANSACTION_COMMIT on a frozen
-/// database; ctdb_transdb is db_id u32, tid u32.
+/// database; ctdb_transdb is db_id u32, tid u32.  The tid is the recovery's
+/// generation: wipe and commit must name the started one, and a commit
+/// stamps the database with it (SET_RECMODE NORMAL checks the stamp).
 fn transaction(d: &mut Daemon, req: &Request) -> Outcome {
-    let Ok(TransDb { db_id, tid }) = TransDb::read(&mut Reader::new(req.data())) else {
-        return Outcome::fail("bad transdb data");
+    let opcode = req.control.opcode;
+    let Ok(TransDb { db_id, tid }) = req.decode::<TransDb>() else {
+        return Outcome::bad_size(opcode.name(), req.data().len());
     };
     let id = db_id.0;
     let Some(db) = d.find_db(id) else {
         log_err!("Transaction control for unknown dbid 0x{:08x}", id);
         return Outcome::status(-1);
     };
-    let opcode = req.control.opcode;
     if !db.frozen {
         log_err!(
             "Database {} not frozen, cannot run transaction control {}",
@@ -90,14 +92,25 @@ fn transaction(d: &mut Daemon, req: &Request) -> Outcome {
             set_transaction(id, Some(tid)),
         );
     }
-    if db.transaction != Some(tid) {
-        log_err!("Transaction 0x{:08x} not started on {}", tid, db.name);
-        return Outcome::status(-1);
+    match db.transaction {
+        None => {
+            log_err!("Transaction not started on {}", db.name);
+            return Outcome::status(-1);
+        }
+        Some(started) if started != tid => {
+            log_err!(
+                "Incorrect transaction commit id 0x{:08x} for {}",
+                tid,
+                db.name
+            );
+            return Outcome::status(-1);
+        }
+        Some(_) => {}
     }
     if opcode == ControlOpcode::WipeDatabase {
         d.db_op_plain(req, id, Op::Wipe)
     } else {
-        d.db_op(req, id, Op::TransactionCommit, set_transaction(id, None))
+        d.db_op(req, id, Op::TransactionCommit, committed(id, tid))
     }
 }
 
@@ -107,6 +120,20 @@ fn set_transaction(id: u32, tid: Option<u32>) -> crate::databases::AfterWork {
         if st == 0 {
             if let Some(db) = d.db_mut(id) {
                 db.transaction = tid;
+            }
+        }
+        (st, data)
+    })
+}
+
+/// After a recovery commit: no transaction, and on success the database
+/// carries the recovery's generation.
+fn committed(id: u32, tid: u32) -> crate::databases::AfterWork {
+    Box::new(move |d: &mut Daemon, st: i32, data: Vec<u8>| {
+        if let Some(db) = d.db_mut(id) {
+            db.transaction = None;
+            if st == 0 {
+                db.generation = Generation(tid);
             }
         }
         (st, data)

@@ -59,6 +59,12 @@ pub struct DbInfo {
     pub unhealthy: Option<String>,
     /// DB_FREEZE seen and no DB_THAW yet: record calls wait.
     pub frozen: bool,
+    /// A whole-node FREEZE marked this volatile database's records as
+    /// invalid: DB_PULL sends none of them (cleared by its thaw).
+    pub invalid_records: bool,
+    /// The generation of its last recovery commit (at attach: the node's);
+    /// SET_RECMODE NORMAL wants it equal to the vnn map's.
+    pub generation: ctdb_protocol::Generation,
     /// Transaction id of the recovery transaction (DB_TRANSACTION_START).
     pub transaction: Option<u32>,
     /// Record calls (client token, whole packet) held back while frozen.
@@ -170,6 +176,9 @@ pub enum Op {
         with_empty: bool,
         sink: traverse::Sink,
     },
+    /// DB_PULL: every record in the file (header included, empty and
+    /// foreign-dmaster ones too), streamed to `sink` as a traverse is.
+    Pull { sink: traverse::Sink },
     /// The persistent sequence number (0 when unset).
     GetSeqnum,
     /// TRANS3_COMMIT / UPDATE_RECORD: store (key, header, value) records in
@@ -336,7 +345,7 @@ impl Workers {
                 };
                 let why = format!("database 0x{id:08x} not open");
                 match refused {
-                    Op::Traverse { sink, .. } => sink.fail(why, &self.wake),
+                    Op::Traverse { sink, .. } | Op::Pull { sink } => sink.fail(why, &self.wake),
                     _ => {
                         let _ = self.done.send(Done::Op {
                             tag,

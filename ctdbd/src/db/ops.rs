@@ -80,7 +80,7 @@ impl OpenDb {
                 r
             }
             // The worker walks traverses itself (traverse::Walk).
-            Op::Traverse { sink, .. } => {
+            Op::Traverse { sink, .. } | Op::Pull { sink } => {
                 sink.fail("traverse outside its walk".into(), wake);
                 return Outcome::Streamed;
             }

@@ -1,0 +1,131 @@
+//! Node flags: MODIFY_FLAGS (the leader telling this node about another
+//! node's flags) and the controls that change this node's own flags
+//! (STOP_NODE, CONTINUE_NODE, DISABLE_NODE, ENABLE_NODE).  DISCONNECTED is
+//! the node transport's to set; every other bit is kept here.
+
+use super::{Outcome, Registry, Request};
+use crate::daemon::Daemon;
+use crate::{log_debug, log_err, log_notice, log_warn};
+use ctdb_protocol::types::{
+    NodeFlagChange, RunState, NODE_FLAGS_DISCONNECTED, NODE_FLAGS_PERMANENTLY_DISABLED,
+    NODE_FLAGS_STOPPED, RECOVERY_ACTIVE,
+};
+use ctdb_protocol::{ControlOpcode, Generation, Pnn};
+
+/// Registers this concern's controls.
+pub fn register(r: &mut Registry) {
+    r.add(ControlOpcode::ModifyFlags, modify_flags);
+    r.add(ControlOpcode::StopNode, |d, req| {
+        own_flag(d, req, "STOP_NODE", |d| {
+            log_err!("Stopping node");
+            let f = d.state.own_flags() | NODE_FLAGS_STOPPED;
+            d.state.set_own_flags(f);
+            d.become_inactive();
+        })
+    });
+    r.add(ControlOpcode::ContinueNode, |d, req| {
+        own_flag(d, req, "CONTINUE_NODE", |d| {
+            log_err!("Continue node");
+            let f = d.state.own_flags() & !NODE_FLAGS_STOPPED;
+            d.state.set_own_flags(f);
+        })
+    });
+    r.add(ControlOpcode::DisableNode, |d, req| {
+        own_flag(d, req, "DISABLE_NODE", |d| {
+            log_err!("Disable node");
+            let f = d.state.own_flags() | NODE_FLAGS_PERMANENTLY_DISABLED;
+            d.state.set_own_flags(f);
+        })
+    });
+    r.add(ControlOpcode::EnableNode, |d, req| {
+        own_flag(d, req, "ENABLE_NODE", |d| {
+            log_err!("Enable node");
+            let f = d.state.own_flags() & !NODE_FLAGS_PERMANENTLY_DISABLED;
+            d.state.set_own_flags(f);
+        })
+    });
+}
+
+/// A control without payload that changes this node's own flags.
+fn own_flag(d: &mut Daemon, req: &Request, name: &str, change: fn(&mut Daemon)) -> Outcome {
+    if !req.data().is_empty() {
+        return Outcome::bad_size(name, req.data().len());
+    }
+    change(d);
+    Outcome::status(0)
+}
+
+/// MODIFY_FLAGS: another node's flags as the leader saw them.  This node's
+/// own flags and a disconnected node's are left alone, and DISCONNECTED is
+/// never taken from the sender; a node that becomes healthy while this one
+/// is still starting puts it into recovery.
+fn modify_flags(d: &mut Daemon, req: &Request) -> Outcome {
+    let Ok(change) = req.decode::<NodeFlagChange>() else {
+        return Outcome::bad_size("MODIFY_FLAGS", req.data().len());
+    };
+    let pnn = change.pnn;
+    if pnn.0 == d.state.pnn {
+        log_debug!("Ignoring flag changes for current node");
+        return Outcome::status(0);
+    }
+    let Some(old) = d.state.flags_of(pnn) else {
+        log_err!("Node {} is invalid", pnn);
+        return Outcome::status(-1);
+    };
+    if old & NODE_FLAGS_DISCONNECTED != 0 {
+        log_debug!("Ignoring flag changes for disconnected node");
+        return Outcome::status(0);
+    }
+    let new = (old & NODE_FLAGS_DISCONNECTED) | (change.new_flags & !NODE_FLAGS_DISCONNECTED);
+    if new == old {
+        return Outcome::status(0);
+    }
+    d.state.node_flags[pnn.0 as usize] = new;
+    log_notice!(
+        "Node {} has changed flags - 0x{:x} -> 0x{:x}",
+        pnn,
+        old,
+        new
+    );
+    if new == 0 && d.state.runstate <= RunState::Startup {
+        log_err!("Node {} became healthy - force recovery for startup", pnn);
+        d.state.recmode = RECOVERY_ACTIVE;
+    }
+    Outcome::status(0)
+}
+
+impl Daemon {
+    /// Sets or clears DISCONNECTED on node `pnn` (the node transport's
+    /// view); false for a pnn not in the nodes file or this node.
+    #[allow(dead_code)] // called by the node transport
+    pub(crate) fn set_node_connected(&mut self, pnn: Pnn, connected: bool) -> bool {
+        if pnn.0 == self.state.pnn {
+            return false;
+        }
+        let Some(f) = self.state.node_flags.get_mut(pnn.0 as usize) else {
+            return false;
+        };
+        if connected {
+            *f &= !NODE_FLAGS_DISCONNECTED;
+        } else {
+            *f |= NODE_FLAGS_DISCONNECTED;
+        }
+        true
+    }
+
+    /// The node leaves the cluster's work, as Samba's does when it is
+    /// stopped or banned: generation INVALID (so it ignores calls and
+    /// DMASTER packets), recovery mode ACTIVE and every database frozen.
+    pub(crate) fn become_inactive(&mut self) {
+        log_warn!("Making node INACTIVE");
+        self.state.generation = Generation::INVALID;
+        for db in self.dbs.iter_mut() {
+            db.generation = Generation::INVALID;
+        }
+        if self.state.recmode != RECOVERY_ACTIVE {
+            log_notice!("Recovery mode set to ACTIVE");
+            self.state.recmode = RECOVERY_ACTIVE;
+        }
+        self.freeze_every_db();
+    }
+}
