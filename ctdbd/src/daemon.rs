@@ -166,6 +166,8 @@ pub struct Daemon {
     /// Local clients' attaches held back until recovery ends (their tracked
     /// requests, oldest first).
     pub(crate) deferred_attaches: Vec<Tag>,
+    /// The cluster lock file SET_RECMODE probes, kept open.
+    pub(crate) reclock_probe: crate::control::recmode::ReclockProbe,
     /// Armed timers.
     pub(crate) timers: TimerQueue<TimerEvent>,
     /// Actions queued by handlers, executed by the loop.
@@ -241,6 +243,7 @@ impl Daemon {
             traverses: HashMap::new(),
             pulls: HashMap::new(),
             deferred_attaches: Vec::new(),
+            reclock_probe: Default::default(),
             timers: TimerQueue::default(),
             outbox: Outbox::default(),
             controls: Registry::with_every_concern(),

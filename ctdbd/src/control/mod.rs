@@ -30,6 +30,8 @@ pub mod pull;
 pub mod recmode;
 /// Freeze, thaw, recovery transactions, DB_PUSH.
 pub mod recovery;
+#[cfg(test)]
+mod recovery_tests;
 /// Srvid and notification registrations.
 pub mod srvids;
 /// Statistics.

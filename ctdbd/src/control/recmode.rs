@@ -80,7 +80,8 @@ fn set_recmode(d: &mut Daemon, req: &Request) -> Outcome {
     if d.state.all_frozen {
         d.thaw_all();
     }
-    match probe_cluster_lock(d.state.config.cluster_lock.as_deref()) {
+    let setting = d.state.config.cluster_lock.clone();
+    match d.reclock_probe.probe(setting.as_deref()) {
         LockProbe::NotConfigured | LockProbe::Contended => {}
         LockProbe::Unchecked(why) => {
             log_warn!("Cluster lock not checked ({why}), allowing recmode set anyway");
@@ -88,7 +89,7 @@ fn set_recmode(d: &mut Daemon, req: &Request) -> Outcome {
         LockProbe::Taken => {
             log_err!(
                 "ERROR: Daemon able to take recovery lock on \"{}\" during recovery",
-                d.state.config.cluster_lock.as_deref().unwrap_or("")
+                setting.as_deref().unwrap_or("")
             );
             return Outcome::fail(
                 "Took recovery lock from daemon during recovery - probably a cluster filesystem lock coherence problem",
@@ -192,42 +193,65 @@ pub enum LockProbe {
     Failed(String),
 }
 
-/// Tries the fcntl lock Samba's fcntl helper takes (a write lock on byte 0)
-/// as an open-file-description lock, which conflicts with a lock held by
-/// any other open of the file, this process's included; a lock taken is
-/// released at once.
-pub fn probe_cluster_lock(setting: Option<&str>) -> LockProbe {
-    use nix::fcntl::{fcntl, FcntlArg};
-    let Some(setting) = setting else {
-        return LockProbe::NotConfigured;
-    };
-    if setting.starts_with('!') {
-        return LockProbe::Unchecked("lock helper command");
+/// The file the daemon probes the cluster lock through.  It stays open:
+/// closing any descriptor of a file drops every classic fcntl lock this
+/// process holds on it, which would release a cluster lock taken in this
+/// process (by the recovery daemon's thread).
+#[derive(Default)]
+pub struct ReclockProbe {
+    open: Option<(String, std::fs::File)>,
+}
+
+impl ReclockProbe {
+    /// Tries the lock Samba's fcntl helper takes (a write lock on byte 0)
+    /// as an open-file-description lock, which conflicts with a lock held
+    /// through any other open of the file, this process's included; a lock
+    /// taken is released at once.
+    pub fn probe(&mut self, setting: Option<&str>) -> LockProbe {
+        let Some(setting) = setting else {
+            return LockProbe::NotConfigured;
+        };
+        if setting.starts_with('!') {
+            return LockProbe::Unchecked("lock helper command");
+        }
+        if self.open.as_ref().is_none_or(|(p, _)| p != setting) {
+            match std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(setting)
+            {
+                Ok(f) => self.open = Some((setting.to_string(), f)),
+                Err(e) => return LockProbe::Failed(format!("open {setting}: {e}")),
+            }
+        }
+        let Some((_, file)) = &self.open else {
+            return LockProbe::Failed(format!("open {setting}"));
+        };
+        match ofd_lock(file, libc::F_WRLCK) {
+            Ok(()) => match ofd_lock(file, libc::F_UNLCK) {
+                Ok(()) => LockProbe::Taken,
+                Err(e) => LockProbe::Failed(format!("unlock {setting}: {e}")),
+            },
+            Err(nix::errno::Errno::EACCES) | Err(nix::errno::Errno::EAGAIN) => LockProbe::Contended,
+            Err(e) => LockProbe::Failed(format!("lock {setting}: {e}")),
+        }
     }
-    let file = match std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(setting)
-    {
-        Ok(f) => f,
-        Err(e) => return LockProbe::Failed(format!("open {setting}: {e}")),
-    };
+}
+
+/// Sets (or with F_UNLCK releases) an open-file-description lock on byte 0
+/// without waiting.
+fn ofd_lock(file: &std::fs::File, kind: libc::c_int) -> nix::Result<()> {
+    use nix::fcntl::{fcntl, FcntlArg};
     let lock = libc::flock {
-        l_type: libc::F_WRLCK as libc::c_short,
+        l_type: kind as libc::c_short,
         l_whence: libc::SEEK_SET as libc::c_short,
         l_start: 0,
         l_len: 1,
         l_pid: 0,
     };
-    let fd = file.as_fd();
-    match fcntl(fd, FcntlArg::F_OFD_SETLK(&lock)) {
-        // Closing the file releases the lock.
-        Ok(_) => LockProbe::Taken,
-        Err(nix::errno::Errno::EACCES) | Err(nix::errno::Errno::EAGAIN) => LockProbe::Contended,
-        Err(e) => LockProbe::Failed(format!("lock {setting}: {e}")),
-    }
+    fcntl(file.as_fd(), FcntlArg::F_OFD_SETLK(&lock)).map(|_| ())
 }
 
 impl Daemon {
