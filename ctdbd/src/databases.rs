@@ -174,9 +174,7 @@ impl Daemon {
         } else {
             log_err!("Vacuuming is disabled for non-volatile database {}", d.name);
         }
-        if waiters.iter().any(|w| w.origin.client().is_some()) {
-            self.announce_attach(id);
-        }
+        self.announce_attach(id);
         let id_bytes = id.to_le_bytes();
         for wt in waiters {
             self.reply(wt.origin, wt.reqid, 0, &id_bytes, None);

@@ -1,6 +1,7 @@
-//! DB_ATTACH* in a cluster.  A database a local client attaches is
-//! announced to every other connected node (DB_ATTACH* with NOREPLY), so
-//! that a recovery finds it everywhere.  Local clients' attaches while the
+//! DB_ATTACH* in a cluster.  A database newly attached here is announced
+//! to every other connected node (DB_ATTACH* with NOREPLY), as Samba's
+//! daemon does after any new attach, so that it exists everywhere; a node
+//! that has it already just answers (nobody listens).  Local clients' attaches while the
 //! node recovers are ruled as Samba rules them: refused when the node is inactive; an attach marked as the
 //! recovery's (CONTROL_FLAG_ATTACH_RECOVERY) only while recovery is active;
 //! any other waits until recovery mode is NORMAL (and the node has passed
@@ -86,8 +87,8 @@ impl Daemon {
         Some(Outcome::Later)
     }
 
-    /// Tells every other connected node about database `id`, newly attached
-    /// for a local client: the same DB_ATTACH* control, without a reply.
+    /// Tells every other connected node about database `id`, newly
+    /// attached: the same DB_ATTACH* control, without a reply.
     pub(crate) fn announce_attach(&mut self, id: u32) {
         let Some(db) = self.find_db(id) else {
             return;

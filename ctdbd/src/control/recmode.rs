@@ -131,11 +131,18 @@ fn start_recovery(d: &mut Daemon, _: &Request) -> Outcome {
     Outcome::status(0)
 }
 
-/// END_RECOVERY: counts the recovery, notes when it finished, and moves a
-/// node out of its first recovery (Samba's startup event, which we do not
-/// have, would then take it to RUNNING: we go there at once).
+/// END_RECOVERY (sent after SET_RECMODE NORMAL): counts the recovery,
+/// notes when it finished, and moves a node out of its first recovery
+/// (Samba's startup event, which we do not have, would then take it to
+/// RUNNING: we go there at once).  In recovery mode ACTIVE it fails, as
+/// Samba's does: its "recovered" event may not run during a recovery.
 fn end_recovery(d: &mut Daemon, _: &Request) -> Outcome {
     log_err!("Recovery has finished");
+    if d.in_recovery() {
+        log_err!("Refusing to run event 'recovered' while in recovery");
+        log_err!("Failed to end recovery");
+        return Outcome::status(-1);
+    }
     d.stats.num_recoveries += 1;
     d.state.last_recovery_finished = Timeval::now();
     if d.state.runstate == RunState::FirstRecovery {

@@ -495,6 +495,12 @@ fn start_and_end_recovery_keep_the_times_and_run_state() {
     std::thread::sleep(Duration::from_millis(5));
     assert_eq!(status(&mut d, NODE1, Op::StartRecovery, vec![]), 0);
     assert_ne!(d.state.last_recovery_started, t0);
+    // Not while recovery mode is ACTIVE.
+    d.state.recmode = RECOVERY_ACTIVE;
+    assert_eq!(status(&mut d, NODE1, Op::EndRecovery, vec![]), -1);
+    assert_eq!(d.stats.num_recoveries, before);
+    assert_eq!(d.state.runstate, RunState::FirstRecovery);
+    d.state.recmode = RECOVERY_NORMAL;
     assert_eq!(status(&mut d, NODE1, Op::EndRecovery, vec![]), 0);
     assert_eq!(d.stats.num_recoveries, before + 1);
     assert_eq!(d.state.runstate, RunState::Running);
@@ -689,8 +695,24 @@ fn a_new_client_attach_is_announced_to_connected_nodes() {
     assert_eq!((*to, h.destnode, h.srcnode), (NODE1, Pnn(1), Pnn(0)));
     assert_eq!((r.opcode, r.noreply()), (Op::DbAttach, true));
     assert_eq!(r.data, b"new.tdb\0");
-    // An attach a node asked for is not announced again.
-    attach(&mut d, "quiet.tdb");
+    // An attach of a database this node has is not announced again.
+    d.packet(Origin::Client(c), &control(Op::DbAttach, 0, 6, b"new.tdb\0".to_vec()))
+        .unwrap();
+    let r = replies(&mut d);
+    assert_eq!((r.len(), r[0].2.status), (1, 0));
     assert!(d.outbox.is_empty());
+    // Any new attach is announced (a node's too); a disconnected node is
+    // not told.
+    let announced_for = |d: &mut Daemon, name: &[u8]| {
+        d.packet(NODE1, &control(Op::DbAttach, 1, 7, name.to_vec()))
+            .unwrap();
+        let sent = run_until(d, |s| !control_replies(s).is_empty());
+        sent.iter()
+            .filter(|(_, p)| matches!(Packet::decode(p), Ok((_, Packet::ReqControl(_)))))
+            .count()
+    };
+    assert_eq!(announced_for(&mut d, b"fromnode.tdb\0"), 1);
+    d.set_node_connected(Pnn(1), false);
+    assert_eq!(announced_for(&mut d, b"quiet.tdb\0"), 0);
     cleanup(dir);
 }
