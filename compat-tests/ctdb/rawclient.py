@@ -480,6 +480,19 @@ def probe_recovery(path, vol, pers):
     pull("db_pull thawed", v)
     st("end_recovery", 71)
     st("get_db_seqnum after recovery", 120, u32(p) + b"\0" * 4)
+    st("db_freeze bad size", 141, u32(v) + b"\0")
+    st("db_freeze unknown db", 141, u32(0x12345678))
+    st("db_thaw bad size", 142, b"")
+    st("db_transaction_cancel bad size", 145, u32(v) * 2)
+    st("db_push_start bad size", 147, pulldb(v)[:8])
+    st("db_push_start not frozen", 147, pulldb(v))
+    st("db_push_confirm bad size", 148, b"")
+    st("db_push_confirm not frozen", 148, u32(v))
+    st("db_set_healthy bad size", 121, b"")
+    st("get_ban_state", 110)
+    st("set_ban_state other node", 109, struct.pack("<II", 1, 10))
+    st("set_ban_state bad size", 109, u32(0))
+    st("set_ban_state lift", 109, struct.pack("<II", 0, 0))
 
 
 def ctl_flags(opcode, reqid, data=b"", flags=0):

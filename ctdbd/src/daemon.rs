@@ -166,6 +166,8 @@ pub struct Daemon {
     /// Local clients' attaches held back until recovery ends (their tracked
     /// requests, oldest first).
     pub(crate) deferred_attaches: Vec<Tag>,
+    /// The ban in force on this node, if any (SET_BAN_STATE).
+    pub(crate) ban: Option<crate::control::flags::Ban>,
     /// The cluster lock file SET_RECMODE probes, kept open.
     pub(crate) reclock_probe: crate::control::recmode::ReclockProbe,
     /// Armed timers.
@@ -244,6 +246,7 @@ impl Daemon {
             pulls: HashMap::new(),
             deferred_attaches: Vec::new(),
             reclock_probe: Default::default(),
+            ban: None,
             timers: TimerQueue::default(),
             outbox: Outbox::default(),
             controls: Registry::with_every_concern(),

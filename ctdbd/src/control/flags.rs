@@ -1,20 +1,38 @@
 //! Node flags: MODIFY_FLAGS (the leader telling this node about another
 //! node's flags) and the controls that change this node's own flags
-//! (STOP_NODE, CONTINUE_NODE, DISABLE_NODE, ENABLE_NODE).  DISCONNECTED is
+//! (STOP_NODE, CONTINUE_NODE, DISABLE_NODE, ENABLE_NODE, SET_BAN_STATE and
+//! GET_BAN_STATE).  DISCONNECTED is
 //! the node transport's to set; every other bit is kept here.
 
 use super::{Outcome, Registry, Request};
 use crate::daemon::Daemon;
-use crate::{log_debug, log_err, log_notice, log_warn};
+use crate::db::Reply;
+use crate::requests::{Completion, Tag};
+use crate::{log_debug, log_err, log_info, log_notice, log_warn};
 use ctdb_protocol::types::{
-    NodeFlagChange, RunState, NODE_FLAGS_DISCONNECTED, NODE_FLAGS_PERMANENTLY_DISABLED,
-    NODE_FLAGS_STOPPED, RECOVERY_ACTIVE,
+    BanState, NodeFlagChange, RunState, NODE_FLAGS_BANNED, NODE_FLAGS_DISCONNECTED,
+    NODE_FLAGS_PERMANENTLY_DISABLED, NODE_FLAGS_STOPPED, RECOVERY_ACTIVE,
 };
 use ctdb_protocol::{ControlOpcode, Generation, Pnn};
+use std::time::Duration;
 
 /// Registers this concern's controls.
 pub fn register(r: &mut Registry) {
     r.add(ControlOpcode::ModifyFlags, modify_flags);
+    r.add(ControlOpcode::SetBanState, set_ban_state);
+    r.add(ControlOpcode::GetBanState, |d, req| {
+        if !req.data().is_empty() {
+            return Outcome::bad_size("GET_BAN_STATE", req.data().len());
+        }
+        let state = d.ban.as_ref().map_or(
+            BanState {
+                pnn: Pnn(d.state.pnn),
+                time: 0,
+            },
+            |b| b.state,
+        );
+        Outcome::value(&state)
+    });
     r.add(ControlOpcode::StopNode, |d, req| {
         own_flag(d, req, "STOP_NODE", |d| {
             log_err!("Stopping node");
@@ -94,7 +112,88 @@ fn modify_flags(d: &mut Daemon, req: &Request) -> Outcome {
     Outcome::status(0)
 }
 
+/// A ban in force on this node: what SET_BAN_STATE said, and the tracked
+/// request whose timeout lifts it.
+pub struct Ban {
+    /// The node (this one) and the ban's length in seconds.
+    pub state: BanState,
+    /// The timer's request; answering or cancelling it ends the wait.
+    pub timer: Tag,
+}
+
+/// SET_BAN_STATE: a ban of this node for `time` seconds (0 lifts it).  A
+/// new ban makes the node inactive; when it runs out the BANNED flag goes,
+/// unless the databases were not all frozen by then (the node is banned
+/// again).  Bans of other nodes are refused.
+fn set_ban_state(d: &mut Daemon, req: &Request) -> Outcome {
+    let Ok(ban) = req.decode::<BanState>() else {
+        return Outcome::bad_size("SET_BAN_STATE", req.data().len());
+    };
+    log_info!("SET BAN STATE");
+    if ban.pnn.0 != d.state.pnn {
+        log_warn!("SET_BAN_STATE control for PNN {} ignored", ban.pnn);
+        return Outcome::status(-1);
+    }
+    d.ban_self(ban);
+    Outcome::status(0)
+}
+
 impl Daemon {
+    /// Bans (or with time 0 unbans) this node, as SET_BAN_STATE does.
+    pub(crate) fn ban_self(&mut self, ban: BanState) {
+        let already_banned = match self.ban.take() {
+            Some(old) => {
+                let timer = old.timer;
+                self.requests.cancel_where(|t| t == timer);
+                true
+            }
+            None => false,
+        };
+        if ban.time == 0 {
+            log_err!("Unbanning this node");
+            let f = self.state.own_flags() & !NODE_FLAGS_BANNED;
+            self.state.set_own_flags(f);
+            return;
+        }
+        if self.state.tunables.enable_bans == 0 {
+            log_err!("Bans are disabled - ignoring ban of node {}", ban.pnn);
+            return;
+        }
+        log_err!("Banning this node for {} seconds", ban.time);
+        let f = self.state.own_flags() | NODE_FLAGS_BANNED;
+        self.state.set_own_flags(f);
+        let timer = self.track_with(
+            |tag| Box::new(move |d: &mut Daemon, done| d.ban_over(tag, done)),
+            Some(Duration::from_secs(ban.time as u64)),
+        );
+        self.ban = Some(Ban { state: ban, timer });
+        if !already_banned {
+            self.become_inactive();
+        }
+    }
+
+    /// A ban's time ran out.
+    fn ban_over(&mut self, timer: Tag, done: Completion<Reply>) {
+        if done != Completion::TimedOut || self.ban.as_ref().map(|b| b.timer) != Some(timer) {
+            return;
+        }
+        if !self.state.all_frozen {
+            log_err!(
+                "Banning timed out, but not all databases frozen yet - banning this node again."
+            );
+            let again = BanState {
+                pnn: Pnn(self.state.pnn),
+                time: self.state.tunables.recovery_ban_period,
+            };
+            self.ban_self(again);
+            return;
+        }
+        log_err!("Banning timed out");
+        self.ban = None;
+        let f = self.state.own_flags() & !NODE_FLAGS_BANNED;
+        self.state.set_own_flags(f);
+    }
+
     /// Sets or clears DISCONNECTED on node `pnn` (the node transport's
     /// view); false for a pnn not in the nodes file or this node.
     #[allow(dead_code)] // called by the node transport

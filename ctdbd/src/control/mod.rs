@@ -286,6 +286,8 @@ mod tests {
             ControlOpcode::ContinueNode,
             ControlOpcode::DisableNode,
             ControlOpcode::EnableNode,
+            ControlOpcode::SetBanState,
+            ControlOpcode::GetBanState,
         ];
         let mut want: Vec<u32> = want.iter().map(|o| o.to_u32()).collect();
         want.sort_unstable();

@@ -696,8 +696,11 @@ fn a_new_client_attach_is_announced_to_connected_nodes() {
     assert_eq!((r.opcode, r.noreply()), (Op::DbAttach, true));
     assert_eq!(r.data, b"new.tdb\0");
     // An attach of a database this node has is not announced again.
-    d.packet(Origin::Client(c), &control(Op::DbAttach, 0, 6, b"new.tdb\0".to_vec()))
-        .unwrap();
+    d.packet(
+        Origin::Client(c),
+        &control(Op::DbAttach, 0, 6, b"new.tdb\0".to_vec()),
+    )
+    .unwrap();
     let r = replies(&mut d);
     assert_eq!((r.len(), r[0].2.status), (1, 0));
     assert!(d.outbox.is_empty());
@@ -714,5 +717,47 @@ fn a_new_client_attach_is_announced_to_connected_nodes() {
     assert_eq!(announced_for(&mut d, b"fromnode.tdb\0"), 1);
     d.set_node_connected(Pnn(1), false);
     assert_eq!(announced_for(&mut d, b"quiet.tdb\0"), 0);
+    cleanup(dir);
+}
+
+#[test]
+fn a_ban_makes_the_node_inactive_until_it_runs_out() {
+    use ctdb_protocol::types::BanState;
+    let (mut d, dir) = daemon("ban");
+    let ban = |pnn: u32, time: u32| {
+        BanState {
+            pnn: Pnn(pnn),
+            time,
+        }
+        .to_bytes()
+    };
+    assert_eq!(status(&mut d, NODE1, Op::SetBanState, ban(1, 10)), -1);
+    assert_eq!(status(&mut d, NODE1, Op::SetBanState, vec![0; 4]), -1);
+    let r = ask(&mut d, NODE1, Op::GetBanState, vec![]).unwrap();
+    assert_eq!(
+        BanState::decode(&r.data).unwrap(),
+        BanState {
+            pnn: Pnn(0),
+            time: 0
+        }
+    );
+    assert_eq!(status(&mut d, NODE1, Op::SetBanState, ban(0, 10)), 0);
+    assert_eq!(d.state.own_flags(), NODE_FLAGS_BANNED);
+    assert!(d.in_recovery() && d.state.all_frozen);
+    assert_eq!(d.state.generation, Generation::INVALID);
+    let r = ask(&mut d, NODE1, Op::GetBanState, vec![]).unwrap();
+    assert_eq!(BanState::decode(&r.data).unwrap().time, 10);
+    // The time runs out: the flag goes (the databases are frozen).
+    let timer = d.ban.as_ref().unwrap().timer;
+    d.expire(timer);
+    assert_eq!(d.state.own_flags(), 0);
+    assert!(d.ban.is_none());
+    // Banned again, then lifted by time 0; disabled bans do nothing.
+    assert_eq!(status(&mut d, NODE1, Op::SetBanState, ban(0, 10)), 0);
+    assert_eq!(status(&mut d, NODE1, Op::SetBanState, ban(0, 0)), 0);
+    assert_eq!(d.state.own_flags(), 0);
+    d.state.tunables.enable_bans = 0;
+    assert_eq!(status(&mut d, NODE1, Op::SetBanState, ban(0, 10)), 0);
+    assert_eq!(d.state.own_flags(), 0);
     cleanup(dir);
 }
