@@ -283,6 +283,7 @@ impl Daemon {
                 }
             }
         });
-        self.submit(db_id, Op::PushStore { recs }, then, None);
+        let vnn_map = self.state.vnn_map.iter().map(|p| p.0).collect();
+        self.submit(db_id, Op::PushStore { recs, vnn_map }, then, None);
     }
 }

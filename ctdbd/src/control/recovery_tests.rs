@@ -761,3 +761,47 @@ fn a_ban_makes_the_node_inactive_until_it_runs_out() {
     assert_eq!(d.state.own_flags(), 0);
     cleanup(dir);
 }
+
+#[test]
+fn lmaster_is_the_keys_slot_in_the_vnn_map() {
+    use crate::db::lmaster;
+    // Jenkins hashes of these keys are known (db ids of Samba's names).
+    assert_eq!(lmaster(&[5, 6], b"foo.tdb\0"), Some(5));
+    assert_eq!(lmaster(&[5, 6, 7], b"foo.tdb\0"), Some(7));
+    assert_eq!(lmaster(&[5, 6, 7], b"bar.tdb\0"), Some(5));
+    assert_eq!(lmaster(&[], b"foo.tdb\0"), None);
+}
+
+#[test]
+fn a_push_keeps_empty_records_only_where_samba_keeps_them() {
+    // vnn map [1, 0]: node 1 is lmaster of keys in slot 0, this node of
+    // slot 1.  An empty record of another dmaster is kept only by its lmaster.
+    let (mut d, dir) = daemon("pushkeep");
+    let id = attach(&mut d, "keep.tdb");
+    d.state.vnn_map = vec![Pnn(1), Pnn(0)];
+    let slot = |k: &str| tdb_engine::hash::jenkins_hash(k.as_bytes()) % 2;
+    let mine = (0..)
+        .map(|i| format!("m{i}"))
+        .find(|k| slot(k) == 1)
+        .unwrap();
+    let theirs = (0..)
+        .map(|i| format!("t{i}"))
+        .find(|k| slot(k) == 0)
+        .unwrap();
+    let recs = vec![
+        record(&mine, 5, 1, b""),
+        record(&theirs, 5, 1, b""),
+        record("full", 5, 1, b"v"),
+    ];
+    assert_eq!(push(&mut d, id, 77, recs), 3);
+    d.packet(NODE1, &control(Op::DbPull, 1, 42, pulldb(id, 0xABC)))
+        .unwrap();
+    let sent = run_until(&mut d, |s| !control_replies(s).is_empty());
+    let mut keys: Vec<Vec<u8>> = pulled(&sent, 0xABC)
+        .into_iter()
+        .flat_map(|(_, _, b)| b.records.into_iter().map(|r| r.key))
+        .collect();
+    keys.sort();
+    assert_eq!(keys, vec![b"full".to_vec(), mine.into_bytes()]);
+    cleanup(dir);
+}

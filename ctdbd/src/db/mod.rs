@@ -122,6 +122,16 @@ pub fn kind_of(db_flags: u8) -> Kind {
     }
 }
 
+/// The lmaster of `key`: its slot (Jenkins hash modulo the map's size) in
+/// the vnn map, as Samba's ctdb_lmaster; None for an empty map.
+pub fn lmaster(vnn_map: &[u32], key: &[u8]) -> Option<u32> {
+    if vnn_map.is_empty() {
+        return None;
+    }
+    let slot = tdb_engine::hash::jenkins_hash(key) as usize % vnn_map.len();
+    Some(vnn_map[slot])
+}
+
 /// Record-call function id: migrate the record, return nothing.
 pub const CALL_NULL_FUNC: u32 = 0xFF00_0001;
 /// Record-call function id: return the record's value.
@@ -192,9 +202,12 @@ pub enum Op {
     /// WIPE_DATABASE: delete every record (inside the recovery transaction).
     Wipe,
     /// Records of a DB_PUSH buffer: (key, header, value), stored as the
-    /// daemon stores records, read-only flags cleared.
+    /// daemon stores records, read-only flags cleared.  Whether an empty
+    /// record is kept depends on its lmaster, the key's slot in `vnn_map`
+    /// (empty: this node).
     PushStore {
         recs: Vec<(Vec<u8>, Header, Vec<u8>)>,
+        vnn_map: Vec<u32>,
     },
     /// Does nothing; its reply orders a control after earlier operations.
     Barrier,
