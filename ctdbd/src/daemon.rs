@@ -19,8 +19,8 @@ use crate::transport::{ClientId, Origin, Transport};
 use crate::tunables::Tunables;
 use crossbeam_channel::Receiver;
 use ctdb_protocol::types::{
-    RunState, CAP_LMASTER, NODE_FLAGS_DELETED, NODE_FLAGS_DISCONNECTED, RECOVERY_ACTIVE,
-    RECOVERY_NORMAL,
+    RunState, CAP_LMASTER, NODE_FLAGS_DELETED, NODE_FLAGS_DISCONNECTED, NODE_FLAGS_UNHEALTHY,
+    RECOVERY_ACTIVE, RECOVERY_NORMAL,
 };
 use ctdb_protocol::wire::Timeval;
 use ctdb_protocol::{Generation, Pnn};
@@ -85,18 +85,20 @@ impl NodeState {
             .collect()
     }
 
-    /// The node flags at start-up: `own` for this node, DELETED for deleted
-    /// nodes, DISCONNECTED for every other node.
+    /// The node flags at start-up, as Samba sets them: `own` for this node,
+    /// DELETED and DISCONNECTED for deleted nodes, DISCONNECTED and
+    /// UNHEALTHY for every other node (until it connects and the leader
+    /// says how it is).
     pub fn initial_node_flags(nodes: &[Node], pnn: u32, own: u32) -> Vec<u32> {
         nodes
             .iter()
             .map(|n| {
                 if n.deleted {
-                    NODE_FLAGS_DELETED
+                    NODE_FLAGS_DELETED | NODE_FLAGS_DISCONNECTED
                 } else if n.pnn == pnn {
                     own
                 } else {
-                    NODE_FLAGS_DISCONNECTED
+                    NODE_FLAGS_DISCONNECTED | NODE_FLAGS_UNHEALTHY
                 }
             })
             .collect()

@@ -93,10 +93,12 @@ fn node_map(d: &mut Daemon, req: &Request) -> Outcome {
     for n in &st.nodes {
         // GET_NODES_FILE reports the file as read (only deleted nodes
         // flagged); GET_NODEMAP the live view.
-        let flags = if n.deleted {
-            NODE_FLAGS_DELETED
-        } else if req.opcode() == ControlOpcode::GetNodesFile {
-            0
+        let flags = if req.opcode() == ControlOpcode::GetNodesFile {
+            if n.deleted {
+                NODE_FLAGS_DELETED
+            } else {
+                0
+            }
         } else {
             st.flags_of(Pnn(n.pnn)).unwrap_or(NODE_FLAGS_DISCONNECTED)
         };

@@ -11,7 +11,8 @@ use ctdb_protocol::ltdb::{LtdbHeader, RecBuffer, RecData};
 use ctdb_protocol::packet::{ReplyControl, ReqControl, ReqMessage, CONTROL_FLAG_ATTACH_RECOVERY};
 use ctdb_protocol::types::{
     NodeFlagChange, NodeMap, PullDbExt, RunState, TransDb, VnnMap, NODE_FLAGS_BANNED,
-    NODE_FLAGS_DISCONNECTED, NODE_FLAGS_STOPPED, RECOVERY_ACTIVE, RECOVERY_NORMAL,
+    NODE_FLAGS_DISCONNECTED, NODE_FLAGS_STOPPED, NODE_FLAGS_UNHEALTHY, RECOVERY_ACTIVE,
+    RECOVERY_NORMAL,
 };
 use ctdb_protocol::{
     ControlOpcode as Op, DbId, Generation, Header, Layout, Operation, Packet, Pnn, Srvid,
@@ -462,9 +463,15 @@ fn modify_flags_keeps_its_own_and_the_transports_bits() {
     assert_eq!(status(&mut d, NODE1, Op::ModifyFlags, change(1, 0)), 0);
     assert_eq!(d.state.node_flags[1], 0);
     assert!(d.in_recovery());
+    // Gone: DISCONNECTED and UNHEALTHY, as Samba's ctdb_node_dead; back:
+    // only DISCONNECTED goes.
     assert!(d.set_node_connected(Pnn(1), false));
     assert!(!d.set_node_connected(Pnn(0), false));
-    assert_eq!(d.state.node_flags[1], NODE_FLAGS_DISCONNECTED);
+    assert!(!d.set_node_connected(Pnn(5), false));
+    let gone = NODE_FLAGS_DISCONNECTED | NODE_FLAGS_UNHEALTHY;
+    assert_eq!(d.state.node_flags[1], gone);
+    assert!(d.set_node_connected(Pnn(1), true));
+    assert_eq!(d.state.node_flags[1], NODE_FLAGS_UNHEALTHY);
     cleanup(dir);
 }
 
@@ -804,4 +811,21 @@ fn a_push_keeps_empty_records_only_where_samba_keeps_them() {
     keys.sort();
     assert_eq!(keys, vec![b"full".to_vec(), mine.into_bytes()]);
     cleanup(dir);
+}
+
+#[test]
+fn initial_flags_are_samba_s() {
+    use crate::daemon::NodeState;
+    use ctdb_protocol::types::NODE_FLAGS_DELETED;
+    let nodes = crate::nodes::parse("127.0.0.1\n#127.0.0.2\n127.0.0.3\n").unwrap();
+    let flags = NodeState::initial_node_flags(&nodes, 2, NODE_FLAGS_STOPPED);
+    assert_eq!(
+        flags,
+        vec![
+            NODE_FLAGS_DISCONNECTED | NODE_FLAGS_UNHEALTHY,
+            NODE_FLAGS_DELETED | NODE_FLAGS_DISCONNECTED,
+            NODE_FLAGS_STOPPED
+        ]
+    );
+    assert_eq!(NodeState::initial_vnn_map(&nodes), vec![Pnn(0), Pnn(2)]);
 }
