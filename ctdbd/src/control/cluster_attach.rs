@@ -100,6 +100,13 @@ impl Daemon {
         };
         let mut name = db.name.as_bytes().to_vec();
         name.push(0);
+        self.tell_connected_nodes(opcode, name);
+    }
+
+    /// Sends a control without a reply (NOREPLY) to every other node that
+    /// is not disconnected or deleted, as Samba's daemon broadcasts to
+    /// CTDB_BROADCAST_CONNECTED (each packet addressed to its node).
+    pub(crate) fn tell_connected_nodes(&mut self, opcode: ControlOpcode, data: Vec<u8>) {
         let me = self.state.pnn;
         let peers: Vec<Pnn> = (0..self.state.node_flags.len() as u32)
             .map(Pnn)
@@ -117,12 +124,11 @@ impl Daemon {
                 srvid: Srvid(0),
                 client_id: 0,
                 flags: CONTROL_FLAG_NOREPLY,
-                data: name.clone(),
+                data: data.clone(),
             };
-            let h = Header::new(Operation::ReqControl, pnn, Pnn(me), 0);
             let h = Header {
                 generation: self.state.generation,
-                ..h
+                ..Header::new(Operation::ReqControl, pnn, Pnn(me), 0)
             };
             self.send(Origin::Node(pnn), Packet::ReqControl(body).encode(h));
         }

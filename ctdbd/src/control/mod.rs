@@ -288,6 +288,7 @@ mod tests {
             ControlOpcode::EnableNode,
             ControlOpcode::SetBanState,
             ControlOpcode::GetBanState,
+            ControlOpcode::Startup,
         ];
         let mut want: Vec<u32> = want.iter().map(|o| o.to_u32()).collect();
         want.sort_unstable();

@@ -33,6 +33,14 @@ pub fn register(r: &mut Registry) {
         Outcome::status(0)
     });
     r.add(ControlOpcode::RecdReclockLatency, reclock_latency);
+    // Another node started: Samba drops the tickles it kept for that node;
+    // there are none without IP takeover.
+    r.add(ControlOpcode::Startup, |_, req| {
+        if !req.data().is_empty() {
+            return Outcome::bad_size("STARTUP", req.data().len());
+        }
+        Outcome::status(0)
+    });
 }
 
 /// The name Samba logs for a recovery mode.
@@ -148,6 +156,9 @@ fn end_recovery(d: &mut Daemon, _: &Request) -> Outcome {
     if d.state.runstate == RunState::FirstRecovery {
         d.set_runstate(RunState::Startup);
         d.set_runstate(RunState::Running);
+        // Samba's node tells the others it has started (they drop what
+        // they kept about its connections).
+        d.tell_connected_nodes(ControlOpcode::Startup, Vec::new());
     }
     Outcome::status(0)
 }

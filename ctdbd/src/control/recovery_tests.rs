@@ -508,9 +508,27 @@ fn start_and_end_recovery_keep_the_times_and_run_state() {
     assert_eq!(d.stats.num_recoveries, before);
     assert_eq!(d.state.runstate, RunState::FirstRecovery);
     d.state.recmode = RECOVERY_NORMAL;
-    assert_eq!(status(&mut d, NODE1, Op::EndRecovery, vec![]), 0);
+    d.set_node_connected(Pnn(1), true);
+    d.packet(NODE1, &control(Op::EndRecovery, 1, 4, vec![]))
+        .unwrap();
+    let sent = d.outbox.take();
     assert_eq!(d.stats.num_recoveries, before + 1);
     assert_eq!(d.state.runstate, RunState::Running);
+    // Leaving the first recovery tells the connected nodes (STARTUP, no
+    // reply), then the reply goes.
+    let kinds: Vec<_> = sent
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send { to, packet } => Some((*to, Packet::decode(packet).unwrap().1)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(kinds.len(), 2);
+    assert!(
+        matches!(&kinds[0], (NODE1, Packet::ReqControl(c)) if c.opcode == Op::Startup && c.noreply())
+    );
+    assert!(matches!(&kinds[1], (NODE1, Packet::ReplyControl(r)) if r.status == 0));
+    assert_eq!(status(&mut d, NODE1, Op::Startup, vec![]), 0);
     assert_ne!(d.state.last_recovery_finished, t0);
     cleanup(dir);
 }
