@@ -152,7 +152,10 @@ stop_daemon() { # stop_daemon BASE: by the pid in its pid file
 	return 1
 }
 
-port_busy() { ss -Hltn "sport = :4379" 2>/dev/null | grep -q .; }
+# port_busy: something listens on 127.0.0.1:4379 (or on every address).
+# Other loopback addresses do not matter: local clusters of other test runs
+# listen on 127.0.X.Y:4379.
+port_busy() { ss -Hltn "sport = :4379" 2>/dev/null | awk '{ print $4 }' | grep -qE '^(127\.0\.0\.1|0\.0\.0\.0|\*|\[::\]):4379$'; }
 
 # The clustered-smbd scenario (smbd_suite and its helpers).
 # shellcheck source=compat-tests/ctdb/smbd.sh
