@@ -10,7 +10,7 @@ use crate::{log_err, log_notice};
 use ctdb_protocol::header::HEADER_LEN;
 use ctdb_protocol::packet::{ReplyControl, ReqCall, ReqControl, ReqMessage};
 use ctdb_protocol::wire::Reader;
-use ctdb_protocol::{Generation, Header, Layout, Operation, Packet, Pnn};
+use ctdb_protocol::{Header, Layout, Operation, Packet, Pnn};
 
 impl Daemon {
     /// Reads a client socket and handles each whole packet in turn; a
@@ -53,7 +53,7 @@ impl Daemon {
     pub(crate) fn own_header(&self, operation: Operation, reqid: u32) -> Header {
         let me = Pnn(self.state.pnn);
         Header {
-            generation: Generation(self.state.generation),
+            generation: self.state.generation,
             ..Header::new(operation, me, me, reqid)
         }
     }
@@ -194,7 +194,7 @@ pub(crate) mod tests {
     use crate::tunables::Tunables;
     use ctdb_protocol::types::{RunState, CAP_RECMASTER};
     use ctdb_protocol::wire::Timeval;
-    use ctdb_protocol::{ControlOpcode, Srvid};
+    use ctdb_protocol::{ControlOpcode, Generation, Srvid};
     use std::path::PathBuf;
     use std::time::{Duration, Instant};
 
@@ -226,15 +226,17 @@ pub(crate) mod tests {
         let state = NodeState {
             pnn: 0,
             nodes: crate::nodes::parse("127.0.0.1\n127.0.0.2\n").unwrap(),
-            generation: 77,
+            generation: Generation(77),
+            vnn_map: vec![Pnn(0)],
             recmode: 0,
+            all_frozen: false,
             runstate: RunState::Running,
             start_time: now,
             last_recovery_started: now,
             last_recovery_finished: now,
             tunables: Tunables::default(),
             capabilities: CAP_RECMASTER,
-            flags: 0,
+            node_flags: vec![0, ctdb_protocol::types::NODE_FLAGS_DISCONNECTED],
             config,
             paths: Paths {
                 etcdir: dir.clone(),
@@ -248,6 +250,7 @@ pub(crate) mod tests {
         (Daemon::new(listener, None, state).unwrap(), dir)
     }
 
+    /// A REQ_CONTROL packet to this node from `srcnode`.
     pub(crate) fn control(op: ControlOpcode, srcnode: u32, reqid: u32, data: Vec<u8>) -> Vec<u8> {
         let body = ReqControl {
             opcode: op,
@@ -266,7 +269,7 @@ pub(crate) mod tests {
     }
 
     /// The REPLY_CONTROLs queued, with where they go.
-    fn replies(d: &mut Daemon) -> Vec<(Origin, u32, ReplyControl)> {
+    pub(crate) fn replies(d: &mut Daemon) -> Vec<(Origin, u32, ReplyControl)> {
         let mut out = Vec::new();
         for a in d.outbox.take() {
             if let Action::Send { to, packet } = a {

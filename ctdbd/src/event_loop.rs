@@ -57,6 +57,7 @@ impl Daemon {
             self.reap_closed();
             // Writes may have drained a traverse's clients: let it go on.
             self.pump_traverses();
+            self.pump_pulls();
             self.execute_actions();
         }
         Ok(())

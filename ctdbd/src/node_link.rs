@@ -724,6 +724,7 @@ impl Daemon {
         }
         p.connected = false;
         p.liveness = Liveness::default();
+        self.state.mark_disconnected(pnn);
         log_err!(
             "{}: node {} is dead: {} connected",
             own,
@@ -745,6 +746,7 @@ impl Daemon {
         }
         p.connected = true;
         p.liveness.dead_count = 0;
+        self.state.mark_connected(pnn);
         let peer_name = name(p.addr);
         log_err!(
             "{}: connected to {} - {} connected",
@@ -761,19 +763,12 @@ impl Daemon {
             .map_or_else(|| "?".to_string(), |p| name(p.addr))
     }
 
-    /// The flags the transport decides for `pnn`: DELETED for a deleted
-    /// node, DISCONNECTED for another node that is not connected, and this
-    /// node's own flags for itself.  Other flags (banned, stopped, ...) are
-    /// the recovery daemon's and are kept elsewhere.
+    /// The flags of `pnn` as the node map keeps them: DELETED (and
+    /// DISCONNECTED) for a deleted or unknown node, DISCONNECTED while the
+    /// transport has no link, and the flags the recovery daemon set.
     pub(crate) fn link_flags(&self, pnn: u32) -> u32 {
-        use ctdb_protocol::types::{NODE_FLAGS_DELETED, NODE_FLAGS_DISCONNECTED};
-        match self.links.peer(Pnn(pnn)) {
-            None => NODE_FLAGS_DELETED,
-            Some(p) if p.deleted => NODE_FLAGS_DELETED,
-            Some(_) if pnn == self.state.pnn => self.state.flags,
-            Some(p) if p.connected => 0,
-            Some(_) => NODE_FLAGS_DISCONNECTED,
-        }
+        use ctdb_protocol::types::NODE_FLAGS_DELETED;
+        self.state.flags_of(Pnn(pnn)).unwrap_or(NODE_FLAGS_DELETED)
     }
 }
 
