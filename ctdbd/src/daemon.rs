@@ -37,6 +37,8 @@ pub struct NodeState {
     pub nodes: Vec<Node>,
     /// The current generation (set by the start-up recovery).
     pub generation: u32,
+    /// The vnn map: the pnns that are lmasters, in hash-slot order.
+    pub vnn_map: Vec<ctdb_protocol::Pnn>,
     /// RECOVERY_NORMAL or RECOVERY_ACTIVE.
     pub recmode: u32,
     /// Where start-up (or shutdown) has got to.
@@ -123,6 +125,8 @@ pub struct Daemon {
     pub(crate) shutdown_by_control: bool,
     /// The daemon-wide statistics.
     pub(crate) stats: crate::stats::Stats,
+    /// Record calls in flight between nodes (call.rs).
+    pub(crate) calls: crate::call::Calls,
 }
 
 /// Four bytes from the kernel's random source, or None when it cannot be read.
@@ -186,6 +190,7 @@ impl Daemon {
             exit_requested: false,
             shutdown_by_control: false,
             stats: Default::default(),
+            calls: Default::default(),
         })
     }
 

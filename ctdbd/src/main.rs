@@ -4,6 +4,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 mod actions;
+mod call;
 #[allow(dead_code)] // some keys are parsed now and used by later features
 mod config;
 mod control;
@@ -356,6 +357,7 @@ fn main() {
         pnn,
         nodes,
         generation: ctdb_protocol::Generation::INVALID.0,
+        vnn_map: Vec::new(),
         recmode: wire_types::RECOVERY_ACTIVE,
         runstate: RunState::Unknown,
         start_time: now,
