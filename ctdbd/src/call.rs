@@ -768,3 +768,6 @@ fn log_info_dropped(hdr: &Header, why: &str) {
         why
     );
 }
+
+#[cfg(test)]
+mod tests;
