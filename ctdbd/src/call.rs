@@ -29,7 +29,7 @@ use crate::requests::{Completion, Tag};
 use crate::transport::{ClientId, Origin};
 use crate::{log_debug, log_err, log_notice, log_warn};
 use ctdb_protocol::packet::{ReplyCall, ReplyDmaster, ReplyError, ReqCall, ReqDmaster};
-use ctdb_protocol::statistics::MAX_COUNT_BUCKETS;
+use ctdb_protocol::statistics::{MAX_COUNT_BUCKETS, MAX_HOT_KEYS};
 use ctdb_protocol::types::{RECOVERY_ACTIVE, RECOVERY_NORMAL};
 use ctdb_protocol::{DbId, Generation, Header, Operation, Packet, Pnn};
 use std::collections::HashMap;
@@ -38,6 +38,11 @@ use std::time::{Duration, Instant};
 /// How long later calls for a record wait behind a fetch from another node
 /// before they are issued anyway (Samba's deferred-fetch timeout).
 const COLLAPSE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Record-call flag: the client would take a read-only copy.  Read-only
+/// delegations are not implemented, so it is cleared before a call leaves
+/// this node (Samba clears it for databases without read-only records).
+const CALL_FLAG_WANT_READONLY: u32 = 0x0000_0004;
 
 /// How often held-back calls look whether recovery has ended.
 const RECOVERY_POLL: Duration = Duration::from_secs(1);
@@ -56,6 +61,41 @@ pub fn lmaster(vnn_map: &[Pnn], key: &[u8]) -> Option<Pnn> {
 /// bits of its hop count, capped at the last bucket.
 pub fn hop_bucket(hopcount: u32) -> usize {
     ((u32::BITS - hopcount.leading_zeros()) as usize).min(MAX_COUNT_BUCKETS - 1)
+}
+
+/// Migrations of one record within this window count together for the hot
+/// keys (Samba's migration counter interval).
+const HOT_KEY_WINDOW: Duration = Duration::from_secs(1);
+
+/// Records remembered by the migration counter before stale ones go.
+const MIGRATION_COUNTER_LIMIT: usize = 4096;
+
+/// Samba's hot-key table update after a record migrated in `count` times in
+/// the current window: the table (count, key) holds at most MAX_HOT_KEYS
+/// entries, fewest migrations first; a key already there keeps its higher
+/// count; a new key takes a free slot or the least migrated one.  Returns
+/// true when a key was added.
+pub fn update_hot_keys(table: &mut Vec<(u32, Vec<u8>)>, key: &[u8], count: u32) -> bool {
+    if table.len() == MAX_HOT_KEYS && count <= table[0].0 {
+        return false;
+    }
+    let added = match table.iter().position(|(_, k)| k == key) {
+        Some(i) if count <= table[i].0 => return false,
+        Some(i) => {
+            table[i].0 = count;
+            false
+        }
+        None if table.len() < MAX_HOT_KEYS => {
+            table.push((count, key.to_vec()));
+            true
+        }
+        None => {
+            table[0] = (count, key.to_vec());
+            true
+        }
+    };
+    table.sort_by_key(|(c, _)| *c);
+    added
 }
 
 /// A local client's call that went to another node and waits for the
@@ -90,6 +130,8 @@ pub struct Calls {
     next_reqid: u32,
     /// A timer looks whether recovery has ended (calls are held back).
     watching_recovery: bool,
+    /// (db_id, key) → (window start, migrations in the window).
+    migrations: HashMap<(u32, Vec<u8>), (Instant, u64)>,
 }
 
 impl Default for Calls {
@@ -99,11 +141,30 @@ impl Default for Calls {
             collapsed: HashMap::new(),
             next_reqid: 1,
             watching_recovery: false,
+            migrations: HashMap::new(),
         }
     }
 }
 
 impl Calls {
+    /// Counts one migration of a record into this node; returns the count in
+    /// the current window.
+    fn count_migration(&mut self, db_id: u32, key: &[u8], now: Instant) -> u64 {
+        if self.migrations.len() >= MIGRATION_COUNTER_LIMIT {
+            self.migrations
+                .retain(|_, (start, _)| now.duration_since(*start) < HOT_KEY_WINDOW);
+        }
+        let e = self
+            .migrations
+            .entry((db_id, key.to_vec()))
+            .or_insert((now, 0));
+        if now.duration_since(e.0) >= HOT_KEY_WINDOW {
+            *e = (now, 0);
+        }
+        e.1 += 1;
+        e.1
+    }
+
     /// A reqid no pending call uses.
     fn new_reqid(&mut self) -> u32 {
         loop {
@@ -284,6 +345,7 @@ impl Daemon {
         let reqid = self.calls.new_reqid();
         let body = ReqCall {
             hopcount: 0,
+            flags: p.call.flags & !CALL_FLAG_WANT_READONLY,
             ..p.call.clone()
         };
         let h = self.node_header(Operation::ReqCall, dmaster, reqid);
@@ -597,6 +659,7 @@ impl Daemon {
     fn became_dmaster(&mut self, hdr: &Header, p: Option<PendingCall>, done: Completion<Reply>) {
         match p {
             Some(p) => {
+                self.hot_key(p.call.db_id.0, &p.call.key);
                 let (status, data) = call_result(done);
                 self.finish_call(&p, status, data);
             }
@@ -612,6 +675,23 @@ impl Daemon {
                     );
                 }
             }
+        }
+    }
+
+    /// A record migrated in for a call: counted for the database's hot keys.
+    fn hot_key(&mut self, db_id: u32, key: &[u8]) {
+        let count = self.calls.count_migration(db_id, key, Instant::now());
+        let count = count.min(i32::MAX as u64) as u32;
+        let Some(d) = self.db_mut(db_id) else {
+            return;
+        };
+        if update_hot_keys(&mut d.stats.hot_keys, key, count) {
+            log_notice!(
+                "Added hot key database={} key={} count={}",
+                d.name,
+                hex(key),
+                count
+            );
         }
     }
 
@@ -756,6 +836,11 @@ fn call_result(done: Completion<Reply>) -> (i32, Vec<u8>) {
             (-1, Vec::new())
         }
     }
+}
+
+/// Bytes as Samba's hex_encode_talloc writes them (upper case).
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02X}")).collect()
 }
 
 /// Logs a node packet dropped for `why`.

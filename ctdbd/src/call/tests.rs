@@ -250,6 +250,28 @@ fn hop_buckets_count_significant_bits() {
     assert_eq!(redirect_target(Pnn(0), Pnn(1), Pnn(2)), Pnn(1));
 }
 
+#[test]
+fn hot_keys_keep_the_most_migrated_records() {
+    let mut t = Vec::new();
+    assert!(update_hot_keys(&mut t, b"a", 1));
+    assert!(!update_hot_keys(&mut t, b"a", 1));
+    assert!(!update_hot_keys(&mut t, b"a", 3));
+    assert_eq!(t, [(3, b"a".to_vec())]);
+    for i in 0..(MAX_HOT_KEYS as u32 - 1) {
+        assert!(update_hot_keys(&mut t, &[b'k', i as u8], 2 + i));
+    }
+    assert_eq!(t.len(), MAX_HOT_KEYS);
+    assert_eq!(t[0], (2, b"k\0".to_vec()));
+    // Full: a count not above the smallest is ignored; a larger one takes
+    // the smallest slot.
+    assert!(!update_hot_keys(&mut t, b"new", 2));
+    assert!(update_hot_keys(&mut t, b"new", 50));
+    assert_eq!(t.len(), MAX_HOT_KEYS);
+    assert_eq!(t.last().unwrap(), &(50, b"new".to_vec()));
+    assert!(t.windows(2).all(|w| w[0].0 <= w[1].0));
+    assert!(!t.iter().any(|(_, k)| k == b"k\0"));
+}
+
 /// Node 0's client fetches a record whose lmaster is node 1: the REQ_CALL
 /// goes to node 1; the REPLY_DMASTER makes node 0 the dmaster, the call runs
 /// and the client is answered; the next call runs locally.
@@ -305,6 +327,8 @@ fn a_client_call_fetches_the_record_through_its_lmaster() {
     );
     assert_eq!(v, b"value");
     assert_eq!(d.stats.node.reply_dmaster, 1);
+    let hot = &d.find_db(db_id()).unwrap().stats.hot_keys;
+    assert_eq!(hot, &[(1, key.clone())]);
 
     // Now this node is the dmaster: the next call stays here.
     d.packet(client(41), &client_call(&key, CALL_FETCH_FUNC, 6))
