@@ -738,3 +738,168 @@ fn without_a_vnn_map_calls_run_locally() {
     assert_eq!(stored(&mut d, &key).unwrap().0.dmaster, 0);
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// Three daemons wired together in one process: packets for a node go to
+/// that daemon's dispatch, as the node transport would deliver them.
+struct Trio {
+    nodes: Vec<Daemon>,
+    dirs: Vec<PathBuf>,
+}
+
+impl Trio {
+    fn new(tag: &str) -> Trio {
+        let (nodes, dirs) = (0..3).map(|k| daemon(&format!("{tag}-{k}"), k)).unzip();
+        Trio { nodes, dirs }
+    }
+
+    /// Runs every node's actions and database work, delivering node packets,
+    /// until all is quiet; returns the packets sent to clients, by node.
+    fn run(&mut self) -> Vec<(usize, Origin, Header, Packet)> {
+        let mut to_clients = Vec::new();
+        let mut outstanding = [0usize; 3];
+        loop {
+            let mut wire = Vec::new();
+            for (k, d) in self.nodes.iter_mut().enumerate() {
+                for a in d.outbox.take() {
+                    match a {
+                        Action::Send {
+                            to: Origin::Node(p),
+                            packet,
+                        } => wire.push((k, p, packet)),
+                        Action::Send { to, packet } => {
+                            let (h, p) = Packet::decode(&packet).unwrap();
+                            to_clients.push((k, to, h, p));
+                        }
+                        Action::ArmTimer { .. } => {}
+                        Action::Database(job) => {
+                            outstanding[k] += 1;
+                            d.submit_job(job);
+                        }
+                    }
+                }
+            }
+            for (from, to, packet) in wire {
+                assert_ne!(from as u32, to.0, "a node's packet to itself left it");
+                let d = &mut self.nodes[to.0 as usize];
+                d.packet(Origin::Node(Pnn(from as u32)), &packet).unwrap();
+            }
+            if self.nodes.iter().any(|d| !d.outbox.is_empty()) {
+                continue;
+            }
+            let Some(k) = (0..3).find(|k| outstanding[*k] > 0) else {
+                return to_clients;
+            };
+            let d = &mut self.nodes[k];
+            let done = d.db_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+            outstanding[k] -= 1;
+            match done {
+                Done::Op { tag, reply } => d.answer(Tag(tag), reply),
+                Done::Opened { id, result } => d.opened(id, result),
+                Done::Unhealthy { reason, .. } => panic!("{reason}"),
+            }
+        }
+    }
+
+    /// `ctdb readkey` on node `k`: the client's migration call, answered.
+    fn fetch(&mut self, k: usize, key: &[u8]) {
+        let c = client(50 + k);
+        self.nodes[k]
+            .packet(c, &client_call(key, CALL_NULL_FUNC, 9))
+            .unwrap();
+        let out = self.run();
+        assert!(
+            matches!(&out[..], [(n, to, h, Packet::ReplyCall(r))] if *n == k && *to == c && h.reqid == 9 && r.status == 0),
+            "{out:?}"
+        );
+    }
+
+    /// (dmaster, rsn, flags) of every node's copy of `key`.
+    fn copies(&mut self, key: &[u8]) -> Vec<Option<(u32, u64, u32)>> {
+        self.nodes
+            .iter_mut()
+            .map(|d| stored(d, key).map(|(h, _)| (h.dmaster, h.rsn, h.flags)))
+            .collect()
+    }
+}
+
+impl Drop for Trio {
+    fn drop(&mut self) {
+        for dir in &self.dirs {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// What `ctdb writekey` does after its fetch: stores the value under the
+/// chain lock with the header it read, in the node's file (another process,
+/// through Debian's libtdb, as the tool would).
+fn client_store(d: &mut Daemon, key: &[u8], value: &[u8]) {
+    let (h, _) = stored(d, key).expect("the record after the fetch");
+    let lib = [
+        "/usr/lib/x86_64-linux-gnu/libtdb.so.1",
+        "/usr/lib/aarch64-linux-gnu/libtdb.so.1",
+    ]
+    .into_iter()
+    .find(|p| std::path::Path::new(p).exists())
+    .expect("Debian's libtdb.so.1 (scripts/deps.sh)");
+    let hexs = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let mut rec = h.encode().to_vec();
+    rec.extend_from_slice(value);
+    let prog = format!(
+        "import ctypes,sys\nlib=ctypes.CDLL('{lib}')\nlib.tdb_open.restype=ctypes.c_void_p\n\
+         t=ctypes.c_void_p(lib.tdb_open(sys.argv[1].encode(),0,0,2,0))\nassert t\n\
+         class D(ctypes.Structure): _fields_=[('p',ctypes.c_char_p),('n',ctypes.c_size_t)]\n\
+         k=bytes.fromhex('{}'); v=bytes.fromhex('{}')\n\
+         assert lib.tdb_chainlock(t,D(k,len(k)))==0\n\
+         assert lib.tdb_store(t,D(k,len(k)),D(v,len(v)),1)==0\n\
+         lib.tdb_chainunlock(t,D(k,len(k)))\n",
+        hexs(key),
+        hexs(&rec)
+    );
+    let path = d.find_db(db_id()).unwrap().path.clone();
+    let st = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(prog)
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+/// Debian's 3-node cluster, for `writekey` of key1 on node 0 and `readkey`
+/// on nodes 1, 2, 0 and 1 in turn, shows these copies in `ctdb cattdb`
+/// (compat-tests/ctdb/migration.sh compares the real clusters); three
+/// daemons of ours wired in one process give the same.
+#[test]
+fn three_nodes_migrate_a_record_as_debians_cluster_does() {
+    const MIG: u32 = REC_FLAG_MIGRATED_WITH_DATA;
+    let mut t = Trio::new("trio");
+    let key = b"key1".to_vec();
+    assert_eq!(lmaster(&[Pnn(0), Pnn(1), Pnn(2)], &key), Some(Pnn(0)));
+    t.fetch(0, &key);
+    client_store(&mut t.nodes[0], &key, b"value1");
+    assert_eq!(t.copies(&key), [Some((0, 2, 0)), None, None]);
+    t.fetch(1, &key);
+    assert_eq!(t.copies(&key), [Some((1, 2, MIG)), Some((1, 4, MIG)), None]);
+    t.fetch(2, &key);
+    assert_eq!(
+        t.copies(&key),
+        [Some((2, 4, MIG)), Some((2, 4, MIG)), Some((2, 6, MIG))]
+    );
+    t.fetch(0, &key);
+    assert_eq!(
+        t.copies(&key),
+        [Some((0, 8, MIG)), Some((2, 4, MIG)), Some((0, 6, MIG))]
+    );
+    t.fetch(1, &key);
+    assert_eq!(
+        t.copies(&key),
+        [Some((1, 8, MIG)), Some((1, 10, MIG)), Some((0, 6, MIG))]
+    );
+    assert_eq!(stored(&mut t.nodes[1], &key).unwrap().1, b"value1");
+    // Node 1 served one call at hop 0 (step 4) and none redirected; the
+    // last fetch went 1 -> 2 (stale) -> 0, so node 0 served it at hop 1.
+    assert_eq!(t.nodes[0].stats.hop_count_bucket[1], 1);
+    let hot = &t.nodes[1].find_db(db_id()).unwrap().stats.hot_keys;
+    assert_eq!(hot, &[(2, key.clone())]);
+}
