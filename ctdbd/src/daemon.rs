@@ -219,6 +219,8 @@ pub struct Daemon {
     pub(crate) shutdown_by_control: bool,
     /// The daemon-wide statistics.
     pub(crate) stats: crate::stats::Stats,
+    /// Record calls in flight between nodes (call.rs).
+    pub(crate) calls: crate::call::Calls,
 }
 
 /// Four bytes from the kernel's random source, or None when it cannot be read.
@@ -294,6 +296,7 @@ impl Daemon {
             exit_requested: false,
             shutdown_by_control: false,
             stats: Default::default(),
+            calls: Default::default(),
         })
     }
 

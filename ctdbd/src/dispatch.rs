@@ -8,7 +8,9 @@ use crate::forward::Route;
 use crate::transport::{ClientId, Origin};
 use crate::{log_err, log_notice};
 use ctdb_protocol::header::HEADER_LEN;
-use ctdb_protocol::packet::{ReplyControl, ReqCall, ReqControl, ReqMessage};
+use ctdb_protocol::packet::{
+    ReplyCall, ReplyControl, ReplyDmaster, ReplyError, ReqCall, ReqControl, ReqDmaster, ReqMessage,
+};
 use ctdb_protocol::wire::Reader;
 use ctdb_protocol::{Header, Layout, Operation, Packet, Pnn};
 
@@ -99,6 +101,18 @@ impl Daemon {
             Operation::ReqCall => {
                 let c = ReqCall::read(&mut body).map_err(err)?;
                 self.request_call(origin, hdr, c, pkt);
+            }
+            Operation::ReqDmaster if origin.client().is_none() => {
+                self.request_dmaster(hdr, ReqDmaster::read(&mut body).map_err(err)?);
+            }
+            Operation::ReplyDmaster if origin.client().is_none() => {
+                self.reply_dmaster(hdr, ReplyDmaster::read(&mut body).map_err(err)?);
+            }
+            Operation::ReplyCall if origin.client().is_none() => {
+                self.reply_call(hdr, ReplyCall::read(&mut body).map_err(err)?);
+            }
+            Operation::ReplyError if origin.client().is_none() => {
+                self.reply_error(hdr, ReplyError::read(&mut body).map_err(err)?);
             }
             op => {
                 log_err!(
