@@ -6,7 +6,6 @@
 
 use crate::actions::{Action, Outbox};
 use crate::config::{Config, Paths};
-use crate::control::databases::ActiveTraverse;
 use crate::control::Registry;
 use crate::db::{self, DbInfo, Done, Job, Reply};
 use crate::log_notice;
@@ -37,6 +36,11 @@ pub struct NodeState {
     pub nodes: Vec<Node>,
     /// The current generation (set by the start-up recovery).
     pub generation: u32,
+    /// The vnn map: the nodes that are lmaster of the records, in order.
+    pub vnnmap: Vec<ctdb_protocol::Pnn>,
+    /// Every other node's NODE_FLAGS_* bits, by pnn (this node's own are
+    /// `flags`).
+    pub node_flags: Vec<u32>,
     /// RECOVERY_NORMAL or RECOVERY_ACTIVE.
     pub recmode: u32,
     /// Where start-up (or shutdown) has got to.
@@ -102,8 +106,11 @@ pub struct Daemon {
     pub(crate) attach_waiters: HashMap<u32, Vec<ReplyTo>>,
     /// Work in flight and what finishes it.
     pub(crate) requests: RequestTracker<Daemon, Reply>,
-    /// Traverses in flight, streamed from their database's worker.
-    pub(crate) traverses: HashMap<Tag, ActiveTraverse>,
+    /// Traverses in flight: this node's walks and the collections for its
+    /// clients.
+    pub(crate) traverses: crate::control::traverse::Traverses,
+    /// TRANS3_COMMITs waiting for the nodes' answers.
+    pub(crate) commits: crate::control::persistent::Commits,
     /// Armed timers.
     pub(crate) timers: TimerQueue<TimerEvent>,
     /// Actions queued by handlers, executed by the loop.
@@ -176,7 +183,8 @@ impl Daemon {
             dbs: Vec::new(),
             attach_waiters: HashMap::new(),
             requests: RequestTracker::default(),
-            traverses: HashMap::new(),
+            traverses: Default::default(),
+            commits: Default::default(),
             timers: TimerQueue::default(),
             outbox: Outbox::default(),
             controls: Registry::with_every_concern(),

@@ -96,6 +96,12 @@ impl Daemon {
                 let c = ReqCall::read(&mut body).map_err(err)?;
                 self.request_call(origin, hdr, c, pkt);
             }
+            Operation::ReplyControl if matches!(origin, Origin::Node(_)) => {
+                let r = ReplyControl::read(&mut body).map_err(err)?;
+                if let Origin::Node(from) = origin {
+                    self.node_reply_control(from, &hdr, r);
+                }
+            }
             op => {
                 log_err!(
                     "Packet with unsupported operation {} from client, ignored",
@@ -185,12 +191,14 @@ impl Daemon {
             for w in self.attach_waiters.values_mut() {
                 w.retain(|x| x.origin != Origin::Client(id));
             }
+            self.traverses_client_gone(id);
+            self.commits_client_gone(Origin::Client(id));
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::actions::Action;
     use crate::config::{Config, Paths};
@@ -206,7 +214,14 @@ mod tests {
     /// A daemon on a socket in a fresh directory; nothing connects to it:
     /// the tests hand packets to `packet` and read the actions it queues.
     fn daemon(tag: &str) -> (Daemon, PathBuf) {
-        let dir = std::env::temp_dir().join(format!("ctdbd-disp-{}-{}", tag, std::process::id()));
+        node_daemon(tag, 0, 2)
+    }
+
+    /// `daemon` as node `pnn` of a cluster of `count` nodes (127.0.0.1 up),
+    /// every one in the vnn map and active.
+    pub(crate) fn node_daemon(tag: &str, pnn: u32, count: u32) -> (Daemon, PathBuf) {
+        let dir =
+            std::env::temp_dir().join(format!("ctdbd-disp-{}-{}-{}", tag, pnn, std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let listener = std::os::unix::net::UnixListener::bind(dir.join("sock")).unwrap();
@@ -228,10 +243,13 @@ mod tests {
             script_log_level: 0,
         };
         let now = Timeval::now();
+        let nodes: String = (1..=count).map(|i| format!("127.0.0.{i}\n")).collect();
         let state = NodeState {
-            pnn: 0,
-            nodes: crate::nodes::parse("127.0.0.1\n127.0.0.2\n").unwrap(),
+            pnn,
+            nodes: crate::nodes::parse(&nodes).unwrap(),
             generation: 77,
+            vnnmap: (0..count).map(Pnn).collect(),
+            node_flags: vec![0; count as usize],
             recmode: 0,
             runstate: RunState::Running,
             start_time: now,
@@ -253,7 +271,8 @@ mod tests {
         (Daemon::new(listener, None, state).unwrap(), dir)
     }
 
-    fn control(op: ControlOpcode, srcnode: u32, reqid: u32, data: Vec<u8>) -> Vec<u8> {
+    /// A REQ_CONTROL packet to the current node.
+    pub(crate) fn control(op: ControlOpcode, srcnode: u32, reqid: u32, data: Vec<u8>) -> Vec<u8> {
         let body = ReqControl {
             opcode: op,
             srvid: Srvid(0),
@@ -271,7 +290,7 @@ mod tests {
     }
 
     /// The REPLY_CONTROLs queued, with where they go.
-    fn replies(d: &mut Daemon) -> Vec<(Origin, u32, ReplyControl)> {
+    pub(crate) fn replies(d: &mut Daemon) -> Vec<(Origin, u32, ReplyControl)> {
         let mut out = Vec::new();
         for a in d.outbox.take() {
             if let Action::Send { to, packet } = a {

@@ -352,10 +352,13 @@ fn main() {
     }
 
     let now = Timeval::now();
+    let node_flags = vec![wire_types::NODE_FLAGS_DISCONNECTED; nodes.len()];
     let state = daemon::NodeState {
         pnn,
         nodes,
         generation: ctdb_protocol::Generation::INVALID.0,
+        vnnmap: vec![ctdb_protocol::Pnn(pnn)],
+        node_flags,
         recmode: wire_types::RECOVERY_ACTIVE,
         runstate: RunState::Unknown,
         start_time: now,

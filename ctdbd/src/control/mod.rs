@@ -13,10 +13,12 @@ use ctdb_protocol::packet::ReqControl;
 use ctdb_protocol::{ControlOpcode, DecodeError, Header, Layout};
 use std::collections::HashMap;
 
-/// Database catalogue, attach, seqnums, traverses, flags, TRANS3_COMMIT.
+/// Database catalogue, attach, seqnums, flags.
 pub mod databases;
 /// Who this node is and how it is.
 pub mod node_state;
+/// TRANS3_COMMIT and UPDATE_RECORD across the nodes.
+pub mod persistent;
 /// Public addresses and interfaces.
 pub mod public_ips;
 /// Freeze, thaw, recovery transactions, DB_PUSH.
@@ -25,6 +27,8 @@ pub mod recovery;
 pub mod srvids;
 /// Statistics.
 pub mod statistics;
+/// Cluster-wide traverses.
+pub mod traverse;
 /// Tunables.
 pub mod tunables;
 /// Vacuum runs and the delete queue.
@@ -148,6 +152,8 @@ impl Registry {
         statistics::register(&mut r);
         public_ips::register(&mut r);
         databases::register(&mut r);
+        persistent::register(&mut r);
+        traverse::register(&mut r);
         recovery::register(&mut r);
         vacuuming::register(&mut r);
         r
@@ -212,6 +218,11 @@ mod tests {
             ControlOpcode::StatisticsReset,
             ControlOpcode::DbAttach,
             ControlOpcode::TraverseStart,
+            ControlOpcode::TraverseAll,
+            ControlOpcode::TraverseData,
+            ControlOpcode::UpdateRecord,
+            ControlOpcode::TraverseKill,
+            ControlOpcode::TraverseAllExt,
             ControlOpcode::RegisterSrvid,
             ControlOpcode::DeregisterSrvid,
             ControlOpcode::GetDbName,

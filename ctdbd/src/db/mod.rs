@@ -172,10 +172,13 @@ pub enum Op {
     },
     /// The persistent sequence number (0 when unset).
     GetSeqnum,
-    /// TRANS3_COMMIT / UPDATE_RECORD: store (key, header, value) records in
-    /// one tdb transaction, refusing an older rsn for changed data.
+    /// UPDATE_RECORD (a TRANS3_COMMIT's part on each node): store (key,
+    /// header, value) records in one tdb transaction, refusing an older rsn
+    /// for changed data; with `replace_only` (volatile databases) records
+    /// not in the file are skipped.
     PersistentStore {
         recs: Vec<(Vec<u8>, Header, Vec<u8>)>,
+        replace_only: bool,
     },
     /// DB_TRANSACTION_START: a recovery transaction (an open one is
     /// cancelled first).
@@ -231,6 +234,12 @@ pub enum Reply {
     Failed(String),
     /// A vacuum run hit VacuumMaxRunTime and stopped.
     TimedOut,
+    /// Another node's REPLY_CONTROL to a control this daemon sent.
+    Control {
+        status: i32,
+        data: Vec<u8>,
+        errmsg: Option<String>,
+    },
 }
 
 /// What the workers report to the event loop.
