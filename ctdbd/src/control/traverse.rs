@@ -265,7 +265,13 @@ impl Daemon {
             self.db_name(id),
             reqid
         );
-        for pnn in self.walking_nodes(every_node) {
+        let walkers = self.walking_nodes(every_node);
+        if walkers.is_empty() {
+            // Nobody to walk it (no active node): it ends at once.
+            self.end_collection(reqid, false);
+            return;
+        }
+        for pnn in walkers {
             if pnn.0 == self.state.pnn {
                 self.start_walk(all);
             } else if start.with_empty_records {
