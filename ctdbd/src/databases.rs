@@ -223,6 +223,7 @@ impl Daemon {
             return Outcome::status(-1);
         }
         self.open_new(id, name, flags, req.reply_to());
+        self.attach_everywhere(req);
         Outcome::Later
     }
 

@@ -170,7 +170,9 @@ fn update_record(d: &mut Daemon, req: &Request) -> Outcome {
         return Outcome::fail("bad marshall buffer");
     };
     let id = buf.db_id.0;
-    let Some(db) = d.find_db(id) else {
+    // A database still opening (its attach came just before) takes the
+    // store after its open.
+    let Some(db) = d.dbs.iter().find(|db| db.id == id) else {
         log_err!(
             "Unknown database 0x{:08x} in ctdb_control_update_record",
             id
@@ -281,6 +283,19 @@ impl Daemon {
             ..self.own_header(Operation::ReqControl, reqid)
         };
         self.send(Origin::Node(to), Packet::ReqControl(body).encode(h));
+    }
+
+    /// A database new to this node is attached on every other connected
+    /// node too (the same control, no reply asked), as Samba's daemon tells
+    /// them; a node that has it already just answers.
+    pub(crate) fn attach_everywhere(&mut self, req: &Request) {
+        let me = self.state.pnn;
+        for pnn in self.connected_nodes() {
+            if pnn.0 != me {
+                let data = req.data().to_vec();
+                self.send_node_control(pnn, req.opcode(), data, None);
+            }
+        }
     }
 
     /// Stores an UPDATE_RECORD buffer on this node, counted as Samba counts
@@ -632,6 +647,7 @@ pub(crate) mod testing {
                 assert_eq!(st, 0, "attach on node {pnn}");
                 id = u32::from_le_bytes(data[..4].try_into().unwrap());
             }
+            self.wire.clear();
             id
         }
 
@@ -766,6 +782,39 @@ mod tests {
         assert_eq!(c.reply(0, reqid), Some((0, Vec::new())));
         for pnn in 0..3 {
             assert_eq!(c.seqnum(pnn, db), 2, "node {pnn}");
+        }
+    }
+
+    #[test]
+    fn an_attach_on_one_node_attaches_everywhere_and_commits_go_through() {
+        let mut c = Cluster::new("attach", 3);
+        let (client, s) = c.connect(0);
+        c.keep.push(s);
+        let reqid = c.control(
+            0,
+            client,
+            ControlOpcode::DbAttachPersistent,
+            b"p.tdb\0".to_vec(),
+        );
+        let (st, data) = c.reply(0, reqid).unwrap();
+        assert_eq!(st, 0);
+        let db = u32::from_le_bytes(data[..4].try_into().unwrap());
+        for pnn in [1, 2] {
+            assert_eq!(c.controls_sent(0, pnn), [ControlOpcode::DbAttachPersistent]);
+            assert!(c.nodes[pnn as usize].find_db(db).is_some(), "node {pnn}");
+        }
+        // Each node tells the others once when the database is new to it
+        // (Samba's broadcast); a node that has it already stays quiet.
+        for from in 0..3 {
+            for to in (0..3).filter(|t| *t != from) {
+                assert!(c.controls_sent(from, to).len() <= 1, "{from} -> {to}");
+            }
+        }
+        let t = transaction(db, &[("k", "v")], 1);
+        let reqid = c.control(0, client, ControlOpcode::Trans3Commit, t);
+        assert_eq!(c.reply(0, reqid), Some((0, Vec::new())));
+        for pnn in 0..3 {
+            assert_eq!(c.seqnum(pnn, db), 1, "node {pnn}");
         }
     }
 
