@@ -111,6 +111,8 @@ pub struct Daemon {
     pub(crate) traverses: crate::control::traverse::Traverses,
     /// TRANS3_COMMITs waiting for the nodes' answers.
     pub(crate) commits: crate::control::persistent::Commits,
+    /// The tdb sequence numbers watched since ENABLE_SEQNUM.
+    pub(crate) seqnums: crate::control::persistent::SeqnumWatch,
     /// Armed timers.
     pub(crate) timers: TimerQueue<TimerEvent>,
     /// Actions queued by handlers, executed by the loop.
@@ -185,6 +187,7 @@ impl Daemon {
             requests: RequestTracker::default(),
             traverses: Default::default(),
             commits: Default::default(),
+            seqnums: Default::default(),
             timers: TimerQueue::default(),
             outbox: Outbox::default(),
             controls: Registry::with_every_concern(),

@@ -88,9 +88,8 @@ fn get_seqnum(d: &mut Daemon, req: &Request) -> Outcome {
 }
 
 /// The daemon's own stores (record migrations) then bump the tdb sequence
-/// number as clients' stores do.  Samba also polls the number every
-/// SeqnumInterval ms and broadcasts UPDATE_SEQNUM to the other active nodes;
-/// alone, there is nobody to tell.
+/// number as clients' stores do, and the number is watched: a change is
+/// told to the other active nodes (see `watch_seqnum`).
 fn enable_seqnum(d: &mut Daemon, req: &Request) -> Outcome {
     if req.data().len() != 4 {
         return Outcome::bad_size("ENABLE_SEQNUM", req.data().len());
@@ -102,7 +101,13 @@ fn enable_seqnum(d: &mut Daemon, req: &Request) -> Outcome {
         log_err!("Unknown db_id 0x{:x} in ctdb_ltdb_enable_seqnum", id);
         return Outcome::status(-1);
     }
-    d.db_op_plain(req, id, Op::EnableSeqnum)
+    let after = Box::new(move |d: &mut Daemon, st: i32, data: Vec<u8>| {
+        if st == 0 {
+            d.watch_seqnum(id);
+        }
+        (st, data)
+    });
+    d.db_op(req, id, Op::EnableSeqnum, after)
 }
 
 fn update_seqnum(d: &mut Daemon, req: &Request) -> Outcome {
@@ -120,7 +125,13 @@ fn update_seqnum(d: &mut Daemon, req: &Request) -> Outcome {
         log_err!("Unknown db_id 0x{:x} in ctdb_ltdb_update_seqnum", id);
         return Outcome::status(-1);
     }
-    d.db_op_plain(req, id, Op::IncrementSeqnum)
+    let after = Box::new(move |d: &mut Daemon, st: i32, data: Vec<u8>| {
+        if st == 0 {
+            d.seqnum_updated(id, &data);
+        }
+        (st, Vec::new())
+    });
+    d.db_op(req, id, Op::IncrementSeqnum, after)
 }
 
 fn detach(d: &mut Daemon, req: &Request) -> Outcome {

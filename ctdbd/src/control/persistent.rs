@@ -78,6 +78,13 @@ impl Commits {
     }
 }
 
+/// The tdb sequence numbers of the databases with ENABLE_SEQNUM, as last
+/// seen (None until the first look), by db_id.
+#[derive(Default)]
+pub struct SeqnumWatch {
+    last: HashMap<u32, Option<u64>>,
+}
+
 /// The records of a marshall buffer as (key, header, value).
 type Records = Vec<(Vec<u8>, ltdb::Header, Vec<u8>)>;
 
@@ -414,6 +421,78 @@ impl Daemon {
             if c.client.origin == client {
                 c.noreply = true;
             }
+        }
+    }
+
+    /// ENABLE_SEQNUM: from now on, every SeqnumInterval ms, a change of the
+    /// database's tdb sequence number is told to the other active nodes
+    /// with UPDATE_SEQNUM (NOREPLY), as Samba's daemon polls it.
+    pub(crate) fn watch_seqnum(&mut self, db_id: u32) {
+        if self.seqnums.last.contains_key(&db_id) {
+            return;
+        }
+        self.seqnums.last.insert(db_id, None);
+        self.look_at_seqnum(db_id);
+    }
+
+    /// Reads the tdb sequence number now; the answer compares it and arms
+    /// the next look.
+    fn look_at_seqnum(&mut self, db_id: u32) {
+        let then: DbContinuation = Box::new(move |d: &mut Daemon, done| {
+            if let Completion::Answered(Reply::Seqnum(now)) = done {
+                d.seqnum_seen(db_id, now);
+            }
+            d.arm_seqnum_look(db_id);
+        });
+        self.submit(db_id, Op::TdbSeqnum, then, None);
+    }
+
+    /// The next look, SeqnumInterval ms from now, while the database is
+    /// attached.
+    fn arm_seqnum_look(&mut self, db_id: u32) {
+        if self.find_db(db_id).is_none() {
+            self.seqnums.last.remove(&db_id);
+            return;
+        }
+        let every = Duration::from_millis(u64::from(self.state.tunables.seqnum_interval.max(1)));
+        self.track(
+            Box::new(move |d: &mut Daemon, done| {
+                if done == Completion::TimedOut {
+                    d.look_at_seqnum(db_id);
+                }
+            }),
+            Some(every),
+        );
+    }
+
+    /// A look found `now`: a change since the last one goes to the other
+    /// active nodes.
+    fn seqnum_seen(&mut self, db_id: u32, now: u64) {
+        let Some(last) = self.seqnums.last.get_mut(&db_id) else {
+            return;
+        };
+        let changed = last.is_some_and(|l| l != now);
+        *last = Some(now);
+        if !changed {
+            return;
+        }
+        let me = self.state.pnn;
+        for pnn in self.active_nodes() {
+            if pnn.0 != me {
+                let data = db_id.to_le_bytes().to_vec();
+                self.send_node_control(pnn, ControlOpcode::UpdateSeqnum, data, None);
+            }
+        }
+    }
+
+    /// UPDATE_SEQNUM from another node bumped the number to the u64 in
+    /// `data`: that is no change of this node's to tell the others.
+    pub(crate) fn seqnum_updated(&mut self, db_id: u32, data: &[u8]) {
+        let Ok(b) = <[u8; 8]>::try_from(data) else {
+            return;
+        };
+        if let Some(last) = self.seqnums.last.get_mut(&db_id) {
+            *last = Some(u64::from_le_bytes(b));
         }
     }
 
@@ -911,6 +990,46 @@ mod tests {
         // A late answer changes nothing.
         c.nodes[0].fail_node_controls(Pnn(1));
         assert_eq!(c.nodes[0].state.recmode, RECOVERY_NORMAL);
+    }
+
+    #[test]
+    fn a_changed_tdb_seqnum_is_told_to_the_other_nodes_once() {
+        let mut c = Cluster::new("seqnum", 2);
+        let db = c.attach_everywhere("v.tdb", ControlOpcode::DbAttach);
+        for pnn in 0..2 {
+            let (client, s) = c.connect(pnn);
+            c.keep.push(s);
+            let r = c.control(
+                pnn,
+                client,
+                ControlOpcode::EnableSeqnum,
+                db.to_le_bytes().to_vec(),
+            );
+            assert_eq!(c.reply(pnn, r), Some((0, vec![])));
+        }
+        let last = |c: &Cluster, pnn: usize| c.nodes[pnn].seqnums.last.get(&db).copied();
+        assert_eq!((last(&c, 0), last(&c, 1)), (Some(Some(0)), Some(Some(0))));
+        // Nothing changed: a look tells nobody.
+        c.nodes[0].look_at_seqnum(db);
+        c.settle();
+        assert!(c.wire.is_empty());
+        // A store on node 0 bumps its number; the next look tells node 1,
+        // whose number follows without being told back.
+        let h = ltdb::Header {
+            rsn: 1,
+            ..Default::default()
+        };
+        let recs = vec![(b"k".to_vec(), h, b"v".to_vec())];
+        c.nodes[0].submit_untracked(db, Op::PushStore { recs });
+        c.settle();
+        c.nodes[0].look_at_seqnum(db);
+        c.settle();
+        assert_eq!(c.controls_sent(0, 1), [ControlOpcode::UpdateSeqnum]);
+        assert_eq!(last(&c, 0), Some(Some(1)));
+        assert_eq!(last(&c, 1), Some(Some(1)));
+        c.nodes[1].look_at_seqnum(db);
+        c.settle();
+        assert!(c.controls_sent(1, 0).is_empty(), "no echo");
     }
 
     #[test]

@@ -204,8 +204,11 @@ pub enum Op {
     /// ENABLE_SEQNUM: the daemon's handle bumps the tdb sequence number on
     /// every store from now on.
     EnableSeqnum,
-    /// UPDATE_SEQNUM from another node: bump the tdb sequence number.
+    /// UPDATE_SEQNUM from another node: bump the tdb sequence number; the
+    /// reply is the new one.
     IncrementSeqnum,
+    /// The tdb's own sequence number (what ENABLE_SEQNUM makes stores bump).
+    TdbSeqnum,
     /// SCHEDULE_FOR_DELETION: queue an emptied record for the next vacuum
     /// run (with the header the client stored).
     ScheduleForDeletion { key: Vec<u8>, header: Header },

@@ -141,8 +141,9 @@ impl OpenDb {
             }
             Op::IncrementSeqnum => {
                 t.increment_seqnum_nonblock();
-                Reply::Ok
+                Reply::Seqnum(u64::from(t.get_seqnum() as u32))
             }
+            Op::TdbSeqnum => Reply::Seqnum(u64::from(t.get_seqnum() as u32)),
             Op::Wipe => match t.wipe_all() {
                 Ok(()) => Reply::Ok,
                 Err(e) => terr("wipe", e),
