@@ -46,7 +46,8 @@ CTDB_TOOL=${CTDB_TOOL:-/usr/bin/ctdb}
 DEBIAN_CTDBD=${DEBIAN_CTDBD:-/usr/sbin/ctdbd}
 
 # Short test tunables: a dead node is noticed in ~2 s even without a closed
-# connection, elections and recoveries are retried quickly.
+# connection, elections and recoveries are retried quickly.  ctdb.conf also
+# sets "leader timeout = 2" (the default 5 s delays the first election).
 TEST_TUNABLES=(
 	KeepaliveInterval=1
 	KeepaliveLimit=2
@@ -109,6 +110,7 @@ layout_node() {
 [cluster]
 	cluster lock = $dir/cluster.lock
 	node address = $addr
+	leader timeout = 2
 
 [database]
 	volatile database directory = $b/db/volatile
@@ -120,12 +122,23 @@ layout_node() {
 EOF
 }
 
-# session_pids PID: the processes in the session PID leads (the daemon
-# calls setsid when it forks itself into the background; its recovery
-# daemon, event daemon and lock helpers stay in that session).
-session_pids() {
-	[ -n "$1" ] || return 0
-	ps -e -o pid= -o sid= | awk -v s="$1" '$2 == s { print $1 }'
+# node_pids DIR K: the processes of node K: every process in the session
+# it was started in (start_node runs each daemon under setsid, so its
+# recovery daemon, event daemon and lock helpers share that session even
+# after the daemon itself is gone and they are reparented).
+node_pids() {
+	local sid
+	sid=$(cat "$(node_base "$1" "$2")/sid" 2>/dev/null)
+	[ -n "$sid" ] || return 0
+	ps -e -o pid= -o sid= -o stat= | awk -v s="$sid" '$2 == s && $3 !~ /^Z/ { print $1 }'
+}
+
+# alive PID: PID runs (a zombie awaiting its reaper does not count).
+alive() {
+	[ -n "$1" ] || return 1
+	case $(ps -o stat= -p "$1" 2>/dev/null) in
+	'' | Z*) return 1 ;;
+	esac
 }
 
 # start_node DIR K: starts node K's daemon, waits for its pid file and socket.
@@ -135,13 +148,18 @@ start_node() {
 	bin=$(cat "$dir/kind")
 	addr=$(node_addr "$dir" "$k")
 	pid=$(node_pid "$dir" "$k")
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then die "node $k is running (pid $pid)"; fi
+	if alive "$pid"; then die "node $k is running (pid $pid)"; fi
 	port_in_use "$addr" && die "something listens on $addr:4379 already"
 	rm -f "$b/run/ctdbd.pid" "$b/run/ctdbd.socket" "$b/down"
-	(cd "$b" && CTDB_TEST_MODE=yes CTDB_BASE=$b "$bin") >>"$b/start.out" 2>&1 ||
+	rm -f "$b/sid"
+	(cd "$b" && CTDB_TEST_MODE=yes CTDB_BASE=$b exec setsid "$bin") >>"$b/start.out" 2>&1 </dev/null ||
 		die "node $k ($bin) failed to start: $(tail -n 5 "$b/start.out")"
 	for i in $(seq 1 150); do
-		if [ -s "$b/run/ctdbd.pid" ] && [ -S "$b/run/ctdbd.socket" ]; then return 0; fi
+		if [ -s "$b/run/ctdbd.pid" ] && [ -S "$b/run/ctdbd.socket" ]; then
+			pid=$(cat "$b/run/ctdbd.pid")
+			ps -o sid= -p "$pid" | tr -d ' ' >"$b/sid"
+			return 0
+		fi
 		sleep 0.1
 	done
 	die "node $k: no pid file and socket after 15 s (see $b/log.ctdb)"
@@ -167,7 +185,7 @@ cmd_start() {
 		for k in $(seq 0 $(($(node_count "$dir") - 1))); do
 			local p
 			p=$(node_pid "$dir" "$k")
-			[ -n "$p" ] && kill -0 "$p" 2>/dev/null && die "$dir holds a running cluster (node $k, pid $p)"
+			alive "$p" && die "$dir holds a running cluster (node $k, pid $p)"
 		done
 	fi
 	echo "$bin" >"$dir/kind"
@@ -189,7 +207,7 @@ node_healthy() {
 	grep -q "^Recovery mode:NORMAL" <<<"$out" || return 1
 	for j in $(seq 0 $((n - 1))); do
 		if is_down "$dir" "$j"; then want="DISCONNECTED"; else want="OK"; fi
-		grep -qE "^pnn:$j +[^ ]+ +$want( |\$)" <<<"$out" || return 1
+		grep -qE "^pnn:$j +[^ ]+ +$want( |\||\$)" <<<"$out" || return 1
 	done
 }
 
@@ -232,7 +250,7 @@ stop_node() {
 	[ -n "$pid" ] || return 0
 	kill -"$sig" "$pid" 2>/dev/null
 	for i in $(seq 1 200); do
-		left=$(session_pids "$pid")
+		left=$(node_pids "$dir" "$k")
 		[ -z "$left" ] && return 0
 		[ "$i" = 100 ] && for p in $left; do kill -KILL "$p" 2>/dev/null; done
 		sleep 0.1
@@ -253,7 +271,7 @@ cmd_restart() {
 	local dir pid
 	dir=$(absdir "$1")
 	pid=$(node_pid "$dir" "$2")
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then stop_node "$dir" "$2" TERM || return 1; fi
+	if alive "$pid"; then stop_node "$dir" "$2" TERM || return 1; fi
 	start_node "$dir" "$2"
 }
 
