@@ -97,8 +97,11 @@ compat-test: build
 
 # `make run`: Samba's own tools (Debian's tdb-tools binaries, unchanged) on our
 # library: tdbtool creates a database and stores records, tdbdump prints it,
-# tdbbackup backs it up and tdbbackup -v verifies it. Then one ctdbd node of
-# ours on 127.0.0.1 and Debian's `ctdb status` against it.
+# tdbbackup backs it up and tdbbackup -v verifies it. Then a cluster of three
+# ctdbd nodes of ours on free 127.0.0.x addresses (scripts/run-cluster.sh):
+# all OK in Debian's `ctdb status`, a record written on node 0 read on node 2.
+# `make run KIND=debian` runs the cluster part on Debian's ctdbd instead.
+KIND ?= $(BUILT)/ctdbd
 run: deps build
 	@d=$$(mktemp -d); lib=$(abspath $(BUILT)); \
 	export LD_LIBRARY_PATH=$$lib; set -e; \
@@ -110,7 +113,7 @@ run: deps build
 	echo "== tdbbackup -v $$d/demo.tdb (verify)"; tdbbackup -v $$d/demo.tdb; \
 	echo "== tdbdump $$d/demo.tdb.bak"; tdbdump $$d/demo.tdb.bak; \
 	rm -rf $$d
-	@bash scripts/run-node.sh $(BUILT)/ctdbd
+	@bash scripts/run-cluster.sh $(KIND)
 
 # Debian packages the build, `make run` and the tests need (installed if missing).
 deps:
