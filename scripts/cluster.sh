@@ -19,7 +19,8 @@
 #       them.  TIMEOUT in seconds (default 60).  Exit 1 on timeout, printing
 #       the last status of each node.
 #   scripts/cluster.sh ctdb DIR K ARGS...
-#       Debian's ctdb tool (CTDB_TOOL overrides) against node K.
+#       Debian's ctdb tool (CTDB_TOOL overrides) against node K, stopped
+#       after CLUSTER_TOOL_TIMEOUT seconds (default 30).
 #   scripts/cluster.sh kill DIR K [SIG]
 #       Sends SIG (default TERM) to node K's daemon by its pid, waits until its
 #       processes (the daemon and its children) are gone, marks it down.
@@ -89,7 +90,7 @@ tool() { # tool DIR K ARGS...
 	local b
 	b=$(node_base "$1" "$2")
 	shift 2
-	CTDB_TEST_MODE=yes CTDB_BASE=$b timeout 30 "$CTDB_TOOL" "$@"
+	CTDB_TEST_MODE=yes CTDB_BASE=$b timeout "${CLUSTER_TOOL_TIMEOUT:-30}" "$CTDB_TOOL" "$@"
 }
 
 # layout_node DIR K: CTDB_BASE of node K.
