@@ -488,7 +488,7 @@ while read -r base kind name; do
 		fail "$name: ours differs from debian" "$(diff "$RUN/debian.out/$base" "$RUN/ours.out/$base")"
 	fi
 done <"$RUN/$ref.out/index"
-[ "$notrun" = 0 ] || echo "FAIL $notrun steps (ours: did not run: the cluster was not healthy after start), counted as $notrun failures"
+[ "$notrun" = 0 ] || echo "FAIL $notrun steps ($other: did not run: its cluster was not healthy after start), counted as $notrun failures"
 [ "$recorded" = 0 ] || echo "    $recorded outputs of $ref recorded, not compared (KIND=$KIND: no other cluster)"
 for side in $SIDES; do
 	[ -e "$RUN/$side/loop.summary" ] && echo "    $side commit client: $(cat "$RUN/$side/loop.summary")"
