@@ -124,7 +124,12 @@ deps:
 # Debian's libtdb.so.1 and on ours (LD_LIBRARY_PATH), and prints the table.
 # See docs/benchmarks.md. Not a timed test: bench-smoke only checks that every
 # workload runs (tiny sizes, < 30 s) and fails if the program fails.
-.PHONY: bench bench-smoke
+.PHONY: bench bench-smoke bench-cluster
+# bench/cluster.sh: 3 nodes of Debian's ctdbd, then 3 of ours, on the same
+# layout: start until all OK, recovery of 100,000 volatile records, SIGKILL of
+# a node until normal, peak RSS; ratios printed (docs/benchmarks.md).
+bench-cluster: build
+	OURS_LIBDIR=$(BUILT) bash bench/cluster.sh
 bench:
 	CARGO="$(CARGO)" CC="$(CC)" sh bench/run.sh
 
