@@ -7,7 +7,8 @@
 #              three nodes' copies of one database (a third each, dmaster =
 #              the node holding it), then `ctdb recover`: the daemon's own
 #              figure (`ctdb uptime`: "Duration of last recovery/failover"),
-#              the wall time of `ctdb recover`, and the time until every node
+#              the leader's log (Samba's "Starting do_recovery" to "Recovery
+#              complete"), the wall time of `ctdb recover`, the time until every node
 #              is back in normal mode with a new generation
 #   failover   SIGKILL of a non-leader until the two others are in normal mode
 #              with a new generation and the dead node DISCONNECTED, and the
@@ -47,8 +48,20 @@ cl() { bash "$ROOT/scripts/cluster.sh" "$@"; }
 now() { date +%s.%N; }
 socks() { echo "$1"/node{0,1,2}/run/ctdbd.socket; }
 # reported NODE: the daemon's "Duration of last recovery/failover" in seconds.
-reported() { cl ctdb "$DIR" "$1" uptime 2>/dev/null | sed -n 's/^Duration of last recovery\/failover: \([0-9.]*\) seconds.*/\1/p'; }
+reported() {
+	cl ctdb "$DIR" "$1" uptime 2>/dev/null |
+		awk '/^Duration of last recovery\/failover:/ { printf "%.3f", $5 }'
+}
 note() { echo "$1=$2" >>"$RES"; }
+# logged NODE: the last recovery's length in NODE's log, from Samba's
+# "Starting do_recovery" to its "Recovery complete" (empty when the daemon
+# logs no such lines).
+logged() {
+	awk '/Starting do_recovery/ { s = $1 } /Recovery complete/ && s != "" { e = $1 } END { if (s != "" && e != "") print s, e }' \
+		"$DIR/node$1/log.ctdb" | while read -r s e; do
+		awk -v a="$(date -d "$s" +%s.%N)" -v b="$(date -d "$e" +%s.%N)" 'BEGIN { printf "%.3f", b - a }'
+	done
+}
 
 # vmhwm_kb PID: peak resident set of PID in kB.
 vmhwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
@@ -97,6 +110,7 @@ bench_one() { # bench_one KIND ADDR BIN
 	out=$($PROBE wait "$t0" 120 --not-gen "$g" $(socks "$DIR")) || { echo "$kind: not normal after recover" >&2; return 1; }
 	note recovery_normal "${out% *}"
 	note recovery_reported "$(reported 0)"
+	note recovery_logged "$(logged "$(cl ctdb "$DIR" 0 leader)")"
 	note records_node1 "$(cl ctdb "$DIR" 1 cattdb bench.tdb | sed -n 's/^Dumped \([0-9]*\) record.*/\1/p')"
 	note records_catdb "$(cl ctdb "$DIR" 2 catdb bench.tdb | sed -n 's/^Dumped \([0-9]*\) record.*/\1/p')"
 	rss
@@ -111,6 +125,7 @@ bench_one() { # bench_one KIND ADDR BIN
 	out=$($PROBE wait "$t0" 120 --down "$victim" --not-gen "$g" $(socks "$DIR")) || { echo "$kind: not normal after the SIGKILL" >&2; return 1; }
 	note failover_normal "${out% *}"
 	note failover_reported "$(reported "$l")"
+	note failover_logged "$(logged "$l")"
 	cl stop "$DIR" >/dev/null 2>&1
 }
 
@@ -135,12 +150,14 @@ echo
 printf '%-44s %12s %12s %8s\n' "3 nodes, $RECORDS records" debian ours ratio
 row "start until all OK, normal" start s time
 row "recovery: daemon's figure (ctdb uptime)" recovery_reported s time
+row "recovery: leader's log (do_recovery..complete)" recovery_logged s time
 row "recovery: ctdb recover wall time" recover_cmd s time
 row "recovery: until normal on every node" recovery_normal s time
 row "records on node 1 after (cattdb)" records_node1 "" none
 row "records cluster-wide (catdb)" records_catdb "" none
 row "SIGKILL of a node until normal" failover_normal s time
 row "that recovery: daemon's figure" failover_reported s time
+row "that recovery: leader's log" failover_logged s time
 for k in 0 1 2; do row "peak RSS node $k, daemon (MiB)" "rss_main_$k" "" size; done
 for k in 0 1 2; do row "peak RSS node $k, all its processes (MiB)" "rss_all_$k" "" size; done
 echo "(time ratios: debian / ours, above 1 = ours faster; RSS ratios: ours / debian)"
