@@ -438,7 +438,7 @@ side_main() {
 	DIR=$RUN/$1
 	OUT=$RUN/$1.out
 	mkdir -p "$OUT"
-	if ! cl start "$DIR" 3 "$2" "$3" >"$RUN/$1.start" 2>&1; then
+	if ! cl start --leader-first "$DIR" 3 "$2" "$3" >"$RUN/$1.start" 2>&1; then
 		echo "FAIL start: $(tr '\n' ' ' <"$RUN/$1.start")" >"$OUT/broken"
 		return
 	fi
