@@ -12,6 +12,7 @@ use std::fmt;
 pub struct Tags {
     next_tag: u32,
     next_batch: u32,
+    next_srvid: u64,
 }
 
 impl Tags {
@@ -19,6 +20,13 @@ impl Tags {
     pub fn tag(&mut self) -> Tag {
         self.next_tag = self.next_tag.wrapping_add(1).max(1);
         Tag(self.next_tag)
+    }
+
+    /// A fresh srvid in the recovery range for a pull or push (never reused
+    /// while this recovery daemon runs).
+    pub fn recovery_srvid(&mut self) -> Srvid {
+        self.next_srvid = (self.next_srvid + 1) & 0xFFFF_FFFF_FFFF;
+        Srvid(Srvid::RECOVERY.0 | self.next_srvid)
     }
 
     /// A fresh batch id.

@@ -179,7 +179,6 @@ pub struct RecoveryRun {
     pull_error: Option<RecoveryError>,
     push_srvid: Srvid,
     pushed: u32,
-    srvids: u64,
 }
 
 type Step2 = Result<Progress, RecoveryError>;
@@ -212,7 +211,6 @@ impl RecoveryRun {
             pull_error: None,
             push_srvid: Srvid(0),
             pushed: 0,
-            srvids: 0,
         }
     }
 
@@ -536,8 +534,7 @@ impl RecoveryRun {
             }
             Step::Pull => self.pull_done(now, tags, out),
             Step::Wipe => {
-                self.srvids += 1;
-                self.push_srvid = Srvid(Srvid::RECOVERY.0 + self.srvids);
+                self.push_srvid = tags.recovery_srvid();
                 let ext = PullDbExt {
                     db_id,
                     lmaster: Pnn(0),
@@ -582,8 +579,7 @@ impl RecoveryRun {
             return self.send(now, tags, Step::Wipe, reqs, out);
         }
         let pnn = self.pull_from.remove(0);
-        self.srvids += 1;
-        let srvid = Srvid(Srvid::RECOVERY.0 + self.srvids);
+        let srvid = tags.recovery_srvid();
         out.push(Action::Register(srvid));
         self.pull_srvid = Some(srvid);
         self.pulling = pnn;
