@@ -9,7 +9,6 @@ use crate::config::{Config, Paths};
 use crate::control::databases::ActiveTraverse;
 use crate::control::Registry;
 use crate::db::{self, DbInfo, Done, Job, Reply};
-use crate::log_notice;
 use crate::messages::Registrations;
 use crate::nodes::Node;
 use crate::requests::{Completion, RequestTracker, Tag};
@@ -17,6 +16,7 @@ use crate::signals::SignalPipe;
 use crate::timers::{TimerEvent, TimerQueue};
 use crate::transport::{ClientId, Origin, Transport};
 use crate::tunables::Tunables;
+use crate::{log_err, log_notice};
 use crossbeam_channel::Receiver;
 use ctdb_protocol::types::{RunState, RECOVERY_ACTIVE, RECOVERY_NORMAL};
 use ctdb_protocol::wire::Timeval;
@@ -123,6 +123,8 @@ pub struct Daemon {
     pub(crate) shutdown_by_control: bool,
     /// The daemon-wide statistics.
     pub(crate) stats: crate::stats::Stats,
+    /// The recovery daemon thread (a client of this daemon's socket).
+    pub(crate) recoverd: Option<crate::recoverd::Handle>,
 }
 
 /// Four bytes from the kernel's random source, or None when it cannot be read.
@@ -186,6 +188,7 @@ impl Daemon {
             exit_requested: false,
             shutdown_by_control: false,
             stats: Default::default(),
+            recoverd: None,
         })
     }
 
@@ -211,6 +214,27 @@ impl Daemon {
         self.set_runstate(RunState::Startup);
         self.set_runstate(RunState::Running);
         self.arm_timer(Instant::now(), TimerEvent::LeaderBroadcast);
+        self.start_recoverd();
+    }
+
+    /// Starts the recovery daemon thread; it connects to this daemon's
+    /// socket, which the loop serves from now on.
+    fn start_recoverd(&mut self) {
+        let st = &self.state;
+        let cfg = crate::recoverd::RecoverdConfig {
+            socket: st.paths.socket(),
+            cluster_lock: st.config.cluster_lock.clone(),
+            settings: crate::recoverd::settings(
+                ctdb_protocol::Pnn(st.pnn),
+                st.capabilities,
+                &st.config,
+                &st.tunables,
+            ),
+        };
+        match crate::recoverd::spawn(cfg) {
+            Ok(h) => self.recoverd = Some(h),
+            Err(e) => log_err!("Failed to start the recovery daemon: {e}"),
+        }
     }
 
     /// Queues a packet for a client or a node.
@@ -267,6 +291,9 @@ impl Daemon {
     /// goodbye.
     pub fn shutdown(mut self) {
         self.state.runstate = RunState::Shutdown;
+        if let Some(r) = self.recoverd.take() {
+            r.stop();
+        }
         log_notice!("Shutdown sequence complete, exiting.");
         // Dropping the traverse streams releases workers waiting to send.
         self.traverses.clear();

@@ -17,6 +17,7 @@ mod logging;
 mod ltdb;
 mod messages;
 mod nodes;
+mod recoverd;
 mod requests;
 mod signals;
 mod stats;

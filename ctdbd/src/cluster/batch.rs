@@ -112,7 +112,10 @@ impl fmt::Display for BatchError {
                 opcode,
                 status,
                 msg,
-            } => write!(f, "control {opcode:?} failed on node {pnn}, ret={status} {msg}"),
+            } => write!(
+                f,
+                "control {opcode:?} failed on node {pnn}, ret={status} {msg}"
+            ),
             BatchError::Undecodable { pnn, opcode, why } => {
                 write!(f, "control {opcode:?} on node {pnn}: bad reply: {why}")
             }
@@ -127,7 +130,10 @@ impl fmt::Display for BatchError {
 fn status_is_value(op: ControlOpcode) -> bool {
     matches!(
         op,
-        ControlOpcode::GetRecmode | ControlOpcode::GetPnn | ControlOpcode::Ping | ControlOpcode::GetPid
+        ControlOpcode::GetRecmode
+            | ControlOpcode::GetPnn
+            | ControlOpcode::Ping
+            | ControlOpcode::GetPid
     )
 }
 
@@ -273,7 +279,13 @@ mod tests {
             timer: Timer::BatchDeadline(1)
         }));
         // GET_RECMODE answers in the status: 1 is not a failure.
-        assert!(b.answer(t[0], &ControlAnswer { status: 1, ..ok(vec![]) }));
+        assert!(b.answer(
+            t[0],
+            &ControlAnswer {
+                status: 1,
+                ..ok(vec![])
+            }
+        ));
         assert!(!b.is_complete());
         assert!(!b.answer(Tag(999), &ok(vec![])));
         assert!(b.answer(t[1], &ok(vec![])));
@@ -290,7 +302,17 @@ mod tests {
         let reqs = vec![Request::new(Pnn(2), ControlRequest::StartRecovery)];
         let mut b = Batch::send(&mut tags, Time(0), 100, reqs, &mut out);
         let t = sent_tags(&out);
-        b.answer(t[0], &ControlAnswer { status: -1, data: vec![], errmsg: Some("no".into()) });
-        assert!(matches!(b.failure, Some(BatchError::Failed { status: -1, .. })));
+        b.answer(
+            t[0],
+            &ControlAnswer {
+                status: -1,
+                data: vec![],
+                errmsg: Some("no".into()),
+            },
+        );
+        assert!(matches!(
+            b.failure,
+            Some(BatchError::Failed { status: -1, .. })
+        ));
     }
 }

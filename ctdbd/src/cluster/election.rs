@@ -111,16 +111,6 @@ impl Election {
         self.in_progress
     }
 
-    /// The state of the cluster lock.
-    pub fn lock(&self) -> LockState {
-        self.lock
-    }
-
-    /// True when a cluster lock is configured.
-    pub fn lock_enabled(&self) -> bool {
-        self.lock_enabled
-    }
-
     /// True when this node may act as leader: it leads and, with a cluster
     /// lock, holds it.
     pub fn leads_with_lock(&self) -> bool {
@@ -234,7 +224,13 @@ impl Election {
     }
 
     /// Another node's election data arrived.
-    pub fn on_election(&mut self, now: Time, s: &Standing, em: &ElectionMessage, out: &mut Vec<Action>) {
+    pub fn on_election(
+        &mut self,
+        now: Time,
+        s: &Standing,
+        em: &ElectionMessage,
+        out: &mut Vec<Action>,
+    ) {
         if em.pnn == self.pnn {
             return;
         }
@@ -268,7 +264,11 @@ impl Election {
             return;
         }
         if pnn != self.leader {
-            log(out, Level::Notice, format!("Received leader broadcast, leader={pnn}"));
+            log(
+                out,
+                Level::Notice,
+                format!("Received leader broadcast, leader={pnn}"),
+            );
             self.leader = pnn;
         }
         self.start_leader_timeout(now, out);
@@ -330,7 +330,11 @@ impl Election {
             }
             Timer::ElectionEnd(e) if e == self.epoch && self.in_progress => {
                 self.in_progress = false;
-                log(out, Level::Warning, format!("Election period ended, leader={}", self.leader));
+                log(
+                    out,
+                    Level::Warning,
+                    format!("Election period ended, leader={}", self.leader),
+                );
                 if self.is_leader() && self.lock_enabled && self.lock == LockState::Free {
                     self.lock = LockState::Taking;
                     out.push(Action::TakeLock);
@@ -358,11 +362,19 @@ impl Election {
             self.lock = LockState::Held;
             self.leader = self.pnn;
             self.in_progress = false;
-            log(out, Level::Warning, format!("Took cluster lock, leader={}", self.pnn));
+            log(
+                out,
+                Level::Warning,
+                format!("Took cluster lock, leader={}", self.pnn),
+            );
             return;
         }
         self.lock = LockState::Free;
-        log(out, Level::Error, format!("Unable to take cluster lock: {outcome:?}"));
+        log(
+            out,
+            Level::Error,
+            format!("Unable to take cluster lock: {outcome:?}"),
+        );
         if self.is_leader() {
             self.leader = Pnn::UNKNOWN;
         }
@@ -412,10 +424,19 @@ mod tests {
         let e = Election::new(Pnn(1), false, tv(100), 3000, 5000);
         assert!(e.wins(Time(0), &S, &em(2, 200, 0)), "older node wins");
         assert!(!e.wins(Time(0), &S, &em(2, 50, 0)), "younger node loses");
-        assert!(e.wins(Time(0), &S, &em(0, 100, 0)), "same time: higher pnn wins");
+        assert!(
+            e.wins(Time(0), &S, &em(0, 100, 0)),
+            "same time: higher pnn wins"
+        );
         assert!(!e.wins(Time(0), &S, &em(2, 100, 0)));
-        assert!(e.wins(Time(0), &S, &em(2, 50, NODE_FLAGS_INACTIVE)), "inactive loses");
-        let weak = Standing { can_lead: false, ..S };
+        assert!(
+            e.wins(Time(0), &S, &em(2, 50, NODE_FLAGS_INACTIVE)),
+            "inactive loses"
+        );
+        let weak = Standing {
+            can_lead: false,
+            ..S
+        };
         assert!(!e.wins(Time(0), &weak, &em(2, 200, NODE_FLAGS_INACTIVE)));
         assert_eq!(e.data(Time(5000), &weak).num_connected, 0);
     }
@@ -426,7 +447,9 @@ mod tests {
         let mut out = Vec::new();
         e.force(Time(0), &S, &mut out);
         assert!(e.in_progress() && e.is_leader());
-        assert!(out.iter().any(|a| matches!(a, Action::Message { srvid, .. } if *srvid == Srvid::ELECTION)));
+        assert!(out
+            .iter()
+            .any(|a| matches!(a, Action::Message { srvid, .. } if *srvid == Srvid::ELECTION)));
         // A stronger candidate (older) arrives: it becomes leader.
         out.clear();
         e.on_election(Time(10), &S, &em(2, 50, 0), &mut out);
@@ -449,7 +472,9 @@ mod tests {
         out.clear();
         e.on_timer(Time(500), &S, Timer::ElectionResend(1), &mut out);
         assert!(e.is_leader());
-        assert!(out.iter().any(|a| matches!(a, Action::Message { srvid, .. } if *srvid == Srvid::ELECTION)));
+        assert!(out
+            .iter()
+            .any(|a| matches!(a, Action::Message { srvid, .. } if *srvid == Srvid::ELECTION)));
     }
 
     #[test]
@@ -485,7 +510,10 @@ mod tests {
             timer: Timer::LeaderTimeout(1)
         }));
         e.on_leader(Time(1000), &S, Pnn(2), &mut out);
-        assert!(!e.on_timer(Time(5000), &S, Timer::LeaderTimeout(1), &mut out), "stale");
+        assert!(
+            !e.on_timer(Time(5000), &S, Timer::LeaderTimeout(1), &mut out),
+            "stale"
+        );
         assert!(e.on_timer(Time(6000), &S, Timer::LeaderTimeout(3), &mut out));
     }
 }

@@ -108,7 +108,11 @@ pub fn connected_nodes(map: &NodeMap) -> Vec<Pnn> {
 /// own view of its flags wins over the leader's; then the leader's view of
 /// each node is pushed wherever another node disagrees. The disconnected
 /// bit is each node's own business and is ignored.
-pub fn flag_updates(me: Pnn, local: &NodeMap, reports: &BTreeMap<Pnn, NodeReport>) -> Vec<NodeFlagChange> {
+pub fn flag_updates(
+    me: Pnn,
+    local: &NodeMap,
+    reports: &BTreeMap<Pnn, NodeReport>,
+) -> Vec<NodeFlagChange> {
     let mask = !NODE_FLAGS_DISCONNECTED;
     let mut changes = Vec::new();
     for node in &local.0 {
@@ -119,7 +123,9 @@ pub fn flag_updates(me: Pnn, local: &NodeMap, reports: &BTreeMap<Pnn, NodeReport
         let own = if node.pnn == me {
             None
         } else {
-            reports.get(&node.pnn).and_then(|r| flags_of(&r.nodemap, node.pnn))
+            reports
+                .get(&node.pnn)
+                .and_then(|r| flags_of(&r.nodemap, node.pnn))
         };
         if let Some(own) = own {
             if own & mask != local_flags {
@@ -132,7 +138,9 @@ pub fn flag_updates(me: Pnn, local: &NodeMap, reports: &BTreeMap<Pnn, NodeReport
             }
         }
         let disagrees = reports.iter().any(|(p, r)| {
-            *p != me && *p != node.pnn && flags_of(&r.nodemap, node.pnn).is_some_and(|f| f & mask != local_flags)
+            *p != me
+                && *p != node.pnn
+                && flags_of(&r.nodemap, node.pnn).is_some_and(|f| f & mask != local_flags)
         });
         if disagrees {
             changes.push(NodeFlagChange {
@@ -252,15 +260,24 @@ mod tests {
         let local = map(&[0, 0, 0]);
         let mut r = healthy(3);
         r.get_mut(&Pnn(2)).unwrap().recmode = RECOVERY_ACTIVE;
-        assert_eq!(verdict(Pnn(0), &local, &r), Some(Reason::NodeInRecovery(Pnn(2))));
+        assert_eq!(
+            verdict(Pnn(0), &local, &r),
+            Some(Reason::NodeInRecovery(Pnn(2)))
+        );
 
         let mut r = healthy(3);
         r.get_mut(&Pnn(1)).unwrap().vnnmap.generation = Generation(8);
-        assert!(matches!(verdict(Pnn(0), &local, &r), Some(Reason::GenerationDiffers { .. })));
+        assert!(matches!(
+            verdict(Pnn(0), &local, &r),
+            Some(Reason::GenerationDiffers { .. })
+        ));
 
         let mut r = healthy(3);
         r.get_mut(&Pnn(1)).unwrap().vnnmap.map.swap(0, 1);
-        assert_eq!(verdict(Pnn(0), &local, &r), Some(Reason::VnnmapDiffers(Pnn(1))));
+        assert_eq!(
+            verdict(Pnn(0), &local, &r),
+            Some(Reason::VnnmapDiffers(Pnn(1)))
+        );
 
         // Node 2 died: the leader's nodemap says so, the vnnmap still has it.
         let mut r = healthy(3);
@@ -268,16 +285,25 @@ mod tests {
         let died = map(&[0, 0, NODE_FLAGS_DISCONNECTED]);
         assert_eq!(
             verdict(Pnn(0), &died, &r),
-            Some(Reason::VnnmapSize { vnnmap: 3, lmasters: 2 })
+            Some(Reason::VnnmapSize {
+                vnnmap: 3,
+                lmasters: 2
+            })
         );
 
         let mut r = healthy(3);
         r.get_mut(&Pnn(1)).unwrap().nodemap.0.pop();
-        assert_eq!(verdict(Pnn(0), &local, &r), Some(Reason::NodeCountDiffers(Pnn(1))));
+        assert_eq!(
+            verdict(Pnn(0), &local, &r),
+            Some(Reason::NodeCountDiffers(Pnn(1)))
+        );
 
         let mut r = healthy(3);
         r.remove(&Pnn(1));
-        assert_eq!(verdict(Pnn(0), &local, &r), Some(Reason::Unreported(Pnn(1))));
+        assert_eq!(
+            verdict(Pnn(0), &local, &r),
+            Some(Reason::Unreported(Pnn(1)))
+        );
     }
 
     #[test]

@@ -72,14 +72,12 @@ impl RecoveryDb {
         let cname = match &path {
             Some(p) => {
                 let _ = std::fs::remove_file(p);
-                Some(
-                    CString::new(p.as_os_str().as_encoded_bytes()).map_err(|_| {
-                        RecdbError::Open {
-                            path: p.display().to_string(),
-                            reason: "path contains NUL".into(),
-                        }
-                    })?,
-                )
+                Some(CString::new(p.as_os_str().as_encoded_bytes()).map_err(|_| {
+                    RecdbError::Open {
+                        path: p.display().to_string(),
+                        reason: "path contains NUL".into(),
+                    }
+                })?)
             }
             None => {
                 tdb_flags |= flags::INTERNAL;

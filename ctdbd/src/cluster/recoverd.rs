@@ -3,12 +3,14 @@
 //! by [`Event`]s and answering with [`Action`]s.
 
 use super::batch::{Batch, Request, Tags};
-use super::election::{Election, LockState, Standing};
+use super::election::{Election, Standing};
 use super::monitor::{self, NodeReport};
 use super::recovery::{Progress, RecoveryRun, RunSettings};
 use super::{log, Action, ControlAnswer, Event, Level, Tag, Time, Timer};
 use ctdb_protocol::messages::{ElectionMessage, SrvidMessage};
-use ctdb_protocol::types::{NodeMap, VnnMap, CAP_RECMASTER, NODE_FLAGS_INACTIVE, RECOVERY_ACTIVE, RECOVERY_NORMAL};
+use ctdb_protocol::types::{
+    NodeMap, VnnMap, CAP_RECMASTER, NODE_FLAGS_INACTIVE, RECOVERY_ACTIVE, RECOVERY_NORMAL,
+};
 use ctdb_protocol::wire::Timeval;
 use ctdb_protocol::{ControlReply, ControlRequest, Generation, Layout, Pnn, Srvid};
 use std::collections::BTreeMap;
@@ -49,12 +51,21 @@ pub struct Settings {
     pub seed: u64,
 }
 
+/// The replies of one node in a monitoring round, as they arrive.
+#[derive(Default)]
+struct PartialReport {
+    nodemap: Option<NodeMap>,
+    recmode: Option<u32>,
+    vnnmap: Option<VnnMap>,
+    caps: Option<u32>,
+}
+
 /// The work of the main loop under way.
 enum Round {
     Idle,
     Local(Batch),
     Remote { batch: Batch, local: NodeMap },
-    Recovery(RecoveryRun),
+    Recovery(Box<RecoveryRun>),
     Takeover(Batch),
 }
 
@@ -71,7 +82,6 @@ pub struct Recoverd {
     need_takeover: bool,
     rng: u64,
     recoveries: u32,
-    last_vnnmap: Option<VnnMap>,
 }
 
 impl Recoverd {
@@ -96,7 +106,6 @@ impl Recoverd {
             takeover_waiters: Vec::new(),
             need_takeover: false,
             recoveries: 0,
-            last_vnnmap: None,
         }
     }
 
@@ -106,34 +115,23 @@ impl Recoverd {
     }
 
     /// True when this node leads and (with a cluster lock) holds the lock.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub fn leads_with_lock(&self) -> bool {
         self.election.leads_with_lock()
     }
 
-    /// True when this node believes it holds the cluster lock.
-    pub fn holds_lock(&self) -> bool {
-        self.election.lock() == LockState::Held
-    }
-
-    /// True while a recovery run is under way.
-    pub fn recovering(&self) -> bool {
-        matches!(self.round, Round::Recovery(_))
-    }
-
     /// Recoveries this node completed as leader.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub fn recoveries(&self) -> u32 {
         self.recoveries
-    }
-
-    /// The vnn map of the last recovery this node completed.
-    pub fn last_vnnmap(&self) -> Option<&VnnMap> {
-        self.last_vnnmap.as_ref()
     }
 
     fn standing(&self) -> Standing {
         let (flags, connected) = match &self.nodemap {
             Some(m) => (
-                m.0.iter().find(|n| n.pnn == self.s.pnn).map_or(0, |n| n.flags),
+                m.0.iter()
+                    .find(|n| n.pnn == self.s.pnn)
+                    .map_or(0, |n| n.flags),
                 monitor::connected_nodes(m).len() as u32,
             ),
             None => (0, 1),
@@ -184,7 +182,11 @@ impl Recoverd {
             if let Round::Recovery(run) = &mut self.round {
                 run.abort(&mut out);
             }
-            log(&mut out, Level::Notice, format!("Leader changed to {}, aborting recovery", self.leader()));
+            log(
+                &mut out,
+                Level::Notice,
+                format!("Leader changed to {}, aborting recovery", self.leader()),
+            );
             self.round = Round::Idle;
         }
         out
@@ -225,7 +227,6 @@ impl Recoverd {
                 self.election.broadcast_tick(&s, out);
             }
             Timer::BatchDeadline(id) => self.on_deadline(now, id, out),
-            Timer::RecoveryQuiet(_) => {}
             _ => {
                 let s = self.standing();
                 if self.election.on_timer(now, &s, t, out) {
@@ -244,7 +245,11 @@ impl Recoverd {
             },
             Srvid::LEADER => match Pnn::decode(data) {
                 Ok(p) => self.election.on_leader(now, &s, p, out),
-                Err(e) => log(out, Level::Warning, format!("Unable to parse leader broadcast: {e}")),
+                Err(e) => log(
+                    out,
+                    Level::Warning,
+                    format!("Unable to parse leader broadcast: {e}"),
+                ),
             },
             Srvid::TAKEOVER_RUN => match SrvidMessage::decode(data) {
                 Ok(m) => self.takeover_waiters.push(m),
@@ -292,13 +297,21 @@ impl Recoverd {
             Request::new(me, ControlRequest::GetRecmode),
             Request::new(me, ControlRequest::GetVnnMap),
         ];
-        self.round = Round::Local(Batch::send(&mut self.tags, now, self.s.recover_timeout_ms, reqs, out));
+        self.round = Round::Local(Batch::send(
+            &mut self.tags,
+            now,
+            self.s.recover_timeout_ms,
+            reqs,
+            out,
+        ));
     }
 
     fn on_reply(&mut self, now: Time, tag: Tag, a: &ControlAnswer, out: &mut Vec<Action>) {
         let done = match &mut self.round {
             Round::Idle => false,
-            Round::Local(b) | Round::Remote { batch: b, .. } | Round::Takeover(b) => b.answer(tag, a) && b.is_complete(),
+            Round::Local(b) | Round::Remote { batch: b, .. } | Round::Takeover(b) => {
+                b.answer(tag, a) && b.is_complete()
+            }
             Round::Recovery(run) => {
                 if let Some(p) = run.on_reply(now, &mut self.tags, tag, a, out) {
                     self.recovery_progress(now, p, out);
@@ -338,7 +351,11 @@ impl Recoverd {
 
     fn local_done(&mut self, now: Time, b: Batch, out: &mut Vec<Action>) {
         if let Some(e) = b.failure {
-            log(out, Level::Error, format!("Monitoring the local node failed: {e}"));
+            log(
+                out,
+                Level::Error,
+                format!("Monitoring the local node failed: {e}"),
+            );
             return;
         }
         let mut recmode = RECOVERY_ACTIVE;
@@ -353,7 +370,11 @@ impl Recoverd {
         if s.node_flags & NODE_FLAGS_INACTIVE != 0 {
             self.election.demote(now);
             if recmode == RECOVERY_NORMAL {
-                log(out, Level::Error, "Node is stopped or banned but recovery mode is not active".into());
+                log(
+                    out,
+                    Level::Error,
+                    "Node is stopped or banned but recovery mode is not active".into(),
+                );
                 self.fire(self.s.pnn, ControlRequest::SetRecmode(RECOVERY_ACTIVE), out);
             }
             return;
@@ -366,6 +387,11 @@ impl Recoverd {
             return;
         }
         if self.need_recovery {
+            log(
+                out,
+                Level::Notice,
+                format!("Recovery needed: {}", monitor::Reason::Unfinished),
+            );
             self.start_recovery(now, out);
             return;
         }
@@ -392,34 +418,41 @@ impl Recoverd {
             log(out, Level::Error, format!("Monitoring failed: {e}"));
             return;
         }
-        let mut parts: BTreeMap<Pnn, (Option<NodeMap>, Option<u32>, Option<VnnMap>, Option<u32>)> = BTreeMap::new();
+        let mut parts: BTreeMap<Pnn, PartialReport> = BTreeMap::new();
         for a in b.replies {
             let e = parts.entry(a.pnn).or_default();
             match a.reply {
-                ControlReply::GetNodeMap(m) => e.0 = Some(m),
-                ControlReply::GetVnnMap(v) => e.2 = Some(v),
-                ControlReply::GetCapabilities(c) => e.3 = Some(c),
-                ControlReply::Empty => e.1 = Some(a.status as u32),
+                ControlReply::GetNodeMap(m) => e.nodemap = Some(m),
+                ControlReply::GetVnnMap(v) => e.vnnmap = Some(v),
+                ControlReply::GetCapabilities(c) => e.caps = Some(c),
+                ControlReply::Empty => e.recmode = Some(a.status as u32),
                 _ => {}
             }
         }
         let reports: BTreeMap<Pnn, NodeReport> = parts
             .into_iter()
-            .filter_map(|(p, (m, r, v, c))| {
+            .filter_map(|(p, r)| {
                 Some((
                     p,
                     NodeReport {
-                        nodemap: m?,
-                        recmode: r?,
-                        vnnmap: v?,
-                        caps: c?,
+                        nodemap: r.nodemap?,
+                        recmode: r.recmode?,
+                        vnnmap: r.vnnmap?,
+                        caps: r.caps?,
                     },
                 ))
             })
             .collect();
         let me = self.s.pnn;
         for change in monitor::flag_updates(me, &local, &reports) {
-            log(out, Level::Notice, format!("Pushing updated flags for node {} ({:#x})", change.pnn, change.new_flags));
+            log(
+                out,
+                Level::Notice,
+                format!(
+                    "Pushing updated flags for node {} ({:#x})",
+                    change.pnn, change.new_flags
+                ),
+            );
             for p in monitor::connected_nodes(&local) {
                 self.fire(p, ControlRequest::ModifyFlags(change), out);
             }
@@ -448,7 +481,7 @@ impl Recoverd {
             recdb_dir: self.s.recdb_dir.clone(),
             recdb_hash_size: self.s.recdb_hash_size,
         };
-        self.round = Round::Recovery(RecoveryRun::start(now, &mut self.tags, run, out));
+        self.round = Round::Recovery(Box::new(RecoveryRun::start(now, &mut self.tags, run, out)));
     }
 
     fn recovery_progress(&mut self, now: Time, p: Progress, out: &mut Vec<Action>) {
@@ -458,7 +491,11 @@ impl Recoverd {
             Progress::Done(vnnmap) => {
                 self.need_recovery = false;
                 self.recoveries += 1;
-                self.last_vnnmap = Some(vnnmap);
+                log(
+                    out,
+                    Level::Info,
+                    format!("Installed vnnmap {:?}", vnnmap.map),
+                );
                 self.recovery_allowed_at = now.after_ms(self.s.rerecovery_timeout_ms);
                 self.start_takeover(now, out);
                 out.push(Action::Message {
@@ -494,7 +531,11 @@ impl Recoverd {
         if let Some(e) = b.failure {
             log(out, Level::Warning, format!("IPREALLOCATED: {e}"));
         }
-        log(out, Level::Notice, "Takeover run completed successfully".into());
+        log(
+            out,
+            Level::Notice,
+            "Takeover run completed successfully".into(),
+        );
         self.need_takeover = false;
         let answer = (self.s.pnn.0 as i32).to_bytes();
         for w in std::mem::take(&mut self.takeover_waiters) {

@@ -97,14 +97,26 @@ impl fmt::Display for RecoveryError {
             RecoveryError::UnexpectedReply(p) => write!(f, "unexpected reply from node {p}"),
             RecoveryError::NoNodes => write!(f, "no active nodes"),
             RecoveryError::DbFlags(id) => write!(f, "incompatible database flags for {id}"),
-            RecoveryError::DbName(id, p) => write!(f, "incompatible database name for {id} on node {p}"),
+            RecoveryError::DbName(id, p) => {
+                write!(f, "incompatible database name for {id} on node {p}")
+            }
             RecoveryError::Recdb(e) => write!(f, "{e}"),
-            RecoveryError::BadPull(p, id) => write!(f, "invalid DB_PULL records for {id} from node {p}"),
-            RecoveryError::PullCount { pnn, announced, received } => write!(
+            RecoveryError::BadPull(p, id) => {
+                write!(f, "invalid DB_PULL records for {id} from node {p}")
+            }
+            RecoveryError::PullCount {
+                pnn,
+                announced,
+                received,
+            } => write!(
                 f,
                 "mismatch ({received} != {announced}) in DB_PULL records from node {pnn}"
             ),
-            RecoveryError::PushCount { pnn, confirmed, pushed } => {
+            RecoveryError::PushCount {
+                pnn,
+                confirmed,
+                pushed,
+            } => {
                 write!(f, "node {pnn} received {confirmed} of {pushed} records")
             }
         }
@@ -186,7 +198,11 @@ type Step2 = Result<Progress, RecoveryError>;
 impl RecoveryRun {
     /// Starts a run: asks the leader for its nodemap.
     pub fn start(now: Time, tags: &mut Tags, s: RunSettings, out: &mut Vec<Action>) -> RecoveryRun {
-        log(out, Level::Notice, format!("Recovery started, generation {}", s.generation));
+        log(
+            out,
+            Level::Notice,
+            format!("Recovery started, generation {}", s.generation),
+        );
         let batch = Batch::send(
             tags,
             now,
@@ -214,14 +230,16 @@ impl RecoveryRun {
         }
     }
 
-    /// The generation this run installs.
-    pub fn generation(&self) -> Generation {
-        self.s.generation
-    }
-
     /// A control reply arrived; true in the result's `Option` when it was
     /// this run's.
-    pub fn on_reply(&mut self, now: Time, tags: &mut Tags, tag: Tag, a: &ControlAnswer, out: &mut Vec<Action>) -> Option<Progress> {
+    pub fn on_reply(
+        &mut self,
+        now: Time,
+        tags: &mut Tags,
+        tag: Tag,
+        a: &ControlAnswer,
+        out: &mut Vec<Action>,
+    ) -> Option<Progress> {
         if !self.batch.answer(tag, a) {
             return None;
         }
@@ -229,7 +247,13 @@ impl RecoveryRun {
     }
 
     /// A batch deadline fired.
-    pub fn on_deadline(&mut self, now: Time, tags: &mut Tags, id: u32, out: &mut Vec<Action>) -> Option<Progress> {
+    pub fn on_deadline(
+        &mut self,
+        now: Time,
+        tags: &mut Tags,
+        id: u32,
+        out: &mut Vec<Action>,
+    ) -> Option<Progress> {
         if !self.batch.deadline(id) {
             return None;
         }
@@ -299,7 +323,14 @@ impl RecoveryRun {
         }
     }
 
-    fn send(&mut self, now: Time, tags: &mut Tags, step: Step, reqs: Vec<Request>, out: &mut Vec<Action>) -> Step2 {
+    fn send(
+        &mut self,
+        now: Time,
+        tags: &mut Tags,
+        step: Step,
+        reqs: Vec<Request>,
+        out: &mut Vec<Action>,
+    ) -> Step2 {
         self.step = step;
         self.batch = Batch::send(tags, now, self.s.timeout_ms, reqs, out);
         if self.batch.is_complete() {
@@ -310,13 +341,22 @@ impl RecoveryRun {
     }
 
     fn to_all(&self, request: ControlRequest) -> Vec<Request> {
-        self.nodes.iter().map(|p| Request::new(*p, request.clone())).collect()
+        self.nodes
+            .iter()
+            .map(|p| Request::new(*p, request.clone()))
+            .collect()
     }
 
-    fn replies<T>(&self, pick: impl Fn(&ControlReply) -> Option<T>) -> Result<Vec<(Pnn, T)>, RecoveryError> {
+    fn replies<T>(
+        &self,
+        pick: impl Fn(&ControlReply) -> Option<T>,
+    ) -> Result<Vec<(Pnn, T)>, RecoveryError> {
         let mut v = Vec::new();
         for a in &self.batch.replies {
-            v.push((a.pnn, pick(&a.reply).ok_or(RecoveryError::UnexpectedReply(a.pnn))?));
+            v.push((
+                a.pnn,
+                pick(&a.reply).ok_or(RecoveryError::UnexpectedReply(a.pnn))?,
+            ));
         }
         Ok(v)
     }
@@ -352,7 +392,10 @@ impl RecoveryRun {
                 })?;
                 let active = |p: Pnn| {
                     maps.iter().any(|(from, m)| {
-                        *from == p && m.0.iter().any(|n| n.pnn == p && n.flags & NODE_FLAGS_INACTIVE == 0)
+                        *from == p
+                            && m.0
+                                .iter()
+                                .any(|n| n.pnn == p && n.flags & NODE_FLAGS_INACTIVE == 0)
                     })
                 };
                 self.nodes.retain(|p| active(*p));
@@ -407,7 +450,11 @@ impl RecoveryRun {
                 log(
                     out,
                     Level::Notice,
-                    format!("Recovery complete: {} databases, generation {}", self.dbs.len(), self.s.generation),
+                    format!(
+                        "Recovery complete: {} databases, generation {}",
+                        self.dbs.len(),
+                        self.s.generation
+                    ),
                 );
                 Ok(Progress::Done(self.vnnmap.clone()))
             }
@@ -508,7 +555,9 @@ impl RecoveryRun {
                 .map_err(RecoveryError::Recdb)?;
                 self.recdb = Some(recdb);
                 if self.dbs[self.db].whole_copy() {
-                    let reqs = self.to_all(ControlRequest::GetDbSeqnum(ctdb_protocol::types::DbIdPadded { db_id }));
+                    let reqs = self.to_all(ControlRequest::GetDbSeqnum(
+                        ctdb_protocol::types::DbIdPadded { db_id },
+                    ));
                     return self.send(now, tags, Step::Seqnums, reqs, out);
                 }
                 self.pull_from = self.nodes.clone();
@@ -528,7 +577,14 @@ impl RecoveryRun {
                     }
                 }
                 let (pnn, seqnum) = best.ok_or(RecoveryError::NoNodes)?;
-                log(out, Level::Info, format!("Pull persistent db {} from node {pnn} with seqnum {seqnum:#x}", self.dbs[self.db].name));
+                log(
+                    out,
+                    Level::Info,
+                    format!(
+                        "Pull persistent db {} from node {pnn} with seqnum {seqnum:#x}",
+                        self.dbs[self.db].name
+                    ),
+                );
                 self.pull_from = vec![pnn];
                 self.next_pull(now, tags, out)
             }
@@ -589,7 +645,13 @@ impl RecoveryRun {
             lmaster: LMASTER_ANY,
             srvid,
         };
-        self.send(now, tags, Step::Pull, vec![Request::new(pnn, ControlRequest::DbPull(ext))], out)
+        self.send(
+            now,
+            tags,
+            Step::Pull,
+            vec![Request::new(pnn, ControlRequest::DbPull(ext))],
+            out,
+        )
     }
 
     fn pull_done(&mut self, now: Time, tags: &mut Tags, out: &mut Vec<Action>) -> Step2 {
@@ -614,10 +676,17 @@ impl RecoveryRun {
         self.next_pull(now, tags, out)
     }
 
-    fn push_some(&mut self, now: Time, tags: &mut Tags, out: &mut Vec<Action>) -> Result<(), RecoveryError> {
+    fn push_some(
+        &mut self,
+        now: Time,
+        tags: &mut Tags,
+        out: &mut Vec<Action>,
+    ) -> Result<(), RecoveryError> {
         for _ in 0..self.s.buffers_per_step.max(1) {
             let next = match self.recdb.as_mut() {
-                Some(r) => r.next_buffer(self.s.buffer_limit).map_err(RecoveryError::Recdb)?,
+                Some(r) => r
+                    .next_buffer(self.s.buffer_limit)
+                    .map_err(RecoveryError::Recdb)?,
                 None => None,
             };
             let Some(buf) = next else {

@@ -56,7 +56,11 @@ mod tests {
     fn build_keeps_lmaster_capable_nodes_or_the_leader() {
         let m = build(
             Generation(9),
-            &[(Pnn(0), CAP_LMASTER), (Pnn(1), 0), (Pnn(2), CAP_LMASTER | 1)],
+            &[
+                (Pnn(0), CAP_LMASTER),
+                (Pnn(1), 0),
+                (Pnn(2), CAP_LMASTER | 1),
+            ],
             Pnn(1),
         );
         assert_eq!(m.map, vec![Pnn(0), Pnn(2)]);
