@@ -383,7 +383,11 @@ impl Recoverd {
             return;
         }
         if !self.election.leads_with_lock() {
+            // A leader without the lock (it was told it leads by a
+            // broadcast, or lost the lock unnoticed) must not recover:
+            // an election makes the lock decide again.
             log(out, Level::Error, "Failed cluster lock sanity check".into());
+            self.force_election(now, out);
             return;
         }
         if self.need_recovery {
