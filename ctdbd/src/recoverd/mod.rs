@@ -332,3 +332,180 @@ pub fn settings(
             ^ (ctdb_protocol::wire::Timeval::now().usec as u64) << 20,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::LockOutcome;
+    use ctdb_protocol::packet::ReplyControl;
+    use ctdb_protocol::types::RECOVERY_ACTIVE;
+    use ctdb_protocol::Layout;
+
+    fn driver() -> (Driver, UnixStream) {
+        let (ours, daemon) = UnixStream::pair().unwrap();
+        ours.set_read_timeout(Some(POLL_SLICE)).unwrap();
+        daemon
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let settings = cluster::Settings {
+            pnn: Pnn(2),
+            cluster_lock: false,
+            capabilities: ctdb_protocol::types::CAP_RECMASTER,
+            start_wall: ctdb_protocol::wire::Timeval::default(),
+            recover_interval_ms: 1000,
+            election_timeout_ms: 3000,
+            leader_timeout_ms: 5000,
+            leader_broadcast_ms: 1000,
+            recover_timeout_ms: 3000,
+            rerecovery_timeout_ms: 10000,
+            buffer_limit: 1000,
+            buffers_per_step: 1,
+            recdb_dir: None,
+            recdb_hash_size: 17,
+            seed: 1,
+        };
+        let d = Driver {
+            pnn: Pnn(2),
+            sock: ours,
+            framer: Framer::new(),
+            machine: Recoverd::new(settings),
+            lock: None,
+            start: Instant::now(),
+            timers: BTreeMap::new(),
+            timer_seq: 0,
+            events: VecDeque::new(),
+            own_reqid: OWN_REQID_BASE,
+        };
+        (d, daemon)
+    }
+
+    fn read_packets(sock: &mut UnixStream, n: usize) -> Vec<(Header, Packet)> {
+        let mut framer = Framer::new();
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        while out.len() < n {
+            let got = sock.read(&mut buf).unwrap();
+            assert!(got > 0, "socket closed");
+            framer.push(&buf[..got]);
+            while let Some(p) = framer.next_packet().unwrap() {
+                out.push(Packet::decode(&p).unwrap());
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn actions_become_packets_for_the_local_daemon() {
+        let (mut d, mut daemon) = driver();
+        d.execute(Action::Control {
+            tag: Tag(7),
+            to: Pnn(2),
+            request: ControlRequest::SetRecmode(RECOVERY_ACTIVE),
+            srvid: Srvid(0),
+            flags: 0,
+        })
+        .unwrap();
+        d.execute(Action::Control {
+            tag: Tag(8),
+            to: Pnn(1),
+            request: ControlRequest::GetNodeMap,
+            srvid: Srvid(0),
+            flags: 0,
+        })
+        .unwrap();
+        d.execute(Action::Message {
+            to: Pnn::BROADCAST_CONNECTED,
+            srvid: Srvid::LEADER,
+            data: Pnn(2).to_bytes(),
+        })
+        .unwrap();
+        d.execute(Action::Register(Srvid::ELECTION)).unwrap();
+        let p = read_packets(&mut daemon, 4);
+        let (h, Packet::ReqControl(c)) = &p[0] else {
+            panic!("{:?}", p[0])
+        };
+        assert_eq!(
+            (h.destnode, h.srcnode, h.reqid),
+            (Pnn::CURRENT_NODE, Pnn(2), 7)
+        );
+        assert_eq!(
+            c.request().unwrap(),
+            ControlRequest::SetRecmode(RECOVERY_ACTIVE)
+        );
+        let (h, Packet::ReqControl(c)) = &p[1] else {
+            panic!("{:?}", p[1])
+        };
+        assert_eq!((h.destnode, h.reqid), (Pnn(1), 8));
+        assert_eq!(c.request().unwrap(), ControlRequest::GetNodeMap);
+        let (h, Packet::ReqMessage(m)) = &p[2] else {
+            panic!("{:?}", p[2])
+        };
+        assert_eq!(
+            (h.destnode, m.srvid, m.data.clone()),
+            (Pnn::BROADCAST_CONNECTED, Srvid::LEADER, vec![2, 0, 0, 0])
+        );
+        let (h, Packet::ReqControl(c)) = &p[3] else {
+            panic!("{:?}", p[3])
+        };
+        assert!(h.reqid >= OWN_REQID_BASE);
+        assert_eq!(
+            (c.request().unwrap(), c.srvid),
+            (ControlRequest::RegisterSrvid, Srvid::ELECTION)
+        );
+    }
+
+    #[test]
+    fn packets_from_the_daemon_become_events() {
+        let (mut d, mut daemon) = driver();
+        let reply = Packet::ReplyControl(ReplyControl::status(1)).encode(Header::new(
+            Operation::ReplyControl,
+            Pnn(2),
+            Pnn(2),
+            7,
+        ));
+        let own = Packet::ReplyControl(ReplyControl::status(0)).encode(Header::new(
+            Operation::ReplyControl,
+            Pnn(2),
+            Pnn(2),
+            OWN_REQID_BASE + 1,
+        ));
+        let msg = Packet::ReqMessage(ReqMessage {
+            srvid: Srvid::LEADER,
+            data: Pnn(0).to_bytes(),
+        })
+        .encode(Header::new(Operation::ReqMessage, Pnn(2), Pnn(0), 0));
+        for p in [reply, own, msg] {
+            daemon.write_all(&p).unwrap();
+        }
+        while d.events.len() < 2 {
+            d.read_packets().unwrap();
+        }
+        assert_eq!(
+            d.events[0],
+            Event::Reply {
+                tag: Tag(7),
+                answer: ControlAnswer {
+                    status: 1,
+                    data: vec![],
+                    errmsg: None
+                }
+            }
+        );
+        assert_eq!(
+            d.events[1],
+            Event::Message {
+                srvid: Srvid::LEADER,
+                data: vec![0, 0, 0, 0]
+            }
+        );
+        // Without a cluster lock configured, taking it succeeds at once.
+        d.events.clear();
+        d.execute(Action::TakeLock).unwrap();
+        assert_eq!(d.events[0], Event::Lock(LockOutcome::Held));
+        drop(daemon);
+        assert!(
+            d.read_packets().is_err(),
+            "a closed socket stops the driver"
+        );
+    }
+}
