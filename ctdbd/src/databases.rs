@@ -174,6 +174,7 @@ impl Daemon {
         } else {
             log_err!("Vacuuming is disabled for non-volatile database {}", d.name);
         }
+        self.announce_attach(id);
         let id_bytes = id.to_le_bytes();
         for wt in waiters {
             self.reply(wt.origin, wt.reqid, 0, &id_bytes, None);
@@ -192,6 +193,9 @@ impl Daemon {
                 name
             );
             return Outcome::status(-1);
+        }
+        if let Some(o) = self.attach_in_recovery(req, &name) {
+            return o;
         }
         if let Some(d) = self.dbs.iter().find(|d| d.name == name) {
             if d.flags & flags != flags {
@@ -246,6 +250,8 @@ impl Daemon {
                 ready: false,
                 unhealthy: None,
                 frozen: false,
+                invalid_records: false,
+                generation: self.state.generation,
                 transaction: None,
                 deferred: Vec::new(),
                 push: None,
@@ -275,6 +281,7 @@ impl Daemon {
         log_notice!("Thaw db: {} generation {}", d.name, generation);
         let cancel = d.transaction.take().is_some();
         d.frozen = false;
+        d.invalid_records = false;
         let deferred = std::mem::take(&mut d.deferred);
         if cancel {
             self.submit_untracked(id, Op::TransactionCancel);

@@ -59,6 +59,12 @@ pub struct DbInfo {
     pub unhealthy: Option<String>,
     /// DB_FREEZE seen and no DB_THAW yet: record calls wait.
     pub frozen: bool,
+    /// A whole-node FREEZE marked this volatile database's records as
+    /// invalid: DB_PULL sends none of them (cleared by its thaw).
+    pub invalid_records: bool,
+    /// The generation of its last recovery commit (at attach: the node's);
+    /// SET_RECMODE NORMAL wants it equal to the vnn map's.
+    pub generation: ctdb_protocol::Generation,
     /// Transaction id of the recovery transaction (DB_TRANSACTION_START).
     pub transaction: Option<u32>,
     /// Record calls (client token, whole packet) held back while frozen.
@@ -116,6 +122,16 @@ pub fn kind_of(db_flags: u8) -> Kind {
     }
 }
 
+/// The lmaster of `key`: its slot (Jenkins hash modulo the map's size) in
+/// the vnn map, as Samba's ctdb_lmaster; None for an empty map.
+pub fn lmaster(vnn_map: &[u32], key: &[u8]) -> Option<u32> {
+    if vnn_map.is_empty() {
+        return None;
+    }
+    let slot = tdb_engine::hash::jenkins_hash(key) as usize % vnn_map.len();
+    Some(vnn_map[slot])
+}
+
 /// Record-call function id: migrate the record, return nothing.
 pub const CALL_NULL_FUNC: u32 = 0xFF00_0001;
 /// Record-call function id: return the record's value.
@@ -170,6 +186,9 @@ pub enum Op {
         with_empty: bool,
         sink: traverse::Sink,
     },
+    /// DB_PULL: every record in the file (header included, empty and
+    /// foreign-dmaster ones too), streamed to `sink` as a traverse is.
+    Pull { sink: traverse::Sink },
     /// The persistent sequence number (0 when unset).
     GetSeqnum,
     /// TRANS3_COMMIT / UPDATE_RECORD: store (key, header, value) records in
@@ -183,9 +202,12 @@ pub enum Op {
     /// WIPE_DATABASE: delete every record (inside the recovery transaction).
     Wipe,
     /// Records of a DB_PUSH buffer: (key, header, value), stored as the
-    /// daemon stores records, read-only flags cleared.
+    /// daemon stores records, read-only flags cleared.  Whether an empty
+    /// record is kept depends on its lmaster, the key's slot in `vnn_map`
+    /// (empty: this node).
     PushStore {
         recs: Vec<(Vec<u8>, Header, Vec<u8>)>,
+        vnn_map: Vec<u32>,
     },
     /// Does nothing; its reply orders a control after earlier operations.
     Barrier,
@@ -336,7 +358,7 @@ impl Workers {
                 };
                 let why = format!("database 0x{id:08x} not open");
                 match refused {
-                    Op::Traverse { sink, .. } => sink.fail(why, &self.wake),
+                    Op::Traverse { sink, .. } | Op::Pull { sink } => sink.fail(why, &self.wake),
                     _ => {
                         let _ = self.done.send(Done::Op {
                             tag,

@@ -80,7 +80,7 @@ impl OpenDb {
                 r
             }
             // The worker walks traverses itself (traverse::Walk).
-            Op::Traverse { sink, .. } => {
+            Op::Traverse { sink, .. } | Op::Pull { sink } => {
                 sink.fail("traverse outside its walk".into(), wake);
                 return Outcome::Streamed;
             }
@@ -103,7 +103,7 @@ impl OpenDb {
                     Err(e) => terr("transaction start", e),
                 }
             }
-            Op::PushStore { recs } => push_store(t, q, kind, node, &recs),
+            Op::PushStore { recs, vnn_map } => push_store(t, q, kind, node, &recs, &vnn_map),
             Op::Barrier => Reply::Ok,
             Op::ScheduleForDeletion { key, header } => {
                 if kind == Kind::Volatile {
@@ -226,19 +226,24 @@ fn persistent_store(
     }
 }
 
-/// The records of a DB_PUSH buffer, stored as the daemon stores records,
-/// read-only flags cleared.
+/// The records of a DB_PUSH buffer, stored as the daemon stores records
+/// (each with its own lmaster from the vnn map), read-only flags cleared.
 fn push_store(
     t: &mut Tdb,
     q: &mut DeleteQueue,
     kind: Kind,
     node: NodeView,
     recs: &[(Vec<u8>, Header, Vec<u8>)],
+    vnn_map: &[u32],
 ) -> Reply {
     for (key, header, data) in recs {
         let mut h = *header;
         h.flags &= !ltdb::REC_RO_FLAGS;
-        match ltdb::store(t, kind, node, key, &mut h, data) {
+        let view = NodeView {
+            lmaster: super::lmaster(vnn_map, key).unwrap_or(node.lmaster),
+            ..node
+        };
+        match ltdb::store(t, kind, view, key, &mut h, data) {
             Ok(a) => q.apply(key, &h, a),
             Err(e) => return terr("push store", e),
         }

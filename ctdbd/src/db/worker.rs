@@ -273,7 +273,7 @@ impl Worker {
     fn fail(&self, tag: u64, op: Op) {
         let why = format!("database 0x{:08x} not open", self.id);
         match op {
-            Op::Traverse { sink, .. } => sink.fail(why, &self.wake),
+            Op::Traverse { sink, .. } | Op::Pull { sink } => sink.fail(why, &self.wake),
             _ => self.report(Done::Op {
                 tag,
                 reply: Reply::Failed(why),
@@ -296,6 +296,10 @@ impl Worker {
         }
         if let Op::Traverse { with_empty, sink } = op {
             self.walks.push(Walk::new(sink, with_empty));
+            return;
+        }
+        if let Op::Pull { sink } = op {
+            self.walks.push(Walk::every_record(sink));
             return;
         }
         if let Op::Close = op {

@@ -304,6 +304,20 @@ impl Driver {
     }
 }
 
+/// Eight bytes from the kernel's random source (the generations a leader
+/// picks come from it), or the clock and pid when it cannot be read.
+fn random_seed() -> u64 {
+    let mut b = [0u8; 8];
+    let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b));
+    match read {
+        Ok(()) => u64::from_le_bytes(b),
+        Err(_) => {
+            let t = ctdb_protocol::wire::Timeval::now();
+            (t.sec as u64) << 32 ^ t.usec as u64 ^ u64::from(std::process::id()) << 12
+        }
+    }
+}
+
 /// The machine's settings from the daemon's configuration and tunables.
 pub fn settings(
     pnn: Pnn,
@@ -328,8 +342,7 @@ pub fn settings(
         buffers_per_step: 4,
         recdb_dir: Some(cfg.state_dir.clone()),
         recdb_hash_size: tun.database_hash_size,
-        seed: u64::from(std::process::id())
-            ^ (ctdb_protocol::wire::Timeval::now().usec as u64) << 20,
+        seed: random_seed(),
     }
 }
 
