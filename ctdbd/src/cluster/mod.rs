@@ -47,6 +47,9 @@ pub struct Tag(pub u32);
 pub enum Timer {
     /// The main loop's interval (RecoverInterval).
     MainLoop,
+    /// One main loop round now (this node just became leader), outside the
+    /// interval.
+    MonitorNow,
     /// The leader's broadcast interval (one second).
     LeaderBroadcast,
     /// No leader broadcast came for `leader timeout` seconds.

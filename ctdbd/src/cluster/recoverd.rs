@@ -159,6 +159,7 @@ impl Recoverd {
     /// Handles one event.
     pub fn handle(&mut self, now: Time, ev: Event) -> Vec<Action> {
         let mut out = Vec::new();
+        let led = self.election.leads_with_lock();
         match ev {
             Event::Start => self.start(now, &mut out),
             Event::Timer(t) => self.on_timer(now, t, &mut out),
@@ -189,6 +190,14 @@ impl Recoverd {
             );
             self.round = Round::Idle;
         }
+        if !led && self.election.leads_with_lock() {
+            // A new leader checks the cluster at once rather than at the
+            // next interval.
+            out.push(Action::Timer {
+                at: now,
+                timer: Timer::MonitorNow,
+            });
+        }
         out
     }
 
@@ -218,6 +227,7 @@ impl Recoverd {
                 });
                 self.main_loop(now, out);
             }
+            Timer::MonitorNow => self.main_loop(now, out),
             Timer::LeaderBroadcast => {
                 out.push(Action::Timer {
                     at: now.after_ms(self.s.leader_broadcast_ms),
