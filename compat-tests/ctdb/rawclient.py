@@ -493,6 +493,9 @@ def probe_recovery(path, vol, pers):
     st("set_ban_state other node", 109, struct.pack("<II", 1, 10))
     st("set_ban_state bad size", 109, u32(0))
     st("set_ban_state lift", 109, struct.pack("<II", 0, 0))
+    st("ipreallocated", 137)
+    st("ipreallocated bad size", 137, b"\0")
+    st("startup", 47)
 
 
 def ctl_flags(opcode, reqid, data=b"", flags=0):

@@ -847,3 +847,32 @@ fn initial_flags_are_samba_s() {
     );
     assert_eq!(NodeState::initial_vnn_map(&nodes), vec![Pnn(0), Pnn(2)]);
 }
+
+#[test]
+fn a_big_pull_streams_in_buffers_of_the_size_limit() {
+    // 3000 records of ~1 KiB: many worker batches, buffers cut at 256 KiB.
+    let (mut d, dir) = daemon("bigpull");
+    let id = attach(&mut d, "big.tdb");
+    let value = vec![b'x'; 1000];
+    let recs: Vec<RecData> = (0..3000)
+        .map(|i| record(&format!("key{i:05}"), 1, 1, &value))
+        .collect();
+    assert_eq!(push(&mut d, id, 9, recs), 3000);
+    d.state.tunables.rec_buffer_size_limit = 256 * 1024;
+    d.packet(NODE1, &control(Op::DbPull, 1, 42, pulldb(id, 0xABC)))
+        .unwrap();
+    let sent = run_until(&mut d, |s| !control_replies(s).is_empty());
+    let bufs = pulled(&sent, 0xABC);
+    let total: usize = bufs.iter().map(|(_, _, b)| b.records.len()).sum();
+    assert_eq!(total, 3000);
+    // Every buffer but the last reached the limit, and none went far past
+    // it (one record more at most).
+    for (_, _, b) in &bufs[..bufs.len() - 1] {
+        let size = b.to_bytes().len();
+        assert!((256 * 1024..256 * 1024 + 1100).contains(&size), "{size}");
+    }
+    assert!(bufs.len() >= 11, "{} buffers", bufs.len());
+    let r = &control_replies(&sent)[0].1;
+    assert_eq!(u32::from_le_bytes(r.data[..4].try_into().unwrap()), 3000);
+    cleanup(dir);
+}
