@@ -9,8 +9,10 @@ use crate::config::{Config, Paths};
 use crate::control::databases::ActiveTraverse;
 use crate::control::Registry;
 use crate::db::{self, DbInfo, Done, Job, Reply};
+use crate::forward::RemoteControls;
 use crate::log_notice;
 use crate::messages::Registrations;
+use crate::node_link::NodeLinks;
 use crate::nodes::Node;
 use crate::requests::{Completion, RequestTracker, Tag};
 use crate::signals::SignalPipe;
@@ -114,6 +116,28 @@ impl NodeState {
         self.node_flags.get(pnn.0 as usize).copied()
     }
 
+    /// Marks another node disconnected (and unhealthy) as Samba's
+    /// ctdb_node_dead does; this node's own flags are never touched.
+    pub fn mark_disconnected(&mut self, pnn: Pnn) {
+        if pnn.0 == self.pnn {
+            return;
+        }
+        if let Some(f) = self.node_flags.get_mut(pnn.0 as usize) {
+            *f |= NODE_FLAGS_DISCONNECTED | NODE_FLAGS_UNHEALTHY;
+        }
+    }
+
+    /// Clears another node's DISCONNECTED flag as Samba's
+    /// ctdb_node_connected does; the rest waits for the recovery daemon.
+    pub fn mark_connected(&mut self, pnn: Pnn) {
+        if pnn.0 == self.pnn {
+            return;
+        }
+        if let Some(f) = self.node_flags.get_mut(pnn.0 as usize) {
+            *f &= !NODE_FLAGS_DISCONNECTED;
+        }
+    }
+
     /// Sets this node's NODE_FLAGS_* bits.
     pub fn set_own_flags(&mut self, flags: u32) {
         let pnn = self.pnn as usize;
@@ -147,8 +171,12 @@ pub type DbContinuation = crate::requests::Continuation<Daemon, Reply>;
 pub struct Daemon {
     /// The loop's poll.
     pub(crate) poll: Poll,
-    /// Client connections and listeners.
+    /// Client connections and the unix listener.
     pub(crate) transport: Transport,
+    /// The node listener and the connections to and from other nodes.
+    pub(crate) links: NodeLinks,
+    /// Controls sent to nodes and awaiting their replies.
+    pub(crate) remote: RemoteControls,
     /// SIGTERM/SIGINT as poll events.
     pub(crate) signals: SignalPipe,
     /// The database workers (one thread per open database).
@@ -225,7 +253,13 @@ impl Daemon {
         state: NodeState,
     ) -> std::io::Result<Daemon> {
         let poll = Poll::new()?;
-        let transport = Transport::new(poll.registry().try_clone()?, listener, node_listener)?;
+        let transport = Transport::new(poll.registry().try_clone()?, listener)?;
+        let links = NodeLinks::new(
+            poll.registry().try_clone()?,
+            node_listener,
+            &state.nodes,
+            ctdb_protocol::Pnn(state.pnn),
+        )?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let signals = SignalPipe::install(poll.registry())?;
         let w = waker.clone();
@@ -238,6 +272,8 @@ impl Daemon {
         Ok(Daemon {
             poll,
             transport,
+            links,
+            remote: RemoteControls::default(),
             signals,
             db_tx,
             db_rx,

@@ -4,8 +4,9 @@
 
 use crate::control::{Outcome, Request};
 use crate::daemon::Daemon;
+use crate::forward::Route;
 use crate::transport::{ClientId, Origin};
-use crate::{log_err, log_notice, log_warn};
+use crate::{log_err, log_notice};
 use ctdb_protocol::header::HEADER_LEN;
 use ctdb_protocol::packet::{ReplyControl, ReqCall, ReqControl, ReqMessage};
 use ctdb_protocol::wire::Reader;
@@ -47,11 +48,6 @@ impl Daemon {
         }
     }
 
-    /// True when a packet for `dest` is for this node.
-    pub(crate) fn is_local_dest(&self, dest: Pnn) -> bool {
-        dest == Pnn::CURRENT_NODE || dest.0 == self.state.pnn || dest.is_broadcast()
-    }
-
     /// A header for a packet this node sends (destnode and srcnode are this
     /// node, as Samba's daemon sets them for local clients).
     pub(crate) fn own_header(&self, operation: Operation, reqid: u32) -> Header {
@@ -90,7 +86,15 @@ impl Daemon {
             }
             Operation::ReqMessage => {
                 let m = ReqMessage::read(&mut body).map_err(err)?;
-                self.request_message(&hdr, m);
+                self.route_message(origin, &hdr, m);
+            }
+            Operation::ReplyControl if matches!(origin, Origin::Node(_)) => {
+                self.stats.node.reply_control += 1;
+                let r = ReplyControl::read(&mut body).map_err(err)?;
+                self.answer_control(hdr.reqid, r);
+            }
+            Operation::ReqKeepalive if matches!(origin, Origin::Node(_)) => {
+                self.request_keepalive(&hdr, pkt);
             }
             Operation::ReqCall => {
                 let c = ReqCall::read(&mut body).map_err(err)?;
@@ -106,31 +110,22 @@ impl Daemon {
         Ok(())
     }
 
-    fn request_message(&mut self, hdr: &Header, m: ReqMessage) {
-        if self.is_local_dest(hdr.destnode) {
-            self.stats.node_packets_sent += 1;
-            self.stats.node.req_message += 1;
-            self.push_message(m.srvid.0, &m.data);
-            self.deliver_message(m.srvid.0, &m.data);
-        } else {
-            log_warn!(
-                "Dropping message for srvid 0x{:x} to unreachable node {}",
-                m.srvid.0,
-                hdr.destnode
-            );
-        }
-    }
-
     fn request_control(&mut self, req: Request) {
-        let outcome = if self.is_local_dest(req.header.destnode) {
-            self.stats.node_packets_sent += 1;
-            self.stats.node.req_control += 1;
-            self.control(&req)
-        } else if (req.header.destnode.0 as usize) < self.state.nodes.len() {
-            Outcome::fail("node is disconnected")
-        } else {
-            Outcome::fail("invalid destination node")
+        // A client's control for another node or a broadcast is forwarded;
+        // a node's control is for this node (Samba does not route them on).
+        let local = match req.origin {
+            Origin::Node(_) => true,
+            Origin::Client(_) => self.route_of(req.header.destnode) == Route::Local,
         };
+        if !local {
+            return self.forward_control(req);
+        }
+        if let Origin::Client(_) = req.origin {
+            // Samba's daemon queues a client's control to itself.
+            self.stats.node_packets_sent += 1;
+        }
+        self.stats.node.req_control += 1;
+        let outcome = self.control(&req);
         match outcome {
             Outcome::Reply(st, data, msg) => {
                 if !req.noreply() {

@@ -18,6 +18,12 @@ pub enum TimerEvent {
     Vacuum { db_id: u32 },
     /// A tracked request's time is up.
     RequestExpired(Tag),
+    /// A node-transport timer (connect, connect timeout).
+    Link(crate::node_link::LinkTimer),
+    /// The keepalive check of every other node (every KeepaliveInterval).
+    Keepalive,
+    /// A control sent to a node (by its daemon reqid) may have timed out.
+    ControlTimeout(u32),
 }
 
 struct Entry<E> {

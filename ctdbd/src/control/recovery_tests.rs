@@ -53,6 +53,7 @@ fn run_until(
                 Action::Send { to, packet } => sent.push((to, packet)),
                 Action::ArmTimer { at, event } => d.timers.arm(at, event),
                 Action::Database(job) => d.submit_job(job),
+                Action::AnswerControl { reqid, reply } => d.answer_control(reqid, reply),
             }
         }
         if done(&sent) {
