@@ -452,7 +452,7 @@ fn modify_flags_keeps_its_own_and_the_transports_bits() {
         0
     );
     assert_eq!(d.state.own_flags(), 0);
-    assert!(d.set_node_connected(Pnn(1), true));
+    d.state.mark_connected(Pnn(1));
     let both = NODE_FLAGS_BANNED | NODE_FLAGS_DISCONNECTED;
     assert_eq!(status(&mut d, NODE1, Op::ModifyFlags, change(1, both)), 0);
     assert_eq!(d.state.node_flags[1], NODE_FLAGS_BANNED);
@@ -465,13 +465,14 @@ fn modify_flags_keeps_its_own_and_the_transports_bits() {
     assert_eq!(d.state.node_flags[1], 0);
     assert!(d.in_recovery());
     // Gone: DISCONNECTED and UNHEALTHY, as Samba's ctdb_node_dead; back:
-    // only DISCONNECTED goes.
-    assert!(d.set_node_connected(Pnn(1), false));
-    assert!(!d.set_node_connected(Pnn(0), false));
-    assert!(!d.set_node_connected(Pnn(5), false));
+    // only DISCONNECTED goes.  This node's own flags are not the
+    // transport's.
+    d.state.mark_disconnected(Pnn(1));
+    d.state.mark_disconnected(Pnn(0));
+    d.state.mark_disconnected(Pnn(5));
     let gone = NODE_FLAGS_DISCONNECTED | NODE_FLAGS_UNHEALTHY;
-    assert_eq!(d.state.node_flags[1], gone);
-    assert!(d.set_node_connected(Pnn(1), true));
+    assert_eq!(d.state.node_flags, vec![0, gone]);
+    d.state.mark_connected(Pnn(1));
     assert_eq!(d.state.node_flags[1], NODE_FLAGS_UNHEALTHY);
     cleanup(dir);
 }
@@ -509,7 +510,7 @@ fn start_and_end_recovery_keep_the_times_and_run_state() {
     assert_eq!(d.stats.num_recoveries, before);
     assert_eq!(d.state.runstate, RunState::FirstRecovery);
     d.state.recmode = RECOVERY_NORMAL;
-    d.set_node_connected(Pnn(1), true);
+    d.state.mark_connected(Pnn(1));
     d.packet(NODE1, &control(Op::EndRecovery, 1, 4, vec![]))
         .unwrap();
     let sent = d.outbox.take();
@@ -702,7 +703,7 @@ fn a_held_attach_fails_after_its_timeout() {
 fn a_new_client_attach_is_announced_to_connected_nodes() {
     let (mut d, dir) = daemon("announce");
     let (_sock, c) = connect(&mut d, &dir);
-    d.set_node_connected(Pnn(1), true);
+    d.state.mark_connected(Pnn(1));
     d.packet(
         Origin::Client(c),
         &control(Op::DbAttach, 0, 5, b"new.tdb\0".to_vec()),
@@ -741,7 +742,7 @@ fn a_new_client_attach_is_announced_to_connected_nodes() {
             .count()
     };
     assert_eq!(announced_for(&mut d, b"fromnode.tdb\0"), 1);
-    d.set_node_connected(Pnn(1), false);
+    d.state.mark_disconnected(Pnn(1));
     assert_eq!(announced_for(&mut d, b"quiet.tdb\0"), 0);
     cleanup(dir);
 }
