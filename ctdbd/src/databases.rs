@@ -174,7 +174,6 @@ impl Daemon {
         } else {
             log_err!("Vacuuming is disabled for non-volatile database {}", d.name);
         }
-        self.announce_attach(id);
         let id_bytes = id.to_le_bytes();
         for wt in waiters {
             self.reply(wt.origin, wt.reqid, 0, &id_bytes, None);

@@ -510,7 +510,8 @@ fn start_and_end_recovery_keep_the_times_and_run_state() {
     assert_eq!(d.stats.num_recoveries, before);
     assert_eq!(d.state.runstate, RunState::FirstRecovery);
     d.state.recmode = RECOVERY_NORMAL;
-    d.state.mark_connected(Pnn(1));
+    d.node_connected(Pnn(1));
+    d.outbox.take();
     d.packet(NODE1, &control(Op::EndRecovery, 1, 4, vec![]))
         .unwrap();
     let sent = d.outbox.take();
@@ -525,11 +526,13 @@ fn start_and_end_recovery_keep_the_times_and_run_state() {
             _ => None,
         })
         .collect();
-    assert_eq!(kinds.len(), 2);
-    assert!(
-        matches!(&kinds[0], (NODE1, Packet::ReqControl(c)) if c.opcode == Op::Startup && c.noreply())
+    let startup = kinds.iter().position(
+        |k| matches!(k, (NODE1, Packet::ReqControl(c)) if c.opcode == Op::Startup && c.noreply()),
     );
-    assert!(matches!(&kinds[1], (NODE1, Packet::ReplyControl(r)) if r.status == 0));
+    let reply = kinds
+        .iter()
+        .position(|k| matches!(k, (NODE1, Packet::ReplyControl(r)) if r.status == 0));
+    assert!(startup.expect("STARTUP to node 1") < reply.expect("the reply"));
     assert_eq!(status(&mut d, NODE1, Op::Startup, vec![]), 0);
     assert_ne!(d.state.last_recovery_finished, t0);
     cleanup(dir);
@@ -700,54 +703,6 @@ fn a_held_attach_fails_after_its_timeout() {
 }
 
 #[test]
-fn a_new_client_attach_is_announced_to_connected_nodes() {
-    let (mut d, dir) = daemon("announce");
-    let (_sock, c) = connect(&mut d, &dir);
-    d.state.mark_connected(Pnn(1));
-    d.packet(
-        Origin::Client(c),
-        &control(Op::DbAttach, 0, 5, b"new.tdb\0".to_vec()),
-    )
-    .unwrap();
-    let sent = run_until(&mut d, |s| !control_replies(s).is_empty());
-    let announced: Vec<_> = sent
-        .iter()
-        .filter_map(|(to, p)| match Packet::decode(p) {
-            Ok((h, Packet::ReqControl(r))) => Some((*to, h, r)),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(announced.len(), 1);
-    let (to, h, r) = &announced[0];
-    assert_eq!((*to, h.destnode, h.srcnode), (NODE1, Pnn(1), Pnn(0)));
-    assert_eq!((r.opcode, r.noreply()), (Op::DbAttach, true));
-    assert_eq!(r.data, b"new.tdb\0");
-    // An attach of a database this node has is not announced again.
-    d.packet(
-        Origin::Client(c),
-        &control(Op::DbAttach, 0, 6, b"new.tdb\0".to_vec()),
-    )
-    .unwrap();
-    let r = replies(&mut d);
-    assert_eq!((r.len(), r[0].2.status), (1, 0));
-    assert!(d.outbox.is_empty());
-    // Any new attach is announced (a node's too); a disconnected node is
-    // not told.
-    let announced_for = |d: &mut Daemon, name: &[u8]| {
-        d.packet(NODE1, &control(Op::DbAttach, 1, 7, name.to_vec()))
-            .unwrap();
-        let sent = run_until(d, |s| !control_replies(s).is_empty());
-        sent.iter()
-            .filter(|(_, p)| matches!(Packet::decode(p), Ok((_, Packet::ReqControl(_)))))
-            .count()
-    };
-    assert_eq!(announced_for(&mut d, b"fromnode.tdb\0"), 1);
-    d.state.mark_disconnected(Pnn(1));
-    assert_eq!(announced_for(&mut d, b"quiet.tdb\0"), 0);
-    cleanup(dir);
-}
-
-#[test]
 fn a_ban_makes_the_node_inactive_until_it_runs_out() {
     use ctdb_protocol::types::BanState;
     let (mut d, dir) = daemon("ban");
@@ -876,5 +831,71 @@ fn a_big_pull_streams_in_buffers_of_the_size_limit() {
     assert!(bufs.len() >= 11, "{} buffers", bufs.len());
     let r = &control_replies(&sent)[0].1;
     assert_eq!(u32::from_le_bytes(r.data[..4].try_into().unwrap()), 3000);
+    cleanup(dir);
+}
+
+/// START_RECOVERY from node 1 (connected): the GET_RECLOCK_FILE it sends to
+/// node 1 and the reply it then gives, for node 1's answer `lock`.
+fn start_recovery_with_leader_lock(local: Option<&str>, lock: Option<&str>) -> (i32, bool) {
+    let (mut d, dir) = daemon("reclockcheck");
+    d.state.config.cluster_lock = local.map(str::to_string);
+    d.node_connected(Pnn(1));
+    d.packet(NODE1, &control(Op::StartRecovery, 1, 61, vec![]))
+        .unwrap();
+    let asked: Vec<(Header, ReqControl)> = d
+        .outbox
+        .take()
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::Send {
+                to: NODE1, packet, ..
+            } => match Packet::decode(&packet) {
+                Ok((h, Packet::ReqControl(c))) => Some((h, c)),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    assert_eq!(asked.len(), 1, "one question to the leader");
+    assert_eq!(asked[0].1.opcode, Op::GetReclockFile);
+    let data = lock.map_or(Vec::new(), |l| {
+        let mut v = l.as_bytes().to_vec();
+        v.push(0);
+        v
+    });
+    let answer = Packet::ReplyControl(ReplyControl::ok(data)).encode(Header::new(
+        Operation::ReplyControl,
+        Pnn(0),
+        Pnn(1),
+        asked[0].0.reqid,
+    ));
+    d.packet(NODE1, &answer).unwrap();
+    let r = replies(&mut d);
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].1, 61);
+    let out = (r[0].2.status, d.exit_requested);
+    cleanup(dir);
+    out
+}
+
+#[test]
+fn start_recovery_checks_the_leaders_cluster_lock() {
+    assert_eq!(start_recovery_with_leader_lock(None, None), (0, false));
+    assert_eq!(
+        start_recovery_with_leader_lock(Some("/l"), Some("/l")),
+        (0, false)
+    );
+    // A different setting: refused, and this node shuts down.
+    assert_eq!(
+        start_recovery_with_leader_lock(Some("/l"), None),
+        (-1, true)
+    );
+    assert_eq!(
+        start_recovery_with_leader_lock(None, Some("/m")),
+        (-1, true)
+    );
+    // From this node, or a leader seen disconnected: nobody is asked.
+    let (mut d, dir) = daemon("reclocknoask");
+    assert_eq!(status(&mut d, NODE1, Op::StartRecovery, vec![]), 0);
     cleanup(dir);
 }
