@@ -770,12 +770,38 @@ fn a_push_keeps_empty_records_only_where_samba_keeps_them() {
         .map(|i| format!("t{i}"))
         .find(|k| slot(k) == 0)
         .unwrap();
+    // An empty record this node does not keep, and does not have, fails
+    // the store, as Samba's delete of a missing record does: the push stops
+    // there (records before it stay), later buffers are ignored, and the
+    // confirm counts only the buffers stored (0), with status 0.
     let recs = vec![
         record(&mine, 5, 1, b""),
-        record(&theirs, 5, 1, b""),
         record("full", 5, 1, b"v"),
+        record(&theirs, 5, 1, b""),
+        record("after", 5, 1, b"v"),
     ];
-    assert_eq!(push(&mut d, id, 77, recs), 3);
+    assert_eq!(
+        status(&mut d, NODE1, Op::DbFreeze, id.to_le_bytes().to_vec()),
+        0
+    );
+    assert_eq!(
+        ask_db(&mut d, NODE1, Op::DbTransactionStart, transdb(id, 77)).status,
+        0
+    );
+    assert_eq!(
+        status(&mut d, NODE1, Op::DbPushStart, pulldb(id, 0xF00D)),
+        0
+    );
+    for buf in [recs, vec![record("later", 1, 1, b"v")]] {
+        let buf = RecBuffer {
+            db_id: DbId(id),
+            records: buf,
+        };
+        d.packet(NODE1, &message_from_node1(0xF00D, buf.to_bytes()))
+            .unwrap();
+    }
+    let r = ask_db(&mut d, NODE1, Op::DbPushConfirm, id.to_le_bytes().to_vec());
+    assert_eq!((r.status, r.data), (0, 0u32.to_le_bytes().to_vec()));
     d.packet(NODE1, &control(Op::DbPull, 1, 42, pulldb(id, 0xABC)))
         .unwrap();
     let sent = run_until(&mut d, |s| !control_replies(s).is_empty());

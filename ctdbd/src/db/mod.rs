@@ -102,8 +102,10 @@ pub struct PushState {
     pub srvid: u64,
     /// Records in the buffers stored so far.
     pub num_records: u32,
-    /// A buffer was malformed or a store failed: the confirm fails.
-    pub failed: bool,
+    /// A buffer was malformed or a store failed: later buffers are ignored
+    /// (as in Samba, the confirm then counts the buffers stored before).
+    /// Shared with the worker, which sets it on a failed store.
+    pub failed: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl DbInfo {
@@ -204,10 +206,12 @@ pub enum Op {
     /// Records of a DB_PUSH buffer: (key, header, value), stored as the
     /// daemon stores records, read-only flags cleared.  Whether an empty
     /// record is kept depends on its lmaster, the key's slot in `vnn_map`
-    /// (empty: this node).
+    /// (empty: this node).  Nothing is stored once `failed` is set; a
+    /// failed store sets it.
     PushStore {
         recs: Vec<(Vec<u8>, Header, Vec<u8>)>,
         vnn_map: Vec<u32>,
+        failed: std::sync::Arc<std::sync::atomic::AtomicBool>,
     },
     /// Does nothing; its reply orders a control after earlier operations.
     Barrier,

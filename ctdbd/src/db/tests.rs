@@ -286,7 +286,8 @@ fn record_calls_follow_samba_rsn_rules() {
             1,
             Op::PushStore {
                 recs,
-                vnn_map: vec![]
+                vnn_map: vec![],
+                failed: Default::default(),
             }
         ),
         Reply::Ok
@@ -361,6 +362,7 @@ fn vacuum_deletes_queued_empty_records_and_skips_busy_chains() {
             Op::PushStore {
                 recs: vec![(b"full".to_vec(), Header::default(), b"x".to_vec())],
                 vnn_map: vec![],
+                failed: Default::default(),
             }
         ),
         Reply::Ok
@@ -879,7 +881,8 @@ fn traverse_waits_for_busy_chain(mutexes: bool) {
             1,
             Op::PushStore {
                 recs,
-                vnn_map: vec![]
+                vnn_map: vec![],
+                failed: Default::default(),
             }
         ),
         Reply::Ok
