@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 MAKE=${MAKE:-make}
 CARGO=${CARGO:-cargo}
 BUILT=${BUILT:-target/release}
-SUITES="compat-tests/run.sh compat-tests/samba/run.sh compat-tests/ctdb/run.sh compat-tests/ctdb/nodelink.sh"
+SUITES="compat-tests/run.sh compat-tests/samba/run.sh compat-tests/ctdb/run.sh compat-tests/ctdb/nodelink.sh compat-tests/ctdb/recserver.sh"
 
 log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT
