@@ -1,10 +1,10 @@
-//! DB_ATTACH* in a cluster, and NOREPLY broadcasts to the connected nodes.
-//! (A database new to this node is announced to the other nodes by the
-//! persistent part's `attach_everywhere`.)  Local clients' attaches while
-//! the node recovers are ruled as Samba rules them: refused when the node
-//! is inactive; an attach marked as the recovery's
-//! (CONTROL_FLAG_ATTACH_RECOVERY) only while recovery is active; any other
-//! waits until recovery mode is NORMAL (and the node has passed
+//! DB_ATTACH* in a cluster.  A database newly attached here is announced
+//! to every other connected node (DB_ATTACH* with NOREPLY), as Samba's
+//! daemon does after any new attach, so that it exists everywhere; a node
+//! that has it already just answers (nobody listens).  Local clients' attaches while the
+//! node recovers are ruled as Samba rules them: refused when the node is inactive; an attach marked as the
+//! recovery's (CONTROL_FLAG_ATTACH_RECOVERY) only while recovery is active;
+//! any other waits until recovery mode is NORMAL (and the node has passed
 //! its first recovery), or fails after DeferredAttachTO seconds.  Attaches
 //! from other nodes are always served (they come from a recovery).
 
@@ -12,11 +12,17 @@ use super::{Outcome, Request};
 use crate::daemon::Daemon;
 use crate::db::Reply;
 use crate::log_err;
+use crate::ltdb::Kind;
 use crate::requests::{Completion, Tag};
 use crate::transport::Origin;
 use ctdb_protocol::packet::{ReqControl, CONTROL_FLAG_ATTACH_RECOVERY, CONTROL_FLAG_NOREPLY};
-use ctdb_protocol::types::{RunState, NODE_FLAGS_INACTIVE};
-use ctdb_protocol::{ControlOpcode, Packet, Pnn, Srvid};
+use ctdb_protocol::types::{
+    RunState, NODE_FLAGS_DELETED, NODE_FLAGS_DISCONNECTED, NODE_FLAGS_INACTIVE,
+};
+use ctdb_protocol::{ControlOpcode, Header, Operation, Packet, Pnn, Srvid};
+
+/// Nodes with these flags cannot be told about a database.
+const UNREACHABLE: u32 = NODE_FLAGS_DELETED | NODE_FLAGS_DISCONNECTED;
 use std::time::Duration;
 
 impl Daemon {
@@ -81,18 +87,51 @@ impl Daemon {
         Some(Outcome::Later)
     }
 
-    /// Sends a control without a reply (NOREPLY) to every connected node
-    /// (CTDB_BROADCAST_CONNECTED, this node included, as Samba's daemon
-    /// broadcasts).
-    pub(crate) fn tell_connected_nodes(&mut self, opcode: ControlOpcode, data: Vec<u8>) {
-        let body = ReqControl {
-            opcode,
-            srvid: Srvid(0),
-            client_id: 0,
-            flags: CONTROL_FLAG_NOREPLY,
-            data,
+    /// Tells every other connected node about database `id`, newly
+    /// attached: the same DB_ATTACH* control, without a reply.
+    pub(crate) fn announce_attach(&mut self, id: u32) {
+        let Some(db) = self.find_db(id) else {
+            return;
         };
-        self.send_control_noreply(Pnn::BROADCAST_CONNECTED, body);
+        let opcode = match db.kind() {
+            Kind::Persistent => ControlOpcode::DbAttachPersistent,
+            Kind::Replicated => ControlOpcode::DbAttachReplicated,
+            Kind::Volatile => ControlOpcode::DbAttach,
+        };
+        let mut name = db.name.as_bytes().to_vec();
+        name.push(0);
+        self.tell_connected_nodes(opcode, name);
+    }
+
+    /// Sends a control without a reply (NOREPLY) to every other node that
+    /// is not disconnected or deleted, as Samba's daemon broadcasts to
+    /// CTDB_BROADCAST_CONNECTED (each packet addressed to its node).
+    pub(crate) fn tell_connected_nodes(&mut self, opcode: ControlOpcode, data: Vec<u8>) {
+        let me = self.state.pnn;
+        let peers: Vec<Pnn> = (0..self.state.node_flags.len() as u32)
+            .map(Pnn)
+            .filter(|p| {
+                p.0 != me
+                    && self
+                        .state
+                        .flags_of(*p)
+                        .is_some_and(|f| f & UNREACHABLE == 0)
+            })
+            .collect();
+        for pnn in peers {
+            let body = ReqControl {
+                opcode,
+                srvid: Srvid(0),
+                client_id: 0,
+                flags: CONTROL_FLAG_NOREPLY,
+                data: data.clone(),
+            };
+            let h = Header {
+                generation: self.state.generation,
+                ..Header::new(Operation::ReqControl, pnn, Pnn(me), 0)
+            };
+            self.send(Origin::Node(pnn), Packet::ReqControl(body).encode(h));
+        }
     }
 
     /// Serves every attach held back by recovery, oldest first.

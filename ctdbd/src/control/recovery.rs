@@ -291,8 +291,8 @@ impl Daemon {
             Completion::Answered(Reply::Failed(why)) => log_err!("{}", why),
             _ => {}
         });
-        let vnn_map = self.state.vnn_map.iter().map(|p| p.0).collect();
-        let op = Op::PushStore {
+        let vnn_map = self.state.vnn_map.clone();
+        let op = Op::PushBuffer {
             recs,
             vnn_map,
             failed,

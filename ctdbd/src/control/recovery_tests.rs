@@ -746,11 +746,12 @@ fn a_ban_makes_the_node_inactive_until_it_runs_out() {
 
 #[test]
 fn lmaster_is_the_keys_slot_in_the_vnn_map() {
-    use crate::db::lmaster;
+    use crate::call::lmaster;
     // Jenkins hashes of these keys are known (db ids of Samba's names).
-    assert_eq!(lmaster(&[5, 6], b"foo.tdb\0"), Some(5));
-    assert_eq!(lmaster(&[5, 6, 7], b"foo.tdb\0"), Some(7));
-    assert_eq!(lmaster(&[5, 6, 7], b"bar.tdb\0"), Some(5));
+    let p = |v: &[u32]| v.iter().map(|&x| Pnn(x)).collect::<Vec<_>>();
+    assert_eq!(lmaster(&p(&[5, 6]), b"foo.tdb\0"), Some(Pnn(5)));
+    assert_eq!(lmaster(&p(&[5, 6, 7]), b"foo.tdb\0"), Some(Pnn(7)));
+    assert_eq!(lmaster(&p(&[5, 6, 7]), b"bar.tdb\0"), Some(Pnn(5)));
     assert_eq!(lmaster(&[], b"foo.tdb\0"), None);
 }
 
@@ -923,5 +924,52 @@ fn start_recovery_checks_the_leaders_cluster_lock() {
     // From this node, or a leader seen disconnected: nobody is asked.
     let (mut d, dir) = daemon("reclocknoask");
     assert_eq!(status(&mut d, NODE1, Op::StartRecovery, vec![]), 0);
+    cleanup(dir);
+}
+#[test]
+fn a_new_client_attach_is_announced_to_connected_nodes() {
+    let (mut d, dir) = daemon("announce");
+    let (_sock, c) = connect(&mut d, &dir);
+    d.state.mark_connected(Pnn(1));
+    d.packet(
+        Origin::Client(c),
+        &control(Op::DbAttach, 0, 5, b"new.tdb\0".to_vec()),
+    )
+    .unwrap();
+    let sent = run_until(&mut d, |s| !control_replies(s).is_empty());
+    let announced: Vec<_> = sent
+        .iter()
+        .filter_map(|(to, p)| match Packet::decode(p) {
+            Ok((h, Packet::ReqControl(r))) => Some((*to, h, r)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(announced.len(), 1);
+    let (to, h, r) = &announced[0];
+    assert_eq!((*to, h.destnode, h.srcnode), (NODE1, Pnn(1), Pnn(0)));
+    assert_eq!((r.opcode, r.noreply()), (Op::DbAttach, true));
+    assert_eq!(r.data, b"new.tdb\0");
+    // An attach of a database this node has is not announced again.
+    d.packet(
+        Origin::Client(c),
+        &control(Op::DbAttach, 0, 6, b"new.tdb\0".to_vec()),
+    )
+    .unwrap();
+    let r = replies(&mut d);
+    assert_eq!((r.len(), r[0].2.status), (1, 0));
+    assert!(d.outbox.is_empty());
+    // Any new attach is announced (a node's too); a disconnected node is
+    // not told.
+    let announced_for = |d: &mut Daemon, name: &[u8]| {
+        d.packet(NODE1, &control(Op::DbAttach, 1, 7, name.to_vec()))
+            .unwrap();
+        let sent = run_until(d, |s| !control_replies(s).is_empty());
+        sent.iter()
+            .filter(|(_, p)| matches!(Packet::decode(p), Ok((_, Packet::ReqControl(_)))))
+            .count()
+    };
+    assert_eq!(announced_for(&mut d, b"fromnode.tdb\0"), 1);
+    d.state.mark_disconnected(Pnn(1));
+    assert_eq!(announced_for(&mut d, b"quiet.tdb\0"), 0);
     cleanup(dir);
 }

@@ -286,8 +286,7 @@ fn record_calls_follow_samba_rsn_rules() {
             1,
             Op::PushStore {
                 recs,
-                vnn_map: vec![],
-                failed: Default::default(),
+                vnn_map: vec![]
             }
         ),
         Reply::Ok
@@ -361,8 +360,7 @@ fn vacuum_deletes_queued_empty_records_and_skips_busy_chains() {
             1,
             Op::PushStore {
                 recs: vec![(b"full".to_vec(), Header::default(), b"x".to_vec())],
-                vnn_map: vec![],
-                failed: Default::default(),
+                vnn_map: vec![]
             }
         ),
         Reply::Ok
@@ -598,7 +596,18 @@ fn traverse_streams_in_bounded_batches() {
             (format!("rec{i}").into_bytes(), h, vec![b'v'; 100])
         })
         .collect();
-    assert_eq!(op(&tx, &rx, 1, Op::PersistentStore { recs }), Reply::Ok);
+    assert_eq!(
+        op(
+            &tx,
+            &rx,
+            1,
+            Op::PersistentStore {
+                recs,
+                replace_only: false
+            }
+        ),
+        Reply::Ok
+    );
     let (sink, stream) = traverse::stream_pair();
     tx.send(Job::Op {
         id: 1,
@@ -881,8 +890,7 @@ fn traverse_waits_for_busy_chain(mutexes: bool) {
             1,
             Op::PushStore {
                 recs,
-                vnn_map: vec![],
-                failed: Default::default(),
+                vnn_map: vec![]
             }
         ),
         Reply::Ok
