@@ -973,3 +973,42 @@ fn a_new_client_attach_is_announced_to_connected_nodes() {
     assert_eq!(announced_for(&mut d, b"quiet.tdb\0"), 0);
     cleanup(dir);
 }
+
+#[test]
+fn persistent_databases_on_disk_are_attached_at_start() {
+    use ctdb_protocol::types::DB_FLAGS_PERSISTENT;
+    let (mut d, dir) = daemon("pstart");
+    // The test daemon's persistent directory is `dir`: this node's files
+    // (pnn 0) are attached, another node's and other files are not.
+    for f in [
+        "one.tdb.0",
+        "two.tdb.0",
+        "other.tdb.1",
+        "junk.tdb.0x",
+        "sock2",
+    ] {
+        std::fs::write(dir.join(f), b"").unwrap();
+    }
+    d.attach_persistent_at_start();
+    // The opens go out to the database side.
+    run_until(&mut d, |_| true);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while d.dbs.iter().any(|db| !db.ready) || d.dbs.len() < 2 {
+        assert!(Instant::now() < deadline, "databases did not open");
+        std::thread::sleep(Duration::from_millis(5));
+        d.drain_db_replies();
+    }
+    let mut names: Vec<_> = d.dbs.iter().map(|db| (db.name.clone(), db.flags)).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        vec![
+            ("one.tdb".to_string(), DB_FLAGS_PERSISTENT),
+            ("two.tdb".to_string(), DB_FLAGS_PERSISTENT)
+        ]
+    );
+    // Not twice.
+    d.attach_persistent_at_start();
+    assert_eq!(d.dbs.len(), 2);
+    cleanup(dir);
+}
