@@ -194,19 +194,22 @@ pub fn redirect_target(me: Pnn, lmaster: Pnn, dmaster: Pnn) -> Pnn {
 }
 
 impl Daemon {
-    /// The vnn map record calls are routed over, or None when this node
-    /// serves every record itself: no recovery has set a map yet, or the map
-    /// names only this node.
-    fn call_routing(&self) -> Option<Vec<Pnn>> {
-        let map = &self.state.vnn_map;
+    /// True when record calls are routed over the vnn map; false when this
+    /// node serves every record itself: no recovery has set a map yet, or
+    /// the map names only this node.
+    fn calls_routed(&self) -> bool {
         let me = Pnn(self.state.pnn);
-        if self.state.generation == Generation::INVALID
-            || map.is_empty()
-            || map.iter().all(|p| *p == me)
-        {
-            return None;
+        self.state.generation != Generation::INVALID && self.state.vnn_map.iter().any(|p| *p != me)
+    }
+
+    /// The lmaster of `key` for a routed call (this node when calls are not
+    /// routed).
+    fn lmaster_of(&self, key: &[u8]) -> Pnn {
+        let me = Pnn(self.state.pnn);
+        if !self.calls_routed() {
+            return me;
         }
-        Some(map.clone())
+        lmaster(&self.state.vnn_map, key).unwrap_or(me)
     }
 
     /// True when a node packet belongs to the current generation.
@@ -237,6 +240,8 @@ impl Daemon {
     /// once, as Samba's daemon queues packets to itself.
     fn send_call_packet(&mut self, dest: Pnn, packet: Vec<u8>) {
         if dest.0 == self.state.pnn {
+            // Counted as Samba's ctdb_queue_packet counts a packet to itself.
+            self.stats.node_packets_sent += 1;
             if let Err(why) = self.packet(Origin::Node(dest), &packet) {
                 log_err!("Record packet to this node is malformed: {}", why);
             }
@@ -290,15 +295,13 @@ impl Daemon {
             },
             started: Instant::now(),
         };
-        match self.call_routing().filter(|_| volatile) {
-            None => self.local_call(pending),
-            Some(map) => {
-                if self.state.tunables.fetch_collapse == 1 {
-                    self.begin_collapse(record);
-                }
-                self.issue_call(pending, &map);
-            }
+        if !(volatile && self.calls_routed()) {
+            return self.local_call(pending);
         }
+        if self.state.tunables.fetch_collapse == 1 {
+            self.begin_collapse(record);
+        }
+        self.issue_call(pending);
     }
 
     /// Runs a call here with no routing (this node alone serves records).
@@ -317,9 +320,9 @@ impl Daemon {
 
     /// Asks the worker whether this node is the dmaster of the call's
     /// record; the call then runs here, or goes to the dmaster named.
-    fn issue_call(&mut self, p: PendingCall, map: &[Pnn]) {
+    fn issue_call(&mut self, p: PendingCall) {
         let me = self.state.pnn;
-        let lm = lmaster(map, &p.call.key).map_or(me, |p| p.0);
+        let lm = self.lmaster_of(&p.call.key).0;
         let op = Op::Record {
             key: p.call.key.clone(),
             step: RecordStep::Request {
@@ -420,11 +423,7 @@ impl Daemon {
             log_info_dropped(&hdr, "frozen database");
             return;
         }
-        let me = Pnn(self.state.pnn);
-        let lm = self
-            .call_routing()
-            .and_then(|m| lmaster(&m, &c.key))
-            .unwrap_or(me);
+        let lm = self.lmaster_of(&c.key);
         let op = Op::Record {
             key: c.key.clone(),
             step: RecordStep::Request {
@@ -569,10 +568,7 @@ impl Daemon {
             return;
         }
         let me = Pnn(self.state.pnn);
-        let lm = self
-            .call_routing()
-            .and_then(|m| lmaster(&m, &r.key))
-            .unwrap_or(me);
+        let lm = self.lmaster_of(&r.key);
         if lm != me {
             log_err!(
                 "dmaster request to non-lmaster db=0x{:08x} lmaster={} gen={} curgen={}: dropped",
@@ -633,11 +629,7 @@ impl Daemon {
             log_info_dropped(&hdr, "frozen database");
             return;
         }
-        let me = Pnn(self.state.pnn);
-        let lm = self
-            .call_routing()
-            .and_then(|m| lmaster(&m, &r.key))
-            .unwrap_or(me);
+        let lm = self.lmaster_of(&r.key);
         let pending = self.take_pending(hdr.reqid, db_id, &r.key);
         let op = Op::Record {
             key: r.key,
@@ -749,9 +741,10 @@ impl Daemon {
             let Some(p) = self.calls.pending.remove(&r) else {
                 continue;
             };
-            match self.call_routing() {
-                Some(map) => self.issue_call(p, &map),
-                None => self.local_call(p),
+            if self.calls_routed() {
+                self.issue_call(p);
+            } else {
+                self.local_call(p);
             }
         }
         if count > 0 {
