@@ -197,7 +197,7 @@ impl Daemon {
     /// True when record calls are routed over the vnn map; false when this
     /// node serves every record itself: no recovery has set a map yet, or
     /// the map names only this node.
-    fn calls_routed(&self) -> bool {
+    pub(crate) fn calls_routed(&self) -> bool {
         let me = Pnn(self.state.pnn);
         self.state.generation != Generation::INVALID && self.state.vnn_map.iter().any(|p| *p != me)
     }

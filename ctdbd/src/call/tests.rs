@@ -915,3 +915,46 @@ fn three_nodes_migrate_a_record_as_debians_cluster_does() {
     let hot = &t.nodes[1].find_db(db_id()).unwrap().stats.hot_keys;
     assert_eq!(hot, &[(2, key.clone())]);
 }
+
+/// On a cluster no vacuum run deletes records locally (vacuuming between
+/// nodes is not there): an empty record this node is dmaster of but not
+/// lmaster of stays, so the lmaster's redirects still find it.
+#[test]
+fn no_local_vacuuming_while_calls_are_routed() {
+    let (mut d, dir) = daemon("vacuum", 2);
+    let key = key_of(1);
+    let here = LtdbHeader {
+        rsn: 4,
+        dmaster: 2,
+        ..Default::default()
+    };
+    seed(&mut d, &key, here, b"");
+    let mut data = db_id().to_le_bytes().to_vec();
+    data.push(1);
+    let body = ReqControl {
+        opcode: ControlOpcode::DbVacuum,
+        srvid: Srvid(0),
+        client_id: 0,
+        flags: 0,
+        data,
+    };
+    let h = Header::new(Operation::ReqControl, Pnn::CURRENT_NODE, Pnn(2), 3);
+    let pkt = Packet::ReqControl(body.clone()).encode(h);
+    d.packet(client(40), &pkt).unwrap();
+    let sent = settle(&mut d);
+    assert!(
+        matches!(&sent[..], [(_, _, Packet::ReplyControl(r))] if r.status == -1),
+        "{sent:?}"
+    );
+    assert_eq!(stored(&mut d, &key).unwrap().0.dmaster, 2);
+    // Alone, the same full run deletes it.
+    d.state.vnn_map = vec![Pnn(2)];
+    d.packet(client(40), &pkt).unwrap();
+    let sent = settle(&mut d);
+    assert!(
+        matches!(&sent[..], [(_, _, Packet::ReplyControl(r))] if r.status == 0),
+        "{sent:?}"
+    );
+    assert_eq!(stored(&mut d, &key), None);
+    std::fs::remove_dir_all(dir).unwrap();
+}
