@@ -3,7 +3,7 @@
 # ctdb/tests/local_daemons.sh: one CTDB_BASE per node, a shared cluster lock,
 # CTDB test mode (socket and pid file under $CTDB_BASE/run).
 #
-#   scripts/cluster.sh start DIR N BASEADDR KIND [TUNABLES...]
+#   scripts/cluster.sh start [--leader-first] DIR N BASEADDR KIND [TUNABLES...]
 #       Lays out DIR (created; must not hold a running cluster) and starts N
 #       nodes: node K (pnn K, K = 0..N-1) has the address BASEADDR + K
 #       (127.0.16.1 -> .1 .. .N) and CTDB_BASE DIR/nodeK.  KIND is the path
@@ -11,7 +11,10 @@
 #       NAME=VALUE arguments are written to every node's ctdb.tunables, after
 #       the short test tunables below.  Returns when every node has written
 #       its pid file and opened its socket (not when the cluster is healthy:
-#       use wait).
+#       use wait).  With --leader-first, node 0 starts alone and becomes
+#       leader (as wait sees it) before the others start: the leader is then
+#       node 0 every time (started together, the first node to take the
+#       cluster lock wins, which varies from run to run).
 #   scripts/cluster.sh wait DIR [TIMEOUT]
 #       Until, on every running node, `ctdb status` lists every running node
 #       OK, every node stopped with kill/stop DISCONNECTED, "Recovery
@@ -167,6 +170,11 @@ start_node() {
 }
 
 cmd_start() {
+	local first_alone=0
+	if [ "${1:-}" = --leader-first ]; then
+		first_alone=1
+		shift
+	fi
 	[ $# -ge 4 ] || usage
 	local dir n base kind bin k
 	dir=$(absdir "$1")
@@ -197,6 +205,13 @@ cmd_start() {
 	done
 	rm -f "$dir/cluster.lock"
 	for k in $(seq 0 $((n - 1))); do layout_node "$dir" "$k"; done
+	if [ $first_alone = 1 ]; then
+		start_node "$dir" 0
+		for k in $(seq 1 $((n - 1))); do touch "$(node_base "$dir" "$k")/down"; done
+		cmd_wait "$dir" 60 || die "node 0 alone did not become leader"
+		for k in $(seq 1 $((n - 1))); do start_node "$dir" "$k"; done
+		return
+	fi
 	for k in $(seq 0 $((n - 1))); do start_node "$dir" "$k"; done
 }
 

@@ -99,6 +99,11 @@ fi
 # ---------------------------------------------------------------------------
 STEP=0
 WAIT_BUDGET=60
+# Seconds one cluster's sequence may take; steps after that are not run (and
+# fail), so that a cluster whose commands hang does not stall the suite.
+SIDE_BUDGET=${CLUSTER_SIDE_BUDGET:-240}
+SIDE_T0=$SECONDS
+over_budget() { [ $((SECONDS - SIDE_T0)) -gt "$SIDE_BUDGET" ]; }
 
 cl() { bash "$CLUSTER" "$@"; }
 tool() { # tool NODE ARGS...
@@ -150,6 +155,10 @@ run() {
 	cmd=${cmd%% *}
 	new_step cmp "$* (node $k)"
 	f=$STEP_FILE
+	if over_budget; then
+		echo "not run: the cluster's ${SIDE_BUDGET}s were used up" >"$f"
+		return 1
+	fi
 	out=$(tool "$k" "$@" 2>&1)
 	rc=$?
 	{
@@ -162,13 +171,16 @@ run() {
 # check NAME OK-CONDITION-RESULT REASON: one per-cluster check.
 check() { # check NAME RC REASON
 	new_step check "$1"
-	if [ "$2" = 0 ]; then echo PASS >"$STEP_FILE"; else echo "FAIL $3" >"$STEP_FILE"; fi
+	if over_budget; then
+		echo "FAIL not run: the cluster's ${SIDE_BUDGET}s were used up" >"$STEP_FILE"
+	elif [ "$2" = 0 ]; then echo PASS >"$STEP_FILE"; else echo "FAIL $3" >"$STEP_FILE"; fi
 }
 
 # wait_healthy NAME: cluster.sh wait as a check; after a failure the later
 # waits get a short budget so a broken cluster does not stall the suite.
 wait_healthy() {
 	local out rc
+	over_budget && WAIT_BUDGET=1
 	out=$(cl wait "$DIR" "$WAIT_BUDGET" 2>&1)
 	rc=$?
 	[ $rc = 0 ] || WAIT_BUDGET=5
@@ -194,6 +206,14 @@ leaders_agree() {
 
 # generation NODE: the generation in `ctdb status` on NODE.
 generation() { tool "$1" status 2>/dev/null | sed -n 's/^Generation://p'; }
+
+# new_generation NAME BEFORE: the survivor's generation is no longer BEFORE
+# (a recovery ran).  Taken after wait_healthy; the survivor is $s.
+new_generation() {
+	local now
+	now=$(generation "$s")
+	check "$1" "$([ -n "$now" ] && [ "$now" != "$2" ] && echo 0 || echo 1)" "generation $2 before, '$now' after"
+}
 
 # ---- phase 1: a healthy cluster ----
 phase_status() {
@@ -360,7 +380,7 @@ verify_commits() {
 # L = the leader, N = the highest non-leader pnn (SIGKILLed first), S = the
 # third node (never killed; it runs the commit client).
 phase_faults() {
-	local l n s k newl loop
+	local l n s k newl loop g
 	l=$(leader_of 0)
 	[[ "$l" =~ ^[012]$ ]] || l=0
 	for n in 2 1 0; do [ "$n" != "$l" ] && break; done
@@ -375,8 +395,10 @@ phase_faults() {
 	run "$n" readkey test_volatile.tdb fk
 	run "$n" cattdb test_volatile.tdb
 	sleep 1
+	g=$(generation "$s")
 	cl kill "$DIR" "$n" KILL >/dev/null 2>&1
 	wait_healthy "SIGKILL a non-leader: the others mark it DISCONNECTED and recover"
+	new_generation "a recovery after the non-leader's death" "$g"
 	run "$l" status
 	run "$s" status
 	leaders_agree "leader unchanged after a non-leader's death"
@@ -384,17 +406,21 @@ phase_faults() {
 	run "$l" catdb test_volatile.tdb
 	run "$s" pfetch test_persistent.tdb k3
 	sleep 1
+	g=$(generation "$s")
 	cl kill "$DIR" "$l" KILL >/dev/null 2>&1
 	wait_healthy "SIGKILL the leader: the survivor takes the lock and recovers"
+	new_generation "a recovery after the leader's death" "$g"
 	newl=$(leader_of "$s")
 	check "the survivor is the new leader" "$([ "$newl" = "$s" ] && echo 0 || echo 1)" "leader is '$newl', not $s"
 	run "$s" status
 	run "$s" getreclock
 	run "$s" readkey test_volatile.tdb fk
 	sleep 1
+	g=$(generation "$s")
 	cl start-node "$DIR" "$n" >/dev/null 2>&1
 	cl start-node "$DIR" "$l" >/dev/null 2>&1
 	wait_healthy "restart both: they rejoin, all OK"
+	new_generation "a recovery after the restarts" "$g"
 	leaders_agree "leader agreed on every node after the restarts"
 	sleep 1
 	touch "$DIR/loop.stop"
@@ -412,7 +438,7 @@ side_main() {
 	DIR=$RUN/$1
 	OUT=$RUN/$1.out
 	mkdir -p "$OUT"
-	if ! cl start "$DIR" 3 "$2" "$3" >"$RUN/$1.start" 2>&1; then
+	if ! cl start --leader-first "$DIR" 3 "$2" "$3" >"$RUN/$1.start" 2>&1; then
 		echo "FAIL start: $(tr '\n' ' ' <"$RUN/$1.start")" >"$OUT/broken"
 		return
 	fi
@@ -422,6 +448,7 @@ side_main() {
 		return
 	fi
 	echo "$((SECONDS - t0))" >"$RUN/$1.startsecs"
+	SIDE_T0=$SECONDS
 	local ph t
 	for ph in status databases migration persistent backup recover faults; do
 		t=$SECONDS

@@ -194,6 +194,8 @@ impl Daemon {
             for w in self.attach_waiters.values_mut() {
                 w.retain(|x| x.origin != Origin::Client(id));
             }
+            self.traverses_client_gone(id);
+            self.commits_client_gone(Origin::Client(id));
         }
     }
 }
@@ -204,18 +206,36 @@ pub(crate) mod tests {
     use crate::actions::Action;
     use crate::config::{Config, Paths};
     use crate::daemon::NodeState;
-    use crate::timers::TimerEvent;
     use crate::tunables::Tunables;
     use ctdb_protocol::types::{RunState, CAP_RECMASTER};
     use ctdb_protocol::wire::Timeval;
     use ctdb_protocol::{ControlOpcode, Generation, Srvid};
     use std::path::PathBuf;
-    use std::time::{Duration, Instant};
 
     /// A daemon on a socket in a fresh directory; nothing connects to it:
     /// the tests hand packets to `packet` and read the actions it queues.
     pub(crate) fn daemon(tag: &str) -> (Daemon, PathBuf) {
-        let dir = std::env::temp_dir().join(format!("ctdbd-disp-{}-{}", tag, std::process::id()));
+        let (mut d, dir) = unconnected_daemon(tag, 0, 2);
+        // Node 1 is not connected: only this node serves.
+        d.state.node_flags[1] = ctdb_protocol::types::NODE_FLAGS_DISCONNECTED;
+        d.state.vnn_map = vec![Pnn(0)];
+        (d, dir)
+    }
+
+    /// `daemon` as node `pnn` of a cluster of `count` nodes (127.0.0.1 up),
+    /// every one in the vnn map and active.
+    pub(crate) fn node_daemon(tag: &str, pnn: u32, count: u32) -> (Daemon, PathBuf) {
+        let (mut d, dir) = unconnected_daemon(tag, pnn, count);
+        for p in (0..count).filter(|&p| p != pnn) {
+            d.node_connected(Pnn(p));
+        }
+        (d, dir)
+    }
+
+    /// `node_daemon` before the transport has connected any other node.
+    fn unconnected_daemon(tag: &str, pnn: u32, count: u32) -> (Daemon, PathBuf) {
+        let dir =
+            std::env::temp_dir().join(format!("ctdbd-disp-{}-{}-{}", tag, pnn, std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let listener = std::os::unix::net::UnixListener::bind(dir.join("sock")).unwrap();
@@ -237,11 +257,12 @@ pub(crate) mod tests {
             script_log_level: 0,
         };
         let now = Timeval::now();
+        let nodes: String = (1..=count).map(|i| format!("127.0.0.{i}\n")).collect();
         let state = NodeState {
-            pnn: 0,
-            nodes: crate::nodes::parse("127.0.0.1\n127.0.0.2\n").unwrap(),
+            pnn,
+            nodes: crate::nodes::parse(&nodes).unwrap(),
             generation: Generation(77),
-            vnn_map: vec![Pnn(0)],
+            vnn_map: (0..count).map(Pnn).collect(),
             recmode: 0,
             all_frozen: false,
             runstate: RunState::Running,
@@ -250,7 +271,7 @@ pub(crate) mod tests {
             last_recovery_finished: now,
             tunables: Tunables::default(),
             capabilities: CAP_RECMASTER,
-            node_flags: vec![0, ctdb_protocol::types::NODE_FLAGS_DISCONNECTED],
+            node_flags: vec![0; count as usize],
             config,
             paths: Paths {
                 etcdir: dir.clone(),
@@ -342,28 +363,6 @@ pub(crate) mod tests {
         assert!(d.packet(c, &bad).is_err());
         let short = control(ControlOpcode::Ping, 0, 9, vec![]);
         assert!(d.packet(c, &short[..short.len() - 8]).is_err());
-        std::fs::remove_dir_all(dir).unwrap();
-    }
-
-    #[test]
-    fn the_leader_timer_announces_and_rearms() {
-        let (mut d, dir) = daemon("leader");
-        d.state.tunables.recover_interval = 3;
-        let now = Instant::now();
-        d.leader_timer(now);
-        let armed: Vec<_> = d
-            .outbox
-            .take()
-            .into_iter()
-            .filter_map(|a| match a {
-                Action::ArmTimer { at, event } => Some((at, event)),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(
-            armed,
-            [(now + Duration::from_secs(3), TimerEvent::LeaderBroadcast)]
-        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -198,10 +198,13 @@ pub enum Op {
     Pull { sink: traverse::Sink },
     /// The persistent sequence number (0 when unset).
     GetSeqnum,
-    /// TRANS3_COMMIT / UPDATE_RECORD: store (key, header, value) records in
-    /// one tdb transaction, refusing an older rsn for changed data.
+    /// UPDATE_RECORD (a TRANS3_COMMIT's part on each node): store (key,
+    /// header, value) records in one tdb transaction, refusing an older rsn
+    /// for changed data; with `replace_only` (volatile databases) records
+    /// not in the file are skipped.
     PersistentStore {
         recs: Vec<(Vec<u8>, Header, Vec<u8>)>,
+        replace_only: bool,
     },
     /// DB_TRANSACTION_START: a recovery transaction (an open one is
     /// cancelled first).
@@ -230,8 +233,11 @@ pub enum Op {
     /// ENABLE_SEQNUM: the daemon's handle bumps the tdb sequence number on
     /// every store from now on.
     EnableSeqnum,
-    /// UPDATE_SEQNUM from another node: bump the tdb sequence number.
+    /// UPDATE_SEQNUM from another node: bump the tdb sequence number; the
+    /// reply is the new one.
     IncrementSeqnum,
+    /// The tdb's own sequence number (what ENABLE_SEQNUM makes stores bump).
+    TdbSeqnum,
     /// SCHEDULE_FOR_DELETION: queue an emptied record for the next vacuum
     /// run (with the header the client stored).
     ScheduleForDeletion { key: Vec<u8>, header: Header },
@@ -329,6 +335,12 @@ pub enum Reply {
     Failed(String),
     /// A vacuum run hit VacuumMaxRunTime and stopped.
     TimedOut,
+    /// Another node's REPLY_CONTROL to a control this daemon sent.
+    Control {
+        status: i32,
+        data: Vec<u8>,
+        errmsg: Option<String>,
+    },
 }
 
 /// What the workers report to the event loop.

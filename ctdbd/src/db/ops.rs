@@ -91,7 +91,9 @@ impl OpenDb {
                 Ok(_) => Reply::Seqnum(0),
                 Err(e) => terr("fetch seqnum", e),
             },
-            Op::PersistentStore { recs } => persistent_store(t, q, kind, node, id, &recs),
+            Op::PersistentStore { recs, replace_only } => {
+                persistent_store(t, q, kind, node, id, &recs, replace_only)
+            }
             Op::TransactionStart => {
                 if t.transaction_active() {
                     let _ = t.transaction_cancel();
@@ -137,8 +139,9 @@ impl OpenDb {
             }
             Op::IncrementSeqnum => {
                 t.increment_seqnum_nonblock();
-                Reply::Ok
+                Reply::Seqnum(u64::from(t.get_seqnum() as u32))
             }
+            Op::TdbSeqnum => Reply::Seqnum(u64::from(t.get_seqnum() as u32)),
             Op::Wipe => match t.wipe_all() {
                 Ok(()) => Reply::Ok,
                 Err(e) => terr("wipe", e),
@@ -181,8 +184,8 @@ pub(super) fn terr(what: &str, e: TdbError) -> Reply {
     Reply::Failed(format!("{what}: {}", e.message()))
 }
 
-/// TRANS3_COMMIT / UPDATE_RECORD: the records in one transaction, refusing
-/// an older rsn for changed data.
+/// UPDATE_RECORD: the records in one transaction, refusing an older rsn for
+/// changed data; `replace_only` skips records the file does not hold.
 fn persistent_store(
     t: &mut Tdb,
     q: &mut DeleteQueue,
@@ -190,11 +193,15 @@ fn persistent_store(
     node: NodeView,
     id: u32,
     recs: &[(Vec<u8>, Header, Vec<u8>)],
+    replace_only: bool,
 ) -> Reply {
     if let Err(e) = t.transaction_start() {
         return terr("transaction start", e);
     }
     for (key, header, data) in recs {
+        if replace_only && !t.exists(key) {
+            continue;
+        }
         let (old, olddata) = match ltdb::fetch(t, kind, node, key, q) {
             Ok(x) => x,
             Err(e) => {
