@@ -12,7 +12,9 @@
 # stale copy redirected to the lmaster), with `ctdb cattdb` on every node
 # after each step (dmaster, rsn and flags of every copy).  Each step's
 # output must be identical between the two clusters; `dbstatistics` is
-# compared with its latencies masked (hop counts and hot keys stay).
+# compared with its latencies masked (hop counts and hot keys stay).  Then
+# three clients of node 1 ask at once for a record held on node 2
+# (collapse.py): one REQ_CALL between the nodes, the same record copies.
 #
 # Environment: CTDBD_BIN (our daemon, default the release build in
 # OURS_LIBDIR or target/release), DEBIAN_CTDBD (default /usr/sbin/ctdbd),
@@ -106,7 +108,33 @@ run_steps() {
 	for k in 0 1 2; do
 		{ bash "$CLUSTER" ctdb "$dir" "$k" dbstatistics "$DB" 2>&1; echo "rc=$?"; } | mask >"$dir/out/dbstatistics.$k"
 	done
+	collapse "$dir" >"$dir/out/collapse" 2>&1
 	bash "$CLUSTER" stop "$dir" >/dev/null 2>&1
+}
+
+# node_req_calls DIR: REQ_CALLs received from other nodes, summed over the
+# cluster (`ctdb statistics`, node section).
+node_req_calls() {
+	local k n t=0
+	for k in 0 1 2; do
+		n=$(bash "$CLUSTER" ctdb "$1" "$k" statistics | awk '/^ node$/ { f = 1 } f && /req_call/ { print $2; exit }')
+		t=$((t + ${n:-0}))
+	done
+	echo "$t"
+}
+
+# collapse DIR: three clients of node 1 ask at once for a record written on
+# node 2 (its lmaster): one migration, so one REQ_CALL between the nodes.
+collapse() {
+	local dir=$1 id before after
+	bash "$CLUSTER" ctdb "$dir" 2 writekey "$DB" collapse v
+	id=$(bash "$CLUSTER" ctdb "$dir" 1 getdbstatus "$DB" | sed -n 's/^dbid: //p')
+	before=$(node_req_calls "$dir")
+	timeout 60 python3 "$HERE/collapse.py" "$dir/node1/run/ctdbd.socket" "$id" collapse 3
+	echo "rc=$?"
+	after=$(node_req_calls "$dir")
+	echo "REQ_CALLs between the nodes: $((after - before))"
+	bash "$CLUSTER" ctdb "$dir" 1 cattdb "$DB"
 }
 
 if [ ! -x "$OURS" ]; then
@@ -137,6 +165,16 @@ for s in "${STEPS[@]}"; do
 		fi
 	done
 done
+if d=$(diff "$RUN/debian/out/collapse" "$RUN/ours/out/collapse"); then
+	pass "three clients of one node fetch one record at once"
+else
+	fail "three clients of one node fetch one record at once" "$d"
+fi
+if grep -qx "REQ_CALLs between the nodes: 1" "$RUN/ours/out/collapse"; then
+	pass "ours: one migration for the three fetches"
+else
+	fail "ours: one migration for the three fetches" "$(cat "$RUN/ours/out/collapse")"
+fi
 for k in 0 1 2; do
 	if d=$(diff "$RUN/debian/out/dbstatistics.$k" "$RUN/ours/out/dbstatistics.$k"); then
 		pass "dbstatistics on node $k"
