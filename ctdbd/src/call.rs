@@ -132,6 +132,8 @@ pub struct Calls {
     watching_recovery: bool,
     /// (db_id, key) → (window start, migrations in the window).
     migrations: HashMap<(u32, Vec<u8>), (Instant, u64)>,
+    /// db_id → record packets from nodes that came while it was frozen.
+    held: HashMap<u32, Vec<(Pnn, Vec<u8>)>>,
 }
 
 impl Default for Calls {
@@ -142,6 +144,7 @@ impl Default for Calls {
             next_reqid: 1,
             watching_recovery: false,
             migrations: HashMap::new(),
+            held: HashMap::new(),
         }
     }
 }
@@ -418,10 +421,7 @@ impl Daemon {
             return self.send_error(&hdr, -1, &msg);
         };
         if d.frozen {
-            // Samba's call waits for the freeze and is then dropped for its
-            // old generation; the requester sends it again after recovery.
-            log_info_dropped(&hdr, "frozen database");
-            return;
+            return self.hold_for_thaw(db_id, hdr, Packet::ReqCall(c));
         }
         let lm = self.lmaster_of(&c.key);
         let op = Op::Record {
@@ -564,8 +564,7 @@ impl Daemon {
             return self.send_error(&hdr, -1, &msg);
         };
         if d.frozen {
-            log_info_dropped(&hdr, "frozen database");
-            return;
+            return self.hold_for_thaw(db_id, hdr, Packet::ReqDmaster(r));
         }
         let me = Pnn(self.state.pnn);
         let lm = self.lmaster_of(&r.key);
@@ -626,8 +625,7 @@ impl Daemon {
             return;
         };
         if d.frozen {
-            log_info_dropped(&hdr, "frozen database");
-            return;
+            return self.hold_for_thaw(db_id, hdr, Packet::ReplyDmaster(r));
         }
         let lm = self.lmaster_of(&r.key);
         let pending = self.take_pending(hdr.reqid, db_id, &r.key);
@@ -775,6 +773,31 @@ impl Daemon {
         self.track(then, Some(RECOVERY_POLL));
     }
 
+    /// A record packet from a node for a frozen database waits for the thaw
+    /// (Samba's waits for the freeze's locks); at the thaw it is handled
+    /// again and dropped if the generation has changed meanwhile.
+    fn hold_for_thaw(&mut self, db_id: u32, hdr: Header, packet: Packet) {
+        log_debug!(
+            "{:?} reqid {} from node {} waits for the thaw",
+            hdr.operation,
+            hdr.reqid,
+            hdr.srcnode.0
+        );
+        let bytes = packet.encode(hdr);
+        let held = self.calls.held.entry(db_id).or_default();
+        held.push((hdr.srcnode, bytes));
+    }
+
+    /// At the thaw of `db_id`: the record packets from nodes held while it
+    /// was frozen are handled, in order.
+    pub(crate) fn release_held_packets(&mut self, db_id: u32) {
+        for (src, pkt) in self.calls.held.remove(&db_id).unwrap_or_default() {
+            if let Err(why) = self.packet(Origin::Node(src), &pkt) {
+                log_err!("Held record packet is malformed: {}", why);
+            }
+        }
+    }
+
     /// Issues again the calls of local clients held back while recovery was
     /// active, for every database that is not frozen (to be run when
     /// recovery mode returns to normal).
@@ -834,17 +857,6 @@ fn call_result(done: Completion<Reply>) -> (i32, Vec<u8>) {
 /// Bytes as Samba's hex_encode_talloc writes them (upper case).
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02X}")).collect()
-}
-
-/// Logs a node packet dropped for `why`.
-fn log_info_dropped(hdr: &Header, why: &str) {
-    crate::log_info!(
-        "{:?} reqid {} from node {} dropped: {}",
-        hdr.operation,
-        hdr.reqid,
-        hdr.srcnode.0,
-        why
-    );
 }
 
 #[cfg(test)]

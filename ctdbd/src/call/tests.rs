@@ -648,12 +648,28 @@ fn stale_and_unknown_node_calls() {
     d.packet(Origin::Node(Pnn(0)), &pkt).unwrap();
     assert!(settle(&mut d).is_empty());
 
+    // On a frozen database a node's call waits for the thaw, and is then
+    // served (this lmaster hands its new record over at once).
     d.db_mut(db_id()).unwrap().frozen = true;
     let hdr = node_hdr(Operation::ReqCall, 0, 1, 3);
     let pkt = Packet::ReqCall(req_call(&key, CALL_NULL_FUNC, 0)).encode(hdr);
     d.packet(Origin::Node(Pnn(0)), &pkt).unwrap();
     assert!(settle(&mut d).is_empty());
-    d.db_mut(db_id()).unwrap().frozen = false;
+    d.thaw(db_id());
+    let sent = settle(&mut d);
+    assert!(
+        matches!(&sent[..], [(to, h, Packet::ReplyDmaster(r))] if *to == Origin::Node(Pnn(0)) && h.reqid == 3 && r.rsn == 1),
+        "{sent:?}"
+    );
+    // One held across a change of generation is dropped at the thaw.
+    let key3 = b"another".to_vec();
+    d.db_mut(db_id()).unwrap().frozen = true;
+    let pkt = Packet::ReqCall(req_call(&key3, CALL_NULL_FUNC, 0)).encode(hdr);
+    d.packet(Origin::Node(Pnn(0)), &pkt).unwrap();
+    d.state.generation = Generation(GEN + 1);
+    d.thaw(db_id());
+    assert!(settle(&mut d).is_empty());
+    d.state.generation = Generation(GEN);
 
     let mut c = req_call(&key, CALL_NULL_FUNC, 0);
     c.db_id = DbId(0x1234);
