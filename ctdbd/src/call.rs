@@ -30,7 +30,7 @@ use crate::transport::{ClientId, Origin};
 use crate::{log_debug, log_err, log_notice, log_warn};
 use ctdb_protocol::packet::{ReplyCall, ReplyDmaster, ReplyError, ReqCall, ReqDmaster};
 use ctdb_protocol::statistics::{MAX_COUNT_BUCKETS, MAX_HOT_KEYS};
-use ctdb_protocol::types::{RECOVERY_ACTIVE, RECOVERY_NORMAL};
+use ctdb_protocol::types::{NODE_FLAGS_BANNED, RECOVERY_ACTIVE, RECOVERY_NORMAL};
 use ctdb_protocol::{DbId, Generation, Header, Operation, Packet, Pnn};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -215,18 +215,25 @@ impl Daemon {
         lmaster(&self.state.vnn_map, key).unwrap_or(me)
     }
 
-    /// True when a node packet belongs to the current generation.
-    fn current_generation(&self, hdr: &Header) -> bool {
-        if hdr.generation == self.state.generation {
+    /// True when a record packet from a node is handled: not while this
+    /// node is banned, and only in the current generation (Samba's
+    /// ctdb_input_pkt drops the others before counting them).
+    fn accept_call_packet(&self, hdr: &Header) -> bool {
+        let why = if self.state.own_flags() & NODE_FLAGS_BANNED != 0 {
+            "this node is banned"
+        } else if hdr.generation != self.state.generation {
+            "another generation"
+        } else {
             return true;
-        }
+        };
         log_debug!(
-            "{:?} reqid {} from node {} has generation {}, ours is {}: dropped",
+            "{:?} reqid {} from node {} (generation {}, ours {}) dropped: {}",
             hdr.operation,
             hdr.reqid,
             hdr.srcnode.0,
             hdr.generation.0,
-            self.state.generation
+            self.state.generation.0,
+            why
         );
         false
     }
@@ -411,10 +418,10 @@ impl Daemon {
     /// REQ_CALL from a node (or sent to this node by itself): run here as
     /// the dmaster (the record then moves to the requester), or redirected.
     fn node_call(&mut self, hdr: Header, c: ReqCall) {
-        self.stats.node.req_call += 1;
-        if !self.current_generation(&hdr) {
+        if !self.accept_call_packet(&hdr) {
             return;
         }
+        self.stats.node.req_call += 1;
         let db_id = c.db_id.0;
         let Some(d) = self.dbs.iter().find(|d| d.id == db_id && d.ready) else {
             let msg = format!("Unknown database in request. db_id==0x{db_id:08x}");
@@ -554,10 +561,10 @@ impl Daemon {
     /// REQ_DMASTER at the lmaster: the dmaster gives the record to a new
     /// dmaster; the lmaster records that and passes the record on.
     pub(crate) fn request_dmaster(&mut self, hdr: Header, r: ReqDmaster) {
-        self.stats.node.req_dmaster += 1;
-        if !self.current_generation(&hdr) {
+        if !self.accept_call_packet(&hdr) {
             return;
         }
+        self.stats.node.req_dmaster += 1;
         let db_id = r.db_id.0;
         let Some(d) = self.dbs.iter().find(|d| d.id == db_id && d.ready) else {
             let msg = format!("Unknown database in request. db_id==0x{db_id:08x}");
@@ -615,10 +622,10 @@ impl Daemon {
     /// REPLY_DMASTER: this node becomes the record's dmaster and runs the
     /// call that waited for it.
     pub(crate) fn reply_dmaster(&mut self, hdr: Header, r: ReplyDmaster) {
-        self.stats.node.reply_dmaster += 1;
-        if !self.current_generation(&hdr) {
+        if !self.accept_call_packet(&hdr) {
             return;
         }
+        self.stats.node.reply_dmaster += 1;
         let db_id = r.db_id.0;
         let Some(d) = self.dbs.iter().find(|d| d.id == db_id && d.ready) else {
             log_err!("Unknown db_id 0x{:x} in ctdb_reply_dmaster", db_id);
@@ -687,10 +694,10 @@ impl Daemon {
 
     /// REPLY_CALL from the node that ran a local client's call.
     pub(crate) fn reply_call(&mut self, hdr: Header, r: ReplyCall) {
-        self.stats.node.reply_call += 1;
-        if !self.current_generation(&hdr) {
+        if !self.accept_call_packet(&hdr) {
             return;
         }
+        self.stats.node.reply_call += 1;
         match self.calls.pending.remove(&hdr.reqid) {
             Some(p) => self.finish_call(&p, r.status, r.data),
             None => log_err!("reqid {} not found", hdr.reqid),

@@ -647,6 +647,16 @@ fn stale_and_unknown_node_calls() {
     let pkt = Packet::ReqCall(req_call(&key, CALL_NULL_FUNC, 0)).encode(hdr);
     d.packet(Origin::Node(Pnn(0)), &pkt).unwrap();
     assert!(settle(&mut d).is_empty());
+    assert_eq!(d.stats.node.req_call, 0, "dropped before it is counted");
+    // Nor while this node is banned.
+    let banned = ctdb_protocol::types::NODE_FLAGS_BANNED;
+    d.state.node_flags[1] |= banned;
+    let hdr = node_hdr(Operation::ReqCall, 0, 1, 3);
+    let pkt = Packet::ReqCall(req_call(&key, CALL_NULL_FUNC, 0)).encode(hdr);
+    d.packet(Origin::Node(Pnn(0)), &pkt).unwrap();
+    assert!(settle(&mut d).is_empty());
+    d.state.node_flags[1] &= !banned;
+    assert_eq!(d.stats.node.req_call, 0);
 
     // On a frozen database a node's call waits for the thaw, and is then
     // served (this lmaster hands its new record over at once).
