@@ -984,3 +984,52 @@ fn no_local_vacuuming_while_calls_are_routed() {
     assert_eq!(stored(&mut d, &key), None);
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// Calls waiting behind a fetch go out on their own when the fetch has not
+/// ended after its timeout (Samba's 30 s deferred-fetch timeout).
+#[test]
+fn collapsed_calls_go_out_when_the_fetch_times_out() {
+    let (mut d, dir) = daemon("collapse-timeout", 0);
+    let (c1, _s1) = connected(&mut d, &dir);
+    let (c2, _s2) = connected(&mut d, &dir);
+    let key = key_of(1);
+    d.packet(c1, &client_call(&key, CALL_NULL_FUNC, 5)).unwrap();
+    d.packet(c2, &client_call(&key, CALL_NULL_FUNC, 6)).unwrap();
+    let sent = settle(&mut d);
+    let [(_, first, Packet::ReqCall(_))] = &sent[..] else {
+        panic!("{sent:?}")
+    };
+    let timeout = d.calls.collapsed[&(db_id(), key.clone())].timeout;
+    d.expire(timeout);
+    let sent = settle(&mut d);
+    let [(to, second, Packet::ReqCall(_))] = &sent[..] else {
+        panic!("{sent:?}")
+    };
+    assert_eq!(*to, Origin::Node(Pnn(1)));
+    assert_ne!(second.reqid, first.reqid);
+    assert_eq!(d.calls.pending_count(), 2);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A REQ_DMASTER that reaches a node which is not the key's lmaster is
+/// dropped (Samba's daemon aborts on it).
+#[test]
+fn a_dmaster_request_to_a_non_lmaster_is_dropped() {
+    let (mut d, dir) = daemon("nonlmaster", 2);
+    let key = key_of(1);
+    let body = ReqDmaster {
+        db_id: DbId(db_id()),
+        rsn: 3,
+        dmaster: Pnn(0),
+        key: key.clone(),
+        data: b"x".to_vec(),
+        record_flags: Some(0),
+    };
+    let hdr = node_hdr(Operation::ReqDmaster, 0, 2, 4);
+    d.packet(Origin::Node(Pnn(0)), &Packet::ReqDmaster(body).encode(hdr))
+        .unwrap();
+    assert!(settle(&mut d).is_empty());
+    assert_eq!(stored(&mut d, &key), None);
+    assert_eq!(d.state.recmode, RECOVERY_NORMAL);
+    std::fs::remove_dir_all(dir).unwrap();
+}
