@@ -16,7 +16,8 @@
 //! The tdb side of each step runs on the database's worker under the
 //! record's chain lock (`db::RecordStep`); this module decides the routing
 //! and keeps the calls in flight.  Node packets of another generation are
-//! dropped; a local client's calls wait while the database is frozen or
+//! dropped, those for a frozen database wait for its thaw; a local
+//! client's calls wait while the database is frozen or
 //! recovery is active, and calls sent to other nodes are sent again after
 //! a recovery (DB_THAW), with a new reqid.  While one client's call fetches
 //! a record from another node, other local calls for the same record wait
