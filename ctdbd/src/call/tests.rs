@@ -1033,3 +1033,74 @@ fn a_dmaster_request_to_a_non_lmaster_is_dropped() {
     assert_eq!(d.state.recmode, RECOVERY_NORMAL);
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// A record step whose chain a client process holds waits for it (parked
+/// on the worker like a call) and completes once the client lets go.
+#[test]
+fn a_migration_waits_for_a_client_holding_the_chain() {
+    let (mut d, dir) = daemon("chainwait", 0);
+    let (c1, _s1) = connected(&mut d, &dir);
+    let key = key_of(1);
+    d.packet(c1, &client_call(&key, CALL_FETCH_FUNC, 5))
+        .unwrap();
+    let sent = settle(&mut d);
+    let [(_, out, Packet::ReqCall(_))] = &sent[..] else {
+        panic!("{sent:?}")
+    };
+    let lib = [
+        "/usr/lib/x86_64-linux-gnu/libtdb.so.1",
+        "/usr/lib/aarch64-linux-gnu/libtdb.so.1",
+    ]
+    .into_iter()
+    .find(|p| std::path::Path::new(p).exists())
+    .expect("Debian's libtdb.so.1 (scripts/deps.sh)");
+    let hexkey: String = key.iter().map(|x| format!("{x:02x}")).collect();
+    let prog = format!(
+        "import ctypes,sys,time\nlib=ctypes.CDLL('{lib}')\nlib.tdb_open.restype=ctypes.c_void_p\n\
+         t=ctypes.c_void_p(lib.tdb_open(sys.argv[1].encode(),0,0,2,0))\nassert t\n\
+         class D(ctypes.Structure): _fields_=[('p',ctypes.c_char_p),('n',ctypes.c_size_t)]\n\
+         k=bytes.fromhex('{hexkey}')\nassert lib.tdb_chainlock(t,D(k,len(k)))==0\n\
+         print('locked',flush=True)\ntime.sleep(0.5)\nlib.tdb_chainunlock(t,D(k,len(k)))\n"
+    );
+    let path = d.find_db(db_id()).unwrap().path.clone();
+    let mut child = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(prog)
+        .arg(path)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    use std::io::BufRead;
+    std::io::BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "locked");
+    let body = ReplyDmaster {
+        db_id: DbId(db_id()),
+        rsn: 5,
+        key: key.clone(),
+        data: b"w".to_vec(),
+        record_flags: Some(REC_FLAG_MIGRATED_WITH_DATA),
+    };
+    let hdr = node_hdr(Operation::ReplyDmaster, 1, 0, out.reqid);
+    let started = Instant::now();
+    d.packet(
+        Origin::Node(Pnn(1)),
+        &Packet::ReplyDmaster(body).encode(hdr),
+    )
+    .unwrap();
+    let sent = settle(&mut d);
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "did not wait"
+    );
+    assert!(
+        matches!(&sent[..], [(to, h, Packet::ReplyCall(r))] if *to == c1 && h.reqid == 5 && r.data == b"w"),
+        "{sent:?}"
+    );
+    assert!(child.wait().unwrap().success());
+    assert_eq!(stored(&mut d, &key).unwrap().0.rsn, 7);
+    assert!(d.db_tx.chain_waits(db_id()) >= 1);
+    std::fs::remove_dir_all(dir).unwrap();
+}
