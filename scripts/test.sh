@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 MAKE=${MAKE:-make}
 CARGO=${CARGO:-cargo}
 BUILT=${BUILT:-target/release}
-SUITES="compat-tests/run.sh compat-tests/samba/run.sh compat-tests/ctdb/run.sh compat-tests/ctdb/nodelink.sh compat-tests/ctdb/recserver.sh"
+SUITES="compat-tests/run.sh compat-tests/samba/run.sh compat-tests/ctdb/run.sh compat-tests/ctdb/nodelink.sh compat-tests/ctdb/recserver.sh compat-tests/ctdb/migration.sh"
 [ "${CLUSTER_SUITE:-1}" = 0 ] || SUITES="$SUITES compat-tests/ctdb/cluster.sh"
 
 log=$(mktemp -d)

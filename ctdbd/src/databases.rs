@@ -286,6 +286,7 @@ impl Daemon {
             self.submit_untracked(id, Op::TransactionCancel);
         }
         self.replay_deferred(id);
+        self.release_held_packets(id);
         self.resend_calls(id);
     }
 

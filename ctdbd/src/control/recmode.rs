@@ -337,9 +337,11 @@ impl Daemon {
 
     /// Runs when SET_RECMODE has set recovery mode NORMAL: the place for
     /// work deferred during recovery to be re-issued (deferred attaches
-    /// here; deferred record calls are re-sent by each database's thaw).
+    /// here; record calls held back by recovery mode, call.rs; calls on
+    /// frozen databases go again at each database's thaw).
     pub(crate) fn on_recovery_ended(&mut self) {
         self.release_deferred_attaches();
+        self.reissue_held_calls();
     }
 
     /// The whole-node freeze: every database frozen, volatile records
