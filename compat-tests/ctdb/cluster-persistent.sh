@@ -19,7 +19,9 @@
 # nodes 2 and 0 and listed by catdb on node 1; pstore loops on all three
 # nodes at once (the transaction lock is a g_lock record that migrates), then
 # the sequence number on every node; SIGKILL of node 2, a commit on node 0,
-# node 2 back, its sequence number.  Outputs are compared with paths masked
+# node 2 back, its sequence number; commits in a loop on node 0 while nodes
+# 2 and 1 are SIGKILLed and restarted (no acknowledged commit may be missing
+# on any node after).  Outputs are compared with paths masked
 # and, for volatile records, the RSN masked and records sorted (the order
 # the nodes answer in is not fixed).
 #
@@ -36,6 +38,7 @@ OURS_BASE=${OURS_BASE:-127.0.15.1}
 DEBIAN_BASE=${DEBIAN_BASE:-127.0.15.11}
 KINDS=${KINDS:-ours debian}
 LOOPS=10
+KILL_LOOPS=${KILL_LOOPS:-2000}
 
 RUN=$(mktemp -d "${TMPDIR:-/tmp}/ctdb-cluster-persistent.XXXXXX")
 PASSED=0
@@ -158,6 +161,44 @@ steps() {
 	"$CLUSTER" wait "$dir" 60 >"$RUN/$kind/wait-after-restart" 2>&1
 	step "$kind" 16-getdbseqnum-back-2 -- "${c[@]}" 2 getdbseqnum ptest.tdb
 	step "$kind" 16-pfetch-back-2 -- "${c[@]}" 2 pfetch ptest.tdb afterkill
+	# Commits in a loop on node 0 while nodes 2 and then 1 are SIGKILLed
+	# and restarted: every acknowledged commit is on every node after.
+	local acked=$RUN/$kind/acked
+	: >"$acked"
+	local done_flag=$RUN/$kind/kills-done
+	(
+		i=0
+		while [ ! -e "$done_flag" ] && [ $i -lt $KILL_LOOPS ]; do
+			i=$((i + 1))
+			if timeout 60 "${c[@]}" 0 pstore ptest.tdb "loop-$i" "$i" >/dev/null 2>&1; then
+				echo "$i" >>"$acked"
+			fi
+		done
+		echo "$i" >"$RUN/$kind/loop-tried"
+	) &
+	local loop=$!
+	for n in 2 1; do
+		sleep 1
+		"$CLUSTER" kill "$dir" "$n" KILL >/dev/null 2>&1
+		"$CLUSTER" wait "$dir" 60 >>"$RUN/$kind/wait-loop" 2>&1
+		"$CLUSTER" start-node "$dir" "$n" >/dev/null 2>&1
+		"$CLUSTER" wait "$dir" 60 >>"$RUN/$kind/wait-loop" 2>&1
+	done
+	touch "$done_flag"
+	wait "$loop"
+	# Every node's copy (catdb of a persistent db reads that node's file).
+	local lost=0
+	for n in 0 1 2; do
+		"${c[@]}" "$n" catdb ptest.tdb >"$RUN/$kind/catdb-after-loop-$n" 2>&1
+		lost=$((lost + $(/usr/bin/python3 - "$acked" "$RUN/$kind/catdb-after-loop-$n" <<'EOF'
+import re, sys
+acked = open(sys.argv[1]).read().split()
+have = dict(re.findall(r'key\(\d+\) = "loop-(\d+)"\n(?:.*\n){3}data\(\d+\) = "(\d+)"', open(sys.argv[2]).read()))
+print(sum(1 for i in acked if have.get(i) != i))
+EOF
+		)))
+	done
+	echo "acknowledged $(wc -l <"$acked") of $(cat "$RUN/$kind/loop-tried"), $lost copies missing" >"$RUN/$kind/17-kill-loop"
 }
 
 # run_kind KIND BIN BASE: starts a cluster, runs the steps, stops it.
@@ -199,6 +240,15 @@ check_kind() {
 			pass "$kind: concurrent pstore loops on 3 nodes"
 		else
 			fail "$kind: concurrent pstore loops on 3 nodes" "$loops"
+		fi
+	fi
+	if wanted "$kind: kill loop"; then
+		local line
+		line=$(cat "$d/17-kill-loop" 2>/dev/null)
+		if [[ "$line" == *", 0 copies missing" ]] && [[ "$line" != "acknowledged 0 "* ]]; then
+			pass "$kind: commits across SIGKILLs: $line"
+		else
+			fail "$kind: commits across SIGKILLs" "$line"
 		fi
 	fi
 	if wanted "$kind: 12-getdbseqnum value"; then
