@@ -16,7 +16,9 @@
 # Steps, on each cluster: attach a persistent database on node 0 (every node
 # gets it), pstore on node 0, pfetch on nodes 1 and 2, ptrans on node 2,
 # getdbseqnum on every node, catdb on node 1; a volatile database written on
-# nodes 2 and 0 and listed by catdb on node 1; pstore loops on all three
+# nodes 2 and 0 and listed by catdb on every node; a replicated database
+# attached on node 0, pstore on node 1, pfetch and getdbseqnum everywhere,
+# catdb on node 2; pstore loops on all three
 # nodes at once (the transaction lock is a g_lock record that migrates), then
 # the sequence number on every node; SIGKILL of node 2, a commit on node 0,
 # node 2 back, its sequence number; commits in a loop on node 0 while nodes
@@ -132,6 +134,16 @@ steps() {
 	for n in 1 0 2; do
 		step "$kind" "10-catdb-volatile-$n" --volatile -- "${c[@]}" "$n" catdb vtest.tdb
 	done
+	# A replicated database takes transactions like a persistent one.
+	step "$kind" 10r-attach-replicated -- "${c[@]}" 0 attach rtest.tdb replicated
+	sleep 1
+	step "$kind" 10r-pstore-1 -- "${c[@]}" 1 pstore rtest.tdb rk rv
+	for n in 0 1 2; do
+		step "$kind" "10r-getdbmap-$n" -- bash -c "\"\$@\" | grep rtest" _ "${c[@]}" "$n" getdbmap
+		step "$kind" "10r-pfetch-$n" -- "${c[@]}" "$n" pfetch rtest.tdb rk
+		step "$kind" "10r-getdbseqnum-$n" -- "${c[@]}" "$n" getdbseqnum rtest.tdb
+	done
+	step "$kind" 10r-catdb-2 --sorted -- "${c[@]}" 2 catdb rtest.tdb
 	# Three writers at once: each commit takes the g_lock record of the
 	# database's transaction lock, which migrates between the nodes.
 	local pids=()
