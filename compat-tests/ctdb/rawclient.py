@@ -26,6 +26,13 @@
                                    TCP_CLIENT, GET_PUBLIC_IPS, REGISTER_NOTIFY,
                                    DEREGISTER_NOTIFY), good and bad input;
                                    prints a transcript
+  rawclient.py SOCKET recovery VOLATILE PERSISTENT
+                                   the controls a recovery run sends
+                                   (SET_RECMODE, SETVNNMAP, DB_FREEZE,
+                                   DB_TRANSACTION_*, DB_PULL, GET_DB_SEQNUM,
+                                   MODIFY_FLAGS, FREEZE, START/END_RECOVERY,
+                                   ...), good and bad input, on the two
+                                   attached databases; prints a transcript
   rawclient.py SOCKET pubips ADDR  GET_PUBLIC_IPS with and without the
                                    only-available flag, TCP_CLIENT to the
                                    public address ADDR and to others; prints
@@ -319,6 +326,175 @@ def probe_vacuum(path, db):
     print("db_vacuum bad size:", control_status(a, 155, 5, struct.pack("<I", db_id))[0])
 
 
+def reply_with_messages(s, opcode, reqid, data, srvid):
+    """Sends a control; returns (status, data, errmsg, [message bodies to
+    srvid that arrived before the reply])."""
+    s.sendall(ctl(opcode, reqid, data))
+    msgs = []
+    while True:
+        got = recv_pkt(s)
+        if got is None:
+            return None, b"", b"", msgs
+        op, rid, body = got
+        if op == REPLY_CONTROL and rid == reqid:
+            status, dlen, elen = struct.unpack("<iII", body[:12])
+            return status, body[12:12 + dlen], body[12 + dlen:12 + dlen + elen], msgs
+        if op == REQ_MESSAGE:
+            sid, dlen = struct.unpack("<QI", body[:12])
+            if sid == srvid:
+                msgs.append(body[12:12 + dlen])
+
+
+def rec_buffer_records(buf):
+    """(db_id, [(key, rsn, dmaster, flags, value)]) of a marshall buffer."""
+    db_id, count = struct.unpack("<II", buf[:8])
+    off, recs = 8, []
+    for _ in range(count):
+        length, _reqid, klen, dlen = struct.unpack("<IIII", buf[off:off + 16])
+        key = buf[off + 16:off + 16 + klen]
+        data = buf[off + 16 + klen:off + 16 + klen + dlen]
+        rsn, dmaster, _res, flags = struct.unpack("<QIII", data[:20])
+        recs.append((key, rsn, dmaster, flags, data[24:]))
+        off += length
+    return db_id, recs
+
+
+def probe_recovery(path, vol, pers):
+    a = connect(path)
+    ids = {}
+    for name, op in ((vol, 18), (pers, 61)):
+        st, data = control_status(a, op, 1, name.encode() + b"\0")
+        ids[name] = struct.unpack("<I", data)[0]
+    v, p = ids[vol], ids[pers]
+    sink = 0xAE000000000000F1
+    print("register sink:", control_status(a, 23, 2, srvid=sink)[0])
+    gen = 0x01234567
+    u32 = lambda x: struct.pack("<I", x)
+    vnnmap = struct.pack("<III", gen, 1, 0)
+    transdb = lambda db, tid: struct.pack("<II", db, tid)
+    pulldb = lambda db: struct.pack("<IIQ", db, 0xFFFFFFFF, sink)
+    reqid = [10]
+
+    def st(label, opcode, data=b""):
+        reqid[0] += 1
+        status, out, err, _m = reply_with_messages(a, opcode, reqid[0], data, sink)
+        line = "%s: %s" % (label, status)
+        if out:
+            line += " data=" + out.hex()
+        if err:
+            line += " err=%r" % err.rstrip(b"\0").decode()
+        print(line)
+        return status, out
+
+    def pull(label, db):
+        reqid[0] += 1
+        status, out, _err, msgs = reply_with_messages(a, 146, reqid[0], pulldb(db), sink)
+        # Messages may trail the reply on a slow path: collect briefly.
+        a.settimeout(0.3)
+        while True:
+            got = recv_pkt(a, 0.3)
+            if got is None:
+                break
+            op, _rid, body = got
+            if op == REQ_MESSAGE and struct.unpack("<Q", body[:8])[0] == sink:
+                msgs.append(body[12:12 + struct.unpack("<I", body[8:12])[0]])
+        recs = []
+        for m in msgs:
+            db_id, r = rec_buffer_records(m)
+            recs.extend(r)
+            if db_id != db:
+                print("  buffer for db 0x%08x" % db_id)
+        count = struct.unpack("<I", out)[0] if len(out) == 4 else None
+        print("%s: %s count=%s records=%d" % (label, status, count, len(recs)))
+        for key, rsn, dmaster, flags, value in sorted(recs):
+            print("  %r rsn=%d dmaster=%d flags=0x%x value=%r" % (key, rsn, dmaster, flags, value))
+
+    st("set_recmode bad size", 16, b"\1\0")
+    st("setvnnmap in normal mode", 6, vnnmap)
+    st("get_recmode", 15)
+    st("set_recmode active", 16, u32(1))
+    st("set_recmode active again", 16, u32(1))
+    st("get_recmode", 15)
+    st("setvnnmap", 6, vnnmap)
+    st("getvnnmap", 5)
+    st("set_recmode normal with stale databases", 16, u32(0))
+    st("get_recmode", 15)
+    pull("db_pull not frozen", v)
+    st("db_freeze volatile", 141, u32(v))
+    st("db_freeze persistent", 141, u32(p))
+    st("get_db_seqnum frozen", 120, u32(p) + b"\0" * 4)
+    st("db_transaction_commit not started", 144, transdb(v, gen))
+    st("db_transaction_start bad size", 143, u32(v))
+    st("db_transaction_start volatile", 143, transdb(v, gen))
+    st("db_transaction_start persistent", 143, transdb(p, gen))
+    st("get_db_seqnum in transaction", 120, u32(p) + b"\0" * 4)
+    st("get_db_seqnum bad size", 120, u32(p))
+    st("get_db_seqnum volatile", 120, u32(v) + b"\0" * 4)
+    pull("db_pull volatile", v)
+    pull("db_pull persistent", p)
+    st("db_pull bad size", 146, pulldb(v)[:12])
+    st("db_pull unknown db", 146, pulldb(0x12345678))
+    st("db_transaction_commit other tid", 144, transdb(v, gen + 1))
+    st("wipe_database other tid", 67, transdb(v, gen + 1))
+    st("db_transaction_commit volatile", 144, transdb(v, gen))
+    st("set_recmode normal with one stale database", 16, u32(0))
+    st("db_transaction_cancel persistent", 145, u32(p))
+    st("db_transaction_commit cancelled", 144, transdb(p, gen))
+    st("db_transaction_start persistent again", 143, transdb(p, gen))
+    st("db_transaction_commit persistent", 144, transdb(p, gen))
+    st("db_thaw volatile", 142, u32(v))
+    st("db_thaw persistent", 142, u32(p))
+    st("set_recmode normal", 16, u32(0))
+    st("get_recmode", 15)
+    st("getvnnmap", 5)
+    st("setvnnmap after recovery", 6, vnnmap)
+    flagchange = lambda pnn, new: struct.pack("<III", pnn, new, 0)
+    st("modify_flags this node", 52, flagchange(0, 8))
+    st("modify_flags unknown node", 52, flagchange(9, 8))
+    st("modify_flags bad size", 52, flagchange(0, 8)[:8])
+    reqid[0] += 1
+    status, out, _e, _m = reply_with_messages(a, 91, reqid[0], b"", sink)
+    flags = [struct.unpack("<I", out[4 + 24 * i + 4:4 + 24 * i + 8])[0] for i in range(struct.unpack("<I", out[:4])[0])]
+    print("get_nodemap flags:", status, flags)
+    st("get_reclock_file", 99)
+    st("recd_ping", 87)
+    st("start_recovery", 70)
+    st("end_recovery in recovery", 71)
+    st("freeze bad size", 33, b"\0")
+    st("freeze", 33)
+    pull("db_pull after freeze", v)
+    # The rest of a recovery on every database (the tool attached g_lock.tdb
+    # too), then normal mode.
+    reqid[0] += 1
+    status, out, _e, _m = reply_with_messages(a, 9, reqid[0], b"", sink)
+    count = struct.unpack("<I", out[:4])[0]
+    dbs = [struct.unpack("<I", out[4 + 8 * i:8 + 8 * i])[0] for i in range(count)]
+    print("databases:", len(dbs))
+    for db in dbs:
+        name = "v" if db == v else "p" if db == p else "other"
+        st("db_freeze %s" % name, 141, u32(db))
+        st("db_transaction_start %s" % name, 143, transdb(db, gen))
+        st("db_transaction_commit %s" % name, 144, transdb(db, gen))
+    st("set_recmode normal after freeze", 16, u32(0))
+    st("get_recmode", 15)
+    pull("db_pull thawed", v)
+    st("end_recovery", 71)
+    st("get_db_seqnum after recovery", 120, u32(p) + b"\0" * 4)
+    st("db_freeze bad size", 141, u32(v) + b"\0")
+    st("db_freeze unknown db", 141, u32(0x12345678))
+    st("db_thaw bad size", 142, b"")
+    st("db_transaction_cancel bad size", 145, u32(v) * 2)
+    st("db_push_start bad size", 147, pulldb(v)[:8])
+    st("db_push_start not frozen", 147, pulldb(v))
+    st("db_push_confirm bad size", 148, b"")
+    st("db_push_confirm not frozen", 148, u32(v))
+    st("db_set_healthy bad size", 121, b"")
+    st("get_ban_state", 110)
+    st("set_ban_state other node", 109, struct.pack("<II", 1, 10))
+    st("set_ban_state bad size", 109, u32(0))
+    st("set_ban_state lift", 109, struct.pack("<II", 0, 0))
+
+
 def ctl_flags(opcode, reqid, data=b"", flags=0):
     body = struct.pack("<IIQIII", opcode, 0, 0, 0, flags, len(data)) + data
     return packet(REQ_CONTROL, body, reqid)
@@ -401,6 +577,9 @@ def main():
         "vacuum": probe_vacuum,
         "calls": probe_calls,
     }
+    if what == "recovery":
+        probe_recovery(path, sys.argv[3], sys.argv[4])
+        sys.exit(0)
     if what in with_arg:
         with_arg[what](path, sys.argv[3])
         sys.exit(0)

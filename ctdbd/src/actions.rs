@@ -17,6 +17,12 @@ pub enum Action {
     ArmTimer { at: Instant, event: TimerEvent },
     /// Hand database work that needs no answer to the database side.
     Database(Job),
+    /// Answer a control this daemon sent to a node (by its daemon reqid)
+    /// without a reply from the node (it was not reachable).
+    AnswerControl {
+        reqid: u32,
+        reply: ctdb_protocol::packet::ReplyControl,
+    },
 }
 
 /// The queue of actions not yet executed.

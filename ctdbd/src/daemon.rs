@@ -8,18 +8,22 @@ use crate::actions::{Action, Outbox};
 use crate::config::{Config, Paths};
 use crate::control::Registry;
 use crate::db::{self, DbInfo, Done, Job, Reply};
-use crate::log_notice;
+use crate::forward::RemoteControls;
 use crate::messages::Registrations;
+use crate::node_link::NodeLinks;
 use crate::nodes::Node;
 use crate::requests::{Completion, RequestTracker, Tag};
 use crate::signals::SignalPipe;
 use crate::timers::{TimerEvent, TimerQueue};
 use crate::transport::{ClientId, Origin, Transport};
 use crate::tunables::Tunables;
+use crate::{log_err, log_notice};
 use crossbeam_channel::Receiver;
-use ctdb_protocol::types::{RunState, RECOVERY_ACTIVE, RECOVERY_NORMAL};
+use ctdb_protocol::types::{
+    RunState, NODE_FLAGS_DELETED, NODE_FLAGS_DISCONNECTED, NODE_FLAGS_UNHEALTHY, RECOVERY_ACTIVE,
+};
 use ctdb_protocol::wire::Timeval;
-use ctdb_protocol::Generation;
+use ctdb_protocol::{Generation, Pnn};
 use mio::{Poll, Token, Waker};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -34,15 +38,16 @@ pub struct NodeState {
     pub pnn: u32,
     /// The nodes file, by pnn.
     pub nodes: Vec<Node>,
-    /// The current generation (set by the start-up recovery).
-    pub generation: u32,
-    /// The vnn map: the nodes that are lmaster of the records, in order.
-    pub vnnmap: Vec<ctdb_protocol::Pnn>,
-    /// Every other node's NODE_FLAGS_* bits, by pnn (this node's own are
-    /// `flags`).
-    pub node_flags: Vec<u32>,
-    /// RECOVERY_NORMAL or RECOVERY_ACTIVE.
+    /// The vnn map's generation: INVALID until a recovery sets it
+    /// (SETVNNMAP, or the single-node start-up recovery).
+    pub generation: Generation,
+    /// The vnn map: the pnns that are lmasters, in hash-slot order.
+    pub vnn_map: Vec<Pnn>,
+    /// RECOVERY_NORMAL or RECOVERY_ACTIVE; a node starts ACTIVE.
     pub recmode: u32,
+    /// Every database frozen by the whole-node FREEZE control (Samba's
+    /// freeze_mode FROZEN); SET_RECMODE NORMAL thaws them.
+    pub all_frozen: bool,
     /// Where start-up (or shutdown) has got to.
     pub runstate: RunState,
     /// When the daemon started.
@@ -55,8 +60,9 @@ pub struct NodeState {
     pub tunables: Tunables,
     /// CAP_* bits.
     pub capabilities: u32,
-    /// This node's NODE_FLAGS_* bits.
-    pub flags: u32,
+    /// NODE_FLAGS_* bits of every node, by pnn (this node's own included):
+    /// others start DISCONNECTED until the node transport connects them.
+    pub node_flags: Vec<u32>,
     /// ctdb.conf.
     pub config: Config,
     /// The etc, run and var directories.
@@ -66,6 +72,77 @@ pub struct NodeState {
     /// Addresses listed in public_addresses.  This node never hosts them
     /// (there is no IP takeover yet), so they are all unassigned.
     pub public_ips: Vec<PublicIp>,
+}
+
+impl NodeState {
+    /// Samba's vnn map before any recovery: every node not deleted, in pnn
+    /// order.
+    pub fn initial_vnn_map(nodes: &[Node]) -> Vec<Pnn> {
+        nodes
+            .iter()
+            .filter(|n| !n.deleted)
+            .map(|n| Pnn(n.pnn))
+            .collect()
+    }
+
+    /// The node flags at start-up, as Samba sets them: `own` for this node,
+    /// DELETED and DISCONNECTED for deleted nodes, DISCONNECTED and
+    /// UNHEALTHY for every other node (until it connects and the leader
+    /// says how it is).
+    pub fn initial_node_flags(nodes: &[Node], pnn: u32, own: u32) -> Vec<u32> {
+        nodes
+            .iter()
+            .map(|n| {
+                if n.deleted {
+                    NODE_FLAGS_DELETED | NODE_FLAGS_DISCONNECTED
+                } else if n.pnn == pnn {
+                    own
+                } else {
+                    NODE_FLAGS_DISCONNECTED | NODE_FLAGS_UNHEALTHY
+                }
+            })
+            .collect()
+    }
+
+    /// This node's NODE_FLAGS_* bits.
+    pub fn own_flags(&self) -> u32 {
+        self.node_flags.get(self.pnn as usize).copied().unwrap_or(0)
+    }
+
+    /// The flags of node `pnn`; None for a pnn not in the nodes file.
+    pub fn flags_of(&self, pnn: Pnn) -> Option<u32> {
+        self.node_flags.get(pnn.0 as usize).copied()
+    }
+
+    /// Marks another node disconnected (and unhealthy) as Samba's
+    /// ctdb_node_dead does; this node's own flags are never touched.
+    pub fn mark_disconnected(&mut self, pnn: Pnn) {
+        if pnn.0 == self.pnn {
+            return;
+        }
+        if let Some(f) = self.node_flags.get_mut(pnn.0 as usize) {
+            *f |= NODE_FLAGS_DISCONNECTED | NODE_FLAGS_UNHEALTHY;
+        }
+    }
+
+    /// Clears another node's DISCONNECTED flag as Samba's
+    /// ctdb_node_connected does; the rest waits for the recovery daemon.
+    pub fn mark_connected(&mut self, pnn: Pnn) {
+        if pnn.0 == self.pnn {
+            return;
+        }
+        if let Some(f) = self.node_flags.get_mut(pnn.0 as usize) {
+            *f &= !NODE_FLAGS_DISCONNECTED;
+        }
+    }
+
+    /// Sets this node's NODE_FLAGS_* bits.
+    pub fn set_own_flags(&mut self, flags: u32) {
+        let pnn = self.pnn as usize;
+        if let Some(f) = self.node_flags.get_mut(pnn) {
+            *f = flags;
+        }
+    }
 }
 
 /// One line of public_addresses.
@@ -92,8 +169,12 @@ pub type DbContinuation = crate::requests::Continuation<Daemon, Reply>;
 pub struct Daemon {
     /// The loop's poll.
     pub(crate) poll: Poll,
-    /// Client connections and listeners.
+    /// Client connections and the unix listener.
     pub(crate) transport: Transport,
+    /// The node listener and the connections to and from other nodes.
+    pub(crate) links: NodeLinks,
+    /// Controls sent to nodes and awaiting their replies.
+    pub(crate) remote: RemoteControls,
     /// SIGTERM/SIGINT as poll events.
     pub(crate) signals: SignalPipe,
     /// The database workers (one thread per open database).
@@ -113,6 +194,15 @@ pub struct Daemon {
     pub(crate) commits: crate::control::persistent::Commits,
     /// The tdb sequence numbers watched since ENABLE_SEQNUM.
     pub(crate) seqnums: crate::control::persistent::SeqnumWatch,
+    /// DB_PULLs in flight, streamed from their database's worker.
+    pub(crate) pulls: HashMap<Tag, crate::control::pull::ActivePull>,
+    /// Local clients' attaches held back until recovery ends (their tracked
+    /// requests, oldest first).
+    pub(crate) deferred_attaches: Vec<Tag>,
+    /// The ban in force on this node, if any (SET_BAN_STATE).
+    pub(crate) ban: Option<crate::control::flags::Ban>,
+    /// The cluster lock file SET_RECMODE probes, kept open.
+    pub(crate) reclock_probe: crate::control::recmode::ReclockProbe,
     /// Armed timers.
     pub(crate) timers: TimerQueue<TimerEvent>,
     /// Actions queued by handlers, executed by the loop.
@@ -132,29 +222,10 @@ pub struct Daemon {
     pub(crate) shutdown_by_control: bool,
     /// The daemon-wide statistics.
     pub(crate) stats: crate::stats::Stats,
-}
-
-/// Four bytes from the kernel's random source, or None when it cannot be read.
-fn random_bytes() -> Option<[u8; 4]> {
-    use std::io::Read;
-    let mut b = [0u8; 4];
-    let mut f = std::fs::File::open("/dev/urandom").ok()?;
-    f.read_exact(&mut b).ok()?;
-    Some(b)
-}
-
-/// A random generation number that is never INVALID_GENERATION.
-pub fn new_generation() -> u32 {
-    loop {
-        let g = if let Some(b) = random_bytes() {
-            u32::from_le_bytes(b)
-        } else {
-            (Timeval::now().usec as u32).wrapping_mul(2654435761)
-        };
-        if g != Generation::INVALID.0 && g != 0 {
-            return g;
-        }
-    }
+    /// Record calls in flight between nodes (call.rs).
+    pub(crate) calls: crate::call::Calls,
+    /// The recovery daemon thread (a client of this daemon's socket).
+    pub(crate) recoverd: Option<crate::recoverd::Handle>,
 }
 
 impl Daemon {
@@ -166,7 +237,13 @@ impl Daemon {
         state: NodeState,
     ) -> std::io::Result<Daemon> {
         let poll = Poll::new()?;
-        let transport = Transport::new(poll.registry().try_clone()?, listener, node_listener)?;
+        let transport = Transport::new(poll.registry().try_clone()?, listener)?;
+        let links = NodeLinks::new(
+            poll.registry().try_clone()?,
+            node_listener,
+            &state.nodes,
+            ctdb_protocol::Pnn(state.pnn),
+        )?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let signals = SignalPipe::install(poll.registry())?;
         let w = waker.clone();
@@ -179,6 +256,8 @@ impl Daemon {
         Ok(Daemon {
             poll,
             transport,
+            links,
+            remote: RemoteControls::default(),
             signals,
             db_tx,
             db_rx,
@@ -188,6 +267,10 @@ impl Daemon {
             traverses: Default::default(),
             commits: Default::default(),
             seqnums: Default::default(),
+            pulls: HashMap::new(),
+            deferred_attaches: Vec::new(),
+            reclock_probe: Default::default(),
+            ban: None,
             timers: TimerQueue::default(),
             outbox: Outbox::default(),
             controls: Registry::with_every_concern(),
@@ -197,31 +280,56 @@ impl Daemon {
             exit_requested: false,
             shutdown_by_control: false,
             stats: Default::default(),
+            calls: Default::default(),
+            recoverd: None,
         })
     }
 
-    fn set_runstate(&mut self, rs: RunState) {
+    /// Moves to run state `rs`, logged as Samba logs it.
+    pub(crate) fn set_runstate(&mut self, rs: RunState) {
         self.state.runstate = rs;
         log_notice!("Set runstate to {} ({})", rs.name(), rs as u32);
     }
 
-    /// Single-node start-up: there is nobody to recover with, so the first
-    /// recovery is just a new generation.  The first leader announcement is
-    /// due at once.
+    /// Start-up as Samba's daemon: the node waits in FIRST_RECOVERY, in
+    /// recovery mode, with generation INVALID and a vnn map of every node of
+    /// the nodes file, until its leader's first recovery (END_RECOVERY then
+    /// moves it on to RUNNING). The recovery daemon, which elects the leader
+    /// and runs recoveries, starts now.
     pub(crate) fn startup(&mut self) {
         self.set_runstate(RunState::Init);
         self.set_runstate(RunState::Setup);
         self.set_runstate(RunState::FirstRecovery);
-        self.state.last_recovery_started = Timeval::now();
         self.state.recmode = RECOVERY_ACTIVE;
-        self.state.generation = new_generation();
-        self.state.recmode = RECOVERY_NORMAL;
-        self.state.last_recovery_finished = Timeval::now();
-        self.stats.num_recoveries += 1;
-        log_notice!("Recovery complete, generation {}", self.state.generation);
-        self.set_runstate(RunState::Startup);
-        self.set_runstate(RunState::Running);
-        self.arm_timer(Instant::now(), TimerEvent::LeaderBroadcast);
+        self.state.generation = Generation::INVALID;
+        self.state.vnn_map = self
+            .state
+            .nodes
+            .iter()
+            .filter(|n| !n.deleted)
+            .map(|n| Pnn(n.pnn))
+            .collect();
+        self.start_recoverd();
+    }
+
+    /// Starts the recovery daemon thread; it connects to this daemon's
+    /// socket, which the loop serves from now on.
+    fn start_recoverd(&mut self) {
+        let st = &self.state;
+        let cfg = crate::recoverd::RecoverdConfig {
+            socket: st.paths.socket(),
+            cluster_lock: st.config.cluster_lock.clone(),
+            settings: crate::recoverd::settings(
+                ctdb_protocol::Pnn(st.pnn),
+                st.capabilities,
+                &st.config,
+                &st.tunables,
+            ),
+        };
+        match crate::recoverd::spawn(cfg) {
+            Ok(h) => self.recoverd = Some(h),
+            Err(e) => log_err!("Failed to start the recovery daemon: {e}"),
+        }
     }
 
     /// Queues a packet for a client or a node.
@@ -278,6 +386,9 @@ impl Daemon {
     /// goodbye.
     pub fn shutdown(mut self) {
         self.state.runstate = RunState::Shutdown;
+        if let Some(r) = self.recoverd.take() {
+            r.stop();
+        }
         log_notice!("Shutdown sequence complete, exiting.");
         // Dropping the traverse streams releases workers waiting to send.
         self.traverses.clear();
@@ -298,17 +409,5 @@ pub fn reply_of(done: Completion<Reply>) -> Reply {
     match done {
         Completion::Answered(r) => r,
         Completion::TimedOut => Reply::TimedOut,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn generations_are_random_and_never_invalid() {
-        let gens: std::collections::HashSet<u32> = (0..64).map(|_| new_generation()).collect();
-        assert!(gens.len() > 1, "64 draws gave one value: {gens:?}");
-        assert!(!gens.contains(&Generation::INVALID.0) && !gens.contains(&0));
     }
 }

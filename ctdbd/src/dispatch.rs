@@ -4,12 +4,15 @@
 
 use crate::control::{Outcome, Request};
 use crate::daemon::Daemon;
+use crate::forward::Route;
 use crate::transport::{ClientId, Origin};
-use crate::{log_err, log_notice, log_warn};
+use crate::{log_err, log_notice};
 use ctdb_protocol::header::HEADER_LEN;
-use ctdb_protocol::packet::{ReplyControl, ReqCall, ReqControl, ReqMessage};
+use ctdb_protocol::packet::{
+    ReplyCall, ReplyControl, ReplyDmaster, ReplyError, ReqCall, ReqControl, ReqDmaster, ReqMessage,
+};
 use ctdb_protocol::wire::Reader;
-use ctdb_protocol::{Generation, Header, Layout, Operation, Packet, Pnn};
+use ctdb_protocol::{Header, Layout, Operation, Packet, Pnn};
 
 impl Daemon {
     /// Reads a client socket and handles each whole packet in turn; a
@@ -47,17 +50,12 @@ impl Daemon {
         }
     }
 
-    /// True when a packet for `dest` is for this node.
-    pub(crate) fn is_local_dest(&self, dest: Pnn) -> bool {
-        dest == Pnn::CURRENT_NODE || dest.0 == self.state.pnn || dest.is_broadcast()
-    }
-
     /// A header for a packet this node sends (destnode and srcnode are this
     /// node, as Samba's daemon sets them for local clients).
     pub(crate) fn own_header(&self, operation: Operation, reqid: u32) -> Header {
         let me = Pnn(self.state.pnn);
         Header {
-            generation: Generation(self.state.generation),
+            generation: self.state.generation,
             ..Header::new(operation, me, me, reqid)
         }
     }
@@ -90,17 +88,31 @@ impl Daemon {
             }
             Operation::ReqMessage => {
                 let m = ReqMessage::read(&mut body).map_err(err)?;
-                self.request_message(&hdr, m);
+                self.route_message(origin, &hdr, m);
+            }
+            Operation::ReplyControl if matches!(origin, Origin::Node(_)) => {
+                self.stats.node.reply_control += 1;
+                let r = ReplyControl::read(&mut body).map_err(err)?;
+                self.answer_control(hdr.reqid, r);
+            }
+            Operation::ReqKeepalive if matches!(origin, Origin::Node(_)) => {
+                self.request_keepalive(&hdr, pkt);
             }
             Operation::ReqCall => {
                 let c = ReqCall::read(&mut body).map_err(err)?;
                 self.request_call(origin, hdr, c, pkt);
             }
-            Operation::ReplyControl if matches!(origin, Origin::Node(_)) => {
-                let r = ReplyControl::read(&mut body).map_err(err)?;
-                if let Origin::Node(from) = origin {
-                    self.node_reply_control(from, &hdr, r);
-                }
+            Operation::ReqDmaster if origin.client().is_none() => {
+                self.request_dmaster(hdr, ReqDmaster::read(&mut body).map_err(err)?);
+            }
+            Operation::ReplyDmaster if origin.client().is_none() => {
+                self.reply_dmaster(hdr, ReplyDmaster::read(&mut body).map_err(err)?);
+            }
+            Operation::ReplyCall if origin.client().is_none() => {
+                self.reply_call(hdr, ReplyCall::read(&mut body).map_err(err)?);
+            }
+            Operation::ReplyError if origin.client().is_none() => {
+                self.reply_error(hdr, ReplyError::read(&mut body).map_err(err)?);
             }
             op => {
                 log_err!(
@@ -112,31 +124,22 @@ impl Daemon {
         Ok(())
     }
 
-    fn request_message(&mut self, hdr: &Header, m: ReqMessage) {
-        if self.is_local_dest(hdr.destnode) {
-            self.stats.node_packets_sent += 1;
-            self.stats.node.req_message += 1;
-            self.push_message(m.srvid.0, &m.data);
-            self.deliver_message(m.srvid.0, &m.data);
-        } else {
-            log_warn!(
-                "Dropping message for srvid 0x{:x} to unreachable node {}",
-                m.srvid.0,
-                hdr.destnode
-            );
-        }
-    }
-
     fn request_control(&mut self, req: Request) {
-        let outcome = if self.is_local_dest(req.header.destnode) {
-            self.stats.node_packets_sent += 1;
-            self.stats.node.req_control += 1;
-            self.control(&req)
-        } else if (req.header.destnode.0 as usize) < self.state.nodes.len() {
-            Outcome::fail("node is disconnected")
-        } else {
-            Outcome::fail("invalid destination node")
+        // A client's control for another node or a broadcast is forwarded;
+        // a node's control is for this node (Samba does not route them on).
+        let local = match req.origin {
+            Origin::Node(_) => true,
+            Origin::Client(_) => self.route_of(req.header.destnode) == Route::Local,
         };
+        if !local {
+            return self.forward_control(req);
+        }
+        if let Origin::Client(_) = req.origin {
+            // Samba's daemon queues a client's control to itself.
+            self.stats.node_packets_sent += 1;
+        }
+        self.stats.node.req_control += 1;
+        let outcome = self.control(&req);
         match outcome {
             Outcome::Reply(st, data, msg) => {
                 if !req.noreply() {
@@ -203,23 +206,34 @@ pub(crate) mod tests {
     use crate::actions::Action;
     use crate::config::{Config, Paths};
     use crate::daemon::NodeState;
-    use crate::timers::TimerEvent;
     use crate::tunables::Tunables;
     use ctdb_protocol::types::{RunState, CAP_RECMASTER};
     use ctdb_protocol::wire::Timeval;
-    use ctdb_protocol::{ControlOpcode, Srvid};
+    use ctdb_protocol::{ControlOpcode, Generation, Srvid};
     use std::path::PathBuf;
-    use std::time::{Duration, Instant};
 
     /// A daemon on a socket in a fresh directory; nothing connects to it:
     /// the tests hand packets to `packet` and read the actions it queues.
-    fn daemon(tag: &str) -> (Daemon, PathBuf) {
-        node_daemon(tag, 0, 2)
+    pub(crate) fn daemon(tag: &str) -> (Daemon, PathBuf) {
+        let (mut d, dir) = unconnected_daemon(tag, 0, 2);
+        // Node 1 is not connected: only this node serves.
+        d.state.node_flags[1] = ctdb_protocol::types::NODE_FLAGS_DISCONNECTED;
+        d.state.vnn_map = vec![Pnn(0)];
+        (d, dir)
     }
 
     /// `daemon` as node `pnn` of a cluster of `count` nodes (127.0.0.1 up),
     /// every one in the vnn map and active.
     pub(crate) fn node_daemon(tag: &str, pnn: u32, count: u32) -> (Daemon, PathBuf) {
+        let (mut d, dir) = unconnected_daemon(tag, pnn, count);
+        for p in (0..count).filter(|&p| p != pnn) {
+            d.node_connected(Pnn(p));
+        }
+        (d, dir)
+    }
+
+    /// `node_daemon` before the transport has connected any other node.
+    fn unconnected_daemon(tag: &str, pnn: u32, count: u32) -> (Daemon, PathBuf) {
         let dir =
             std::env::temp_dir().join(format!("ctdbd-disp-{}-{}-{}", tag, pnn, std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -247,17 +261,17 @@ pub(crate) mod tests {
         let state = NodeState {
             pnn,
             nodes: crate::nodes::parse(&nodes).unwrap(),
-            generation: 77,
-            vnnmap: (0..count).map(Pnn).collect(),
-            node_flags: vec![0; count as usize],
+            generation: Generation(77),
+            vnn_map: (0..count).map(Pnn).collect(),
             recmode: 0,
+            all_frozen: false,
             runstate: RunState::Running,
             start_time: now,
             last_recovery_started: now,
             last_recovery_finished: now,
             tunables: Tunables::default(),
             capabilities: CAP_RECMASTER,
-            flags: 0,
+            node_flags: vec![0; count as usize],
             config,
             paths: Paths {
                 etcdir: dir.clone(),
@@ -271,7 +285,7 @@ pub(crate) mod tests {
         (Daemon::new(listener, None, state).unwrap(), dir)
     }
 
-    /// A REQ_CONTROL packet to the current node.
+    /// A REQ_CONTROL packet to this node from `srcnode`.
     pub(crate) fn control(op: ControlOpcode, srcnode: u32, reqid: u32, data: Vec<u8>) -> Vec<u8> {
         let body = ReqControl {
             opcode: op,
@@ -349,28 +363,6 @@ pub(crate) mod tests {
         assert!(d.packet(c, &bad).is_err());
         let short = control(ControlOpcode::Ping, 0, 9, vec![]);
         assert!(d.packet(c, &short[..short.len() - 8]).is_err());
-        std::fs::remove_dir_all(dir).unwrap();
-    }
-
-    #[test]
-    fn the_leader_timer_announces_and_rearms() {
-        let (mut d, dir) = daemon("leader");
-        d.state.tunables.recover_interval = 3;
-        let now = Instant::now();
-        d.leader_timer(now);
-        let armed: Vec<_> = d
-            .outbox
-            .take()
-            .into_iter()
-            .filter_map(|a| match a {
-                Action::ArmTimer { at, event } => Some((at, event)),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(
-            armed,
-            [(now + Duration::from_secs(3), TimerEvent::LeaderBroadcast)]
-        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -4,10 +4,10 @@
 
 use crate::actions::Action;
 use crate::daemon::{Daemon, WAKER};
-use crate::log_warn;
+use crate::node_link::{NodeLinks, NODE_LISTENER};
 use crate::signals::SIGNALS;
 use crate::timers::TimerEvent;
-use crate::transport::{ClientId, Origin, LISTENER, NODE_LISTENER};
+use crate::transport::{ClientId, Origin, LISTENER};
 use mio::Events;
 use std::io::ErrorKind;
 use std::time::Instant;
@@ -16,6 +16,7 @@ impl Daemon {
     /// Runs the daemon until a signal or the SHUTDOWN control stops it.
     pub fn run(&mut self) -> std::io::Result<()> {
         self.startup();
+        self.start_links(Instant::now());
         self.execute_actions();
         let mut events = Events::with_capacity(256);
         while !self.exit_requested {
@@ -31,9 +32,13 @@ impl Daemon {
             for ev in events.iter() {
                 match ev.token() {
                     LISTENER => self.transport.accept_clients(),
-                    NODE_LISTENER => self.transport.refuse_nodes(),
+                    NODE_LISTENER => self.links_accept(),
                     WAKER => self.drain_db_replies(),
                     SIGNALS => self.exit_requested |= self.signals.stop_requested(),
+                    t if NodeLinks::owns(t) => {
+                        let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
+                        self.link_ready(t, readable, ev.is_writable());
+                    }
                     t => {
                         let Some(id) = ClientId::from_token(t) else {
                             continue;
@@ -52,6 +57,7 @@ impl Daemon {
             self.reap_closed();
             // Writes may have drained a traverse's clients: let it go on.
             self.pump_traverses();
+            self.pump_pulls();
             self.execute_actions();
         }
         Ok(())
@@ -62,9 +68,11 @@ impl Daemon {
         let now = Instant::now();
         while let Some(ev) = self.timers.pop_due(now) {
             match ev {
-                TimerEvent::LeaderBroadcast => self.leader_timer(now),
                 TimerEvent::Vacuum { db_id } => self.vacuum_timer(db_id, now),
                 TimerEvent::RequestExpired(tag) => self.expire(tag),
+                TimerEvent::Link(t) => self.link_timer(t, now),
+                TimerEvent::Keepalive => self.keepalive_timer(now),
+                TimerEvent::ControlTimeout(reqid) => self.control_timer(reqid, now),
             }
             self.execute_actions();
         }
@@ -80,6 +88,7 @@ impl Daemon {
                     Action::Send { to, packet } => self.deliver(to, &packet),
                     Action::ArmTimer { at, event } => self.timers.arm(at, event),
                     Action::Database(job) => self.submit_job(job),
+                    Action::AnswerControl { reqid, reply } => self.answer_control(reqid, reply),
                 }
             }
         }
@@ -92,11 +101,23 @@ impl Daemon {
                     self.stats.client_packets_sent += 1;
                 }
             }
+            Origin::Node(pnn) if pnn.0 == self.state.pnn => {
+                // Samba defers a packet to itself to the next loop turn;
+                // here it goes through the dispatch after the actions
+                // queued before it.
+                self.stats.node_packets_sent += 1;
+                if let Err(why) = self.packet(to, packet) {
+                    crate::log_err!("Malformed packet to this node: {}, dropped", why);
+                }
+            }
             Origin::Node(pnn) => {
-                log_warn!(
-                    "Dropping packet for node {} (node transport not implemented)",
-                    pnn.0
-                );
+                let mut packet = packet.to_vec();
+                // The destination is the node it goes to (a broadcast is
+                // sent as one packet per node, each with its pnn).
+                if packet.len() >= 24 {
+                    packet[20..24].copy_from_slice(&pnn.0.to_le_bytes());
+                }
+                self.send_to_node(pnn, &packet);
             }
         }
     }

@@ -4,6 +4,8 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 mod actions;
+mod call;
+mod cluster;
 #[allow(dead_code)] // some keys are parsed now and used by later features
 mod config;
 mod control;
@@ -12,10 +14,14 @@ mod databases;
 mod db;
 mod dispatch;
 mod event_loop;
+mod forward;
+mod keepalive;
 mod logging;
 mod ltdb;
 mod messages;
+mod node_link;
 mod nodes;
+mod recoverd;
 mod requests;
 mod signals;
 mod stats;
@@ -352,21 +358,22 @@ fn main() {
     }
 
     let now = Timeval::now();
-    let node_flags = vec![wire_types::NODE_FLAGS_DISCONNECTED; nodes.len()];
+    let vnn_map = daemon::NodeState::initial_vnn_map(&nodes);
+    let node_flags = daemon::NodeState::initial_node_flags(&nodes, pnn, flags);
     let state = daemon::NodeState {
         pnn,
         nodes,
-        generation: ctdb_protocol::Generation::INVALID.0,
-        vnnmap: vec![ctdb_protocol::Pnn(pnn)],
-        node_flags,
+        generation: ctdb_protocol::Generation::INVALID,
+        vnn_map,
         recmode: wire_types::RECOVERY_ACTIVE,
+        all_frozen: false,
         runstate: RunState::Unknown,
         start_time: now,
         last_recovery_started: now,
         last_recovery_finished: now,
         tunables: tun,
         capabilities: caps,
-        flags,
+        node_flags,
         config: cfg,
         paths: paths.clone(),
         public_ifaces,

@@ -1,12 +1,13 @@
 //! Transport: the unix-socket client connections (accept, framing, queued
-//! writes, close) and the node listener.  It moves bytes and whole packets
-//! only; what a packet means is decided by `dispatch`.
+//! writes, close).  It moves bytes and whole packets only; what a packet
+//! means is decided by `dispatch`.  The node connections are in
+//! `node_link`.
 
-use crate::{log_debug, log_err, log_info, log_warn};
+use crate::{log_debug, log_err, log_info};
 use ctdb_protocol::packet::Framer;
 /// A node's pnn (the protocol crate's type).
 pub use ctdb_protocol::Pnn;
-use mio::net::{TcpListener, UnixListener, UnixStream};
+use mio::net::{UnixListener, UnixStream};
 use mio::{Interest, Registry, Token};
 use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 use std::collections::HashMap;
@@ -14,8 +15,6 @@ use std::io::{ErrorKind, Read, Write};
 
 /// Poll token of the unix listener.
 pub const LISTENER: Token = Token(0);
-/// Poll token of the node-transport TCP listener.
-pub const NODE_LISTENER: Token = Token(3);
 /// Client connections get poll tokens from this one up.
 const FIRST_CLIENT: usize = 16;
 
@@ -28,7 +27,7 @@ impl ClientId {
     /// The client whose connection is registered under this poll token, if
     /// the token is a client token at all.
     pub fn from_token(t: Token) -> Option<ClientId> {
-        (t.0 >= FIRST_CLIENT).then_some(ClientId(t.0))
+        (t.0 >= FIRST_CLIENT && t.0 < crate::node_link::FIRST_LINK_TOKEN).then_some(ClientId(t.0))
     }
 }
 
@@ -37,8 +36,8 @@ impl ClientId {
 pub enum Origin {
     /// A process connected to the unix socket.
     Client(ClientId),
-    /// Another ctdbd, over the node transport.
-    #[allow(dead_code)] // built by the node transport, which comes next
+    /// A ctdbd over the node transport, or this node itself (a packet it
+    /// sends to its own pnn goes through its own dispatch).
     Node(Pnn),
 }
 
@@ -69,11 +68,10 @@ pub struct Received {
     pub packets: Vec<Vec<u8>>,
 }
 
-/// The listeners and every client connection.
+/// The unix listener and every client connection.
 pub struct Transport {
     registry: Registry,
     listener: UnixListener,
-    node_listener: Option<TcpListener>,
     clients: HashMap<ClientId, Connection>,
     next_id: usize,
 }
@@ -85,28 +83,17 @@ fn peer_pid(stream: &UnixStream) -> i32 {
 }
 
 impl Transport {
-    /// Registers the listeners with `registry` (a clone of the loop's).
+    /// Registers the listener with `registry` (a clone of the loop's).
     pub fn new(
         registry: Registry,
         listener: std::os::unix::net::UnixListener,
-        node_listener: Option<std::net::TcpListener>,
     ) -> std::io::Result<Transport> {
         listener.set_nonblocking(true)?;
         let mut listener = UnixListener::from_std(listener);
         registry.register(&mut listener, LISTENER, Interest::READABLE)?;
-        let node_listener = match node_listener {
-            Some(l) => {
-                l.set_nonblocking(true)?;
-                let mut l = TcpListener::from_std(l);
-                registry.register(&mut l, NODE_LISTENER, Interest::READABLE)?;
-                Some(l)
-            }
-            None => None,
-        };
         Ok(Transport {
             registry,
             listener,
-            node_listener,
             clients: HashMap::new(),
             next_id: FIRST_CLIENT,
         })
@@ -144,20 +131,6 @@ impl Transport {
                     log_err!("accept on client socket failed: {}", e);
                     break;
                 }
-            }
-        }
-    }
-
-    /// Accepts and closes node connections: the node transport comes with
-    /// the cluster work; until then a peer is refused rather than left hanging.
-    pub fn refuse_nodes(&mut self) {
-        if let Some(l) = &self.node_listener {
-            while let Ok((s, addr)) = l.accept() {
-                log_warn!(
-                    "Refusing node connection from {} (node transport not implemented)",
-                    addr
-                );
-                drop(s);
             }
         }
     }

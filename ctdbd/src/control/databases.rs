@@ -73,7 +73,12 @@ fn db_string(
     }
 }
 
+/// GET_DB_SEQNUM: db_id and 4 bytes of padding, exactly; refused while the
+/// database is frozen outside a recovery transaction.
 fn get_seqnum(d: &mut Daemon, req: &Request) -> Outcome {
+    if req.data().len() != 8 {
+        return Outcome::bad_size("GET_DB_SEQNUM", req.data().len());
+    }
     let Ok(id) = Reader::new(req.data()).u32("db_id") else {
         return Outcome::fail("missing database id");
     };

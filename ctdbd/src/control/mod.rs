@@ -13,16 +13,27 @@ use ctdb_protocol::packet::ReqControl;
 use ctdb_protocol::{ControlOpcode, DecodeError, Header, Layout};
 use std::collections::HashMap;
 
+/// Attaches in a cluster: announced to the other nodes, held back during
+/// recovery.
+pub mod cluster_attach;
 /// Database catalogue, attach, seqnums, flags.
 pub mod databases;
+/// MODIFY_FLAGS and the flags of this node (ban, stop, disable).
+pub mod flags;
 /// Who this node is and how it is.
 pub mod node_state;
 /// TRANS3_COMMIT and UPDATE_RECORD across the nodes.
 pub mod persistent;
 /// Public addresses and interfaces.
 pub mod public_ips;
+/// DB_PULL: a frozen database's records streamed to a srvid on a node.
+pub mod pull;
+/// The node's recovery mode, vnn map and recovery start/end.
+pub mod recmode;
 /// Freeze, thaw, recovery transactions, DB_PUSH.
 pub mod recovery;
+#[cfg(test)]
+mod recovery_tests;
 /// Srvid and notification registrations.
 pub mod srvids;
 /// Statistics.
@@ -155,6 +166,9 @@ impl Registry {
         persistent::register(&mut r);
         traverse::register(&mut r);
         recovery::register(&mut r);
+        recmode::register(&mut r);
+        pull::register(&mut r);
+        flags::register(&mut r);
         vacuuming::register(&mut r);
         r
     }
@@ -269,6 +283,23 @@ mod tests {
             ControlOpcode::DbAttachReplicated,
             ControlOpcode::CheckPidSrvid,
             ControlOpcode::DbVacuum,
+            ControlOpcode::SetRecmode,
+            ControlOpcode::SetVnnMap,
+            ControlOpcode::StartRecovery,
+            ControlOpcode::EndRecovery,
+            ControlOpcode::Freeze,
+            ControlOpcode::GetReclockFile,
+            ControlOpcode::RecdPing,
+            ControlOpcode::RecdReclockLatency,
+            ControlOpcode::DbPull,
+            ControlOpcode::ModifyFlags,
+            ControlOpcode::StopNode,
+            ControlOpcode::ContinueNode,
+            ControlOpcode::DisableNode,
+            ControlOpcode::EnableNode,
+            ControlOpcode::SetBanState,
+            ControlOpcode::GetBanState,
+            ControlOpcode::Startup,
         ];
         let mut want: Vec<u32> = want.iter().map(|o| o.to_u32()).collect();
         want.sort_unstable();

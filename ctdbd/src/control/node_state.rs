@@ -4,10 +4,10 @@
 use super::{Outcome, Registry, Request};
 use crate::daemon::Daemon;
 use ctdb_protocol::types::{
-    NodeAndFlags, NodeMap, Uptime, VnnMap, CAP_LMASTER, NODE_FLAGS_DELETED, NODE_FLAGS_DISCONNECTED,
+    NodeAndFlags, NodeMap, Uptime, VnnMap, NODE_FLAGS_DELETED, NODE_FLAGS_DISCONNECTED,
 };
 use ctdb_protocol::wire::{Reader, SockAddr, Timeval};
-use ctdb_protocol::{ControlOpcode, Generation, Pnn};
+use ctdb_protocol::{ControlOpcode, Pnn};
 
 /// Registers this concern's controls.
 pub fn register(r: &mut Registry) {
@@ -75,17 +75,15 @@ fn uptime(d: &mut Daemon, _: &Request) -> Outcome {
     })
 }
 
-/// The vnn map: this node alone, when it has the lmaster capability.
-fn vnn_map(d: &mut Daemon, _: &Request) -> Outcome {
-    let st = &d.state;
-    let map = if st.capabilities & CAP_LMASTER != 0 {
-        vec![Pnn(st.pnn)]
-    } else {
-        vec![]
-    };
+/// GETVNNMAP: the generation and map as the last recovery (or the
+/// start-up) set them.
+fn vnn_map(d: &mut Daemon, req: &Request) -> Outcome {
+    if !req.data().is_empty() {
+        return Outcome::bad_size("GETVNNMAP", req.data().len());
+    }
     Outcome::value(&VnnMap {
-        generation: Generation(st.generation),
-        map,
+        generation: d.state.generation,
+        map: d.state.vnn_map.clone(),
     })
 }
 
@@ -94,16 +92,15 @@ fn node_map(d: &mut Daemon, req: &Request) -> Outcome {
     let mut map = NodeMap::default();
     for n in &st.nodes {
         // GET_NODES_FILE reports the file as read (only deleted nodes
-        // flagged); GET_NODEMAP the live view, in which every other node is
-        // disconnected until the node transport exists.
-        let flags = if n.deleted {
-            NODE_FLAGS_DELETED
-        } else if req.opcode() == ControlOpcode::GetNodesFile {
-            0
-        } else if n.pnn == st.pnn {
-            st.flags
+        // flagged); GET_NODEMAP the live view.
+        let flags = if req.opcode() == ControlOpcode::GetNodesFile {
+            if n.deleted {
+                NODE_FLAGS_DELETED
+            } else {
+                0
+            }
         } else {
-            NODE_FLAGS_DISCONNECTED
+            st.flags_of(Pnn(n.pnn)).unwrap_or(NODE_FLAGS_DISCONNECTED)
         };
         map.0.push(NodeAndFlags {
             pnn: Pnn(n.pnn),

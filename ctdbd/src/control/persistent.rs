@@ -20,11 +20,11 @@ use crate::requests::{Completion, Tag};
 use crate::transport::Origin;
 use crate::{log_err, log_info};
 use ctdb_protocol::ltdb::RecBuffer;
-use ctdb_protocol::packet::{ReqControl, CONTROL_FLAG_NOREPLY};
+use ctdb_protocol::packet::ReqControl;
 use ctdb_protocol::types::{
     NODE_FLAGS_DISCONNECTED, NODE_FLAGS_INACTIVE, RECOVERY_ACTIVE, RECOVERY_NORMAL,
 };
-use ctdb_protocol::{ControlOpcode, Header, Layout, Operation, Packet, Pnn, Srvid};
+use ctdb_protocol::{ControlOpcode, Layout, Pnn, Srvid};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -61,9 +61,6 @@ pub struct PendingCommit {
 pub struct Commits {
     /// By db_id.
     by_db: HashMap<u32, PendingCommit>,
-    /// Controls this daemon sent and whose reply it waits for: reqid (the
-    /// tracker's tag) → the node asked.
-    node_requests: HashMap<u32, Pnn>,
 }
 
 impl Commits {
@@ -218,7 +215,7 @@ impl Daemon {
     /// stopped or deleted), in map order.
     pub(crate) fn active_vnnmap(&self) -> Vec<Pnn> {
         self.state
-            .vnnmap
+            .vnn_map
             .iter()
             .copied()
             .filter(|p| self.node_flags(*p) & NODE_FLAGS_INACTIVE == 0)
@@ -250,19 +247,13 @@ impl Daemon {
 
     /// The NODE_FLAGS_* of a node as this node sees them.
     pub(crate) fn node_flags(&self, pnn: Pnn) -> u32 {
-        if pnn.0 == self.state.pnn {
-            return self.state.flags;
-        }
-        self.state
-            .node_flags
-            .get(pnn.0 as usize)
-            .copied()
-            .unwrap_or(NODE_FLAGS_DISCONNECTED)
+        self.link_flags(pnn.0)
     }
 
-    /// Sends a control from this daemon to another node.  With `then`, the
-    /// reply is tracked (its reqid is the tracker's tag) and `then` gets it
-    /// as `Reply::Control`; without, the control asks for no reply.
+    /// Sends a control from this daemon to another node through the node
+    /// transport.  With `then`, the reply is awaited (ControlTimeout; a node
+    /// that dies fails it) and `then` gets it as `Reply::Control`; without,
+    /// the control asks for no reply.
     pub(crate) fn send_node_control(
         &mut self,
         to: Pnn,
@@ -270,38 +261,30 @@ impl Daemon {
         data: Vec<u8>,
         then: Option<DbContinuation>,
     ) {
-        let (reqid, flags) = match then {
-            Some(then) => {
-                let reqid = self.track(then, None).0 as u32;
-                self.commits.node_requests.insert(reqid, to);
-                (reqid, 0)
-            }
-            None => (self.requests.new_tag().0 as u32, CONTROL_FLAG_NOREPLY),
-        };
         let body = ReqControl {
             opcode,
             srvid: Srvid(0),
             client_id: 0,
-            flags,
+            flags: 0,
             data,
         };
-        let h = Header {
-            destnode: to,
-            ..self.own_header(Operation::ReqControl, reqid)
-        };
-        self.send(Origin::Node(to), Packet::ReqControl(body).encode(h));
-    }
-
-    /// A database new to this node is attached on every other connected
-    /// node too (the same control, no reply asked), as Samba's daemon tells
-    /// them; a node that has it already just answers.
-    pub(crate) fn attach_everywhere(&mut self, req: &Request) {
-        let me = self.state.pnn;
-        for pnn in self.connected_nodes() {
-            if pnn.0 != me {
-                let data = req.data().to_vec();
-                self.send_node_control(pnn, req.opcode(), data, None);
-            }
+        match then {
+            Some(then) => self.send_req_control(
+                to,
+                body,
+                None,
+                Box::new(
+                    move |d: &mut Daemon, r: ctdb_protocol::packet::ReplyControl| {
+                        let reply = Reply::Control {
+                            status: r.status,
+                            data: r.data,
+                            errmsg: r.errmsg,
+                        };
+                        then(d, Completion::Answered(reply));
+                    },
+                ),
+            ),
+            None => self.send_control_noreply(to, body),
         }
     }
 
@@ -495,48 +478,6 @@ impl Daemon {
             *last = Some(u64::from_le_bytes(b));
         }
     }
-
-    /// Takes a REPLY_CONTROL from node `from`: the control this daemon sent
-    /// there under that reqid gets it.  A reply nobody waits for is dropped.
-    pub(crate) fn node_reply_control(
-        &mut self,
-        from: Pnn,
-        hdr: &Header,
-        r: ctdb_protocol::packet::ReplyControl,
-    ) {
-        if self.commits.node_requests.get(&hdr.reqid) != Some(&from) {
-            return;
-        }
-        self.commits.node_requests.remove(&hdr.reqid);
-        let reply = Reply::Control {
-            status: r.status,
-            data: r.data,
-            errmsg: r.errmsg,
-        };
-        self.answer(Tag(u64::from(hdr.reqid)), reply);
-    }
-
-    /// Node `pnn` is gone: every control this daemon waits for there fails
-    /// with "node is disconnected", as Samba cancels them.
-    #[allow(dead_code)] // the node transport calls it when a node is lost
-    pub(crate) fn fail_node_controls(&mut self, pnn: Pnn) {
-        let lost: Vec<u32> = self
-            .commits
-            .node_requests
-            .iter()
-            .filter(|(_, p)| **p == pnn)
-            .map(|(r, _)| *r)
-            .collect();
-        for reqid in lost {
-            self.commits.node_requests.remove(&reqid);
-            let reply = Reply::Control {
-                status: -1,
-                data: Vec::new(),
-                errmsg: Some("node is disconnected".into()),
-            };
-            self.answer(Tag(u64::from(reqid)), reply);
-        }
-    }
 }
 
 /// A few daemons wired together in one thread for tests: packets a daemon
@@ -692,6 +633,9 @@ pub(crate) mod testing {
                     Action::Send { to, packet } => self.route(i as u32, to, packet),
                     Action::ArmTimer { .. } => {}
                     Action::Database(job) => self.nodes[i].submit_job(job),
+                    Action::AnswerControl { reqid, reply } => {
+                        self.nodes[i].answer_control(reqid, reply)
+                    }
                 }
             }
             busy
@@ -738,7 +682,7 @@ pub(crate) mod testing {
                 pnn,
                 c,
                 ControlOpcode::GetDbSeqnum,
-                db_id.to_le_bytes().to_vec(),
+                u64::from(db_id).to_le_bytes().to_vec(),
             );
             let (st, data) = self.reply(pnn, reqid).expect("seqnum reply");
             assert_eq!(st, 0);
@@ -914,7 +858,7 @@ mod tests {
         assert!(c.nodes[0].commits.get(db).is_some());
         // Node 2 is lost: its control fails, node 0 goes into recovery and
         // the client still waits.
-        c.nodes[0].fail_node_controls(Pnn(2));
+        c.nodes[0].cancel_controls_to(Pnn(2));
         c.settle();
         assert_eq!(c.nodes[0].state.recmode, RECOVERY_ACTIVE);
         assert_eq!(c.reply(0, reqid), None);
@@ -988,7 +932,7 @@ mod tests {
             Some(STATUS_COMMIT_TIMED_OUT)
         );
         // A late answer changes nothing.
-        c.nodes[0].fail_node_controls(Pnn(1));
+        c.nodes[0].cancel_controls_to(Pnn(1));
         assert_eq!(c.nodes[0].state.recmode, RECOVERY_NORMAL);
     }
 
@@ -1020,7 +964,13 @@ mod tests {
             ..Default::default()
         };
         let recs = vec![(b"k".to_vec(), h, b"v".to_vec())];
-        c.nodes[0].submit_untracked(db, Op::PushStore { recs });
+        c.nodes[0].submit_untracked(
+            db,
+            Op::PushStore {
+                recs,
+                vnn_map: Vec::new(),
+            },
+        );
         c.settle();
         c.nodes[0].look_at_seqnum(db);
         c.settle();
@@ -1042,7 +992,13 @@ mod tests {
             ..Default::default()
         };
         let existing = vec![(b"old".to_vec(), h, b"1".to_vec())];
-        c.nodes[1].submit_untracked(db, Op::PushStore { recs: existing });
+        c.nodes[1].submit_untracked(
+            db,
+            Op::PushStore {
+                recs: existing,
+                vnn_map: Vec::new(),
+            },
+        );
         c.settle();
         let buf = buffer(db, &[("old", "2"), ("new", "3")], 9, Pnn(1));
         let pkt = crate::dispatch::tests::control(ControlOpcode::UpdateRecord, 0, 7, buf);

@@ -87,7 +87,7 @@ fn public_ips(d: &mut Daemon, req: &Request) -> Outcome {
         | NODE_FLAGS_STOPPED
         | NODE_FLAGS_UNHEALTHY
         | NODE_FLAGS_PERMANENTLY_DISABLED;
-    let available = st.runstate == RunState::Running && st.flags & unusable == 0;
+    let available = st.runstate == RunState::Running && st.own_flags() & unusable == 0;
     let only_available = req.control.flags & CONTROL_FLAG_PUBLIC_IP_ONLY_AVAILABLE != 0;
     let ips = if only_available && !available {
         Vec::new()

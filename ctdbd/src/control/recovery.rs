@@ -12,28 +12,26 @@ use crate::{log_err, log_info, log_notice, log_warn};
 use ctdb_protocol::ltdb::RecBuffer;
 use ctdb_protocol::types::{PullDbExt, TransDb};
 use ctdb_protocol::wire::Reader;
-use ctdb_protocol::{ControlOpcode, Layout};
+use ctdb_protocol::{ControlOpcode, Generation, Layout};
 
 /// Registers this concern's controls.
 pub fn register(r: &mut Registry) {
     r.add(ControlOpcode::DbFreeze, freeze);
-    r.add(ControlOpcode::DbThaw, |d, req| {
-        match d.db_id_arg(req.data()) {
-            Some(id) => {
-                d.thaw(id);
-                Outcome::status(0)
-            }
-            None => Outcome::status(-1),
+    r.add(ControlOpcode::DbThaw, |d, req| match one_db(d, req) {
+        Ok(id) => {
+            d.thaw(id);
+            Outcome::status(0)
         }
+        Err(o) => o,
     });
-    r.add(ControlOpcode::DbSetHealthy, |d, req| {
-        match d.db_id_arg(req.data()).and_then(|id| d.db_mut(id)) {
-            Some(db) => {
+    r.add(ControlOpcode::DbSetHealthy, |d, req| match one_db(d, req) {
+        Ok(id) => {
+            if let Some(db) = d.db_mut(id) {
                 db.unhealthy = None;
-                Outcome::status(0)
             }
-            None => Outcome::status(-1),
+            Outcome::status(0)
         }
+        Err(o) => o,
     });
     r.add(ControlOpcode::DbTransactionStart, transaction);
     r.add(ControlOpcode::WipeDatabase, transaction);
@@ -43,9 +41,19 @@ pub fn register(r: &mut Registry) {
     r.add(ControlOpcode::DbPushConfirm, push_confirm);
 }
 
+/// The attached database a control names by exactly one u32 db_id (the
+/// size Samba checks); otherwise the refusal.
+fn one_db(d: &Daemon, req: &Request) -> Result<u32, Outcome> {
+    if req.data().len() != 4 {
+        return Err(Outcome::bad_size(req.opcode().name(), req.data().len()));
+    }
+    d.db_id_arg(req.data()).ok_or(Outcome::status(-1))
+}
+
 fn freeze(d: &mut Daemon, req: &Request) -> Outcome {
-    let Some(id) = d.db_id_arg(req.data()) else {
-        return Outcome::status(-1);
+    let id = match one_db(d, req) {
+        Ok(id) => id,
+        Err(o) => return o,
     };
     let Some(db) = d.dbs.iter_mut().find(|db| db.id == id) else {
         return Outcome::status(-1);
@@ -63,17 +71,19 @@ fn freeze(d: &mut Daemon, req: &Request) -> Outcome {
 }
 
 /// DB_TRANSACTION_START, WIPE_DATABASE, DB_TRANSACTION_COMMIT on a frozen
-/// database; ctdb_transdb is db_id u32, tid u32.
+/// database; ctdb_transdb is db_id u32, tid u32.  The tid is the recovery's
+/// generation: wipe and commit must name the started one, and a commit
+/// stamps the database with it (SET_RECMODE NORMAL checks the stamp).
 fn transaction(d: &mut Daemon, req: &Request) -> Outcome {
-    let Ok(TransDb { db_id, tid }) = TransDb::read(&mut Reader::new(req.data())) else {
-        return Outcome::fail("bad transdb data");
+    let opcode = req.control.opcode;
+    let Ok(TransDb { db_id, tid }) = req.decode::<TransDb>() else {
+        return Outcome::bad_size(opcode.name(), req.data().len());
     };
     let id = db_id.0;
     let Some(db) = d.find_db(id) else {
         log_err!("Transaction control for unknown dbid 0x{:08x}", id);
         return Outcome::status(-1);
     };
-    let opcode = req.control.opcode;
     if !db.frozen {
         log_err!(
             "Database {} not frozen, cannot run transaction control {}",
@@ -90,14 +100,25 @@ fn transaction(d: &mut Daemon, req: &Request) -> Outcome {
             set_transaction(id, Some(tid)),
         );
     }
-    if db.transaction != Some(tid) {
-        log_err!("Transaction 0x{:08x} not started on {}", tid, db.name);
-        return Outcome::status(-1);
+    match db.transaction {
+        None => {
+            log_err!("Transaction not started on {}", db.name);
+            return Outcome::status(-1);
+        }
+        Some(started) if started != tid => {
+            log_err!(
+                "Incorrect transaction commit id 0x{:08x} for {}",
+                tid,
+                db.name
+            );
+            return Outcome::status(-1);
+        }
+        Some(_) => {}
     }
     if opcode == ControlOpcode::WipeDatabase {
         d.db_op_plain(req, id, Op::Wipe)
     } else {
-        d.db_op(req, id, Op::TransactionCommit, set_transaction(id, None))
+        d.db_op(req, id, Op::TransactionCommit, committed(id, tid))
     }
 }
 
@@ -113,18 +134,37 @@ fn set_transaction(id: u32, tid: Option<u32>) -> crate::databases::AfterWork {
     })
 }
 
+/// After a recovery commit: no transaction, and on success the database
+/// carries the recovery's generation.
+fn committed(id: u32, tid: u32) -> crate::databases::AfterWork {
+    Box::new(move |d: &mut Daemon, st: i32, data: Vec<u8>| {
+        if let Some(db) = d.db_mut(id) {
+            db.transaction = None;
+            if st == 0 {
+                db.generation = Generation(tid);
+            }
+        }
+        (st, data)
+    })
+}
+
 fn cancel(d: &mut Daemon, req: &Request) -> Outcome {
-    match d.db_id_arg(req.data()) {
-        Some(id) => d.db_op(req, id, Op::TransactionCancel, set_transaction(id, None)),
-        None => Outcome::status(-1),
+    match one_db(d, req) {
+        Ok(id) => {
+            if let Some(db) = d.find_db(id) {
+                log_err!("Recovery db transaction cancelled for {}", db.name);
+            }
+            d.db_op(req, id, Op::TransactionCancel, set_transaction(id, None))
+        }
+        Err(o) => o,
     }
 }
 
 /// ctdb_pulldb_ext: db_id u32, lmaster u32, srvid u64.  Record buffers sent
 /// to srvid are then stored in the database.
 fn push_start(d: &mut Daemon, req: &Request) -> Outcome {
-    let Ok(pull) = PullDbExt::read(&mut Reader::new(req.data())) else {
-        return Outcome::fail("bad pulldb data");
+    let Ok(pull) = req.decode::<PullDbExt>() else {
+        return Outcome::bad_size("DB_PUSH_START", req.data().len());
     };
     let (id, srvid) = (pull.db_id.0, pull.srvid.0);
     let Some(db) = d.dbs.iter_mut().find(|db| db.id == id && db.ready) else {
@@ -148,8 +188,11 @@ fn push_start(d: &mut Daemon, req: &Request) -> Outcome {
 /// The reply waits for the stores queued before it and carries the number
 /// of records pushed.
 fn push_confirm(d: &mut Daemon, req: &Request) -> Outcome {
+    if req.data().len() != 4 {
+        return Outcome::bad_size("DB_PUSH_CONFIRM", req.data().len());
+    }
     let Ok(id) = Reader::new(req.data()).u32("db_id") else {
-        return Outcome::fail("missing database id");
+        return Outcome::status(-1);
     };
     let Some(db) = d.find_db(id) else {
         log_err!("Unknown db 0x{:08x}", id);
@@ -240,6 +283,7 @@ impl Daemon {
                 }
             }
         });
-        self.submit(db_id, Op::PushStore { recs }, then, None);
+        let vnn_map = self.state.vnn_map.clone();
+        self.submit(db_id, Op::PushStore { recs, vnn_map }, then, None);
     }
 }

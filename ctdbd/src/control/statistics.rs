@@ -23,7 +23,7 @@ fn statistics(d: &mut Daemon, _: &Request) -> Outcome {
         num_clients: d.transport.live().count() as u32,
         // Samba's flag is the whole-node freeze of a recovery, not
         // DB_FREEZE of single databases; no recovery here freezes the node.
-        frozen: false,
+        frozen: d.state.all_frozen,
         recovering: d.state.recmode == RECOVERY_ACTIVE,
         memory_used: d.memory_used(),
     };

@@ -291,7 +291,7 @@ impl Daemon {
         if every_node {
             return self.active_nodes();
         }
-        let map = &self.state.vnnmap;
+        let map = &self.state.vnn_map;
         if map.contains(&me) || map.is_empty() {
             vec![me]
         } else {
@@ -570,7 +570,13 @@ mod tests {
                 };
                 recs.push((b"k0".to_vec(), stale, b"old".to_vec()));
             }
-            c.nodes[pnn as usize].submit_untracked(db, Op::PushStore { recs });
+            c.nodes[pnn as usize].submit_untracked(
+                db,
+                Op::PushStore {
+                    recs,
+                    vnn_map: Vec::new(),
+                },
+            );
         }
         c.settle();
         (c, db)
@@ -638,7 +644,13 @@ mod tests {
         };
         for pnn in 0..3usize {
             let recs = vec![(b"same".to_vec(), h, b"x".to_vec())];
-            c.nodes[pnn].submit_untracked(db, Op::PushStore { recs });
+            c.nodes[pnn].submit_untracked(
+                db,
+                Op::PushStore {
+                    recs,
+                    vnn_map: Vec::new(),
+                },
+            );
         }
         c.settle();
         start(&mut c, 2, db);

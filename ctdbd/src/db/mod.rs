@@ -59,6 +59,12 @@ pub struct DbInfo {
     pub unhealthy: Option<String>,
     /// DB_FREEZE seen and no DB_THAW yet: record calls wait.
     pub frozen: bool,
+    /// A whole-node FREEZE marked this volatile database's records as
+    /// invalid: DB_PULL sends none of them (cleared by its thaw).
+    pub invalid_records: bool,
+    /// The generation of its last recovery commit (at attach: the node's);
+    /// SET_RECMODE NORMAL wants it equal to the vnn map's.
+    pub generation: ctdb_protocol::Generation,
     /// Transaction id of the recovery transaction (DB_TRANSACTION_START).
     pub transaction: Option<u32>,
     /// Record calls (client token, whole packet) held back while frozen.
@@ -100,6 +106,16 @@ pub struct PushState {
     pub failed: bool,
 }
 
+impl Op {
+    /// The key of a record call or record step (these queue per chain).
+    pub fn record_key(&self) -> Option<&[u8]> {
+        match self {
+            Op::Call { key, .. } | Op::Record { key, .. } => Some(key),
+            _ => None,
+        }
+    }
+}
+
 impl DbInfo {
     pub fn kind(&self) -> Kind {
         kind_of(self.flags)
@@ -115,6 +131,9 @@ pub fn kind_of(db_flags: u8) -> Kind {
         Kind::Volatile
     }
 }
+
+/// Record-call flag: a vacuum run migrates an empty record to its lmaster.
+pub const CALL_FLAG_VACUUM_MIGRATION: u32 = 0x0000_0002;
 
 /// Record-call function id: migrate the record, return nothing.
 pub const CALL_NULL_FUNC: u32 = 0xFF00_0001;
@@ -164,12 +183,19 @@ pub enum Op {
     /// REQ_CALL on this node as dmaster: run the call function, store the
     /// record back (bumping the rsn) and return the reply data.
     Call { key: Vec<u8>, callid: u32 },
+    /// One step of a record's migration between nodes (call.rs), run under
+    /// the record's chain lock like `Call` and kept in order with the calls
+    /// on the same chain.
+    Record { key: Vec<u8>, step: RecordStep },
     /// Every record (header included) a traverse should report, streamed to
     /// `sink` in batches and then its end; no `Done` comes for it.
     Traverse {
         with_empty: bool,
         sink: traverse::Sink,
     },
+    /// DB_PULL: every record in the file (header included, empty and
+    /// foreign-dmaster ones too), streamed to `sink` as a traverse is.
+    Pull { sink: traverse::Sink },
     /// The persistent sequence number (0 when unset).
     GetSeqnum,
     /// UPDATE_RECORD (a TRANS3_COMMIT's part on each node): store (key,
@@ -186,9 +212,12 @@ pub enum Op {
     /// WIPE_DATABASE: delete every record (inside the recovery transaction).
     Wipe,
     /// Records of a DB_PUSH buffer: (key, header, value), stored as the
-    /// daemon stores records, read-only flags cleared.
+    /// daemon stores records, read-only flags cleared.  Whether an empty
+    /// record is kept depends on its lmaster, the key's slot in `vnn_map`
+    /// (empty: this node).
     PushStore {
         recs: Vec<(Vec<u8>, Header, Vec<u8>)>,
+        vnn_map: Vec<ctdb_protocol::Pnn>,
     },
     /// Does nothing; its reply orders a control after earlier operations.
     Barrier,
@@ -224,11 +253,80 @@ pub enum Op {
     Panic,
 }
 
+/// A record call as the dmaster runs it: the function and what the
+/// requester asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallSpec {
+    /// CALL_*_FUNC.
+    pub callid: u32,
+    /// CALL_FLAG_* of the request (a vacuum migration marks the record).
+    pub flags: u32,
+}
+
+/// One step of a record migration, run on the database's worker under the
+/// record's chain lock; `lmaster` is the key's lmaster in the current vnn
+/// map.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecordStep {
+    /// REQ_CALL here: with this node as dmaster the call runs (requester
+    /// this node) or the record is handed to `requester`; otherwise the
+    /// answer says which node the local copy names as dmaster.
+    Request {
+        call: CallSpec,
+        requester: u32,
+        lmaster: u32,
+    },
+    /// REQ_DMASTER at the lmaster: `sender` (the dmaster) gives the record
+    /// to `new_dmaster`; when that is this node, `call` runs after it.
+    DmasterRequest {
+        sender: u32,
+        new_dmaster: u32,
+        rsn: u64,
+        flags: u32,
+        data: Vec<u8>,
+        call: Option<CallSpec>,
+        lmaster: u32,
+    },
+    /// REPLY_DMASTER (or a REQ_DMASTER naming this node): store the record
+    /// as its dmaster, then run `call` if one waits for it.
+    BecomeDmaster {
+        rsn: u64,
+        flags: u32,
+        data: Vec<u8>,
+        call: Option<CallSpec>,
+        lmaster: u32,
+    },
+}
+
+/// A record handed to another node: what goes into the REQ_DMASTER (to the
+/// lmaster) or REPLY_DMASTER (from the lmaster) packet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Handover {
+    /// The new dmaster.
+    pub to: u32,
+    /// True when this node is the lmaster: REPLY_DMASTER goes straight to
+    /// the new dmaster; otherwise REQ_DMASTER goes to the lmaster.
+    pub from_lmaster: bool,
+    /// The record's rsn as handed over.
+    pub rsn: u64,
+    /// The record's header flags as handed over.
+    pub flags: u32,
+    /// The record's value.
+    pub data: Vec<u8>,
+}
+
 /// The result of one operation.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Reply {
     /// A record call's status and reply data.
     Call { status: i32, data: Vec<u8> },
+    /// A record step found another node named as dmaster in the local copy.
+    NotDmaster { dmaster: u32 },
+    /// A record step gave the record away.
+    Handover(Handover),
+    /// REQ_DMASTER from a node the lmaster does not know as the dmaster
+    /// (Samba then forces a recovery); the local header's dmaster and rsn.
+    DmasterRefused { dmaster: u32, rsn: u64 },
     /// GetSeqnum's value.
     Seqnum(u64),
     /// Done.
@@ -348,7 +446,7 @@ impl Workers {
                 };
                 let why = format!("database 0x{id:08x} not open");
                 match refused {
-                    Op::Traverse { sink, .. } => sink.fail(why, &self.wake),
+                    Op::Traverse { sink, .. } | Op::Pull { sink } => sink.fail(why, &self.wake),
                     _ => {
                         let _ = self.done.send(Done::Op {
                             tag,

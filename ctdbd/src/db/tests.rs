@@ -279,7 +279,18 @@ fn record_calls_follow_samba_rsn_rules() {
         (b"p1".to_vec(), hd, b"pv".to_vec()),
         (b"p2".to_vec(), Header { dmaster: 3, ..hd }, b"x".to_vec()),
     ];
-    assert_eq!(op(&tx, &rx, 1, Op::PushStore { recs }), Reply::Ok);
+    assert_eq!(
+        op(
+            &tx,
+            &rx,
+            1,
+            Op::PushStore {
+                recs,
+                vnn_map: vec![]
+            }
+        ),
+        Reply::Ok
+    );
     assert_eq!(op(&tx, &rx, 1, Op::Barrier), Reply::Ok);
     assert_eq!(op(&tx, &rx, 1, Op::TransactionCommit), Reply::Ok);
     let (h1, v1) = record(&tx, &rx, 1, b"p1").unwrap();
@@ -348,7 +359,8 @@ fn vacuum_deletes_queued_empty_records_and_skips_busy_chains() {
             &rx,
             1,
             Op::PushStore {
-                recs: vec![(b"full".to_vec(), Header::default(), b"x".to_vec())]
+                recs: vec![(b"full".to_vec(), Header::default(), b"x".to_vec())],
+                vnn_map: vec![],
             }
         ),
         Reply::Ok
@@ -871,7 +883,18 @@ fn traverse_waits_for_busy_chain(mutexes: bool) {
         .iter()
         .map(|k| (k.clone(), Header::default(), b"value".to_vec()))
         .collect();
-    assert_eq!(op(&tx, &rx, 1, Op::PushStore { recs }), Reply::Ok);
+    assert_eq!(
+        op(
+            &tx,
+            &rx,
+            1,
+            Op::PushStore {
+                recs,
+                vnn_map: vec![]
+            }
+        ),
+        Reply::Ok
+    );
     let before = traverse_all(&tx, 1, false).unwrap();
     assert_eq!(before.len(), keys.len());
     let script = "assert lib.tdb_chainlock(ctypes.c_void_p(t),key(b'rec7'))==0\nprint('x',flush=True)\ntime.sleep(0.8)";

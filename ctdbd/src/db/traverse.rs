@@ -104,6 +104,8 @@ pub(super) enum Offer {
 pub(super) struct Walk {
     sink: Sink,
     with_empty: bool,
+    /// Every record is reported (DB_PULL), whatever `wanted` says.
+    every: bool,
     /// The first chain not walked yet.
     next_chain: u32,
     /// Records sent or ready to send.
@@ -125,12 +127,22 @@ impl Walk {
         Walk {
             sink,
             with_empty,
+            every: false,
             next_chain: 0,
             count: 0,
             ready: None,
             finished: false,
             busy: None,
             block: false,
+        }
+    }
+
+    /// A walk from the first chain that reports every record in the file,
+    /// header included, whoever its dmaster and whether empty or not.
+    pub fn every_record(sink: Sink) -> Walk {
+        Walk {
+            every: true,
+            ..Walk::new(sink, true)
         }
     }
 
@@ -170,6 +182,7 @@ impl Walk {
         let mut batch: Vec<Record> = Vec::new();
         let mut bytes = 0;
         let with_empty = self.with_empty;
+        let every = self.every;
         let hash_size = t.hash_size();
         while self.next_chain < hash_size {
             if batch.len() >= BATCH_RECORDS || bytes >= BATCH_BYTES {
@@ -195,7 +208,7 @@ impl Walk {
                 }
             }
             let mut cb = |_: &mut Tdb, k: &[u8], v: &[u8]| {
-                if wanted(kind, node, with_empty, v) {
+                if every || wanted(kind, node, with_empty, v) {
                     bytes += k.len() + v.len();
                     batch.push((k.to_vec(), v.to_vec()));
                 }

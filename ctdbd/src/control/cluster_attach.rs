@@ -1,0 +1,150 @@
+//! DB_ATTACH* in a cluster.  A database newly attached here is announced
+//! to every other connected node (DB_ATTACH* with NOREPLY), as Samba's
+//! daemon does after any new attach, so that it exists everywhere; a node
+//! that has it already just answers (nobody listens).  Local clients' attaches while the
+//! node recovers are ruled as Samba rules them: refused when the node is inactive; an attach marked as the
+//! recovery's (CONTROL_FLAG_ATTACH_RECOVERY) only while recovery is active;
+//! any other waits until recovery mode is NORMAL (and the node has passed
+//! its first recovery), or fails after DeferredAttachTO seconds.  Attaches
+//! from other nodes are always served (they come from a recovery).
+
+use super::{Outcome, Request};
+use crate::daemon::Daemon;
+use crate::db::Reply;
+use crate::log_err;
+use crate::ltdb::Kind;
+use crate::requests::{Completion, Tag};
+use crate::transport::Origin;
+use ctdb_protocol::packet::{ReqControl, CONTROL_FLAG_ATTACH_RECOVERY, CONTROL_FLAG_NOREPLY};
+use ctdb_protocol::types::{
+    RunState, NODE_FLAGS_DELETED, NODE_FLAGS_DISCONNECTED, NODE_FLAGS_INACTIVE,
+};
+use ctdb_protocol::{ControlOpcode, Header, Operation, Packet, Pnn, Srvid};
+
+/// Nodes with these flags cannot be told about a database.
+const UNREACHABLE: u32 = NODE_FLAGS_DELETED | NODE_FLAGS_DISCONNECTED;
+use std::time::Duration;
+
+impl Daemon {
+    /// Decides a DB_ATTACH* before it is served: None lets it go ahead;
+    /// Some is the outcome (a refusal, or `Later` for an attach held back
+    /// until recovery ends).
+    pub(crate) fn attach_in_recovery(&mut self, req: &Request, name: &str) -> Option<Outcome> {
+        let client = req.client()?;
+        let own = self.state.own_flags();
+        if own & NODE_FLAGS_INACTIVE != 0 {
+            log_err!(
+                "DB Attach to database {} refused since node is inactive (flags=0x{:x})",
+                name,
+                own
+            );
+            return Some(Outcome::status(-1));
+        }
+        let for_recovery = req.control.flags & CONTROL_FLAG_ATTACH_RECOVERY != 0;
+        if for_recovery {
+            if !self.in_recovery() {
+                log_err!("Attach from recovery refused because recovery is not active");
+                return Some(Outcome::status(-1));
+            }
+            return None;
+        }
+        if !self.in_recovery() && self.state.runstate >= RunState::Startup {
+            return None;
+        }
+        let pid = self.transport.pid(client);
+        log_err!(
+            "DB Attach to database {} deferred for client with pid:{} since node is in recovery mode.",
+            name,
+            pid
+        );
+        let pkt = Packet::ReqControl(req.control.clone()).encode(req.header);
+        let origin = req.origin;
+        let reply_to = req.reply_to();
+        let noreply = req.noreply();
+        let timeout = Duration::from_secs(self.state.tunables.deferred_attach_to as u64);
+        let tag = self.track_with(
+            |tag| {
+                Box::new(move |d: &mut Daemon, done| {
+                    d.deferred_attaches.retain(|t| *t != tag);
+                    match done {
+                        // Served again from the start, as if just received.
+                        Completion::Answered(_) => {
+                            if d.transport_origin_live(origin) {
+                                let _ = d.packet(origin, &pkt);
+                            }
+                        }
+                        Completion::TimedOut => {
+                            if !noreply {
+                                d.reply(reply_to.origin, reply_to.reqid, -1, &[], None);
+                            }
+                        }
+                    }
+                })
+            },
+            Some(timeout),
+        );
+        self.deferred_attaches.push(tag);
+        Some(Outcome::Later)
+    }
+
+    /// Tells every other connected node about database `id`, newly
+    /// attached: the same DB_ATTACH* control, without a reply.
+    pub(crate) fn announce_attach(&mut self, id: u32) {
+        let Some(db) = self.find_db(id) else {
+            return;
+        };
+        let opcode = match db.kind() {
+            Kind::Persistent => ControlOpcode::DbAttachPersistent,
+            Kind::Replicated => ControlOpcode::DbAttachReplicated,
+            Kind::Volatile => ControlOpcode::DbAttach,
+        };
+        let mut name = db.name.as_bytes().to_vec();
+        name.push(0);
+        self.tell_connected_nodes(opcode, name);
+    }
+
+    /// Sends a control without a reply (NOREPLY) to every other node that
+    /// is not disconnected or deleted, as Samba's daemon broadcasts to
+    /// CTDB_BROADCAST_CONNECTED (each packet addressed to its node).
+    pub(crate) fn tell_connected_nodes(&mut self, opcode: ControlOpcode, data: Vec<u8>) {
+        let me = self.state.pnn;
+        let peers: Vec<Pnn> = (0..self.state.node_flags.len() as u32)
+            .map(Pnn)
+            .filter(|p| {
+                p.0 != me
+                    && self
+                        .state
+                        .flags_of(*p)
+                        .is_some_and(|f| f & UNREACHABLE == 0)
+            })
+            .collect();
+        for pnn in peers {
+            let body = ReqControl {
+                opcode,
+                srvid: Srvid(0),
+                client_id: 0,
+                flags: CONTROL_FLAG_NOREPLY,
+                data: data.clone(),
+            };
+            let h = Header {
+                generation: self.state.generation,
+                ..Header::new(Operation::ReqControl, pnn, Pnn(me), 0)
+            };
+            self.send(Origin::Node(pnn), Packet::ReqControl(body).encode(h));
+        }
+    }
+
+    /// Serves every attach held back by recovery, oldest first.
+    pub(crate) fn release_deferred_attaches(&mut self) {
+        let tags: Vec<Tag> = std::mem::take(&mut self.deferred_attaches);
+        for tag in tags {
+            self.answer(tag, Reply::Ok);
+        }
+    }
+
+    /// True when a reply can still reach `origin` (a node always; a client
+    /// while connected).
+    fn transport_origin_live(&self, origin: Origin) -> bool {
+        origin.client().is_none_or(|c| self.client_is_live(c))
+    }
+}

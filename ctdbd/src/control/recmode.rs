@@ -1,0 +1,324 @@
+//! The node's recovery state as a recovery run sets it: SET_RECMODE,
+//! SETVNNMAP, START_RECOVERY, END_RECOVERY, the whole-node FREEZE, the
+//! cluster lock's name (GET_RECLOCK_FILE) and the recovery daemon's pings.
+//! GET_RECMODE and GETVNNMAP are in `node_state`.
+//!
+//! As in Samba, the daemon keeps what the recovery daemon tells it: a node
+//! starts in recovery mode ACTIVE with generation INVALID, SETVNNMAP (only
+//! while ACTIVE) sets the generation and map, each database's recovery
+//! commit (DB_TRANSACTION_COMMIT) stamps it with that generation, and
+//! SET_RECMODE NORMAL is refused until every database carries the vnn
+//! map's generation.
+
+use super::{Outcome, Registry, Request};
+use crate::daemon::Daemon;
+use crate::{log_err, log_info, log_notice, log_warn};
+use ctdb_protocol::types::{RunState, VnnMap, RECOVERY_ACTIVE, RECOVERY_NORMAL};
+use ctdb_protocol::wire::{Reader, Timeval};
+use ctdb_protocol::{ControlOpcode, Layout};
+use std::os::fd::AsFd;
+
+/// Registers this concern's controls.
+pub fn register(r: &mut Registry) {
+    r.add(ControlOpcode::SetRecmode, set_recmode);
+    r.add(ControlOpcode::SetVnnMap, set_vnn_map);
+    r.add(ControlOpcode::StartRecovery, start_recovery);
+    r.add(ControlOpcode::EndRecovery, end_recovery);
+    r.add(ControlOpcode::Freeze, freeze_all);
+    r.add(ControlOpcode::GetReclockFile, reclock_file);
+    r.add(ControlOpcode::RecdPing, |_, req| {
+        if !req.data().is_empty() {
+            return Outcome::bad_size("RECD_PING", req.data().len());
+        }
+        Outcome::status(0)
+    });
+    r.add(ControlOpcode::RecdReclockLatency, reclock_latency);
+    // Another node started: Samba drops the tickles it kept for that node;
+    // there are none without IP takeover.
+    r.add(ControlOpcode::Startup, |_, req| {
+        if !req.data().is_empty() {
+            return Outcome::bad_size("STARTUP", req.data().len());
+        }
+        Outcome::status(0)
+    });
+}
+
+/// The name Samba logs for a recovery mode.
+fn mode_name(mode: u32) -> &'static str {
+    if mode == RECOVERY_NORMAL {
+        "NORMAL"
+    } else {
+        "ACTIVE"
+    }
+}
+
+/// SET_RECMODE: ACTIVE at once; NORMAL only when every database carries
+/// the vnn map's generation, after thawing a whole-node freeze and checking
+/// that this daemon cannot take the cluster lock (its holder is the leader).
+fn set_recmode(d: &mut Daemon, req: &Request) -> Outcome {
+    if req.data().len() != 4 {
+        return Outcome::bad_size("SET_RECMODE", req.data().len());
+    }
+    let Ok(mode) = Reader::new(req.data()).u32("recmode") else {
+        return Outcome::status(-1);
+    };
+    if mode == d.state.recmode {
+        log_info!("Recovery mode already set to {}", mode_name(mode));
+        return Outcome::status(0);
+    }
+    log_notice!("Recovery mode set to {}", mode_name(mode));
+    if mode == RECOVERY_ACTIVE {
+        d.state.recmode = RECOVERY_ACTIVE;
+        return Outcome::status(0);
+    }
+    let generation = d.state.generation;
+    if let Some(db) = d
+        .dbs
+        .iter()
+        .find(|db| db.ready && db.generation != generation)
+    {
+        log_err!(
+            "Inconsistent DB generation {} for {}",
+            db.generation,
+            db.name
+        );
+        log_err!("Recovery mode set to ACTIVE");
+        return Outcome::status(-1);
+    }
+    if d.state.all_frozen {
+        d.thaw_all();
+    }
+    let setting = d.state.config.cluster_lock.clone();
+    match d.reclock_probe.probe(setting.as_deref()) {
+        LockProbe::NotConfigured | LockProbe::Contended => {}
+        LockProbe::Unchecked(why) => {
+            log_warn!("Cluster lock not checked ({why}), allowing recmode set anyway");
+        }
+        LockProbe::Taken => {
+            log_err!(
+                "ERROR: Daemon able to take recovery lock on \"{}\" during recovery",
+                setting.as_deref().unwrap_or("")
+            );
+            return Outcome::fail(
+                "Took recovery lock from daemon during recovery - probably a cluster filesystem lock coherence problem",
+            );
+        }
+        LockProbe::Failed(why) => {
+            log_err!("Unexpected error when testing recovery lock: {why}");
+            return Outcome::fail("Unexpected error when testing recovery lock");
+        }
+    }
+    d.state.recmode = RECOVERY_NORMAL;
+    d.on_recovery_ended();
+    Outcome::status(0)
+}
+
+/// SETVNNMAP: the new generation and map, refused outside recovery.  Like
+/// Samba's, it does not check the payload's size beyond its own layout.
+fn set_vnn_map(d: &mut Daemon, req: &Request) -> Outcome {
+    if d.state.recmode != RECOVERY_ACTIVE {
+        log_err!("Attempt to set vnnmap when not in recovery");
+        return Outcome::status(-1);
+    }
+    let Ok(map) = VnnMap::read(&mut Reader::new(req.data())) else {
+        log_err!("Invalid vnnmap in SETVNNMAP ({} bytes)", req.data().len());
+        return Outcome::status(-1);
+    };
+    d.state.generation = map.generation;
+    d.state.vnn_map = map.map;
+    Outcome::status(0)
+}
+
+/// START_RECOVERY: notes when the recovery started.  Samba then runs the
+/// "startrecovery" event and compares its cluster lock setting with the
+/// leader's; with no event scripts there is nothing to run, and the lock
+/// comparison is not made (see docs/ctdbd.md).
+fn start_recovery(d: &mut Daemon, _: &Request) -> Outcome {
+    log_err!("Recovery has started");
+    d.state.last_recovery_started = Timeval::now();
+    Outcome::status(0)
+}
+
+/// END_RECOVERY (sent after SET_RECMODE NORMAL): counts the recovery,
+/// notes when it finished, and moves a node out of its first recovery
+/// (Samba's startup event, which we do not have, would then take it to
+/// RUNNING: we go there at once).  In recovery mode ACTIVE it fails, as
+/// Samba's does: its "recovered" event may not run during a recovery.
+fn end_recovery(d: &mut Daemon, _: &Request) -> Outcome {
+    log_err!("Recovery has finished");
+    if d.in_recovery() {
+        log_err!("Refusing to run event 'recovered' while in recovery");
+        log_err!("Failed to end recovery");
+        return Outcome::status(-1);
+    }
+    d.stats.num_recoveries += 1;
+    d.state.last_recovery_finished = Timeval::now();
+    if d.state.runstate == RunState::FirstRecovery {
+        d.set_runstate(RunState::Startup);
+        d.set_runstate(RunState::Running);
+        // Samba's node tells the others it has started (they drop what
+        // they kept about its connections).
+        d.tell_connected_nodes(ControlOpcode::Startup, Vec::new());
+    }
+    Outcome::status(0)
+}
+
+/// FREEZE: the whole-node freeze (`freeze_every_db`).
+fn freeze_all(d: &mut Daemon, req: &Request) -> Outcome {
+    if !req.data().is_empty() {
+        return Outcome::bad_size("FREEZE", req.data().len());
+    }
+    d.freeze_every_db();
+    Outcome::status(0)
+}
+
+/// GET_RECLOCK_FILE: the cluster lock setting with its NUL, or nothing.
+fn reclock_file(d: &mut Daemon, req: &Request) -> Outcome {
+    if !req.data().is_empty() {
+        return Outcome::bad_size("GET_RECLOCK_FILE", req.data().len());
+    }
+    match &d.state.config.cluster_lock {
+        Some(lock) => Outcome::value(lock),
+        None => Outcome::ok(Vec::new()),
+    }
+}
+
+/// RECD_RECLOCK_LATENCY: the recovery daemon's time to take the cluster
+/// lock, in seconds, added to the statistics.
+fn reclock_latency(d: &mut Daemon, req: &Request) -> Outcome {
+    if req.data().len() != 8 {
+        return Outcome::bad_size("RECD_RECLOCK_LATENCY", req.data().len());
+    }
+    let mut b = [0u8; 8];
+    b.copy_from_slice(req.data());
+    d.stats.reclock_recd.update(f64::from_le_bytes(b));
+    Outcome::status(0)
+}
+
+/// What trying the cluster lock from the daemon found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum LockProbe {
+    /// No cluster lock is configured.
+    NotConfigured,
+    /// Someone else holds it: the leader, as it should be.
+    Contended,
+    /// The daemon could take it: nobody holds it.
+    Taken,
+    /// A `!helper` lock: Samba runs the helper; we do not, and allow the
+    /// change as Samba does when its check times out.
+    Unchecked(&'static str),
+    /// The lock file could not be opened or locked.
+    Failed(String),
+}
+
+/// The file the daemon probes the cluster lock through.  It stays open:
+/// closing any descriptor of a file drops every classic fcntl lock this
+/// process holds on it, which would release a cluster lock taken in this
+/// process (by the recovery daemon's thread).
+#[derive(Default)]
+pub struct ReclockProbe {
+    open: Option<(String, std::fs::File)>,
+}
+
+impl ReclockProbe {
+    /// Tries the lock Samba's fcntl helper takes (a write lock on byte 0)
+    /// as an open-file-description lock, which conflicts with a lock held
+    /// through any other open of the file, this process's included; a lock
+    /// taken is released at once.
+    pub fn probe(&mut self, setting: Option<&str>) -> LockProbe {
+        let Some(setting) = setting else {
+            return LockProbe::NotConfigured;
+        };
+        if setting.starts_with('!') {
+            return LockProbe::Unchecked("lock helper command");
+        }
+        if self.open.as_ref().is_none_or(|(p, _)| p != setting) {
+            match std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(setting)
+            {
+                Ok(f) => self.open = Some((setting.to_string(), f)),
+                Err(e) => return LockProbe::Failed(format!("open {setting}: {e}")),
+            }
+        }
+        let Some((_, file)) = &self.open else {
+            return LockProbe::Failed(format!("open {setting}"));
+        };
+        match ofd_lock(file, libc::F_WRLCK) {
+            Ok(()) => match ofd_lock(file, libc::F_UNLCK) {
+                Ok(()) => LockProbe::Taken,
+                Err(e) => LockProbe::Failed(format!("unlock {setting}: {e}")),
+            },
+            Err(nix::errno::Errno::EACCES) | Err(nix::errno::Errno::EAGAIN) => LockProbe::Contended,
+            Err(e) => LockProbe::Failed(format!("lock {setting}: {e}")),
+        }
+    }
+}
+
+/// Sets (or with F_UNLCK releases) an open-file-description lock on byte 0
+/// without waiting.
+fn ofd_lock(file: &std::fs::File, kind: libc::c_int) -> nix::Result<()> {
+    use nix::fcntl::{fcntl, FcntlArg};
+    let lock = libc::flock {
+        l_type: kind as libc::c_short,
+        l_whence: libc::SEEK_SET as libc::c_short,
+        l_start: 0,
+        l_len: 1,
+        l_pid: 0,
+    };
+    fcntl(file.as_fd(), FcntlArg::F_OFD_SETLK(&lock)).map(|_| ())
+}
+
+impl Daemon {
+    /// True while the node is in recovery mode ACTIVE: calls and client
+    /// work that need the cluster's agreement wait for `on_recovery_ended`.
+    pub(crate) fn in_recovery(&self) -> bool {
+        self.state.recmode == RECOVERY_ACTIVE
+    }
+
+    /// Runs when SET_RECMODE has set recovery mode NORMAL: the place for
+    /// work deferred during recovery to be re-issued (deferred attaches
+    /// here; deferred record calls are re-sent by each database's thaw).
+    pub(crate) fn on_recovery_ended(&mut self) {
+        self.release_deferred_attaches();
+    }
+
+    /// The whole-node freeze: every database frozen, volatile records
+    /// marked invalid (a node going inactive has nothing to contribute to
+    /// the next recovery).
+    pub(crate) fn freeze_every_db(&mut self) {
+        if !self.state.all_frozen {
+            log_err!("Freeze all");
+        }
+        for db in self.dbs.iter_mut().filter(|db| db.ready) {
+            if db.kind() == crate::ltdb::Kind::Volatile {
+                db.invalid_records = true;
+            }
+            if !db.frozen {
+                log_err!("Freeze db: {}", db.name);
+                db.frozen = true;
+            }
+        }
+        self.state.all_frozen = true;
+        log_err!("Freeze all: frozen");
+    }
+
+    /// Thaws every database after a whole-node FREEZE: open recovery
+    /// transactions are cancelled and held-back calls replayed.
+    pub(crate) fn thaw_all(&mut self) {
+        log_err!("Thawing all");
+        let ids: Vec<u32> = self
+            .dbs
+            .iter()
+            .filter(|db| db.frozen)
+            .map(|db| db.id)
+            .collect();
+        for id in ids {
+            self.thaw(id);
+        }
+        self.state.all_frozen = false;
+    }
+}
