@@ -25,7 +25,8 @@
 # attached on node 0, pstore on node 1, pfetch and getdbseqnum everywhere,
 # catdb on node 2; pstore loops on all three
 # nodes at once (the transaction lock is a g_lock record that migrates), then
-# the sequence number on every node; SIGKILL of node 2, a commit on node 0,
+# the sequence number on every node; Samba's g_lock through `net g_lock` (a
+# lock held on node 0, dumped from node 2, waited for on node 1); SIGKILL of node 2, a commit on node 0,
 # node 2 back, its sequence number; with KILLS=1, commits in a loop on node 0
 # while nodes 2 and 1 are SIGKILLed and restarted (no acknowledged commit may
 # be missing on any node after).  Outputs are compared with paths masked
@@ -179,6 +180,7 @@ steps() {
 	"$CLUSTER" wait "$dir" 60 >"$RUN/$kind/wait-after-restart" 2>&1
 	step "$kind" 16-getdbseqnum-back-2 -- "${c[@]}" 2 getdbseqnum ptest.tdb
 	step "$kind" 16-pfetch-back-2 -- "${c[@]}" 2 pfetch ptest.tdb afterkill
+	glock_steps "$kind" "$dir"
 	[ "$KILLS" = 1 ] || return 0
 	# Commits in a loop on node 0 while nodes 2 and then 1 are SIGKILLed
 	# and restarted: every acknowledged commit is on every node after.
@@ -220,6 +222,42 @@ EOF
 	echo "acknowledged $(wc -l <"$acked") of $(cat "$RUN/$kind/loop-tried"), $lost copies missing" >"$RUN/$kind/kill-loop"
 }
 
+# glock_steps KIND DIR: Samba's g_lock (what smbd locks with) across nodes
+# through `net g_lock` on each node's daemon: a lock held on node 0 is seen
+# from node 2 and makes node 1 wait until it is released.
+glock_steps() {
+	local kind=$1 dir=$2 n g=$RUN/$1/glock
+	for n in 0 1 2; do
+		mkdir -p "$g/n$n/lock" "$g/n$n/state" "$g/n$n/cache" "$g/n$n/private"
+		cat >"$g/n$n/smb.conf" <<EOF
+[global]
+	clustering = yes
+	ctdbd socket = $dir/node$n/run/ctdbd.socket
+	lock directory = $g/n$n/lock
+	state directory = $g/n$n/state
+	cache directory = $g/n$n/cache
+	private dir = $g/n$n/private
+	pid directory = $g/n$n
+	ncalrpc dir = $g/n$n/ncalrpc
+	log file = $g/n$n/log
+EOF
+	done
+	local net=(timeout 60 net)
+	"${net[@]}" --configfile="$g/n0/smb.conf" g_lock do glk 30000 "sleep 3; echo held" >"$g/holder.out" 2>&1 &
+	local holder=$!
+	sleep 1
+	step "$kind" 20-glock-dump-2 -- bash -c "\"\$@\" | sed 's/^\([0-9]*\):[0-9]*:/\1:PID:/'" _ "${net[@]}" --configfile="$g/n2/smb.conf" g_lock dump glk
+	local t0 t1
+	t0=$(date +%s%N)
+	step "$kind" 21-glock-do-1 -- "${net[@]}" --configfile="$g/n1/smb.conf" g_lock do glk 30000 "echo waited"
+	t1=$(date +%s%N)
+	wait "$holder"
+	# The second taker got the lock only after the holder's 3 s were over.
+	if [ $(((t1 - t0) / 1000000)) -ge 1500 ]; then echo waited; else echo "did not wait"; fi >"$RUN/$kind/22-glock-waited"
+	step "$kind" 23-glock-holder -- cat "$g/holder.out"
+	step "$kind" 24-glock-locks-0 -- "${net[@]}" --configfile="$g/n0/smb.conf" g_lock locks
+}
+
 # run_kind KIND BIN BASE: starts a cluster, runs the steps, stops it.
 run_kind() {
 	local kind=$1 bin=$2 base=$3 dir=$RUN/cluster-$1
@@ -259,6 +297,14 @@ check_kind() {
 			pass "$kind: concurrent pstore loops on 3 nodes"
 		else
 			fail "$kind: concurrent pstore loops on 3 nodes" "$loops"
+		fi
+	fi
+	if wanted "$kind: g_lock"; then
+		if grep -qx waited "$d/22-glock-waited" 2>/dev/null && grep -q '^0:PID: WRITE' "$d/20-glock-dump-2"; then
+			pass "$kind: g_lock held on node 0 is seen on node 2 and waited for on node 1"
+		else
+			fail "$kind: g_lock held on node 0 is seen on node 2 and waited for on node 1" \
+				"$(cat "$d/20-glock-dump-2" "$d/21-glock-do-1" "$d/22-glock-waited" 2>&1)"
 		fi
 	fi
 	if [ "$KILLS" = 1 ] && wanted "$kind: kill loop"; then
