@@ -540,6 +540,15 @@ impl NodeLinks {
         events
     }
 
+    /// Bytes queued on the outgoing connection to `pnn` and not yet written
+    /// (0 without one).
+    pub fn queued(&self, pnn: Pnn) -> usize {
+        self.peers
+            .get(pnn.0 as usize)
+            .and_then(|p| p.outgoing.as_ref())
+            .map_or(0, |l| l.wbuf.len())
+    }
+
     /// Queues a whole packet on the outgoing connection to `pnn` and writes
     /// what the socket takes.
     pub fn send(&mut self, pnn: Pnn, bytes: &[u8]) -> Result<(), SendError> {
