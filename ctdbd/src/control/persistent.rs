@@ -290,9 +290,11 @@ impl Daemon {
     /// Stores an UPDATE_RECORD buffer on this node, counted as Samba counts
     /// its write children.
     fn store_update(&mut self, id: u32, recs: Records, then: DbContinuation) {
+        // The catalogue entry, ready or still opening.
         let replace_only = self
-            .find_db(id)
-            .is_some_and(|db| db.kind() == Kind::Volatile);
+            .dbs
+            .iter()
+            .any(|db| db.id == id && db.kind() == Kind::Volatile);
         self.stats.childwrite_calls += 1;
         self.stats.pending_childwrite_calls += 1;
         let started = Instant::now();
