@@ -19,6 +19,8 @@ CARGO=${CARGO:-cargo}
 BUILT=${BUILT:-target/release}
 SUITES="compat-tests/run.sh compat-tests/samba/run.sh compat-tests/ctdb/run.sh compat-tests/ctdb/nodelink.sh compat-tests/ctdb/recserver.sh compat-tests/ctdb/migration.sh"
 [ "${CLUSTER_SUITE:-1}" = 0 ] || SUITES="$SUITES compat-tests/ctdb/cluster.sh"
+# Persistent commits, g_lock and traverses on 3 nodes (without its kill loop).
+[ "${CLUSTER_SUITE:-1}" = 0 ] || SUITES="$SUITES compat-tests/ctdb/cluster-persistent.sh"
 
 log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT

@@ -176,6 +176,8 @@ fn start_recovery(d: &mut Daemon, req: &Request) -> Outcome {
 /// Samba's does: its "recovered" event may not run during a recovery.
 fn end_recovery(d: &mut Daemon, _: &Request) -> Outcome {
     log_err!("Recovery has finished");
+    // Commits a recovery cut short get their answer (status 2).
+    d.finish_trans3_commits();
     if d.in_recovery() {
         log_err!("Refusing to run event 'recovered' while in recovery");
         log_err!("Failed to end recovery");
