@@ -6,6 +6,10 @@
 #
 #   flock /work/ctdb-compat.lock bash compat-tests/ctdb/cluster.sh [FILTER]
 #
+# FILTER reports only the steps whose name contains it (every step still runs:
+# later steps depend on earlier ones).  Debian's 4.17 tool has no "-n all", so
+# "ping -n all" is `ctdb -n K ping` for every K, sent to node 1.
+#
 # Environment:
 #   KIND=both|debian|ours  which clusters run (default both; with one kind the
 #                     per-cluster checks run and the outputs are only recorded)
