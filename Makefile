@@ -252,3 +252,11 @@ corpus-compare: torture-build
 killpoints: build
 	OURS_LIBDIR=$(BUILT) bash compat-tests/killpoints.sh
 	-OURS_LIBDIR=/usr/lib/x86_64-linux-gnu bash compat-tests/killpoints.sh | tail -n 25
+
+# The recovery daemon's deterministic cluster simulation with many seeds
+# (cargo test runs 200 per CI run). SIM_SEEDS=n per scenario, SIM_SEED=s for
+# one seed, SIM_TRACE=1 for every step's log.
+.PHONY: sim
+SIM_SEEDS ?= 1000
+sim:
+	SIM_SEEDS=$(SIM_SEEDS) SIM_VERBOSE=1 cargo test --release -p ctdbd sim_ -- --nocapture --test-threads=2

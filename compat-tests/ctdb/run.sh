@@ -676,12 +676,14 @@ print(" ".join(f"{k}={d[k]}" for k in sys.argv[1:]))' "$@"; }
 	# reply itself, which is built before it is counted) plus the reset's
 	# reply.  Then 3 writekeys are 3 record calls (the pstore's g_lock record
 	# is already local, so it needs none), one TRANS3_COMMIT is one child
-	# write, and the holding raw client makes two clients.
-	want_a_re='^num_clients=1 client_packets_recv=([0-9]+) client.req_control=\1 client.req_call=0 node.req_control=\1 node.reply_control=\1 node_packets_sent=[0-9]+ total_calls=0 num_call_latency=0$'
-	want_b='num_clients=2 client.req_call=3 total_calls=3 num_call_latency=3 pending_calls=0 childwrite_calls=1 pending_childwrite_calls=0 num_childwrite_latency=1'
-	nps=$(sed -E 's/.*node.req_control=([0-9]+) node.reply_control=([0-9]+) node_packets_sent=([0-9]+).*/\1 \2 \3/' <<<"$a")
-	read -r rq rp ns <<<"$nps"
-	if [[ $a =~ $want_a_re ]] && [ "$ns" = $((rq + rp)) ] && [ "$b" = "$want_b" ]; then
+	# write, and the holding raw client makes two clients.  The recovery
+	# daemon (a thread of ours that is a client of the socket, as Samba's
+	# ctdb_recoverd is) is one more client, and its timer-driven controls and
+	# leader broadcasts add to the packet counts as Debian's do: every
+	# control is still answered, so only that equality is checked.
+	want_a_re='^num_clients=2 client_packets_recv=([0-9]+) client.req_control=([0-9]+) client.req_call=0 node.req_control=\2 node.reply_control=\2 node_packets_sent=[0-9]+ total_calls=0 num_call_latency=0$'
+	want_b='num_clients=3 client.req_call=3 total_calls=3 num_call_latency=3 pending_calls=0 childwrite_calls=1 pending_childwrite_calls=0 num_childwrite_latency=1'
+	if [[ $a =~ $want_a_re ]] && [ "$b" = "$want_b" ]; then
 		pass statistics-counters
 	else fail statistics-counters "after reset: $a
 after workload: $b

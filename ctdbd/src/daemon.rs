@@ -9,7 +9,6 @@ use crate::config::{Config, Paths};
 use crate::control::Registry;
 use crate::db::{self, DbInfo, Done, Job, Reply};
 use crate::forward::RemoteControls;
-use crate::log_notice;
 use crate::messages::Registrations;
 use crate::node_link::NodeLinks;
 use crate::nodes::Node;
@@ -18,10 +17,10 @@ use crate::signals::SignalPipe;
 use crate::timers::{TimerEvent, TimerQueue};
 use crate::transport::{ClientId, Origin, Transport};
 use crate::tunables::Tunables;
+use crate::{log_err, log_notice};
 use crossbeam_channel::Receiver;
 use ctdb_protocol::types::{
-    RunState, CAP_LMASTER, NODE_FLAGS_DELETED, NODE_FLAGS_DISCONNECTED, NODE_FLAGS_UNHEALTHY,
-    RECOVERY_ACTIVE, RECOVERY_NORMAL,
+    RunState, NODE_FLAGS_DELETED, NODE_FLAGS_DISCONNECTED, NODE_FLAGS_UNHEALTHY, RECOVERY_ACTIVE,
 };
 use ctdb_protocol::wire::Timeval;
 use ctdb_protocol::{Generation, Pnn};
@@ -225,29 +224,8 @@ pub struct Daemon {
     pub(crate) stats: crate::stats::Stats,
     /// Record calls in flight between nodes (call.rs).
     pub(crate) calls: crate::call::Calls,
-}
-
-/// Four bytes from the kernel's random source, or None when it cannot be read.
-fn random_bytes() -> Option<[u8; 4]> {
-    use std::io::Read;
-    let mut b = [0u8; 4];
-    let mut f = std::fs::File::open("/dev/urandom").ok()?;
-    f.read_exact(&mut b).ok()?;
-    Some(b)
-}
-
-/// A random generation number that is never INVALID_GENERATION.
-pub fn new_generation() -> u32 {
-    loop {
-        let g = if let Some(b) = random_bytes() {
-            u32::from_le_bytes(b)
-        } else {
-            (Timeval::now().usec as u32).wrapping_mul(2654435761)
-        };
-        if g != Generation::INVALID.0 && g != 0 {
-            return g;
-        }
-    }
+    /// The recovery daemon thread (a client of this daemon's socket).
+    pub(crate) recoverd: Option<crate::recoverd::Handle>,
 }
 
 impl Daemon {
@@ -303,6 +281,7 @@ impl Daemon {
             shutdown_by_control: false,
             stats: Default::default(),
             calls: Default::default(),
+            recoverd: None,
         })
     }
 
@@ -312,30 +291,45 @@ impl Daemon {
         log_notice!("Set runstate to {} ({})", rs.name(), rs as u32);
     }
 
-    /// Single-node start-up: there is nobody to recover with, so the first
-    /// recovery is just a new generation and a vnn map of this node alone
-    /// (when it has the lmaster capability).  The first leader announcement
-    /// is due at once.  A recovery run (SET_RECMODE, SETVNNMAP) replaces
-    /// all of this.
+    /// Start-up as Samba's daemon: the node waits in FIRST_RECOVERY, in
+    /// recovery mode, with generation INVALID and a vnn map of every node of
+    /// the nodes file, until its leader's first recovery (END_RECOVERY then
+    /// moves it on to RUNNING). The recovery daemon, which elects the leader
+    /// and runs recoveries, starts now.
     pub(crate) fn startup(&mut self) {
         self.set_runstate(RunState::Init);
         self.set_runstate(RunState::Setup);
         self.set_runstate(RunState::FirstRecovery);
-        self.state.last_recovery_started = Timeval::now();
         self.state.recmode = RECOVERY_ACTIVE;
-        self.state.generation = Generation(new_generation());
-        self.state.vnn_map = if self.state.capabilities & CAP_LMASTER != 0 {
-            vec![Pnn(self.state.pnn)]
-        } else {
-            Vec::new()
+        self.state.generation = Generation::INVALID;
+        self.state.vnn_map = self
+            .state
+            .nodes
+            .iter()
+            .filter(|n| !n.deleted)
+            .map(|n| Pnn(n.pnn))
+            .collect();
+        self.start_recoverd();
+    }
+
+    /// Starts the recovery daemon thread; it connects to this daemon's
+    /// socket, which the loop serves from now on.
+    fn start_recoverd(&mut self) {
+        let st = &self.state;
+        let cfg = crate::recoverd::RecoverdConfig {
+            socket: st.paths.socket(),
+            cluster_lock: st.config.cluster_lock.clone(),
+            settings: crate::recoverd::settings(
+                ctdb_protocol::Pnn(st.pnn),
+                st.capabilities,
+                &st.config,
+                &st.tunables,
+            ),
         };
-        self.state.recmode = RECOVERY_NORMAL;
-        self.state.last_recovery_finished = Timeval::now();
-        self.stats.num_recoveries += 1;
-        log_notice!("Recovery complete, generation {}", self.state.generation);
-        self.set_runstate(RunState::Startup);
-        self.set_runstate(RunState::Running);
-        self.arm_timer(Instant::now(), TimerEvent::LeaderBroadcast);
+        match crate::recoverd::spawn(cfg) {
+            Ok(h) => self.recoverd = Some(h),
+            Err(e) => log_err!("Failed to start the recovery daemon: {e}"),
+        }
     }
 
     /// Queues a packet for a client or a node.
@@ -392,6 +386,9 @@ impl Daemon {
     /// goodbye.
     pub fn shutdown(mut self) {
         self.state.runstate = RunState::Shutdown;
+        if let Some(r) = self.recoverd.take() {
+            r.stop();
+        }
         log_notice!("Shutdown sequence complete, exiting.");
         // Dropping the traverse streams releases workers waiting to send.
         self.traverses.clear();
@@ -412,17 +409,5 @@ pub fn reply_of(done: Completion<Reply>) -> Reply {
     match done {
         Completion::Answered(r) => r,
         Completion::TimedOut => Reply::TimedOut,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn generations_are_random_and_never_invalid() {
-        let gens: std::collections::HashSet<u32> = (0..64).map(|_| new_generation()).collect();
-        assert!(gens.len() > 1, "64 draws gave one value: {gens:?}");
-        assert!(!gens.contains(&Generation::INVALID.0) && !gens.contains(&0));
     }
 }

@@ -206,13 +206,11 @@ pub(crate) mod tests {
     use crate::actions::Action;
     use crate::config::{Config, Paths};
     use crate::daemon::NodeState;
-    use crate::timers::TimerEvent;
     use crate::tunables::Tunables;
     use ctdb_protocol::types::{RunState, CAP_RECMASTER};
     use ctdb_protocol::wire::Timeval;
     use ctdb_protocol::{ControlOpcode, Generation, Srvid};
     use std::path::PathBuf;
-    use std::time::{Duration, Instant};
 
     /// A daemon on a socket in a fresh directory; nothing connects to it:
     /// the tests hand packets to `packet` and read the actions it queues.
@@ -365,28 +363,6 @@ pub(crate) mod tests {
         assert!(d.packet(c, &bad).is_err());
         let short = control(ControlOpcode::Ping, 0, 9, vec![]);
         assert!(d.packet(c, &short[..short.len() - 8]).is_err());
-        std::fs::remove_dir_all(dir).unwrap();
-    }
-
-    #[test]
-    fn the_leader_timer_announces_and_rearms() {
-        let (mut d, dir) = daemon("leader");
-        d.state.tunables.recover_interval = 3;
-        let now = Instant::now();
-        d.leader_timer(now);
-        let armed: Vec<_> = d
-            .outbox
-            .take()
-            .into_iter()
-            .filter_map(|a| match a {
-                Action::ArmTimer { at, event } => Some((at, event)),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(
-            armed,
-            [(now + Duration::from_secs(3), TimerEvent::LeaderBroadcast)]
-        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -68,7 +68,6 @@ impl Daemon {
         let now = Instant::now();
         while let Some(ev) = self.timers.pop_due(now) {
             match ev {
-                TimerEvent::LeaderBroadcast => self.leader_timer(now),
                 TimerEvent::Vacuum { db_id } => self.vacuum_timer(db_id, now),
                 TimerEvent::RequestExpired(tag) => self.expire(tag),
                 TimerEvent::Link(t) => self.link_timer(t, now),

@@ -5,6 +5,7 @@
 
 mod actions;
 mod call;
+mod cluster;
 #[allow(dead_code)] // some keys are parsed now and used by later features
 mod config;
 mod control;
@@ -20,6 +21,7 @@ mod ltdb;
 mod messages;
 mod node_link;
 mod nodes;
+mod recoverd;
 mod requests;
 mod signals;
 mod stats;

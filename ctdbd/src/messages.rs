@@ -1,16 +1,13 @@
 //! Srvids and messages: which client registered which srvid (and the
 //! notifications it left for when it goes), and delivery of REQ_MESSAGE
-//! packets to the registered clients.  The leader announcement is sent
-//! from here too.
+//! packets to the registered clients.  The leader announcement comes
+//! from the recovery daemon (`recoverd/`), a client like any other.
 
 use crate::daemon::Daemon;
-use crate::timers::TimerEvent;
 use crate::transport::{ClientId, Origin};
 use ctdb_protocol::packet::ReqMessage;
-use ctdb_protocol::types::CAP_RECMASTER;
 use ctdb_protocol::{Operation, Packet, Srvid};
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
 
 /// Why a notification could not be registered or removed.
 #[derive(Debug, PartialEq, Eq)]
@@ -126,26 +123,6 @@ impl Daemon {
                 self.send(Origin::Client(c), pkt.clone());
             }
         }
-    }
-
-    /// Tells one new SRVID_LEADER listener who leads, at once.
-    pub(crate) fn leader_to(&mut self, c: ClientId) {
-        if self.state.capabilities & CAP_RECMASTER == 0 {
-            return;
-        }
-        let pkt = self.message_packet(Srvid::LEADER.0, &self.state.pnn.to_le_bytes());
-        self.send(Origin::Client(c), pkt);
-    }
-
-    /// The leader (this node, while it is alone and leader-capable) announces
-    /// itself every RecoverInterval seconds, as the recovery daemon does.
-    pub(crate) fn leader_timer(&mut self, now: Instant) {
-        if self.state.capabilities & CAP_RECMASTER != 0 {
-            let pnn = self.state.pnn;
-            self.deliver_message(Srvid::LEADER.0, &pnn.to_le_bytes());
-        }
-        let secs = self.state.tunables.recover_interval.max(1) as u64;
-        self.arm_timer(now + Duration::from_secs(secs), TimerEvent::LeaderBroadcast);
     }
 }
 

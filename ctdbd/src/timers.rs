@@ -11,8 +11,6 @@ use std::time::Instant;
 /// What a timer is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TimerEvent {
-    /// Announce the leader to SRVID_LEADER listeners (every RecoverInterval).
-    LeaderBroadcast,
     /// A volatile database's vacuum run may be due (its `VacuumTimer` says
     /// whether it still is).
     Vacuum { db_id: u32 },
@@ -125,11 +123,11 @@ mod tests {
         let t0 = Instant::now();
         let mut q = TimerQueue::default();
         assert_eq!(q.next_deadline(), None);
-        q.arm(t0 + Duration::from_millis(5), TimerEvent::LeaderBroadcast);
+        q.arm(t0 + Duration::from_millis(5), TimerEvent::Keepalive);
         assert_eq!(q.pop_due(t0), None);
         assert_eq!(
             q.pop_due(t0 + Duration::from_millis(5)),
-            Some(TimerEvent::LeaderBroadcast)
+            Some(TimerEvent::Keepalive)
         );
     }
 }

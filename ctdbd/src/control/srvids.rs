@@ -26,11 +26,6 @@ fn register_srvid(d: &mut Daemon, req: &Request) -> Outcome {
     };
     d.registrations.register(c, srvid);
     log_info!("Registered message handler for srvid={}", srvid);
-    if srvid == Srvid::LEADER.0 {
-        // Tell a new listener at once who leads, rather than making it wait
-        // for the next periodic announcement.
-        d.leader_to(c);
-    }
     Outcome::status(0)
 }
 

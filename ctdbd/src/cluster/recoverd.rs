@@ -1,0 +1,565 @@
+//! One node's recovery daemon as a state machine: the election, the main
+//! loop's monitoring rounds, the recovery runs and the takeover runs, fed
+//! by [`Event`]s and answering with [`Action`]s.
+
+use super::batch::{Batch, Request, Tags};
+use super::election::{Election, Standing};
+use super::monitor::{self, NodeReport};
+use super::recovery::{Progress, RecoveryRun, RunSettings};
+use super::{log, Action, ControlAnswer, Event, Level, Tag, Time, Timer};
+use ctdb_protocol::messages::{ElectionMessage, SrvidMessage};
+use ctdb_protocol::types::{
+    NodeMap, VnnMap, CAP_RECMASTER, NODE_FLAGS_INACTIVE, RECOVERY_ACTIVE, RECOVERY_NORMAL,
+};
+use ctdb_protocol::wire::Timeval;
+use ctdb_protocol::{ControlReply, ControlRequest, Generation, Layout, Pnn, Srvid};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// What the recovery daemon of one node is configured with.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// This node.
+    pub pnn: Pnn,
+    /// Whether a cluster lock is configured.
+    pub cluster_lock: bool,
+    /// This node's capabilities (`CAP_RECMASTER` lets it lead).
+    pub capabilities: u32,
+    /// The wall clock at `Time(0)`: the node's election priority time.
+    pub start_wall: Timeval,
+    /// RecoverInterval.
+    pub recover_interval_ms: u64,
+    /// ElectionTimeout.
+    pub election_timeout_ms: u64,
+    /// `[cluster] leader timeout`.
+    pub leader_timeout_ms: u64,
+    /// The leader broadcast interval (one second in Samba).
+    pub leader_broadcast_ms: u64,
+    /// RecoverTimeout: how long a batch of controls may take.
+    pub recover_timeout_ms: u64,
+    /// RerecoveryTimeout: no new recovery this soon after one finished.
+    pub rerecovery_timeout_ms: u64,
+    /// RecBufferSizeLimit.
+    pub buffer_limit: usize,
+    /// Record buffers pushed per step.
+    pub buffers_per_step: usize,
+    /// Where recovery databases go (`None`: in memory).
+    pub recdb_dir: Option<PathBuf>,
+    /// Hash size of recovery databases.
+    pub recdb_hash_size: u32,
+    /// Seed of the generation numbers.
+    pub seed: u64,
+}
+
+/// The replies of one node in a monitoring round, as they arrive.
+#[derive(Default)]
+struct PartialReport {
+    nodemap: Option<NodeMap>,
+    recmode: Option<u32>,
+    vnnmap: Option<VnnMap>,
+    caps: Option<u32>,
+}
+
+/// The work of the main loop under way.
+enum Round {
+    Idle,
+    Local(Batch),
+    Remote { batch: Batch, local: NodeMap },
+    Recovery(Box<RecoveryRun>),
+    Takeover(Batch),
+}
+
+/// One node's recovery daemon.
+pub struct Recoverd {
+    s: Settings,
+    tags: Tags,
+    election: Election,
+    round: Round,
+    nodemap: Option<NodeMap>,
+    need_recovery: bool,
+    recovery_allowed_at: Time,
+    takeover_waiters: Vec<SrvidMessage>,
+    need_takeover: bool,
+    rng: u64,
+    recoveries: u32,
+}
+
+impl Recoverd {
+    /// A recovery daemon that knows no leader yet; send it [`Event::Start`].
+    pub fn new(s: Settings) -> Recoverd {
+        let election = Election::new(
+            s.pnn,
+            s.cluster_lock,
+            s.start_wall,
+            s.election_timeout_ms,
+            s.leader_timeout_ms,
+        );
+        Recoverd {
+            rng: s.seed ^ 0x9e37_79b9_7f4a_7c15,
+            s,
+            tags: Tags::default(),
+            election,
+            round: Round::Idle,
+            nodemap: None,
+            need_recovery: false,
+            recovery_allowed_at: Time(0),
+            takeover_waiters: Vec::new(),
+            need_takeover: false,
+            recoveries: 0,
+        }
+    }
+
+    /// The leader this node believes in.
+    pub fn leader(&self) -> Pnn {
+        self.election.leader()
+    }
+
+    /// True when this node leads and (with a cluster lock) holds the lock.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub fn leads_with_lock(&self) -> bool {
+        self.election.leads_with_lock()
+    }
+
+    /// Recoveries this node completed as leader.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub fn recoveries(&self) -> u32 {
+        self.recoveries
+    }
+
+    fn standing(&self) -> Standing {
+        let (flags, connected) = match &self.nodemap {
+            Some(m) => (
+                m.0.iter()
+                    .find(|n| n.pnn == self.s.pnn)
+                    .map_or(0, |n| n.flags),
+                monitor::connected_nodes(m).len() as u32,
+            ),
+            None => (0, 1),
+        };
+        Standing {
+            num_connected: connected,
+            node_flags: flags,
+            can_lead: self.s.capabilities & CAP_RECMASTER != 0 && flags & NODE_FLAGS_INACTIVE == 0,
+        }
+    }
+
+    fn next_generation(&mut self) -> Generation {
+        loop {
+            self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = self.rng;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            let g = (z ^ (z >> 31)) as u32;
+            if g != Generation::INVALID.0 && g != 0 {
+                return Generation(g);
+            }
+        }
+    }
+
+    /// Handles one event.
+    pub fn handle(&mut self, now: Time, ev: Event) -> Vec<Action> {
+        let mut out = Vec::new();
+        let led = self.election.leads_with_lock();
+        match ev {
+            Event::Start => self.start(now, &mut out),
+            Event::Timer(t) => self.on_timer(now, t, &mut out),
+            Event::Message { srvid, data } => self.on_message(now, srvid, &data, &mut out),
+            Event::Reply { tag, answer } => self.on_reply(now, tag, &answer, &mut out),
+            Event::Lock(o) => self.election.on_lock(o, &mut out),
+            Event::LockLost => {
+                let s = self.standing();
+                if self.election.on_lock_lost(&s, &mut out) {
+                    self.force_election(now, &mut out);
+                }
+            }
+            Event::Continue => {
+                if let Round::Recovery(run) = &mut self.round {
+                    let p = run.on_continue(now, &mut self.tags, &mut out);
+                    self.recovery_progress(now, p, &mut out);
+                }
+            }
+        }
+        if matches!(self.round, Round::Recovery(_)) && !self.election.leads_with_lock() {
+            if let Round::Recovery(run) = &mut self.round {
+                run.abort(&mut out);
+            }
+            log(
+                &mut out,
+                Level::Notice,
+                format!("Leader changed to {}, aborting recovery", self.leader()),
+            );
+            self.round = Round::Idle;
+        }
+        if !led && self.election.leads_with_lock() {
+            // A new leader checks the cluster at once rather than at the
+            // next interval.
+            out.push(Action::Timer {
+                at: now,
+                timer: Timer::MonitorNow,
+            });
+        }
+        out
+    }
+
+    fn start(&mut self, now: Time, out: &mut Vec<Action>) {
+        for srvid in [Srvid::ELECTION, Srvid::LEADER, Srvid::TAKEOVER_RUN] {
+            out.push(Action::Register(srvid));
+        }
+        out.push(Action::Timer {
+            at: now,
+            timer: Timer::MainLoop,
+        });
+        out.push(Action::Timer {
+            at: now.after_ms(self.s.leader_broadcast_ms),
+            timer: Timer::LeaderBroadcast,
+        });
+        // Fast start: a running cluster's leader broadcasts every second.
+        let first = self.s.leader_timeout_ms.min(2 * self.s.leader_broadcast_ms);
+        self.election.arm_leader_timeout(now, first, out);
+    }
+
+    fn on_timer(&mut self, now: Time, t: Timer, out: &mut Vec<Action>) {
+        match t {
+            Timer::MainLoop => {
+                out.push(Action::Timer {
+                    at: now.after_ms(self.s.recover_interval_ms),
+                    timer: Timer::MainLoop,
+                });
+                self.main_loop(now, out);
+            }
+            Timer::MonitorNow => self.main_loop(now, out),
+            Timer::LeaderBroadcast => {
+                out.push(Action::Timer {
+                    at: now.after_ms(self.s.leader_broadcast_ms),
+                    timer: Timer::LeaderBroadcast,
+                });
+                let s = self.standing();
+                self.election.broadcast_tick(&s, out);
+            }
+            Timer::BatchDeadline(id) => self.on_deadline(now, id, out),
+            _ => {
+                let s = self.standing();
+                if self.election.on_timer(now, &s, t, out) {
+                    self.force_election(now, out);
+                }
+            }
+        }
+    }
+
+    fn on_message(&mut self, now: Time, srvid: Srvid, data: &[u8], out: &mut Vec<Action>) {
+        let s = self.standing();
+        match srvid {
+            Srvid::ELECTION => match ElectionMessage::decode(data) {
+                Ok(em) => self.election.on_election(now, &s, &em, out),
+                Err(e) => log(out, Level::Error, format!("Bad election message: {e}")),
+            },
+            Srvid::LEADER => match Pnn::decode(data) {
+                Ok(p) => self.election.on_leader(now, &s, p, out),
+                Err(e) => log(
+                    out,
+                    Level::Warning,
+                    format!("Unable to parse leader broadcast: {e}"),
+                ),
+            },
+            Srvid::TAKEOVER_RUN => match SrvidMessage::decode(data) {
+                Ok(m) => self.takeover_waiters.push(m),
+                Err(_) => log(out, Level::Error, "Wrong size of return address".into()),
+            },
+            _ => {
+                if let Round::Recovery(run) = &mut self.round {
+                    run.on_message(srvid, data);
+                }
+            }
+        }
+    }
+
+    /// Sends a control whose reply nobody waits for.
+    fn fire(&mut self, to: Pnn, request: ControlRequest, out: &mut Vec<Action>) {
+        out.push(Action::Control {
+            tag: self.tags.tag(),
+            to,
+            request,
+            srvid: Srvid(0),
+            flags: 0,
+        });
+    }
+
+    fn force_election(&mut self, now: Time, out: &mut Vec<Action>) {
+        let targets = match &self.nodemap {
+            Some(m) => monitor::active_nodes(m),
+            None => vec![self.s.pnn],
+        };
+        for p in targets {
+            self.fire(p, ControlRequest::SetRecmode(RECOVERY_ACTIVE), out);
+        }
+        let s = self.standing();
+        self.election.force(now, &s, out);
+    }
+
+    fn main_loop(&mut self, now: Time, out: &mut Vec<Action>) {
+        self.election.main_loop_tick(now, out);
+        if self.election.in_progress() || !matches!(self.round, Round::Idle) {
+            return;
+        }
+        let me = self.s.pnn;
+        let reqs = vec![
+            Request::new(me, ControlRequest::GetNodeMap),
+            Request::new(me, ControlRequest::GetRecmode),
+            Request::new(me, ControlRequest::GetVnnMap),
+        ];
+        self.round = Round::Local(Batch::send(
+            &mut self.tags,
+            now,
+            self.s.recover_timeout_ms,
+            reqs,
+            out,
+        ));
+    }
+
+    fn on_reply(&mut self, now: Time, tag: Tag, a: &ControlAnswer, out: &mut Vec<Action>) {
+        let done = match &mut self.round {
+            Round::Idle => false,
+            Round::Local(b) | Round::Remote { batch: b, .. } | Round::Takeover(b) => {
+                b.answer(tag, a) && b.is_complete()
+            }
+            Round::Recovery(run) => {
+                if let Some(p) = run.on_reply(now, &mut self.tags, tag, a, out) {
+                    self.recovery_progress(now, p, out);
+                }
+                false
+            }
+        };
+        if done {
+            self.round_done(now, out);
+        }
+    }
+
+    fn on_deadline(&mut self, now: Time, id: u32, out: &mut Vec<Action>) {
+        let done = match &mut self.round {
+            Round::Idle => false,
+            Round::Local(b) | Round::Remote { batch: b, .. } | Round::Takeover(b) => b.deadline(id),
+            Round::Recovery(run) => {
+                if let Some(p) = run.on_deadline(now, &mut self.tags, id, out) {
+                    self.recovery_progress(now, p, out);
+                }
+                false
+            }
+        };
+        if done {
+            self.round_done(now, out);
+        }
+    }
+
+    fn round_done(&mut self, now: Time, out: &mut Vec<Action>) {
+        match std::mem::replace(&mut self.round, Round::Idle) {
+            Round::Local(b) => self.local_done(now, b, out),
+            Round::Remote { batch, local } => self.remote_done(now, batch, local, out),
+            Round::Takeover(b) => self.takeover_done(b, out),
+            Round::Idle | Round::Recovery(_) => {}
+        }
+    }
+
+    fn local_done(&mut self, now: Time, b: Batch, out: &mut Vec<Action>) {
+        if let Some(e) = b.failure {
+            log(
+                out,
+                Level::Error,
+                format!("Monitoring the local node failed: {e}"),
+            );
+            return;
+        }
+        let mut recmode = RECOVERY_ACTIVE;
+        for a in b.replies {
+            match a.reply {
+                ControlReply::GetNodeMap(m) => self.nodemap = Some(m),
+                ControlReply::Empty if a.pnn == self.s.pnn => recmode = a.status as u32,
+                _ => {}
+            }
+        }
+        let s = self.standing();
+        if s.node_flags & NODE_FLAGS_INACTIVE != 0 {
+            self.election.demote(now);
+            if recmode == RECOVERY_NORMAL {
+                log(
+                    out,
+                    Level::Error,
+                    "Node is stopped or banned but recovery mode is not active".into(),
+                );
+                self.fire(self.s.pnn, ControlRequest::SetRecmode(RECOVERY_ACTIVE), out);
+            }
+            return;
+        }
+        if !self.election.is_leader() {
+            return;
+        }
+        if !self.election.leads_with_lock() {
+            // A leader without the lock (it was told it leads by a
+            // broadcast, or lost the lock unnoticed) must not recover:
+            // an election makes the lock decide again.
+            log(out, Level::Error, "Failed cluster lock sanity check".into());
+            self.force_election(now, out);
+            return;
+        }
+        if self.need_recovery {
+            log(
+                out,
+                Level::Notice,
+                format!("Recovery needed: {}", monitor::Reason::Unfinished),
+            );
+            self.start_recovery(now, out);
+            return;
+        }
+        let Some(map) = self.nodemap.clone() else {
+            return;
+        };
+        let mut reqs = Vec::new();
+        for p in monitor::active_nodes(&map) {
+            for r in [
+                ControlRequest::GetNodeMap,
+                ControlRequest::GetRecmode,
+                ControlRequest::GetVnnMap,
+                ControlRequest::GetCapabilities,
+            ] {
+                reqs.push(Request::new(p, r));
+            }
+        }
+        let batch = Batch::send(&mut self.tags, now, self.s.recover_timeout_ms, reqs, out);
+        self.round = Round::Remote { batch, local: map };
+    }
+
+    fn remote_done(&mut self, now: Time, b: Batch, local: NodeMap, out: &mut Vec<Action>) {
+        if let Some(e) = b.failure {
+            log(out, Level::Error, format!("Monitoring failed: {e}"));
+            return;
+        }
+        let mut parts: BTreeMap<Pnn, PartialReport> = BTreeMap::new();
+        for a in b.replies {
+            let e = parts.entry(a.pnn).or_default();
+            match a.reply {
+                ControlReply::GetNodeMap(m) => e.nodemap = Some(m),
+                ControlReply::GetVnnMap(v) => e.vnnmap = Some(v),
+                ControlReply::GetCapabilities(c) => e.caps = Some(c),
+                ControlReply::Empty => e.recmode = Some(a.status as u32),
+                _ => {}
+            }
+        }
+        let reports: BTreeMap<Pnn, NodeReport> = parts
+            .into_iter()
+            .filter_map(|(p, r)| {
+                Some((
+                    p,
+                    NodeReport {
+                        nodemap: r.nodemap?,
+                        recmode: r.recmode?,
+                        vnnmap: r.vnnmap?,
+                        caps: r.caps?,
+                    },
+                ))
+            })
+            .collect();
+        let me = self.s.pnn;
+        for change in monitor::flag_updates(me, &local, &reports) {
+            log(
+                out,
+                Level::Notice,
+                format!(
+                    "Pushing updated flags for node {} ({:#x})",
+                    change.pnn, change.new_flags
+                ),
+            );
+            for p in monitor::connected_nodes(&local) {
+                self.fire(p, ControlRequest::ModifyFlags(change), out);
+            }
+        }
+        if let Some(reason) = monitor::verdict(me, &local, &reports) {
+            log(out, Level::Error, format!("Recovery needed: {reason}"));
+            self.start_recovery(now, out);
+            return;
+        }
+        if !self.takeover_waiters.is_empty() || self.need_takeover {
+            self.start_takeover(now, out);
+        }
+    }
+
+    fn start_recovery(&mut self, now: Time, out: &mut Vec<Action>) {
+        self.need_recovery = true;
+        if now < self.recovery_allowed_at {
+            return;
+        }
+        let run = RunSettings {
+            leader: self.s.pnn,
+            generation: self.next_generation(),
+            timeout_ms: self.s.recover_timeout_ms,
+            buffer_limit: self.s.buffer_limit,
+            buffers_per_step: self.s.buffers_per_step,
+            recdb_dir: self.s.recdb_dir.clone(),
+            recdb_hash_size: self.s.recdb_hash_size,
+        };
+        self.round = Round::Recovery(Box::new(RecoveryRun::start(now, &mut self.tags, run, out)));
+    }
+
+    fn recovery_progress(&mut self, now: Time, p: Progress, out: &mut Vec<Action>) {
+        match p {
+            Progress::Running => {}
+            Progress::Failed(_) => self.round = Round::Idle,
+            Progress::Done(vnnmap) => {
+                self.need_recovery = false;
+                self.recoveries += 1;
+                log(
+                    out,
+                    Level::Info,
+                    format!("Installed vnnmap {:?}", vnnmap.map),
+                );
+                self.recovery_allowed_at = now.after_ms(self.s.rerecovery_timeout_ms);
+                self.start_takeover(now, out);
+                out.push(Action::Message {
+                    to: Pnn::BROADCAST_CONNECTED,
+                    srvid: Srvid::RECONFIGURE,
+                    data: Vec::new(),
+                });
+            }
+        }
+    }
+
+    fn start_takeover(&mut self, now: Time, out: &mut Vec<Action>) {
+        let targets = match &self.nodemap {
+            Some(m) => monitor::connected_nodes(m),
+            None => vec![self.s.pnn],
+        };
+        let reqs = targets
+            .into_iter()
+            .map(|p| Request::new(p, ControlRequest::IpReallocated))
+            .collect();
+        let b = Batch::send(&mut self.tags, now, self.s.recover_timeout_ms, reqs, out);
+        if b.is_complete() {
+            self.takeover_done(b, out);
+        } else {
+            self.round = Round::Takeover(b);
+        }
+    }
+
+    fn takeover_done(&mut self, b: Batch, out: &mut Vec<Action>) {
+        // Without public addresses there is nothing to move: IPREALLOCATED
+        // only tells the nodes a takeover run happened, so its failure on a
+        // node is reported but does not fail the run.
+        if let Some(e) = b.failure {
+            log(out, Level::Warning, format!("IPREALLOCATED: {e}"));
+        }
+        log(
+            out,
+            Level::Notice,
+            "Takeover run completed successfully".into(),
+        );
+        self.need_takeover = false;
+        let answer = (self.s.pnn.0 as i32).to_bytes();
+        for w in std::mem::take(&mut self.takeover_waiters) {
+            if w.srvid.0 != 0 {
+                out.push(Action::Message {
+                    to: w.pnn,
+                    srvid: w.srvid,
+                    data: answer.clone(),
+                });
+            }
+        }
+    }
+}
