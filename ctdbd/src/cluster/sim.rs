@@ -578,6 +578,15 @@ impl Sim {
                 });
                 ok(ControlReply::DbAttach(id))
             }
+            _ => self.serve_db(i, from, req),
+        }
+    }
+
+    /// The server side of the database controls of a recovery on node `i`.
+    fn serve_db(&mut self, i: usize, from: usize, req: &ControlRequest) -> ControlAnswer {
+        use ControlRequest as R;
+        let s = &mut self.nodes[i].server;
+        match req {
             R::DbFreeze(id) => {
                 s.frozen.insert(*id);
                 ok(ControlReply::Empty)
