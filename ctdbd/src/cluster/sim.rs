@@ -145,6 +145,14 @@ enum Item {
         srvid: Srvid,
         data: Vec<u8>,
     },
+    /// The lock helper's answer to attempt `attempt` of a node (stale
+    /// attempts are dropped, as the driver drops a stopped helper's answer).
+    LockAnswer {
+        node: usize,
+        inc: u32,
+        attempt: u32,
+        outcome: LockOutcome,
+    },
     Chaos,
 }
 
@@ -173,6 +181,9 @@ pub struct Sim {
     group: Vec<u8>,
     link_clock: BTreeMap<(usize, usize), Time>,
     lock_holder: Option<usize>,
+    /// Per node: the current lock attempt, and whether its Held answer
+    /// reached the node (only then can the lock be lost).
+    lock_attempt: Vec<(u32, bool)>,
     chaos: bool,
     volatile_best: BTreeMap<Vec<u8>, u64>,
     acked: BTreeMap<Vec<u8>, Acked>,
@@ -248,6 +259,7 @@ impl Sim {
             group: vec![0; sc.nodes],
             link_clock: BTreeMap::new(),
             lock_holder: None,
+            lock_attempt: vec![(0, false); sc.nodes],
             chaos: true,
             volatile_best: BTreeMap::new(),
             acked: BTreeMap::new(),
@@ -412,17 +424,19 @@ impl Sim {
                         Some(h) if h == i => LockOutcome::Held,
                         Some(_) => LockOutcome::Contended,
                     };
+                    let attempt = self.lock_attempt[i].0 + 1;
+                    self.lock_attempt[i] = (attempt, false);
                     let at = self.now.after_ms(1 + self.rng.below(10));
-                    self.schedule(
-                        at,
-                        Item::Rd {
-                            node: i,
-                            inc,
-                            ev: Event::Lock(outcome),
-                        },
-                    );
+                    let item = Item::LockAnswer {
+                        node: i,
+                        inc,
+                        attempt,
+                        outcome,
+                    };
+                    self.schedule(at, item);
                 }
                 Action::ReleaseLock => {
+                    self.lock_attempt[i] = (self.lock_attempt[i].0 + 1, false);
                     if self.lock_holder == Some(i) {
                         self.lock_holder = None;
                     }
@@ -494,6 +508,18 @@ impl Sim {
                 if self.nodes[to].alive && self.nodes[to].inc == to_inc && self.connected(from, to)
                 {
                     self.message(to, srvid, data);
+                }
+                false
+            }
+            Item::LockAnswer {
+                node,
+                inc,
+                attempt,
+                outcome,
+            } => {
+                if self.lock_attempt[node].0 == attempt {
+                    self.lock_attempt[node].1 = outcome == LockOutcome::Held;
+                    self.deliver_rd_if(node, inc, Event::Lock(outcome));
                 }
                 false
             }
@@ -841,6 +867,7 @@ impl Sim {
         let n = &mut self.nodes[x];
         n.alive = false;
         n.inc += 1;
+        self.lock_attempt[x] = (self.lock_attempt[x].0 + 1, false);
         if self.lock_holder == Some(x) {
             self.lock_holder = None;
         }
@@ -903,7 +930,10 @@ impl Sim {
             }
             720..=769 => self.group.iter_mut().for_each(|g| *g = 0),
             770..=775 if self.sc.lock => {
-                if let Some(h) = self.lock_holder.take() {
+                let answered = |h: usize| self.lock_attempt[h].1;
+                if let Some(h) = self.lock_holder.filter(|h| answered(*h)) {
+                    self.lock_holder = None;
+                    self.lock_attempt[h] = (self.lock_attempt[h].0 + 1, false);
                     let inc = self.nodes[h].inc;
                     self.count("locks lost");
                     self.deliver_rd_if(h, inc, Event::LockLost);
