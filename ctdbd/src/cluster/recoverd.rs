@@ -306,6 +306,7 @@ impl Recoverd {
             Request::new(me, ControlRequest::GetNodeMap),
             Request::new(me, ControlRequest::GetRecmode),
             Request::new(me, ControlRequest::GetVnnMap),
+            Request::new(me, ControlRequest::GetCapabilities),
         ];
         self.round = Round::Local(Batch::send(
             &mut self.tags,
@@ -372,6 +373,8 @@ impl Recoverd {
         for a in b.replies {
             match a.reply {
                 ControlReply::GetNodeMap(m) => self.nodemap = Some(m),
+                // SET_RECMASTERROLE / SET_LMASTERROLE change these at run time.
+                ControlReply::GetCapabilities(c) => self.s.capabilities = c,
                 ControlReply::Empty if a.pnn == self.s.pnn => recmode = a.status as u32,
                 _ => {}
             }
