@@ -150,8 +150,23 @@ fn settle(c: &Cluster, alive: &[usize], ok: usize, what: &str) -> usize {
     }
 }
 
+/// Serialises runs of this test on one machine (several checkouts may run
+/// it at once; the addresses are fixed).
+fn machine_lock() -> nix::fcntl::Flock<std::fs::File> {
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(std::env::temp_dir().join("ctdbd-recoverd-cluster-127.0.12.lock"))
+        .unwrap();
+    nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| e)
+        .unwrap()
+}
+
 #[test]
 fn three_nodes_elect_recover_and_fail_over() {
+    let _serial = machine_lock();
     let dir = std::env::temp_dir().join(format!("recoverd-cluster-{}", std::process::id()));
     let mut c = layout(&dir);
     let started = Instant::now();
