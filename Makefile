@@ -97,8 +97,11 @@ compat-test: build
 
 # `make run`: Samba's own tools (Debian's tdb-tools binaries, unchanged) on our
 # library: tdbtool creates a database and stores records, tdbdump prints it,
-# tdbbackup backs it up and tdbbackup -v verifies it. Then one ctdbd node of
-# ours on 127.0.0.1 and Debian's `ctdb status` against it.
+# tdbbackup backs it up and tdbbackup -v verifies it. Then a cluster of three
+# ctdbd nodes of ours on free 127.0.0.x addresses (scripts/run-cluster.sh):
+# all OK in Debian's `ctdb status`, a record written on node 0 read on node 2.
+# `make run KIND=debian` runs the cluster part on Debian's ctdbd instead.
+KIND ?= $(BUILT)/ctdbd
 run: deps build
 	@d=$$(mktemp -d); lib=$(abspath $(BUILT)); \
 	export LD_LIBRARY_PATH=$$lib; set -e; \
@@ -110,7 +113,7 @@ run: deps build
 	echo "== tdbbackup -v $$d/demo.tdb (verify)"; tdbbackup -v $$d/demo.tdb; \
 	echo "== tdbdump $$d/demo.tdb.bak"; tdbdump $$d/demo.tdb.bak; \
 	rm -rf $$d
-	@bash scripts/run-node.sh $(BUILT)/ctdbd
+	@bash scripts/run-cluster.sh $(KIND)
 
 # Debian packages the build, `make run` and the tests need (installed if missing).
 deps:
@@ -121,7 +124,12 @@ deps:
 # Debian's libtdb.so.1 and on ours (LD_LIBRARY_PATH), and prints the table.
 # See docs/benchmarks.md. Not a timed test: bench-smoke only checks that every
 # workload runs (tiny sizes, < 30 s) and fails if the program fails.
-.PHONY: bench bench-smoke
+.PHONY: bench bench-smoke bench-cluster
+# bench/cluster.sh: 3 nodes of Debian's ctdbd, then 3 of ours, on the same
+# layout: start until all OK, recovery of 100,000 volatile records, SIGKILL of
+# a node until normal, peak RSS; ratios printed (docs/benchmarks.md).
+bench-cluster: build
+	OURS_LIBDIR=$(BUILT) bash bench/cluster.sh
 bench:
 	CARGO="$(CARGO)" CC="$(CC)" sh bench/run.sh
 

@@ -7,7 +7,9 @@
 # the engine's tests again in the debug profile (overflow checks on); the ABI
 # and header checks; the torture smoke; then the suites, each ending with its
 # own "N passed, M failed" line: libtdb compatibility, Samba's programs on our
-# library, and Debian's ctdb tool against our release ctdbd and Debian's.
+# library, Debian's ctdb tool against our release ctdbd and Debian's, and the
+# 3-node comparison (compat-tests/ctdb/cluster.sh: a cluster of ours beside a
+# cluster of Debian's; CLUSTER_SUITE=0 leaves it out).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +17,7 @@ MAKE=${MAKE:-make}
 CARGO=${CARGO:-cargo}
 BUILT=${BUILT:-target/release}
 SUITES="compat-tests/run.sh compat-tests/samba/run.sh compat-tests/ctdb/run.sh compat-tests/ctdb/nodelink.sh"
+[ "${CLUSTER_SUITE:-1}" = 0 ] || SUITES="$SUITES compat-tests/ctdb/cluster.sh"
 
 log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT

@@ -6,7 +6,6 @@
 
 use crate::actions::{Action, Outbox};
 use crate::config::{Config, Paths};
-use crate::control::databases::ActiveTraverse;
 use crate::control::Registry;
 use crate::db::{self, DbInfo, Done, Job, Reply};
 use crate::forward::RemoteControls;
@@ -188,8 +187,13 @@ pub struct Daemon {
     pub(crate) attach_waiters: HashMap<u32, Vec<ReplyTo>>,
     /// Work in flight and what finishes it.
     pub(crate) requests: RequestTracker<Daemon, Reply>,
-    /// Traverses in flight, streamed from their database's worker.
-    pub(crate) traverses: HashMap<Tag, ActiveTraverse>,
+    /// Traverses in flight: this node's walks and the collections for its
+    /// clients.
+    pub(crate) traverses: crate::control::traverse::Traverses,
+    /// TRANS3_COMMITs waiting for the nodes' answers.
+    pub(crate) commits: crate::control::persistent::Commits,
+    /// The tdb sequence numbers watched since ENABLE_SEQNUM.
+    pub(crate) seqnums: crate::control::persistent::SeqnumWatch,
     /// DB_PULLs in flight, streamed from their database's worker.
     pub(crate) pulls: HashMap<Tag, crate::control::pull::ActivePull>,
     /// Local clients' attaches held back until recovery ends (their tracked
@@ -218,6 +222,8 @@ pub struct Daemon {
     pub(crate) shutdown_by_control: bool,
     /// The daemon-wide statistics.
     pub(crate) stats: crate::stats::Stats,
+    /// Record calls in flight between nodes (call.rs).
+    pub(crate) calls: crate::call::Calls,
     /// The recovery daemon thread (a client of this daemon's socket).
     pub(crate) recoverd: Option<crate::recoverd::Handle>,
 }
@@ -258,7 +264,9 @@ impl Daemon {
             dbs: Vec::new(),
             attach_waiters: HashMap::new(),
             requests: RequestTracker::default(),
-            traverses: HashMap::new(),
+            traverses: Default::default(),
+            commits: Default::default(),
+            seqnums: Default::default(),
             pulls: HashMap::new(),
             deferred_attaches: Vec::new(),
             reclock_probe: Default::default(),
@@ -272,6 +280,7 @@ impl Daemon {
             exit_requested: false,
             shutdown_by_control: false,
             stats: Default::default(),
+            calls: Default::default(),
             recoverd: None,
         })
     }

@@ -1,21 +1,19 @@
 //! The databases concern on the loop's side: the catalogue (`DbInfo`), work
 //! handed to the database side (every job goes out as an `Action::Database`,
 //! in order) with its tracked continuation, the answers coming back, attach,
-//! thaw, and REQ_CALL.  The tdb side is `db.rs`.
+//! thaw.  Record calls are in `call.rs`; the tdb side is `db/`.
 
 use crate::actions::Action;
 use crate::control::{name_in, Outcome, Request};
 use crate::daemon::{reply_of, Daemon, DbContinuation, ReplyTo};
 use crate::db::{self, DbInfo, Done, Job, Op, Reply};
-use crate::requests::{Completion, Tag};
+use crate::requests::Tag;
 use crate::timers::TimerEvent;
-use crate::transport::{ClientId, Origin};
-use crate::{log_err, log_notice, log_warn};
+use crate::{log_err, log_notice};
 use ctdb_protocol::ltdb::RecData;
-use ctdb_protocol::packet::{ReplyCall, ReqCall};
 use ctdb_protocol::types::DB_FLAGS_PERSISTENT;
 use ctdb_protocol::wire::Reader;
-use ctdb_protocol::{Header, Layout, Operation, Packet};
+use ctdb_protocol::Layout;
 use std::time::{Duration, Instant};
 
 /// Catalogue bookkeeping run when a control's database work ends: it gets
@@ -271,8 +269,9 @@ impl Daemon {
         self.outbox.push(Action::Database(job));
     }
 
-    /// DB_THAW: a recovery transaction left open is cancelled and the calls
-    /// held back by the freeze are replayed in order.
+    /// DB_THAW: a recovery transaction left open is cancelled, the calls
+    /// held back by the freeze are replayed in order and the calls sent to
+    /// other nodes are sent again (call.rs).
     pub(crate) fn thaw(&mut self, id: u32) {
         let generation = self.state.generation;
         let Some(d) = self.db_mut(id) else {
@@ -282,61 +281,11 @@ impl Daemon {
         let cancel = d.transaction.take().is_some();
         d.frozen = false;
         d.invalid_records = false;
-        let deferred = std::mem::take(&mut d.deferred);
         if cancel {
             self.submit_untracked(id, Op::TransactionCancel);
         }
-        for (tok, pkt) in deferred {
-            let c = ClientId(tok);
-            if self.client_is_live(c) {
-                let _ = self.packet(Origin::Client(c), &pkt);
-            }
-        }
-    }
-
-    /// REQ_CALL.  This node is the only one in the vnn map, so it is lmaster
-    /// and dmaster of every record: the call runs locally (on the database
-    /// side, under the record's chain lock) and the reply goes straight
-    /// back.  Calls on a frozen database wait for the thaw.
-    pub(crate) fn request_call(&mut self, origin: Origin, hdr: Header, c: ReqCall, pkt: &[u8]) {
-        let db_id = c.db_id.0;
-        let Some(d) = self.dbs.iter_mut().find(|d| d.id == db_id && d.ready) else {
-            log_err!("Unknown database in request. db_id==0x{:08x}", db_id);
-            return;
-        };
-        if d.frozen {
-            match origin {
-                Origin::Client(cl) => d.deferred.push((cl.0, pkt.to_vec())),
-                Origin::Node(n) => log_warn!("Call from node {} on a frozen db dropped", n.0),
-            }
-            return;
-        }
-        let started = Instant::now();
-        let reqid = hdr.reqid;
-        let then: DbContinuation =
-            Box::new(move |d: &mut Daemon, done| d.call_done(origin, reqid, started, done));
-        let op = Op::Call {
-            key: c.key,
-            callid: c.callid,
-        };
-        self.submit(db_id, op, then, None);
-        self.stats.total_calls += 1;
-        self.stats.pending_calls += 1;
-    }
-
-    fn call_done(&mut self, to: Origin, reqid: u32, started: Instant, done: Completion<Reply>) {
-        self.stats.call_done(started);
-        let (st, data) = match reply_of(done) {
-            Reply::Call { status, data } => (status, data),
-            Reply::Failed(why) => {
-                log_err!("Record call failed: {}", why);
-                (-1, Vec::new())
-            }
-            _ => (-1, Vec::new()),
-        };
-        let h = self.own_header(Operation::ReplyCall, reqid);
-        let body = ReplyCall { status: st, data };
-        self.send(to, Packet::ReplyCall(body).encode(h));
+        self.replay_deferred(id);
+        self.resend_calls(id);
     }
 
     /// Arms the timer for a volatile database's next vacuum run, as its

@@ -8,7 +8,9 @@ use crate::forward::Route;
 use crate::transport::{ClientId, Origin};
 use crate::{log_err, log_notice};
 use ctdb_protocol::header::HEADER_LEN;
-use ctdb_protocol::packet::{ReplyControl, ReqCall, ReqControl, ReqMessage};
+use ctdb_protocol::packet::{
+    ReplyCall, ReplyControl, ReplyDmaster, ReplyError, ReqCall, ReqControl, ReqDmaster, ReqMessage,
+};
 use ctdb_protocol::wire::Reader;
 use ctdb_protocol::{Header, Layout, Operation, Packet, Pnn};
 
@@ -100,6 +102,18 @@ impl Daemon {
                 let c = ReqCall::read(&mut body).map_err(err)?;
                 self.request_call(origin, hdr, c, pkt);
             }
+            Operation::ReqDmaster if origin.client().is_none() => {
+                self.request_dmaster(hdr, ReqDmaster::read(&mut body).map_err(err)?);
+            }
+            Operation::ReplyDmaster if origin.client().is_none() => {
+                self.reply_dmaster(hdr, ReplyDmaster::read(&mut body).map_err(err)?);
+            }
+            Operation::ReplyCall if origin.client().is_none() => {
+                self.reply_call(hdr, ReplyCall::read(&mut body).map_err(err)?);
+            }
+            Operation::ReplyError if origin.client().is_none() => {
+                self.reply_error(hdr, ReplyError::read(&mut body).map_err(err)?);
+            }
             op => {
                 log_err!(
                     "Packet with unsupported operation {} from client, ignored",
@@ -180,6 +194,8 @@ impl Daemon {
             for w in self.attach_waiters.values_mut() {
                 w.retain(|x| x.origin != Origin::Client(id));
             }
+            self.traverses_client_gone(id);
+            self.commits_client_gone(Origin::Client(id));
         }
     }
 }
@@ -199,7 +215,27 @@ pub(crate) mod tests {
     /// A daemon on a socket in a fresh directory; nothing connects to it:
     /// the tests hand packets to `packet` and read the actions it queues.
     pub(crate) fn daemon(tag: &str) -> (Daemon, PathBuf) {
-        let dir = std::env::temp_dir().join(format!("ctdbd-disp-{}-{}", tag, std::process::id()));
+        let (mut d, dir) = unconnected_daemon(tag, 0, 2);
+        // Node 1 is not connected: only this node serves.
+        d.state.node_flags[1] = ctdb_protocol::types::NODE_FLAGS_DISCONNECTED;
+        d.state.vnn_map = vec![Pnn(0)];
+        (d, dir)
+    }
+
+    /// `daemon` as node `pnn` of a cluster of `count` nodes (127.0.0.1 up),
+    /// every one in the vnn map and active.
+    pub(crate) fn node_daemon(tag: &str, pnn: u32, count: u32) -> (Daemon, PathBuf) {
+        let (mut d, dir) = unconnected_daemon(tag, pnn, count);
+        for p in (0..count).filter(|&p| p != pnn) {
+            d.node_connected(Pnn(p));
+        }
+        (d, dir)
+    }
+
+    /// `node_daemon` before the transport has connected any other node.
+    fn unconnected_daemon(tag: &str, pnn: u32, count: u32) -> (Daemon, PathBuf) {
+        let dir =
+            std::env::temp_dir().join(format!("ctdbd-disp-{}-{}-{}", tag, pnn, std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let listener = std::os::unix::net::UnixListener::bind(dir.join("sock")).unwrap();
@@ -221,11 +257,12 @@ pub(crate) mod tests {
             script_log_level: 0,
         };
         let now = Timeval::now();
+        let nodes: String = (1..=count).map(|i| format!("127.0.0.{i}\n")).collect();
         let state = NodeState {
-            pnn: 0,
-            nodes: crate::nodes::parse("127.0.0.1\n127.0.0.2\n").unwrap(),
+            pnn,
+            nodes: crate::nodes::parse(&nodes).unwrap(),
             generation: Generation(77),
-            vnn_map: vec![Pnn(0)],
+            vnn_map: (0..count).map(Pnn).collect(),
             recmode: 0,
             all_frozen: false,
             runstate: RunState::Running,
@@ -234,7 +271,7 @@ pub(crate) mod tests {
             last_recovery_finished: now,
             tunables: Tunables::default(),
             capabilities: CAP_RECMASTER,
-            node_flags: vec![0, ctdb_protocol::types::NODE_FLAGS_DISCONNECTED],
+            node_flags: vec![0; count as usize],
             config,
             paths: Paths {
                 etcdir: dir.clone(),

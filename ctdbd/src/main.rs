@@ -4,6 +4,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 mod actions;
+mod call;
 mod cluster;
 #[allow(dead_code)] // some keys are parsed now and used by later features
 mod config;

@@ -16,12 +16,14 @@ use std::collections::HashMap;
 /// Attaches in a cluster: announced to the other nodes, held back during
 /// recovery.
 pub mod cluster_attach;
-/// Database catalogue, attach, seqnums, traverses, flags, TRANS3_COMMIT.
+/// Database catalogue, attach, seqnums, flags.
 pub mod databases;
 /// MODIFY_FLAGS and the flags of this node (ban, stop, disable).
 pub mod flags;
 /// Who this node is and how it is.
 pub mod node_state;
+/// TRANS3_COMMIT and UPDATE_RECORD across the nodes.
+pub mod persistent;
 /// Public addresses and interfaces.
 pub mod public_ips;
 /// DB_PULL: a frozen database's records streamed to a srvid on a node.
@@ -36,6 +38,8 @@ mod recovery_tests;
 pub mod srvids;
 /// Statistics.
 pub mod statistics;
+/// Cluster-wide traverses.
+pub mod traverse;
 /// Tunables.
 pub mod tunables;
 /// Vacuum runs and the delete queue.
@@ -159,6 +163,8 @@ impl Registry {
         statistics::register(&mut r);
         public_ips::register(&mut r);
         databases::register(&mut r);
+        persistent::register(&mut r);
+        traverse::register(&mut r);
         recovery::register(&mut r);
         recmode::register(&mut r);
         pull::register(&mut r);
@@ -226,6 +232,11 @@ mod tests {
             ControlOpcode::StatisticsReset,
             ControlOpcode::DbAttach,
             ControlOpcode::TraverseStart,
+            ControlOpcode::TraverseAll,
+            ControlOpcode::TraverseData,
+            ControlOpcode::UpdateRecord,
+            ControlOpcode::TraverseKill,
+            ControlOpcode::TraverseAllExt,
             ControlOpcode::RegisterSrvid,
             ControlOpcode::DeregisterSrvid,
             ControlOpcode::GetDbName,

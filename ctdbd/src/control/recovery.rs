@@ -283,7 +283,7 @@ impl Daemon {
                 }
             }
         });
-        let vnn_map = self.state.vnn_map.iter().map(|p| p.0).collect();
+        let vnn_map = self.state.vnn_map.clone();
         self.submit(db_id, Op::PushStore { recs, vnn_map }, then, None);
     }
 }

@@ -790,11 +790,12 @@ fn a_ban_makes_the_node_inactive_until_it_runs_out() {
 
 #[test]
 fn lmaster_is_the_keys_slot_in_the_vnn_map() {
-    use crate::db::lmaster;
+    use crate::call::lmaster;
     // Jenkins hashes of these keys are known (db ids of Samba's names).
-    assert_eq!(lmaster(&[5, 6], b"foo.tdb\0"), Some(5));
-    assert_eq!(lmaster(&[5, 6, 7], b"foo.tdb\0"), Some(7));
-    assert_eq!(lmaster(&[5, 6, 7], b"bar.tdb\0"), Some(5));
+    let p = |v: &[u32]| v.iter().map(|&x| Pnn(x)).collect::<Vec<_>>();
+    assert_eq!(lmaster(&p(&[5, 6]), b"foo.tdb\0"), Some(Pnn(5)));
+    assert_eq!(lmaster(&p(&[5, 6, 7]), b"foo.tdb\0"), Some(Pnn(7)));
+    assert_eq!(lmaster(&p(&[5, 6, 7]), b"bar.tdb\0"), Some(Pnn(5)));
     assert_eq!(lmaster(&[], b"foo.tdb\0"), None);
 }
 

@@ -106,6 +106,16 @@ pub struct PushState {
     pub failed: bool,
 }
 
+impl Op {
+    /// The key of a record call or record step (these queue per chain).
+    pub fn record_key(&self) -> Option<&[u8]> {
+        match self {
+            Op::Call { key, .. } | Op::Record { key, .. } => Some(key),
+            _ => None,
+        }
+    }
+}
+
 impl DbInfo {
     pub fn kind(&self) -> Kind {
         kind_of(self.flags)
@@ -122,15 +132,8 @@ pub fn kind_of(db_flags: u8) -> Kind {
     }
 }
 
-/// The lmaster of `key`: its slot (Jenkins hash modulo the map's size) in
-/// the vnn map, as Samba's ctdb_lmaster; None for an empty map.
-pub fn lmaster(vnn_map: &[u32], key: &[u8]) -> Option<u32> {
-    if vnn_map.is_empty() {
-        return None;
-    }
-    let slot = tdb_engine::hash::jenkins_hash(key) as usize % vnn_map.len();
-    Some(vnn_map[slot])
-}
+/// Record-call flag: a vacuum run migrates an empty record to its lmaster.
+pub const CALL_FLAG_VACUUM_MIGRATION: u32 = 0x0000_0002;
 
 /// Record-call function id: migrate the record, return nothing.
 pub const CALL_NULL_FUNC: u32 = 0xFF00_0001;
@@ -180,6 +183,10 @@ pub enum Op {
     /// REQ_CALL on this node as dmaster: run the call function, store the
     /// record back (bumping the rsn) and return the reply data.
     Call { key: Vec<u8>, callid: u32 },
+    /// One step of a record's migration between nodes (call.rs), run under
+    /// the record's chain lock like `Call` and kept in order with the calls
+    /// on the same chain.
+    Record { key: Vec<u8>, step: RecordStep },
     /// Every record (header included) a traverse should report, streamed to
     /// `sink` in batches and then its end; no `Done` comes for it.
     Traverse {
@@ -191,10 +198,13 @@ pub enum Op {
     Pull { sink: traverse::Sink },
     /// The persistent sequence number (0 when unset).
     GetSeqnum,
-    /// TRANS3_COMMIT / UPDATE_RECORD: store (key, header, value) records in
-    /// one tdb transaction, refusing an older rsn for changed data.
+    /// UPDATE_RECORD (a TRANS3_COMMIT's part on each node): store (key,
+    /// header, value) records in one tdb transaction, refusing an older rsn
+    /// for changed data; with `replace_only` (volatile databases) records
+    /// not in the file are skipped.
     PersistentStore {
         recs: Vec<(Vec<u8>, Header, Vec<u8>)>,
+        replace_only: bool,
     },
     /// DB_TRANSACTION_START: a recovery transaction (an open one is
     /// cancelled first).
@@ -207,7 +217,7 @@ pub enum Op {
     /// (empty: this node).
     PushStore {
         recs: Vec<(Vec<u8>, Header, Vec<u8>)>,
-        vnn_map: Vec<u32>,
+        vnn_map: Vec<ctdb_protocol::Pnn>,
     },
     /// Does nothing; its reply orders a control after earlier operations.
     Barrier,
@@ -223,8 +233,11 @@ pub enum Op {
     /// ENABLE_SEQNUM: the daemon's handle bumps the tdb sequence number on
     /// every store from now on.
     EnableSeqnum,
-    /// UPDATE_SEQNUM from another node: bump the tdb sequence number.
+    /// UPDATE_SEQNUM from another node: bump the tdb sequence number; the
+    /// reply is the new one.
     IncrementSeqnum,
+    /// The tdb's own sequence number (what ENABLE_SEQNUM makes stores bump).
+    TdbSeqnum,
     /// SCHEDULE_FOR_DELETION: queue an emptied record for the next vacuum
     /// run (with the header the client stored).
     ScheduleForDeletion { key: Vec<u8>, header: Header },
@@ -240,11 +253,80 @@ pub enum Op {
     Panic,
 }
 
+/// A record call as the dmaster runs it: the function and what the
+/// requester asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallSpec {
+    /// CALL_*_FUNC.
+    pub callid: u32,
+    /// CALL_FLAG_* of the request (a vacuum migration marks the record).
+    pub flags: u32,
+}
+
+/// One step of a record migration, run on the database's worker under the
+/// record's chain lock; `lmaster` is the key's lmaster in the current vnn
+/// map.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecordStep {
+    /// REQ_CALL here: with this node as dmaster the call runs (requester
+    /// this node) or the record is handed to `requester`; otherwise the
+    /// answer says which node the local copy names as dmaster.
+    Request {
+        call: CallSpec,
+        requester: u32,
+        lmaster: u32,
+    },
+    /// REQ_DMASTER at the lmaster: `sender` (the dmaster) gives the record
+    /// to `new_dmaster`; when that is this node, `call` runs after it.
+    DmasterRequest {
+        sender: u32,
+        new_dmaster: u32,
+        rsn: u64,
+        flags: u32,
+        data: Vec<u8>,
+        call: Option<CallSpec>,
+        lmaster: u32,
+    },
+    /// REPLY_DMASTER (or a REQ_DMASTER naming this node): store the record
+    /// as its dmaster, then run `call` if one waits for it.
+    BecomeDmaster {
+        rsn: u64,
+        flags: u32,
+        data: Vec<u8>,
+        call: Option<CallSpec>,
+        lmaster: u32,
+    },
+}
+
+/// A record handed to another node: what goes into the REQ_DMASTER (to the
+/// lmaster) or REPLY_DMASTER (from the lmaster) packet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Handover {
+    /// The new dmaster.
+    pub to: u32,
+    /// True when this node is the lmaster: REPLY_DMASTER goes straight to
+    /// the new dmaster; otherwise REQ_DMASTER goes to the lmaster.
+    pub from_lmaster: bool,
+    /// The record's rsn as handed over.
+    pub rsn: u64,
+    /// The record's header flags as handed over.
+    pub flags: u32,
+    /// The record's value.
+    pub data: Vec<u8>,
+}
+
 /// The result of one operation.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Reply {
     /// A record call's status and reply data.
     Call { status: i32, data: Vec<u8> },
+    /// A record step found another node named as dmaster in the local copy.
+    NotDmaster { dmaster: u32 },
+    /// A record step gave the record away.
+    Handover(Handover),
+    /// REQ_DMASTER from a node the lmaster does not know as the dmaster
+    /// (Samba then forces a recovery); the local header's dmaster and rsn.
+    DmasterRefused { dmaster: u32, rsn: u64 },
     /// GetSeqnum's value.
     Seqnum(u64),
     /// Done.
@@ -253,6 +335,12 @@ pub enum Reply {
     Failed(String),
     /// A vacuum run hit VacuumMaxRunTime and stopped.
     TimedOut,
+    /// Another node's REPLY_CONTROL to a control this daemon sent.
+    Control {
+        status: i32,
+        data: Vec<u8>,
+        errmsg: Option<String>,
+    },
 }
 
 /// What the workers report to the event loop.

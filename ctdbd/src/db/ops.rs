@@ -3,7 +3,10 @@
 
 use std::ffi::CString;
 
-use super::{Op, Reply, Wake, CALL_FETCH_FUNC, CALL_FETCH_WITH_HEADER_FUNC, CALL_NULL_FUNC};
+use super::{
+    CallSpec, Handover, Op, RecordStep, Reply, Wake, CALL_FETCH_FUNC, CALL_FETCH_WITH_HEADER_FUNC,
+    CALL_NULL_FUNC,
+};
 use crate::ltdb::{self, Header, Kind, NodeView};
 use crate::vacuum::{self, DeleteQueue};
 use tdb_engine::{Tdb, TdbError};
@@ -65,19 +68,14 @@ impl OpenDb {
         let q = &mut self.queue;
         Outcome::Done(match op {
             Op::Call { key, callid } => {
-                let r = if lock == ChainLock::Try {
-                    t.chainlock_nonblock(&key)
-                } else {
-                    t.chainlock(&key)
-                };
-                match r {
-                    Ok(()) => {}
-                    Err(TdbError::Lock) if lock == ChainLock::Try => return Outcome::ChainBusy,
-                    Err(e) => return Outcome::Done(terr("chainlock", e)),
-                }
-                let r = call_locked(t, q, kind, node, &key, callid);
-                let _ = t.chainunlock(&key);
-                r
+                return under_chainlock(t, &key, lock, |t| {
+                    call_locked(t, q, kind, node, &key, callid)
+                });
+            }
+            Op::Record { key, step } => {
+                return under_chainlock(t, &key, lock, |t| {
+                    record_step(t, q, kind, node.pnn, &key, step)
+                });
             }
             // The worker walks traverses itself (traverse::Walk).
             Op::Traverse { sink, .. } | Op::Pull { sink } => {
@@ -93,7 +91,9 @@ impl OpenDb {
                 Ok(_) => Reply::Seqnum(0),
                 Err(e) => terr("fetch seqnum", e),
             },
-            Op::PersistentStore { recs } => persistent_store(t, q, kind, node, id, &recs),
+            Op::PersistentStore { recs, replace_only } => {
+                persistent_store(t, q, kind, node, id, &recs, replace_only)
+            }
             Op::TransactionStart => {
                 if t.transaction_active() {
                     let _ = t.transaction_cancel();
@@ -139,8 +139,9 @@ impl OpenDb {
             }
             Op::IncrementSeqnum => {
                 t.increment_seqnum_nonblock();
-                Reply::Ok
+                Reply::Seqnum(u64::from(t.get_seqnum() as u32))
             }
+            Op::TdbSeqnum => Reply::Seqnum(u64::from(t.get_seqnum() as u32)),
             Op::Wipe => match t.wipe_all() {
                 Ok(()) => Reply::Ok,
                 Err(e) => terr("wipe", e),
@@ -183,8 +184,8 @@ pub(super) fn terr(what: &str, e: TdbError) -> Reply {
     Reply::Failed(format!("{what}: {}", e.message()))
 }
 
-/// TRANS3_COMMIT / UPDATE_RECORD: the records in one transaction, refusing
-/// an older rsn for changed data.
+/// UPDATE_RECORD: the records in one transaction, refusing an older rsn for
+/// changed data; `replace_only` skips records the file does not hold.
 fn persistent_store(
     t: &mut Tdb,
     q: &mut DeleteQueue,
@@ -192,11 +193,15 @@ fn persistent_store(
     node: NodeView,
     id: u32,
     recs: &[(Vec<u8>, Header, Vec<u8>)],
+    replace_only: bool,
 ) -> Reply {
     if let Err(e) = t.transaction_start() {
         return terr("transaction start", e);
     }
     for (key, header, data) in recs {
+        if replace_only && !t.exists(key) {
+            continue;
+        }
         let (old, olddata) = match ltdb::fetch(t, kind, node, key, q) {
             Ok(x) => x,
             Err(e) => {
@@ -234,13 +239,13 @@ fn push_store(
     kind: Kind,
     node: NodeView,
     recs: &[(Vec<u8>, Header, Vec<u8>)],
-    vnn_map: &[u32],
+    vnn_map: &[ctdb_protocol::Pnn],
 ) -> Reply {
     for (key, header, data) in recs {
         let mut h = *header;
         h.flags &= !ltdb::REC_RO_FLAGS;
         let view = NodeView {
-            lmaster: super::lmaster(vnn_map, key).unwrap_or(node.lmaster),
+            lmaster: crate::call::lmaster(vnn_map, key).map_or(node.lmaster, |p| p.0),
             ..node
         };
         match ltdb::store(t, kind, view, key, &mut h, data) {
@@ -251,9 +256,33 @@ fn push_store(
     Reply::Ok
 }
 
-/// A record call with the chain locked: this node is dmaster of the record
-/// (it is the only node), so the call runs locally and the record is stored
-/// back, which is what "immediate migration" amounts to here.
+/// Runs `f` with the chain of `key` locked (tried only, with `ChainLock::Try`:
+/// a busy chain gives `Outcome::ChainBusy` and nothing is done).
+fn under_chainlock(
+    t: &mut Tdb,
+    key: &[u8],
+    lock: ChainLock,
+    f: impl FnOnce(&mut Tdb) -> Reply,
+) -> Outcome {
+    let r = if lock == ChainLock::Try {
+        t.chainlock_nonblock(key)
+    } else {
+        t.chainlock(key)
+    };
+    match r {
+        Ok(()) => {}
+        Err(TdbError::Lock) if lock == ChainLock::Try => return Outcome::ChainBusy,
+        Err(e) => return Outcome::Done(terr("chainlock", e)),
+    }
+    let reply = f(t);
+    let _ = t.chainunlock(key);
+    Outcome::Done(reply)
+}
+
+/// A record call with the chain locked when no vnn map routes calls: this
+/// node is the only lmaster, so it is dmaster of every record and takes
+/// over a copy another node was dmaster of; the call runs locally and the
+/// record is stored back.
 fn call_locked(
     t: &mut Tdb,
     q: &mut DeleteQueue,
@@ -266,11 +295,23 @@ fn call_locked(
         Ok(x) => x,
         Err(e) => return terr("fetch", e),
     };
-    if header.dmaster != node.pnn {
-        // A copy another node was dmaster of; alone in the cluster, this node
-        // takes the record over.
-        header.dmaster = node.pnn;
-    }
+    header.dmaster = node.pnn;
+    run_call(t, q, kind, node, key, header, data, callid)
+}
+
+/// Runs the call function on a record this node is dmaster of and stores
+/// the record back (which bumps the rsn of a volatile record).
+#[allow(clippy::too_many_arguments)]
+fn run_call(
+    t: &mut Tdb,
+    q: &mut DeleteQueue,
+    kind: Kind,
+    node: NodeView,
+    key: &[u8],
+    mut header: Header,
+    data: Vec<u8>,
+    callid: u32,
+) -> Reply {
     let reply = match callid {
         CALL_NULL_FUNC => Vec::new(),
         CALL_FETCH_FUNC => data.clone(),
@@ -295,6 +336,165 @@ fn call_locked(
     Reply::Call {
         status: 0,
         data: reply,
+    }
+}
+
+/// One step of a record migration with the chain locked (Samba's
+/// ctdb_request_call, ctdb_request_dmaster and ctdb_become_dmaster).
+fn record_step(
+    t: &mut Tdb,
+    q: &mut DeleteQueue,
+    kind: Kind,
+    pnn: u32,
+    key: &[u8],
+    step: RecordStep,
+) -> Reply {
+    match step {
+        RecordStep::Request {
+            call,
+            requester,
+            lmaster,
+        } => {
+            let node = NodeView { pnn, lmaster };
+            let (header, data) = match ltdb::fetch(t, kind, node, key, q) {
+                Ok(x) => x,
+                Err(e) => return terr("fetch", e),
+            };
+            if header.dmaster != pnn {
+                return Reply::NotDmaster {
+                    dmaster: header.dmaster,
+                };
+            }
+            if requester != pnn {
+                return hand_over(t, q, kind, node, key, header, data, requester);
+            }
+            run_call(t, q, kind, node, key, header, data, call.callid)
+        }
+        RecordStep::DmasterRequest {
+            sender,
+            new_dmaster,
+            rsn,
+            flags,
+            data,
+            call,
+            lmaster,
+        } => {
+            let node = NodeView { pnn, lmaster };
+            let (mut header, _) = match ltdb::fetch(t, kind, node, key, q) {
+                Ok(x) => x,
+                Err(e) => return terr("fetch", e),
+            };
+            // Only the dmaster the lmaster knows may hand the record on,
+            // except for a record the lmaster never gave away.
+            if header.dmaster != sender && (header.rsn != 0 || header.dmaster != pnn) {
+                return Reply::DmasterRefused {
+                    dmaster: header.dmaster,
+                    rsn: header.rsn,
+                };
+            }
+            if new_dmaster == pnn {
+                return become_dmaster(t, q, kind, node, key, rsn, flags, data, call);
+            }
+            header.rsn = rsn;
+            header.flags = flags;
+            header.dmaster = new_dmaster;
+            if let Err(e) = ltdb::store(t, kind, node, key, &mut header, &data) {
+                return terr("store", e);
+            }
+            Reply::Handover(Handover {
+                to: new_dmaster,
+                from_lmaster: true,
+                rsn: header.rsn,
+                flags: header.flags,
+                data,
+            })
+        }
+        RecordStep::BecomeDmaster {
+            rsn,
+            flags,
+            data,
+            call,
+            lmaster,
+        } => {
+            let node = NodeView { pnn, lmaster };
+            become_dmaster(t, q, kind, node, key, rsn, flags, data, call)
+        }
+    }
+}
+
+/// Gives the record to `requester` (Samba's ctdb_call_send_dmaster): a value
+/// marks it MIGRATED_WITH_DATA; the local copy then names the requester as
+/// dmaster (and, off the lmaster, an empty copy is deleted).
+#[allow(clippy::too_many_arguments)]
+fn hand_over(
+    t: &mut Tdb,
+    q: &mut DeleteQueue,
+    kind: Kind,
+    node: NodeView,
+    key: &[u8],
+    mut header: Header,
+    data: Vec<u8>,
+    requester: u32,
+) -> Reply {
+    if !data.is_empty() {
+        header.flags |= ltdb::REC_FLAG_MIGRATED_WITH_DATA;
+    }
+    // Off the lmaster, the REQ_DMASTER carries the header as it was before
+    // the local store; the lmaster's REPLY_DMASTER the header as stored.
+    let sent = (header.rsn, header.flags);
+    header.dmaster = requester;
+    match ltdb::store(t, kind, node, key, &mut header, &data) {
+        Ok(a) => q.apply(key, &header, a),
+        Err(e) => return terr("store", e),
+    }
+    let from_lmaster = node.lmaster == node.pnn;
+    let (rsn, flags) = if from_lmaster {
+        (header.rsn, header.flags)
+    } else {
+        sent
+    };
+    Reply::Handover(Handover {
+        to: requester,
+        from_lmaster,
+        rsn,
+        flags,
+        data,
+    })
+}
+
+/// Stores a record handed to this node with this node as dmaster (the store
+/// bumps the rsn), then runs the call that waited for it, if any.
+#[allow(clippy::too_many_arguments)]
+fn become_dmaster(
+    t: &mut Tdb,
+    q: &mut DeleteQueue,
+    kind: Kind,
+    node: NodeView,
+    key: &[u8],
+    rsn: u64,
+    flags: u32,
+    data: Vec<u8>,
+    call: Option<CallSpec>,
+) -> Reply {
+    let mut header = Header {
+        rsn,
+        dmaster: node.pnn,
+        reserved1: 0,
+        flags,
+    };
+    if call
+        .as_ref()
+        .is_some_and(|c| c.flags & super::CALL_FLAG_VACUUM_MIGRATION != 0)
+    {
+        header.flags |= ltdb::REC_FLAG_VACUUM_MIGRATED;
+    }
+    match ltdb::store(t, kind, node, key, &mut header, &data) {
+        Ok(a) => q.apply(key, &header, a),
+        Err(e) => return terr("store", e),
+    }
+    match call {
+        Some(c) => run_call(t, q, kind, node, key, header, data, c.callid),
+        None => Reply::Ok,
     }
 }
 

@@ -596,7 +596,18 @@ fn traverse_streams_in_bounded_batches() {
             (format!("rec{i}").into_bytes(), h, vec![b'v'; 100])
         })
         .collect();
-    assert_eq!(op(&tx, &rx, 1, Op::PersistentStore { recs }), Reply::Ok);
+    assert_eq!(
+        op(
+            &tx,
+            &rx,
+            1,
+            Op::PersistentStore {
+                recs,
+                replace_only: false
+            }
+        ),
+        Reply::Ok
+    );
     let (sink, stream) = traverse::stream_pair();
     tx.send(Job::Op {
         id: 1,

@@ -287,7 +287,7 @@ impl Worker {
         let Some(db) = &self.db else {
             return self.fail(tag, op);
         };
-        if let Op::Call { key, .. } = &op {
+        if let Some(key) = op.record_key() {
             let chain = db.tdb.chain_index(key);
             if let Some(q) = self.parked.get_mut(&chain) {
                 q.push_back((tag, op));
@@ -330,13 +330,7 @@ impl Worker {
             self.fail(tag, op);
             return None;
         };
-        let retry = match &op {
-            Op::Call { key, callid } => Some(Op::Call {
-                key: key.clone(),
-                callid: *callid,
-            }),
-            _ => None,
-        };
+        let retry = op.record_key().map(|_| op.clone());
         let (id, node, wake) = (self.id, self.node, self.wake.clone());
         let run = guarded(|| db.run(id, node, op, lock, &wake));
         match run {
@@ -356,7 +350,7 @@ impl Worker {
 
     /// Parks a record call whose chain is busy behind a wait for the chain.
     fn park(&mut self, tag: u64, op: Op) {
-        let Op::Call { key, .. } = &op else {
+        let Some(key) = op.record_key() else {
             return;
         };
         let Some(db) = &self.db else {
