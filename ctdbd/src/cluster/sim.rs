@@ -12,7 +12,8 @@ use ctdb_protocol::ltdb::{LtdbHeader, RecBuffer, RecData, DB_SEQNUM_KEY};
 use ctdb_protocol::messages::SrvidMessage;
 use ctdb_protocol::types::{
     DbIdEntry, DbMap, NodeAndFlags, NodeMap, VnnMap, CAP_LMASTER, CAP_RECMASTER,
-    DB_FLAGS_PERSISTENT, NODE_FLAGS_DISCONNECTED, RECOVERY_ACTIVE, RECOVERY_NORMAL,
+    DB_FLAGS_PERSISTENT, NODE_FLAGS_DISCONNECTED, NODE_FLAGS_STOPPED, RECOVERY_ACTIVE,
+    RECOVERY_NORMAL,
 };
 use ctdb_protocol::wire::{SockAddr, Timeval};
 use ctdb_protocol::{ControlReply, ControlRequest, DbId, Generation, Layout, Pnn, Srvid};
@@ -73,6 +74,10 @@ struct Server {
     txn: BTreeMap<DbId, (u32, Records)>,
     push: BTreeMap<Srvid, (DbId, u32)>,
     registered: BTreeSet<Srvid>,
+    /// This node's own flags (STOPPED by `ctdb stop`).
+    own_flags: u32,
+    /// Other nodes' flags as the leader pushed them (MODIFY_FLAGS).
+    peer_flags: BTreeMap<Pnn, u32>,
 }
 
 impl Server {
@@ -99,6 +104,8 @@ impl Server {
             txn: BTreeMap::new(),
             push: BTreeMap::new(),
             registered: BTreeSet::new(),
+            own_flags: 0,
+            peer_flags: BTreeMap::new(),
         }
     }
 
@@ -335,14 +342,23 @@ impl Sim {
     fn nodemap(&self, i: usize) -> NodeMap {
         NodeMap(
             (0..self.nodes.len())
-                .map(|j| NodeAndFlags {
-                    pnn: Pnn(j as u32),
-                    flags: if self.connected(i, j) {
+                .map(|j| {
+                    let s = &self.nodes[i].server;
+                    let known = if i == j {
+                        s.own_flags
+                    } else {
+                        s.peer_flags.get(&Pnn(j as u32)).copied().unwrap_or(0)
+                    };
+                    let link = if self.connected(i, j) {
                         0
                     } else {
                         NODE_FLAGS_DISCONNECTED
-                    },
-                    addr: SockAddr::Other([0; 28]),
+                    };
+                    NodeAndFlags {
+                        pnn: Pnn(j as u32),
+                        flags: known | link,
+                        addr: SockAddr::Other([0; 28]),
+                    }
                 })
                 .collect(),
         )
@@ -580,9 +596,14 @@ impl Sim {
                 s.recmode = *m;
                 ok(ControlReply::Empty)
             }
-            R::StartRecovery | R::EndRecovery | R::IpReallocated | R::ModifyFlags(_) => {
+            R::ModifyFlags(c) => {
+                if c.pnn.0 as usize != i {
+                    s.peer_flags
+                        .insert(c.pnn, c.new_flags & !NODE_FLAGS_DISCONNECTED);
+                }
                 ok(ControlReply::Empty)
             }
+            R::StartRecovery | R::EndRecovery | R::IpReallocated => ok(ControlReply::Empty),
             R::SetVnnMap(v) => {
                 s.vnnmap = v.clone();
                 ok(ControlReply::Empty)
@@ -962,6 +983,17 @@ impl Sim {
                     self.send_link(x, leader.0 as usize, item);
                 }
             }
+            796..=805 if self.nodes[x].alive => {
+                // `ctdb stop` / `ctdb continue` on node x.
+                let s = &mut self.nodes[x].server;
+                s.own_flags ^= NODE_FLAGS_STOPPED;
+                if s.own_flags & NODE_FLAGS_STOPPED != 0 {
+                    s.recmode = RECOVERY_ACTIVE;
+                    self.count("ctdb stop");
+                } else {
+                    self.count("ctdb continue");
+                }
+            }
             _ => {}
         }
         false
@@ -1112,6 +1144,9 @@ impl Sim {
                 self.restart(d);
             }
         }
+        for n in self.nodes.iter_mut() {
+            n.server.own_flags &= !NODE_FLAGS_STOPPED;
+        }
         // `ctdb recover`: the settled state is that of a recovery of
         // everything that happened (volatile records are not replicated
         // otherwise).
@@ -1125,6 +1160,18 @@ impl Sim {
             self.step()
                 .unwrap()
                 .map_err(|e| format!("t={}ms: {e}", self.now.0))?;
+        }
+        if self.trace {
+            for (i, n) in self.nodes.iter().enumerate() {
+                let s = &n.server;
+                println!(
+                    "node {i}: {} server recmode={} flags={:#x} peers={:?}",
+                    n.rd.summary(),
+                    s.recmode,
+                    s.own_flags,
+                    s.peer_flags
+                );
+            }
         }
         self.check_settled()
             .map_err(|e| format!("after settling: {e}"))
