@@ -1,8 +1,8 @@
 //! The cluster decisions of the recovery daemon as pure state machines:
 //! election and the cluster lock (`election`), the leader's periodic checks
 //! (`monitor`), the recovery run (`recovery`), the record merge rule
-//! (`merge`), the recovery database (`recdb`) and the lmaster mapping
-//! (`vnnmap`). Nothing here touches a socket, a clock or a thread: time
+//! (`merge`), the recovery database (`recdb`) and the vnn map a recovery
+//! installs (`vnnmap`). Nothing here touches a socket, a clock or a thread: time
 //! comes in as [`Time`], the world comes in as [`Event`]s, and what to do
 //! goes out as [`Action`]s. `recoverd/` drives [`Recoverd`] over the local
 //! daemon's unix socket; the simulation (`sim`, tests only) drives several
@@ -15,7 +15,6 @@ pub mod monitor;
 pub mod recdb;
 pub mod recoverd;
 pub mod recovery;
-#[allow(dead_code)] // `lmaster` is for record migration (issue 12 item 4)
 pub mod vnnmap;
 
 #[cfg(test)]

@@ -104,14 +104,16 @@ pub fn connected_nodes(map: &NodeMap) -> Vec<Pnn> {
         .collect()
 }
 
-/// The flag changes the leader pushes (Samba's update_flags): a node's
-/// own view of its flags wins over the leader's; then the leader's view of
-/// each node is pushed wherever another node disagrees. The disconnected
+/// The flag changes the leader pushes (Samba's update_flags), from the
+/// nodemaps of the connected nodes (inactive ones included: a stopped node
+/// that continues is only seen so): a node's own view of its flags wins
+/// over the leader's; then the leader's view of each node is pushed
+/// wherever another node disagrees. The disconnected
 /// bit is each node's own business and is ignored.
 pub fn flag_updates(
     me: Pnn,
     local: &NodeMap,
-    reports: &BTreeMap<Pnn, NodeReport>,
+    nodemaps: &BTreeMap<Pnn, NodeMap>,
 ) -> Vec<NodeFlagChange> {
     let mask = !NODE_FLAGS_DISCONNECTED;
     let mut changes = Vec::new();
@@ -123,9 +125,7 @@ pub fn flag_updates(
         let own = if node.pnn == me {
             None
         } else {
-            reports
-                .get(&node.pnn)
-                .and_then(|r| flags_of(&r.nodemap, node.pnn))
+            nodemaps.get(&node.pnn).and_then(|m| flags_of(m, node.pnn))
         };
         if let Some(own) = own {
             if own & mask != local_flags {
@@ -137,10 +137,10 @@ pub fn flag_updates(
                 continue;
             }
         }
-        let disagrees = reports.iter().any(|(p, r)| {
+        let disagrees = nodemaps.iter().any(|(p, m)| {
             *p != me
                 && *p != node.pnn
-                && flags_of(&r.nodemap, node.pnn).is_some_and(|f| f & mask != local_flags)
+                && flags_of(m, node.pnn).is_some_and(|f| f & mask != local_flags)
         });
         if disagrees {
             changes.push(NodeFlagChange {
@@ -232,6 +232,10 @@ mod tests {
         }
     }
 
+    fn maps(r: &BTreeMap<Pnn, NodeReport>) -> BTreeMap<Pnn, NodeMap> {
+        r.iter().map(|(p, r)| (*p, r.nodemap.clone())).collect()
+    }
+
     fn healthy(n: usize) -> BTreeMap<Pnn, NodeReport> {
         (0..n)
             .map(|i| {
@@ -252,7 +256,7 @@ mod tests {
     fn a_consistent_cluster_needs_nothing() {
         let r = healthy(3);
         assert_eq!(verdict(Pnn(0), &map(&[0, 0, 0]), &r), None);
-        assert!(flag_updates(Pnn(0), &map(&[0, 0, 0]), &r).is_empty());
+        assert!(flag_updates(Pnn(0), &map(&[0, 0, 0]), &maps(&r)).is_empty());
     }
 
     #[test]
@@ -311,7 +315,7 @@ mod tests {
         let local = map(&[0, 0, 0]);
         let mut r = healthy(3);
         r.get_mut(&Pnn(1)).unwrap().nodemap.0[1].flags = NODE_FLAGS_PERMANENTLY_DISABLED;
-        let c = flag_updates(Pnn(0), &local, &r);
+        let c = flag_updates(Pnn(0), &local, &maps(&r));
         assert_eq!(
             c,
             vec![NodeFlagChange {
@@ -323,6 +327,6 @@ mod tests {
         // Node 2 sees node 1 disconnected: not a flag change.
         let mut r = healthy(3);
         r.get_mut(&Pnn(2)).unwrap().nodemap.0[1].flags = NODE_FLAGS_DISCONNECTED;
-        assert!(flag_updates(Pnn(0), &local, &r).is_empty());
+        assert!(flag_updates(Pnn(0), &local, &maps(&r)).is_empty());
     }
 }

@@ -126,6 +126,26 @@ impl Recoverd {
         self.recoveries
     }
 
+    /// A one-line summary of the machine's state, for traces.
+    #[cfg(test)]
+    pub fn summary(&self) -> String {
+        let round = match &self.round {
+            Round::Idle => "idle",
+            Round::Local(_) => "local",
+            Round::Remote { .. } => "remote",
+            Round::Recovery(_) => "recovery",
+            Round::Takeover(_) => "takeover",
+        };
+        format!(
+            "leader={} leads={} election={} round={round} need_recovery={} standing={:?}",
+            self.leader(),
+            self.election.leads_with_lock(),
+            self.election.in_progress(),
+            self.need_recovery,
+            self.standing()
+        )
+    }
+
     fn standing(&self) -> Standing {
         let (flags, connected) = match &self.nodemap {
             Some(m) => (
@@ -306,6 +326,7 @@ impl Recoverd {
             Request::new(me, ControlRequest::GetNodeMap),
             Request::new(me, ControlRequest::GetRecmode),
             Request::new(me, ControlRequest::GetVnnMap),
+            Request::new(me, ControlRequest::GetCapabilities),
         ];
         self.round = Round::Local(Batch::send(
             &mut self.tags,
@@ -372,6 +393,8 @@ impl Recoverd {
         for a in b.replies {
             match a.reply {
                 ControlReply::GetNodeMap(m) => self.nodemap = Some(m),
+                // SET_RECMASTERROLE / SET_LMASTERROLE change these at run time.
+                ControlReply::GetCapabilities(c) => self.s.capabilities = c,
                 ControlReply::Empty if a.pnn == self.s.pnn => recmode = a.status as u32,
                 _ => {}
             }
@@ -413,9 +436,11 @@ impl Recoverd {
             return;
         };
         let mut reqs = Vec::new();
+        for p in monitor::connected_nodes(&map) {
+            reqs.push(Request::new(p, ControlRequest::GetNodeMap));
+        }
         for p in monitor::active_nodes(&map) {
             for r in [
-                ControlRequest::GetNodeMap,
                 ControlRequest::GetRecmode,
                 ControlRequest::GetVnnMap,
                 ControlRequest::GetCapabilities,
@@ -443,6 +468,10 @@ impl Recoverd {
                 _ => {}
             }
         }
+        let nodemaps: BTreeMap<Pnn, NodeMap> = parts
+            .iter()
+            .filter_map(|(p, r)| Some((*p, r.nodemap.clone()?)))
+            .collect();
         let reports: BTreeMap<Pnn, NodeReport> = parts
             .into_iter()
             .filter_map(|(p, r)| {
@@ -458,7 +487,7 @@ impl Recoverd {
             })
             .collect();
         let me = self.s.pnn;
-        for change in monitor::flag_updates(me, &local, &reports) {
+        for change in monitor::flag_updates(me, &local, &nodemaps) {
             log(
                 out,
                 Level::Notice,

@@ -12,7 +12,8 @@ use ctdb_protocol::ltdb::{LtdbHeader, RecBuffer, RecData, DB_SEQNUM_KEY};
 use ctdb_protocol::messages::SrvidMessage;
 use ctdb_protocol::types::{
     DbIdEntry, DbMap, NodeAndFlags, NodeMap, VnnMap, CAP_LMASTER, CAP_RECMASTER,
-    DB_FLAGS_PERSISTENT, NODE_FLAGS_DISCONNECTED, RECOVERY_ACTIVE, RECOVERY_NORMAL,
+    DB_FLAGS_PERSISTENT, NODE_FLAGS_DISCONNECTED, NODE_FLAGS_STOPPED, RECOVERY_ACTIVE,
+    RECOVERY_NORMAL,
 };
 use ctdb_protocol::wire::{SockAddr, Timeval};
 use ctdb_protocol::{ControlReply, ControlRequest, DbId, Generation, Layout, Pnn, Srvid};
@@ -73,6 +74,10 @@ struct Server {
     txn: BTreeMap<DbId, (u32, Records)>,
     push: BTreeMap<Srvid, (DbId, u32)>,
     registered: BTreeSet<Srvid>,
+    /// This node's own flags (STOPPED by `ctdb stop`).
+    own_flags: u32,
+    /// Other nodes' flags as the leader pushed them (MODIFY_FLAGS).
+    peer_flags: BTreeMap<Pnn, u32>,
 }
 
 impl Server {
@@ -99,6 +104,8 @@ impl Server {
             txn: BTreeMap::new(),
             push: BTreeMap::new(),
             registered: BTreeSet::new(),
+            own_flags: 0,
+            peer_flags: BTreeMap::new(),
         }
     }
 
@@ -145,6 +152,14 @@ enum Item {
         srvid: Srvid,
         data: Vec<u8>,
     },
+    /// The lock helper's answer to attempt `attempt` of a node (stale
+    /// attempts are dropped, as the driver drops a stopped helper's answer).
+    LockAnswer {
+        node: usize,
+        inc: u32,
+        attempt: u32,
+        outcome: LockOutcome,
+    },
     Chaos,
 }
 
@@ -173,6 +188,9 @@ pub struct Sim {
     group: Vec<u8>,
     link_clock: BTreeMap<(usize, usize), Time>,
     lock_holder: Option<usize>,
+    /// Per node: the current lock attempt, and whether its Held answer
+    /// reached the node (only then can the lock be lost).
+    lock_attempt: Vec<(u32, bool)>,
     chaos: bool,
     volatile_best: BTreeMap<Vec<u8>, u64>,
     acked: BTreeMap<Vec<u8>, Acked>,
@@ -248,6 +266,7 @@ impl Sim {
             group: vec![0; sc.nodes],
             link_clock: BTreeMap::new(),
             lock_holder: None,
+            lock_attempt: vec![(0, false); sc.nodes],
             chaos: true,
             volatile_best: BTreeMap::new(),
             acked: BTreeMap::new(),
@@ -323,14 +342,23 @@ impl Sim {
     fn nodemap(&self, i: usize) -> NodeMap {
         NodeMap(
             (0..self.nodes.len())
-                .map(|j| NodeAndFlags {
-                    pnn: Pnn(j as u32),
-                    flags: if self.connected(i, j) {
+                .map(|j| {
+                    let s = &self.nodes[i].server;
+                    let known = if i == j {
+                        s.own_flags
+                    } else {
+                        s.peer_flags.get(&Pnn(j as u32)).copied().unwrap_or(0)
+                    };
+                    let link = if self.connected(i, j) {
                         0
                     } else {
                         NODE_FLAGS_DISCONNECTED
-                    },
-                    addr: SockAddr::Other([0; 28]),
+                    };
+                    NodeAndFlags {
+                        pnn: Pnn(j as u32),
+                        flags: known | link,
+                        addr: SockAddr::Other([0; 28]),
+                    }
                 })
                 .collect(),
         )
@@ -412,17 +440,19 @@ impl Sim {
                         Some(h) if h == i => LockOutcome::Held,
                         Some(_) => LockOutcome::Contended,
                     };
+                    let attempt = self.lock_attempt[i].0 + 1;
+                    self.lock_attempt[i] = (attempt, false);
                     let at = self.now.after_ms(1 + self.rng.below(10));
-                    self.schedule(
-                        at,
-                        Item::Rd {
-                            node: i,
-                            inc,
-                            ev: Event::Lock(outcome),
-                        },
-                    );
+                    let item = Item::LockAnswer {
+                        node: i,
+                        inc,
+                        attempt,
+                        outcome,
+                    };
+                    self.schedule(at, item);
                 }
                 Action::ReleaseLock => {
+                    self.lock_attempt[i] = (self.lock_attempt[i].0 + 1, false);
                     if self.lock_holder == Some(i) {
                         self.lock_holder = None;
                     }
@@ -497,6 +527,18 @@ impl Sim {
                 }
                 false
             }
+            Item::LockAnswer {
+                node,
+                inc,
+                attempt,
+                outcome,
+            } => {
+                if self.lock_attempt[node].0 == attempt {
+                    self.lock_attempt[node].1 = outcome == LockOutcome::Held;
+                    self.deliver_rd_if(node, inc, Event::Lock(outcome));
+                }
+                false
+            }
             Item::Chaos => self.chaos_step(),
         };
         Some(self.check(crash))
@@ -554,9 +596,14 @@ impl Sim {
                 s.recmode = *m;
                 ok(ControlReply::Empty)
             }
-            R::StartRecovery | R::EndRecovery | R::IpReallocated | R::ModifyFlags(_) => {
+            R::ModifyFlags(c) => {
+                if c.pnn.0 as usize != i {
+                    s.peer_flags
+                        .insert(c.pnn, c.new_flags & !NODE_FLAGS_DISCONNECTED);
+                }
                 ok(ControlReply::Empty)
             }
+            R::StartRecovery | R::EndRecovery | R::IpReallocated => ok(ControlReply::Empty),
             R::SetVnnMap(v) => {
                 s.vnnmap = v.clone();
                 ok(ControlReply::Empty)
@@ -578,6 +625,15 @@ impl Sim {
                 });
                 ok(ControlReply::DbAttach(id))
             }
+            _ => self.serve_db(i, from, req),
+        }
+    }
+
+    /// The server side of the database controls of a recovery on node `i`.
+    fn serve_db(&mut self, i: usize, from: usize, req: &ControlRequest) -> ControlAnswer {
+        use ControlRequest as R;
+        let s = &mut self.nodes[i].server;
+        match req {
             R::DbFreeze(id) => {
                 s.frozen.insert(*id);
                 ok(ControlReply::Empty)
@@ -832,6 +888,7 @@ impl Sim {
         let n = &mut self.nodes[x];
         n.alive = false;
         n.inc += 1;
+        self.lock_attempt[x] = (self.lock_attempt[x].0 + 1, false);
         if self.lock_holder == Some(x) {
             self.lock_holder = None;
         }
@@ -894,7 +951,10 @@ impl Sim {
             }
             720..=769 => self.group.iter_mut().for_each(|g| *g = 0),
             770..=775 if self.sc.lock => {
-                if let Some(h) = self.lock_holder.take() {
+                let answered = |h: usize| self.lock_attempt[h].1;
+                if let Some(h) = self.lock_holder.filter(|h| answered(*h)) {
+                    self.lock_holder = None;
+                    self.lock_attempt[h] = (self.lock_attempt[h].0 + 1, false);
                     let inc = self.nodes[h].inc;
                     self.count("locks lost");
                     self.deliver_rd_if(h, inc, Event::LockLost);
@@ -921,6 +981,17 @@ impl Sim {
                         data: m.to_bytes(),
                     };
                     self.send_link(x, leader.0 as usize, item);
+                }
+            }
+            796..=805 if self.nodes[x].alive => {
+                // `ctdb stop` / `ctdb continue` on node x.
+                let s = &mut self.nodes[x].server;
+                s.own_flags ^= NODE_FLAGS_STOPPED;
+                if s.own_flags & NODE_FLAGS_STOPPED != 0 {
+                    s.recmode = RECOVERY_ACTIVE;
+                    self.count("ctdb stop");
+                } else {
+                    self.count("ctdb continue");
                 }
             }
             _ => {}
@@ -1073,6 +1144,9 @@ impl Sim {
                 self.restart(d);
             }
         }
+        for n in self.nodes.iter_mut() {
+            n.server.own_flags &= !NODE_FLAGS_STOPPED;
+        }
         // `ctdb recover`: the settled state is that of a recovery of
         // everything that happened (volatile records are not replicated
         // otherwise).
@@ -1086,6 +1160,18 @@ impl Sim {
             self.step()
                 .unwrap()
                 .map_err(|e| format!("t={}ms: {e}", self.now.0))?;
+        }
+        if self.trace {
+            for (i, n) in self.nodes.iter().enumerate() {
+                let s = &n.server;
+                println!(
+                    "node {i}: {} server recmode={} flags={:#x} peers={:?}",
+                    n.rd.summary(),
+                    s.recmode,
+                    s.own_flags,
+                    s.peer_flags
+                );
+            }
         }
         self.check_settled()
             .map_err(|e| format!("after settling: {e}"))
