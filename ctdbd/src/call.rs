@@ -303,6 +303,7 @@ impl Daemon {
             client: ReplyTo {
                 origin: Origin::Client(client),
                 reqid,
+                noreply: false,
             },
             started: Instant::now(),
         };

@@ -160,6 +160,8 @@ pub struct ReplyTo {
     pub origin: Origin,
     /// The request's reqid, echoed in the reply.
     pub reqid: u32,
+    /// The requester asked for no reply (CTRL_FLAG_NOREPLY).
+    pub noreply: bool,
 }
 
 /// The answer the database side gives to tracked work.

@@ -117,7 +117,7 @@ impl Daemon {
             let (st, data) = control_result(reply_of(done));
             let (st, data) = after(d, st, data);
             if !noreply {
-                d.reply(to.origin, to.reqid, st, &data, None);
+                d.answer_request(to, st, &data, None);
             }
         });
         self.submit(id, op, then, None);
@@ -153,7 +153,7 @@ impl Daemon {
             log_err!("{}", e);
             self.dbs.retain(|d| d.id != id);
             for wt in waiters {
-                self.reply(wt.origin, wt.reqid, -1, &[], None);
+                self.answer_request(wt, -1, &[], None);
             }
             return;
         }
@@ -175,7 +175,7 @@ impl Daemon {
         self.announce_attach(id);
         let id_bytes = id.to_le_bytes();
         for wt in waiters {
-            self.reply(wt.origin, wt.reqid, 0, &id_bytes, None);
+            self.answer_request(wt, 0, &id_bytes, None);
         }
     }
 

@@ -144,7 +144,7 @@ impl Daemon {
             Outcome::Reply(st, data, msg) => {
                 if !req.noreply() {
                     let to = req.reply_to();
-                    self.reply(to.origin, to.reqid, st, &data, msg.as_deref());
+                    self.answer_request(to, st, &data, msg.as_deref());
                 }
             }
             Outcome::Later => {}
@@ -179,6 +179,19 @@ impl Daemon {
         };
         let h = self.own_header(Operation::ReplyControl, reqid);
         self.send(to, Packet::ReplyControl(body).encode(h));
+    }
+
+    /// Answers a control request, unless its sender asked for no reply.
+    pub(crate) fn answer_request(
+        &mut self,
+        to: crate::daemon::ReplyTo,
+        status: i32,
+        data: &[u8],
+        errmsg: Option<&str>,
+    ) {
+        if !to.noreply {
+            self.reply(to.origin, to.reqid, status, data, errmsg);
+        }
     }
 
     /// Drops the clients that closed; their notifications go out and their

@@ -75,7 +75,7 @@ impl Daemon {
                         }
                         Completion::TimedOut => {
                             if !noreply {
-                                d.reply(reply_to.origin, reply_to.reqid, -1, &[], None);
+                                d.answer_request(reply_to, -1, &[], None);
                             }
                         }
                     }

@@ -66,6 +66,7 @@ impl Request {
         ReplyTo {
             origin: self.origin,
             reqid: self.header.reqid,
+            noreply: self.noreply(),
         }
     }
 

@@ -203,7 +203,7 @@ fn update_record(d: &mut Daemon, req: &Request) -> Outcome {
             Completion::Answered(Reply::Ok) => 0,
             _ => STATUS_STORE_FAILED,
         };
-        d.reply(to.origin, to.reqid, status, &[], None);
+        d.answer_request(to, status, &[], None);
     });
     d.store_update(id, recs, then);
     Outcome::Later
@@ -374,7 +374,7 @@ impl Daemon {
             return;
         };
         if !c.noreply {
-            self.reply(c.client.origin, c.client.reqid, status, &[], msg);
+            self.answer_request(c.client, status, &[], msg);
         }
         // A no-op when the timer is what ended it.
         self.answer(c.id, Reply::Ok);

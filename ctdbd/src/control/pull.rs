@@ -138,7 +138,7 @@ impl Daemon {
                         }
                     };
                     if let Some(to) = p.reply_to {
-                        self.reply(to.origin, to.reqid, status, &data, None);
+                        self.answer_request(to, status, &data, None);
                     }
                     return;
                 }

@@ -162,7 +162,7 @@ fn start_recovery(d: &mut Daemon, req: &Request) -> Outcome {
     let then = Box::new(move |d: &mut Daemon, r: ReplyControl| {
         let (status, errmsg) = d.compare_reclock(r);
         if !noreply {
-            d.reply(to.origin, to.reqid, status, &[], errmsg.as_deref());
+            d.answer_request(to, status, &[], errmsg.as_deref());
         }
     });
     d.send_control(leader, ControlRequest::GetReclockFile, None, then);

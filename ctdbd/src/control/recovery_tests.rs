@@ -1012,3 +1012,40 @@ fn persistent_databases_on_disk_are_attached_at_start() {
     assert_eq!(d.dbs.len(), 2);
     cleanup(dir);
 }
+
+#[test]
+fn an_attach_announced_by_another_node_is_not_answered() {
+    let (mut d, dir) = daemon("noreply");
+    // The announcement another node sends: DB_ATTACH with NOREPLY, reqid 0.
+    let body = ReqControl {
+        opcode: Op::DbAttach,
+        srvid: Srvid(0),
+        client_id: 0,
+        flags: ctdb_protocol::packet::CONTROL_FLAG_NOREPLY,
+        data: b"told.tdb\0".to_vec(),
+    };
+    let h = Header::new(Operation::ReqControl, Pnn(0), Pnn(1), 0);
+    d.packet(NODE1, &Packet::ReqControl(body).encode(h))
+        .unwrap();
+    // The open completes on the database side; nothing goes back.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while d
+        .find_db(crate::db::db_id("told.tdb"))
+        .is_none_or(|db| !db.ready)
+    {
+        assert!(Instant::now() < deadline, "the attach never completed");
+        d.drain_db_replies();
+        let sent = run_until(&mut d, |_| true);
+        assert!(
+            control_replies(&sent).is_empty(),
+            "a NOREPLY attach was answered"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let sent = run_until(&mut d, |_| true);
+    assert!(
+        control_replies(&sent).is_empty(),
+        "a NOREPLY attach was answered"
+    );
+    cleanup(dir);
+}

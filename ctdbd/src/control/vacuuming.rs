@@ -235,7 +235,7 @@ impl Daemon {
             }
         }
         if let Some(w) = control {
-            self.reply(w.origin, w.reqid, if ok { 0 } else { -1 }, &[], None);
+            self.answer_request(w, if ok { 0 } else { -1 }, &[], None);
         }
     }
 }
