@@ -9,7 +9,9 @@
 #       (127.0.16.1 -> .1 .. .N) and CTDB_BASE DIR/nodeK.  KIND is the path
 #       of a ctdbd binary (ours) or "debian" (/usr/sbin/ctdbd).  Extra
 #       NAME=VALUE arguments are written to every node's ctdb.tunables, after
-#       the short test tunables below.  Returns when every node has written
+#       the short test tunables (KeepaliveInterval=1, KeepaliveLimit=2,
+#       RecoverInterval=1, ElectionTimeout=2, RerecoveryTimeout=2,
+#       VacuumInterval=600; ctdb.conf has "leader timeout = 2").  Returns when every node has written
 #       its pid file and opened its socket (not when the cluster is healthy:
 #       use wait).  With --leader-first, node 0 starts alone and becomes
 #       leader (as wait sees it) before the others start: the leader is then

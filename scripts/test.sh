@@ -7,17 +7,20 @@
 # the engine's tests again in the debug profile (overflow checks on); the ABI
 # and header checks; the torture smoke; then the suites, each ending with its
 # own "N passed, M failed" line: libtdb compatibility, Samba's programs on our
-# library, Debian's ctdb tool against our release ctdbd and Debian's, and the
-# 3-node comparison (compat-tests/ctdb/cluster.sh: a cluster of ours beside a
-# cluster of Debian's; CLUSTER_SUITE=0 leaves it out).
+# library, Debian's ctdb tool against our release ctdbd and Debian's, the node
+# transport on 3 of our nodes (compat-tests/ctdb/nodelink.sh), and the 3-node
+# comparison (compat-tests/ctdb/cluster.sh: a cluster of ours beside a cluster
+# of Debian's; CLUSTER_SUITE=0 leaves it out).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 MAKE=${MAKE:-make}
 CARGO=${CARGO:-cargo}
 BUILT=${BUILT:-target/release}
-SUITES="compat-tests/run.sh compat-tests/samba/run.sh compat-tests/ctdb/run.sh compat-tests/ctdb/nodelink.sh"
+SUITES="compat-tests/run.sh compat-tests/samba/run.sh compat-tests/ctdb/run.sh compat-tests/ctdb/nodelink.sh compat-tests/ctdb/recserver.sh compat-tests/ctdb/migration.sh"
 [ "${CLUSTER_SUITE:-1}" = 0 ] || SUITES="$SUITES compat-tests/ctdb/cluster.sh"
+# Persistent commits, g_lock and traverses on 3 nodes (without its kill loop).
+[ "${CLUSTER_SUITE:-1}" = 0 ] || SUITES="$SUITES compat-tests/ctdb/cluster-persistent.sh"
 
 log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT

@@ -5,21 +5,31 @@
 #
 #   compat-tests/ctdb/cluster-persistent.sh [FILTER]
 #
+# Its clusters use their own addresses (127.0.15.x), none of the ctdb compat
+# suite's, so it needs no compat lock of its own (make test holds one anyway).
+#
 # Environment:
-#   CTDBD_BIN     our ctdbd (default: <repo>/target/release/ctdbd, or under
-#                 $CARGO_TARGET_DIR)
+#   CTDBD_BIN     our ctdbd (default: ctdbd in $OURS_LIBDIR, make's $(BUILT),
+#                 else <repo>/target/release or under $CARGO_TARGET_DIR)
 #   OURS_BASE     first address of our cluster (default 127.0.15.1)
 #   DEBIAN_BASE   first address of Debian's cluster (default 127.0.15.11)
 #   KINDS         "ours debian" (default); one kind runs without comparing
+#   KILLS=1       adds the commit loop across SIGKILLs (off by default: the
+#                 3-node suite compat-tests/ctdb/cluster.sh has one too)
 #   COMPAT_KEEP=1 keep the temporary directory
 #
 # Steps, on each cluster: attach a persistent database on node 0 (every node
 # gets it), pstore on node 0, pfetch on nodes 1 and 2, ptrans on node 2,
 # getdbseqnum on every node, catdb on node 1; a volatile database written on
-# nodes 2 and 0 and listed by catdb on node 1; pstore loops on all three
+# nodes 2 and 0 and listed by catdb on every node; a replicated database
+# attached on node 0, pstore on node 1, pfetch and getdbseqnum everywhere,
+# catdb on node 2; pstore loops on all three
 # nodes at once (the transaction lock is a g_lock record that migrates), then
-# the sequence number on every node; SIGKILL of node 2, a commit on node 0,
-# node 2 back, its sequence number.  Outputs are compared with paths masked
+# the sequence number on every node; Samba's g_lock through `net g_lock` (a
+# lock held on node 0, dumped from node 2, waited for on node 1); SIGKILL of node 2, a commit on node 0,
+# node 2 back, its sequence number; with KILLS=1, commits in a loop on node 0
+# while nodes 2 and 1 are SIGKILLed and restarted (no acknowledged commit may
+# be missing on any node after).  Outputs are compared with paths masked
 # and, for volatile records, the RSN masked and records sorted (the order
 # the nodes answer in is not fixed).
 #
@@ -30,12 +40,14 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 FILTER=${1:-}
 CLUSTER=${CLUSTER:-$ROOT/scripts/cluster.sh}
-BUILT=${CARGO_TARGET_DIR:-$ROOT/target}/release
+BUILT=${OURS_LIBDIR:-${CARGO_TARGET_DIR:-$ROOT/target}/release}
 CTDBD_BIN=${CTDBD_BIN:-$BUILT/ctdbd}
 OURS_BASE=${OURS_BASE:-127.0.15.1}
 DEBIAN_BASE=${DEBIAN_BASE:-127.0.15.11}
 KINDS=${KINDS:-ours debian}
 LOOPS=10
+KILL_LOOPS=${KILL_LOOPS:-2000}
+KILLS=${KILLS:-0}
 
 RUN=$(mktemp -d "${TMPDIR:-/tmp}/ctdb-cluster-persistent.XXXXXX")
 PASSED=0
@@ -129,6 +141,16 @@ steps() {
 	for n in 1 0 2; do
 		step "$kind" "10-catdb-volatile-$n" --volatile -- "${c[@]}" "$n" catdb vtest.tdb
 	done
+	# A replicated database takes transactions like a persistent one.
+	step "$kind" 10r-attach-replicated -- "${c[@]}" 0 attach rtest.tdb replicated
+	sleep 1
+	step "$kind" 10r-pstore-1 -- "${c[@]}" 1 pstore rtest.tdb rk rv
+	for n in 0 1 2; do
+		step "$kind" "10r-getdbmap-$n" -- bash -c "\"\$@\" | grep rtest" _ "${c[@]}" "$n" getdbmap
+		step "$kind" "10r-pfetch-$n" -- "${c[@]}" "$n" pfetch rtest.tdb rk
+		step "$kind" "10r-getdbseqnum-$n" -- "${c[@]}" "$n" getdbseqnum rtest.tdb
+	done
+	step "$kind" 10r-catdb-2 --sorted -- "${c[@]}" 2 catdb rtest.tdb
 	# Three writers at once: each commit takes the g_lock record of the
 	# database's transaction lock, which migrates between the nodes.
 	local pids=()
@@ -158,6 +180,82 @@ steps() {
 	"$CLUSTER" wait "$dir" 60 >"$RUN/$kind/wait-after-restart" 2>&1
 	step "$kind" 16-getdbseqnum-back-2 -- "${c[@]}" 2 getdbseqnum ptest.tdb
 	step "$kind" 16-pfetch-back-2 -- "${c[@]}" 2 pfetch ptest.tdb afterkill
+	glock_steps "$kind" "$dir"
+	[ "$KILLS" = 1 ] || return 0
+	# Commits in a loop on node 0 while nodes 2 and then 1 are SIGKILLed
+	# and restarted: every acknowledged commit is on every node after.
+	local acked=$RUN/$kind/acked
+	: >"$acked"
+	local done_flag=$RUN/$kind/kills-done
+	(
+		i=0
+		while [ ! -e "$done_flag" ] && [ $i -lt $KILL_LOOPS ]; do
+			i=$((i + 1))
+			if timeout 60 "${c[@]}" 0 pstore ptest.tdb "loop-$i" "$i" >/dev/null 2>&1; then
+				echo "$i" >>"$acked"
+			fi
+		done
+		echo "$i" >"$RUN/$kind/loop-tried"
+	) &
+	local loop=$!
+	for n in 2 1; do
+		sleep 1
+		"$CLUSTER" kill "$dir" "$n" KILL >/dev/null 2>&1
+		"$CLUSTER" wait "$dir" 60 >>"$RUN/$kind/wait-loop" 2>&1
+		"$CLUSTER" start-node "$dir" "$n" >/dev/null 2>&1
+		"$CLUSTER" wait "$dir" 60 >>"$RUN/$kind/wait-loop" 2>&1
+	done
+	touch "$done_flag"
+	wait "$loop"
+	# Every node's copy (catdb of a persistent db reads that node's file).
+	local lost=0
+	for n in 0 1 2; do
+		"${c[@]}" "$n" catdb ptest.tdb >"$RUN/$kind/catdb-after-loop-$n" 2>&1
+		lost=$((lost + $(/usr/bin/python3 - "$acked" "$RUN/$kind/catdb-after-loop-$n" <<'EOF'
+import re, sys
+acked = open(sys.argv[1]).read().split()
+have = dict(re.findall(r'key\(\d+\) = "loop-(\d+)"\n(?:.*\n){3}data\(\d+\) = "(\d+)"', open(sys.argv[2]).read()))
+print(sum(1 for i in acked if have.get(i) != i))
+EOF
+		)))
+	done
+	echo "acknowledged $(wc -l <"$acked") of $(cat "$RUN/$kind/loop-tried"), $lost copies missing" >"$RUN/$kind/kill-loop"
+}
+
+# glock_steps KIND DIR: Samba's g_lock (what smbd locks with) across nodes
+# through `net g_lock` on each node's daemon: a lock held on node 0 is seen
+# from node 2 and makes node 1 wait until it is released.
+glock_steps() {
+	local kind=$1 dir=$2 n g=$RUN/$1/glock
+	for n in 0 1 2; do
+		mkdir -p "$g/n$n/lock" "$g/n$n/state" "$g/n$n/cache" "$g/n$n/private"
+		cat >"$g/n$n/smb.conf" <<EOF
+[global]
+	clustering = yes
+	ctdbd socket = $dir/node$n/run/ctdbd.socket
+	lock directory = $g/n$n/lock
+	state directory = $g/n$n/state
+	cache directory = $g/n$n/cache
+	private dir = $g/n$n/private
+	pid directory = $g/n$n
+	ncalrpc dir = $g/n$n/ncalrpc
+	log file = $g/n$n/log
+EOF
+	done
+	local net=(timeout 60 net)
+	"${net[@]}" --configfile="$g/n0/smb.conf" g_lock do glk 30000 "sleep 3; echo held" >"$g/holder.out" 2>&1 &
+	local holder=$!
+	sleep 1
+	step "$kind" 20-glock-dump-2 -- bash -c "\"\$@\" | sed 's/^\([0-9]*\):[0-9]*:/\1:PID:/'" _ "${net[@]}" --configfile="$g/n2/smb.conf" g_lock dump glk
+	local t0 t1
+	t0=$(date +%s%N)
+	step "$kind" 21-glock-do-1 -- "${net[@]}" --configfile="$g/n1/smb.conf" g_lock do glk 30000 "echo waited"
+	t1=$(date +%s%N)
+	wait "$holder"
+	# The second taker got the lock only after the holder's 3 s were over.
+	if [ $(((t1 - t0) / 1000000)) -ge 1500 ]; then echo waited; else echo "did not wait"; fi >"$RUN/$kind/22-glock-waited"
+	step "$kind" 23-glock-holder -- cat "$g/holder.out"
+	step "$kind" 24-glock-locks-0 -- "${net[@]}" --configfile="$g/n0/smb.conf" g_lock locks
 }
 
 # run_kind KIND BIN BASE: starts a cluster, runs the steps, stops it.
@@ -201,6 +299,23 @@ check_kind() {
 			fail "$kind: concurrent pstore loops on 3 nodes" "$loops"
 		fi
 	fi
+	if wanted "$kind: g_lock"; then
+		if grep -qx waited "$d/22-glock-waited" 2>/dev/null && grep -q '^0:PID: WRITE' "$d/20-glock-dump-2"; then
+			pass "$kind: g_lock held on node 0 is seen on node 2 and waited for on node 1"
+		else
+			fail "$kind: g_lock held on node 0 is seen on node 2 and waited for on node 1" \
+				"$(cat "$d/20-glock-dump-2" "$d/21-glock-do-1" "$d/22-glock-waited" 2>&1)"
+		fi
+	fi
+	if [ "$KILLS" = 1 ] && wanted "$kind: kill loop"; then
+		local line
+		line=$(cat "$d/kill-loop" 2>/dev/null)
+		if [[ "$line" == *", 0 copies missing" ]] && [[ "$line" != "acknowledged 0 "* ]]; then
+			pass "$kind: commits across SIGKILLs: $line"
+		else
+			fail "$kind: commits across SIGKILLs" "$line"
+		fi
+	fi
 	if wanted "$kind: 12-getdbseqnum value"; then
 		# 2 (pstore + ptrans) + 3 x LOOPS commits.
 		local want
@@ -223,7 +338,9 @@ for kind in $KINDS; do
 done
 
 if [ -d "$RUN/ours" ] && [ -d "$RUN/debian" ]; then
-	for f in "$RUN"/debian/*; do
+	# The numbered steps; the rest (the kill loop's counts, the waits)
+	# depends on timing.
+	for f in "$RUN"/debian/[0-9]*; do
 		name=$(basename "$f")
 		wanted "compare: $name" || continue
 		if d=$(diff -u "$f" "$RUN/ours/$name" 2>&1); then

@@ -4,7 +4,8 @@
 #   compat-tests/ctdb/migration.sh
 #
 # Starts a 3-node cluster of Debian's ctdbd (127.0.14.11-13) and then one of
-# ours (127.0.14.1-3) with scripts/cluster.sh, and runs the same steps with
+# ours (127.0.14.1-3) with scripts/cluster.sh (node 0 the leader, so that
+# recoveries break rsn ties alike), and runs the same steps with
 # Debian's ctdb tool on each: attach a volatile database, `writekey` on one
 # node, `readkey` on the others in an order that takes every migration path
 # (the lmaster handing over its own record, a dmaster that is not the
@@ -12,7 +13,11 @@
 # stale copy redirected to the lmaster), with `ctdb cattdb` on every node
 # after each step (dmaster, rsn and flags of every copy).  Each step's
 # output must be identical between the two clusters; `dbstatistics` is
-# compared with its latencies masked (hop counts and hot keys stay).
+# compared with its latencies masked (hop counts and hot keys stay).  Then
+# three clients of node 1 ask at once for a record held on node 2
+# (collapse.py): one REQ_CALL between the nodes, the same record copies.
+# Last, node 2 stops answering (SIGSTOP) while node 1's client waits for a
+# record it holds: after the recovery the call goes again and is answered.
 #
 # Environment: CTDBD_BIN (our daemon, default the release build in
 # OURS_LIBDIR or target/release), DEBIAN_CTDBD (default /usr/sbin/ctdbd),
@@ -85,7 +90,7 @@ mask() {
 run_steps() {
 	local kind=$1 dir=$2 addr=$3 i=0 s k node
 	mkdir -p "$dir/out"
-	if ! bash "$CLUSTER" start "$dir" 3 "$addr" "$kind" >"$dir/out/start" 2>&1; then
+	if ! bash "$CLUSTER" start --leader-first "$dir" 3 "$addr" "$kind" >"$dir/out/start" 2>&1; then
 		fail "$(basename "$dir"): cluster start" "$(cat "$dir/out/start")"
 		return 1
 	fi
@@ -106,7 +111,54 @@ run_steps() {
 	for k in 0 1 2; do
 		{ bash "$CLUSTER" ctdb "$dir" "$k" dbstatistics "$DB" 2>&1; echo "rc=$?"; } | mask >"$dir/out/dbstatistics.$k"
 	done
+	collapse "$dir" >"$dir/out/collapse" 2>&1
+	resend "$dir" >"$dir/out/resend" 2>&1
 	bash "$CLUSTER" stop "$dir" >/dev/null 2>&1
+}
+
+# resend DIR: node 2, which holds the record, stops answering (SIGSTOP)
+# while node 1's client waits for it; once node 2 is disconnected and the
+# cluster has recovered without it, node 1 sends the call again and the
+# client gets the record as the recovery left it (its only copy was on
+# node 2, so empty).  When node 2 returns, the recovery finds its copy and
+# node 1's empty one with the same rsn: the leader keeps the one it pulled
+# first (Samba's rule), node 1's, and drops it as empty.
+resend() {
+	local dir=$1 pid
+	bash "$CLUSTER" ctdb "$dir" 2 writekey "$DB" lonely v
+	pid=$(bash "$CLUSTER" pid "$dir" 2)
+	kill -STOP "$pid"
+	timeout 60 bash "$CLUSTER" ctdb "$dir" 1 readkey "$DB" lonely
+	echo "rc=$?"
+	kill -CONT "$pid"
+	bash "$CLUSTER" wait "$dir" 90 >/dev/null
+	echo "healthy again: rc=$?"
+	bash "$CLUSTER" ctdb "$dir" 1 cattdb "$DB" | grep -A4 lonely
+}
+
+# node_req_calls DIR: REQ_CALLs received from other nodes, summed over the
+# cluster (`ctdb statistics`, node section).
+node_req_calls() {
+	local k n t=0
+	for k in 0 1 2; do
+		n=$(bash "$CLUSTER" ctdb "$1" "$k" statistics | awk '/^ node$/ { f = 1 } f && /req_call/ { print $2; exit }')
+		t=$((t + ${n:-0}))
+	done
+	echo "$t"
+}
+
+# collapse DIR: three clients of node 1 ask at once for a record written on
+# node 2 (its lmaster): one migration, so one REQ_CALL between the nodes.
+collapse() {
+	local dir=$1 id before after
+	bash "$CLUSTER" ctdb "$dir" 2 writekey "$DB" collapse v
+	id=$(bash "$CLUSTER" ctdb "$dir" 1 getdbstatus "$DB" | sed -n 's/^dbid: //p')
+	before=$(node_req_calls "$dir")
+	timeout 60 python3 "$HERE/collapse.py" "$dir/node1/run/ctdbd.socket" "$id" collapse 3
+	echo "rc=$?"
+	after=$(node_req_calls "$dir")
+	echo "REQ_CALLs between the nodes: $((after - before))"
+	bash "$CLUSTER" ctdb "$dir" 1 cattdb "$DB"
 }
 
 if [ ! -x "$OURS" ]; then
@@ -137,6 +189,21 @@ for s in "${STEPS[@]}"; do
 		fi
 	done
 done
+if d=$(diff "$RUN/debian/out/collapse" "$RUN/ours/out/collapse"); then
+	pass "three clients of one node fetch one record at once"
+else
+	fail "three clients of one node fetch one record at once" "$d"
+fi
+if grep -qx "REQ_CALLs between the nodes: 1" "$RUN/ours/out/collapse"; then
+	pass "ours: one migration for the three fetches"
+else
+	fail "ours: one migration for the three fetches" "$(cat "$RUN/ours/out/collapse")"
+fi
+if d=$(diff "$RUN/debian/out/resend" "$RUN/ours/out/resend"); then
+	pass "a call to a node that stops answering is sent again after the recovery"
+else
+	fail "a call to a node that stops answering is sent again after the recovery" "$d"
+fi
 for k in 0 1 2; do
 	if d=$(diff "$RUN/debian/out/dbstatistics.$k" "$RUN/ours/out/dbstatistics.$k"); then
 		pass "dbstatistics on node $k"

@@ -107,19 +107,29 @@ start() { # start K: starts node K (it forks), records its pid
 }
 
 # flags_of K PNN: the flags word node K's nodestatus shows for PNN
-# ("OK", "DISCONNECTED|...").
+# ("OK", "UNHEALTHY", "DISCONNECTED|UNHEALTHY", ...).
 flags_of() {
 	tool "$1" nodestatus "$2" 2>/dev/null | awk -v a="$NET.$(($2 + 1))" '$2 == a { print $3 }'
 }
 
-# wait_flags K PNN PATTERN SECONDS: until node K shows PNN's flags matching
-# PATTERN; prints how long it took.
+# is_state FLAGS WANT: WANT "connected" (shown, without DISCONNECTED: OK, or
+# UNHEALTHY until the recovery daemon has the node's own flags, as on
+# Samba's) or "disconnected".
+is_state() {
+	case $2 in
+	connected) [ -n "$1" ] && [[ $1 != *DISCONNECTED* ]] ;;
+	disconnected) [[ $1 == *DISCONNECTED* ]] ;;
+	esac
+}
+
+# wait_flags K PNN WANT SECONDS: until node K shows PNN connected or
+# disconnected (is_state); prints how long it took.
 wait_flags() {
-	local k=$1 p=$2 pat=$3 secs=$4 t0 f
+	local k=$1 p=$2 want=$3 secs=$4 t0 f
 	t0=$(date +%s.%N)
 	while :; do
 		f=$(flags_of "$k" "$p")
-		if [[ $f =~ $pat ]]; then
+		if is_state "$f" "$want"; then
 			echo "node $k sees pnn $p as $f after $(echo "$(date +%s.%N) - $t0" | bc) s"
 			return 0
 		fi
@@ -131,10 +141,10 @@ wait_flags() {
 	done
 }
 
-# all_connected K: node K sees nodes 0-2 OK (the fourth is never up).
+# all_connected K: node K sees nodes 0-2 connected (the fourth is never up).
 all_connected() {
 	local p
-	for p in 0 1 2; do wait_flags "$1" "$p" '^OK' 15 || return 1; done
+	for p in 0 1 2; do wait_flags "$1" "$p" connected 15 || return 1; done
 }
 
 check() { # check NAME COMMAND...: PASS when COMMAND exits 0
@@ -184,7 +194,7 @@ nodestatus_all() {
 	out=$(tool "$1" nodestatus all)
 	echo "$out"
 	for p in 0 1 2; do
-		grep -qE "^pnn:$p $NET.$((p + 1)) +OK" <<<"$out" || return 1
+		grep -E "^pnn:$p $NET.$((p + 1)) " <<<"$out" | grep -qv DISCONNECTED || return 1
 	done
 	grep -qE "^pnn:3 $NET.4 +DISCONNECTED" <<<"$out"
 }
@@ -194,8 +204,8 @@ status_all() {
 	out=$(tool "$1" status)
 	echo "$out"
 	grep -q "^Number of nodes:4" <<<"$out" &&
-		grep -qE "^pnn:$1 $NET.$(($1 + 1)) +OK \(THIS NODE\)" <<<"$out" &&
-		[ "$(grep -cE "^pnn:[0-2] .* OK" <<<"$out")" = 3 ]
+		grep -qE "^pnn:$1 $NET.$(($1 + 1)) +[A-Z|]+ \(THIS NODE\)" <<<"$out" &&
+		[ "$(grep -E "^pnn:[0-2] " <<<"$out" | grep -cv DISCONNECTED)" = 3 ]
 }
 check "ctdb status on node 1" status_all 1
 
@@ -237,19 +247,19 @@ check "CTDB_BROADCAST_CONNECTED message reaches clients on all nodes once" broad
 LIMIT_S=$((INTERVAL * LIMIT))
 kill -STOP "${PIDS[1]}"
 check "SIGSTOPped node 1 is DISCONNECTED on node 0 within $((LIMIT_S + 2)) s" \
-	wait_flags 0 1 DISCONNECTED $((LIMIT_S + 2))
-check "SIGSTOPped node 1 is DISCONNECTED on node 2" wait_flags 2 1 DISCONNECTED 3
+	wait_flags 0 1 disconnected $((LIMIT_S + 2))
+check "SIGSTOPped node 1 is DISCONNECTED on node 2" wait_flags 2 1 disconnected 3
 grep_log() { grep -E "$2" "$(base "$1")/log.ctdb"; }
 check "node 0 logged the dead count" grep_log 0 "dead count reached for node 1"
 kill -CONT "${PIDS[1]}"
-check "node 1 is connected again after SIGCONT (node 0)" wait_flags 0 1 '^OK' 10
-check "node 1 is connected again after SIGCONT (node 2)" wait_flags 2 1 '^OK' 10
+check "node 1 is connected again after SIGCONT (node 0)" wait_flags 0 1 connected 10
+check "node 1 is connected again after SIGCONT (node 2)" wait_flags 2 1 connected 10
 check "node 1 sees all connected after SIGCONT" all_connected 1
 
 # --- a killed node -----------------------------------------------------------
 kill -KILL "${PIDS[1]}"
-check "SIGKILLed node 1 is DISCONNECTED on node 0" wait_flags 0 1 DISCONNECTED $((LIMIT_S + 2))
-check "SIGKILLed node 1 is DISCONNECTED on node 2" wait_flags 2 1 DISCONNECTED $((LIMIT_S + 2))
+check "SIGKILLed node 1 is DISCONNECTED on node 0" wait_flags 0 1 disconnected $((LIMIT_S + 2))
+check "SIGKILLed node 1 is DISCONNECTED on node 2" wait_flags 2 1 disconnected $((LIMIT_S + 2))
 control_to_dead() {
 	local out
 	out=$(python3 "$MSG" "$(base 0)/run/ctdbd.socket" control 1 3)

@@ -88,7 +88,7 @@ def main():
             if op == REQ_MESSAGE:
                 sid, dlen = struct.unpack("<QI", body[:12])
                 if sid == srvid:
-                    print("got " + body[12:12 + dlen].decode(), flush=True)
+                    print("got " + body[12:12 + dlen].decode(errors="backslashreplace"), flush=True)
     elif mode == "send":
         dest, srvid, data = dest_of(sys.argv[3]), int(sys.argv[4], 0), sys.argv[5].encode()
         body = struct.pack("<QI", srvid, len(data)) + data

@@ -33,6 +33,13 @@
                                    MODIFY_FLAGS, FREEZE, START/END_RECOVERY,
                                    ...), good and bad input, on the two
                                    attached databases; prints a transcript
+  rawclient.py SOCKET remote PNN   the recovery controls sent through this
+                                   node to node PNN: a push of records from
+                                   here into PNN's databases (the buffers as
+                                   REQ_MESSAGEs to PNN), then DB_PULL from
+                                   PNN streaming them back to this client,
+                                   recmode, vnnmap, flags, START/END_RECOVERY
+                                   on PNN; prints a transcript
   rawclient.py SOCKET pubips ADDR  GET_PUBLIC_IPS with and without the
                                    only-available flag, TCP_CLIENT to the
                                    public address ADDR and to others; prints
@@ -326,10 +333,11 @@ def probe_vacuum(path, db):
     print("db_vacuum bad size:", control_status(a, 155, 5, struct.pack("<I", db_id))[0])
 
 
-def reply_with_messages(s, opcode, reqid, data, srvid):
-    """Sends a control; returns (status, data, errmsg, [message bodies to
-    srvid that arrived before the reply])."""
-    s.sendall(ctl(opcode, reqid, data))
+def reply_with_messages(s, opcode, reqid, data, srvid, dest=CURRENT_NODE):
+    """Sends a control (to node dest); returns (status, data, errmsg,
+    [message bodies to srvid that arrived before the reply])."""
+    body = struct.pack("<IIQIII", opcode, 0, 0, 0, 0, len(data)) + data
+    s.sendall(packet(REQ_CONTROL, body, reqid, dest))
     msgs = []
     while True:
         got = recv_pkt(s)
@@ -493,6 +501,91 @@ def probe_recovery(path, vol, pers):
     st("set_ban_state other node", 109, struct.pack("<II", 1, 10))
     st("set_ban_state bad size", 109, u32(0))
     st("set_ban_state lift", 109, struct.pack("<II", 0, 0))
+    st("ipreallocated", 137)
+    st("ipreallocated bad size", 137, b"\0")
+    st("startup", 47)
+
+
+def rec_data(key, rsn, dmaster, value, flags=0):
+    data = struct.pack("<QIII", rsn, dmaster, 0, flags) + b"\0" * 4 + value
+    return struct.pack("<IIII", 16 + len(key) + len(data), 0, len(key), len(data)) + key + data
+
+
+def probe_remote(path, pnn):
+    """Recovery controls through this node's daemon to node pnn."""
+    a = connect(path)
+    sink, push_srvid = 0xAE000000000000F2, 0xAE000000000000F3
+    gen = 0x00ABCDEF
+    u32 = lambda x: struct.pack("<I", x)
+    transdb = lambda db, tid: struct.pack("<II", db, tid)
+    pulldb = lambda db, sid: struct.pack("<IIQ", db, 0xFFFFFFFF, sid)
+    reqid = [100]
+    print("register sink:", control_status(a, 23, 1, srvid=sink)[0])
+
+    def st(label, opcode, data=b"", show=True):
+        reqid[0] += 1
+        status, out, err, msgs = reply_with_messages(a, opcode, reqid[0], data, sink, pnn)
+        line = "%s: %s" % (label, status)
+        if out and show:
+            line += " data=" + out.hex()
+        if err:
+            line += " err=%r" % err.rstrip(b"\0").decode()
+        print(line)
+        return status, out, msgs
+
+    def pull(label, db):
+        status, out, msgs = st(label, 146, pulldb(db, sink), show=False)
+        a.settimeout(0.3)
+        while True:
+            got = recv_pkt(a, 0.5)
+            if got is None:
+                break
+            op, _rid, body = got
+            if op == REQ_MESSAGE and struct.unpack("<Q", body[:8])[0] == sink:
+                msgs.append(body[12:12 + struct.unpack("<I", body[8:12])[0]])
+        recs = []
+        for m in msgs:
+            recs.extend(rec_buffer_records(m)[1])
+        count = struct.unpack("<I", out)[0] if len(out) == 4 else None
+        print("  count=%s records=%d" % (count, len(recs)))
+        for key, rsn, dmaster, flags, value in sorted(recs):
+            print("  %r rsn=%d dmaster=%d flags=0x%x value=%r" % (key, rsn, dmaster, flags, value))
+
+    ids = {}
+    for name, op in (("rv.tdb", 18), ("rp.tdb", 61)):
+        status, out, _m = st("attach %s on node %d" % (name, pnn), op, name.encode() + b"\0", show=False)
+        ids[name] = struct.unpack("<I", out)[0] if status == 0 else 0
+    v, p = ids["rv.tdb"], ids["rp.tdb"]
+    st("set_recmode active", 16, u32(1))
+    st("setvnnmap", 6, struct.pack("<IIII", gen, 2, 0, pnn))
+    st("getvnnmap", 5)
+    st("start_recovery", 70)
+    recs = {
+        v: [rec_data(b"a", 3, 0, b"va"), rec_data(b"b", 7, pnn, b"vb"),
+            rec_data(b"e", 2, 0, b""), rec_data(b"f", 2, pnn, b"")],
+        p: [rec_data(b"__db_sequence_number__\0", 4, 0, struct.pack("<Q", 4)),
+            rec_data(b"pa", 4, 0, b"pva")],
+    }
+    for db, name in ((v, "volatile"), (p, "persistent")):
+        st("db_freeze %s" % name, 141, u32(db))
+        st("db_transaction_start %s" % name, 143, transdb(db, gen))
+        st("get_db_seqnum %s" % name, 120, u32(db) + b"\0" * 4)
+        st("wipe_database %s" % name, 67, transdb(db, gen))
+        st("db_push_start %s" % name, 147, pulldb(db, push_srvid))
+        buf = struct.pack("<II", db, len(recs[db])) + b"".join(recs[db])
+        a.sendall(packet(REQ_MESSAGE, struct.pack("<QI", push_srvid, len(buf)) + buf, 0, pnn))
+        st("db_push_confirm %s" % name, 148, u32(db))
+        pull("db_pull %s" % name, db)
+        st("get_db_seqnum %s" % name, 120, u32(db) + b"\0" * 4)
+        st("db_transaction_commit %s" % name, 144, transdb(db, gen))
+        st("db_thaw %s" % name, 142, u32(db))
+    st("set_recmode normal", 16, u32(0))
+    st("end_recovery", 71)
+    st("get_recmode", 15)
+    st("modify_flags node 0 healthy", 52, struct.pack("<III", 0, 0, 0))
+    st("modify_flags node 7", 52, struct.pack("<III", 7, 0, 0))
+    st("get_reclock_file", 99)
+    st("db_pull not frozen", 146, pulldb(v, sink))
 
 
 def ctl_flags(opcode, reqid, data=b"", flags=0):
@@ -577,6 +670,9 @@ def main():
         "vacuum": probe_vacuum,
         "calls": probe_calls,
     }
+    if what == "remote":
+        probe_remote(path, int(sys.argv[3]))
+        sys.exit(0)
     if what == "recovery":
         probe_recovery(path, sys.argv[3], sys.argv[4])
         sys.exit(0)

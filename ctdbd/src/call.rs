@@ -16,7 +16,8 @@
 //! The tdb side of each step runs on the database's worker under the
 //! record's chain lock (`db::RecordStep`); this module decides the routing
 //! and keeps the calls in flight.  Node packets of another generation are
-//! dropped; a local client's calls wait while the database is frozen or
+//! dropped, those for a frozen database wait for its thaw; a local
+//! client's calls wait while the database is frozen or
 //! recovery is active, and calls sent to other nodes are sent again after
 //! a recovery (DB_THAW), with a new reqid.  While one client's call fetches
 //! a record from another node, other local calls for the same record wait
@@ -30,7 +31,7 @@ use crate::transport::{ClientId, Origin};
 use crate::{log_debug, log_err, log_notice, log_warn};
 use ctdb_protocol::packet::{ReplyCall, ReplyDmaster, ReplyError, ReqCall, ReqDmaster};
 use ctdb_protocol::statistics::{MAX_COUNT_BUCKETS, MAX_HOT_KEYS};
-use ctdb_protocol::types::{RECOVERY_ACTIVE, RECOVERY_NORMAL};
+use ctdb_protocol::types::{NODE_FLAGS_BANNED, RECOVERY_ACTIVE, RECOVERY_NORMAL};
 use ctdb_protocol::{DbId, Generation, Header, Operation, Packet, Pnn};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -132,6 +133,8 @@ pub struct Calls {
     watching_recovery: bool,
     /// (db_id, key) → (window start, migrations in the window).
     migrations: HashMap<(u32, Vec<u8>), (Instant, u64)>,
+    /// db_id → record packets from nodes that came while it was frozen.
+    held: HashMap<u32, Vec<(Pnn, Vec<u8>)>>,
 }
 
 impl Default for Calls {
@@ -142,6 +145,7 @@ impl Default for Calls {
             next_reqid: 1,
             watching_recovery: false,
             migrations: HashMap::new(),
+            held: HashMap::new(),
         }
     }
 }
@@ -194,33 +198,43 @@ pub fn redirect_target(me: Pnn, lmaster: Pnn, dmaster: Pnn) -> Pnn {
 }
 
 impl Daemon {
-    /// The vnn map record calls are routed over, or None when this node
-    /// serves every record itself: no recovery has set a map yet, or the map
-    /// names only this node.
-    fn call_routing(&self) -> Option<Vec<Pnn>> {
-        let map = &self.state.vnn_map;
+    /// True when record calls are routed over the vnn map; false when this
+    /// node serves every record itself: no recovery has set a map yet, or
+    /// the map names only this node.
+    pub(crate) fn calls_routed(&self) -> bool {
         let me = Pnn(self.state.pnn);
-        if self.state.generation == Generation::INVALID
-            || map.is_empty()
-            || map.iter().all(|p| *p == me)
-        {
-            return None;
-        }
-        Some(map.clone())
+        self.state.generation != Generation::INVALID && self.state.vnn_map.iter().any(|p| *p != me)
     }
 
-    /// True when a node packet belongs to the current generation.
-    fn current_generation(&self, hdr: &Header) -> bool {
-        if hdr.generation == self.state.generation {
-            return true;
+    /// The lmaster of `key` for a routed call (this node when calls are not
+    /// routed).
+    fn lmaster_of(&self, key: &[u8]) -> Pnn {
+        let me = Pnn(self.state.pnn);
+        if !self.calls_routed() {
+            return me;
         }
+        lmaster(&self.state.vnn_map, key).unwrap_or(me)
+    }
+
+    /// True when a record packet from a node is handled: not while this
+    /// node is banned, and only in the current generation (Samba's
+    /// ctdb_input_pkt drops the others before counting them).
+    fn accept_call_packet(&self, hdr: &Header) -> bool {
+        let why = if self.state.own_flags() & NODE_FLAGS_BANNED != 0 {
+            "this node is banned"
+        } else if hdr.generation != self.state.generation {
+            "another generation"
+        } else {
+            return true;
+        };
         log_debug!(
-            "{:?} reqid {} from node {} has generation {}, ours is {}: dropped",
+            "{:?} reqid {} from node {} (generation {}, ours {}) dropped: {}",
             hdr.operation,
             hdr.reqid,
             hdr.srcnode.0,
             hdr.generation.0,
-            self.state.generation
+            self.state.generation.0,
+            why
         );
         false
     }
@@ -237,6 +251,8 @@ impl Daemon {
     /// once, as Samba's daemon queues packets to itself.
     fn send_call_packet(&mut self, dest: Pnn, packet: Vec<u8>) {
         if dest.0 == self.state.pnn {
+            // Counted as Samba's ctdb_queue_packet counts a packet to itself.
+            self.stats.node_packets_sent += 1;
             if let Err(why) = self.packet(Origin::Node(dest), &packet) {
                 log_err!("Record packet to this node is malformed: {}", why);
             }
@@ -290,15 +306,13 @@ impl Daemon {
             },
             started: Instant::now(),
         };
-        match self.call_routing().filter(|_| volatile) {
-            None => self.local_call(pending),
-            Some(map) => {
-                if self.state.tunables.fetch_collapse == 1 {
-                    self.begin_collapse(record);
-                }
-                self.issue_call(pending, &map);
-            }
+        if !(volatile && self.calls_routed()) {
+            return self.local_call(pending);
         }
+        if self.state.tunables.fetch_collapse == 1 {
+            self.begin_collapse(record);
+        }
+        self.issue_call(pending);
     }
 
     /// Runs a call here with no routing (this node alone serves records).
@@ -317,9 +331,9 @@ impl Daemon {
 
     /// Asks the worker whether this node is the dmaster of the call's
     /// record; the call then runs here, or goes to the dmaster named.
-    fn issue_call(&mut self, p: PendingCall, map: &[Pnn]) {
+    fn issue_call(&mut self, p: PendingCall) {
         let me = self.state.pnn;
-        let lm = lmaster(map, &p.call.key).map_or(me, |p| p.0);
+        let lm = self.lmaster_of(&p.call.key).0;
         let op = Op::Record {
             key: p.call.key.clone(),
             step: RecordStep::Request {
@@ -405,26 +419,19 @@ impl Daemon {
     /// REQ_CALL from a node (or sent to this node by itself): run here as
     /// the dmaster (the record then moves to the requester), or redirected.
     fn node_call(&mut self, hdr: Header, c: ReqCall) {
-        self.stats.node.req_call += 1;
-        if !self.current_generation(&hdr) {
+        if !self.accept_call_packet(&hdr) {
             return;
         }
+        self.stats.node.req_call += 1;
         let db_id = c.db_id.0;
         let Some(d) = self.dbs.iter().find(|d| d.id == db_id && d.ready) else {
             let msg = format!("Unknown database in request. db_id==0x{db_id:08x}");
             return self.send_error(&hdr, -1, &msg);
         };
         if d.frozen {
-            // Samba's call waits for the freeze and is then dropped for its
-            // old generation; the requester sends it again after recovery.
-            log_info_dropped(&hdr, "frozen database");
-            return;
+            return self.hold_for_thaw(db_id, hdr, Packet::ReqCall(c));
         }
-        let me = Pnn(self.state.pnn);
-        let lm = self
-            .call_routing()
-            .and_then(|m| lmaster(&m, &c.key))
-            .unwrap_or(me);
+        let lm = self.lmaster_of(&c.key);
         let op = Op::Record {
             key: c.key.clone(),
             step: RecordStep::Request {
@@ -555,24 +562,20 @@ impl Daemon {
     /// REQ_DMASTER at the lmaster: the dmaster gives the record to a new
     /// dmaster; the lmaster records that and passes the record on.
     pub(crate) fn request_dmaster(&mut self, hdr: Header, r: ReqDmaster) {
-        self.stats.node.req_dmaster += 1;
-        if !self.current_generation(&hdr) {
+        if !self.accept_call_packet(&hdr) {
             return;
         }
+        self.stats.node.req_dmaster += 1;
         let db_id = r.db_id.0;
         let Some(d) = self.dbs.iter().find(|d| d.id == db_id && d.ready) else {
             let msg = format!("Unknown database in request. db_id==0x{db_id:08x}");
             return self.send_error(&hdr, -1, &msg);
         };
         if d.frozen {
-            log_info_dropped(&hdr, "frozen database");
-            return;
+            return self.hold_for_thaw(db_id, hdr, Packet::ReqDmaster(r));
         }
         let me = Pnn(self.state.pnn);
-        let lm = self
-            .call_routing()
-            .and_then(|m| lmaster(&m, &r.key))
-            .unwrap_or(me);
+        let lm = self.lmaster_of(&r.key);
         if lm != me {
             log_err!(
                 "dmaster request to non-lmaster db=0x{:08x} lmaster={} gen={} curgen={}: dropped",
@@ -620,24 +623,19 @@ impl Daemon {
     /// REPLY_DMASTER: this node becomes the record's dmaster and runs the
     /// call that waited for it.
     pub(crate) fn reply_dmaster(&mut self, hdr: Header, r: ReplyDmaster) {
-        self.stats.node.reply_dmaster += 1;
-        if !self.current_generation(&hdr) {
+        if !self.accept_call_packet(&hdr) {
             return;
         }
+        self.stats.node.reply_dmaster += 1;
         let db_id = r.db_id.0;
         let Some(d) = self.dbs.iter().find(|d| d.id == db_id && d.ready) else {
             log_err!("Unknown db_id 0x{:x} in ctdb_reply_dmaster", db_id);
             return;
         };
         if d.frozen {
-            log_info_dropped(&hdr, "frozen database");
-            return;
+            return self.hold_for_thaw(db_id, hdr, Packet::ReplyDmaster(r));
         }
-        let me = Pnn(self.state.pnn);
-        let lm = self
-            .call_routing()
-            .and_then(|m| lmaster(&m, &r.key))
-            .unwrap_or(me);
+        let lm = self.lmaster_of(&r.key);
         let pending = self.take_pending(hdr.reqid, db_id, &r.key);
         let op = Op::Record {
             key: r.key,
@@ -697,10 +695,10 @@ impl Daemon {
 
     /// REPLY_CALL from the node that ran a local client's call.
     pub(crate) fn reply_call(&mut self, hdr: Header, r: ReplyCall) {
-        self.stats.node.reply_call += 1;
-        if !self.current_generation(&hdr) {
+        if !self.accept_call_packet(&hdr) {
             return;
         }
+        self.stats.node.reply_call += 1;
         match self.calls.pending.remove(&hdr.reqid) {
             Some(p) => self.finish_call(&p, r.status, r.data),
             None => log_err!("reqid {} not found", hdr.reqid),
@@ -749,9 +747,10 @@ impl Daemon {
             let Some(p) = self.calls.pending.remove(&r) else {
                 continue;
             };
-            match self.call_routing() {
-                Some(map) => self.issue_call(p, &map),
-                None => self.local_call(p),
+            if self.calls_routed() {
+                self.issue_call(p);
+            } else {
+                self.local_call(p);
             }
         }
         if count > 0 {
@@ -780,6 +779,31 @@ impl Daemon {
             }
         });
         self.track(then, Some(RECOVERY_POLL));
+    }
+
+    /// A record packet from a node for a frozen database waits for the thaw
+    /// (Samba's waits for the freeze's locks); at the thaw it is handled
+    /// again and dropped if the generation has changed meanwhile.
+    fn hold_for_thaw(&mut self, db_id: u32, hdr: Header, packet: Packet) {
+        log_debug!(
+            "{:?} reqid {} from node {} waits for the thaw",
+            hdr.operation,
+            hdr.reqid,
+            hdr.srcnode.0
+        );
+        let bytes = packet.encode(hdr);
+        let held = self.calls.held.entry(db_id).or_default();
+        held.push((hdr.srcnode, bytes));
+    }
+
+    /// At the thaw of `db_id`: the record packets from nodes held while it
+    /// was frozen are handled, in order.
+    pub(crate) fn release_held_packets(&mut self, db_id: u32) {
+        for (src, pkt) in self.calls.held.remove(&db_id).unwrap_or_default() {
+            if let Err(why) = self.packet(Origin::Node(src), &pkt) {
+                log_err!("Held record packet is malformed: {}", why);
+            }
+        }
     }
 
     /// Issues again the calls of local clients held back while recovery was
@@ -841,17 +865,6 @@ fn call_result(done: Completion<Reply>) -> (i32, Vec<u8>) {
 /// Bytes as Samba's hex_encode_talloc writes them (upper case).
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02X}")).collect()
-}
-
-/// Logs a node packet dropped for `why`.
-fn log_info_dropped(hdr: &Header, why: &str) {
-    crate::log_info!(
-        "{:?} reqid {} from node {} dropped: {}",
-        hdr.operation,
-        hdr.reqid,
-        hdr.srcnode.0,
-        why
-    );
 }
 
 #[cfg(test)]

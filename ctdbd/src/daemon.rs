@@ -309,6 +309,7 @@ impl Daemon {
             .filter(|n| !n.deleted)
             .map(|n| Pnn(n.pnn))
             .collect();
+        self.attach_persistent_at_start();
         self.start_recoverd();
     }
 

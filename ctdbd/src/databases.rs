@@ -224,12 +224,12 @@ impl Daemon {
             );
             return Outcome::status(-1);
         }
-        self.open_new(id, name, flags, req.reply_to());
+        self.open_new(id, name, flags, Some(req.reply_to()));
         Outcome::Later
     }
 
     /// Enters a new database in the catalogue and queues its open.
-    fn open_new(&mut self, id: u32, name: String, flags: u8, waiter: ReplyTo) {
+    pub(crate) fn open_new(&mut self, id: u32, name: String, flags: u8, waiter: Option<ReplyTo>) {
         let dir = if flags & DB_FLAGS_PERSISTENT != 0 {
             &self.state.config.persistent_dir
         } else {
@@ -257,7 +257,8 @@ impl Daemon {
                 vacuum: Default::default(),
             },
         );
-        self.attach_waiters.entry(id).or_default().push(waiter);
+        let waiters = self.attach_waiters.entry(id).or_default();
+        waiters.extend(waiter);
         let job = Job::Open {
             id,
             path,
@@ -285,6 +286,7 @@ impl Daemon {
             self.submit_untracked(id, Op::TransactionCancel);
         }
         self.replay_deferred(id);
+        self.release_held_packets(id);
         self.resend_calls(id);
     }
 

@@ -200,11 +200,12 @@ impl NodeLinks {
         self.peer(pnn).is_some_and(|p| p.connected && !p.deleted)
     }
 
-    /// Connected nodes, this one included.
+    /// Other nodes that are connected (Samba's num_connected, which does
+    /// not count this node).
     pub fn num_connected(&self) -> usize {
-        self.peers
-            .iter()
-            .filter(|p| p.connected && !p.deleted)
+        self.others()
+            .into_iter()
+            .filter(|p| self.is_connected(*p))
             .count()
     }
 
@@ -540,6 +541,15 @@ impl NodeLinks {
         events
     }
 
+    /// Bytes queued on the outgoing connection to `pnn` and not written yet
+    /// (0 without a connection).
+    pub fn queued(&self, pnn: Pnn) -> usize {
+        self.peers
+            .get(pnn.0 as usize)
+            .and_then(|p| p.outgoing.as_ref())
+            .map_or(0, |l| l.wbuf.len())
+    }
+
     /// Queues a whole packet on the outgoing connection to `pnn` and writes
     /// what the socket takes.
     pub fn send(&mut self, pnn: Pnn, bytes: &[u8]) -> Result<(), SendError> {
@@ -774,8 +784,167 @@ impl Daemon {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ctdb_protocol::packet::ReqCall;
+    use crate::nodes::Node;
+    use ctdb_protocol::packet::{ReqCall, ReqKeepalive};
     use ctdb_protocol::{DbId, Header, Packet};
+    use mio::{Events, Poll};
+
+    /// One side of a socket test: its poll, its transport and the timers
+    /// and events it produced.
+    struct Side {
+        poll: Poll,
+        links: NodeLinks,
+        timers: Vec<(Instant, LinkTimer)>,
+        seen: Vec<LinkEvent>,
+    }
+
+    impl Side {
+        fn new(nodes: &[Node], own: u32, listener: std::net::TcpListener) -> Side {
+            let poll = Poll::new().unwrap();
+            let reg = poll.registry().try_clone().unwrap();
+            let links = NodeLinks::new(reg, Some(listener), nodes, Pnn(own)).unwrap();
+            Side {
+                poll,
+                links,
+                timers: Vec::new(),
+                seen: Vec::new(),
+            }
+        }
+
+        fn take(&mut self, events: Vec<LinkEvent>) {
+            for e in events {
+                match e {
+                    LinkEvent::Timer { at, timer } => self.timers.push((at, timer)),
+                    other => self.seen.push(other),
+                }
+            }
+        }
+
+        /// One round: due timers, then whatever the poll has within 20 ms.
+        fn turn(&mut self) {
+            let now = Instant::now();
+            let (due, later): (Vec<_>, Vec<_>) = self.timers.drain(..).partition(|t| t.0 <= now);
+            self.timers = later;
+            for (_, t) in due {
+                let ev = self.links.timer(t, now);
+                self.take(ev);
+            }
+            let mut events = Events::with_capacity(16);
+            self.poll
+                .poll(&mut events, Some(Duration::from_millis(20)))
+                .unwrap();
+            for ev in events.iter() {
+                let got = if ev.token() == NODE_LISTENER {
+                    self.links.accept()
+                } else {
+                    let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
+                    self.links.ready(ev.token(), readable, ev.is_writable())
+                };
+                self.take(got);
+            }
+        }
+    }
+
+    /// Turns both sides until `done` holds (at most 3 s).
+    fn run_until(a: &mut Side, b: &mut Side, done: impl Fn(&Side, &Side) -> bool) -> bool {
+        let end = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < end {
+            a.turn();
+            b.turn();
+            if done(a, b) {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Two transports over real loopback sockets (127.0.11.4 and .5,
+    /// ephemeral ports): both connections come up, a packet crosses, a
+    /// stranger is refused, and a side that goes away is reported dead.
+    #[test]
+    fn two_nodes_connect_exchange_packets_and_notice_a_death() {
+        let l0 = std::net::TcpListener::bind("127.0.11.4:0").unwrap();
+        let l1 = std::net::TcpListener::bind("127.0.11.5:0").unwrap();
+        let nodes = [
+            Node {
+                pnn: 0,
+                addr: l0.local_addr().unwrap(),
+                deleted: false,
+            },
+            Node {
+                pnn: 1,
+                addr: l1.local_addr().unwrap(),
+                deleted: false,
+            },
+        ];
+        let mut a = Side::new(&nodes, 0, l0);
+        let mut b = Side::new(&nodes, 1, l1);
+        let now = Instant::now();
+        let ev = a.links.start(now);
+        a.take(ev);
+        let ev = b.links.start(now);
+        b.take(ev);
+        let both_up = |s: &Side, p: u32| s.seen.contains(&LinkEvent::BothUp(Pnn(p)));
+        assert!(run_until(&mut a, &mut b, |a, b| both_up(a, 1) && both_up(b, 0)));
+
+        let k = ReqKeepalive {
+            version: 1,
+            uptime: 2,
+        };
+        let pkt =
+            Packet::ReqKeepalive(k).encode(Header::new(Operation::ReqKeepalive, Pnn(1), Pnn(0), 0));
+        a.links.send(Pnn(1), &pkt).unwrap();
+        let want = LinkEvent::Packet {
+            from: Pnn(0),
+            bytes: pkt.clone(),
+        };
+        assert!(run_until(&mut a, &mut b, |_, b| b.seen.contains(&want)));
+        // Node 0 sends only on its outgoing connection: nothing to itself.
+        assert_eq!(a.links.send(Pnn(0), &pkt), Err(SendError::NotConnected));
+
+        // An address that is not in the nodes file (the kernel picks
+        // 127.0.0.1 as the source) is refused: the stranger reads EOF.
+        let mut s = std::net::TcpStream::connect(nodes[0].addr).unwrap();
+        s.set_nonblocking(true).unwrap();
+        let end = Instant::now() + Duration::from_secs(3);
+        let mut closed = false;
+        while !closed && Instant::now() < end {
+            a.turn();
+            let mut byte = [0u8; 1];
+            closed = match s.read(&mut byte) {
+                Ok(0) => true,
+                Err(e) => e.kind() != ErrorKind::WouldBlock,
+                Ok(_) => panic!("the stranger was sent data"),
+            };
+        }
+        assert!(closed, "the stranger's connection was not closed");
+        assert!(a
+            .seen
+            .iter()
+            .all(|e| !matches!(e, LinkEvent::Packet { .. })));
+
+        // Node 1 goes away: node 0 sees EOF and reports it dead.
+        drop(b);
+        let dead = |s: &Side| {
+            s.seen
+                .iter()
+                .any(|e| matches!(e, LinkEvent::Dead { pnn, .. } if *pnn == Pnn(1)))
+        };
+        let end = Instant::now() + Duration::from_secs(3);
+        while !dead(&a) && Instant::now() < end {
+            a.turn();
+        }
+        assert!(dead(&a));
+        let ev = a.links.restart(Pnn(1), Instant::now());
+        assert!(matches!(
+            ev[..],
+            [LinkEvent::Timer {
+                timer: LinkTimer::Connect { .. },
+                ..
+            }]
+        ));
+        assert_eq!(a.links.send(Pnn(1), &pkt), Err(SendError::NotConnected));
+    }
 
     #[test]
     fn redirected_calls_do_not_count_as_signs_of_life() {

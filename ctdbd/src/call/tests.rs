@@ -647,13 +647,39 @@ fn stale_and_unknown_node_calls() {
     let pkt = Packet::ReqCall(req_call(&key, CALL_NULL_FUNC, 0)).encode(hdr);
     d.packet(Origin::Node(Pnn(0)), &pkt).unwrap();
     assert!(settle(&mut d).is_empty());
+    assert_eq!(d.stats.node.req_call, 0, "dropped before it is counted");
+    // Nor while this node is banned.
+    let banned = ctdb_protocol::types::NODE_FLAGS_BANNED;
+    d.state.node_flags[1] |= banned;
+    let hdr = node_hdr(Operation::ReqCall, 0, 1, 3);
+    let pkt = Packet::ReqCall(req_call(&key, CALL_NULL_FUNC, 0)).encode(hdr);
+    d.packet(Origin::Node(Pnn(0)), &pkt).unwrap();
+    assert!(settle(&mut d).is_empty());
+    d.state.node_flags[1] &= !banned;
+    assert_eq!(d.stats.node.req_call, 0);
 
+    // On a frozen database a node's call waits for the thaw, and is then
+    // served (this lmaster hands its new record over at once).
     d.db_mut(db_id()).unwrap().frozen = true;
     let hdr = node_hdr(Operation::ReqCall, 0, 1, 3);
     let pkt = Packet::ReqCall(req_call(&key, CALL_NULL_FUNC, 0)).encode(hdr);
     d.packet(Origin::Node(Pnn(0)), &pkt).unwrap();
     assert!(settle(&mut d).is_empty());
-    d.db_mut(db_id()).unwrap().frozen = false;
+    d.thaw(db_id());
+    let sent = settle(&mut d);
+    assert!(
+        matches!(&sent[..], [(to, h, Packet::ReplyDmaster(r))] if *to == Origin::Node(Pnn(0)) && h.reqid == 3 && r.rsn == 1),
+        "{sent:?}"
+    );
+    // One held across a change of generation is dropped at the thaw.
+    let key3 = b"another".to_vec();
+    d.db_mut(db_id()).unwrap().frozen = true;
+    let pkt = Packet::ReqCall(req_call(&key3, CALL_NULL_FUNC, 0)).encode(hdr);
+    d.packet(Origin::Node(Pnn(0)), &pkt).unwrap();
+    d.state.generation = Generation(GEN + 1);
+    d.thaw(db_id());
+    assert!(settle(&mut d).is_empty());
+    d.state.generation = Generation(GEN);
 
     let mut c = req_call(&key, CALL_NULL_FUNC, 0);
     c.db_id = DbId(0x1234);
@@ -914,4 +940,167 @@ fn three_nodes_migrate_a_record_as_debians_cluster_does() {
     assert_eq!(t.nodes[0].stats.hop_count_bucket[1], 1);
     let hot = &t.nodes[1].find_db(db_id()).unwrap().stats.hot_keys;
     assert_eq!(hot, &[(2, key.clone())]);
+}
+
+/// On a cluster no vacuum run deletes records locally (vacuuming between
+/// nodes is not there): an empty record this node is dmaster of but not
+/// lmaster of stays, so the lmaster's redirects still find it.
+#[test]
+fn no_local_vacuuming_while_calls_are_routed() {
+    let (mut d, dir) = daemon("vacuum", 2);
+    let key = key_of(1);
+    let here = LtdbHeader {
+        rsn: 4,
+        dmaster: 2,
+        ..Default::default()
+    };
+    seed(&mut d, &key, here, b"");
+    let mut data = db_id().to_le_bytes().to_vec();
+    data.push(1);
+    let body = ReqControl {
+        opcode: ControlOpcode::DbVacuum,
+        srvid: Srvid(0),
+        client_id: 0,
+        flags: 0,
+        data,
+    };
+    let h = Header::new(Operation::ReqControl, Pnn::CURRENT_NODE, Pnn(2), 3);
+    let pkt = Packet::ReqControl(body.clone()).encode(h);
+    d.packet(client(40), &pkt).unwrap();
+    let sent = settle(&mut d);
+    assert!(
+        matches!(&sent[..], [(_, _, Packet::ReplyControl(r))] if r.status == -1),
+        "{sent:?}"
+    );
+    assert_eq!(stored(&mut d, &key).unwrap().0.dmaster, 2);
+    // Alone, the same full run deletes it.
+    d.state.vnn_map = vec![Pnn(2)];
+    d.packet(client(40), &pkt).unwrap();
+    let sent = settle(&mut d);
+    assert!(
+        matches!(&sent[..], [(_, _, Packet::ReplyControl(r))] if r.status == 0),
+        "{sent:?}"
+    );
+    assert_eq!(stored(&mut d, &key), None);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Calls waiting behind a fetch go out on their own when the fetch has not
+/// ended after its timeout (Samba's 30 s deferred-fetch timeout).
+#[test]
+fn collapsed_calls_go_out_when_the_fetch_times_out() {
+    let (mut d, dir) = daemon("collapse-timeout", 0);
+    let (c1, _s1) = connected(&mut d, &dir);
+    let (c2, _s2) = connected(&mut d, &dir);
+    let key = key_of(1);
+    d.packet(c1, &client_call(&key, CALL_NULL_FUNC, 5)).unwrap();
+    d.packet(c2, &client_call(&key, CALL_NULL_FUNC, 6)).unwrap();
+    let sent = settle(&mut d);
+    let [(_, first, Packet::ReqCall(_))] = &sent[..] else {
+        panic!("{sent:?}")
+    };
+    let timeout = d.calls.collapsed[&(db_id(), key.clone())].timeout;
+    d.expire(timeout);
+    let sent = settle(&mut d);
+    let [(to, second, Packet::ReqCall(_))] = &sent[..] else {
+        panic!("{sent:?}")
+    };
+    assert_eq!(*to, Origin::Node(Pnn(1)));
+    assert_ne!(second.reqid, first.reqid);
+    assert_eq!(d.calls.pending_count(), 2);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A REQ_DMASTER that reaches a node which is not the key's lmaster is
+/// dropped (Samba's daemon aborts on it).
+#[test]
+fn a_dmaster_request_to_a_non_lmaster_is_dropped() {
+    let (mut d, dir) = daemon("nonlmaster", 2);
+    let key = key_of(1);
+    let body = ReqDmaster {
+        db_id: DbId(db_id()),
+        rsn: 3,
+        dmaster: Pnn(0),
+        key: key.clone(),
+        data: b"x".to_vec(),
+        record_flags: Some(0),
+    };
+    let hdr = node_hdr(Operation::ReqDmaster, 0, 2, 4);
+    d.packet(Origin::Node(Pnn(0)), &Packet::ReqDmaster(body).encode(hdr))
+        .unwrap();
+    assert!(settle(&mut d).is_empty());
+    assert_eq!(stored(&mut d, &key), None);
+    assert_eq!(d.state.recmode, RECOVERY_NORMAL);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A record step whose chain a client process holds waits for it (parked
+/// on the worker like a call) and completes once the client lets go.
+#[test]
+fn a_migration_waits_for_a_client_holding_the_chain() {
+    let (mut d, dir) = daemon("chainwait", 0);
+    let (c1, _s1) = connected(&mut d, &dir);
+    let key = key_of(1);
+    d.packet(c1, &client_call(&key, CALL_FETCH_FUNC, 5))
+        .unwrap();
+    let sent = settle(&mut d);
+    let [(_, out, Packet::ReqCall(_))] = &sent[..] else {
+        panic!("{sent:?}")
+    };
+    let lib = [
+        "/usr/lib/x86_64-linux-gnu/libtdb.so.1",
+        "/usr/lib/aarch64-linux-gnu/libtdb.so.1",
+    ]
+    .into_iter()
+    .find(|p| std::path::Path::new(p).exists())
+    .expect("Debian's libtdb.so.1 (scripts/deps.sh)");
+    let hexkey: String = key.iter().map(|x| format!("{x:02x}")).collect();
+    let prog = format!(
+        "import ctypes,sys,time\nlib=ctypes.CDLL('{lib}')\nlib.tdb_open.restype=ctypes.c_void_p\n\
+         t=ctypes.c_void_p(lib.tdb_open(sys.argv[1].encode(),0,0,2,0))\nassert t\n\
+         class D(ctypes.Structure): _fields_=[('p',ctypes.c_char_p),('n',ctypes.c_size_t)]\n\
+         k=bytes.fromhex('{hexkey}')\nassert lib.tdb_chainlock(t,D(k,len(k)))==0\n\
+         print('locked',flush=True)\ntime.sleep(0.5)\nlib.tdb_chainunlock(t,D(k,len(k)))\n"
+    );
+    let path = d.find_db(db_id()).unwrap().path.clone();
+    let mut child = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(prog)
+        .arg(path)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    use std::io::BufRead;
+    std::io::BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "locked");
+    let body = ReplyDmaster {
+        db_id: DbId(db_id()),
+        rsn: 5,
+        key: key.clone(),
+        data: b"w".to_vec(),
+        record_flags: Some(REC_FLAG_MIGRATED_WITH_DATA),
+    };
+    let hdr = node_hdr(Operation::ReplyDmaster, 1, 0, out.reqid);
+    let started = Instant::now();
+    d.packet(
+        Origin::Node(Pnn(1)),
+        &Packet::ReplyDmaster(body).encode(hdr),
+    )
+    .unwrap();
+    let sent = settle(&mut d);
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "did not wait"
+    );
+    assert!(
+        matches!(&sent[..], [(to, h, Packet::ReplyCall(r))] if *to == c1 && h.reqid == 5 && r.data == b"w"),
+        "{sent:?}"
+    );
+    assert!(child.wait().unwrap().success());
+    assert_eq!(stored(&mut d, &key).unwrap().0.rsn, 7);
+    assert!(d.db_tx.chain_waits(db_id()) >= 1);
+    std::fs::remove_dir_all(dir).unwrap();
 }

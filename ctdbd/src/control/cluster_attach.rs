@@ -17,7 +17,7 @@ use crate::requests::{Completion, Tag};
 use crate::transport::Origin;
 use ctdb_protocol::packet::{ReqControl, CONTROL_FLAG_ATTACH_RECOVERY, CONTROL_FLAG_NOREPLY};
 use ctdb_protocol::types::{
-    RunState, NODE_FLAGS_DELETED, NODE_FLAGS_DISCONNECTED, NODE_FLAGS_INACTIVE,
+    RunState, DB_FLAGS_PERSISTENT, NODE_FLAGS_DELETED, NODE_FLAGS_DISCONNECTED, NODE_FLAGS_INACTIVE,
 };
 use ctdb_protocol::{ControlOpcode, Header, Operation, Packet, Pnn, Srvid};
 
@@ -134,6 +134,32 @@ impl Daemon {
         }
     }
 
+    /// At start-up, as Samba's daemon: every `<name>.tdb.<this pnn>` file in
+    /// the persistent database directory is attached as a persistent
+    /// database, in directory order (so the recovery finds them all).
+    /// Other `.tdb.` files are ignored and logged.
+    pub(crate) fn attach_persistent_at_start(&mut self) {
+        let dir = self.state.config.persistent_dir.clone();
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let file = entry.file_name().to_string_lossy().into_owned();
+            let Some(name) = persistent_db_name(&file, self.state.pnn) else {
+                if file.len() >= 7 && file.contains(".tdb.") {
+                    log_err!("Ignoring persistent database '{}'", file);
+                }
+                continue;
+            };
+            let id = crate::db::db_id(&name);
+            if self.dbs.iter().any(|d| d.id == id) {
+                continue;
+            }
+            crate::log_info!("Attached to persistent database {}", name);
+            self.open_new(id, name, DB_FLAGS_PERSISTENT, None);
+        }
+    }
+
     /// Serves every attach held back by recovery, oldest first.
     pub(crate) fn release_deferred_attaches(&mut self) {
         let tags: Vec<Tag> = std::mem::take(&mut self.deferred_attaches);
@@ -146,5 +172,35 @@ impl Daemon {
     /// while connected).
     fn transport_origin_live(&self, origin: Origin) -> bool {
         origin.client().is_none_or(|c| self.client_is_live(c))
+    }
+}
+
+/// The database name of a persistent database file of node `pnn`
+/// (`<name>.tdb.<pnn>`, digits only after the last dot), if it is one.
+fn persistent_db_name(file: &str, pnn: u32) -> Option<String> {
+    let at = file.find(".tdb.")?;
+    let digits = &file[at + 5..];
+    if file.len() < 7 || digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    (digits.parse::<u32>().ok()? == pnn).then(|| file[..at + 4].to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::persistent_db_name;
+
+    #[test]
+    fn persistent_file_names_as_samba_reads_them() {
+        assert_eq!(persistent_db_name("a.tdb.0", 0).as_deref(), Some("a.tdb"));
+        assert_eq!(
+            persistent_db_name("x.y.tdb.12", 12).as_deref(),
+            Some("x.y.tdb")
+        );
+        assert_eq!(persistent_db_name("a.tdb.1", 0), None);
+        assert_eq!(persistent_db_name("a.tdb.0x", 0), None);
+        assert_eq!(persistent_db_name("a.tdb.", 0), None);
+        assert_eq!(persistent_db_name("a.tdb", 0), None);
+        assert_eq!(persistent_db_name("notes.txt", 0), None);
     }
 }

@@ -10,9 +10,8 @@ use crate::db::Reply;
 use crate::requests::{Completion, Tag};
 use crate::{log_debug, log_err, log_info, log_notice, log_warn};
 use ctdb_protocol::types::{
-    BanState, NodeFlagChange, RunState, NODE_FLAGS_BANNED, NODE_FLAGS_DELETED,
-    NODE_FLAGS_DISCONNECTED, NODE_FLAGS_PERMANENTLY_DISABLED, NODE_FLAGS_STOPPED,
-    NODE_FLAGS_UNHEALTHY, RECOVERY_ACTIVE,
+    BanState, NodeFlagChange, RunState, NODE_FLAGS_BANNED, NODE_FLAGS_DISCONNECTED,
+    NODE_FLAGS_PERMANENTLY_DISABLED, NODE_FLAGS_STOPPED, RECOVERY_ACTIVE,
 };
 use ctdb_protocol::{ControlOpcode, Generation, Pnn};
 use std::time::Duration;
@@ -193,29 +192,6 @@ impl Daemon {
         self.ban = None;
         let f = self.state.own_flags() & !NODE_FLAGS_BANNED;
         self.state.set_own_flags(f);
-    }
-
-    /// The node transport's view of node `pnn`, as Samba's
-    /// ctdb_node_connected / ctdb_node_dead keep it: connected clears
-    /// DISCONNECTED; gone sets DISCONNECTED and UNHEALTHY.  False for a pnn
-    /// not in the nodes file, a deleted node or this node.
-    #[allow(dead_code)] // called by the node transport
-    pub(crate) fn set_node_connected(&mut self, pnn: Pnn, connected: bool) -> bool {
-        if pnn.0 == self.state.pnn {
-            return false;
-        }
-        let Some(f) = self.state.node_flags.get_mut(pnn.0 as usize) else {
-            return false;
-        };
-        if *f & NODE_FLAGS_DELETED != 0 {
-            return false;
-        }
-        if connected {
-            *f &= !NODE_FLAGS_DISCONNECTED;
-        } else {
-            *f |= NODE_FLAGS_DISCONNECTED | NODE_FLAGS_UNHEALTHY;
-        }
-        true
     }
 
     /// The node leaves the cluster's work, as Samba's does when it is

@@ -300,6 +300,7 @@ mod tests {
             ControlOpcode::SetBanState,
             ControlOpcode::GetBanState,
             ControlOpcode::Startup,
+            ControlOpcode::IpReallocated,
         ];
         let mut want: Vec<u32> = want.iter().map(|o| o.to_u32()).collect();
         want.sort_unstable();

@@ -37,7 +37,6 @@ pub fn register(r: &mut Registry) {
 /// Status of a TRANS3_COMMIT that ControlTimeout ended (Samba's).
 pub const STATUS_COMMIT_TIMED_OUT: i32 = 1;
 /// Status of a TRANS3_COMMIT that a recovery ended (Samba's).
-#[allow(dead_code)] // until END_RECOVERY calls finish_trans3_commits
 pub const STATUS_COMMIT_ENDED_BY_RECOVERY: i32 = 2;
 /// Status of an UPDATE_RECORD whose store failed (Samba's child writes 1).
 pub const STATUS_STORE_FAILED: i32 = 1;
@@ -291,9 +290,11 @@ impl Daemon {
     /// Stores an UPDATE_RECORD buffer on this node, counted as Samba counts
     /// its write children.
     fn store_update(&mut self, id: u32, recs: Records, then: DbContinuation) {
+        // The catalogue entry, ready or still opening.
         let replace_only = self
-            .find_db(id)
-            .is_some_and(|db| db.kind() == Kind::Volatile);
+            .dbs
+            .iter()
+            .any(|db| db.id == id && db.kind() == Kind::Volatile);
         self.stats.childwrite_calls += 1;
         self.stats.pending_childwrite_calls += 1;
         let started = Instant::now();
@@ -382,7 +383,6 @@ impl Daemon {
     /// END_RECOVERY: every commit still waiting is answered with status 2
     /// (its client checks the sequence number and commits again if the
     /// recovery did not carry it).  Does nothing outside normal mode.
-    #[allow(dead_code)] // the recovery controls' END_RECOVERY calls it
     pub(crate) fn finish_trans3_commits(&mut self) {
         if self.state.recmode != RECOVERY_NORMAL {
             log_info!(
@@ -901,13 +901,19 @@ mod tests {
             transaction(db, &[("k", "v")], 1),
         );
         assert_eq!(c.reply(0, again), Some((-1, Vec::new())));
+        // END_RECOVERY during the recovery leaves the commit waiting; after
+        // it (recovery mode NORMAL) the client gets status 2.
+        let (leader, s) = c.connect(0);
+        c.keep.push(s);
+        c.control(0, leader, ControlOpcode::EndRecovery, Vec::new());
+        assert_eq!(c.reply(0, reqid), None);
         c.nodes[0].state.recmode = RECOVERY_NORMAL;
-        c.nodes[0].finish_trans3_commits();
-        c.settle();
+        c.control(0, leader, ControlOpcode::EndRecovery, Vec::new());
         assert_eq!(
             c.reply(0, reqid).map(|r| r.0),
             Some(STATUS_COMMIT_ENDED_BY_RECOVERY)
         );
+        assert!(c.nodes[0].commits.get(db).is_none());
     }
 
     #[test]

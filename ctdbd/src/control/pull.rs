@@ -8,8 +8,9 @@
 //! The records stream from the database's worker in bounded batches (as a
 //! traverse's do) and are cut into buffers as they arrive, so a pull holds
 //! at most a few batches and one buffer, whatever the database's size.  A
-//! pull for a local client waits while that client has more than
-//! `PULL_BACKLOG` bytes unread.
+//! pull waits while its receiver has more than `PULL_BACKLOG` bytes not
+//! taken yet: a local client's unread output, or the bytes queued on the
+//! connection to the node.
 
 use super::{Outcome, Registry, Request};
 use crate::daemon::{Daemon, ReplyTo};
@@ -109,7 +110,12 @@ impl Daemon {
             let Some(p) = self.pulls.get(&tag) else {
                 return;
             };
-            if p.to.0 == self.state.pnn && self.local_backlog(p.srvid) > PULL_BACKLOG {
+            let backlog = if p.to.0 == self.state.pnn {
+                self.local_backlog(p.srvid)
+            } else {
+                self.links.queued(p.to)
+            };
+            if backlog > PULL_BACKLOG {
                 return;
             }
             match p.stream.try_next() {

@@ -13,9 +13,12 @@
 use super::{Outcome, Registry, Request};
 use crate::daemon::Daemon;
 use crate::{log_err, log_info, log_notice, log_warn};
-use ctdb_protocol::types::{RunState, VnnMap, RECOVERY_ACTIVE, RECOVERY_NORMAL};
+use ctdb_protocol::packet::ReplyControl;
+use ctdb_protocol::types::{
+    RunState, VnnMap, NODE_FLAGS_DISCONNECTED, RECOVERY_ACTIVE, RECOVERY_NORMAL,
+};
 use ctdb_protocol::wire::{Reader, Timeval};
-use ctdb_protocol::{ControlOpcode, Layout};
+use ctdb_protocol::{ControlOpcode, ControlRequest, Layout};
 use std::os::fd::AsFd;
 
 /// Registers this concern's controls.
@@ -33,6 +36,15 @@ pub fn register(r: &mut Registry) {
         Outcome::status(0)
     });
     r.add(ControlOpcode::RecdReclockLatency, reclock_latency);
+    // The end of a takeover run: Samba runs the "ipreallocated" event (also
+    // in recovery); without event scripts or public addresses to host
+    // there is nothing to do.
+    r.add(ControlOpcode::IpReallocated, |_, req| {
+        if !req.data().is_empty() {
+            return Outcome::bad_size("IPREALLOCATED", req.data().len());
+        }
+        Outcome::status(0)
+    });
     // Another node started: Samba drops the tickles it kept for that node;
     // there are none without IP takeover.
     r.add(ControlOpcode::Startup, |_, req| {
@@ -129,14 +141,32 @@ fn set_vnn_map(d: &mut Daemon, req: &Request) -> Outcome {
     Outcome::status(0)
 }
 
-/// START_RECOVERY: notes when the recovery started.  Samba then runs the
-/// "startrecovery" event and compares its cluster lock setting with the
-/// leader's; with no event scripts there is nothing to run, and the lock
-/// comparison is not made (see docs/ctdbd.md).
-fn start_recovery(d: &mut Daemon, _: &Request) -> Outcome {
+/// START_RECOVERY: notes when the recovery started, then, as Samba, asks
+/// the node that sent it (the leader) for its cluster lock setting: a
+/// different one from this node's means a misconfigured cluster, and this
+/// node shuts down.  A leader this node sees disconnected is not asked.
+/// Samba's "startrecovery" event would run then; we have no event scripts.
+fn start_recovery(d: &mut Daemon, req: &Request) -> Outcome {
     log_err!("Recovery has started");
     d.state.last_recovery_started = Timeval::now();
-    Outcome::status(0)
+    let leader = req.header.srcnode;
+    let disconnected = d
+        .state
+        .flags_of(leader)
+        .is_none_or(|f| f & NODE_FLAGS_DISCONNECTED != 0);
+    if leader.0 == d.state.pnn || disconnected {
+        return Outcome::status(0);
+    }
+    let to = req.reply_to();
+    let noreply = req.noreply();
+    let then = Box::new(move |d: &mut Daemon, r: ReplyControl| {
+        let (status, errmsg) = d.compare_reclock(r);
+        if !noreply {
+            d.reply(to.origin, to.reqid, status, &[], errmsg.as_deref());
+        }
+    });
+    d.send_control(leader, ControlRequest::GetReclockFile, None, then);
+    Outcome::Later
 }
 
 /// END_RECOVERY (sent after SET_RECMODE NORMAL): counts the recovery,
@@ -146,6 +176,8 @@ fn start_recovery(d: &mut Daemon, _: &Request) -> Outcome {
 /// Samba's does: its "recovered" event may not run during a recovery.
 fn end_recovery(d: &mut Daemon, _: &Request) -> Outcome {
     log_err!("Recovery has finished");
+    // Commits a recovery cut short get their answer (status 2).
+    d.finish_trans3_commits();
     if d.in_recovery() {
         log_err!("Refusing to run event 'recovered' while in recovery");
         log_err!("Failed to end recovery");
@@ -273,6 +305,32 @@ fn ofd_lock(file: &std::fs::File, kind: libc::c_int) -> nix::Result<()> {
 }
 
 impl Daemon {
+    /// START_RECOVERY's check of the leader's GET_RECLOCK_FILE answer
+    /// against this node's setting: the status (and error) to reply with.
+    /// A mismatch shuts this node down.
+    fn compare_reclock(&mut self, r: ReplyControl) -> (i32, Option<String>) {
+        if r.status != 0 {
+            log_err!("GET_RECLOCK failed");
+            return (r.status, r.errmsg);
+        }
+        let remote = match r.data.split(|b| *b == 0).next() {
+            Some(s) if !r.data.is_empty() => Some(String::from_utf8_lossy(s).into_owned()),
+            _ => None,
+        };
+        let local = self.state.config.cluster_lock.clone();
+        if remote != local {
+            log_err!(
+                "Recovery lock configuration inconsistent: recmaster has {}, this node has {}, shutting down",
+                remote.as_deref().unwrap_or("NULL"),
+                local.as_deref().unwrap_or("NULL")
+            );
+            self.exit_requested = true;
+            return (-1, None);
+        }
+        log_info!("Recovery lock consistency check successful");
+        (0, None)
+    }
+
     /// True while the node is in recovery mode ACTIVE: calls and client
     /// work that need the cluster's agreement wait for `on_recovery_ended`.
     pub(crate) fn in_recovery(&self) -> bool {
@@ -281,9 +339,11 @@ impl Daemon {
 
     /// Runs when SET_RECMODE has set recovery mode NORMAL: the place for
     /// work deferred during recovery to be re-issued (deferred attaches
-    /// here; deferred record calls are re-sent by each database's thaw).
+    /// here; record calls held back by recovery mode, call.rs; calls on
+    /// frozen databases go again at each database's thaw).
     pub(crate) fn on_recovery_ended(&mut self) {
         self.release_deferred_attaches();
+        self.reissue_held_calls();
     }
 
     /// The whole-node freeze: every database frozen, volatile records

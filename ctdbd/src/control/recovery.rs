@@ -13,6 +13,7 @@ use ctdb_protocol::ltdb::RecBuffer;
 use ctdb_protocol::types::{PullDbExt, TransDb};
 use ctdb_protocol::wire::Reader;
 use ctdb_protocol::{ControlOpcode, Generation, Layout};
+use std::sync::atomic::Ordering;
 
 /// Registers this concern's controls.
 pub fn register(r: &mut Registry) {
@@ -210,9 +211,11 @@ fn push_confirm(d: &mut Daemon, req: &Request) -> Outcome {
         if st != 0 {
             return (st, data);
         }
+        // As Samba's: the records of the buffers stored, status 0 even when
+        // a buffer failed (the recovery compares the count).
         match d.db_mut(id).and_then(|db| db.push.take()) {
-            Some(ps) if !ps.failed => (0, ps.num_records.to_le_bytes().to_vec()),
-            _ => (-1, data),
+            Some(ps) => (0, ps.num_records.to_le_bytes().to_vec()),
+            None => (-1, data),
         }
     });
     d.db_op(req, id, Op::Barrier, after)
@@ -254,9 +257,13 @@ impl Daemon {
             return;
         };
         let db_id = db.id;
-        let Some(ps) = db.push.as_mut().filter(|ps| !ps.failed) else {
+        let Some(ps) = db.push.as_mut() else {
             return;
         };
+        if ps.failed.load(Ordering::SeqCst) {
+            return;
+        }
+        let failed = ps.failed.clone();
         let recs = match push_records(data) {
             Ok(recs) => recs,
             Err(e) => {
@@ -265,7 +272,7 @@ impl Daemon {
                     PushError::Record => "ltdb record",
                 };
                 log_err!("bad {} in push for db 0x{:08x}", what, db_id);
-                ps.failed = true;
+                failed.store(true, Ordering::SeqCst);
                 return;
             }
         };
@@ -274,16 +281,22 @@ impl Daemon {
             recs.len(),
             db_id
         );
-        ps.num_records += recs.len() as u32;
-        let then: DbContinuation = Box::new(move |d: &mut Daemon, done| {
-            if let Completion::Answered(Reply::Failed(why)) = done {
-                log_err!("{}", why);
+        let n = recs.len() as u32;
+        let then: DbContinuation = Box::new(move |d: &mut Daemon, done| match done {
+            Completion::Answered(Reply::Ok) => {
                 if let Some(ps) = d.db_mut(db_id).and_then(|db| db.push.as_mut()) {
-                    ps.failed = true;
+                    ps.num_records += n;
                 }
             }
+            Completion::Answered(Reply::Failed(why)) => log_err!("{}", why),
+            _ => {}
         });
         let vnn_map = self.state.vnn_map.clone();
-        self.submit(db_id, Op::PushStore { recs, vnn_map }, then, None);
+        let op = Op::PushBuffer {
+            recs,
+            vnn_map,
+            failed,
+        };
+        self.submit(db_id, op, then, None);
     }
 }

@@ -452,7 +452,7 @@ fn modify_flags_keeps_its_own_and_the_transports_bits() {
         0
     );
     assert_eq!(d.state.own_flags(), 0);
-    assert!(d.set_node_connected(Pnn(1), true));
+    d.state.mark_connected(Pnn(1));
     let both = NODE_FLAGS_BANNED | NODE_FLAGS_DISCONNECTED;
     assert_eq!(status(&mut d, NODE1, Op::ModifyFlags, change(1, both)), 0);
     assert_eq!(d.state.node_flags[1], NODE_FLAGS_BANNED);
@@ -465,13 +465,14 @@ fn modify_flags_keeps_its_own_and_the_transports_bits() {
     assert_eq!(d.state.node_flags[1], 0);
     assert!(d.in_recovery());
     // Gone: DISCONNECTED and UNHEALTHY, as Samba's ctdb_node_dead; back:
-    // only DISCONNECTED goes.
-    assert!(d.set_node_connected(Pnn(1), false));
-    assert!(!d.set_node_connected(Pnn(0), false));
-    assert!(!d.set_node_connected(Pnn(5), false));
+    // only DISCONNECTED goes.  This node's own flags are not the
+    // transport's.
+    d.state.mark_disconnected(Pnn(1));
+    d.state.mark_disconnected(Pnn(0));
+    d.state.mark_disconnected(Pnn(5));
     let gone = NODE_FLAGS_DISCONNECTED | NODE_FLAGS_UNHEALTHY;
-    assert_eq!(d.state.node_flags[1], gone);
-    assert!(d.set_node_connected(Pnn(1), true));
+    assert_eq!(d.state.node_flags, vec![0, gone]);
+    d.state.mark_connected(Pnn(1));
     assert_eq!(d.state.node_flags[1], NODE_FLAGS_UNHEALTHY);
     cleanup(dir);
 }
@@ -509,7 +510,8 @@ fn start_and_end_recovery_keep_the_times_and_run_state() {
     assert_eq!(d.stats.num_recoveries, before);
     assert_eq!(d.state.runstate, RunState::FirstRecovery);
     d.state.recmode = RECOVERY_NORMAL;
-    d.set_node_connected(Pnn(1), true);
+    d.node_connected(Pnn(1));
+    d.outbox.take();
     d.packet(NODE1, &control(Op::EndRecovery, 1, 4, vec![]))
         .unwrap();
     let sent = d.outbox.take();
@@ -524,11 +526,13 @@ fn start_and_end_recovery_keep_the_times_and_run_state() {
             _ => None,
         })
         .collect();
-    assert_eq!(kinds.len(), 2);
-    assert!(
-        matches!(&kinds[0], (NODE1, Packet::ReqControl(c)) if c.opcode == Op::Startup && c.noreply())
+    let startup = kinds.iter().position(
+        |k| matches!(k, (NODE1, Packet::ReqControl(c)) if c.opcode == Op::Startup && c.noreply()),
     );
-    assert!(matches!(&kinds[1], (NODE1, Packet::ReplyControl(r)) if r.status == 0));
+    let reply = kinds
+        .iter()
+        .position(|k| matches!(k, (NODE1, Packet::ReplyControl(r)) if r.status == 0));
+    assert!(startup.expect("STARTUP to node 1") < reply.expect("the reply"));
     assert_eq!(status(&mut d, NODE1, Op::Startup, vec![]), 0);
     assert_ne!(d.state.last_recovery_finished, t0);
     cleanup(dir);
@@ -699,54 +703,6 @@ fn a_held_attach_fails_after_its_timeout() {
 }
 
 #[test]
-fn a_new_client_attach_is_announced_to_connected_nodes() {
-    let (mut d, dir) = daemon("announce");
-    let (_sock, c) = connect(&mut d, &dir);
-    d.set_node_connected(Pnn(1), true);
-    d.packet(
-        Origin::Client(c),
-        &control(Op::DbAttach, 0, 5, b"new.tdb\0".to_vec()),
-    )
-    .unwrap();
-    let sent = run_until(&mut d, |s| !control_replies(s).is_empty());
-    let announced: Vec<_> = sent
-        .iter()
-        .filter_map(|(to, p)| match Packet::decode(p) {
-            Ok((h, Packet::ReqControl(r))) => Some((*to, h, r)),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(announced.len(), 1);
-    let (to, h, r) = &announced[0];
-    assert_eq!((*to, h.destnode, h.srcnode), (NODE1, Pnn(1), Pnn(0)));
-    assert_eq!((r.opcode, r.noreply()), (Op::DbAttach, true));
-    assert_eq!(r.data, b"new.tdb\0");
-    // An attach of a database this node has is not announced again.
-    d.packet(
-        Origin::Client(c),
-        &control(Op::DbAttach, 0, 6, b"new.tdb\0".to_vec()),
-    )
-    .unwrap();
-    let r = replies(&mut d);
-    assert_eq!((r.len(), r[0].2.status), (1, 0));
-    assert!(d.outbox.is_empty());
-    // Any new attach is announced (a node's too); a disconnected node is
-    // not told.
-    let announced_for = |d: &mut Daemon, name: &[u8]| {
-        d.packet(NODE1, &control(Op::DbAttach, 1, 7, name.to_vec()))
-            .unwrap();
-        let sent = run_until(d, |s| !control_replies(s).is_empty());
-        sent.iter()
-            .filter(|(_, p)| matches!(Packet::decode(p), Ok((_, Packet::ReqControl(_)))))
-            .count()
-    };
-    assert_eq!(announced_for(&mut d, b"fromnode.tdb\0"), 1);
-    d.set_node_connected(Pnn(1), false);
-    assert_eq!(announced_for(&mut d, b"quiet.tdb\0"), 0);
-    cleanup(dir);
-}
-
-#[test]
 fn a_ban_makes_the_node_inactive_until_it_runs_out() {
     use ctdb_protocol::types::BanState;
     let (mut d, dir) = daemon("ban");
@@ -815,12 +771,38 @@ fn a_push_keeps_empty_records_only_where_samba_keeps_them() {
         .map(|i| format!("t{i}"))
         .find(|k| slot(k) == 0)
         .unwrap();
+    // An empty record this node does not keep, and does not have, fails
+    // the store, as Samba's delete of a missing record does: the push stops
+    // there (records before it stay), later buffers are ignored, and the
+    // confirm counts only the buffers stored (0), with status 0.
     let recs = vec![
         record(&mine, 5, 1, b""),
-        record(&theirs, 5, 1, b""),
         record("full", 5, 1, b"v"),
+        record(&theirs, 5, 1, b""),
+        record("after", 5, 1, b"v"),
     ];
-    assert_eq!(push(&mut d, id, 77, recs), 3);
+    assert_eq!(
+        status(&mut d, NODE1, Op::DbFreeze, id.to_le_bytes().to_vec()),
+        0
+    );
+    assert_eq!(
+        ask_db(&mut d, NODE1, Op::DbTransactionStart, transdb(id, 77)).status,
+        0
+    );
+    assert_eq!(
+        status(&mut d, NODE1, Op::DbPushStart, pulldb(id, 0xF00D)),
+        0
+    );
+    for buf in [recs, vec![record("later", 1, 1, b"v")]] {
+        let buf = RecBuffer {
+            db_id: DbId(id),
+            records: buf,
+        };
+        d.packet(NODE1, &message_from_node1(0xF00D, buf.to_bytes()))
+            .unwrap();
+    }
+    let r = ask_db(&mut d, NODE1, Op::DbPushConfirm, id.to_le_bytes().to_vec());
+    assert_eq!((r.status, r.data), (0, 0u32.to_le_bytes().to_vec()));
     d.packet(NODE1, &control(Op::DbPull, 1, 42, pulldb(id, 0xABC)))
         .unwrap();
     let sent = run_until(&mut d, |s| !control_replies(s).is_empty());
@@ -848,4 +830,185 @@ fn initial_flags_are_samba_s() {
         ]
     );
     assert_eq!(NodeState::initial_vnn_map(&nodes), vec![Pnn(0), Pnn(2)]);
+}
+
+#[test]
+fn a_big_pull_streams_in_buffers_of_the_size_limit() {
+    // 3000 records of ~1 KiB: many worker batches, buffers cut at 256 KiB.
+    let (mut d, dir) = daemon("bigpull");
+    let id = attach(&mut d, "big.tdb");
+    let value = vec![b'x'; 1000];
+    let recs: Vec<RecData> = (0..3000)
+        .map(|i| record(&format!("key{i:05}"), 1, 1, &value))
+        .collect();
+    assert_eq!(push(&mut d, id, 9, recs), 3000);
+    d.state.tunables.rec_buffer_size_limit = 256 * 1024;
+    d.packet(NODE1, &control(Op::DbPull, 1, 42, pulldb(id, 0xABC)))
+        .unwrap();
+    let sent = run_until(&mut d, |s| !control_replies(s).is_empty());
+    let bufs = pulled(&sent, 0xABC);
+    let total: usize = bufs.iter().map(|(_, _, b)| b.records.len()).sum();
+    assert_eq!(total, 3000);
+    // Every buffer but the last reached the limit, and none went far past
+    // it (one record more at most).
+    for (_, _, b) in &bufs[..bufs.len() - 1] {
+        let size = b.to_bytes().len();
+        assert!((256 * 1024..256 * 1024 + 1100).contains(&size), "{size}");
+    }
+    assert!(bufs.len() >= 11, "{} buffers", bufs.len());
+    let r = &control_replies(&sent)[0].1;
+    assert_eq!(u32::from_le_bytes(r.data[..4].try_into().unwrap()), 3000);
+    cleanup(dir);
+}
+
+/// START_RECOVERY from node 1 (connected): the GET_RECLOCK_FILE it sends to
+/// node 1 and the reply it then gives, for node 1's answer `lock`.
+fn start_recovery_with_leader_lock(local: Option<&str>, lock: Option<&str>) -> (i32, bool) {
+    let (mut d, dir) = daemon("reclockcheck");
+    d.state.config.cluster_lock = local.map(str::to_string);
+    d.node_connected(Pnn(1));
+    d.packet(NODE1, &control(Op::StartRecovery, 1, 61, vec![]))
+        .unwrap();
+    let asked: Vec<(Header, ReqControl)> = d
+        .outbox
+        .take()
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::Send {
+                to: NODE1, packet, ..
+            } => match Packet::decode(&packet) {
+                Ok((h, Packet::ReqControl(c))) => Some((h, c)),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    assert_eq!(asked.len(), 1, "one question to the leader");
+    assert_eq!(asked[0].1.opcode, Op::GetReclockFile);
+    let data = lock.map_or(Vec::new(), |l| {
+        let mut v = l.as_bytes().to_vec();
+        v.push(0);
+        v
+    });
+    let answer = Packet::ReplyControl(ReplyControl::ok(data)).encode(Header::new(
+        Operation::ReplyControl,
+        Pnn(0),
+        Pnn(1),
+        asked[0].0.reqid,
+    ));
+    d.packet(NODE1, &answer).unwrap();
+    let r = replies(&mut d);
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].1, 61);
+    let out = (r[0].2.status, d.exit_requested);
+    cleanup(dir);
+    out
+}
+
+#[test]
+fn start_recovery_checks_the_leaders_cluster_lock() {
+    assert_eq!(start_recovery_with_leader_lock(None, None), (0, false));
+    assert_eq!(
+        start_recovery_with_leader_lock(Some("/l"), Some("/l")),
+        (0, false)
+    );
+    // A different setting: refused, and this node shuts down.
+    assert_eq!(
+        start_recovery_with_leader_lock(Some("/l"), None),
+        (-1, true)
+    );
+    assert_eq!(
+        start_recovery_with_leader_lock(None, Some("/m")),
+        (-1, true)
+    );
+    // From this node, or a leader seen disconnected: nobody is asked.
+    let (mut d, dir) = daemon("reclocknoask");
+    assert_eq!(status(&mut d, NODE1, Op::StartRecovery, vec![]), 0);
+    cleanup(dir);
+}
+#[test]
+fn a_new_client_attach_is_announced_to_connected_nodes() {
+    let (mut d, dir) = daemon("announce");
+    let (_sock, c) = connect(&mut d, &dir);
+    d.state.mark_connected(Pnn(1));
+    d.packet(
+        Origin::Client(c),
+        &control(Op::DbAttach, 0, 5, b"new.tdb\0".to_vec()),
+    )
+    .unwrap();
+    let sent = run_until(&mut d, |s| !control_replies(s).is_empty());
+    let announced: Vec<_> = sent
+        .iter()
+        .filter_map(|(to, p)| match Packet::decode(p) {
+            Ok((h, Packet::ReqControl(r))) => Some((*to, h, r)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(announced.len(), 1);
+    let (to, h, r) = &announced[0];
+    assert_eq!((*to, h.destnode, h.srcnode), (NODE1, Pnn(1), Pnn(0)));
+    assert_eq!((r.opcode, r.noreply()), (Op::DbAttach, true));
+    assert_eq!(r.data, b"new.tdb\0");
+    // An attach of a database this node has is not announced again.
+    d.packet(
+        Origin::Client(c),
+        &control(Op::DbAttach, 0, 6, b"new.tdb\0".to_vec()),
+    )
+    .unwrap();
+    let r = replies(&mut d);
+    assert_eq!((r.len(), r[0].2.status), (1, 0));
+    assert!(d.outbox.is_empty());
+    // Any new attach is announced (a node's too); a disconnected node is
+    // not told.
+    let announced_for = |d: &mut Daemon, name: &[u8]| {
+        d.packet(NODE1, &control(Op::DbAttach, 1, 7, name.to_vec()))
+            .unwrap();
+        let sent = run_until(d, |s| !control_replies(s).is_empty());
+        sent.iter()
+            .filter(|(_, p)| matches!(Packet::decode(p), Ok((_, Packet::ReqControl(_)))))
+            .count()
+    };
+    assert_eq!(announced_for(&mut d, b"fromnode.tdb\0"), 1);
+    d.state.mark_disconnected(Pnn(1));
+    assert_eq!(announced_for(&mut d, b"quiet.tdb\0"), 0);
+    cleanup(dir);
+}
+
+#[test]
+fn persistent_databases_on_disk_are_attached_at_start() {
+    use ctdb_protocol::types::DB_FLAGS_PERSISTENT;
+    let (mut d, dir) = daemon("pstart");
+    // The test daemon's persistent directory is `dir`: this node's files
+    // (pnn 0) are attached, another node's and other files are not.
+    for f in [
+        "one.tdb.0",
+        "two.tdb.0",
+        "other.tdb.1",
+        "junk.tdb.0x",
+        "sock2",
+    ] {
+        std::fs::write(dir.join(f), b"").unwrap();
+    }
+    d.attach_persistent_at_start();
+    // The opens go out to the database side.
+    run_until(&mut d, |_| true);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while d.dbs.iter().any(|db| !db.ready) || d.dbs.len() < 2 {
+        assert!(Instant::now() < deadline, "databases did not open");
+        std::thread::sleep(Duration::from_millis(5));
+        d.drain_db_replies();
+    }
+    let mut names: Vec<_> = d.dbs.iter().map(|db| (db.name.clone(), db.flags)).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        vec![
+            ("one.tdb".to_string(), DB_FLAGS_PERSISTENT),
+            ("two.tdb".to_string(), DB_FLAGS_PERSISTENT)
+        ]
+    );
+    // Not twice.
+    d.attach_persistent_at_start();
+    assert_eq!(d.dbs.len(), 2);
+    cleanup(dir);
 }

@@ -38,8 +38,9 @@ pub fn register(r: &mut Registry) {
     r.add(ControlOpcode::TraverseKill, traverse_kill);
 }
 
-/// Unsent bytes a traverse's receiving client may have before the walk
-/// feeding it waits for it to read.
+/// Unsent bytes a traverse's receiving client (or, for a walk for another
+/// node, the connection to that node) may have before the walk feeding it
+/// waits for them to be written.
 const TRAVERSE_BACKLOG: usize = 4 << 20;
 
 /// A walk of this node's copy of a database for a traverse collected on
@@ -379,10 +380,11 @@ impl Daemon {
     }
 
     /// Bytes not yet written to whoever gets a walk's records: the
-    /// collecting client's when this node collects.
+    /// collecting client's when this node collects, else the queue to the
+    /// collecting node.
     fn walk_backlog(&self, w: &LocalWalk) -> usize {
         if w.to.0 != self.state.pnn {
-            return 0;
+            return self.links.queued(w.to);
         }
         match self.traverses.collecting.get(&w.reqid) {
             Some(c) => self.srvid_backlog(c.srvid),

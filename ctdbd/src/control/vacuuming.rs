@@ -162,6 +162,17 @@ impl Daemon {
             );
             return Err(VacuumRefused::NotNow);
         }
+        if self.calls_routed() {
+            // Vacuuming between nodes (VACUUM_FETCH to the lmaster,
+            // TRY_DELETE_RECORDS) is not there yet; deleting locally a record
+            // this node is dmaster of but not lmaster of would leave the
+            // lmaster pointing here and calls for it redirected for ever.
+            log_info!(
+                "Not vacuuming {} (vacuuming between nodes is not implemented)",
+                d.name
+            );
+            return Err(VacuumRefused::NotNow);
+        }
         if self.vacuuming.is_some() {
             return Err(VacuumRefused::Busy);
         }

@@ -102,8 +102,10 @@ pub struct PushState {
     pub srvid: u64,
     /// Records in the buffers stored so far.
     pub num_records: u32,
-    /// A buffer was malformed or a store failed: the confirm fails.
-    pub failed: bool,
+    /// A buffer was malformed or a store failed: later buffers are ignored
+    /// (as in Samba, the confirm then counts the buffers stored before).
+    /// Shared with the worker, which sets it on a failed store.
+    pub failed: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Op {
@@ -211,13 +213,22 @@ pub enum Op {
     TransactionStart,
     /// WIPE_DATABASE: delete every record (inside the recovery transaction).
     Wipe,
-    /// Records of a DB_PUSH buffer: (key, header, value), stored as the
-    /// daemon stores records, read-only flags cleared.  Whether an empty
-    /// record is kept depends on its lmaster, the key's slot in `vnn_map`
-    /// (empty: this node).
+    /// Records (key, header, value) stored as the daemon stores records,
+    /// read-only flags cleared.  Whether an empty record is kept depends
+    /// on its lmaster, the key's slot in `vnn_map` (empty: this node).
+    /// Tests seed databases with it; DB_PUSH sends PushBuffer.
+    #[cfg_attr(not(test), allow(dead_code))]
     PushStore {
         recs: Vec<(Vec<u8>, Header, Vec<u8>)>,
         vnn_map: Vec<ctdb_protocol::Pnn>,
+    },
+    /// One DB_PUSH buffer: PushStore, except that nothing is stored once
+    /// `failed` is set (an earlier buffer failed) and a failed store sets
+    /// it, as Samba's push ignores everything after its first failure.
+    PushBuffer {
+        recs: Vec<(Vec<u8>, Header, Vec<u8>)>,
+        vnn_map: Vec<ctdb_protocol::Pnn>,
+        failed: std::sync::Arc<std::sync::atomic::AtomicBool>,
     },
     /// Does nothing; its reply orders a control after earlier operations.
     Barrier,

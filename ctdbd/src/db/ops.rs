@@ -104,6 +104,21 @@ impl OpenDb {
                 }
             }
             Op::PushStore { recs, vnn_map } => push_store(t, q, kind, node, &recs, &vnn_map),
+            Op::PushBuffer {
+                recs,
+                vnn_map,
+                failed,
+            } => {
+                use std::sync::atomic::Ordering;
+                if failed.load(Ordering::SeqCst) {
+                    return Outcome::Done(Reply::Failed("push failed earlier".into()));
+                }
+                let r = push_store(t, q, kind, node, &recs, &vnn_map);
+                if r != Reply::Ok {
+                    failed.store(true, Ordering::SeqCst);
+                }
+                r
+            }
             Op::Barrier => Reply::Ok,
             Op::ScheduleForDeletion { key, header } => {
                 if kind == Kind::Volatile {
@@ -248,7 +263,13 @@ fn push_store(
             lmaster: crate::call::lmaster(vnn_map, key).map_or(node.lmaster, |p| p.0),
             ..node
         };
+        // Samba's store deletes an empty record it does not keep, and a
+        // record that is not there makes that delete, and the push, fail.
+        let absent = kind == Kind::Volatile && data.is_empty() && !t.exists(key);
         match ltdb::store(t, kind, view, key, &mut h, data) {
+            Ok(vacuum::QueueAction::Leave) if absent => {
+                return Reply::Failed("Unable to store record".into())
+            }
             Ok(a) => q.apply(key, &h, a),
             Err(e) => return terr("push store", e),
         }

@@ -360,7 +360,7 @@ fn vacuum_deletes_queued_empty_records_and_skips_busy_chains() {
             1,
             Op::PushStore {
                 recs: vec![(b"full".to_vec(), Header::default(), b"x".to_vec())],
-                vnn_map: vec![],
+                vnn_map: vec![]
             }
         ),
         Reply::Ok
