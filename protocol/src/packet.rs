@@ -67,11 +67,19 @@ pub fn frame_length(buf: &[u8]) -> Result<Option<usize>, DecodeError> {
     Ok((buf.len() >= len).then_some(len))
 }
 
-/// Splits complete packets off the front of a stream buffer.
+/// Splits complete packets off the front of a stream buffer.  Each packet
+/// comes out in a vector of its own size (never holding the rest of the
+/// buffer's allocation), and taking a packet does not move the bytes after
+/// it, so a burst of many packets costs linear time and memory.
 #[derive(Debug, Default)]
 pub struct Framer {
     buf: Vec<u8>,
+    /// Where the unread bytes start in `buf`.
+    start: usize,
 }
+
+/// An idle framer whose buffer grew beyond this gives the allocation back.
+const FRAMER_KEEP: usize = 1 << 20;
 
 impl Framer {
     /// An empty framer.
@@ -81,22 +89,34 @@ impl Framer {
 
     /// Appends received bytes.
     pub fn push(&mut self, bytes: &[u8]) {
+        if self.start > 0 && self.start >= self.buf.len() / 2 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
         self.buf.extend_from_slice(bytes);
     }
 
     /// Bytes held that do not form a complete packet yet.
     pub fn buffered(&self) -> usize {
-        self.buf.len()
+        self.buf.len() - self.start
     }
 
     /// The next complete packet (header included), `None` while incomplete.
     /// After an error the stream is unusable and the framer should be
     /// dropped with its connection.
     pub fn next_packet(&mut self) -> Result<Option<Vec<u8>>, DecodeError> {
-        match frame_length(&self.buf)? {
+        match frame_length(&self.buf[self.start..])? {
             Some(len) => {
-                let rest = self.buf.split_off(len);
-                Ok(Some(std::mem::replace(&mut self.buf, rest)))
+                let pkt = self.buf[self.start..self.start + len].to_vec();
+                self.start += len;
+                if self.start == self.buf.len() {
+                    self.buf.clear();
+                    self.start = 0;
+                    if self.buf.capacity() > FRAMER_KEEP {
+                        self.buf = Vec::new();
+                    }
+                }
+                Ok(Some(pkt))
             }
             None => Ok(None),
         }

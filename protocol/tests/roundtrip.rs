@@ -639,6 +639,38 @@ fn reply_control_layout() {
     );
 }
 
+/// A burst of many packets read in one chunk comes out packet by packet,
+/// each in a vector of its own size (not one holding the whole burst's
+/// allocation), with a partial packet at the end kept for later.
+#[test]
+fn a_burst_splits_into_exactly_sized_packets() {
+    let one = packets()[5].encode(header(3));
+    let mut burst = Vec::new();
+    for _ in 0..3000 {
+        burst.extend_from_slice(&one);
+    }
+    burst.extend_from_slice(&one[..7]);
+    let mut f = Framer::new();
+    f.push(&burst);
+    for i in 0..3000 {
+        let p = f
+            .next_packet()
+            .unwrap()
+            .unwrap_or_else(|| panic!("packet {i}"));
+        assert_eq!(p, one);
+        assert!(
+            p.capacity() < 2 * one.len(),
+            "packet {i} holds {}",
+            p.capacity()
+        );
+    }
+    assert_eq!(f.next_packet(), Ok(None));
+    assert_eq!(f.buffered(), 7);
+    f.push(&one[7..]);
+    assert_eq!(f.next_packet(), Ok(Some(one.clone())));
+    assert_eq!(f.buffered(), 0);
+}
+
 #[test]
 fn framing_refuses_bad_streams_and_splits_good_ones() {
     let a = packets()[0].encode(header(1));
