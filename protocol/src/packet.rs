@@ -67,10 +67,19 @@ pub fn frame_length(buf: &[u8]) -> Result<Option<usize>, DecodeError> {
     Ok((buf.len() >= len).then_some(len))
 }
 
-/// Splits complete packets off the front of a stream buffer.
+/// Spare input space a [`Framer`] keeps once it has handed out every whole
+/// packet; more than this (left by a burst) is given back.
+pub const FRAMER_KEPT_CAPACITY: usize = 256 << 10;
+
+/// Splits complete packets off the front of a stream buffer.  Every packet
+/// it returns is a fresh allocation the size of that packet, so packets kept
+/// after the read (queued records, pending messages) never pin the stream
+/// buffer's capacity; each byte pushed is copied out once.
 #[derive(Debug, Default)]
 pub struct Framer {
     buf: Vec<u8>,
+    /// Where the first byte not yet handed out is in `buf`.
+    start: usize,
 }
 
 impl Framer {
@@ -79,27 +88,44 @@ impl Framer {
         Framer::default()
     }
 
-    /// Appends received bytes.
+    /// Appends received bytes (moving an incomplete packet left over from
+    /// the last `next_packet` calls to the front first).
     pub fn push(&mut self, bytes: &[u8]) {
+        if self.start > 0 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
         self.buf.extend_from_slice(bytes);
     }
 
     /// Bytes held that do not form a complete packet yet.
     pub fn buffered(&self) -> usize {
-        self.buf.len()
+        self.buf.len() - self.start
     }
 
-    /// The next complete packet (header included), `None` while incomplete.
-    /// After an error the stream is unusable and the framer should be
-    /// dropped with its connection.
+    /// Bytes of input space allocated (what `buffered` holds and spare room).
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// The next complete packet (header included), with a capacity equal to
+    /// its length; `None` while incomplete.  After an error the stream is
+    /// unusable and the framer should be dropped with its connection.
     pub fn next_packet(&mut self) -> Result<Option<Vec<u8>>, DecodeError> {
-        match frame_length(&self.buf)? {
-            Some(len) => {
-                let rest = self.buf.split_off(len);
-                Ok(Some(std::mem::replace(&mut self.buf, rest)))
+        let Some(len) = frame_length(&self.buf[self.start..])? else {
+            return Ok(None);
+        };
+        let end = self.start + len;
+        let packet = self.buf[self.start..end].to_vec();
+        self.start = end;
+        if self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+            if self.buf.capacity() > FRAMER_KEPT_CAPACITY {
+                self.buf = Vec::new();
             }
-            None => Ok(None),
         }
+        Ok(Some(packet))
     }
 }
 
