@@ -10,13 +10,17 @@ pub use ctdb_protocol::Pnn;
 use mio::net::{UnixListener, UnixStream};
 use mio::{Interest, Registry, Token};
 use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::{ErrorKind, Read, Write};
 
 /// Poll token of the unix listener.
 pub const LISTENER: Token = Token(0);
 /// Client connections get poll tokens from this one up.
 const FIRST_CLIENT: usize = 16;
+/// Spare space a drained write queue (a client's or a node's) keeps; more,
+/// left by a burst, is given back so one catdb does not pin it for the
+/// connection's life.
+pub const KEPT_WRITE_CAPACITY: usize = 256 << 10;
 
 /// A local client connection; its value is the connection's poll token and is
 /// never reused while the daemon runs.
@@ -56,7 +60,7 @@ struct Connection {
     stream: UnixStream,
     /// Cuts whole packets out of what was read.
     framer: Framer,
-    wbuf: Vec<u8>,
+    wbuf: VecDeque<u8>,
     want_write: bool,
     pid: i32,
     closing: bool,
@@ -118,7 +122,7 @@ impl Transport {
                     let conn = Connection {
                         stream,
                         framer: Framer::new(),
-                        wbuf: Vec::new(),
+                        wbuf: VecDeque::new(),
                         want_write: false,
                         pid,
                         closing: false,
@@ -189,7 +193,7 @@ impl Transport {
     /// Returns false when the client is gone or closing.
     pub fn send(&mut self, id: ClientId, bytes: &[u8]) -> bool {
         match self.clients.get_mut(&id) {
-            Some(c) if !c.closing => c.wbuf.extend_from_slice(bytes),
+            Some(c) if !c.closing => c.wbuf.extend(bytes),
             _ => return false,
         }
         self.flush(id);
@@ -202,15 +206,17 @@ impl Transport {
         let Some(c) = self.clients.get_mut(&id) else {
             return;
         };
-        let mut written = 0;
         let mut failed = false;
-        while written < c.wbuf.len() {
-            match c.stream.write(&c.wbuf[written..]) {
+        while !c.wbuf.is_empty() {
+            let (front, _) = c.wbuf.as_slices();
+            match c.stream.write(front) {
                 Ok(0) => {
                     failed = true;
                     break;
                 }
-                Ok(n) => written += n,
+                Ok(n) => {
+                    c.wbuf.drain(..n);
+                }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(_) => {
@@ -219,7 +225,9 @@ impl Transport {
                 }
             }
         }
-        c.wbuf.drain(..written);
+        if c.wbuf.is_empty() && c.wbuf.capacity() > KEPT_WRITE_CAPACITY {
+            c.wbuf = VecDeque::new();
+        }
         if failed {
             c.closing = true;
             return;
@@ -299,6 +307,43 @@ impl Transport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A client that does not read gets its output queued; once it has
+    /// read everything, the queue's space is given back (a catdb to a slow
+    /// client would otherwise pin its size for the connection's life).
+    #[test]
+    fn a_drained_write_queue_gives_back_a_bursts_space() {
+        let dir = std::env::temp_dir().join(format!("ctdbd-wq-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("sock");
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let poll = mio::Poll::new().unwrap();
+        let mut t = Transport::new(poll.registry().try_clone().unwrap(), listener).unwrap();
+        let mut peer = std::os::unix::net::UnixStream::connect(&path).unwrap();
+        t.accept_clients();
+        let (id, _) = t.live().next().unwrap();
+        let chunk = vec![7u8; 64 << 10];
+        let total = 8 << 20;
+        for _ in 0..total / chunk.len() {
+            assert!(t.send(id, &chunk));
+        }
+        assert!(t.unsent(id) > 0, "the socket took everything");
+        assert!(t.buffered_bytes() >= t.unsent(id));
+        let mut got = 0;
+        let mut buf = vec![0u8; 1 << 20];
+        while got < total {
+            got += peer.read(&mut buf).unwrap();
+            t.flush(id);
+        }
+        assert_eq!(t.unsent(id), 0);
+        assert!(
+            t.buffered_bytes() <= KEPT_WRITE_CAPACITY,
+            "{} bytes kept",
+            t.buffered_bytes()
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn peer_pid_names_the_process_at_the_other_end() {

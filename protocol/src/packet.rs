@@ -67,19 +67,20 @@ pub fn frame_length(buf: &[u8]) -> Result<Option<usize>, DecodeError> {
     Ok((buf.len() >= len).then_some(len))
 }
 
-/// Splits complete packets off the front of a stream buffer.  Each packet
-/// comes out in a vector of its own size (never holding the rest of the
-/// buffer's allocation), and taking a packet does not move the bytes after
-/// it, so a burst of many packets costs linear time and memory.
+/// Spare input space a [`Framer`] keeps once it has handed out every whole
+/// packet; more than this (left by a burst) is given back.
+pub const FRAMER_KEPT_CAPACITY: usize = 256 << 10;
+
+/// Splits complete packets off the front of a stream buffer.  Every packet
+/// it returns is a fresh allocation the size of that packet, so packets kept
+/// after the read (queued records, pending messages) never pin the stream
+/// buffer's capacity; each byte pushed is copied out once.
 #[derive(Debug, Default)]
 pub struct Framer {
     buf: Vec<u8>,
-    /// Where the unread bytes start in `buf`.
+    /// Where the first byte not yet handed out is in `buf`.
     start: usize,
 }
-
-/// An idle framer whose buffer grew beyond this gives the allocation back.
-const FRAMER_KEEP: usize = 1 << 20;
 
 impl Framer {
     /// An empty framer.
@@ -87,9 +88,10 @@ impl Framer {
         Framer::default()
     }
 
-    /// Appends received bytes.
+    /// Appends received bytes (moving an incomplete packet left over from
+    /// the last `next_packet` calls to the front first).
     pub fn push(&mut self, bytes: &[u8]) {
-        if self.start > 0 && self.start >= self.buf.len() / 2 {
+        if self.start > 0 {
             self.buf.drain(..self.start);
             self.start = 0;
         }
@@ -101,25 +103,29 @@ impl Framer {
         self.buf.len() - self.start
     }
 
-    /// The next complete packet (header included), `None` while incomplete.
-    /// After an error the stream is unusable and the framer should be
-    /// dropped with its connection.
+    /// Bytes of input space allocated (what `buffered` holds and spare room).
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// The next complete packet (header included), with a capacity equal to
+    /// its length; `None` while incomplete.  After an error the stream is
+    /// unusable and the framer should be dropped with its connection.
     pub fn next_packet(&mut self) -> Result<Option<Vec<u8>>, DecodeError> {
-        match frame_length(&self.buf[self.start..])? {
-            Some(len) => {
-                let pkt = self.buf[self.start..self.start + len].to_vec();
-                self.start += len;
-                if self.start == self.buf.len() {
-                    self.buf.clear();
-                    self.start = 0;
-                    if self.buf.capacity() > FRAMER_KEEP {
-                        self.buf = Vec::new();
-                    }
-                }
-                Ok(Some(pkt))
+        let Some(len) = frame_length(&self.buf[self.start..])? else {
+            return Ok(None);
+        };
+        let end = self.start + len;
+        let packet = self.buf[self.start..end].to_vec();
+        self.start = end;
+        if self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+            if self.buf.capacity() > FRAMER_KEPT_CAPACITY {
+                self.buf = Vec::new();
             }
-            None => Ok(None),
         }
+        Ok(Some(packet))
     }
 }
 

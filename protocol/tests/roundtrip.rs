@@ -11,7 +11,7 @@ use ctdb_protocol::ltdb::{
 use ctdb_protocol::opcode::{ControlOpcode, Operation};
 use ctdb_protocol::packet::{
     frame_length, Framer, Packet, ReplyCall, ReplyControl, ReplyDmaster, ReplyError, ReqCall,
-    ReqControl, ReqDmaster, ReqKeepalive, ReqMessage, ReqTunnel,
+    ReqControl, ReqDmaster, ReqKeepalive, ReqMessage, ReqTunnel, FRAMER_KEPT_CAPACITY,
 };
 use ctdb_protocol::statistics::{
     DbStatistics, LatencyCounter, Statistics, StatisticsList, MAX_HOT_KEYS,
@@ -725,6 +725,44 @@ fn framing_refuses_bad_streams_and_splits_good_ones() {
         Packet::decode(&long),
         Err(DecodeError::TrailingBytes { .. })
     ));
+}
+
+/// A burst of packets read in one go: each packet comes out sized to
+/// itself (not holding the stream buffer's capacity, which made a 3000-record
+/// catdb cost its collector hundreds of MiB), in order, and the framer gives
+/// back the burst's space once it is drained.
+#[test]
+fn framed_packets_own_only_their_bytes_and_a_burst_is_given_back() {
+    let pkts: Vec<Vec<u8>> = (0..3000u32)
+        .map(|i| packets()[(i % 4) as usize].encode(header(i)))
+        .collect();
+    let stream: Vec<u8> = pkts.concat();
+    let mut f = Framer::new();
+    for chunk in stream.chunks(65536) {
+        f.push(chunk);
+    }
+    // A packet cut in two stays buffered across the burst's end.
+    let tail = packets()[1].encode(header(9999));
+    f.push(&tail[..20]);
+    assert!(f.capacity() >= stream.len());
+    let mut held = 0;
+    for want in &pkts {
+        let got = f.next_packet().unwrap().unwrap();
+        assert_eq!(&got, want);
+        assert_eq!(got.capacity(), got.len(), "a packet owns only its bytes");
+        held += got.capacity();
+    }
+    assert_eq!(held, stream.len());
+    assert_eq!(f.next_packet(), Ok(None));
+    assert_eq!(f.buffered(), 20);
+    f.push(&tail[20..]);
+    assert_eq!(f.next_packet(), Ok(Some(tail)));
+    assert_eq!(f.buffered(), 0);
+    assert!(
+        f.capacity() <= FRAMER_KEPT_CAPACITY,
+        "a drained framer keeps {} bytes",
+        f.capacity()
+    );
 }
 
 /// xorshift64*: a fixed sequence, so failures reproduce.
