@@ -3,7 +3,7 @@
 //! answered successfully and fails at the first error or at the deadline.
 
 use super::{Action, ControlAnswer, Tag, Time, Timer};
-use ctdb_protocol::{ControlOpcode, ControlReply, ControlRequest, Pnn, Srvid};
+use ctdb_protocol::{ControlOpcode, ControlReply, ControlRequest, DbId, Pnn, Srvid};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -66,6 +66,8 @@ impl Request {
 pub struct Answered {
     /// The node that answered.
     pub pnn: Pnn,
+    /// The database the request named, if any.
+    pub db_id: Option<DbId>,
     /// The status word (the value for controls that answer in it).
     pub status: i32,
     /// The typed reply data.
@@ -141,7 +143,7 @@ fn status_is_value(op: ControlOpcode) -> bool {
 #[derive(Debug, Default)]
 pub struct Batch {
     id: u32,
-    pending: BTreeMap<Tag, (Pnn, ControlOpcode)>,
+    pending: BTreeMap<Tag, (Pnn, ControlOpcode, Option<DbId>)>,
     /// The successful replies so far, in arrival order.
     pub replies: Vec<Answered>,
     /// The first failure, if any.
@@ -162,7 +164,7 @@ impl Batch {
         let mut pending = BTreeMap::new();
         for r in requests {
             let tag = tags.tag();
-            pending.insert(tag, (r.to, r.request.opcode()));
+            pending.insert(tag, (r.to, r.request.opcode(), r.request.db_id()));
             out.push(Action::Control {
                 tag,
                 to: r.to,
@@ -187,7 +189,7 @@ impl Batch {
 
     /// Takes the reply to `tag` if it belongs to this batch.
     pub fn answer(&mut self, tag: Tag, answer: &ControlAnswer) -> bool {
-        let Some((pnn, opcode)) = self.pending.remove(&tag) else {
+        let Some((pnn, opcode, db_id)) = self.pending.remove(&tag) else {
             return false;
         };
         if self.failure.is_some() {
@@ -205,6 +207,7 @@ impl Batch {
         match ControlReply::decode(opcode, &answer.data) {
             Ok(reply) => self.replies.push(Answered {
                 pnn,
+                db_id,
                 status: answer.status,
                 reply,
             }),
@@ -226,7 +229,7 @@ impl Batch {
             return false;
         }
         if self.failure.is_none() {
-            if let Some((_, (pnn, opcode))) = self.pending.iter().next() {
+            if let Some((_, (pnn, opcode, _))) = self.pending.iter().next() {
                 self.failure = Some(BatchError::TimedOut {
                     pnn: *pnn,
                     opcode: *opcode,

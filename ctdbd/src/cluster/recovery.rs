@@ -7,14 +7,16 @@
 //!    GET_DBMAP (the databases and who has them).
 //! 2. SET_RECMODE active, a new vnn map of the lmaster-capable nodes,
 //!    START_RECOVERY, SETVNNMAP.
-//! 3. For each database: GET_DBNAME (all must agree), DB_ATTACH where it is
-//!    missing, DB_FREEZE, DB_TRANSACTION_START (tid = generation), collect
-//!    (volatile: DB_PULL from every node, the newer copy of each record
-//!    kept; persistent and replicated: GET_DB_SEQNUM and DB_PULL from the
-//!    node with the highest), WIPE_DATABASE, DB_PUSH_START, the record
-//!    buffers as messages, DB_PUSH_CONFIRM (counts must match),
-//!    DB_TRANSACTION_COMMIT, DB_THAW.
-//! 4. SET_RECMODE normal, END_RECOVERY.
+//! 3. GET_DBNAME of every database from the nodes that have it (all must
+//!    agree), DB_ATTACH where a database is missing (those only the leader
+//!    has first, as Samba's parallel recovery attaches them).
+//! 4. For each database: DB_FREEZE, DB_TRANSACTION_START (tid =
+//!    generation), collect (volatile: DB_PULL from every node, the newer
+//!    copy of each record kept; persistent and replicated: GET_DB_SEQNUM
+//!    and DB_PULL from the node with the highest), WIPE_DATABASE,
+//!    DB_PUSH_START, the record buffers as messages, DB_PUSH_CONFIRM
+//!    (counts must match), DB_TRANSACTION_COMMIT, DB_THAW.
+//! 5. SET_RECMODE normal, END_RECOVERY.
 //!
 //! Pulled records stream into a [`RecoveryDb`] as they arrive and are
 //! pushed from it a few buffers per step, so the database is never in
@@ -143,7 +145,7 @@ enum Step {
     Active,
     StartRecovery,
     SetVnnmap,
-    DbName,
+    DbNames,
     Attach,
     Freeze,
     TransactionStart,
@@ -433,7 +435,9 @@ impl RecoveryRun {
                 let reqs = self.to_all(ControlRequest::SetVnnMap(self.vnnmap.clone()));
                 self.send(now, tags, Step::SetVnnmap, reqs, out)
             }
-            Step::SetVnnmap => {
+            Step::SetVnnmap => self.ask_names(now, tags, out),
+            Step::DbNames => self.attach_missing(now, tags, out),
+            Step::Attach => {
                 self.db = 0;
                 self.start_db(now, tags, out)
             }
@@ -494,50 +498,75 @@ impl RecoveryRun {
             let reqs = self.to_all(ControlRequest::SetRecmode(RECOVERY_NORMAL));
             return self.send(now, tags, Step::Normal, reqs, out);
         };
-        let reqs = db
-            .holders
+        let reqs = self.to_all(ControlRequest::DbFreeze(db.id));
+        self.send(now, tags, Step::Freeze, reqs, out)
+    }
+
+    /// GET_DBNAME of every database from the nodes that have it.
+    fn ask_names(&mut self, now: Time, tags: &mut Tags, out: &mut Vec<Action>) -> Step2 {
+        let reqs = self
+            .dbs
             .iter()
-            .map(|p| Request::new(*p, ControlRequest::GetDbName(db.id)))
+            .flat_map(|db| {
+                db.holders
+                    .iter()
+                    .map(|p| Request::new(*p, ControlRequest::GetDbName(db.id)))
+            })
             .collect();
-        self.send(now, tags, Step::DbName, reqs, out)
+        self.send(now, tags, Step::DbNames, reqs, out)
+    }
+
+    /// Takes the names (every holder must agree) and attaches each database
+    /// where it is missing. Samba recovers every database at once, so a
+    /// database only the leader has (its name is known first) is attached
+    /// before those other nodes have too; the order is kept, as it shows in
+    /// `ctdb getdbmap` on the nodes where they are created.
+    fn attach_missing(&mut self, now: Time, tags: &mut Tags, out: &mut Vec<Action>) -> Step2 {
+        for db in &mut self.dbs {
+            let names: Vec<(Pnn, &String)> = self
+                .batch
+                .replies
+                .iter()
+                .filter(|a| a.db_id == Some(db.id))
+                .filter_map(|a| match &a.reply {
+                    ControlReply::GetDbName(n) => Some((a.pnn, n)),
+                    _ => None,
+                })
+                .collect();
+            let first = names.first().map(|(_, n)| (*n).clone()).unwrap_or_default();
+            if let Some((p, _)) = names.iter().find(|(_, n)| **n != first) {
+                return Err(RecoveryError::DbName(db.id, *p));
+            }
+            db.name = first;
+        }
+        let leader_only = |db: &Db| db.holders == [self.s.leader];
+        let order = self
+            .dbs
+            .iter()
+            .filter(|d| leader_only(d))
+            .chain(self.dbs.iter().filter(|d| !leader_only(d)));
+        let mut reqs = Vec::new();
+        for db in order {
+            let request = if db.flags & DB_FLAGS_PERSISTENT != 0 {
+                ControlRequest::DbAttachPersistent(db.name.clone())
+            } else if db.flags & DB_FLAGS_REPLICATED != 0 {
+                ControlRequest::DbAttachReplicated(db.name.clone())
+            } else {
+                ControlRequest::DbAttach(db.name.clone())
+            };
+            for p in self.nodes.iter().filter(|p| !db.holders.contains(p)) {
+                reqs.push(Request {
+                    flags: CONTROL_FLAG_ATTACH_RECOVERY,
+                    ..Request::new(*p, request.clone())
+                });
+            }
+        }
+        self.send(now, tags, Step::Attach, reqs, out)
     }
 
     fn advance_db(&mut self, now: Time, tags: &mut Tags, out: &mut Vec<Action>) -> Step2 {
         let db_id = self.dbs[self.db].id;
         match self.step {
-            Step::DbName => {
-                let names = self.replies(|r| match r {
-                    ControlReply::GetDbName(n) => Some(n.clone()),
-                    _ => None,
-                })?;
-                let first = names.first().map(|(_, n)| n.clone()).unwrap_or_default();
-                if let Some((p, _)) = names.iter().find(|(_, n)| *n != first) {
-                    return Err(RecoveryError::DbName(db_id, *p));
-                }
-                let db = &mut self.dbs[self.db];
-                db.name = first.clone();
-                let request = if db.flags & DB_FLAGS_PERSISTENT != 0 {
-                    ControlRequest::DbAttachPersistent(first)
-                } else if db.flags & DB_FLAGS_REPLICATED != 0 {
-                    ControlRequest::DbAttachReplicated(first)
-                } else {
-                    ControlRequest::DbAttach(first)
-                };
-                let reqs = self
-                    .nodes
-                    .iter()
-                    .filter(|p| !db.holders.contains(p))
-                    .map(|p| Request {
-                        flags: CONTROL_FLAG_ATTACH_RECOVERY,
-                        ..Request::new(*p, request.clone())
-                    })
-                    .collect();
-                self.send(now, tags, Step::Attach, reqs, out)
-            }
-            Step::Attach => {
-                let reqs = self.to_all(ControlRequest::DbFreeze(db_id));
-                self.send(now, tags, Step::Freeze, reqs, out)
-            }
             Step::Freeze => {
                 let reqs = self.to_all(ControlRequest::DbTransactionStart(self.trans()));
                 self.send(now, tags, Step::TransactionStart, reqs, out)

@@ -81,15 +81,20 @@ struct Server {
 }
 
 impl Server {
-    fn new(pnn: Pnn, persistent: Option<DbModel>) -> Server {
+    /// A node's daemon as it starts: the volatile database attached when
+    /// `volatile` (a restarted node has it again only through a recovery),
+    /// the persistent one when its file is there.
+    fn new(pnn: Pnn, persistent: Option<DbModel>, volatile: bool) -> Server {
         let mut dbs = BTreeMap::new();
-        dbs.insert(
-            VOLATILE,
-            DbModel {
-                name: "volatile.tdb".into(),
-                ..Default::default()
-            },
-        );
+        if volatile {
+            dbs.insert(
+                VOLATILE,
+                DbModel {
+                    name: "volatile.tdb".into(),
+                    ..Default::default()
+                },
+            );
+        }
         if let Some(p) = persistent {
             dbs.insert(PERSISTENT, p);
         }
@@ -285,7 +290,7 @@ impl Sim {
                 alive: true,
                 inc: 0,
                 rd: Recoverd::new(s),
-                server: Server::new(Pnn(i as u32), Some(persistent)),
+                server: Server::new(Pnn(i as u32), Some(persistent), true),
             });
             let at = Time(sim.rng.below(500));
             sim.schedule(
@@ -903,7 +908,7 @@ impl Sim {
         n.inc = inc;
         n.alive = true;
         n.rd = Recoverd::new(settings(x, self.sc.lock, self.now, seed));
-        n.server = Server::new(Pnn(x as u32), persistent);
+        n.server = Server::new(Pnn(x as u32), persistent, false);
         self.schedule(
             self.now,
             Item::Rd {
@@ -1019,7 +1024,10 @@ impl Sim {
         }
         let mut best: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
         for i in self.live() {
-            for (k, v) in &self.nodes[i].server.dbs[&VOLATILE].records {
+            let Some(db) = self.nodes[i].server.dbs.get(&VOLATILE) else {
+                continue;
+            };
+            for (k, v) in &db.records {
                 let rsn = LtdbHeader::split(v).unwrap().0.rsn;
                 let e = best.entry(k.clone()).or_default();
                 *e = (*e).max(rsn);
@@ -1087,7 +1095,10 @@ impl Sim {
             if !s.frozen.is_empty() {
                 return Err(format!("node {i} still has frozen databases"));
             }
-            if s.dbs[&VOLATILE].records != first.dbs[&VOLATILE].records {
+            let volatile = |s: &Server| s.dbs.get(&VOLATILE).map(|d| d.records.clone());
+            // A database any node has is attached everywhere by recovery;
+            // one every node lost (all restarted) is gone, as in Samba.
+            if volatile(s) != volatile(first) {
                 return Err(format!("node {i}'s volatile records differ from node 0's"));
             }
             if s.dbs[&PERSISTENT].records != first.dbs[&PERSISTENT].records {
@@ -1096,7 +1107,11 @@ impl Sim {
                 ));
             }
         }
-        for (k, v) in &first.dbs[&VOLATILE].records {
+        let settled = first.dbs.get(&VOLATILE).map(|d| &d.records);
+        if settled.is_none() && !self.volatile_best.is_empty() {
+            return Err("the volatile database is gone though records survive".into());
+        }
+        for (k, v) in settled.into_iter().flatten() {
             let rsn = LtdbHeader::split(v).unwrap().0.rsn;
             if self.volatile_best.get(k) != Some(&rsn) {
                 return Err(format!(
