@@ -80,6 +80,9 @@ pub struct Recoverd {
     recovery_allowed_at: Time,
     takeover_waiters: Vec<SrvidMessage>,
     need_takeover: bool,
+    /// A client set some node's recovery mode ACTIVE during a monitoring or
+    /// takeover round: run another round as soon as this one ends.
+    monitor_soon: bool,
     rng: u64,
     recoveries: u32,
 }
@@ -105,6 +108,7 @@ impl Recoverd {
             recovery_allowed_at: Time(0),
             takeover_waiters: Vec::new(),
             need_takeover: false,
+            monitor_soon: false,
             recoveries: 0,
         }
     }
@@ -222,7 +226,12 @@ impl Recoverd {
     }
 
     fn start(&mut self, now: Time, out: &mut Vec<Action>) {
-        for srvid in [Srvid::ELECTION, Srvid::LEADER, Srvid::TAKEOVER_RUN] {
+        for srvid in [
+            Srvid::ELECTION,
+            Srvid::LEADER,
+            Srvid::TAKEOVER_RUN,
+            Srvid::RECMODE_ACTIVE_BY_CLIENT,
+        ] {
             out.push(Action::Register(srvid));
         }
         out.push(Action::Timer {
@@ -285,11 +294,29 @@ impl Recoverd {
                 Ok(m) => self.takeover_waiters.push(m),
                 Err(_) => log(out, Level::Error, "Wrong size of return address".into()),
             },
+            Srvid::RECMODE_ACTIVE_BY_CLIENT => self.on_recmode_by_client(now, out),
             _ => {
                 if let Round::Recovery(run) = &mut self.round {
                     run.on_message(srvid, data);
                 }
             }
+        }
+    }
+
+    /// A client put a node into recovery mode ACTIVE: the leader looks at
+    /// the cluster now (or right after the round under way); a recovery
+    /// under way covers it, and other nodes ignore it.
+    fn on_recmode_by_client(&mut self, now: Time, out: &mut Vec<Action>) {
+        if !self.election.leads_with_lock() {
+            return;
+        }
+        match self.round {
+            Round::Idle => out.push(Action::Timer {
+                at: now,
+                timer: Timer::MonitorNow,
+            }),
+            Round::Recovery(_) => {}
+            _ => self.monitor_soon = true,
         }
     }
 
@@ -377,6 +404,13 @@ impl Recoverd {
             Round::Remote { batch, local } => self.remote_done(now, batch, local, out),
             Round::Takeover(b) => self.takeover_done(b, out),
             Round::Idle | Round::Recovery(_) => {}
+        }
+        if self.monitor_soon && matches!(self.round, Round::Idle) {
+            self.monitor_soon = false;
+            out.push(Action::Timer {
+                at: now,
+                timer: Timer::MonitorNow,
+            });
         }
     }
 
