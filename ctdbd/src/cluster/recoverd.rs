@@ -78,6 +78,9 @@ pub struct Recoverd {
     nodemap: Option<NodeMap>,
     need_recovery: bool,
     recovery_allowed_at: Time,
+    /// The time a MonitorNow is armed for, so that a recovery held back by
+    /// RerecoveryTimeout starts when it may, not at the next interval.
+    recovery_wake: Option<Time>,
     takeover_waiters: Vec<SrvidMessage>,
     need_takeover: bool,
     /// A client set some node's recovery mode ACTIVE during a monitoring or
@@ -106,6 +109,7 @@ impl Recoverd {
             nodemap: None,
             need_recovery: false,
             recovery_allowed_at: Time(0),
+            recovery_wake: None,
             takeover_waiters: Vec::new(),
             need_takeover: false,
             monitor_soon: false,
@@ -547,6 +551,13 @@ impl Recoverd {
     fn start_recovery(&mut self, now: Time, out: &mut Vec<Action>) {
         self.need_recovery = true;
         if now < self.recovery_allowed_at {
+            if self.recovery_wake != Some(self.recovery_allowed_at) {
+                self.recovery_wake = Some(self.recovery_allowed_at);
+                out.push(Action::Timer {
+                    at: self.recovery_allowed_at,
+                    timer: Timer::MonitorNow,
+                });
+            }
             return;
         }
         let run = RunSettings {
