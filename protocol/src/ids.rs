@@ -97,6 +97,12 @@ impl Srvid {
     pub const ELECTION: Srvid = Srvid(0xF100_0000_0000_0000);
     /// Announcements of the leader's pnn.
     pub const LEADER: Srvid = Srvid(0xF101_0000_0000_0000);
+    /// Ours, not Samba's: a client put a node into recovery mode ACTIVE
+    /// (SET_RECMODE), so the leader's recovery daemon should look at the
+    /// cluster now rather than at its next RecoverInterval.  Broadcast by
+    /// the node that took the control; a Samba daemon has no client
+    /// registered for it and drops it.
+    pub const RECMODE_ACTIVE_BY_CLIENT: Srvid = Srvid(0xF102_0000_0000_0000);
     /// The cluster was reconfigured.
     pub const RECONFIGURE: Srvid = Srvid(0xF200_0000_0000_0000);
     /// A public address was released.

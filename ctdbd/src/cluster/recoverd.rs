@@ -78,8 +78,14 @@ pub struct Recoverd {
     nodemap: Option<NodeMap>,
     need_recovery: bool,
     recovery_allowed_at: Time,
+    /// The time a MonitorNow is armed for, so that a recovery held back by
+    /// RerecoveryTimeout starts when it may, not at the next interval.
+    recovery_wake: Option<Time>,
     takeover_waiters: Vec<SrvidMessage>,
     need_takeover: bool,
+    /// A client set some node's recovery mode ACTIVE during a monitoring or
+    /// takeover round: run another round as soon as this one ends.
+    monitor_soon: bool,
     rng: u64,
     recoveries: u32,
 }
@@ -103,8 +109,10 @@ impl Recoverd {
             nodemap: None,
             need_recovery: false,
             recovery_allowed_at: Time(0),
+            recovery_wake: None,
             takeover_waiters: Vec::new(),
             need_takeover: false,
+            monitor_soon: false,
             recoveries: 0,
         }
     }
@@ -222,7 +230,12 @@ impl Recoverd {
     }
 
     fn start(&mut self, now: Time, out: &mut Vec<Action>) {
-        for srvid in [Srvid::ELECTION, Srvid::LEADER, Srvid::TAKEOVER_RUN] {
+        for srvid in [
+            Srvid::ELECTION,
+            Srvid::LEADER,
+            Srvid::TAKEOVER_RUN,
+            Srvid::RECMODE_ACTIVE_BY_CLIENT,
+        ] {
             out.push(Action::Register(srvid));
         }
         out.push(Action::Timer {
@@ -285,11 +298,29 @@ impl Recoverd {
                 Ok(m) => self.takeover_waiters.push(m),
                 Err(_) => log(out, Level::Error, "Wrong size of return address".into()),
             },
+            Srvid::RECMODE_ACTIVE_BY_CLIENT => self.on_recmode_by_client(now, out),
             _ => {
                 if let Round::Recovery(run) = &mut self.round {
                     run.on_message(srvid, data);
                 }
             }
+        }
+    }
+
+    /// A client put a node into recovery mode ACTIVE: the leader looks at
+    /// the cluster now (or right after the round under way); a recovery
+    /// under way covers it, and other nodes ignore it.
+    fn on_recmode_by_client(&mut self, now: Time, out: &mut Vec<Action>) {
+        if !self.election.leads_with_lock() {
+            return;
+        }
+        match self.round {
+            Round::Idle => out.push(Action::Timer {
+                at: now,
+                timer: Timer::MonitorNow,
+            }),
+            Round::Recovery(_) => {}
+            _ => self.monitor_soon = true,
         }
     }
 
@@ -377,6 +408,13 @@ impl Recoverd {
             Round::Remote { batch, local } => self.remote_done(now, batch, local, out),
             Round::Takeover(b) => self.takeover_done(b, out),
             Round::Idle | Round::Recovery(_) => {}
+        }
+        if self.monitor_soon && matches!(self.round, Round::Idle) {
+            self.monitor_soon = false;
+            out.push(Action::Timer {
+                at: now,
+                timer: Timer::MonitorNow,
+            });
         }
     }
 
@@ -513,6 +551,13 @@ impl Recoverd {
     fn start_recovery(&mut self, now: Time, out: &mut Vec<Action>) {
         self.need_recovery = true;
         if now < self.recovery_allowed_at {
+            if self.recovery_wake != Some(self.recovery_allowed_at) {
+                self.recovery_wake = Some(self.recovery_allowed_at);
+                out.push(Action::Timer {
+                    at: self.recovery_allowed_at,
+                    timer: Timer::MonitorNow,
+                });
+            }
             return;
         }
         let run = RunSettings {

@@ -1049,3 +1049,53 @@ fn an_attach_announced_by_another_node_is_not_answered() {
     );
     cleanup(dir);
 }
+
+/// The nodes a queued RECMODE_ACTIVE_BY_CLIENT message goes to.
+fn recmode_notices(d: &mut Daemon) -> Vec<Origin> {
+    let mut to_nodes = Vec::new();
+    for a in d.outbox.take() {
+        if let Action::Send { to, packet } = a {
+            if let Ok((h, Packet::ReqMessage(m))) = Packet::decode(&packet) {
+                if m.srvid == Srvid::RECMODE_ACTIVE_BY_CLIENT {
+                    assert_eq!(
+                        h.destnode,
+                        match to {
+                            Origin::Node(p) => p,
+                            Origin::Client(_) => panic!("notice to a client"),
+                        }
+                    );
+                    assert_eq!(m.data, 0u32.to_le_bytes());
+                    to_nodes.push(to);
+                }
+            }
+        }
+    }
+    to_nodes
+}
+
+#[test]
+fn a_clients_recmode_active_is_broadcast_to_the_recovery_daemons() {
+    // A client's SET_RECMODE ACTIVE (`ctdb recover`) tells every other
+    // connected node (and this one's own recovery daemon, locally) so that
+    // the leader need not wait for its next monitoring round.
+    let (mut d, dir) = crate::dispatch::tests::node_daemon("recnotice", 0, 3);
+    d.state.node_flags[2] = NODE_FLAGS_DISCONNECTED;
+    let client = Origin::Client(ClientId(40));
+    let active = 1u32.to_le_bytes().to_vec();
+    d.packet(client, &control(Op::SetRecmode, 0, 1, active.clone()))
+        .unwrap();
+    assert_eq!(recmode_notices(&mut d), vec![Origin::Node(Pnn(1))]);
+    assert_eq!(d.state.recmode, RECOVERY_ACTIVE);
+    // The same mode again changes nothing and tells nobody.
+    d.packet(client, &control(Op::SetRecmode, 0, 2, active.clone()))
+        .unwrap();
+    assert!(recmode_notices(&mut d).is_empty());
+    cleanup(dir);
+    // The leader's own SET_RECMODE from another node is not repeated.
+    let (mut d, dir) = crate::dispatch::tests::node_daemon("recnotice2", 0, 3);
+    d.packet(NODE1, &control(Op::SetRecmode, 1, 1, active))
+        .unwrap();
+    assert!(recmode_notices(&mut d).is_empty());
+    assert_eq!(d.state.recmode, RECOVERY_ACTIVE);
+    cleanup(dir);
+}
