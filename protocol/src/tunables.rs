@@ -94,6 +94,21 @@ impl TunableList {
             .position(|n| n.eq_ignore_ascii_case(name))
             .map(|i| self.0[i])
     }
+
+    /// Sets the tunable named `name` (case-insensitive); false for a name
+    /// that is not in the list.
+    pub fn set(&mut self, name: &str, value: u32) -> bool {
+        match TUNABLE_NAMES
+            .iter()
+            .position(|n| n.eq_ignore_ascii_case(name))
+        {
+            Some(i) => {
+                self.0[i] = value;
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 impl Layout for TunableList {

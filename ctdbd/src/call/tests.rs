@@ -5,14 +5,9 @@
 
 use super::*;
 use crate::actions::Action;
-use crate::config::{Config, Paths};
-use crate::daemon::NodeState;
 use crate::db::{Done, Job, CALL_FETCH_FUNC, CALL_NULL_FUNC};
 use crate::ltdb::{Header as LtdbHeader, HEADER_LEN, REC_FLAG_MIGRATED_WITH_DATA};
-use crate::tunables::Tunables;
 use ctdb_protocol::packet::ReqControl;
-use ctdb_protocol::types::{RunState, CAP_RECMASTER};
-use ctdb_protocol::wire::Timeval;
 use ctdb_protocol::{ControlOpcode, Srvid};
 use std::path::PathBuf;
 
@@ -22,53 +17,8 @@ const DB: &str = "migrate.tdb";
 /// A daemon with pnn `pnn` of three nodes, vnn map [0, 1, 2], generation
 /// GEN, recovery mode normal, its databases in a fresh directory.
 fn daemon(tag: &str, pnn: u32) -> (Daemon, PathBuf) {
-    let dir = std::env::temp_dir().join(format!("ctdbd-call-{}-{}", tag, std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let listener = std::os::unix::net::UnixListener::bind(dir.join("sock")).unwrap();
-    let config = Config {
-        log_location: "file:/dev/null".into(),
-        log_level: 0,
-        node_address: None,
-        cluster_lock: None,
-        leader_timeout: 5,
-        leader_capability: true,
-        volatile_dir: dir.clone(),
-        persistent_dir: dir.clone(),
-        state_dir: dir.clone(),
-        tdb_mutexes: false,
-        failover_disabled: true,
-        lmaster_capability: true,
-        start_as_stopped: false,
-        start_as_disabled: false,
-        script_log_level: 0,
-    };
-    let now = Timeval::now();
-    let state = NodeState {
-        pnn,
-        nodes: crate::nodes::parse("127.0.14.1\n127.0.14.2\n127.0.14.3\n").unwrap(),
-        generation: Generation(GEN),
-        vnn_map: vec![Pnn(0), Pnn(1), Pnn(2)],
-        recmode: RECOVERY_NORMAL,
-        all_frozen: false,
-        runstate: RunState::Running,
-        start_time: now,
-        last_recovery_started: now,
-        last_recovery_finished: now,
-        tunables: Tunables::default(),
-        capabilities: CAP_RECMASTER,
-        node_flags: vec![0, 0, 0],
-        config,
-        paths: Paths {
-            etcdir: dir.clone(),
-            rundir: dir.clone(),
-            vardir: dir.clone(),
-            test_mode: true,
-        },
-        public_ifaces: Vec::new(),
-        public_ips: Vec::new(),
-    };
-    let mut d = Daemon::new(listener, None, state).unwrap();
+    let (mut d, dir) = crate::dispatch::tests::node_daemon(&format!("call-{tag}"), pnn, 3);
+    assert_eq!(d.state.generation, Generation(GEN));
     attach(&mut d);
     (d, dir)
 }

@@ -51,6 +51,29 @@ pub struct Settings {
     pub seed: u64,
 }
 
+impl Settings {
+    /// Takes the timers and limits from the node's tunables as they are now
+    /// (a zero interval counts as one second, as at start).
+    pub fn apply_tunables(&mut self, t: &ctdb_protocol::tunables::TunableList) {
+        let ms = |name: &str| t.get(name).map(|v| u64::from(v.max(1)) * 1000);
+        if let Some(v) = ms("RecoverInterval") {
+            self.recover_interval_ms = v;
+        }
+        if let Some(v) = ms("ElectionTimeout") {
+            self.election_timeout_ms = v;
+        }
+        if let Some(v) = ms("RecoverTimeout") {
+            self.recover_timeout_ms = v;
+        }
+        if let Some(v) = t.get("RerecoveryTimeout") {
+            self.rerecovery_timeout_ms = u64::from(v) * 1000;
+        }
+        if let Some(v) = t.get("RecBufferSizeLimit") {
+            self.buffer_limit = v as usize;
+        }
+    }
+}
+
 /// The replies of one node in a monitoring round, as they arrive.
 #[derive(Default)]
 struct PartialReport {
@@ -358,6 +381,7 @@ impl Recoverd {
             Request::new(me, ControlRequest::GetRecmode),
             Request::new(me, ControlRequest::GetVnnMap),
             Request::new(me, ControlRequest::GetCapabilities),
+            Request::new(me, ControlRequest::GetAllTunables),
         ];
         self.round = Round::Local(Batch::send(
             &mut self.tags,
@@ -433,6 +457,8 @@ impl Recoverd {
                 ControlReply::GetNodeMap(m) => self.nodemap = Some(m),
                 // SET_RECMASTERROLE / SET_LMASTERROLE change these at run time.
                 ControlReply::GetCapabilities(c) => self.s.capabilities = c,
+                // As Samba's main loop: tunables set at run time take effect.
+                ControlReply::GetAllTunables(t) => self.s.apply_tunables(&t),
                 ControlReply::Empty if a.pnn == self.s.pnn => recmode = a.status as u32,
                 _ => {}
             }

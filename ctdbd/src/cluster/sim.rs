@@ -588,6 +588,7 @@ impl Sim {
             },
             R::GetVnnMap => ok(ControlReply::GetVnnMap(s.vnnmap.clone())),
             R::GetCapabilities => ok(ControlReply::GetCapabilities(CAP_RECMASTER | CAP_LMASTER)),
+            R::GetAllTunables => ok(ControlReply::GetAllTunables(sim_tunables())),
             R::GetDbMap => ok(ControlReply::GetDbMap(DbMap(
                 s.dbs
                     .iter()
@@ -1288,4 +1289,19 @@ fn sim_nolock_partitions() {
         settle_ms: 40_000,
     };
     run_seeds("nolock_partitions", sc, 40);
+}
+
+/// The tunables every modelled node reports: the timers of `settings`.
+fn sim_tunables() -> ctdb_protocol::tunables::TunableList {
+    let mut t = ctdb_protocol::tunables::TunableList::default();
+    for (name, v) in [
+        ("RecoverInterval", 1),
+        ("ElectionTimeout", 3),
+        ("RecoverTimeout", 3),
+        ("RerecoveryTimeout", 5),
+        ("RecBufferSizeLimit", 120),
+    ] {
+        assert!(t.set(name, v), "{name} is a tunable");
+    }
+    t
 }
