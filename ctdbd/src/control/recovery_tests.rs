@@ -1116,7 +1116,10 @@ fn a_node_packet_after_its_attach_finds_the_database_open() {
         generation: gen,
         ..Header::new(op, Pnn(0), Pnn(1), 9)
     };
-    d.node_packet(Pnn(1), &Packet::ReqControl(body).encode(h(Operation::ReqControl)));
+    d.node_packet(
+        Pnn(1),
+        &Packet::ReqControl(body).encode(h(Operation::ReqControl)),
+    );
     // Sent right behind the attach, before the open has ended.
     let call = ctdb_protocol::packet::ReqCall {
         flags: 0,
