@@ -14,7 +14,8 @@
 # catdb from a node of each kind lists the records; node 0 (the leader) is
 # SIGKILLed: a node of the other kind takes the lock and recovers, the
 # records are still read; node 0 comes back, is recovered by the other
-# kind's leader and serves the records.  The two clusters run at once on
+# kind's leader and serves the records; then Debian's smbd runs on every
+# node over one directory (see smb_steps).  The two clusters run at once on
 # their own addresses (127.0.17.1-3 and 127.0.17.11-13).
 #
 # Environment: CTDBD_BIN (our ctdbd), COMPAT_KEEP=1 keeps the directory.
@@ -48,6 +49,62 @@ bad() { echo "FAIL $1: $2" | tr '\n' ' ' | cut -c1-900 >>"$OUT" && echo >>"$OUT"
 check() { if [ "$2" = 0 ]; then ok "$1"; else bad "$1" "$3"; fi; }
 
 tool() { bash "$CLUSTER" ctdb "$DIR" "$@"; }
+addr() { bash "$CLUSTER" addr "$DIR" "$1"; }
+
+# Debian's smbd, clustered, from the suite of one node (smbd_conf,
+# smbd_start, smbd_stop, smbc).
+STARTED_PIDS=()
+# shellcheck source=compat-tests/ctdb/smbd.sh
+. "$HERE/smbd.sh"
+SMB_PORT=4456
+
+# smb_steps NAME: Debian's smbd on every node, each on its node's address,
+# all serving one directory: a file put through node 0 is listed through
+# node 2; while a session through node 1 holds it open, deleting it through
+# node 2 fails with a sharing violation (the open is known only through
+# locking.tdb, whose record migrates between the two kinds of daemon); once
+# that session has ended, the delete works.
+smb_steps() {
+	local name=$1 k d msg out share=$RUN/$1.share f=$RUN/$1.files pids=() hold fd
+	mkdir -p "$f"
+	chmod 755 "$RUN"
+	for k in 0 1 2; do
+		smbd_conf "$RUN/$name.smb$k" "$DIR/node$k/run/ctdbd.socket" "$SMB_PORT" "$(addr "$k")" "$share"
+	done
+	msg=$(printf '%s\n%s\n' "$SMB_PASS" "$SMB_PASS" |
+		timeout 30 pdbedit --configfile="$RUN/$name.smb0/smb.conf" -a -u "$SMB_USER" -t 2>&1 >/dev/null)
+	check "$name: smb user added to the clustered passdb through node 0" $? "$msg"
+	for k in 0 1 2; do
+		if smbd_start "$RUN/$name.smb$k" "$SMB_PORT" "$(addr "$k")"; then
+			ok "$name: smbd on node $k starts"
+			pids+=("$SMBD_PID")
+		else
+			bad "$name: smbd on node $k starts" "$SMBD_ERR"
+		fi
+	done
+	echo "hello from node 0" >"$f/hello.txt"
+	out=$(SMBC_ADDR=$(addr 0) smbc "$RUN/$name.smb0" "$SMB_PORT" -c "put $f/hello.txt hello.txt" 2>&1)
+	check "$name: smb put through node 0" $? "$out"
+	out=$(SMBC_ADDR=$(addr 2) smbc "$RUN/$name.smb2" "$SMB_PORT" -c "ls" 2>&1)
+	grep -q ' hello\.txt ' <<<"$out"
+	check "$name: smb ls through node 2 lists it" $? "$out"
+	mkfifo "$f/hold.in"
+	SMBC_ADDR=$(addr 1) smbc "$RUN/$name.smb1" "$SMB_PORT" <"$f/hold.in" >"$f/hold.out" 2>&1 &
+	hold=$!
+	exec {fd}>"$f/hold.in"
+	echo "open hello.txt" >&"$fd"
+	for k in $(seq 100); do grep -q fnum "$f/hold.out" && break; sleep 0.1; done
+	out=$(SMBC_ADDR=$(addr 2) smbc "$RUN/$name.smb2" "$SMB_PORT" -c "rm hello.txt" 2>&1)
+	grep -q NT_STATUS_SHARING_VIOLATION <<<"$out" && [ -e "$share/hello.txt" ]
+	check "$name: smb rm through node 2 of a file open through node 1 fails" $? "holder: $(cat "$f/hold.out"); rm: $out"
+	echo quit >&"$fd"
+	exec {fd}>&-
+	wait "$hold"
+	out=$(SMBC_ADDR=$(addr 2) smbc "$RUN/$name.smb2" "$SMB_PORT" -c "rm hello.txt" 2>&1)
+	[ ! -e "$share/hello.txt" ]
+	check "$name: smb rm through node 2 once it is closed" $? "$out"
+	for k in "${pids[@]}"; do smbd_stop "$k" || bad "$name: smbd stops" "$SMBD_ERR"; done
+}
 
 # expect NAME NODE WANT ARGS...: `ctdb ARGS` on NODE prints WANT (a line).
 expect() {
@@ -113,6 +170,8 @@ config() {
 	expect "$name: readkey on node 0 after its return" 0 "Data: size:6 ptr:[value1]" readkey mixed.tdb key1
 	expect "$name: pfetch on node 0 after its return" 0 "pvalue" pfetch pmixed.tdb pkey
 	expect "$name: getdbseqnum on node 0 after its return" 0 "0x2" getdbseqnum pmixed.tdb
+	healthy "$name: before smbd" "1|2"
+	smb_steps "$name"
 	bash "$CLUSTER" stop "$DIR" >/dev/null 2>&1
 }
 
