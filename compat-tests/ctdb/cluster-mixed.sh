@@ -16,11 +16,21 @@
 # records are still read; node 0 comes back, is recovered by the other
 # kind's leader and serves the records; then Debian's smbd runs on every
 # node over one directory (see smb_steps).  The two clusters run at once on
-# their own addresses (127.0.17.1-3 and 127.0.17.11-13).
+# their own addresses (127.0.17.1-3 and 127.0.17.11-13), in a network
+# namespace the suite creates (unshare -n) whose loopback carries those
+# addresses: smbd binds only an address some interface has.
 #
 # Environment: CTDBD_BIN (our ctdbd), COMPAT_KEEP=1 keeps the directory.
 # Prints PASS/FAIL lines and ends with "N passed, M failed".
 set -uo pipefail
+
+if [ -z "${MIXED_NETNS:-}" ]; then
+	exec env MIXED_NETNS=1 unshare -n bash "$0" "$@"
+fi
+ip link set lo up
+for a in 127.0.17.1 127.0.17.2 127.0.17.3 127.0.17.11 127.0.17.12 127.0.17.13; do
+	ip addr add "$a/32" dev lo
+done
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
