@@ -46,6 +46,8 @@ pub mod traverse;
 pub mod tunables;
 /// Vacuum runs and the delete queue.
 pub mod vacuuming;
+/// Vacuuming between nodes: VACUUM_FETCH and TRY_DELETE_RECORDS.
+pub mod vacuum_nodes;
 
 /// A REQ_CONTROL, decoded, with where it came from.
 pub struct Request {
@@ -279,6 +281,8 @@ mod tests {
             ControlOpcode::DbDetach,
             ControlOpcode::GetNodesFile,
             ControlOpcode::ReloadNodesFile,
+            ControlOpcode::VacuumFetch,
+            ControlOpcode::TryDeleteRecords,
             ControlOpcode::DbFreeze,
             ControlOpcode::DbThaw,
             ControlOpcode::DbTransactionStart,

@@ -131,6 +131,8 @@ impl OpenDb {
                 full,
                 repack_limit,
                 max_run,
+                vnn_map,
+                alone,
             } => {
                 if kind != Kind::Volatile {
                     return Outcome::Done(Reply::Failed(format!(
@@ -141,12 +143,36 @@ impl OpenDb {
                     full,
                     repack_limit,
                     deadline: std::time::Instant::now() + max_run,
+                    alone,
                 };
-                match vacuum::run(t, q, node, &name, params) {
-                    Ok(_) => Reply::Ok,
+                let view = view_of(node.pnn, &vnn_map);
+                match vacuum::run(t, q, &view, &name, params) {
+                    Ok((_, rest)) if rest.is_empty() => Reply::Ok,
+                    Ok((_, rest)) => Reply::Vacuumed(rest),
                     Err(vacuum::RunError::TimedOut) => Reply::TimedOut,
                     Err(vacuum::RunError::Tdb(why)) => Reply::Failed(why),
                 }
+            }
+            Op::TryDelete { recs, vnn_map } => {
+                let view = view_of(node.pnn, &vnn_map);
+                Reply::Records(vacuum::try_delete(t, recs, &view))
+            }
+            Op::DeleteConfirmed {
+                name,
+                recs,
+                vnn_map,
+            } => {
+                let view = view_of(node.pnn, &vnn_map);
+                let mut c = vacuum::Counts::default();
+                vacuum::delete_confirmed(t, recs, &view, &mut c);
+                crate::log_info!(
+                    "vacuum delete list of db[{}]: deleted[{}] skipped[{}] error[{}]",
+                    name,
+                    c.list_deleted,
+                    c.list_skipped,
+                    c.list_error
+                );
+                Reply::Ok
             }
             Op::EnableSeqnum => {
                 t.enable_seqnum();
@@ -541,4 +567,13 @@ pub(super) fn open_tdb(
             std::io::Error::from_raw_os_error(e.errno)
         )
     })
+}
+
+/// This node's view of each key under `vnn_map` (itself the lmaster of
+/// every key when the map is empty).
+fn view_of(pnn: u32, vnn_map: &[ctdb_protocol::Pnn]) -> impl Fn(&[u8]) -> NodeView + '_ {
+    move |key| NodeView {
+        pnn,
+        lmaster: crate::call::lmaster(vnn_map, key).map_or(pnn, |p| p.0),
+    }
 }
