@@ -39,26 +39,29 @@ install: build
 	install -m 0755 $(BUILT)/libtdb.so $(DESTDIR)$(LIBDIR)/libtdb.so.1
 	ln -s libtdb.so.1 $(DESTDIR)$(LIBDIR)/libtdb.so
 	install -m 0644 include/tdb.h $(DESTDIR)$(INCLUDEDIR)/tdb.h
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(PC_LIBDIR)|g' \
-	    -e 's|@INCLUDEDIR@|$(PC_INCLUDEDIR)|g' pkgconfig/tdb.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/tdb.pc
-	chmod 0644 $(DESTDIR)$(PKGCONFIGDIR)/tdb.pc
+	install -m 0644 include/ctdb.h $(DESTDIR)$(INCLUDEDIR)/ctdb.h
+	for pc in tdb ctdb; do \
+	  sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(PC_LIBDIR)|g' \
+	      -e 's|@INCLUDEDIR@|$(PC_INCLUDEDIR)|g' pkgconfig/$$pc.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/$$pc.pc; \
+	  chmod 0644 $(DESTDIR)$(PKGCONFIGDIR)/$$pc.pc; done
 
 # SONAME, version nodes and every symbol's version against Samba's libtdb.so.1.
 check-abi: build
 	@if [ -x $(ABI_CHECK) ]; then $(ABI_CHECK) $(BUILT)/libtdb.so.1; \
 	else echo "check-abi: $(ABI_CHECK) not found (shared/ must sit beside the checkout)"; exit 1; fi
 
-# Fails (with the diff) when include/tdb.h is not what src/ffi/tdb.rs generates,
-# then compiles the C header checks.
+# Fails (with the diff) when include/tdb.h or include/ctdb.h is not what
+# src/ffi/tdb.rs or src/ffi/ctdb.rs generates, then compiles the C header checks.
 check-header: build
-	@diff -u include/tdb.h $(BUILT)/tdb.h || { \
-	  echo "check-header: include/tdb.h is stale; run 'make header' and commit it"; exit 1; }
-	@echo "check-header: include/tdb.h is up to date"
+	@for h in tdb.h ctdb.h; do diff -u include/$$h $(BUILT)/$$h || { \
+	  echo "check-header: include/$$h is stale; run 'make header' and commit it"; exit 1; }; done
+	@echo "check-header: include/tdb.h and include/ctdb.h are up to date"
 	@$(MAKE) --no-print-directory check-c-header
 
 # Copies the freshly generated header over include/tdb.h.
 header: build
 	cp $(BUILT)/tdb.h include/tdb.h
+	cp $(BUILT)/ctdb.h include/ctdb.h
 
 # C programs against the header: every prototype with Samba's types (gcc -Wall
 # -Werror, and as C++), the values of every macro and enum (and, where Debian's

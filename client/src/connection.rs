@@ -143,6 +143,11 @@ impl Connection {
         self.requests.get(&id).is_some_and(|r| r.result.is_some())
     }
 
+    /// True while the request runs (known and not ended).
+    pub fn is_pending(&self, id: RequestId) -> bool {
+        self.requests.get(&id).is_some_and(|r| r.result.is_none())
+    }
+
     /// The result of a finished request.
     pub fn result(&self, id: RequestId) -> Result<&Outcome, ClientError> {
         let request = self.requests.get(&id).ok_or(ClientError::UnknownRequest)?;

@@ -446,34 +446,31 @@ unsafe fn lock_handle(
     Some(Box::into_raw(Box::new(ctdb_lock { db, lock, data })))
 }
 
-/// Polls and services until request `id` ended (or the connection broke).
+/// Polls and services until request `id` ended (and maybe was freed by its
+/// completion) or the connection broke.
 ///
 /// # Safety
 /// As for [`service`].
 unsafe fn wait_for(ctdb: *mut ctdb_connection, id: RequestId) -> bool {
     loop {
-        let (done, broken, poll) = {
+        let (readable, writable) = {
             // SAFETY: forwarded contract; the borrow ends in this block.
             let Some(c) = (unsafe { ctdb.as_ref() }) else {
                 return false;
             };
-            (
-                c.core.is_done(id),
-                c.core.is_broken(),
-                c.core.poll_once(1000),
-            )
+            if !c.core.is_pending(id) {
+                return true;
+            }
+            if c.core.is_broken() {
+                return false;
+            }
+            c.core.poll_once(1000)
         };
-        if done {
-            return true;
-        }
-        if broken {
-            return false;
-        }
         let mut revents = 0;
-        if poll.0 {
+        if readable {
             revents |= POLLIN;
         }
-        if poll.1 {
+        if writable {
             revents |= POLLOUT;
         }
         // SAFETY: forwarded contract.
