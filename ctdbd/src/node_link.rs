@@ -665,13 +665,21 @@ impl Daemon {
     /// A whole packet from a node's incoming connection: counted for the
     /// keepalive check and dispatched as coming from that node.  A packet
     /// whose body does not decode is logged and dropped.
-    fn node_packet(&mut self, from: Pnn, bytes: &[u8]) {
+    pub(crate) fn node_packet(&mut self, from: Pnn, bytes: &[u8]) {
         self.stats.node_packets_recv += 1;
         if let Some(src) = counted_source(bytes) {
             if let Some(p) = self.links.peer_mut(src) {
                 p.liveness.received();
             }
         }
+        if self.attach_gate.holds(from, bytes) {
+            return;
+        }
+        self.node_packet_now(from, bytes);
+    }
+
+    /// Dispatches a node's packet (one the attach gate let through).
+    pub(crate) fn node_packet_now(&mut self, from: Pnn, bytes: &[u8]) {
         if let Err(why) = self.packet(crate::transport::Origin::Node(from), bytes) {
             log_err!("Malformed packet from node {}: {}, dropped", from.0, why);
         }

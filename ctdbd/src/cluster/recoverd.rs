@@ -2,6 +2,7 @@
 //! loop's monitoring rounds, the recovery runs and the takeover runs, fed
 //! by [`Event`]s and answering with [`Action`]s.
 
+use super::banning::{BanCredits, RECOVERY_FAILURES};
 use super::batch::{Batch, Request, Tags};
 use super::election::{Election, Standing};
 use super::monitor::{self, NodeReport};
@@ -9,7 +10,7 @@ use super::recovery::{Progress, RecoveryRun, RunSettings};
 use super::{log, Action, ControlAnswer, Event, Level, Tag, Time, Timer};
 use ctdb_protocol::messages::{ElectionMessage, SrvidMessage};
 use ctdb_protocol::types::{
-    NodeMap, VnnMap, CAP_RECMASTER, NODE_FLAGS_INACTIVE, RECOVERY_ACTIVE, RECOVERY_NORMAL,
+    BanState, NodeMap, VnnMap, CAP_RECMASTER, NODE_FLAGS_INACTIVE, RECOVERY_ACTIVE, RECOVERY_NORMAL,
 };
 use ctdb_protocol::wire::Timeval;
 use ctdb_protocol::{ControlReply, ControlRequest, Generation, Layout, Pnn, Srvid};
@@ -47,6 +48,10 @@ pub struct Settings {
     pub recdb_dir: Option<PathBuf>,
     /// Hash size of recovery databases.
     pub recdb_hash_size: u32,
+    /// RecoveryBanPeriod: how long a misbehaving node is banned.
+    pub ban_period_s: u32,
+    /// RecoveryGracePeriod: credits older than this are forgiven.
+    pub grace_period_ms: u64,
     /// Seed of the generation numbers.
     pub seed: u64,
 }
@@ -70,6 +75,12 @@ impl Settings {
         }
         if let Some(v) = t.get("RecBufferSizeLimit") {
             self.buffer_limit = v as usize;
+        }
+        if let Some(v) = t.get("RecoveryBanPeriod") {
+            self.ban_period_s = v;
+        }
+        if let Some(v) = t.get("RecoveryGracePeriod") {
+            self.grace_period_ms = u64::from(v) * 1000;
         }
     }
 }
@@ -111,6 +122,10 @@ pub struct Recoverd {
     monitor_soon: bool,
     rng: u64,
     recoveries: u32,
+    /// Credits for the problems the monitoring rounds blamed on nodes.
+    culprits: BanCredits,
+    /// Failed recovery runs blamed on nodes.
+    recovery_failures: BanCredits,
 }
 
 impl Recoverd {
@@ -137,6 +152,8 @@ impl Recoverd {
             need_takeover: false,
             monitor_soon: false,
             recoveries: 0,
+            culprits: BanCredits::default(),
+            recovery_failures: BanCredits::default(),
         }
     }
 
@@ -463,6 +480,14 @@ impl Recoverd {
                 _ => {}
             }
         }
+        if self.ban_misbehaving_nodes(out) {
+            log(
+                out,
+                Level::Notice,
+                "This node was banned, restart main_loop".into(),
+            );
+            return;
+        }
         let s = self.standing();
         if s.node_flags & NODE_FLAGS_INACTIVE != 0 {
             self.election.demote(now);
@@ -519,6 +544,7 @@ impl Recoverd {
     fn remote_done(&mut self, now: Time, b: Batch, local: NodeMap, out: &mut Vec<Action>) {
         if let Some(e) = b.failure {
             log(out, Level::Error, format!("Monitoring failed: {e}"));
+            self.blame(now, e.pnn(), 1);
             return;
         }
         let mut parts: BTreeMap<Pnn, PartialReport> = BTreeMap::new();
@@ -566,6 +592,9 @@ impl Recoverd {
         }
         if let Some(reason) = monitor::verdict(me, &local, &reports) {
             log(out, Level::Error, format!("Recovery needed: {reason}"));
+            if let Some(p) = reason.culprit(me) {
+                self.blame(now, p, 1);
+            }
             self.start_recovery(now, out);
             return;
         }
@@ -601,9 +630,15 @@ impl Recoverd {
     fn recovery_progress(&mut self, now: Time, p: Progress, out: &mut Vec<Action>) {
         match p {
             Progress::Running => {}
-            Progress::Failed(_) => self.round = Round::Idle,
+            Progress::Failed(e) => {
+                self.round = Round::Idle;
+                self.recovery_failed(now, e.culprit(), out);
+            }
             Progress::Done(vnnmap) => {
                 self.need_recovery = false;
+                // A completed recovery forgives every node.
+                self.culprits.reset();
+                self.recovery_failures.reset();
                 self.recoveries += 1;
                 log(
                     out,
@@ -619,6 +654,60 @@ impl Recoverd {
                 });
             }
         }
+    }
+
+    /// Gives `count` banning credits to `pnn` (only an active node blames).
+    fn blame(&mut self, now: Time, pnn: Pnn, count: u32) {
+        if self.standing().node_flags & NODE_FLAGS_INACTIVE != 0 {
+            return;
+        }
+        let grace = self.s.grace_period_ms;
+        self.culprits.blame(now, pnn, count, grace);
+    }
+
+    /// A recovery run failed because of `culprit`: after RECOVERY_FAILURES
+    /// such runs in a row that node is banned.
+    fn recovery_failed(&mut self, now: Time, culprit: Option<Pnn>, out: &mut Vec<Action>) {
+        let Some(p) = culprit else {
+            return;
+        };
+        self.blame(now, p, 1);
+        self.recovery_failures.blame(now, p, 1, u64::MAX);
+        for (pnn, _) in self.recovery_failures.take_due(RECOVERY_FAILURES) {
+            self.ban(pnn, out);
+        }
+    }
+
+    /// Bans every node with 2 credits per node in the cluster or more, as
+    /// Samba's main loop does; true when this node banned itself.
+    fn ban_misbehaving_nodes(&mut self, out: &mut Vec<Action>) -> bool {
+        let nodes = self.nodemap.as_ref().map_or(1, |m| m.0.len()) as u32;
+        let mut self_ban = false;
+        for (pnn, count) in self.culprits.take_due(2 * nodes) {
+            log(
+                out,
+                Level::Notice,
+                format!("Node {pnn} reached {count} banning credits"),
+            );
+            self.ban(pnn, out);
+            self_ban |= pnn == self.s.pnn;
+        }
+        self_ban
+    }
+
+    /// SET_BAN_STATE for RecoveryBanPeriod to node `pnn`.
+    fn ban(&mut self, pnn: Pnn, out: &mut Vec<Action>) {
+        let time = self.s.ban_period_s;
+        log(
+            out,
+            Level::Notice,
+            format!("Banning node {pnn} for {time} seconds"),
+        );
+        self.fire(
+            pnn,
+            ControlRequest::SetBanState(BanState { pnn, time }),
+            out,
+        );
     }
 
     fn start_takeover(&mut self, now: Time, out: &mut Vec<Action>) {

@@ -92,6 +92,21 @@ pub enum RecoveryError {
     },
 }
 
+impl RecoveryError {
+    /// The node whose answer made the run fail, if one did.
+    pub fn culprit(&self) -> Option<Pnn> {
+        match self {
+            RecoveryError::Control(e) => Some(e.pnn()),
+            RecoveryError::UnexpectedReply(p)
+            | RecoveryError::DbName(_, p)
+            | RecoveryError::BadPull(p, _)
+            | RecoveryError::PullCount { pnn: p, .. }
+            | RecoveryError::PushCount { pnn: p, .. } => Some(*p),
+            RecoveryError::NoNodes | RecoveryError::DbFlags(_) | RecoveryError::Recdb(_) => None,
+        }
+    }
+}
+
 impl fmt::Display for RecoveryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -342,6 +342,8 @@ pub fn settings(
         buffers_per_step: 4,
         recdb_dir: Some(cfg.state_dir.clone()),
         recdb_hash_size: tun.database_hash_size,
+        ban_period_s: tun.recovery_ban_period,
+        grace_period_ms: u64::from(tun.recovery_grace_period) * 1000,
         seed: random_seed(),
     }
 }
@@ -375,6 +377,8 @@ mod tests {
             buffers_per_step: 1,
             recdb_dir: None,
             recdb_hash_size: 17,
+            ban_period_s: 300,
+            grace_period_ms: 120_000,
             seed: 1,
         };
         let d = Driver {
