@@ -127,7 +127,12 @@ deps:
 # Debian's libtdb.so.1 and on ours (LD_LIBRARY_PATH), and prints the table.
 # See docs/benchmarks.md. Not a timed test: bench-smoke only checks that every
 # workload runs (tiny sizes, < 30 s) and fails if the program fails.
-.PHONY: bench bench-smoke bench-cluster
+.PHONY: bench bench-smoke bench-cluster bench-ctdb
+# bench/ctdb-bench.sh: libctdb's workloads (bench/ctdb-bench.c: fetch_ring,
+# message_ring, fetch_loop) on 3 nodes of Debian's ctdbd, then 3 of ours;
+# results checked, ops/s per node side by side, peak RSS (docs/benchmarks.md).
+bench-ctdb: build
+	OURS_LIBDIR=$(BUILT) bash bench/ctdb-bench.sh
 # bench/cluster.sh: 3 nodes of Debian's ctdbd, then 3 of ours, on the same
 # layout: start until all OK, recovery of 100,000 volatile records, SIGKILL of
 # a node until normal, peak RSS; ratios printed (docs/benchmarks.md).
