@@ -66,6 +66,9 @@ header: build
 # C programs against the header: every prototype with Samba's types (gcc -Wall
 # -Werror, and as C++), the values of every macro and enum (and, where Debian's
 # /usr/include/tdb.h exists, the same values there), linked against the library.
+# For ctdb.h: compat-tests/libctdb/libctdb-test.c (written against libctdb's
+# original header) as C and C++, and the struct layouts and constants against
+# compat-tests/libctdb/layout.expected (recorded from the original headers).
 CABI := tests/c-abi
 CABI_OUT := $(BUILT)/c-abi
 CWARN := -std=c11 -Wall -Wextra -Werror -Wno-unused-parameter
@@ -79,6 +82,10 @@ check-c-header: build
 	@if command -v c++ >/dev/null; then \
 	  echo "c++ -fsyntax-only $(CABI)/api.c"; \
 	  c++ -x c++ -Wall -Werror -Wno-unused-parameter -Iinclude -fsyntax-only $(CABI)/api.c; fi
+	$(CC) $(CWARN) -Iinclude -o $(CABI_OUT)/libctdb-test compat-tests/libctdb/libctdb-test.c -L$(BUILT) -ltdb
+	c++ -x c++ -Wall -Werror -Wno-unused-parameter -Iinclude -fsyntax-only compat-tests/libctdb/libctdb-test.c
+	$(CC) $(CWARN) -Iinclude -o $(CABI_OUT)/ctdb-layout compat-tests/libctdb/layout.c
+	$(CABI_OUT)/ctdb-layout | diff -u compat-tests/libctdb/layout.expected -
 	@if [ -r /usr/include/tdb.h ]; then set -e; \
 	  echo "comparing every value with /usr/include/tdb.h"; \
 	  $(CC) $(CWARN) -c -o $(CABI_OUT)/values-other.o $(CABI)/values-other.c; \

@@ -366,13 +366,32 @@ static void ignore_message(struct ctdb_connection *ctdb, uint64_t srvid, TDB_DAT
 {
 }
 
+/* ctdb.h has no typesafe macro for the read-only form: plain void *. */
+static void readonly_done(struct ctdb_db *db, struct ctdb_lock *lock, TDB_DATA data, void *private_data)
+{
+	struct async_state *s = (struct async_state *)private_data;
+	if (lock == NULL) die("ctdb_readonlyrecordlock_async gave no lock");
+	if (data.dsize != strlen("async value") || memcmp(data.dptr, "async value", data.dsize) != 0) {
+		fprintf(stderr, "FAILED: the read-only lock read '%.*s'\n", (int)data.dsize, (const char *)data.dptr);
+		exit(1);
+	}
+	/* A read-only lock cannot write. */
+	if (ctdb_writerecord(db, lock, text("no"))) {
+		fprintf(stderr, "FAILED: a read-only lock wrote\n");
+		exit(1);
+	}
+	ctdb_release_lock(db, lock);
+	s->locked = true;
+	finish_one(s);
+}
+
 static void lock_done(struct ctdb_db *db, struct ctdb_lock *lock, TDB_DATA data, struct async_state *s)
 {
 	if (lock == NULL) die("ctdb_readrecordlock_async gave no lock");
 	if (!ctdb_writerecord(db, lock, text("async value"))) die("ctdb_writerecord (async)");
 	ctdb_release_lock(db, lock);
-	s->locked = true;
-	finish_one(s);
+	if (!ctdb_readonlyrecordlock_async(db, text("async-key"), readonly_done, s))
+		die("ctdb_readonlyrecordlock_async");
 }
 
 static void attach_done(struct ctdb_connection *ctdb, struct ctdb_request *req, struct async_state *s)
