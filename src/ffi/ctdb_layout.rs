@@ -94,3 +94,67 @@ pub fn db_statistics(s: &DbStatistics) -> Result<*mut ctdb_db_statistics, Client
     unsafe { ptr::copy_nonoverlapping(image.as_ptr(), block, image.len()) };
     Ok(block.cast())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ctdb_protocol::{Generation, Pnn};
+
+    /// Reads `n` bytes at `offset` of a block.
+    ///
+    /// # Safety
+    /// `p` points to at least `offset + n` readable bytes.
+    unsafe fn at(p: *const u8, offset: usize, n: usize) -> Vec<u8> {
+        // SAFETY: per the contract.
+        unsafe { std::slice::from_raw_parts(p.add(offset), n) }.to_vec()
+    }
+
+    #[test]
+    fn db_statistics_keys_point_into_the_block() {
+        let mut s = DbStatistics {
+            db_ro_delegations: 7,
+            num_hot_keys: 10,
+            ..Default::default()
+        };
+        s.hot_keys[0].count = 3;
+        s.hot_keys[0].key = b"first".to_vec();
+        s.hot_keys[2].key = b"xy".to_vec();
+        let block = db_statistics(&s).unwrap().cast::<u8>();
+        // SAFETY: the block is DB_STATISTICS_SIZE + 7 bytes, laid out as the
+        // original struct; the key pointers point inside it.
+        unsafe {
+            assert_eq!(at(block, 144, 4), 7u32.to_le_bytes());
+            assert_eq!(at(block, 216, 4), 10u32.to_le_bytes());
+            assert_eq!(at(block, HOT_KEYS_OFFSET, 4), 3u32.to_le_bytes());
+            let key0 = u64::from_le_bytes(at(block, HOT_KEYS_OFFSET + 8, 8).try_into().unwrap());
+            let len0 = u64::from_le_bytes(at(block, HOT_KEYS_OFFSET + 16, 8).try_into().unwrap());
+            assert_eq!(key0 as usize, block as usize + DB_STATISTICS_FIXED);
+            assert_eq!(at(key0 as usize as *const u8, 0, len0 as usize), b"first");
+            let key1 =
+                u64::from_le_bytes(at(block, HOT_KEYS_OFFSET + 24 + 8, 8).try_into().unwrap());
+            assert_eq!(key1, 0, "an empty slot has a NULL key");
+            let key2 =
+                u64::from_le_bytes(at(block, HOT_KEYS_OFFSET + 48 + 8, 8).try_into().unwrap());
+            assert_eq!(at(key2 as usize as *const u8, 0, 2), b"xy");
+            libc::free(block.cast());
+        }
+    }
+
+    #[test]
+    fn vnn_map_has_its_array() {
+        let m = VnnMap {
+            generation: Generation(0x1234),
+            map: vec![Pnn(0), Pnn(2), Pnn(1)],
+        };
+        let p = vnn_map(&m).unwrap();
+        // SAFETY: a 16-byte block (generation, size, pointer to 3 u32s).
+        unsafe {
+            let b = p.cast::<u8>();
+            assert_eq!(at(b, 0, 4), 0x1234u32.to_le_bytes());
+            assert_eq!(at(b, 4, 4), 3u32.to_le_bytes());
+            let array = u64::from_le_bytes(at(b, 8, 8).try_into().unwrap()) as usize as *const u8;
+            assert_eq!(at(array, 0, 12), [0, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0]);
+            free_vnn_map(p);
+        }
+    }
+}
