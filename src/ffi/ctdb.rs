@@ -668,6 +668,8 @@ pub unsafe extern "C" fn ctdb_cancel(ctdb: *mut ctdb_connection, req: *mut ctdb_
 // ---------------------------------------------------------------------------
 
 /// Starts attaching database `name`; the callback runs when it is done.
+/// `tdb_flags` is not used: the local tdb is opened with the flags the daemon
+/// gives (DB_OPEN_FLAGS), as Samba 4.17's clients open it.
 #[no_mangle]
 pub unsafe extern "C" fn ctdb_attachdb_send(
     ctdb: *mut ctdb_connection,
