@@ -255,6 +255,8 @@ mod tests {
             ControlOpcode::WipeDatabase,
             ControlOpcode::Uptime,
             ControlOpcode::GetCapabilities,
+            ControlOpcode::SetLmasterRole,
+            ControlOpcode::SetRecmasterRole,
             ControlOpcode::GetPublicIps,
             ControlOpcode::GetNodeMap,
             ControlOpcode::RegisterNotify,

@@ -4,7 +4,8 @@
 use super::{Outcome, Registry, Request};
 use crate::daemon::Daemon;
 use ctdb_protocol::types::{
-    NodeAndFlags, NodeMap, Uptime, VnnMap, NODE_FLAGS_DELETED, NODE_FLAGS_DISCONNECTED,
+    NodeAndFlags, NodeMap, Uptime, VnnMap, CAP_LMASTER, CAP_RECMASTER, NODE_FLAGS_DELETED,
+    NODE_FLAGS_DISCONNECTED,
 };
 use ctdb_protocol::wire::{Reader, SockAddr, Timeval};
 use ctdb_protocol::{ControlOpcode, Pnn};
@@ -27,6 +28,12 @@ pub fn register(r: &mut Registry) {
     });
     r.add(ControlOpcode::GetCapabilities, |d, _| {
         Outcome::value(&d.state.capabilities)
+    });
+    r.add(ControlOpcode::SetLmasterRole, |d, req| {
+        set_role(d, req, CAP_LMASTER)
+    });
+    r.add(ControlOpcode::SetRecmasterRole, |d, req| {
+        set_role(d, req, CAP_RECMASTER)
     });
     r.add(ControlOpcode::GetDebug, |_, _| {
         Outcome::value(&crate::logging::level())
@@ -53,6 +60,21 @@ fn process_exists(d: &mut Daemon, req: &Request) -> Outcome {
 /// PING answers with the number of connected clients.
 fn ping(d: &mut Daemon, _: &Request) -> Outcome {
     Outcome::status(d.transport.live().count() as i32)
+}
+
+/// SET_LMASTERROLE / SET_RECMASTERROLE: turns capability `cap` of this node
+/// off (0) or on (anything else); the recovery daemon acts on it at its next
+/// main loop (the vnn map, the election).
+fn set_role(d: &mut Daemon, req: &Request, cap: u32) -> Outcome {
+    let Ok(on) = Reader::new(req.data()).u32("role") else {
+        return Outcome::fail("missing role");
+    };
+    if on == 0 {
+        d.state.capabilities &= !cap;
+    } else {
+        d.state.capabilities |= cap;
+    }
+    Outcome::status(0)
 }
 
 fn set_debug(_: &mut Daemon, req: &Request) -> Outcome {
