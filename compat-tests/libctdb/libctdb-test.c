@@ -203,6 +203,30 @@ static int traverse_cb(struct ctdb_connection *ctdb, struct ctdb_db *db, int sta
 	return 0;
 }
 
+struct stop_state {
+	int calls;
+};
+
+static int stop_cb(struct ctdb_connection *ctdb, struct ctdb_db *db, int status,
+		   TDB_DATA key, TDB_DATA data, void *private_data)
+{
+	struct stop_state *st = (struct stop_state *)private_data;
+	st->calls++;
+	return 1;
+}
+
+/* One poll of up to ms and a service; false once the connection broke. */
+static bool loop_until_or(struct ctdb_connection *ctdb, const bool *done, int ms)
+{
+	struct pollfd pfd;
+	if (*done) return true;
+	pfd.fd = ctdb_get_fd(ctdb);
+	pfd.events = ctdb_which_events(ctdb);
+	pfd.revents = 0;
+	if (poll(&pfd, 1, ms) < 0 && errno != EINTR) die("poll");
+	return ctdb_service(ctdb, pfd.revents);
+}
+
 static int traverse(const char *socket, const char *name)
 {
 	struct ctdb_connection *ctdb = connect_to(socket);
@@ -213,6 +237,20 @@ static int traverse(const char *socket, const char *name)
 	if (s.status != TRAVERSE_STATUS_FINISHED) {
 		fprintf(stderr, "FAILED: traverse ended with %d\n", s.status);
 		return 1;
+	}
+	/* A callback returning non-zero stops the traverse: no more calls. */
+	{
+		struct stop_state st = {0};
+		bool never = false;
+		time_t end = time(NULL) + 2;
+		if (!ctdb_traverse_async(db, stop_cb, &st)) die("ctdb_traverse_async (stop)");
+		while (time(NULL) < end) {
+			if (!loop_until_or(ctdb, &never, 200)) die("connection lost (stop)");
+		}
+		if (st.calls != 1) {
+			fprintf(stderr, "FAILED: %d calls after the callback stopped the traverse\n", st.calls);
+			return 1;
+		}
 	}
 	ctdb_detachdb(ctdb, db);
 	ctdb_disconnect(ctdb);

@@ -159,7 +159,7 @@ records() {
 	t write "$(sock "$dir" 0)" $DB key2 "two" >/dev/null
 	out=$(t traverse "$(sock "$dir" "$last")" $DB | sort)
 	[ "$out" = "$(printf "record 'key1' 'from node %s'\nrecord 'key2' 'two'" "$last")" ] &&
-		pass "$name: traverse from node $last sees both records" || fail "$name: traverse" "$out"
+		pass "$name: traverse from node $last sees both records; a callback returning 1 stops it" || fail "$name: traverse" "$out"
 }
 
 # messages NAME DIR N: a client of the last node gets messages from every node.

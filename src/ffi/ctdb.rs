@@ -109,6 +109,8 @@ struct TraverseWait {
     db: *mut ctdb_db,
     callback: ctdb_traverse_callback_t,
     cbdata: *mut c_void,
+    /// The callback asked to stop: it is not called again, as in libctdb.
+    stopped: bool,
 }
 
 /// A connection to a ctdbd (opaque to C).
@@ -302,6 +304,7 @@ unsafe fn dispatch(ctdb: *mut ctdb_connection, event: Event) {
             // SAFETY: forwarded contract; the borrow ends before the callback.
             let Some((db, Some(f), cbdata)) = (unsafe { ctdb.as_mut() })
                 .and_then(|c| c.traversals.get(&id))
+                .filter(|t| !t.stopped)
                 .map(|t| (t.db, t.callback, t.cbdata))
             else {
                 return;
@@ -321,6 +324,9 @@ unsafe fn dispatch(ctdb: *mut ctdb_connection, event: Event) {
                 // SAFETY: as above.
                 if let Some(c) = unsafe { ctdb.as_mut() } {
                     c.core.stop_traverse(id);
+                    if let Some(t) = c.traversals.get_mut(&id) {
+                        t.stopped = true;
+                    }
                 }
             }
         }
@@ -384,7 +390,7 @@ unsafe fn completed(ctdb: *mut ctdb_connection, id: RequestId) {
             Err(_) => TRAVERSE_STATUS_ERROR,
         };
         c.core.free(id);
-        if let Some(f) = t.callback {
+        if let (Some(f), false) = (t.callback, t.stopped) {
             let none = data_of(&[]);
             // SAFETY: the caller's traverse callback.
             unsafe { f(ctdb, t.db, status, none, none, t.cbdata) };
@@ -985,6 +991,7 @@ pub unsafe extern "C" fn ctdb_traverse_async(
                         db: ctdb_db,
                         callback,
                         cbdata,
+                        stopped: false,
                     },
                 );
                 Ok(true)
