@@ -124,6 +124,14 @@ new_step() {
 	printf '%03d %s %s\n' "$STEP" "$1" "${2//$DIR\//}" >>"$OUT/index"
 }
 
+# fourth_addr: the address a 4th node of this cluster would have (the
+# reloadnodes steps add it to the nodes files; nothing runs there).
+fourth_addr() {
+	local a
+	a=$(cl addr "$DIR" 0)
+	echo "${a%.*}.$((${a##*.} + 3))"
+}
+
 # normalise CMD: masks what legitimately differs (see the header).
 normalise() {
 	local cmd=$1 k a
@@ -132,6 +140,8 @@ normalise() {
 		a=$(cl addr "$DIR" "$k")
 		sedargs+=(-e "s/${a//./\\.}\\b/ADDR$k/g")
 	done
+	a=$(fourth_addr)
+	sedargs+=(-e "s/${a//./\\.}\\b/ADDR3/g")
 	# Addresses of different lengths pad status columns differently.
 	sedargs+=(-e 's/ADDR\([0-9]\)  */ADDR\1 /g')
 	sed "${sedargs[@]}" | case $cmd in
@@ -407,11 +417,12 @@ verify_commits() {
 wait_until() {
 	local name=$1 k=$2 pat=$3 i
 	shift 3
+	# (The output is taken whole first: grep -q would end the pipe early.)
 	for i in $(seq 1 60); do
-		tool "$k" "$@" 2>/dev/null | grep -Eq "$pat" && break
+		grep -Eq "$pat" <<<"$(tool "$k" "$@" 2>/dev/null)" && break
 		sleep 0.5
 	done
-	tool "$k" "$@" 2>/dev/null | grep -Eq "$pat"
+	grep -Eq "$pat" <<<"$(tool "$k" "$@" 2>/dev/null)"
 	check "$name" $? "ctdb $* on node $k never matched '$pat'"
 }
 
@@ -449,8 +460,28 @@ phase_admin() {
 	wait_until "setleaderrole off: the leader yields" 2 '^[12]$' leader
 	leaders_agree "setleaderrole off: one leader agreed on every node"
 	run 0 getcapabilities
+	# Which of the two others wins depends on who takes the cluster lock
+	# first, in Samba's daemon too; node 0 is made leader again (the only
+	# node with the role) so that the steps after compare.
 	run 1 -n 0 setleaderrole on
+	run 0 -n 1 setleaderrole off
+	run 0 -n 2 setleaderrole off
+	wait_until "setleaderrole: node 0 leads again" 1 '^0$' leader
+	run 0 -n 1 setleaderrole on
+	run 0 -n 2 setleaderrole on
 	wait_healthy "setleaderrole on: every node OK"
+	leaders_agree "setleaderrole on: node 0 stays leader"
+	# reloadnodes: a 4th node (nothing runs there) added to every nodes
+	# file, then deleted again; a reload without a change is skipped.
+	for k in 0 1 2; do fourth_addr >>"$DIR/node$k/nodes"; done
+	run 0 reloadnodes
+	for k in 0 1 2; do run "$k" status; done
+	run 1 listnodes
+	for k in 0 1 2; do sed -i '$ s/^/#/' "$DIR/node$k/nodes"; done
+	run 2 reloadnodes
+	for k in 0 1 2; do run "$k" status; done
+	run 2 reloadnodes
+	wait_healthy "reloadnodes: every node OK"
 }
 
 # ---- phase 2: faults ----

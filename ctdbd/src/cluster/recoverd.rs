@@ -8,7 +8,7 @@ use super::election::{Election, Standing};
 use super::monitor::{self, NodeReport};
 use super::recovery::{Progress, RecoveryRun, RunSettings};
 use super::{log, Action, ControlAnswer, Event, Level, Tag, Time, Timer};
-use ctdb_protocol::messages::{ElectionMessage, SrvidMessage};
+use ctdb_protocol::messages::{DisableMessage, ElectionMessage, SrvidMessage};
 use ctdb_protocol::types::{
     BanState, NodeMap, VnnMap, CAP_RECMASTER, NODE_FLAGS_INACTIVE, RECOVERY_ACTIVE, RECOVERY_NORMAL,
 };
@@ -126,6 +126,9 @@ pub struct Recoverd {
     culprits: BanCredits,
     /// Failed recovery runs blamed on nodes.
     recovery_failures: BanCredits,
+    /// Recoveries are disabled until then (DISABLE_RECOVERIES, as
+    /// `ctdb reloadnodes` sends).
+    recoveries_disabled_until: Option<Time>,
 }
 
 impl Recoverd {
@@ -154,6 +157,7 @@ impl Recoverd {
             recoveries: 0,
             culprits: BanCredits::default(),
             recovery_failures: BanCredits::default(),
+            recoveries_disabled_until: None,
         }
     }
 
@@ -275,6 +279,8 @@ impl Recoverd {
             Srvid::LEADER,
             Srvid::TAKEOVER_RUN,
             Srvid::RECMODE_ACTIVE_BY_CLIENT,
+            Srvid::DISABLE_RECOVERIES,
+            Srvid::BANNING,
         ] {
             out.push(Action::Register(srvid));
         }
@@ -339,6 +345,19 @@ impl Recoverd {
                 Err(_) => log(out, Level::Error, "Wrong size of return address".into()),
             },
             Srvid::RECMODE_ACTIVE_BY_CLIENT => self.on_recmode_by_client(now, out),
+            Srvid::DISABLE_RECOVERIES => match DisableMessage::decode(data) {
+                Ok(m) => self.disable_recoveries(now, m, out),
+                Err(e) => log(out, Level::Error, format!("Wrong size for data: {e}")),
+            },
+            Srvid::BANNING => match Pnn::decode(data) {
+                // Credits enough for a ban at the next main loop.
+                Ok(p) if self.election.is_leader() => {
+                    let nodes = self.nodemap.as_ref().map_or(1, |m| m.0.len()) as u32;
+                    self.blame(now, p, nodes);
+                }
+                Ok(_) => {}
+                Err(e) => log(out, Level::Error, format!("invalid data size: {e}")),
+            },
             _ => {
                 if let Round::Recovery(run) = &mut self.round {
                     run.on_message(srvid, data);
@@ -361,6 +380,63 @@ impl Recoverd {
             }),
             Round::Recovery(_) => {}
             _ => self.monitor_soon = true,
+        }
+    }
+
+    /// DISABLE_RECOVERIES: no recovery starts for `m.timeout` seconds (0
+    /// enables them again); refused with -EAGAIN while one runs.  The
+    /// answer (this node's pnn on success) goes to `m.srvid` on `m.pnn`.
+    fn disable_recoveries(&mut self, now: Time, m: DisableMessage, out: &mut Vec<Action>) {
+        let answer: i32 = if m.timeout == 0 {
+            log(out, Level::Notice, "Reenabling recoveries".into());
+            self.recoveries_disabled_until = None;
+            self.s.pnn.0 as i32
+        } else if matches!(self.round, Round::Recovery(_)) {
+            log(
+                out,
+                Level::Error,
+                "Unable to disable recoveries - in progress".into(),
+            );
+            -libc::EAGAIN
+        } else {
+            log(
+                out,
+                Level::Notice,
+                format!("Disabling recoveries for {} seconds", m.timeout),
+            );
+            self.recoveries_disabled_until = Some(now.after_ms(u64::from(m.timeout) * 1000));
+            self.s.pnn.0 as i32
+        };
+        if m.srvid.0 != 0 {
+            out.push(Action::Message {
+                to: m.pnn,
+                srvid: m.srvid,
+                data: answer.to_bytes(),
+            });
+        }
+    }
+
+    /// True (and logged) while recoveries are disabled.
+    fn recoveries_disabled(&mut self, now: Time, out: &mut Vec<Action>) -> bool {
+        match self.recoveries_disabled_until {
+            Some(t) if now < t => {
+                log(
+                    out,
+                    Level::Notice,
+                    "Unable to begin - recoveries are disabled".into(),
+                );
+                true
+            }
+            Some(_) => {
+                log(
+                    out,
+                    Level::Notice,
+                    "Reenabling recoveries after timeout".into(),
+                );
+                self.recoveries_disabled_until = None;
+                false
+            }
+            None => false,
         }
     }
 
@@ -605,6 +681,9 @@ impl Recoverd {
 
     fn start_recovery(&mut self, now: Time, out: &mut Vec<Action>) {
         self.need_recovery = true;
+        if self.recoveries_disabled(now, out) {
+            return;
+        }
         if now < self.recovery_allowed_at {
             if self.recovery_wake != Some(self.recovery_allowed_at) {
                 self.recovery_wake = Some(self.recovery_allowed_at);

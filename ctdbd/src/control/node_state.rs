@@ -4,8 +4,7 @@
 use super::{Outcome, Registry, Request};
 use crate::daemon::Daemon;
 use ctdb_protocol::types::{
-    NodeAndFlags, NodeMap, Uptime, VnnMap, CAP_LMASTER, CAP_RECMASTER, NODE_FLAGS_DELETED,
-    NODE_FLAGS_DISCONNECTED,
+    NodeAndFlags, NodeMap, Uptime, VnnMap, CAP_LMASTER, CAP_RECMASTER, NODE_FLAGS_DISCONNECTED,
 };
 use ctdb_protocol::wire::{Reader, SockAddr, Timeval};
 use ctdb_protocol::{ControlOpcode, Pnn};
@@ -42,7 +41,6 @@ pub fn register(r: &mut Registry) {
     r.add(ControlOpcode::Uptime, uptime);
     r.add(ControlOpcode::GetVnnMap, vnn_map);
     r.add(ControlOpcode::GetNodeMap, node_map);
-    r.add(ControlOpcode::GetNodesFile, node_map);
     r.add(ControlOpcode::Shutdown, |_, _| Outcome::Exit);
 }
 
@@ -109,24 +107,13 @@ fn vnn_map(d: &mut Daemon, req: &Request) -> Outcome {
     })
 }
 
-fn node_map(d: &mut Daemon, req: &Request) -> Outcome {
+fn node_map(d: &mut Daemon, _: &Request) -> Outcome {
     let st = &d.state;
     let mut map = NodeMap::default();
     for n in &st.nodes {
-        // GET_NODES_FILE reports the file as read (only deleted nodes
-        // flagged); GET_NODEMAP the live view.
-        let flags = if req.opcode() == ControlOpcode::GetNodesFile {
-            if n.deleted {
-                NODE_FLAGS_DELETED
-            } else {
-                0
-            }
-        } else {
-            st.flags_of(Pnn(n.pnn)).unwrap_or(NODE_FLAGS_DISCONNECTED)
-        };
         map.0.push(NodeAndFlags {
             pnn: Pnn(n.pnn),
-            flags,
+            flags: st.flags_of(Pnn(n.pnn)).unwrap_or(NODE_FLAGS_DISCONNECTED),
             addr: SockAddr::from(n.addr),
         });
     }
