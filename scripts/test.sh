@@ -19,6 +19,8 @@ MAKE=${MAKE:-make}
 CARGO=${CARGO:-cargo}
 BUILT=${BUILT:-target/release}
 SUITES="compat-tests/run.sh compat-tests/samba/run.sh compat-tests/ctdb/run.sh compat-tests/ctdb/nodelink.sh compat-tests/ctdb/recserver.sh compat-tests/ctdb/migration.sh"
+# libctdb (the ctdb_* C API) against our ctdbd and Debian's, 1 and 3 nodes.
+SUITES="$SUITES compat-tests/libctdb/run.sh"
 [ "${CLUSTER_SUITE:-1}" = 0 ] || SUITES="$SUITES compat-tests/ctdb/cluster.sh"
 # Persistent commits, g_lock and traverses on 3 nodes (without its kill loop).
 [ "${CLUSTER_SUITE:-1}" = 0 ] || SUITES="$SUITES compat-tests/ctdb/cluster-persistent.sh"
