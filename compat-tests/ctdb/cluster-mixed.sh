@@ -11,7 +11,8 @@
 # record written on node 0 is read on nodes 1 and 2 (it migrates across the
 # two kinds) and node 2 holds it after; a persistent store on node 1 and a
 # transaction on node 2 are on every node with the same sequence number;
-# catdb from a node of each kind lists the records; node 0 (the leader) is
+# catdb from a node of each kind lists the records; records deleted on
+# node 1 are vacuumed away on every node; node 0 (the leader) is
 # SIGKILLed: a node of the other kind takes the lock and recovers, the
 # records are still read; node 0 comes back, is recovered by the other
 # kind's leader and serves the records; then Debian's smbd runs on every
@@ -153,6 +154,7 @@ config() {
 	done
 	# Volatile records migrate between the kinds.
 	tool 2 attach mixed.tdb >/dev/null 2>&1
+	tool 0 attach vacmixed.tdb >/dev/null 2>&1
 	tool 0 writekey mixed.tdb key1 value1 >/dev/null 2>&1
 	for k in 1 2; do
 		expect "$name: readkey on node $k" "$k" "Data: size:6 ptr:[value1]" readkey mixed.tdb key1
@@ -168,6 +170,23 @@ config() {
 	for k in 0 1 2; do
 		expect "$name: pfetch on node $k" "$k" "pvalue" pfetch pmixed.tdb pkey
 		expect "$name: getdbseqnum on node $k" "$k" "0x2" getdbseqnum pmixed.tdb
+	done
+	# Vacuuming across the kinds: records deleted on node 1 are gone from
+	# every node after two rounds of fast runs (VACUUM_FETCH to their
+	# lmasters, then TRY_DELETE_RECORDS).
+	for k in a b c d e f; do
+		tool 0 writekey vacmixed.tdb "$k" "v$k" >/dev/null 2>&1
+		tool 1 readkey vacmixed.tdb "$k" >/dev/null 2>&1
+		tool 1 deletekey vacmixed.tdb "$k" >/dev/null 2>&1
+	done
+	local r
+	for r in 1 2; do
+		for k in 1 0 2; do
+			/usr/bin/python3 "$HERE/rawclient.py" "$DIR/node$k/run/ctdbd.socket" vacuum-once vacmixed.tdb fast >/dev/null 2>&1
+		done
+	done
+	for k in 0 1 2; do
+		expect "$name: vacuumed on every node (node $k)" "$k" "Dumped 0 record(s)" cattdb vacmixed.tdb
 	done
 	# The leader dies: a node of the other kind leads and recovers.
 	bash "$CLUSTER" kill "$DIR" 0 KILL >/dev/null 2>&1

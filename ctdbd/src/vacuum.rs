@@ -190,7 +190,11 @@ pub fn may_drop_copy(stored: Option<&[u8]>, sent: &Header, node: NodeView) -> bo
 /// TRY_DELETE_RECORDS: drops this node's copy of each record the lmaster
 /// sent, where `may_drop_copy` allows; returns the records it kept (the
 /// lmaster must not delete those).
-pub fn try_delete(t: &mut Tdb, recs: Vec<(Vec<u8>, Header)>, view: ViewOf) -> Vec<(Vec<u8>, Header)> {
+pub fn try_delete(
+    t: &mut Tdb,
+    recs: Vec<(Vec<u8>, Header)>,
+    view: ViewOf,
+) -> Vec<(Vec<u8>, Header)> {
     let mut kept = Vec::new();
     for (key, sent) in recs {
         if t.chainlock_nonblock(&key).is_err() {
@@ -218,7 +222,8 @@ pub fn delete_confirmed(t: &mut Tdb, recs: Vec<(Vec<u8>, Header)>, view: ViewOf,
             c.list_error += 1;
             continue;
         }
-        let ok = matches!(stored(t, &key), Ok(v) if delete_list_ok(v.as_deref(), &queued, view(&key)));
+        let ok =
+            matches!(stored(t, &key), Ok(v) if delete_list_ok(v.as_deref(), &queued, view(&key)));
         if ok {
             match t.delete(&key) {
                 Ok(()) => c.list_deleted += 1,
@@ -477,6 +482,52 @@ mod tests {
             Verdict::SendToLmaster
         );
         assert!(!delete_list_ok(Some(&rec(m, b"")), &m, other));
+    }
+
+    #[test]
+    fn a_copy_is_dropped_only_where_samba_drops_it() {
+        // This node is 1; the lmaster (0) sends the header it has.
+        let node = NodeView { pnn: 1, lmaster: 0 };
+        let sent = Header {
+            rsn: 7,
+            dmaster: 0,
+            reserved1: 0,
+            flags: ltdb::REC_FLAG_MIGRATED_WITH_DATA,
+        };
+        let mine = |rsn, dmaster, flags| {
+            rec(
+                Header {
+                    rsn,
+                    dmaster,
+                    reserved1: 0,
+                    flags,
+                },
+                b"",
+            )
+        };
+        assert!(may_drop_copy(None, &sent, node), "absent counts as dropped");
+        assert!(may_drop_copy(Some(&mine(5, 0, 0)), &sent, node));
+        assert!(may_drop_copy(Some(&mine(7, 0, 0)), &sent, node));
+        assert!(
+            !may_drop_copy(Some(&mine(8, 0, 0)), &sent, node),
+            "newer copy"
+        );
+        assert!(
+            !may_drop_copy(Some(&mine(5, 1, 0)), &sent, node),
+            "this node is dmaster"
+        );
+        let ro = ctdb_protocol::ltdb::REC_RO_HAVE_READONLY;
+        assert!(
+            !may_drop_copy(Some(&mine(5, 0, ro)), &sent, node),
+            "read-only here"
+        );
+        let sent_ro = Header { flags: ro, ..sent };
+        assert!(
+            !may_drop_copy(Some(&mine(5, 0, 0)), &sent_ro, node),
+            "read-only sent"
+        );
+        // The lmaster itself never drops its copy this way.
+        assert!(!may_drop_copy(None, &sent, NodeView { pnn: 0, lmaster: 0 }));
     }
 
     #[test]

@@ -44,10 +44,10 @@ pub mod statistics;
 pub mod traverse;
 /// Tunables.
 pub mod tunables;
-/// Vacuum runs and the delete queue.
-pub mod vacuuming;
 /// Vacuuming between nodes: VACUUM_FETCH and TRY_DELETE_RECORDS.
 pub mod vacuum_nodes;
+/// Vacuum runs and the delete queue.
+pub mod vacuuming;
 
 /// A REQ_CONTROL, decoded, with where it came from.
 pub struct Request {

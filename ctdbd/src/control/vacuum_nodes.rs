@@ -17,8 +17,8 @@
 use super::{Outcome, Registry, Request};
 use crate::daemon::{reply_of, Daemon, DbContinuation};
 use crate::db::{Op, Reply};
-use crate::ltdb::{Header, Kind};
 use crate::log_err;
+use crate::ltdb::{Header, Kind};
 use crate::vacuum::ForNodes;
 use ctdb_protocol::ltdb::{RecBuffer, RecData};
 use ctdb_protocol::{ControlOpcode, DbId, Layout, Pnn};
@@ -153,7 +153,11 @@ impl Daemon {
     /// node kept are deleted here once all have answered.
     fn confirm_deletes(&mut self, db_id: u32, recs: Vec<(Vec<u8>, Header)>) {
         let me = self.state.pnn;
-        let others: Vec<Pnn> = self.active_nodes().into_iter().filter(|p| p.0 != me).collect();
+        let others: Vec<Pnn> = self
+            .active_nodes()
+            .into_iter()
+            .filter(|p| p.0 != me)
+            .collect();
         if others.is_empty() {
             return self.delete_confirmed(db_id, recs);
         }
@@ -184,7 +188,9 @@ impl Daemon {
         let mut p = pending.borrow_mut();
         p.waiting -= 1;
         match reply {
-            Reply::Control { status: 0, data, .. } => match RecBuffer::decode(&data) {
+            Reply::Control {
+                status: 0, data, ..
+            } => match RecBuffer::decode(&data) {
                 Ok(buf) => p.kept.extend(buf.records.into_iter().map(|r| r.key)),
                 Err(_) => p.failed = true,
             },
