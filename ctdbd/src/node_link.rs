@@ -697,6 +697,9 @@ impl Daemon {
     /// whose body does not decode is logged and dropped.
     pub(crate) fn node_packet(&mut self, from: Pnn, bytes: &[u8]) {
         self.stats.node_packets_recv += 1;
+        if let Some(what) = control_opcode(bytes) {
+            log_debug!("Control {} from node {}", what, from.0);
+        }
         if let Some(src) = counted_source(bytes) {
             if let Some(p) = self.links.peer_mut(src) {
                 p.liveness.received();
@@ -718,6 +721,9 @@ impl Daemon {
     /// Writes a packet to a node; a broken connection makes the node dead.
     pub(crate) fn send_to_node(&mut self, pnn: Pnn, bytes: &[u8]) {
         self.stats.node_packets_sent += 1;
+        if let Some(what) = control_opcode(bytes) {
+            log_debug!("Control {} to node {}", what, pnn.0);
+        }
         if let Some(p) = self.links.peer_mut(pnn) {
             p.liveness.sent();
         }
@@ -1058,5 +1064,17 @@ mod tests {
         assert_eq!(counted_source(&call(0)), Some(Pnn(2)));
         assert_eq!(counted_source(&call(1)), None);
         assert_eq!(counted_source(&[0u8; 8]), None);
+    }
+}
+
+/// The opcode of a REQ_CONTROL packet, when the debug level logs it (which
+/// controls pass between the nodes, e.g. of a mixed cluster).
+fn control_opcode(bytes: &[u8]) -> Option<ctdb_protocol::ControlOpcode> {
+    if crate::logging::level() < crate::config::DEBUG_DEBUG {
+        return None;
+    }
+    match ctdb_protocol::Packet::decode(bytes) {
+        Ok((_, ctdb_protocol::Packet::ReqControl(c))) => Some(c.opcode),
+        _ => None,
     }
 }
