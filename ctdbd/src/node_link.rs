@@ -828,6 +828,18 @@ impl Daemon {
     }
 }
 
+/// The opcode of a REQ_CONTROL packet, when the debug level logs it (which
+/// controls pass between the nodes, e.g. of a mixed cluster).
+fn control_opcode(bytes: &[u8]) -> Option<ctdb_protocol::ControlOpcode> {
+    if crate::logging::level() < crate::config::DEBUG_DEBUG {
+        return None;
+    }
+    match ctdb_protocol::Packet::decode(bytes) {
+        Ok((_, ctdb_protocol::Packet::ReqControl(c))) => Some(c.opcode),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1064,17 +1076,5 @@ mod tests {
         assert_eq!(counted_source(&call(0)), Some(Pnn(2)));
         assert_eq!(counted_source(&call(1)), None);
         assert_eq!(counted_source(&[0u8; 8]), None);
-    }
-}
-
-/// The opcode of a REQ_CONTROL packet, when the debug level logs it (which
-/// controls pass between the nodes, e.g. of a mixed cluster).
-fn control_opcode(bytes: &[u8]) -> Option<ctdb_protocol::ControlOpcode> {
-    if crate::logging::level() < crate::config::DEBUG_DEBUG {
-        return None;
-    }
-    match ctdb_protocol::Packet::decode(bytes) {
-        Ok((_, ctdb_protocol::Packet::ReqControl(c))) => Some(c.opcode),
-        _ => None,
     }
 }
