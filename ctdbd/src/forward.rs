@@ -352,8 +352,9 @@ impl Daemon {
 
     fn local_message(&mut self, m: ReqMessage) {
         self.stats.node.req_message += 1;
-        self.push_message(m.srvid.0, &m.data);
-        self.deliver_message(m.srvid.0, &m.data);
+        if let Some(data) = self.push_message(m.srvid.0, m.data) {
+            self.deliver_message(m.srvid.0, &data);
+        }
     }
 }
 

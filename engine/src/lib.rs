@@ -20,6 +20,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 #![deny(missing_docs)]
 
+mod batch;
 mod chains;
 mod check;
 mod dump;
@@ -38,6 +39,7 @@ mod tdb;
 mod transaction;
 mod traverse;
 
+pub use batch::BatchRecord;
 pub use chains::ChainWait;
 pub use check::CheckFn;
 pub use error::{OpenError, Result, TdbError};

@@ -14,7 +14,6 @@ use ctdb_protocol::types::{
 use ctdb_protocol::wire::Timeval;
 use ctdb_protocol::{ControlReply, ControlRequest, Generation, Layout, Pnn, Srvid};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 /// What the recovery daemon of one node is configured with.
 #[derive(Clone, Debug)]
@@ -43,10 +42,6 @@ pub struct Settings {
     pub buffer_limit: usize,
     /// Record buffers pushed per step.
     pub buffers_per_step: usize,
-    /// Where recovery databases go (`None`: in memory).
-    pub recdb_dir: Option<PathBuf>,
-    /// Hash size of recovery databases.
-    pub recdb_hash_size: u32,
     /// Seed of the generation numbers.
     pub seed: u64,
 }
@@ -592,8 +587,6 @@ impl Recoverd {
             timeout_ms: self.s.recover_timeout_ms,
             buffer_limit: self.s.buffer_limit,
             buffers_per_step: self.s.buffers_per_step,
-            recdb_dir: self.s.recdb_dir.clone(),
-            recdb_hash_size: self.s.recdb_hash_size,
         };
         self.round = Round::Recovery(Box::new(RecoveryRun::start(now, &mut self.tags, run, out)));
     }

@@ -193,8 +193,9 @@ impl Daemon {
     pub(crate) fn send_message_to(&mut self, to: Pnn, srvid: Srvid, data: Vec<u8>) {
         let me = Pnn(self.state.pnn);
         if to == me {
-            self.push_message(srvid.0, &data);
-            self.deliver_message(srvid.0, &data);
+            if let Some(data) = self.push_message(srvid.0, data) {
+                self.deliver_message(srvid.0, &data);
+            }
             return;
         }
         let h = Header {

@@ -109,6 +109,18 @@ pub struct PushState {
 }
 
 impl Op {
+    /// The name of a recovery operation (whose duration is logged at debug
+    /// level), `None` for the others.
+    pub fn recovery_step(&self) -> Option<&'static str> {
+        match self {
+            Op::TransactionStart => Some("transaction start"),
+            Op::Wipe => Some("wipe"),
+            Op::PushBuffer { .. } => Some("push buffer"),
+            Op::TransactionCommit => Some("transaction commit"),
+            _ => None,
+        }
+    }
+
     /// The key of a record call or record step (these queue per chain).
     pub fn record_key(&self) -> Option<&[u8]> {
         match self {
@@ -222,11 +234,13 @@ pub enum Op {
         recs: Vec<(Vec<u8>, Header, Vec<u8>)>,
         vnn_map: Vec<ctdb_protocol::Pnn>,
     },
-    /// One DB_PUSH buffer: PushStore, except that nothing is stored once
-    /// `failed` is set (an earlier buffer failed) and a failed store sets
-    /// it, as Samba's push ignores everything after its first failure.
+    /// One DB_PUSH record buffer (its bytes as received, checked here):
+    /// PushStore of its records, except that nothing is stored once
+    /// `failed` is set (an earlier buffer failed) and a bad buffer or a
+    /// failed store sets it, as Samba's push ignores everything after its
+    /// first failure.
     PushBuffer {
-        recs: Vec<(Vec<u8>, Header, Vec<u8>)>,
+        buffer: Vec<u8>,
         vnn_map: Vec<ctdb_protocol::Pnn>,
         failed: std::sync::Arc<std::sync::atomic::AtomicBool>,
     },

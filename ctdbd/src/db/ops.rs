@@ -8,8 +8,10 @@ use super::{
     CALL_NULL_FUNC,
 };
 use crate::ltdb::{self, Header, Kind, NodeView};
+use crate::vacuum::QueueAction;
 use crate::vacuum::{self, DeleteQueue};
-use tdb_engine::{Tdb, TdbError};
+use ctdb_protocol::ltdb::RecBufferRef;
+use tdb_engine::{BatchRecord, Tdb, TdbError};
 
 /// An open database as its worker holds it.
 pub(super) struct OpenDb {
@@ -103,9 +105,16 @@ impl OpenDb {
                     Err(e) => terr("transaction start", e),
                 }
             }
-            Op::PushStore { recs, vnn_map } => push_store(t, q, kind, node, &recs, &vnn_map),
+            Op::PushStore { recs, vnn_map } => {
+                let pushed = recs.iter().map(|(key, header, data)| Pushed {
+                    key,
+                    header: *header,
+                    data,
+                });
+                push_store(t, q, kind, node, pushed, &vnn_map)
+            }
             Op::PushBuffer {
-                recs,
+                buffer,
                 vnn_map,
                 failed,
             } => {
@@ -113,7 +122,7 @@ impl OpenDb {
                 if failed.load(Ordering::SeqCst) {
                     return Outcome::Done(Reply::Failed("push failed earlier".into()));
                 }
-                let r = push_store(t, q, kind, node, &recs, &vnn_map);
+                let r = push_buffer(t, q, kind, node, &buffer, &vnn_map);
                 if r != Reply::Ok {
                     failed.store(true, Ordering::SeqCst);
                 }
@@ -246,35 +255,111 @@ fn persistent_store(
     }
 }
 
-/// The records of a DB_PUSH buffer, stored as the daemon stores records
-/// (each with its own lmaster from the vnn map), read-only flags cleared.
-fn push_store(
+/// One record of a push: its key, its header as sent and its value.
+struct Pushed<'a> {
+    key: &'a [u8],
+    header: Header,
+    data: &'a [u8],
+}
+
+/// A DB_PUSH record buffer: checked whole first (a bad buffer or record
+/// stores nothing and fails), then its records stored as `push_store`
+/// does.
+fn push_buffer(
     t: &mut Tdb,
     q: &mut DeleteQueue,
     kind: Kind,
     node: NodeView,
-    recs: &[(Vec<u8>, Header, Vec<u8>)],
+    buffer: &[u8],
     vnn_map: &[ctdb_protocol::Pnn],
 ) -> Reply {
-    for (key, header, data) in recs {
-        let mut h = *header;
-        h.flags &= !ltdb::REC_RO_FLAGS;
-        let view = NodeView {
-            lmaster: crate::call::lmaster(vnn_map, key).map_or(node.lmaster, |p| p.0),
-            ..node
-        };
-        // Samba's store deletes an empty record it does not keep, and a
-        // record that is not there makes that delete, and the push, fail.
-        let absent = kind == Kind::Volatile && data.is_empty() && !t.exists(key);
-        match ltdb::store(t, kind, view, key, &mut h, data) {
-            Ok(vacuum::QueueAction::Leave) if absent => {
-                return Reply::Failed("Unable to store record".into())
-            }
-            Ok(a) => q.apply(key, &h, a),
-            Err(e) => return terr("push store", e),
+    let records = match RecBufferRef::new(buffer) {
+        Ok(b) if b.validate().is_ok() => b,
+        _ => return Reply::Failed("bad record buffer in push".into()),
+    };
+    let mut pushed = Vec::with_capacity(records.count as usize);
+    for rec in records.flatten() {
+        match rec.header() {
+            Ok((h, data)) => pushed.push(Pushed {
+                key: rec.key,
+                header: Header::from(h),
+                data,
+            }),
+            Err(_) => return Reply::Failed("bad ltdb record in push".into()),
         }
     }
-    Reply::Ok
+    push_store(t, q, kind, node, pushed.into_iter(), vnn_map)
+}
+
+/// The records of a DB_PUSH buffer, stored as the daemon stores records
+/// (each with its own lmaster from the vnn map), read-only flags cleared.
+/// The records kept go to the file in batches (`Tdb::store_batch`, the
+/// same result as one store each); a record deleted ends the batch before
+/// it, so the order of the stores is kept.
+fn push_store<'a>(
+    t: &mut Tdb,
+    q: &mut DeleteQueue,
+    kind: Kind,
+    node: NodeView,
+    recs: impl Iterator<Item = Pushed<'a>>,
+    vnn_map: &[ctdb_protocol::Pnn],
+) -> Reply {
+    let mut kept: Vec<(Pushed<'a>, QueueAction)> = Vec::with_capacity(recs.size_hint().0);
+    for mut rec in recs {
+        rec.header.flags &= !ltdb::REC_RO_FLAGS;
+        let view = NodeView {
+            lmaster: crate::call::lmaster(vnn_map, rec.key).map_or(node.lmaster, |p| p.0),
+            ..node
+        };
+        match ltdb::store_rule(kind, view, &mut rec.header, rec.data.is_empty()) {
+            ltdb::StoreRule::Keep(action) => kept.push((rec, action)),
+            ltdb::StoreRule::Delete => {
+                if let Err(e) = store_kept(t, q, &mut kept) {
+                    return terr("push store", e);
+                }
+                // Samba's store deletes an empty record it does not keep,
+                // and a record that is not there makes that delete, and the
+                // push, fail.
+                if !t.exists(rec.key) {
+                    return Reply::Failed("Unable to store record".into());
+                }
+                if let Err(e) = t.delete(rec.key) {
+                    return terr("push store", e);
+                }
+            }
+        }
+    }
+    match store_kept(t, q, &mut kept) {
+        Ok(()) => Reply::Ok,
+        Err(e) => terr("push store", e),
+    }
+}
+
+/// Stores the records in `kept` in one batch, tells the delete queue, and
+/// empties `kept`.
+fn store_kept(
+    t: &mut Tdb,
+    q: &mut DeleteQueue,
+    kept: &mut Vec<(Pushed<'_>, QueueAction)>,
+) -> Result<(), TdbError> {
+    if kept.is_empty() {
+        return Ok(());
+    }
+    let headers: Vec<[u8; ltdb::HEADER_LEN]> =
+        kept.iter().map(|(r, _)| r.header.encode()).collect();
+    let batch: Vec<BatchRecord> = kept
+        .iter()
+        .zip(&headers)
+        .map(|((r, _), h)| BatchRecord {
+            key: r.key,
+            parts: [h, r.data],
+        })
+        .collect();
+    t.store_batch(&batch)?;
+    for (r, action) in kept.drain(..) {
+        q.apply(r.key, &r.header, action);
+    }
+    Ok(())
 }
 
 /// Runs `f` with the chain of `key` locked (tried only, with `ChainLock::Try`:

@@ -332,7 +332,18 @@ impl Worker {
         };
         let retry = op.record_key().map(|_| op.clone());
         let (id, node, wake) = (self.id, self.node, self.wake.clone());
+        let timed = op
+            .recovery_step()
+            .map(|what| (what, std::time::Instant::now()));
         let run = guarded(|| db.run(id, node, op, lock, &wake));
+        if let Some((what, since)) = timed {
+            crate::log_debug!(
+                "db 0x{:08x}: {} took {} us",
+                id,
+                what,
+                since.elapsed().as_micros()
+            );
+        }
         match run {
             Ok(Outcome::Done(reply)) => self.report(Done::Op { tag, reply }),
             Ok(Outcome::Streamed) => {}

@@ -298,6 +298,7 @@ impl Driver {
                 Level::Warning => log_warn!("{text}"),
                 Level::Notice => log_notice!("{text}"),
                 Level::Info => log_info!("{text}"),
+                Level::Debug => log_debug!("{text}"),
             },
         }
         Ok(())
@@ -340,8 +341,6 @@ pub fn settings(
         rerecovery_timeout_ms: u64::from(tun.rerecovery_timeout) * 1000,
         buffer_limit: tun.rec_buffer_size_limit as usize,
         buffers_per_step: 4,
-        recdb_dir: Some(cfg.state_dir.clone()),
-        recdb_hash_size: tun.database_hash_size,
         seed: random_seed(),
     }
 }
@@ -373,8 +372,6 @@ mod tests {
             rerecovery_timeout_ms: 10000,
             buffer_limit: 1000,
             buffers_per_step: 1,
-            recdb_dir: None,
-            recdb_hash_size: 17,
             seed: 1,
         };
         let d = Driver {
