@@ -11,6 +11,43 @@ use crate::lock::LockKind;
 use crate::open::DebugLevel;
 use crate::tdb::{StoreFlag, Tdb};
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+
+/// A hasher for values that are hashes or offsets already (a record's tdb
+/// hash, a chain head's offset): one multiply and fold spread them.
+#[derive(Default)]
+struct Spread(u64);
+
+impl Hasher for Spread {
+    fn finish(&self) -> u64 {
+        self.0 ^ (self.0 >> 32)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u32(u32::from(*b));
+        }
+    }
+
+    fn write_u32(&mut self, v: u32) {
+        self.0 = (self.0 ^ u64::from(v)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type Spreading = BuildHasherDefault<Spread>;
+
+/// A key of the batch with its tdb hash, hashed by that hash alone.
+#[derive(PartialEq, Eq)]
+struct HashedKey<'a> {
+    hash: u32,
+    key: &'a [u8],
+}
+
+impl Hash for HashedKey<'_> {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        h.write_u32(self.hash);
+    }
+}
 
 /// One record of [`Tdb::store_batch`]: its key and its value, given in two
 /// parts that are stored one after the other (a header and the rest, say).
@@ -79,14 +116,15 @@ impl Tdb {
     fn sort_batch(&mut self, recs: &[BatchRecord<'_>]) -> Result<(Vec<Placed>, Vec<usize>)> {
         let mut placed = Vec::with_capacity(recs.len());
         let mut later = Vec::new();
-        let mut seen: HashSet<(u32, &[u8])> = HashSet::with_capacity(recs.len());
+        let mut seen: HashSet<HashedKey, Spreading> =
+            HashSet::with_capacity_and_hasher(recs.len(), Spreading::default());
         for (index, r) in recs.iter().enumerate() {
             let lens = [r.key.len(), r.parts[0].len(), r.parts[1].len()];
             let Some((key_len, data_len, rec_len)) = record_lengths(lens) else {
                 return self.fail(TdbError::Oom);
             };
             let hash = self.hash.hash(r.key);
-            if !seen.insert((hash, r.key)) {
+            if !seen.insert(HashedKey { hash, key: r.key }) {
                 later.push(index);
                 continue;
             }
@@ -126,7 +164,8 @@ impl Tdb {
         if total.is_none() {
             return self.fail(TdbError::Oom);
         }
-        let mut heads: HashMap<Offset, Offset> = HashMap::with_capacity(placed.len());
+        let mut heads: HashMap<Offset, Offset, Spreading> =
+            HashMap::with_capacity_and_hasher(placed.len(), Spreading::default());
         let mut rest = placed;
         while !rest.is_empty() {
             let room = self.largest_free()?;
@@ -135,9 +174,7 @@ impl Tdb {
             self.write_space(recs, &rest[..count], start, space.rec_len, &mut heads)?;
             rest = &rest[count..];
         }
-        let mut tops: Vec<(Offset, Offset)> = heads.into_iter().collect();
-        tops.sort_unstable();
-        for (top, first) in tops {
+        for (top, first) in heads {
             self.write_off(top, first)?;
         }
         for _ in placed {
@@ -171,7 +208,7 @@ impl Tdb {
         placed: &[Placed],
         start: Offset,
         space: u32,
-        heads: &mut HashMap<Offset, Offset>,
+        heads: &mut HashMap<Offset, Offset, Spreading>,
     ) -> Result<()> {
         let needed: u32 = placed.iter().map(|p| RECORD_SIZE + p.rec_len).sum();
         let extra = (RECORD_SIZE + space) - needed;

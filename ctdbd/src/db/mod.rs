@@ -209,7 +209,11 @@ pub enum Op {
     },
     /// DB_PULL: every record in the file (header included, empty and
     /// foreign-dmaster ones too), streamed to `sink` as a traverse is.
-    Pull { sink: traverse::Sink },
+    Pull {
+        sink: traverse::Sink,
+        db_id: ctdb_protocol::DbId,
+        limit: usize,
+    },
     /// The persistent sequence number (0 when unset).
     GetSeqnum,
     /// UPDATE_RECORD (a TRANS3_COMMIT's part on each node): store (key,
@@ -471,7 +475,7 @@ impl Workers {
                 };
                 let why = format!("database 0x{id:08x} not open");
                 match refused {
-                    Op::Traverse { sink, .. } | Op::Pull { sink } => sink.fail(why, &self.wake),
+                    Op::Traverse { sink, .. } | Op::Pull { sink, .. } => sink.fail(why, &self.wake),
                     _ => {
                         let _ = self.done.send(Done::Op {
                             tag,

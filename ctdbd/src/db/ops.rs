@@ -80,7 +80,7 @@ impl OpenDb {
                 });
             }
             // The worker walks traverses itself (traverse::Walk).
-            Op::Traverse { sink, .. } | Op::Pull { sink } => {
+            Op::Traverse { sink, .. } | Op::Pull { sink, .. } => {
                 sink.fail("traverse outside its walk".into(), wake);
                 return Outcome::Streamed;
             }
@@ -106,11 +106,14 @@ impl OpenDb {
                 }
             }
             Op::PushStore { recs, vnn_map } => {
-                let pushed = recs.iter().map(|(key, header, data)| Pushed {
-                    key,
-                    header: *header,
-                    data,
-                });
+                let pushed = recs
+                    .iter()
+                    .map(|(key, header, data)| Pushed {
+                        key,
+                        header: *header,
+                        data,
+                    })
+                    .collect();
                 push_store(t, q, kind, node, pushed, &vnn_map)
             }
             Op::PushBuffer {
@@ -167,7 +170,12 @@ impl OpenDb {
             }
             Op::TdbSeqnum => Reply::Seqnum(u64::from(t.get_seqnum() as u32)),
             Op::Wipe => match t.wipe_all() {
-                Ok(()) => Reply::Ok,
+                Ok(()) => {
+                    // As Samba's wipe: the records queued for the vacuumer
+                    // are gone too.
+                    q.clear();
+                    Reply::Ok
+                }
                 Err(e) => terr("wipe", e),
             },
             Op::TransactionCommit => match t.transaction_commit() {
@@ -273,12 +281,14 @@ fn push_buffer(
     buffer: &[u8],
     vnn_map: &[ctdb_protocol::Pnn],
 ) -> Reply {
-    let records = match RecBufferRef::new(buffer) {
-        Ok(b) if b.validate().is_ok() => b,
-        _ => return Reply::Failed("bad record buffer in push".into()),
+    let Ok(records) = RecBufferRef::new(buffer) else {
+        return Reply::Failed("bad record buffer in push".into());
     };
     let mut pushed = Vec::with_capacity(records.count as usize);
-    for rec in records.flatten() {
+    for rec in records {
+        let Ok(rec) = rec else {
+            return Reply::Failed("bad record buffer in push".into());
+        };
         match rec.header() {
             Ok((h, data)) => pushed.push(Pushed {
                 key: rec.key,
@@ -288,7 +298,15 @@ fn push_buffer(
             Err(_) => return Reply::Failed("bad ltdb record in push".into()),
         }
     }
-    push_store(t, q, kind, node, pushed.into_iter(), vnn_map)
+    push_store(t, q, kind, node, pushed, vnn_map)
+}
+
+/// A record of a push that is kept: the record, its header as stored,
+/// and what the store means for the delete queue.
+struct Kept<'a> {
+    rec: Pushed<'a>,
+    stored: [u8; ltdb::HEADER_LEN],
+    action: QueueAction,
 }
 
 /// The records of a DB_PUSH buffer, stored as the daemon stores records
@@ -296,23 +314,29 @@ fn push_buffer(
 /// The records kept go to the file in batches (`Tdb::store_batch`, the
 /// same result as one store each); a record deleted ends the batch before
 /// it, so the order of the stores is kept.
-fn push_store<'a>(
+fn push_store(
     t: &mut Tdb,
     q: &mut DeleteQueue,
     kind: Kind,
     node: NodeView,
-    recs: impl Iterator<Item = Pushed<'a>>,
+    recs: Vec<Pushed<'_>>,
     vnn_map: &[ctdb_protocol::Pnn],
 ) -> Reply {
-    let mut kept: Vec<(Pushed<'a>, QueueAction)> = Vec::with_capacity(recs.size_hint().0);
+    let mut kept: Vec<Kept> = Vec::with_capacity(recs.len());
     for mut rec in recs {
         rec.header.flags &= !ltdb::REC_RO_FLAGS;
-        let view = NodeView {
-            lmaster: crate::call::lmaster(vnn_map, rec.key).map_or(node.lmaster, |p| p.0),
-            ..node
+        // The lmaster only matters for an empty record (and costs a hash).
+        let lmaster = match rec.data.is_empty() {
+            true => crate::call::lmaster(vnn_map, rec.key).map_or(node.lmaster, |p| p.0),
+            false => node.lmaster,
         };
+        let view = NodeView { lmaster, ..node };
         match ltdb::store_rule(kind, view, &mut rec.header, rec.data.is_empty()) {
-            ltdb::StoreRule::Keep(action) => kept.push((rec, action)),
+            ltdb::StoreRule::Keep(action) => kept.push(Kept {
+                stored: rec.header.encode(),
+                rec,
+                action,
+            }),
             ltdb::StoreRule::Delete => {
                 if let Err(e) = store_kept(t, q, &mut kept) {
                     return terr("push store", e);
@@ -337,27 +361,20 @@ fn push_store<'a>(
 
 /// Stores the records in `kept` in one batch, tells the delete queue, and
 /// empties `kept`.
-fn store_kept(
-    t: &mut Tdb,
-    q: &mut DeleteQueue,
-    kept: &mut Vec<(Pushed<'_>, QueueAction)>,
-) -> Result<(), TdbError> {
+fn store_kept(t: &mut Tdb, q: &mut DeleteQueue, kept: &mut Vec<Kept<'_>>) -> Result<(), TdbError> {
     if kept.is_empty() {
         return Ok(());
     }
-    let headers: Vec<[u8; ltdb::HEADER_LEN]> =
-        kept.iter().map(|(r, _)| r.header.encode()).collect();
     let batch: Vec<BatchRecord> = kept
         .iter()
-        .zip(&headers)
-        .map(|((r, _), h)| BatchRecord {
-            key: r.key,
-            parts: [h, r.data],
+        .map(|k| BatchRecord {
+            key: k.rec.key,
+            parts: [&k.stored, k.rec.data],
         })
         .collect();
     t.store_batch(&batch)?;
-    for (r, action) in kept.drain(..) {
-        q.apply(r.key, &r.header, action);
+    for k in kept.drain(..) {
+        q.apply(k.rec.key, &k.rec.header, k.action);
     }
     Ok(())
 }
