@@ -221,7 +221,14 @@ cmd_start() {
 node_healthy() {
 	local dir=$1 k=$2 n=$3 out j want
 	out=$(tool "$dir" "$k" status 2>/dev/null) || return 1
-	grep -q "^Number of nodes:$n\$" <<<"$out" || return 1
+	# Nodes deleted with ctdb reloadnodes are counted apart:
+	# "Number of nodes:4 (including 1 deleted nodes)".
+	local line total del
+	line=$(grep "^Number of nodes:" <<<"$out") || return 1
+	total=${line#Number of nodes:}
+	total=${total%% *}
+	del=$(sed -n 's/.*including \([0-9]*\) deleted.*/\1/p' <<<"$line")
+	[ $((total - ${del:-0})) = "$n" ] || return 1
 	grep -q "^Recovery mode:NORMAL" <<<"$out" || return 1
 	for j in $(seq 0 $((n - 1))); do
 		if is_down "$dir" "$j"; then want="DISCONNECTED"; else want="OK"; fi

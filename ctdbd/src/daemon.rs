@@ -201,6 +201,8 @@ pub struct Daemon {
     /// Local clients' attaches held back until recovery ends (their tracked
     /// requests, oldest first).
     pub(crate) deferred_attaches: Vec<Tag>,
+    /// Packets from nodes held while a database a node attached is opening.
+    pub(crate) attach_gate: crate::control::cluster_attach::AttachGate,
     /// The ban in force on this node, if any (SET_BAN_STATE).
     pub(crate) ban: Option<crate::control::flags::Ban>,
     /// The cluster lock file SET_RECMODE probes, kept open.
@@ -271,6 +273,7 @@ impl Daemon {
             seqnums: Default::default(),
             pulls: HashMap::new(),
             deferred_attaches: Vec::new(),
+            attach_gate: Default::default(),
             reclock_probe: Default::default(),
             ban: None,
             timers: TimerQueue::default(),

@@ -155,6 +155,7 @@ impl Daemon {
             for wt in waiters {
                 self.answer_request(wt, -1, &[], None);
             }
+            self.release_attach_gate(id);
             return;
         }
         let interval = self.vacuum_interval();
@@ -177,6 +178,7 @@ impl Daemon {
         for wt in waiters {
             self.answer_request(wt, 0, &id_bytes, None);
         }
+        self.release_attach_gate(id);
     }
 
     /// DB_ATTACH*: an attached database answers at once; a new one is
@@ -206,6 +208,7 @@ impl Daemon {
             }
             if !d.ready {
                 let id = d.id;
+                self.gate_node_attach(req, id);
                 self.attach_waiters
                     .entry(id)
                     .or_default()
@@ -225,7 +228,16 @@ impl Daemon {
             return Outcome::status(-1);
         }
         self.open_new(id, name, flags, Some(req.reply_to()));
+        self.gate_node_attach(req, id);
         Outcome::Later
+    }
+
+    /// An attach from another node of a database still opening: that
+    /// node's later packets must find it open (see `AttachGate`).
+    fn gate_node_attach(&mut self, req: &Request, id: u32) {
+        if matches!(req.origin, crate::transport::Origin::Node(p) if p.0 != self.state.pnn) {
+            self.attach_gate.wait_for(id);
+        }
     }
 
     /// Enters a new database in the catalogue and queues its open.

@@ -275,6 +275,36 @@ impl NodeLinks {
         }
     }
 
+    /// Makes slot `node.pnn` the node of a reloaded nodes file: a new slot
+    /// is added; a node whose address or deletion changed loses its
+    /// connections and starts afresh.  Returns the connect timer of a node
+    /// to connect to (none for an unchanged or deleted node).
+    pub fn reload_peer(&mut self, node: &crate::nodes::Node, now: Instant) -> Vec<LinkEvent> {
+        let pnn = Pnn(node.pnn);
+        let attempt = match self.peer(pnn) {
+            Some(p) if p.addr == node.addr && p.deleted == node.deleted => return Vec::new(),
+            Some(p) => p.attempt + 1,
+            None => 0,
+        };
+        self.stop_incoming(pnn);
+        self.stop_outgoing(pnn);
+        let fresh = Peer {
+            addr: node.addr,
+            deleted: node.deleted,
+            incoming: None,
+            outgoing: None,
+            out_up: false,
+            attempt,
+            connected: false,
+            liveness: Liveness::default(),
+        };
+        match self.peers.get_mut(pnn.0 as usize) {
+            Some(p) => *p = fresh,
+            None => self.peers.push(fresh),
+        }
+        self.connect_later(pnn, now)
+    }
+
     /// The first Connect timers: one per other node, due now.
     pub fn start(&self, now: Instant) -> Vec<LinkEvent> {
         self.others()
@@ -648,7 +678,7 @@ impl Daemon {
 
     /// Acts on what the transport reported, in order; the actions they
     /// queue are executed by the loop.
-    fn link_events(&mut self, events: Vec<LinkEvent>) {
+    pub(crate) fn link_events(&mut self, events: Vec<LinkEvent>) {
         for ev in events {
             match ev {
                 LinkEvent::Packet { from, bytes } => self.node_packet(from, &bytes),
@@ -665,13 +695,21 @@ impl Daemon {
     /// A whole packet from a node's incoming connection: counted for the
     /// keepalive check and dispatched as coming from that node.  A packet
     /// whose body does not decode is logged and dropped.
-    fn node_packet(&mut self, from: Pnn, bytes: &[u8]) {
+    pub(crate) fn node_packet(&mut self, from: Pnn, bytes: &[u8]) {
         self.stats.node_packets_recv += 1;
         if let Some(src) = counted_source(bytes) {
             if let Some(p) = self.links.peer_mut(src) {
                 p.liveness.received();
             }
         }
+        if self.attach_gate.holds(from, bytes) {
+            return;
+        }
+        self.node_packet_now(from, bytes);
+    }
+
+    /// Dispatches a node's packet (one the attach gate let through).
+    pub(crate) fn node_packet_now(&mut self, from: Pnn, bytes: &[u8]) {
         if let Err(why) = self.packet(crate::transport::Origin::Node(from), bytes) {
             log_err!("Malformed packet from node {}: {}, dropped", from.0, why);
         }

@@ -106,6 +106,17 @@ pub enum BatchError {
     },
 }
 
+impl BatchError {
+    /// The node the failure is blamed on.
+    pub fn pnn(&self) -> Pnn {
+        match self {
+            BatchError::Failed { pnn, .. }
+            | BatchError::Undecodable { pnn, .. }
+            | BatchError::TimedOut { pnn, .. } => *pnn,
+        }
+    }
+}
+
 impl fmt::Display for BatchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

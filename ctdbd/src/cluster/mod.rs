@@ -8,6 +8,7 @@
 //! daemon's unix socket; the simulation (`sim`, tests only) drives several
 //! of them over a simulated network.
 
+pub mod banning;
 pub mod batch;
 pub mod election;
 pub mod merge;

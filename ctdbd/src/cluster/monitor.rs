@@ -59,6 +59,24 @@ pub enum Reason {
     Unreported(Pnn),
 }
 
+impl Reason {
+    /// The node the leader blames for it (given banning credits), as
+    /// Samba's main loop does; `me` is the leader.  A node in recovery mode
+    /// or an unfinished recovery blames nobody.
+    pub fn culprit(&self, me: Pnn) -> Option<Pnn> {
+        match self {
+            Reason::Unfinished | Reason::NodeInRecovery(_) => None,
+            Reason::VnnmapSize { .. } => Some(me),
+            Reason::NodeCountDiffers(p)
+            | Reason::NodemapDiffers(p)
+            | Reason::LmasterMissing(p)
+            | Reason::VnnmapDiffers(p)
+            | Reason::Unreported(p)
+            | Reason::GenerationDiffers { pnn: p, .. } => Some(*p),
+        }
+    }
+}
+
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

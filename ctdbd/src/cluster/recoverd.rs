@@ -2,14 +2,15 @@
 //! loop's monitoring rounds, the recovery runs and the takeover runs, fed
 //! by [`Event`]s and answering with [`Action`]s.
 
+use super::banning::{BanCredits, RECOVERY_FAILURES};
 use super::batch::{Batch, Request, Tags};
 use super::election::{Election, Standing};
 use super::monitor::{self, NodeReport};
 use super::recovery::{Progress, RecoveryRun, RunSettings};
 use super::{log, Action, ControlAnswer, Event, Level, Tag, Time, Timer};
-use ctdb_protocol::messages::{ElectionMessage, SrvidMessage};
+use ctdb_protocol::messages::{DisableMessage, ElectionMessage, SrvidMessage};
 use ctdb_protocol::types::{
-    NodeMap, VnnMap, CAP_RECMASTER, NODE_FLAGS_INACTIVE, RECOVERY_ACTIVE, RECOVERY_NORMAL,
+    BanState, NodeMap, VnnMap, CAP_RECMASTER, NODE_FLAGS_INACTIVE, RECOVERY_ACTIVE, RECOVERY_NORMAL,
 };
 use ctdb_protocol::wire::Timeval;
 use ctdb_protocol::{ControlReply, ControlRequest, Generation, Layout, Pnn, Srvid};
@@ -42,6 +43,10 @@ pub struct Settings {
     pub buffer_limit: usize,
     /// Record buffers pushed per step.
     pub buffers_per_step: usize,
+    /// RecoveryBanPeriod: how long a misbehaving node is banned.
+    pub ban_period_s: u32,
+    /// RecoveryGracePeriod: credits older than this are forgiven.
+    pub grace_period_ms: u64,
     /// Seed of the generation numbers.
     pub seed: u64,
 }
@@ -65,6 +70,12 @@ impl Settings {
         }
         if let Some(v) = t.get("RecBufferSizeLimit") {
             self.buffer_limit = v as usize;
+        }
+        if let Some(v) = t.get("RecoveryBanPeriod") {
+            self.ban_period_s = v;
+        }
+        if let Some(v) = t.get("RecoveryGracePeriod") {
+            self.grace_period_ms = u64::from(v) * 1000;
         }
     }
 }
@@ -106,6 +117,13 @@ pub struct Recoverd {
     monitor_soon: bool,
     rng: u64,
     recoveries: u32,
+    /// Credits for the problems the monitoring rounds blamed on nodes.
+    culprits: BanCredits,
+    /// Failed recovery runs blamed on nodes.
+    recovery_failures: BanCredits,
+    /// Recoveries are disabled until then (DISABLE_RECOVERIES, as
+    /// `ctdb reloadnodes` sends).
+    recoveries_disabled_until: Option<Time>,
 }
 
 impl Recoverd {
@@ -132,6 +150,9 @@ impl Recoverd {
             need_takeover: false,
             monitor_soon: false,
             recoveries: 0,
+            culprits: BanCredits::default(),
+            recovery_failures: BanCredits::default(),
+            recoveries_disabled_until: None,
         }
     }
 
@@ -253,6 +274,8 @@ impl Recoverd {
             Srvid::LEADER,
             Srvid::TAKEOVER_RUN,
             Srvid::RECMODE_ACTIVE_BY_CLIENT,
+            Srvid::DISABLE_RECOVERIES,
+            Srvid::BANNING,
         ] {
             out.push(Action::Register(srvid));
         }
@@ -317,6 +340,19 @@ impl Recoverd {
                 Err(_) => log(out, Level::Error, "Wrong size of return address".into()),
             },
             Srvid::RECMODE_ACTIVE_BY_CLIENT => self.on_recmode_by_client(now, out),
+            Srvid::DISABLE_RECOVERIES => match DisableMessage::decode(data) {
+                Ok(m) => self.disable_recoveries(now, m, out),
+                Err(e) => log(out, Level::Error, format!("Wrong size for data: {e}")),
+            },
+            Srvid::BANNING => match Pnn::decode(data) {
+                // Credits enough for a ban at the next main loop.
+                Ok(p) if self.election.is_leader() => {
+                    let nodes = self.nodemap.as_ref().map_or(1, |m| m.0.len()) as u32;
+                    self.blame(now, p, nodes);
+                }
+                Ok(_) => {}
+                Err(e) => log(out, Level::Error, format!("invalid data size: {e}")),
+            },
             _ => {
                 if let Round::Recovery(run) = &mut self.round {
                     run.on_message(srvid, data);
@@ -339,6 +375,63 @@ impl Recoverd {
             }),
             Round::Recovery(_) => {}
             _ => self.monitor_soon = true,
+        }
+    }
+
+    /// DISABLE_RECOVERIES: no recovery starts for `m.timeout` seconds (0
+    /// enables them again); refused with -EAGAIN while one runs.  The
+    /// answer (this node's pnn on success) goes to `m.srvid` on `m.pnn`.
+    fn disable_recoveries(&mut self, now: Time, m: DisableMessage, out: &mut Vec<Action>) {
+        let answer: i32 = if m.timeout == 0 {
+            log(out, Level::Notice, "Reenabling recoveries".into());
+            self.recoveries_disabled_until = None;
+            self.s.pnn.0 as i32
+        } else if matches!(self.round, Round::Recovery(_)) {
+            log(
+                out,
+                Level::Error,
+                "Unable to disable recoveries - in progress".into(),
+            );
+            -libc::EAGAIN
+        } else {
+            log(
+                out,
+                Level::Notice,
+                format!("Disabling recoveries for {} seconds", m.timeout),
+            );
+            self.recoveries_disabled_until = Some(now.after_ms(u64::from(m.timeout) * 1000));
+            self.s.pnn.0 as i32
+        };
+        if m.srvid.0 != 0 {
+            out.push(Action::Message {
+                to: m.pnn,
+                srvid: m.srvid,
+                data: answer.to_bytes(),
+            });
+        }
+    }
+
+    /// True (and logged) while recoveries are disabled.
+    fn recoveries_disabled(&mut self, now: Time, out: &mut Vec<Action>) -> bool {
+        match self.recoveries_disabled_until {
+            Some(t) if now < t => {
+                log(
+                    out,
+                    Level::Notice,
+                    "Unable to begin - recoveries are disabled".into(),
+                );
+                true
+            }
+            Some(_) => {
+                log(
+                    out,
+                    Level::Notice,
+                    "Reenabling recoveries after timeout".into(),
+                );
+                self.recoveries_disabled_until = None;
+                false
+            }
+            None => false,
         }
     }
 
@@ -458,6 +551,14 @@ impl Recoverd {
                 _ => {}
             }
         }
+        if self.ban_misbehaving_nodes(out) {
+            log(
+                out,
+                Level::Notice,
+                "This node was banned, restart main_loop".into(),
+            );
+            return;
+        }
         let s = self.standing();
         if s.node_flags & NODE_FLAGS_INACTIVE != 0 {
             self.election.demote(now);
@@ -514,6 +615,7 @@ impl Recoverd {
     fn remote_done(&mut self, now: Time, b: Batch, local: NodeMap, out: &mut Vec<Action>) {
         if let Some(e) = b.failure {
             log(out, Level::Error, format!("Monitoring failed: {e}"));
+            self.blame(now, e.pnn(), 1);
             return;
         }
         let mut parts: BTreeMap<Pnn, PartialReport> = BTreeMap::new();
@@ -561,6 +663,9 @@ impl Recoverd {
         }
         if let Some(reason) = monitor::verdict(me, &local, &reports) {
             log(out, Level::Error, format!("Recovery needed: {reason}"));
+            if let Some(p) = reason.culprit(me) {
+                self.blame(now, p, 1);
+            }
             self.start_recovery(now, out);
             return;
         }
@@ -571,6 +676,9 @@ impl Recoverd {
 
     fn start_recovery(&mut self, now: Time, out: &mut Vec<Action>) {
         self.need_recovery = true;
+        if self.recoveries_disabled(now, out) {
+            return;
+        }
         if now < self.recovery_allowed_at {
             if self.recovery_wake != Some(self.recovery_allowed_at) {
                 self.recovery_wake = Some(self.recovery_allowed_at);
@@ -594,9 +702,15 @@ impl Recoverd {
     fn recovery_progress(&mut self, now: Time, p: Progress, out: &mut Vec<Action>) {
         match p {
             Progress::Running => {}
-            Progress::Failed(_) => self.round = Round::Idle,
+            Progress::Failed(e) => {
+                self.round = Round::Idle;
+                self.recovery_failed(now, e.culprit(), out);
+            }
             Progress::Done(vnnmap) => {
                 self.need_recovery = false;
+                // A completed recovery forgives every node.
+                self.culprits.reset();
+                self.recovery_failures.reset();
                 self.recoveries += 1;
                 log(
                     out,
@@ -612,6 +726,60 @@ impl Recoverd {
                 });
             }
         }
+    }
+
+    /// Gives `count` banning credits to `pnn` (only an active node blames).
+    fn blame(&mut self, now: Time, pnn: Pnn, count: u32) {
+        if self.standing().node_flags & NODE_FLAGS_INACTIVE != 0 {
+            return;
+        }
+        let grace = self.s.grace_period_ms;
+        self.culprits.blame(now, pnn, count, grace);
+    }
+
+    /// A recovery run failed because of `culprit`: after RECOVERY_FAILURES
+    /// such runs in a row that node is banned.
+    fn recovery_failed(&mut self, now: Time, culprit: Option<Pnn>, out: &mut Vec<Action>) {
+        let Some(p) = culprit else {
+            return;
+        };
+        self.blame(now, p, 1);
+        self.recovery_failures.blame(now, p, 1, u64::MAX);
+        for (pnn, _) in self.recovery_failures.take_due(RECOVERY_FAILURES) {
+            self.ban(pnn, out);
+        }
+    }
+
+    /// Bans every node with 2 credits per node in the cluster or more, as
+    /// Samba's main loop does; true when this node banned itself.
+    fn ban_misbehaving_nodes(&mut self, out: &mut Vec<Action>) -> bool {
+        let nodes = self.nodemap.as_ref().map_or(1, |m| m.0.len()) as u32;
+        let mut self_ban = false;
+        for (pnn, count) in self.culprits.take_due(2 * nodes) {
+            log(
+                out,
+                Level::Notice,
+                format!("Node {pnn} reached {count} banning credits"),
+            );
+            self.ban(pnn, out);
+            self_ban |= pnn == self.s.pnn;
+        }
+        self_ban
+    }
+
+    /// SET_BAN_STATE for RecoveryBanPeriod to node `pnn`.
+    fn ban(&mut self, pnn: Pnn, out: &mut Vec<Action>) {
+        let time = self.s.ban_period_s;
+        log(
+            out,
+            Level::Notice,
+            format!("Banning node {pnn} for {time} seconds"),
+        );
+        self.fire(
+            pnn,
+            ControlRequest::SetBanState(BanState { pnn, time }),
+            out,
+        );
     }
 
     fn start_takeover(&mut self, now: Time, out: &mut Vec<Action>) {

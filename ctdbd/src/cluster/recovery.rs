@@ -86,6 +86,21 @@ pub enum RecoveryError {
     },
 }
 
+impl RecoveryError {
+    /// The node whose answer made the run fail, if one did.
+    pub fn culprit(&self) -> Option<Pnn> {
+        match self {
+            RecoveryError::Control(e) => Some(e.pnn()),
+            RecoveryError::UnexpectedReply(p)
+            | RecoveryError::DbName(_, p)
+            | RecoveryError::BadPull(p, _)
+            | RecoveryError::PullCount { pnn: p, .. }
+            | RecoveryError::PushCount { pnn: p, .. } => Some(*p),
+            RecoveryError::NoNodes | RecoveryError::DbFlags(_) | RecoveryError::Recdb(_) => None,
+        }
+    }
+}
+
 impl fmt::Display for RecoveryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -275,7 +290,9 @@ impl RecoveryRun {
         let result = match self.recdb.as_mut() {
             Some(r) => match r.add_buffer(data, source as u32) {
                 Ok((id, n)) if id == db_id => Ok(n),
-                Ok(_) | Err(RecdbError::BadBuffer(_)) => Err(RecoveryError::BadPull(pnn, db_id)),
+                Ok(_) | Err(RecdbError::BadBuffer(_)) | Err(RecdbError::ShortRecord) => {
+                    Err(RecoveryError::BadPull(pnn, db_id))
+                }
                 Err(e) => Err(RecoveryError::Recdb(e)),
             },
             None => Ok(0),

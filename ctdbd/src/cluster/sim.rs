@@ -12,8 +12,8 @@ use ctdb_protocol::ltdb::{LtdbHeader, RecBuffer, RecData, DB_SEQNUM_KEY};
 use ctdb_protocol::messages::SrvidMessage;
 use ctdb_protocol::types::{
     DbIdEntry, DbMap, NodeAndFlags, NodeMap, VnnMap, CAP_LMASTER, CAP_RECMASTER,
-    DB_FLAGS_PERSISTENT, NODE_FLAGS_DISCONNECTED, NODE_FLAGS_STOPPED, RECOVERY_ACTIVE,
-    RECOVERY_NORMAL,
+    DB_FLAGS_PERSISTENT, NODE_FLAGS_BANNED, NODE_FLAGS_DISCONNECTED, NODE_FLAGS_STOPPED,
+    RECOVERY_ACTIVE, RECOVERY_NORMAL,
 };
 use ctdb_protocol::wire::{SockAddr, Timeval};
 use ctdb_protocol::{ControlReply, ControlRequest, DbId, Generation, Layout, Pnn, Srvid};
@@ -51,6 +51,9 @@ pub struct Scenario {
     loss_per_mille: u64,
     chaos_ms: u64,
     settle_ms: u64,
+    /// The last node fails every DB_PULL while the chaos lasts (it must be
+    /// banned, and the others recover without it).
+    faulty_pull: bool,
 }
 
 /// Records by key.
@@ -78,6 +81,8 @@ struct Server {
     own_flags: u32,
     /// Other nodes' flags as the leader pushed them (MODIFY_FLAGS).
     peer_flags: BTreeMap<Pnn, u32>,
+    /// Bumped by every SET_BAN_STATE, so that an older ban's end is ignored.
+    ban_epoch: u32,
 }
 
 impl Server {
@@ -111,6 +116,7 @@ impl Server {
             registered: BTreeSet::new(),
             own_flags: 0,
             peer_flags: BTreeMap::new(),
+            ban_epoch: 0,
         }
     }
 
@@ -166,6 +172,12 @@ enum Item {
         outcome: LockOutcome,
     },
     Chaos,
+    /// A node's ban (of epoch `epoch`) is over.
+    Unban {
+        node: usize,
+        inc: u32,
+        epoch: u32,
+    },
 }
 
 /// The last acknowledged persistent commit of a key.
@@ -221,6 +233,8 @@ fn settings(pnn: usize, lock: bool, now: Time, seed: u64) -> Settings {
         rerecovery_timeout_ms: 5000,
         buffer_limit: 120,
         buffers_per_step: 2,
+        ban_period_s: 30,
+        grace_period_ms: 120_000,
         seed,
     }
 }
@@ -543,6 +557,13 @@ impl Sim {
                 false
             }
             Item::Chaos => self.chaos_step(),
+            Item::Unban { node, inc, epoch } => {
+                let n = &mut self.nodes[node];
+                if n.alive && n.inc == inc && n.server.ban_epoch == epoch {
+                    n.server.own_flags &= !NODE_FLAGS_BANNED;
+                }
+                false
+            }
         };
         Some(self.check(crash))
     }
@@ -608,6 +629,10 @@ impl Sim {
                 ok(ControlReply::Empty)
             }
             R::StartRecovery | R::EndRecovery | R::IpReallocated => ok(ControlReply::Empty),
+            R::SetBanState(b) if b.pnn.0 as usize == i => {
+                self.ban(i, b.time);
+                ok(ControlReply::Empty)
+            }
             R::SetVnnMap(v) => {
                 s.vnnmap = v.clone();
                 ok(ControlReply::Empty)
@@ -636,6 +661,7 @@ impl Sim {
     /// The server side of the database controls of a recovery on node `i`.
     fn serve_db(&mut self, i: usize, from: usize, req: &ControlRequest) -> ControlAnswer {
         use ControlRequest as R;
+        let faulty = self.sc.faulty_pull && self.chaos && i == self.nodes.len() - 1;
         let s = &mut self.nodes[i].server;
         match req {
             R::DbFreeze(id) => {
@@ -657,6 +683,7 @@ impl Sim {
                 _ => fail("database not frozen"),
             },
             R::GetDbSeqnum(p) if p.db_id == PERSISTENT => ok(ControlReply::GetDbSeqnum(s.seqnum())),
+            R::DbPull(_) if faulty => fail("faulty node"),
             R::DbPull(ext) => {
                 let Some(d) = s
                     .dbs
@@ -897,6 +924,30 @@ impl Sim {
             self.lock_holder = None;
         }
         self.count("crashes");
+    }
+
+    /// SET_BAN_STATE on node `i`: banned (inactive, recovery mode active)
+    /// for `secs` seconds.
+    fn ban(&mut self, i: usize, secs: u32) {
+        let inc = self.nodes[i].inc;
+        let s = &mut self.nodes[i].server;
+        s.ban_epoch += 1;
+        if secs == 0 {
+            s.own_flags &= !NODE_FLAGS_BANNED;
+            return;
+        }
+        s.own_flags |= NODE_FLAGS_BANNED;
+        s.recmode = RECOVERY_ACTIVE;
+        let item = Item::Unban {
+            node: i,
+            inc,
+            epoch: s.ban_epoch,
+        };
+        self.schedule(self.now.after_ms(u64::from(secs) * 1000), item);
+        self.count("bans");
+        if self.sc.faulty_pull && i == self.nodes.len() - 1 {
+            self.count("bans of the faulty node");
+        }
     }
 
     fn restart(&mut self, x: usize) {
@@ -1159,7 +1210,8 @@ impl Sim {
             }
         }
         for n in self.nodes.iter_mut() {
-            n.server.own_flags &= !NODE_FLAGS_STOPPED;
+            n.server.own_flags &= !(NODE_FLAGS_STOPPED | NODE_FLAGS_BANNED);
+            n.server.ban_epoch += 1;
         }
         // `ctdb recover`: the settled state is that of a recovery of
         // everything that happened (volatile records are not replicated
@@ -1197,8 +1249,8 @@ fn env_u64(name: &str) -> Option<u64> {
 }
 
 /// Runs a scenario over the seeds the environment asks for; panics naming
-/// the first failing seed.
-fn run_seeds(name: &str, sc: Scenario, default_seeds: u64) {
+/// the first failing seed.  Returns how many bans the seeds saw.
+fn run_seeds(name: &str, sc: Scenario, default_seeds: u64) -> BTreeMap<&'static str, u64> {
     let verbose = std::env::var("SIM_VERBOSE").is_ok();
     let seeds: Vec<u64> = match env_u64("SIM_SEED") {
         Some(s) => vec![s],
@@ -1231,6 +1283,7 @@ fn run_seeds(name: &str, sc: Scenario, default_seeds: u64) {
         "sim {name}: {} seeds passed; {recoveries} recoveries by the survivors; {totals:?}",
         seeds.len()
     );
+    totals
 }
 
 #[test]
@@ -1242,6 +1295,7 @@ fn sim_lock() {
         loss_per_mille: 5,
         chaos_ms: 30_000,
         settle_ms: 40_000,
+        faulty_pull: false,
     };
     run_seeds("lock", sc, 60);
 }
@@ -1255,6 +1309,7 @@ fn sim_lock5() {
         loss_per_mille: 5,
         chaos_ms: 30_000,
         settle_ms: 40_000,
+        faulty_pull: false,
     };
     run_seeds("lock5", sc, 40);
 }
@@ -1268,6 +1323,7 @@ fn sim_nolock() {
         loss_per_mille: 5,
         chaos_ms: 30_000,
         settle_ms: 40_000,
+        faulty_pull: false,
     };
     run_seeds("nolock", sc, 60);
 }
@@ -1285,8 +1341,30 @@ fn sim_nolock_partitions() {
         loss_per_mille: 0,
         chaos_ms: 30_000,
         settle_ms: 40_000,
+        faulty_pull: false,
     };
     run_seeds("nolock_partitions", sc, 40);
+}
+
+#[test]
+fn sim_faulty_node_is_banned() {
+    // One node fails every DB_PULL: recoveries fail because of it until the
+    // leader bans it, then the others recover without it.  No other fault.
+    let sc = Scenario {
+        nodes: 3,
+        lock: true,
+        partitions: false,
+        loss_per_mille: 0,
+        chaos_ms: 30_000,
+        settle_ms: 40_000,
+        faulty_pull: true,
+    };
+    let totals = run_seeds("faulty_node_is_banned", sc, 10);
+    let banned = totals.get("bans of the faulty node").copied().unwrap_or(0);
+    assert!(
+        banned >= 5,
+        "the faulty node was banned {banned} times in 10 seeds"
+    );
 }
 
 /// The tunables every modelled node reports: the timers of `settings`.
@@ -1298,6 +1376,8 @@ fn sim_tunables() -> ctdb_protocol::tunables::TunableList {
         ("RecoverTimeout", 3),
         ("RerecoveryTimeout", 5),
         ("RecBufferSizeLimit", 120),
+        ("RecoveryBanPeriod", 30),
+        ("RecoveryGracePeriod", 120),
     ] {
         assert!(t.set(name, v), "{name} is a tunable");
     }

@@ -7,6 +7,12 @@
 //! any other waits until recovery mode is NORMAL (and the node has passed
 //! its first recovery), or fails after DeferredAttachTO seconds.  Attaches
 //! from other nodes are always served (they come from a recovery).
+//!
+//! Samba's daemon opens a database inside its event loop, so whatever a
+//! node sends after its DB_ATTACH finds the database open.  Ours opens on a
+//! worker thread; the `AttachGate` gives the same order: while a database
+//! a node attached is still opening, that and every later packet from the
+//! nodes waits, and is handled in arrival order once the open has ended.
 
 use super::{Outcome, Request};
 use crate::daemon::Daemon;
@@ -23,7 +29,40 @@ use ctdb_protocol::{ControlOpcode, Header, Operation, Packet, Pnn, Srvid};
 
 /// Nodes with these flags cannot be told about a database.
 const UNREACHABLE: u32 = NODE_FLAGS_DELETED | NODE_FLAGS_DISCONNECTED;
+use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
+
+/// Node packets held until the databases nodes attached have opened.
+#[derive(Debug, Default)]
+pub struct AttachGate {
+    /// Databases attached by a node and still opening.
+    opening: HashSet<u32>,
+    /// Packets from nodes, in arrival order, waiting for those opens.
+    held: VecDeque<(Pnn, Vec<u8>)>,
+}
+
+impl AttachGate {
+    /// Holds a node's packet when an open is pending or earlier packets
+    /// still wait (so order is kept); true when it was held.
+    pub fn holds(&mut self, from: Pnn, bytes: &[u8]) -> bool {
+        if self.opening.is_empty() && self.held.is_empty() {
+            return false;
+        }
+        self.held.push_back((from, bytes.to_vec()));
+        true
+    }
+
+    /// How many node packets wait.
+    #[cfg(test)]
+    pub fn held_packets(&self) -> usize {
+        self.held.len()
+    }
+
+    /// Later node packets wait until database `id` has opened.
+    pub fn wait_for(&mut self, id: u32) {
+        self.opening.insert(id);
+    }
+}
 
 impl Daemon {
     /// Decides a DB_ATTACH* before it is served: None lets it go ahead;
@@ -157,6 +196,18 @@ impl Daemon {
             }
             crate::log_info!("Attached to persistent database {}", name);
             self.open_new(id, name, DB_FLAGS_PERSISTENT, None);
+        }
+    }
+
+    /// Database `id` has opened (or failed to): node packets held for the
+    /// opens are handled in order until another open closes the gate.
+    pub(crate) fn release_attach_gate(&mut self, id: u32) {
+        self.attach_gate.opening.remove(&id);
+        while self.attach_gate.opening.is_empty() {
+            let Some((from, bytes)) = self.attach_gate.held.pop_front() else {
+                break;
+            };
+            self.node_packet_now(from, &bytes);
         }
     }
 

@@ -22,6 +22,8 @@ pub mod databases;
 pub mod flags;
 /// Who this node is and how it is.
 pub mod node_state;
+/// GET_NODES_FILE and RELOAD_NODES_FILE.
+pub mod nodes_file;
 /// TRANS3_COMMIT and UPDATE_RECORD across the nodes.
 pub mod persistent;
 /// Public addresses and interfaces.
@@ -159,6 +161,7 @@ impl Registry {
     pub fn with_every_concern() -> Registry {
         let mut r = Registry::new();
         node_state::register(&mut r);
+        nodes_file::register(&mut r);
         srvids::register(&mut r);
         tunables::register(&mut r);
         statistics::register(&mut r);
@@ -255,6 +258,8 @@ mod tests {
             ControlOpcode::WipeDatabase,
             ControlOpcode::Uptime,
             ControlOpcode::GetCapabilities,
+            ControlOpcode::SetLmasterRole,
+            ControlOpcode::SetRecmasterRole,
             ControlOpcode::GetPublicIps,
             ControlOpcode::GetNodeMap,
             ControlOpcode::RegisterNotify,
@@ -273,6 +278,7 @@ mod tests {
             ControlOpcode::GetRunState,
             ControlOpcode::DbDetach,
             ControlOpcode::GetNodesFile,
+            ControlOpcode::ReloadNodesFile,
             ControlOpcode::DbFreeze,
             ControlOpcode::DbThaw,
             ControlOpcode::DbTransactionStart,

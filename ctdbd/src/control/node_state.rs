@@ -4,7 +4,7 @@
 use super::{Outcome, Registry, Request};
 use crate::daemon::Daemon;
 use ctdb_protocol::types::{
-    NodeAndFlags, NodeMap, Uptime, VnnMap, NODE_FLAGS_DELETED, NODE_FLAGS_DISCONNECTED,
+    NodeAndFlags, NodeMap, Uptime, VnnMap, CAP_LMASTER, CAP_RECMASTER, NODE_FLAGS_DISCONNECTED,
 };
 use ctdb_protocol::wire::{Reader, SockAddr, Timeval};
 use ctdb_protocol::{ControlOpcode, Pnn};
@@ -28,6 +28,12 @@ pub fn register(r: &mut Registry) {
     r.add(ControlOpcode::GetCapabilities, |d, _| {
         Outcome::value(&d.state.capabilities)
     });
+    r.add(ControlOpcode::SetLmasterRole, |d, req| {
+        set_role(d, req, CAP_LMASTER)
+    });
+    r.add(ControlOpcode::SetRecmasterRole, |d, req| {
+        set_role(d, req, CAP_RECMASTER)
+    });
     r.add(ControlOpcode::GetDebug, |_, _| {
         Outcome::value(&crate::logging::level())
     });
@@ -35,7 +41,6 @@ pub fn register(r: &mut Registry) {
     r.add(ControlOpcode::Uptime, uptime);
     r.add(ControlOpcode::GetVnnMap, vnn_map);
     r.add(ControlOpcode::GetNodeMap, node_map);
-    r.add(ControlOpcode::GetNodesFile, node_map);
     r.add(ControlOpcode::Shutdown, |_, _| Outcome::Exit);
 }
 
@@ -53,6 +58,21 @@ fn process_exists(d: &mut Daemon, req: &Request) -> Outcome {
 /// PING answers with the number of connected clients.
 fn ping(d: &mut Daemon, _: &Request) -> Outcome {
     Outcome::status(d.transport.live().count() as i32)
+}
+
+/// SET_LMASTERROLE / SET_RECMASTERROLE: turns capability `cap` of this node
+/// off (0) or on (anything else); the recovery daemon acts on it at its next
+/// main loop (the vnn map, the election).
+fn set_role(d: &mut Daemon, req: &Request, cap: u32) -> Outcome {
+    let Ok(on) = Reader::new(req.data()).u32("role") else {
+        return Outcome::fail("missing role");
+    };
+    if on == 0 {
+        d.state.capabilities &= !cap;
+    } else {
+        d.state.capabilities |= cap;
+    }
+    Outcome::status(0)
 }
 
 fn set_debug(_: &mut Daemon, req: &Request) -> Outcome {
@@ -87,24 +107,13 @@ fn vnn_map(d: &mut Daemon, req: &Request) -> Outcome {
     })
 }
 
-fn node_map(d: &mut Daemon, req: &Request) -> Outcome {
+fn node_map(d: &mut Daemon, _: &Request) -> Outcome {
     let st = &d.state;
     let mut map = NodeMap::default();
     for n in &st.nodes {
-        // GET_NODES_FILE reports the file as read (only deleted nodes
-        // flagged); GET_NODEMAP the live view.
-        let flags = if req.opcode() == ControlOpcode::GetNodesFile {
-            if n.deleted {
-                NODE_FLAGS_DELETED
-            } else {
-                0
-            }
-        } else {
-            st.flags_of(Pnn(n.pnn)).unwrap_or(NODE_FLAGS_DISCONNECTED)
-        };
         map.0.push(NodeAndFlags {
             pnn: Pnn(n.pnn),
-            flags,
+            flags: st.flags_of(Pnn(n.pnn)).unwrap_or(NODE_FLAGS_DISCONNECTED),
             addr: SockAddr::from(n.addr),
         });
     }

@@ -1099,3 +1099,46 @@ fn a_clients_recmode_active_is_broadcast_to_the_recovery_daemons() {
     assert_eq!(d.state.recmode, RECOVERY_ACTIVE);
     cleanup(dir);
 }
+
+#[test]
+fn a_node_packet_after_its_attach_finds_the_database_open() {
+    let (mut d, dir) = crate::dispatch::tests::node_daemon("gate", 0, 2);
+    d.state.recmode = ctdb_protocol::types::RECOVERY_NORMAL;
+    let body = ReqControl {
+        opcode: Op::DbAttach,
+        srvid: Srvid(0),
+        client_id: 0,
+        flags: ctdb_protocol::packet::CONTROL_FLAG_NOREPLY,
+        data: b"raced.tdb\0".to_vec(),
+    };
+    let gen = d.state.generation;
+    let h = |op| Header {
+        generation: gen,
+        ..Header::new(op, Pnn(0), Pnn(1), 9)
+    };
+    d.node_packet(
+        Pnn(1),
+        &Packet::ReqControl(body).encode(h(Operation::ReqControl)),
+    );
+    // Sent right behind the attach, before the open has ended.
+    let call = ctdb_protocol::packet::ReqCall {
+        flags: 0,
+        db_id: ctdb_protocol::DbId(crate::db::db_id("raced.tdb")),
+        callid: 0,
+        hopcount: 1,
+        key: b"k".to_vec(),
+        calldata: Vec::new(),
+    };
+    d.node_packet(Pnn(1), &Packet::ReqCall(call).encode(h(Operation::ReqCall)));
+    assert_eq!(d.attach_gate.held_packets(), 1, "the call was not held");
+    // The announcement to node 1, then the call's own next hop (an answer,
+    // or the call passed on to the record's lmaster); never an error.
+    let sent = run_until(&mut d, |s| s.len() >= 2);
+    assert_eq!(d.attach_gate.held_packets(), 0);
+    let errors: Vec<_> = sent
+        .iter()
+        .filter(|(_, p)| matches!(Packet::decode(p), Ok((_, Packet::ReplyError(_)))))
+        .collect();
+    assert!(errors.is_empty(), "the call failed: {errors:?}");
+    cleanup(dir);
+}

@@ -341,6 +341,8 @@ pub fn settings(
         rerecovery_timeout_ms: u64::from(tun.rerecovery_timeout) * 1000,
         buffer_limit: tun.rec_buffer_size_limit as usize,
         buffers_per_step: 4,
+        ban_period_s: tun.recovery_ban_period,
+        grace_period_ms: u64::from(tun.recovery_grace_period) * 1000,
         seed: random_seed(),
     }
 }
@@ -372,6 +374,8 @@ mod tests {
             rerecovery_timeout_ms: 10000,
             buffer_limit: 1000,
             buffers_per_step: 1,
+            ban_period_s: 300,
+            grace_period_ms: 120_000,
             seed: 1,
         };
         let d = Driver {
