@@ -69,6 +69,8 @@ struct Placed {
     data_len: u32,
     /// Bytes after its record header (key, value, padding, tailer).
     rec_len: u32,
+    /// The first record of its chain when the batch began.
+    head: Offset,
 }
 
 impl Tdb {
@@ -128,14 +130,17 @@ impl Tdb {
                 later.push(index);
                 continue;
             }
-            let mut saw_dead = false;
-            match self.find_noting_dead(r.key, hash, &mut saw_dead) {
-                Err(TdbError::NoExist) if !saw_dead => {}
-                Err(TdbError::NoExist) | Ok(_) => {
-                    later.push(index);
-                    continue;
+            let head = self.read_off(format::hash_top(self.bucket(hash)))?;
+            if head != 0 {
+                let mut saw_dead = false;
+                match self.find_noting_dead(r.key, hash, &mut saw_dead) {
+                    Err(TdbError::NoExist) if !saw_dead => {}
+                    Err(TdbError::NoExist) | Ok(_) => {
+                        later.push(index);
+                        continue;
+                    }
+                    Err(e) => return Err(e),
                 }
-                Err(e) => return Err(e),
             }
             debug_assert_eq!(key_len as usize, r.key.len());
             placed.push(Placed {
@@ -143,6 +148,7 @@ impl Tdb {
                 hash,
                 data_len,
                 rec_len,
+                head,
             });
         }
         // The walks above ended in NoExist; the stores succeed.
@@ -222,10 +228,7 @@ impl Tdb {
                 p.rec_len
             };
             let top = format::hash_top(self.bucket(p.hash));
-            let next = match heads.get(&top) {
-                Some(&o) => o,
-                None => self.read_off(top)?,
-            };
+            let next = heads.get(&top).copied().unwrap_or(p.head);
             heads.insert(top, off);
             let header = Record {
                 next,

@@ -27,6 +27,9 @@ use std::time::{Duration, Instant};
 const OWN_REQID_BASE: u32 = 0x8000_0000;
 /// Longest wait on the socket between looks at the timers and the lock.
 const POLL_SLICE: Duration = Duration::from_millis(50);
+/// Bytes read from the socket at once (a pulled record buffer is about
+/// RecBufferSizeLimit, 1 MB, long).
+const READ_SIZE: usize = 1 << 20;
 
 /// What the thread needs from the daemon's configuration.
 pub struct RecoverdConfig {
@@ -102,6 +105,8 @@ struct Driver {
     timer_seq: u64,
     events: VecDeque<Event>,
     own_reqid: u32,
+    /// Where reads from the socket land.
+    rbuf: Vec<u8>,
 }
 
 impl Driver {
@@ -120,6 +125,7 @@ impl Driver {
             timer_seq: 0,
             events: VecDeque::from([Event::Start]),
             own_reqid: OWN_REQID_BASE,
+            rbuf: vec![0; READ_SIZE],
         })
     }
 
@@ -175,15 +181,14 @@ impl Driver {
     }
 
     fn read_packets(&mut self) -> Result<(), DriverError> {
-        let mut buf = [0u8; 64 * 1024];
-        match self.sock.read(&mut buf) {
+        match self.sock.read(&mut self.rbuf) {
             Ok(0) => {
                 return Err(DriverError::Socket(std::io::Error::new(
                     ErrorKind::UnexpectedEof,
                     "the daemon closed the socket",
                 )))
             }
-            Ok(n) => self.framer.push(&buf[..n]),
+            Ok(n) => self.framer.push(&self.rbuf[..n]),
             Err(e)
                 if matches!(
                     e.kind(),
@@ -389,6 +394,7 @@ mod tests {
             timer_seq: 0,
             events: VecDeque::new(),
             own_reqid: OWN_REQID_BASE,
+            rbuf: vec![0; READ_SIZE],
         };
         (d, daemon)
     }
