@@ -188,6 +188,14 @@ impl Tdb {
             let boff = (off % bs) as usize;
             let n = ((bs as usize) - boff).min(data.len() - done);
             let blk = (off / bs) as usize;
+            if n == bs as usize && self.txn().blocks.get(blk).is_none() {
+                // A whole new block: its old contents would only be
+                // overwritten (the commit saves them from the file).
+                self.new_whole_block(blk, &data[done..done + n]);
+                done += n;
+                off += n as u32;
+                continue;
+            }
             if let Err(e) = self.ensure_block(blk) {
                 self.log(
                     DebugLevel::Fatal,
@@ -211,6 +219,18 @@ impl Tdb {
             off += n as u32;
         }
         Ok(())
+    }
+
+    /// Adds block `blk` (not present yet) holding `bytes`, a whole block.
+    fn new_whole_block(&mut self, blk: usize, bytes: &[u8]) {
+        let t = self.txn_mut();
+        if t.blocks.len() <= blk {
+            t.blocks.cover(blk + 1);
+        }
+        t.blocks.insert(blk, bytes.into());
+        if blk == t.blocks.len() - 1 {
+            t.last_block_size = t.block_size;
+        }
     }
 
     /// Makes block `blk` exist, filled with the file's bytes where the file has them.
