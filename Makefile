@@ -39,30 +39,36 @@ install: build
 	install -m 0755 $(BUILT)/libtdb.so $(DESTDIR)$(LIBDIR)/libtdb.so.1
 	ln -s libtdb.so.1 $(DESTDIR)$(LIBDIR)/libtdb.so
 	install -m 0644 include/tdb.h $(DESTDIR)$(INCLUDEDIR)/tdb.h
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(PC_LIBDIR)|g' \
-	    -e 's|@INCLUDEDIR@|$(PC_INCLUDEDIR)|g' pkgconfig/tdb.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/tdb.pc
-	chmod 0644 $(DESTDIR)$(PKGCONFIGDIR)/tdb.pc
+	install -m 0644 include/ctdb.h $(DESTDIR)$(INCLUDEDIR)/ctdb.h
+	for pc in tdb ctdb; do \
+	  sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(PC_LIBDIR)|g' \
+	      -e 's|@INCLUDEDIR@|$(PC_INCLUDEDIR)|g' pkgconfig/$$pc.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/$$pc.pc; \
+	  chmod 0644 $(DESTDIR)$(PKGCONFIGDIR)/$$pc.pc; done
 
 # SONAME, version nodes and every symbol's version against Samba's libtdb.so.1.
 check-abi: build
 	@if [ -x $(ABI_CHECK) ]; then $(ABI_CHECK) $(BUILT)/libtdb.so.1; \
 	else echo "check-abi: $(ABI_CHECK) not found (shared/ must sit beside the checkout)"; exit 1; fi
 
-# Fails (with the diff) when include/tdb.h is not what src/ffi/tdb.rs generates,
-# then compiles the C header checks.
+# Fails (with the diff) when include/tdb.h or include/ctdb.h is not what
+# src/ffi/tdb.rs or src/ffi/ctdb.rs generates, then compiles the C header checks.
 check-header: build
-	@diff -u include/tdb.h $(BUILT)/tdb.h || { \
-	  echo "check-header: include/tdb.h is stale; run 'make header' and commit it"; exit 1; }
-	@echo "check-header: include/tdb.h is up to date"
+	@for h in tdb.h ctdb.h; do diff -u include/$$h $(BUILT)/$$h || { \
+	  echo "check-header: include/$$h is stale; run 'make header' and commit it"; exit 1; }; done
+	@echo "check-header: include/tdb.h and include/ctdb.h are up to date"
 	@$(MAKE) --no-print-directory check-c-header
 
 # Copies the freshly generated header over include/tdb.h.
 header: build
 	cp $(BUILT)/tdb.h include/tdb.h
+	cp $(BUILT)/ctdb.h include/ctdb.h
 
 # C programs against the header: every prototype with Samba's types (gcc -Wall
 # -Werror, and as C++), the values of every macro and enum (and, where Debian's
 # /usr/include/tdb.h exists, the same values there), linked against the library.
+# For ctdb.h: compat-tests/libctdb/libctdb-test.c (written against libctdb's
+# original header) as C and C++, and the struct layouts and constants against
+# compat-tests/libctdb/layout.expected (recorded from the original headers).
 CABI := tests/c-abi
 CABI_OUT := $(BUILT)/c-abi
 CWARN := -std=c11 -Wall -Wextra -Werror -Wno-unused-parameter
@@ -76,6 +82,10 @@ check-c-header: build
 	@if command -v c++ >/dev/null; then \
 	  echo "c++ -fsyntax-only $(CABI)/api.c"; \
 	  c++ -x c++ -Wall -Werror -Wno-unused-parameter -Iinclude -fsyntax-only $(CABI)/api.c; fi
+	$(CC) $(CWARN) -Iinclude -o $(CABI_OUT)/libctdb-test compat-tests/libctdb/libctdb-test.c -L$(BUILT) -ltdb
+	c++ -x c++ -Wall -Werror -Wno-unused-parameter -Iinclude -fsyntax-only compat-tests/libctdb/libctdb-test.c
+	$(CC) $(CWARN) -Iinclude -o $(CABI_OUT)/ctdb-layout compat-tests/libctdb/layout.c
+	$(CABI_OUT)/ctdb-layout | diff -u compat-tests/libctdb/layout.expected -
 	@if [ -r /usr/include/tdb.h ]; then set -e; \
 	  echo "comparing every value with /usr/include/tdb.h"; \
 	  $(CC) $(CWARN) -c -o $(CABI_OUT)/values-other.o $(CABI)/values-other.c; \
@@ -124,7 +134,12 @@ deps:
 # Debian's libtdb.so.1 and on ours (LD_LIBRARY_PATH), and prints the table.
 # See docs/benchmarks.md. Not a timed test: bench-smoke only checks that every
 # workload runs (tiny sizes, < 30 s) and fails if the program fails.
-.PHONY: bench bench-smoke bench-cluster
+.PHONY: bench bench-smoke bench-cluster bench-ctdb
+# bench/ctdb-bench.sh: libctdb's workloads (bench/ctdb-bench.c: fetch_ring,
+# message_ring, fetch_loop) on 3 nodes of Debian's ctdbd, then 3 of ours;
+# results checked, ops/s per node side by side, peak RSS (docs/benchmarks.md).
+bench-ctdb: build
+	OURS_LIBDIR=$(BUILT) bash bench/ctdb-bench.sh
 # bench/cluster.sh: 3 nodes of Debian's ctdbd, then 3 of ours, on the same
 # layout: start until all OK, recovery of 100,000 volatile records, SIGKILL of
 # a node until normal, peak RSS; ratios printed (docs/benchmarks.md).

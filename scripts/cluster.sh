@@ -7,7 +7,9 @@
 #       Lays out DIR (created; must not hold a running cluster) and starts N
 #       nodes: node K (pnn K, K = 0..N-1) has the address BASEADDR + K
 #       (127.0.16.1 -> .1 .. .N) and CTDB_BASE DIR/nodeK.  KIND is the path
-#       of a ctdbd binary (ours) or "debian" (/usr/sbin/ctdbd).  Extra
+#       of a ctdbd binary (ours) or "debian" (/usr/sbin/ctdbd), or a comma
+#       list of those, one per node (a mixed cluster; the last one is used
+#       for the nodes after it).  Extra
 #       NAME=VALUE arguments are written to every node's ctdb.tunables, after
 #       the short test tunables (KeepaliveInterval=1, KeepaliveLimit=2,
 #       RecoverInterval=1, ElectionTimeout=2, RerecoveryTimeout=2,
@@ -39,7 +41,8 @@
 #   scripts/cluster.sh leader DIR          the leader pnn that `wait` agreed on
 #                                          (asks the first running node).
 #
-# Files: DIR/nodes (all addresses), DIR/kind (the daemon binary),
+# Files: DIR/nodes (all addresses), DIR/kind (the daemon binary of each
+# node, one per line),
 # DIR/cluster.lock (the cluster lock, shared), DIR/nodeK/{ctdb.conf,nodes,
 # ctdb.tunables,log.ctdb,start.out,run/ctdbd.pid,run/ctdbd.socket,db/...},
 # DIR/nodeK/down while node K is stopped.
@@ -151,7 +154,8 @@ alive() {
 start_node() {
 	local dir=$1 k=$2 b bin addr i pid
 	b=$(node_base "$dir" "$k")
-	bin=$(cat "$dir/kind")
+	bin=$(sed -n "$((k + 1))p" "$dir/kind")
+	[ -n "$bin" ] || bin=$(tail -n 1 "$dir/kind")
 	addr=$(node_addr "$dir" "$k")
 	pid=$(node_pid "$dir" "$k")
 	if alive "$pid"; then die "node $k is running (pid $pid)"; fi
@@ -186,11 +190,16 @@ cmd_start() {
 	shift 4
 	EXTRA_TUNABLES=("$@")
 	[[ "$n" =~ ^[1-9][0-9]*$ ]] || die "N must be a positive number, not $n"
-	case $kind in
-	debian) bin=$DEBIAN_CTDBD ;;
-	*) bin=$(cd "$(dirname "$kind")" && pwd)/$(basename "$kind") ;;
-	esac
-	[ -x "$bin" ] || die "no ctdbd at $bin"
+	local kinds=() bins=()
+	IFS=, read -r -a kinds <<<"$kind"
+	for kind in "${kinds[@]}"; do
+		case $kind in
+		debian) bin=$DEBIAN_CTDBD ;;
+		*) bin=$(cd "$(dirname "$kind")" && pwd)/$(basename "$kind") ;;
+		esac
+		[ -x "$bin" ] || die "no ctdbd at $bin"
+		bins+=("$bin")
+	done
 	[ -x "$CTDB_TOOL" ] || die "Debian's ctdb tool ($CTDB_TOOL) is not installed"
 	if [ -e "$dir/nodes" ]; then
 		for k in $(seq 0 $(($(node_count "$dir") - 1))); do
@@ -199,7 +208,11 @@ cmd_start() {
 			alive "$p" && die "$dir holds a running cluster (node $k, pid $p)"
 		done
 	fi
-	echo "$bin" >"$dir/kind"
+	: >"$dir/kind"
+	for k in $(seq 0 $((n - 1))); do
+		bin=${bins[$k]:-${bins[${#bins[@]} - 1]}}
+		echo "$bin" >>"$dir/kind"
+	done
 	: >"$dir/nodes"
 	for k in $(seq 0 $((n - 1))); do addr_add "$base" "$k" >>"$dir/nodes"; done
 	for k in $(seq 0 $((n - 1))); do

@@ -5,7 +5,7 @@
 # ctdbd), and a C toolchain. Quiet: apt's output is shown only on failure.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-PKGS="libtdb1 libtdb-dev tdb-tools python3-tdb gcc make pkg-config samba smbclient ldb-tools ctdb"
+PKGS="libtdb1 libtdb-dev tdb-tools python3-tdb gcc make pkg-config samba smbclient ldb-tools ctdb iproute2 util-linux"
 missing=""
 for p in $PKGS; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -10,7 +10,8 @@
 # library, Debian's ctdb tool against our release ctdbd and Debian's, the node
 # transport on 3 of our nodes (compat-tests/ctdb/nodelink.sh), and the 3-node
 # comparison (compat-tests/ctdb/cluster.sh: a cluster of ours beside a cluster
-# of Debian's; CLUSTER_SUITE=0 leaves it out).
+# of Debian's), persistent databases on 3 nodes and mixed clusters of ours
+# and Debian's (CLUSTER_SUITE=0 leaves the last three out).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,9 +19,13 @@ MAKE=${MAKE:-make}
 CARGO=${CARGO:-cargo}
 BUILT=${BUILT:-target/release}
 SUITES="compat-tests/run.sh compat-tests/samba/run.sh compat-tests/ctdb/run.sh compat-tests/ctdb/nodelink.sh compat-tests/ctdb/recserver.sh compat-tests/ctdb/migration.sh"
+# libctdb (the ctdb_* C API) against our ctdbd and Debian's, 1 and 3 nodes.
+SUITES="$SUITES compat-tests/libctdb/run.sh"
 [ "${CLUSTER_SUITE:-1}" = 0 ] || SUITES="$SUITES compat-tests/ctdb/cluster.sh"
 # Persistent commits, g_lock and traverses on 3 nodes (without its kill loop).
 [ "${CLUSTER_SUITE:-1}" = 0 ] || SUITES="$SUITES compat-tests/ctdb/cluster-persistent.sh"
+# Mixed clusters: our daemon and Debian's as nodes of one cluster.
+[ "${CLUSTER_SUITE:-1}" = 0 ] || SUITES="$SUITES compat-tests/ctdb/cluster-mixed.sh"
 
 log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT

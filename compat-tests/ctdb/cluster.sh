@@ -106,7 +106,7 @@ STEP=0
 WAIT_BUDGET=60
 # Seconds one cluster's sequence may take; steps after that are not run (and
 # fail), so that a cluster whose commands hang does not stall the suite.
-SIDE_BUDGET=${CLUSTER_SIDE_BUDGET:-240}
+SIDE_BUDGET=${CLUSTER_SIDE_BUDGET:-400}
 SIDE_T0=$SECONDS
 over_budget() { [ $((SECONDS - SIDE_T0)) -gt "$SIDE_BUDGET" ]; }
 
@@ -426,6 +426,20 @@ wait_until() {
 	check "$name" $? "ctdb $* on node $k never matched '$pat'"
 }
 
+# lead_again_0 NAME: node 0 (with the leader role) becomes leader again:
+# the others lose the role until it leads, then get it back.  (Which node
+# wins when the leader yields depends on who takes the cluster lock first,
+# in Samba's daemon too; the later steps compare with node 0 leading.)
+lead_again_0() {
+	run 0 -n 1 setleaderrole off
+	run 0 -n 2 setleaderrole off
+	wait_until "$1: node 0 leads again" 1 '^0$' leader
+	run 0 -n 1 setleaderrole on
+	run 0 -n 2 setleaderrole on
+	wait_healthy "$1: every node OK"
+	leaders_agree "$1: one leader"
+}
+
 # Node states set with the tool against another node (-n): ban, stop,
 # disable and the two roles.  Each of ban/stop/disable returns once the
 # nodes see the flag and the leader has run a takeover run, so the status
@@ -464,13 +478,18 @@ phase_admin() {
 	# first, in Samba's daemon too; node 0 is made leader again (the only
 	# node with the role) so that the steps after compare.
 	run 1 -n 0 setleaderrole on
-	run 0 -n 1 setleaderrole off
-	run 0 -n 2 setleaderrole off
-	wait_until "setleaderrole: node 0 leads again" 1 '^0$' leader
-	run 0 -n 1 setleaderrole on
-	run 0 -n 2 setleaderrole on
-	wait_healthy "setleaderrole on: every node OK"
-	leaders_agree "setleaderrole on: node 0 stays leader"
+	lead_again_0 "setleaderrole"
+	# A stopped or banned leader yields too.
+	run 1 -n 0 stop
+	wait_until "stopped leader: another node leads" 2 '^[12]$' leader
+	run 1 nodestatus all
+	run 2 -n 0 continue
+	lead_again_0 "continue"
+	run 1 -n 0 ban 60
+	wait_until "banned leader: another node leads" 2 '^[12]$' leader
+	run 2 -X status
+	run 2 -n 0 unban
+	lead_again_0 "unban"
 	# reloadnodes: a 4th node (nothing runs there) added to every nodes
 	# file, then deleted again; a reload without a change is skipped.
 	for k in 0 1 2; do fourth_addr >>"$DIR/node$k/nodes"; done
@@ -482,6 +501,35 @@ phase_admin() {
 	for k in 0 1 2; do run "$k" status; done
 	run 2 reloadnodes
 	wait_healthy "reloadnodes: every node OK"
+}
+
+# vac NODE: one fast DB_VACUUM run of vac.tdb on NODE (through
+# rawclient.py: the 4.17 tool has no vacuum command), a compared step.
+vac() {
+	new_step cmp "db_vacuum vac.tdb (node $1)"
+	/usr/bin/python3 "$HERE/rawclient.py" "$DIR/node$1/run/ctdbd.socket" vacuum-once vac.tdb fast >"$STEP_FILE" 2>&1
+	echo "rc=$?" >>"$STEP_FILE"
+}
+
+# Vacuuming between nodes: six records written on node 0, read on node 1
+# (they migrate there with data) and deleted there.  Fast vacuum runs on
+# nodes 1, 0 and 2 in turn: node 1 hands the empty records to their
+# lmasters (VACUUM_FETCH); an lmaster's run migrates them to itself, and
+# its next run has every other node drop its copy (TRY_DELETE_RECORDS)
+# before it deletes them.  cattdb on every node after each round.
+phase_vacuum() {
+	local k r
+	run 0 attach vac.tdb
+	for k in a b c d e f; do
+		tool 0 writekey vac.tdb "$k" "v$k" >/dev/null 2>&1
+		tool 1 readkey vac.tdb "$k" >/dev/null 2>&1
+		tool 1 deletekey vac.tdb "$k" >/dev/null 2>&1
+	done
+	for k in 0 1 2; do run "$k" cattdb vac.tdb; done
+	for r in 1 2; do
+		for k in 1 0 2; do vac "$k"; done
+		for k in 0 1 2; do run "$k" cattdb vac.tdb; done
+	done
 }
 
 # ---- phase 2: faults ----
@@ -562,7 +610,7 @@ side_main() {
 	echo "$((SECONDS - t0))" >"$RUN/$1.startsecs"
 	SIDE_T0=$SECONDS
 	local ph t
-	for ph in status databases migration persistent backup recover admin faults; do
+	for ph in status databases migration persistent backup vacuum recover admin faults; do
 		t=$SECONDS
 		"phase_$ph"
 		echo "$ph $((SECONDS - t))s" >>"$RUN/$1.times"

@@ -333,6 +333,14 @@ def probe_vacuum(path, db):
     print("db_vacuum bad size:", control_status(a, 155, 5, struct.pack("<I", db_id))[0])
 
 
+def vacuum_once(path, db, full):
+    """One DB_VACUUM run of db (attached by name first); prints its status."""
+    a = connect(path)
+    status, data = control_status(a, 18, 1, db.encode() + b"\0")
+    (db_id,) = struct.unpack("<I", data)
+    print("db_vacuum:", control_status(a, 155, 2, struct.pack("<IB", db_id, 1 if full else 0))[0])
+
+
 def reply_with_messages(s, opcode, reqid, data, srvid, dest=CURRENT_NODE):
     """Sends a control (to node dest); returns (status, data, errmsg,
     [message bodies to srvid that arrived before the reply])."""
@@ -675,6 +683,9 @@ def main():
         sys.exit(0)
     if what == "recovery":
         probe_recovery(path, sys.argv[3], sys.argv[4])
+        sys.exit(0)
+    if what == "vacuum-once":
+        vacuum_once(path, sys.argv[3], sys.argv[4] == "full")
         sys.exit(0)
     if what in with_arg:
         with_arg[what](path, sys.argv[3])

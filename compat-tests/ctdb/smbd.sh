@@ -77,10 +77,12 @@ smbd_free_port() { # the first port from SMBD_PORT on that nothing listens on
 	return 1
 }
 
-smbd_conf() { # smbd_conf DIR SOCKET PORT
-	local d=$1 sock=$2 port=$3
-	mkdir -p "$d"/{lock,state,cache,private,pid,ncalrpc,binddns,log,share,usershares,files}
-	chmod 1777 "$d/share"
+# smbd_conf DIR SOCKET PORT [ADDR [SHARE]]: smb.conf in DIR for an smbd on
+# ADDR (default 127.0.0.1) serving SHARE (default DIR/share).
+smbd_conf() {
+	local d=$1 sock=$2 port=$3 addr=${4:-127.0.0.1} share=${5:-$1/share}
+	mkdir -p "$d"/{lock,state,cache,private,pid,ncalrpc,binddns,log,usershares,files} "$share"
+	chmod 1777 "$share"
 	chmod 755 "$d"
 	cat >"$d/smb.conf" <<EOF
 [global]
@@ -90,7 +92,7 @@ smbd_conf() { # smbd_conf DIR SOCKET PORT
 	clustering = yes
 	ctdbd socket = $sock
 	smb ports = $port
-	interfaces = 127.0.0.1
+	interfaces = $addr
 	bind interfaces only = yes
 	disable netbios = yes
 	lock directory = $d/lock
@@ -110,7 +112,7 @@ smbd_conf() { # smbd_conf DIR SOCKET PORT
 	printcap name = /dev/null
 	rpc start on demand helpers = no
 [share]
-	path = $d/share
+	path = $share
 	read only = no
 EOF
 }
@@ -119,10 +121,11 @@ EOF
 # children; a zombie waiting for our `wait` does not count).
 smbd_group() { ps -eo pid=,pgid=,stat= | awk -v g="$1" '$2 == g && $3 !~ /^Z/ { print $1 }'; }
 
-# smbd_start DIR PORT: sets SMBD_PID; on failure SMBD_ERR says why.  (Not to
-# be run in a subshell: smbd must be this shell's child.)
+# smbd_start DIR PORT [ADDR]: sets SMBD_PID once smbd listens on ADDR:PORT
+# (any address by default); on failure SMBD_ERR says why.  (Not to be run in
+# a subshell: smbd must be this shell's child.)
 smbd_start() {
-	local d=$1 port=$2 i
+	local d=$1 port=$2 addr=${3:-} i
 	SMBD_ERR=""
 	setsid smbd --foreground --no-process-group --configfile="$d/smb.conf" -d1 --debug-stdout \
 		>>"$d/smbd.out" 2>&1 </dev/null &
@@ -133,7 +136,7 @@ smbd_start() {
 			SMBD_ERR="smbd exited: $(tail -5 "$d/smbd.out")"
 			return 1
 		fi
-		if [ -n "$(ss -Htln "sport = :$port" 2>/dev/null)" ]; then
+		if [ -n "$(ss -Htln "sport = :$port" 2>/dev/null | grep -F "${addr:+$addr:}$port")" ]; then
 			if [ "$(cat "/proc/$SMBD_PID/comm" 2>/dev/null)" != smbd ]; then
 				SMBD_ERR="pid $SMBD_PID is not smbd"
 				return 1
@@ -167,10 +170,10 @@ smbd_stop() {
 	return 0
 }
 
-smbc() { # smbc DIR PORT ARGS...: smbclient against [share]
+smbc() { # smbc DIR PORT ARGS...: smbclient against [share] (on SMBC_ADDR)
 	local d=$1 port=$2
 	shift 2
-	timeout -k 5 60 smbclient //127.0.0.1/share -p "$port" --configfile="$d/smb.conf" \
+	timeout -k 5 60 smbclient "//${SMBC_ADDR:-127.0.0.1}/share" -p "$port" --configfile="$d/smb.conf" \
 		-U "$SMB_USER%$SMB_PASS" "$@"
 }
 

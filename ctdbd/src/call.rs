@@ -29,7 +29,10 @@ use crate::ltdb::Kind;
 use crate::requests::{Completion, Tag};
 use crate::transport::{ClientId, Origin};
 use crate::{log_debug, log_err, log_notice, log_warn};
-use ctdb_protocol::packet::{ReplyCall, ReplyDmaster, ReplyError, ReqCall, ReqDmaster};
+use ctdb_protocol::packet::{
+    ReplyCall, ReplyDmaster, ReplyError, ReqCall, ReqDmaster, CALL_FLAG_IMMEDIATE_MIGRATION,
+    CALL_FLAG_VACUUM_MIGRATION,
+};
 use ctdb_protocol::statistics::{MAX_COUNT_BUCKETS, MAX_HOT_KEYS};
 use ctdb_protocol::types::{NODE_FLAGS_BANNED, RECOVERY_ACTIVE, RECOVERY_NORMAL};
 use ctdb_protocol::{DbId, Generation, Header, Operation, Packet, Pnn};
@@ -316,6 +319,33 @@ impl Daemon {
         self.issue_call(pending);
     }
 
+    /// VACUUM_FETCH at the lmaster: migrates the record of `key` here (a
+    /// null call with immediate and vacuum migration) unless this node is
+    /// its dmaster already; nobody waits for the answer.
+    pub(crate) fn migrate_for_vacuum(&mut self, db_id: u32, key: Vec<u8>) {
+        if self.state.recmode != RECOVERY_NORMAL || !self.calls_routed() {
+            return;
+        }
+        let call = ReqCall {
+            flags: CALL_FLAG_IMMEDIATE_MIGRATION | CALL_FLAG_VACUUM_MIGRATION,
+            db_id: ctdb_protocol::DbId(db_id),
+            callid: crate::db::CALL_NULL_FUNC,
+            hopcount: 0,
+            key,
+            calldata: Vec::new(),
+        };
+        let pending = PendingCall {
+            call,
+            client: ReplyTo {
+                origin: Origin::Node(Pnn(self.state.pnn)),
+                reqid: 0,
+                noreply: true,
+            },
+            started: Instant::now(),
+        };
+        self.issue_call(pending);
+    }
+
     /// Runs a call here with no routing (this node alone serves records).
     fn local_call(&mut self, p: PendingCall) {
         let op = Op::Call {
@@ -371,6 +401,10 @@ impl Daemon {
     /// Answers a local client's call and lets the calls that waited for
     /// the same record go.
     fn finish_call(&mut self, p: &PendingCall, status: i32, data: Vec<u8>) {
+        if p.client.noreply {
+            // The daemon's own call (a vacuum fetch): nobody to answer.
+            return;
+        }
         self.stats.call_done(p.started);
         let h = self.own_header(Operation::ReplyCall, p.client.reqid);
         let body = ReplyCall { status, data };

@@ -9,7 +9,7 @@
 //! and the daemon's own stores of empty records fill; every
 //! VacuumFastPathCount runs it also scans the whole file for empty records.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 use crate::ltdb::{self, Header, NodeView};
@@ -154,6 +154,96 @@ pub fn scan_candidate(value: &[u8], node: NodeView) -> Option<Header> {
     Header::decode(value).filter(|h| h.dmaster == node.pnn)
 }
 
+/// What a run leaves to the other nodes when the node is not alone: the
+/// records to hand to their lmaster (VACUUM_FETCH, by lmaster pnn) and
+/// this node's delete list, which every other active node must confirm
+/// (TRY_DELETE_RECORDS) before `delete_confirmed` deletes it here.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ForNodes {
+    /// lmaster pnn → (key, queued header).
+    pub fetch: BTreeMap<u32, Vec<(Vec<u8>, Header)>>,
+    /// (key, queued header) of records this node is lmaster and dmaster of.
+    pub delete: Vec<(Vec<u8>, Header)>,
+}
+
+impl ForNodes {
+    /// Nothing for the other nodes.
+    pub fn is_empty(&self) -> bool {
+        self.fetch.is_empty() && self.delete.is_empty()
+    }
+}
+
+/// The view of this node for each key (its lmaster under the vnn map).
+pub type ViewOf<'a> = &'a dyn Fn(&[u8]) -> NodeView;
+
+/// TRY_DELETE_RECORDS on a node that is not the lmaster: may this node's
+/// copy (`stored`, the whole value, None if absent) go, given the header
+/// the lmaster sent?  An absent record counts as deleted.  Refused when
+/// this node is the lmaster or still the dmaster, when its copy is newer
+/// (higher rsn), or when either side has read-only flags.
+pub fn may_drop_copy(stored: Option<&[u8]>, sent: &Header, node: NodeView) -> bool {
+    if node.lmaster == node.pnn || sent.flags & ltdb::REC_RO_FLAGS != 0 {
+        return false;
+    }
+    let Some(v) = stored else {
+        return true;
+    };
+    let Some(mine) = Header::decode(v) else {
+        // Too short to be a record: nothing worth keeping.
+        return true;
+    };
+    mine.rsn <= sent.rsn && mine.flags & ltdb::REC_RO_FLAGS == 0 && mine.dmaster != node.pnn
+}
+
+/// TRY_DELETE_RECORDS: drops this node's copy of each record the lmaster
+/// sent, where `may_drop_copy` allows; returns the records it kept (the
+/// lmaster must not delete those).
+pub fn try_delete(
+    t: &mut Tdb,
+    recs: Vec<(Vec<u8>, Header)>,
+    view: ViewOf,
+) -> Vec<(Vec<u8>, Header)> {
+    let mut kept = Vec::new();
+    for (key, sent) in recs {
+        if t.chainlock_nonblock(&key).is_err() {
+            kept.push((key, sent));
+            continue;
+        }
+        let dropped = match stored(t, &key) {
+            Ok(None) => true,
+            Ok(Some(v)) if may_drop_copy(Some(&v), &sent, view(&key)) => t.delete(&key).is_ok(),
+            _ => false,
+        };
+        let _ = t.chainunlock(&key);
+        if !dropped {
+            kept.push((key, sent));
+        }
+    }
+    kept
+}
+
+/// The delete list's last step: each record is checked again under its
+/// chain lock (`delete_list_ok`) and deleted.
+pub fn delete_confirmed(t: &mut Tdb, recs: Vec<(Vec<u8>, Header)>, view: ViewOf, c: &mut Counts) {
+    for (key, queued) in recs {
+        if t.chainlock_nonblock(&key).is_err() {
+            c.list_error += 1;
+            continue;
+        }
+        let ok =
+            matches!(stored(t, &key), Ok(v) if delete_list_ok(v.as_deref(), &queued, view(&key)));
+        if ok {
+            match t.delete(&key) {
+                Ok(()) => c.list_deleted += 1,
+                Err(_) => c.list_error += 1,
+            }
+        } else {
+            c.list_skipped += 1;
+        }
+        let _ = t.chainunlock(&key);
+    }
+}
+
 /// Counters of one run, logged at INFO as Samba does.
 #[derive(Default, Debug, PartialEq, Eq)]
 pub struct Counts {
@@ -180,6 +270,8 @@ pub struct RunParams {
     pub repack_limit: u32,
     /// VacuumMaxRunTime: the run stops here (Samba kills its child).
     pub deadline: Instant,
+    /// No other active node: the delete list is deleted here at once.
+    pub alone: bool,
 }
 
 pub enum RunError {
@@ -200,15 +292,16 @@ fn stored(t: &mut Tdb, key: &[u8]) -> Result<Option<Vec<u8>>, TdbError> {
 pub fn run(
     t: &mut Tdb,
     queue: &mut DeleteQueue,
-    node: NodeView,
+    view: ViewOf,
     name: &str,
     p: RunParams,
-) -> Result<Counts, RunError> {
+) -> Result<(Counts, ForNodes), RunError> {
     let mut c = Counts::default();
+    let mut for_nodes = ForNodes::default();
     if p.full {
         let mut found = Vec::new();
         let mut cb = |_: &mut Tdb, k: &[u8], v: &[u8]| {
-            if let Some(h) = scan_candidate(v, node) {
+            if let Some(h) = scan_candidate(v, view(k)) {
                 found.push((k.to_vec(), h));
             }
             false
@@ -242,6 +335,7 @@ pub fn run(
                 continue;
             }
         }
+        let node = view(&key);
         let verdict = match stored(t, &key) {
             Ok(v) => fast_path_verdict(v.as_deref(), &queued, node),
             Err(_) => Verdict::Skip,
@@ -258,32 +352,25 @@ pub fn run(
                 delete_list.push((key.clone(), queued));
                 c.to_delete_list += 1;
             }
-            Verdict::SendToLmaster => c.to_lmaster += 1,
+            Verdict::SendToLmaster => {
+                c.to_lmaster += 1;
+                let lmaster = for_nodes.fetch.entry(node.lmaster).or_default();
+                lmaster.push((key.clone(), queued));
+            }
             Verdict::Skip => c.queue_skipped += 1,
         }
         let _ = t.chainunlock(&key);
     }
-    // The delete list.  With other nodes, each would first be asked to drop
-    // its copies (TRY_DELETE_RECORDS); alone, the node deletes at once after
-    // checking the record again.
-    for (key, queued) in delete_list {
-        if Instant::now() >= p.deadline {
-            return Err(RunError::TimedOut);
-        }
-        if t.chainlock_nonblock(&key).is_err() {
-            c.list_error += 1;
-            continue;
-        }
-        let ok = matches!(stored(t, &key), Ok(v) if delete_list_ok(v.as_deref(), &queued, node));
-        if ok {
-            match t.delete(&key) {
-                Ok(()) => c.list_deleted += 1,
-                Err(_) => c.list_error += 1,
-            }
-        } else {
-            c.list_skipped += 1;
-        }
-        let _ = t.chainunlock(&key);
+    // The delete list: with other nodes each must drop its copies first
+    // (TRY_DELETE_RECORDS, sent by the loop); alone, the node deletes at
+    // once after checking each record again.
+    if Instant::now() >= p.deadline && !delete_list.is_empty() {
+        return Err(RunError::TimedOut);
+    }
+    if p.alone {
+        delete_confirmed(t, delete_list, view, &mut c);
+    } else {
+        for_nodes.delete = delete_list;
     }
     if c.queue_total > 0 {
         crate::log_info!(
@@ -312,7 +399,7 @@ pub fn run(
             .map_err(|e| RunError::Tdb(format!("Failed to repack '{name}': {}", e.message())))?;
         c.repacked = true;
     }
-    Ok(c)
+    Ok((c, for_nodes))
 }
 
 #[cfg(test)]
@@ -403,6 +490,52 @@ mod tests {
             Verdict::SendToLmaster
         );
         assert!(!delete_list_ok(Some(&rec(m, b"")), &m, other));
+    }
+
+    #[test]
+    fn a_copy_is_dropped_only_where_samba_drops_it() {
+        // This node is 1; the lmaster (0) sends the header it has.
+        let node = NodeView { pnn: 1, lmaster: 0 };
+        let sent = Header {
+            rsn: 7,
+            dmaster: 0,
+            reserved1: 0,
+            flags: ltdb::REC_FLAG_MIGRATED_WITH_DATA,
+        };
+        let mine = |rsn, dmaster, flags| {
+            rec(
+                Header {
+                    rsn,
+                    dmaster,
+                    reserved1: 0,
+                    flags,
+                },
+                b"",
+            )
+        };
+        assert!(may_drop_copy(None, &sent, node), "absent counts as dropped");
+        assert!(may_drop_copy(Some(&mine(5, 0, 0)), &sent, node));
+        assert!(may_drop_copy(Some(&mine(7, 0, 0)), &sent, node));
+        assert!(
+            !may_drop_copy(Some(&mine(8, 0, 0)), &sent, node),
+            "newer copy"
+        );
+        assert!(
+            !may_drop_copy(Some(&mine(5, 1, 0)), &sent, node),
+            "this node is dmaster"
+        );
+        let ro = ctdb_protocol::ltdb::REC_RO_HAVE_READONLY;
+        assert!(
+            !may_drop_copy(Some(&mine(5, 0, ro)), &sent, node),
+            "read-only here"
+        );
+        let sent_ro = Header { flags: ro, ..sent };
+        assert!(
+            !may_drop_copy(Some(&mine(5, 0, 0)), &sent_ro, node),
+            "read-only sent"
+        );
+        // The lmaster itself never drops its copy this way.
+        assert!(!may_drop_copy(None, &sent, NodeView { pnn: 0, lmaster: 0 }));
     }
 
     #[test]

@@ -892,11 +892,11 @@ fn three_nodes_migrate_a_record_as_debians_cluster_does() {
     assert_eq!(hot, &[(2, key.clone())]);
 }
 
-/// On a cluster no vacuum run deletes records locally (vacuuming between
-/// nodes is not there): an empty record this node is dmaster of but not
-/// lmaster of stays, so the lmaster's redirects still find it.
+/// A vacuum run with other nodes hands an empty record another node is
+/// lmaster of to that lmaster (VACUUM_FETCH) and keeps it here: deleting
+/// it would leave the lmaster pointing at this node.
 #[test]
-fn no_local_vacuuming_while_calls_are_routed() {
+fn vacuuming_hands_records_of_other_lmasters_to_them() {
     let (mut d, dir) = daemon("vacuum", 2);
     let key = key_of(1);
     let here = LtdbHeader {
@@ -918,8 +918,24 @@ fn no_local_vacuuming_while_calls_are_routed() {
     let pkt = Packet::ReqControl(body.clone()).encode(h);
     d.packet(client(40), &pkt).unwrap();
     let sent = settle(&mut d);
+    let fetch: Vec<_> = sent
+        .iter()
+        .filter_map(|(_, h, p)| match p {
+            Packet::ReqControl(c) if c.opcode == ControlOpcode::VacuumFetch => {
+                Some((h.destnode, c))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(fetch.len(), 1, "{sent:?}");
+    assert_eq!(fetch[0].0, Pnn(1));
+    let buf = <ctdb_protocol::ltdb::RecBuffer as ctdb_protocol::Layout>::decode(&fetch[0].1.data)
+        .unwrap();
+    assert_eq!(buf.records.len(), 1);
+    assert_eq!(buf.records[0].key, key);
     assert!(
-        matches!(&sent[..], [(_, _, Packet::ReplyControl(r))] if r.status == -1),
+        sent.iter()
+            .any(|(_, _, p)| matches!(p, Packet::ReplyControl(r) if r.status == 0)),
         "{sent:?}"
     );
     assert_eq!(stored(&mut d, &key).unwrap().0.dmaster, 2);

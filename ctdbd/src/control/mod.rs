@@ -44,6 +44,8 @@ pub mod statistics;
 pub mod traverse;
 /// Tunables.
 pub mod tunables;
+/// Vacuuming between nodes: VACUUM_FETCH and TRY_DELETE_RECORDS.
+pub mod vacuum_nodes;
 /// Vacuum runs and the delete queue.
 pub mod vacuuming;
 
@@ -279,6 +281,8 @@ mod tests {
             ControlOpcode::DbDetach,
             ControlOpcode::GetNodesFile,
             ControlOpcode::ReloadNodesFile,
+            ControlOpcode::VacuumFetch,
+            ControlOpcode::TryDeleteRecords,
             ControlOpcode::DbFreeze,
             ControlOpcode::DbThaw,
             ControlOpcode::DbTransactionStart,

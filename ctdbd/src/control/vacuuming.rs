@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 pub fn register(r: &mut Registry) {
     r.add(ControlOpcode::DbVacuum, db_vacuum);
     r.add(ControlOpcode::ScheduleForDeletion, schedule_for_deletion);
+    super::vacuum_nodes::register(r);
 }
 
 /// ctdb_db_vacuum: db_id u32, full_vacuum_run u8.
@@ -162,26 +163,23 @@ impl Daemon {
             );
             return Err(VacuumRefused::NotNow);
         }
-        if self.calls_routed() {
-            // Vacuuming between nodes (VACUUM_FETCH to the lmaster,
-            // TRY_DELETE_RECORDS) is not there yet; deleting locally a record
-            // this node is dmaster of but not lmaster of would leave the
-            // lmaster pointing here and calls for it redirected for ever.
-            log_info!(
-                "Not vacuuming {} (vacuuming between nodes is not implemented)",
-                d.name
-            );
-            return Err(VacuumRefused::NotNow);
-        }
         if self.vacuuming.is_some() {
             return Err(VacuumRefused::Busy);
         }
         let tun = &self.state.tunables;
+        let me = self.state.pnn;
+        let routed = self.calls_routed();
         let op = Op::Vacuum {
             name: d.name.clone(),
             full,
             repack_limit: tun.repack_limit,
             max_run: Duration::from_secs(tun.vacuum_max_run_time as u64),
+            vnn_map: if routed {
+                self.state.vnn_map.clone()
+            } else {
+                Vec::new()
+            },
+            alone: !routed || self.active_nodes().iter().all(|p| p.0 == me),
         };
         log_info!(
             "Starting {} vacuum run for db {}",
@@ -193,6 +191,10 @@ impl Daemon {
             d.vacuum_done(id, started, scheduled, control, reply_of(done));
         });
         self.submit(id, op, then, None);
+        // After the run's own work on the worker, so that (as in Samba,
+        // whose run works on the queue as it was when it began) the records
+        // migrated now are deleted by the next run.
+        self.start_fetches(id);
         self.vacuuming = Some(id);
         Ok(())
     }
@@ -209,8 +211,13 @@ impl Daemon {
         self.vacuuming = None;
         let interval = self.vacuum_interval();
         let secs = started.elapsed().as_secs_f64();
-        let ok = match &reply {
+        let timed_out = reply == Reply::TimedOut;
+        let ok = match reply {
             Reply::Ok => true,
+            Reply::Vacuumed(rest) => {
+                self.vacuum_for_nodes(db_id, rest);
+                true
+            }
             Reply::TimedOut => {
                 log_err!("Vacuuming timed out for db 0x{:08x}", db_id);
                 false
@@ -226,7 +233,7 @@ impl Daemon {
             log_info!("Vacuuming took {:.3} seconds for database {}", secs, d.name);
             // A run that ended by itself counts as a fast run, even with an
             // error; one stopped by VacuumMaxRunTime does not.
-            if reply != Reply::TimedOut {
+            if !timed_out {
                 d.vacuum.fast_path_count += 1;
             }
             if scheduled {

@@ -85,6 +85,10 @@ pub struct VacuumTimer {
     /// The VacuumInterval the timer was set with.
     pub interval: u32,
     pub fast_path_count: u32,
+    /// Keys other nodes sent with VACUUM_FETCH (this node is their
+    /// lmaster): migrated here when the next run starts, as Samba's
+    /// fetch queue is.
+    pub fetch_queue: Vec<Vec<u8>>,
 }
 
 impl VacuumTimer {
@@ -270,12 +274,28 @@ pub enum Op {
     /// SCHEDULE_FOR_DELETION: queue an emptied record for the next vacuum
     /// run (with the header the client stored).
     ScheduleForDeletion { key: Vec<u8>, header: Header },
-    /// One vacuum run of a volatile database (see vacuum.rs).
+    /// One vacuum run of a volatile database (see vacuum.rs); `vnn_map`
+    /// gives each key's lmaster, `alone` says no other node is active.
     Vacuum {
         name: String,
         full: bool,
         repack_limit: u32,
         max_run: Duration,
+        vnn_map: Vec<ctdb_protocol::Pnn>,
+        alone: bool,
+    },
+    /// TRY_DELETE_RECORDS from the lmaster: drop this node's copies where
+    /// allowed; answers `Reply::Records` with those kept.
+    TryDelete {
+        recs: Vec<(Vec<u8>, Header)>,
+        vnn_map: Vec<ctdb_protocol::Pnn>,
+    },
+    /// The end of a delete list every other node confirmed: delete the
+    /// records here after checking each again.
+    DeleteConfirmed {
+        name: String,
+        recs: Vec<(Vec<u8>, Header)>,
+        vnn_map: Vec<ctdb_protocol::Pnn>,
     },
     /// Panics inside the worker (tests of the panic handling only).
     #[cfg(test)]
@@ -364,6 +384,10 @@ pub enum Reply {
     Failed(String),
     /// A vacuum run hit VacuumMaxRunTime and stopped.
     TimedOut,
+    /// A vacuum run left records to the other nodes.
+    Vacuumed(crate::vacuum::ForNodes),
+    /// Records (key, header), e.g. those TRY_DELETE_RECORDS kept.
+    Records(Vec<(Vec<u8>, Header)>),
     /// Another node's REPLY_CONTROL to a control this daemon sent.
     Control {
         status: i32,

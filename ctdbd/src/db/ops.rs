@@ -106,31 +106,14 @@ impl OpenDb {
                 }
             }
             Op::PushStore { recs, vnn_map } => {
-                let pushed = recs
-                    .iter()
-                    .map(|(key, header, data)| Pushed {
-                        key,
-                        header: *header,
-                        data,
-                    })
-                    .collect();
+                let pushed = recs.iter().map(Pushed::from_tuple).collect();
                 push_store(t, q, kind, node, pushed, &vnn_map)
             }
             Op::PushBuffer {
                 buffer,
                 vnn_map,
                 failed,
-            } => {
-                use std::sync::atomic::Ordering;
-                if failed.load(Ordering::SeqCst) {
-                    return Outcome::Done(Reply::Failed("push failed earlier".into()));
-                }
-                let r = push_buffer(t, q, kind, node, &buffer, &vnn_map);
-                if r != Reply::Ok {
-                    failed.store(true, Ordering::SeqCst);
-                }
-                r
-            }
+            } => push_once(t, q, kind, node, &buffer, &vnn_map, &failed),
             Op::Barrier => Reply::Ok,
             Op::ScheduleForDeletion { key, header } => {
                 if kind == Kind::Volatile {
@@ -143,6 +126,8 @@ impl OpenDb {
                 full,
                 repack_limit,
                 max_run,
+                vnn_map,
+                alone,
             } => {
                 if kind != Kind::Volatile {
                     return Outcome::Done(Reply::Failed(format!(
@@ -153,12 +138,36 @@ impl OpenDb {
                     full,
                     repack_limit,
                     deadline: std::time::Instant::now() + max_run,
+                    alone,
                 };
-                match vacuum::run(t, q, node, &name, params) {
-                    Ok(_) => Reply::Ok,
+                let view = view_of(node.pnn, &vnn_map);
+                match vacuum::run(t, q, &view, &name, params) {
+                    Ok((_, rest)) if rest.is_empty() => Reply::Ok,
+                    Ok((_, rest)) => Reply::Vacuumed(rest),
                     Err(vacuum::RunError::TimedOut) => Reply::TimedOut,
                     Err(vacuum::RunError::Tdb(why)) => Reply::Failed(why),
                 }
+            }
+            Op::TryDelete { recs, vnn_map } => {
+                let view = view_of(node.pnn, &vnn_map);
+                Reply::Records(vacuum::try_delete(t, recs, &view))
+            }
+            Op::DeleteConfirmed {
+                name,
+                recs,
+                vnn_map,
+            } => {
+                let view = view_of(node.pnn, &vnn_map);
+                let mut c = vacuum::Counts::default();
+                vacuum::delete_confirmed(t, recs, &view, &mut c);
+                crate::log_info!(
+                    "vacuum delete list of db[{}]: deleted[{}] skipped[{}] error[{}]",
+                    name,
+                    c.list_deleted,
+                    c.list_skipped,
+                    c.list_error
+                );
+                Reply::Ok
             }
             Op::EnableSeqnum => {
                 t.enable_seqnum();
@@ -268,6 +277,38 @@ struct Pushed<'a> {
     key: &'a [u8],
     header: Header,
     data: &'a [u8],
+}
+
+impl<'a> Pushed<'a> {
+    /// A (key, header, value) record of PushStore.
+    fn from_tuple((key, header, data): &'a (Vec<u8>, Header, Vec<u8>)) -> Pushed<'a> {
+        Pushed {
+            key,
+            header: *header,
+            data,
+        }
+    }
+}
+
+/// PushBuffer: nothing once `failed` is set; a buffer that fails sets it.
+fn push_once(
+    t: &mut Tdb,
+    q: &mut DeleteQueue,
+    kind: Kind,
+    node: NodeView,
+    buffer: &[u8],
+    vnn_map: &[ctdb_protocol::Pnn],
+    failed: &std::sync::atomic::AtomicBool,
+) -> Reply {
+    use std::sync::atomic::Ordering;
+    if failed.load(Ordering::SeqCst) {
+        return Reply::Failed("push failed earlier".into());
+    }
+    let r = push_buffer(t, q, kind, node, buffer, vnn_map);
+    if r != Reply::Ok {
+        failed.store(true, Ordering::SeqCst);
+    }
+    r
 }
 
 /// A DB_PUSH record buffer: checked whole first (a bad buffer or record
@@ -643,4 +684,13 @@ pub(super) fn open_tdb(
             std::io::Error::from_raw_os_error(e.errno)
         )
     })
+}
+
+/// This node's view of each key under `vnn_map` (itself the lmaster of
+/// every key when the map is empty).
+fn view_of(pnn: u32, vnn_map: &[ctdb_protocol::Pnn]) -> impl Fn(&[u8]) -> NodeView + '_ {
+    move |key| NodeView {
+        pnn,
+        lmaster: crate::call::lmaster(vnn_map, key).map_or(pnn, |p| p.0),
+    }
 }

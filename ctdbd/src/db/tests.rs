@@ -315,6 +315,8 @@ fn vacuum(tx: &Workers, rx: &Receiver<Done>, id: u32, full: bool) -> Reply {
             full,
             repack_limit: 10_000,
             max_run: Duration::from_secs(120),
+            vnn_map: Vec::new(),
+            alone: true,
         },
     )
 }
