@@ -85,7 +85,7 @@ impl Daemon {
         while !self.outbox.is_empty() {
             for a in self.outbox.take() {
                 match a {
-                    Action::Send { to, packet } => self.deliver(to, &packet),
+                    Action::Send { to, packet } => self.deliver(to, packet),
                     Action::ArmTimer { at, event } => self.timers.arm(at, event),
                     Action::Database(job) => self.submit_job(job),
                     Action::AnswerControl { reqid, reply } => self.answer_control(reqid, reply),
@@ -94,10 +94,10 @@ impl Daemon {
         }
     }
 
-    fn deliver(&mut self, to: Origin, packet: &[u8]) {
+    fn deliver(&mut self, to: Origin, mut packet: Vec<u8>) {
         match to {
             Origin::Client(id) => {
-                if self.transport.send(id, packet) {
+                if self.transport.send(id, &packet) {
                     self.stats.client_packets_sent += 1;
                 }
             }
@@ -106,12 +106,11 @@ impl Daemon {
                 // here it goes through the dispatch after the actions
                 // queued before it.
                 self.stats.node_packets_sent += 1;
-                if let Err(why) = self.packet(to, packet) {
+                if let Err(why) = self.packet(to, &packet) {
                     crate::log_err!("Malformed packet to this node: {}, dropped", why);
                 }
             }
             Origin::Node(pnn) => {
-                let mut packet = packet.to_vec();
                 // The destination is the node it goes to (a broadcast is
                 // sent as one packet per node, each with its pnn).
                 if packet.len() >= 24 {

@@ -329,9 +329,20 @@ impl Daemon {
             }
             Route::Node(p) => self.send_message(p, m),
             Route::Broadcast(nodes) => {
-                for p in nodes {
-                    self.send_message(p, m.clone());
+                // One encoding for all: the loop puts each node's pnn in
+                // its copy's header as it sends it.
+                let Some((&last, rest)) = nodes.split_last() else {
+                    return;
+                };
+                let h = Header {
+                    destnode: last,
+                    ..self.own_header(Operation::ReqMessage, 0)
+                };
+                let packet = Packet::ReqMessage(m).encode(h);
+                for p in rest {
+                    self.send(Origin::Node(*p), packet.clone());
                 }
+                self.send(Origin::Node(last), packet);
             }
             Route::Invalid => log_warn!(
                 "cant send to node {} that does not exist (message for srvid 0x{:x})",
@@ -352,8 +363,9 @@ impl Daemon {
 
     fn local_message(&mut self, m: ReqMessage) {
         self.stats.node.req_message += 1;
-        self.push_message(m.srvid.0, &m.data);
-        self.deliver_message(m.srvid.0, &m.data);
+        if let Some(data) = self.push_message(m.srvid.0, m.data) {
+            self.deliver_message(m.srvid.0, &data);
+        }
     }
 }
 

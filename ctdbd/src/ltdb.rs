@@ -72,27 +72,28 @@ pub struct NodeView {
     pub lmaster: u32,
 }
 
-/// Stores a record as the daemon does.  For volatile databases this decides
-/// between keeping and deleting the record and bumps the rsn when this node
-/// is the dmaster; for the others the header is stored as given.  Returns
-/// what the store means for the vacuumer's delete queue: an empty record
-/// left behind is queued (with the header as stored), a record kept with a
-/// value leaves the queue.
-pub fn store(
-    tdb: &mut Tdb,
-    kind: Kind,
-    node: NodeView,
-    key: &[u8],
-    header: &mut Header,
-    data: &[u8],
-) -> Result<QueueAction, TdbError> {
+/// What the daemon's store rules make of a record: kept (with what that
+/// means for the vacuumer's delete queue) or deleted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreRule {
+    /// Stored with the (adjusted) header.
+    Keep(QueueAction),
+    /// Deleted instead of stored.
+    Delete,
+}
+
+/// The daemon's store rules without the store: for volatile databases
+/// whether the record is kept or deleted, bumping the rsn when this node is
+/// the dmaster of a kept record; the flags that never reach the file are
+/// cleared from `header`. Other kinds of database keep every record with
+/// the header as given.
+pub fn store_rule(kind: Kind, node: NodeView, header: &mut Header, empty: bool) -> StoreRule {
     if kind != Kind::Volatile {
-        tdb.store(key, &[&header.encode(), data], StoreFlag::Replace)?;
-        return Ok(QueueAction::Leave);
+        return StoreRule::Keep(QueueAction::Leave);
     }
     let mut keep = false;
     let mut schedule_for_deletion = false;
-    if !data.is_empty() || header.flags & REC_RO_FLAGS != 0 {
+    if !empty || header.flags & REC_RO_FLAGS != 0 {
         keep = true;
     } else if header.flags & REC_FLAG_AUTOMATIC != 0 {
         // A record created by fetch with an initial header: kept, and the
@@ -110,23 +111,39 @@ pub fn store(
     }
     if keep && node.pnn == header.dmaster && header.flags & REC_RO_FLAGS == 0 {
         header.rsn += 1;
-        if data.is_empty() {
+        if empty {
             schedule_for_deletion = true;
         }
     }
     header.flags &= !(REC_FLAG_VACUUM_MIGRATED | REC_FLAG_AUTOMATIC);
-    if keep {
-        tdb.store(key, &[&header.encode(), data], StoreFlag::Replace)?;
-        Ok(if schedule_for_deletion {
-            QueueAction::Schedule
-        } else {
-            QueueAction::Remove
-        })
-    } else {
-        match tdb.delete(key) {
+    match (keep, schedule_for_deletion) {
+        (false, _) => StoreRule::Delete,
+        (true, true) => StoreRule::Keep(QueueAction::Schedule),
+        (true, false) => StoreRule::Keep(QueueAction::Remove),
+    }
+}
+
+/// Stores a record as the daemon does ([`store_rule`], then the store or
+/// the delete).  Returns what the store means for the vacuumer's delete
+/// queue: an empty record left behind is queued (with the header as
+/// stored), a record kept with a value leaves the queue.
+pub fn store(
+    tdb: &mut Tdb,
+    kind: Kind,
+    node: NodeView,
+    key: &[u8],
+    header: &mut Header,
+    data: &[u8],
+) -> Result<QueueAction, TdbError> {
+    match store_rule(kind, node, header, data.is_empty()) {
+        StoreRule::Keep(action) => {
+            tdb.store(key, &[&header.encode(), data], StoreFlag::Replace)?;
+            Ok(action)
+        }
+        StoreRule::Delete => match tdb.delete(key) {
             Ok(()) | Err(TdbError::NoExist) => Ok(QueueAction::Leave),
             Err(e) => Err(e),
-        }
+        },
     }
 }
 

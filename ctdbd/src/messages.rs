@@ -111,18 +111,19 @@ impl Daemon {
     /// Sends a message to every live local client registered for srvid (or
     /// for all srvids), one copy per registration.
     pub(crate) fn deliver_message(&mut self, srvid: u64, data: &[u8]) {
-        let pkt = self.message_packet(srvid, data);
-        let targets: Vec<(ClientId, u32)> = self
+        let targets: Vec<ClientId> = self
             .transport
             .live()
-            .map(|(c, _)| (c, self.registrations.copies(c, srvid)))
-            .filter(|(_, n)| *n > 0)
+            .flat_map(|(c, _)| std::iter::repeat_n(c, self.registrations.copies(c, srvid) as usize))
             .collect();
-        for (c, n) in targets {
-            for _ in 0..n {
-                self.send(Origin::Client(c), pkt.clone());
-            }
+        let Some((&last, rest)) = targets.split_last() else {
+            return;
+        };
+        let pkt = self.message_packet(srvid, data);
+        for c in rest {
+            self.send(Origin::Client(*c), pkt.clone());
         }
+        self.send(Origin::Client(last), pkt);
     }
 }
 

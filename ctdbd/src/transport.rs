@@ -10,6 +10,9 @@ pub use ctdb_protocol::Pnn;
 use mio::net::{UnixListener, UnixStream};
 use mio::{Interest, Registry, Token};
 use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
+
+/// The send buffer asked for on each client socket.
+const CLIENT_SEND_BUFFER: usize = 4 << 20;
 use std::collections::{HashMap, VecDeque};
 use std::io::{ErrorKind, Read, Write};
 
@@ -118,6 +121,14 @@ impl Transport {
                         continue;
                     }
                     let pid = peer_pid(&stream);
+                    // A client taking record buffers (a recovery's pulls)
+                    // gets them in fewer turns; the system caps the size at
+                    // net.core.wmem_max, and only queued bytes use memory.
+                    let _ = nix::sys::socket::setsockopt(
+                        &stream,
+                        nix::sys::socket::sockopt::SndBuf,
+                        &CLIENT_SEND_BUFFER,
+                    );
                     log_info!("Connected client with pid:{}", pid);
                     let conn = Connection {
                         stream,

@@ -49,6 +49,9 @@ impl DeleteQueue {
     }
 
     pub fn remove(&mut self, key: &[u8]) {
+        if self.entries.is_empty() {
+            return;
+        }
         let hash = tdb_engine::hash::jenkins_hash(key);
         if self
             .entries
@@ -57,6 +60,11 @@ impl DeleteQueue {
         {
             self.entries.remove(&hash);
         }
+    }
+
+    /// Forgets every queued record (the database was wiped).
+    pub fn clear(&mut self) {
+        self.entries.clear();
     }
 
     pub fn apply(&mut self, key: &[u8], header: &Header, action: QueueAction) {

@@ -219,6 +219,17 @@ impl Tdb {
             Ok(l) if l.checked_add(MIN_REC_SIZE).is_some() => l,
             _ => return self.fail(TdbError::Oom),
         };
+        self.allocate_exact(length)
+    }
+
+    /// Best-fit allocation of exactly `length` bytes after the record header
+    /// (aligned, tailer included; more only when the free record it comes
+    /// from would leave too small a rest), growing the file when nothing
+    /// fits. The caller holds the freelist lock.
+    pub(crate) fn allocate_exact(&mut self, length: u32) -> Result<(Offset, Record)> {
+        if length.checked_add(MIN_REC_SIZE).is_none() || !length.is_multiple_of(format::ALIGNMENT) {
+            return self.fail(TdbError::Oom);
+        }
         let mut limit = WalkLimit::new(self);
         loop {
             let mut merge_created_candidate = false;

@@ -5,7 +5,7 @@
 //! The engine is split by concern as Samba's tdb is: `format` (on-disk layout),
 //! `io` (mapping, reads, writes, growth), `lock` (fcntl byte-range locks), `mutex`
 //! (robust pthread mutexes for TDB_MUTEX_LOCKING), `guard` (scoped locks),
-//! `freelist`, `tdb` (fetch, store, delete), `traverse`, `transaction`, `open`,
+//! `freelist`, `tdb` (fetch, store, delete), `batch` (many stores at once), `traverse`, `transaction`, `open`,
 //! `check`, `rescue`, `summary`, `dump`. Only `format` and `hash` are public
 //! modules; everything else a caller needs is re-exported here.
 //!
@@ -20,6 +20,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 #![deny(missing_docs)]
 
+mod batch;
 mod chains;
 mod check;
 mod dump;
@@ -38,6 +39,7 @@ mod tdb;
 mod transaction;
 mod traverse;
 
+pub use batch::BatchRecord;
 pub use chains::ChainWait;
 pub use check::CheckFn;
 pub use error::{OpenError, Result, TdbError};

@@ -404,7 +404,7 @@ impl Tdb {
     /// the key absent, the delete that would follow is skipped (it could only find
     /// nothing, and the chain lock is held), and when it has also shown the chain
     /// free of dead records, so is the purge of dead records before allocating.
-    fn store_locked(
+    pub(crate) fn store_locked(
         &mut self,
         key: &[u8],
         parts: &[&[u8]],

@@ -188,6 +188,14 @@ impl Tdb {
             let boff = (off % bs) as usize;
             let n = ((bs as usize) - boff).min(data.len() - done);
             let blk = (off / bs) as usize;
+            if n == bs as usize && self.txn().blocks.get(blk).is_none() {
+                // A whole new block: its old contents would only be
+                // overwritten (the commit saves them from the file).
+                self.new_whole_block(blk, &data[done..done + n]);
+                done += n;
+                off += n as u32;
+                continue;
+            }
             if let Err(e) = self.ensure_block(blk) {
                 self.log(
                     DebugLevel::Fatal,
@@ -211,6 +219,18 @@ impl Tdb {
             off += n as u32;
         }
         Ok(())
+    }
+
+    /// Adds block `blk` (not present yet) holding `bytes`, a whole block.
+    fn new_whole_block(&mut self, blk: usize, bytes: &[u8]) {
+        let t = self.txn_mut();
+        if t.blocks.len() <= blk {
+            t.blocks.cover(blk + 1);
+        }
+        t.blocks.insert(blk, bytes.into());
+        if blk == t.blocks.len() - 1 {
+            t.last_block_size = t.block_size;
+        }
     }
 
     /// Makes block `blk` exist, filled with the file's bytes where the file has them.
@@ -653,7 +673,7 @@ impl Tdb {
             return self.fail(TdbError::Corrupt);
         };
         data.extend_from_slice(&self.order.put(tailer));
-        if self.file_write(offset, &data).is_err() {
+        if self.file_write_parts(offset, &[&data]).is_err() {
             self.log(
                 DebugLevel::Fatal,
                 "tdb_transaction_setup_recovery: failed to write recovery data\n",
@@ -841,19 +861,9 @@ impl Tdb {
         if !t.prepared {
             self.prepare_commit_internal()?;
         }
-        // Write the blocks to the file.
+        // Write the blocks to the file, each run of adjacent blocks at once.
         let t = self.transaction.take().expect("inside a transaction");
-        let mut failed = false;
-        for (i, b) in t.blocks.iter() {
-            if let Some(block) = b {
-                let offset = i as u32 * t.block_size;
-                let length = t.block_len(i) as usize;
-                if self.file_write(offset, &block[..length]).is_err() {
-                    failed = true;
-                    break;
-                }
-            }
-        }
+        let failed = self.write_block_runs(&t).is_err();
         let expanded = t.expanded;
         self.transaction = Some(Box::new(Transaction {
             blocks: BlockMap::default(),
@@ -887,6 +897,33 @@ impl Tdb {
                 DebugLevel::Error,
                 "tdb_transaction_commit: Failed to repack database (not fatal)\n",
             );
+        }
+        Ok(())
+    }
+
+    /// Writes every block of `t` to the file, a run of adjacent blocks in
+    /// one write.
+    fn write_block_runs(&mut self, t: &Transaction) -> Result<()> {
+        let mut run: Vec<&[u8]> = Vec::new();
+        let mut run_start = 0u32;
+        let mut next_blk = usize::MAX;
+        for (i, b) in t.blocks.iter() {
+            let Some(block) = b else {
+                continue;
+            };
+            let offset = i as u32 * t.block_size;
+            if i != next_blk && !run.is_empty() {
+                self.file_write_parts(run_start, &run)?;
+                run.clear();
+            }
+            if run.is_empty() {
+                run_start = offset;
+            }
+            run.push(&block[..t.block_len(i) as usize]);
+            next_blk = i + 1;
+        }
+        if !run.is_empty() {
+            self.file_write_parts(run_start, &run)?;
         }
         Ok(())
     }

@@ -624,19 +624,33 @@ impl Packet {
     /// The whole packet: `header` with its operation and length set from
     /// this body, the body, and zero padding to the alignment.
     pub fn encode(&self, header: Header) -> Vec<u8> {
-        let mut body = Vec::new();
-        self.encode_body(&mut body);
-        let total = aligned(HEADER_LEN + body.len());
+        // The body goes straight behind room for the header, which is
+        // written once the length is known: a big body is copied once.
+        let mut out = Vec::with_capacity(aligned(HEADER_LEN + self.payload_len() + 64));
+        out.resize(HEADER_LEN, 0);
+        self.encode_body(&mut out);
+        let total = aligned(out.len());
+        out.resize(total, 0);
         let header = Header {
             length: u32::try_from(total).unwrap_or(u32::MAX),
             operation: self.operation(),
             ..header
         };
-        let mut out = Vec::with_capacity(total);
-        header.encode(&mut out);
-        out.extend_from_slice(&body);
-        out.resize(total, 0);
+        let mut head = Vec::with_capacity(HEADER_LEN);
+        header.encode(&mut head);
+        out[..HEADER_LEN].copy_from_slice(&head);
         out
+    }
+
+    /// The bytes of the variable part a body carries (data, error text),
+    /// to size its encoding.
+    fn payload_len(&self) -> usize {
+        match self {
+            Packet::ReqMessage(m) => m.data.len(),
+            Packet::ReqControl(c) => c.data.len(),
+            Packet::ReplyControl(r) => r.data.len() + r.errmsg.as_ref().map_or(0, |e| e.len()),
+            _ => 0,
+        }
     }
 
     /// Decodes one whole packet (as [`frame_length`] cut it): the header,

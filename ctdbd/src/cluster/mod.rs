@@ -189,6 +189,8 @@ pub enum Level {
     Notice,
     /// Detail.
     Info,
+    /// Tracing (timings of each step).
+    Debug,
 }
 
 /// Appends a log action.

@@ -15,7 +15,6 @@ use ctdb_protocol::types::{
 use ctdb_protocol::wire::Timeval;
 use ctdb_protocol::{ControlReply, ControlRequest, Generation, Layout, Pnn, Srvid};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 /// What the recovery daemon of one node is configured with.
 #[derive(Clone, Debug)]
@@ -44,10 +43,6 @@ pub struct Settings {
     pub buffer_limit: usize,
     /// Record buffers pushed per step.
     pub buffers_per_step: usize,
-    /// Where recovery databases go (`None`: in memory).
-    pub recdb_dir: Option<PathBuf>,
-    /// Hash size of recovery databases.
-    pub recdb_hash_size: u32,
     /// RecoveryBanPeriod: how long a misbehaving node is banned.
     pub ban_period_s: u32,
     /// RecoveryGracePeriod: credits older than this are forgiven.
@@ -700,8 +695,6 @@ impl Recoverd {
             timeout_ms: self.s.recover_timeout_ms,
             buffer_limit: self.s.buffer_limit,
             buffers_per_step: self.s.buffers_per_step,
-            recdb_dir: self.s.recdb_dir.clone(),
-            recdb_hash_size: self.s.recdb_hash_size,
         };
         self.round = Round::Recovery(Box::new(RecoveryRun::start(now, &mut self.tags, run, out)));
     }

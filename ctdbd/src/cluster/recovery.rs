@@ -11,30 +11,28 @@
 //!    agree), DB_ATTACH where a database is missing (those only the leader
 //!    has first, as Samba's parallel recovery attaches them).
 //! 4. For each database: DB_FREEZE, DB_TRANSACTION_START (tid =
-//!    generation), collect (volatile: DB_PULL from every node, the newer
-//!    copy of each record kept; persistent and replicated: GET_DB_SEQNUM
-//!    and DB_PULL from the node with the highest), WIPE_DATABASE,
+//!    generation), collect (volatile: DB_PULL from every node at once, the
+//!    copy of each record Samba's pull from one node after another would
+//!    keep; persistent and replicated: GET_DB_SEQNUM and DB_PULL from the
+//!    node with the highest), WIPE_DATABASE,
 //!    DB_PUSH_START, the record buffers as messages, DB_PUSH_CONFIRM
 //!    (counts must match), DB_TRANSACTION_COMMIT, DB_THAW.
 //! 5. SET_RECMODE normal, END_RECOVERY.
 //!
-//! Pulled records stream into a [`RecoveryDb`] as they arrive and are
-//! pushed from it a few buffers per step, so the database is never in
-//! memory.
+//! Pulled records are merged into a [`RecoveryDb`] as they arrive and are
+//! pushed from it a few buffers per step, so the database is held once.
 
 use super::batch::{Batch, BatchError, Request, Tags};
 use super::recdb::{RecdbError, RecoveryDb};
 use super::{log, vnnmap, Action, ControlAnswer, Level, Tag, Time};
-use ctdb_protocol::ltdb::RecBuffer;
 use ctdb_protocol::packet::CONTROL_FLAG_ATTACH_RECOVERY;
 use ctdb_protocol::types::{
     PullDbExt, TransDb, VnnMap, DB_FLAGS_PERSISTENT, DB_FLAGS_READONLY, DB_FLAGS_REPLICATED,
     DB_FLAGS_STICKY, LMASTER_ANY, NODE_FLAGS_DISCONNECTED, NODE_FLAGS_INACTIVE, RECOVERY_ACTIVE,
     RECOVERY_NORMAL,
 };
-use ctdb_protocol::{ControlReply, ControlRequest, DbId, Generation, Layout, Pnn, Srvid};
+use ctdb_protocol::{ControlReply, ControlRequest, DbId, Generation, Pnn, Srvid};
 use std::fmt;
-use std::path::PathBuf;
 
 /// What a recovery run needs to know.
 #[derive(Clone, Debug)]
@@ -49,10 +47,6 @@ pub struct RunSettings {
     pub buffer_limit: usize,
     /// Record buffers sent per step before yielding.
     pub buffers_per_step: usize,
-    /// Where recovery databases are created (`None`: in memory).
-    pub recdb_dir: Option<PathBuf>,
-    /// Hash size of recovery databases.
-    pub recdb_hash_size: u32,
 }
 
 /// Why a recovery run failed.
@@ -176,6 +170,17 @@ enum Step {
     EndRecovery,
 }
 
+/// One node's DB_PULL of the database being recovered.
+#[derive(Debug)]
+struct Pull {
+    /// The node pulled from.
+    pnn: Pnn,
+    /// Where its record buffers come.
+    srvid: Srvid,
+    /// Records received so far.
+    received: u32,
+}
+
 #[derive(Debug)]
 struct Db {
     id: DbId,
@@ -201,10 +206,7 @@ pub struct RecoveryRun {
     db: usize,
     vnnmap: VnnMap,
     recdb: Option<RecoveryDb>,
-    pull_from: Vec<Pnn>,
-    pulling: Pnn,
-    pull_srvid: Option<Srvid>,
-    pulled: u32,
+    pulls: Vec<Pull>,
     pull_error: Option<RecoveryError>,
     push_srvid: Srvid,
     pushed: u32,
@@ -237,10 +239,7 @@ impl RecoveryRun {
             dbs: Vec::new(),
             db: 0,
             recdb: None,
-            pull_from: Vec::new(),
-            pulling: Pnn::UNKNOWN,
-            pull_srvid: None,
-            pulled: 0,
+            pulls: Vec::new(),
             pull_error: None,
             push_srvid: Srvid(0),
             pushed: 0,
@@ -277,22 +276,29 @@ impl RecoveryRun {
         Some(self.after_batch(now, tags, out))
     }
 
-    /// A message arrived: records of the running pull go into the recovery
+    /// A message arrived: records of the running pulls go into the recovery
     /// database.
     pub fn on_message(&mut self, srvid: Srvid, data: &[u8]) -> bool {
-        if self.step != Step::Pull || self.pull_srvid != Some(srvid) {
+        if self.step != Step::Pull {
             return false;
         }
+        let Some(source) = self.pulls.iter().position(|p| p.srvid == srvid) else {
+            return false;
+        };
         let db_id = self.dbs[self.db].id;
-        let result = match RecBuffer::decode(data) {
-            Ok(buf) if buf.db_id == db_id => match self.recdb.as_mut() {
-                Some(r) => r.add_buffer(&buf).map_err(RecoveryError::Recdb),
-                None => Ok(0),
+        let pnn = self.pulls[source].pnn;
+        let result = match self.recdb.as_mut() {
+            Some(r) => match r.add_buffer(data, source as u32) {
+                Ok((id, n)) if id == db_id => Ok(n),
+                Ok(_) | Err(RecdbError::BadBuffer(_)) | Err(RecdbError::ShortRecord) => {
+                    Err(RecoveryError::BadPull(pnn, db_id))
+                }
+                Err(e) => Err(RecoveryError::Recdb(e)),
             },
-            _ => Err(RecoveryError::BadPull(self.pulling, db_id)),
+            None => Ok(0),
         };
         match result {
-            Ok(n) => self.pulled += n,
+            Ok(n) => self.pulls[source].received += n,
             Err(e) => {
                 if self.pull_error.is_none() {
                     self.pull_error = Some(e);
@@ -315,8 +321,8 @@ impl RecoveryRun {
 
     /// Stops the run (the leader changed): releases what it registered.
     pub fn abort(&mut self, out: &mut Vec<Action>) {
-        if let Some(s) = self.pull_srvid.take() {
-            out.push(Action::Deregister(s));
+        for p in self.pulls.drain(..) {
+            out.push(Action::Deregister(p.srvid));
         }
         self.recdb = None;
     }
@@ -349,6 +355,7 @@ impl RecoveryRun {
         out: &mut Vec<Action>,
     ) -> Step2 {
         self.step = step;
+        log(out, Level::Debug, format!("recovery step {step:?}"));
         self.batch = Batch::send(tags, now, self.s.timeout_ms, reqs, out);
         if self.batch.is_complete() {
             // Nothing to wait for (no nodes to ask).
@@ -588,24 +595,15 @@ impl RecoveryRun {
             }
             Step::TransactionStart => {
                 let db = &self.dbs[self.db];
-                let recdb = RecoveryDb::create(
-                    self.s.recdb_dir.as_deref(),
-                    &db.name,
-                    db.id,
-                    db.whole_copy(),
-                    self.s.leader,
-                    self.s.recdb_hash_size,
-                )
-                .map_err(RecoveryError::Recdb)?;
-                self.recdb = Some(recdb);
+                self.recdb = Some(RecoveryDb::new(db.id, db.whole_copy(), self.s.leader));
                 if self.dbs[self.db].whole_copy() {
                     let reqs = self.to_all(ControlRequest::GetDbSeqnum(
                         ctdb_protocol::types::DbIdPadded { db_id },
                     ));
                     return self.send(now, tags, Step::Seqnums, reqs, out);
                 }
-                self.pull_from = self.nodes.clone();
-                self.next_pull(now, tags, out)
+                let from = self.nodes.clone();
+                self.start_pulls(from, now, tags, out)
             }
             Step::Seqnums => {
                 let seqnums = self.replies(|r| match r {
@@ -629,8 +627,7 @@ impl RecoveryRun {
                         self.dbs[self.db].name
                     ),
                 );
-                self.pull_from = vec![pnn];
-                self.next_pull(now, tags, out)
+                self.start_pulls(vec![pnn], now, tags, out)
             }
             Step::Pull => self.pull_done(now, tags, out),
             Step::Wipe => {
@@ -672,35 +669,50 @@ impl RecoveryRun {
         }
     }
 
-    fn next_pull(&mut self, now: Time, tags: &mut Tags, out: &mut Vec<Action>) -> Step2 {
+    /// Sends DB_PULL to every node of `from` at once, each streaming to a
+    /// srvid of its own; the records merge as they come, whatever the
+    /// order (`merge::preferred` with the node's place in `from`).
+    fn start_pulls(
+        &mut self,
+        from: Vec<Pnn>,
+        now: Time,
+        tags: &mut Tags,
+        out: &mut Vec<Action>,
+    ) -> Step2 {
         let db_id = self.dbs[self.db].id;
-        if self.pull_from.is_empty() {
-            let reqs = self.to_all(ControlRequest::WipeDatabase(self.trans()));
-            return self.send(now, tags, Step::Wipe, reqs, out);
-        }
-        let pnn = self.pull_from.remove(0);
-        let srvid = tags.recovery_srvid();
-        out.push(Action::Register(srvid));
-        self.pull_srvid = Some(srvid);
-        self.pulling = pnn;
-        self.pulled = 0;
-        let ext = PullDbExt {
-            db_id,
-            lmaster: LMASTER_ANY,
-            srvid,
-        };
-        self.send(
-            now,
-            tags,
-            Step::Pull,
-            vec![Request::new(pnn, ControlRequest::DbPull(ext))],
-            out,
-        )
+        self.pulls = from
+            .into_iter()
+            .map(|pnn| {
+                let srvid = tags.recovery_srvid();
+                out.push(Action::Register(srvid));
+                Pull {
+                    pnn,
+                    srvid,
+                    received: 0,
+                }
+            })
+            .collect();
+        let reqs = self
+            .pulls
+            .iter()
+            .map(|p| {
+                let ext = PullDbExt {
+                    db_id,
+                    lmaster: LMASTER_ANY,
+                    srvid: p.srvid,
+                };
+                Request::new(p.pnn, ControlRequest::DbPull(ext))
+            })
+            .collect();
+        self.send(now, tags, Step::Pull, reqs, out)
     }
 
+    /// Every pull answered: each node's count must match the records that
+    /// came; then the wipe.
     fn pull_done(&mut self, now: Time, tags: &mut Tags, out: &mut Vec<Action>) -> Step2 {
-        if let Some(s) = self.pull_srvid.take() {
-            out.push(Action::Deregister(s));
+        let pulls = std::mem::take(&mut self.pulls);
+        for p in &pulls {
+            out.push(Action::Deregister(p.srvid));
         }
         if let Some(e) = self.pull_error.take() {
             return Err(e);
@@ -709,15 +721,29 @@ impl RecoveryRun {
             ControlReply::DbPull(n) => Some(*n),
             _ => None,
         })?;
-        let announced = counts.first().map_or(0, |c| c.1);
-        if announced != self.pulled {
-            return Err(RecoveryError::PullCount {
-                pnn: self.pulling,
-                announced,
-                received: self.pulled,
-            });
+        for p in &pulls {
+            let announced = counts.iter().find(|(q, _)| *q == p.pnn).map_or(0, |c| c.1);
+            if announced != p.received {
+                return Err(RecoveryError::PullCount {
+                    pnn: p.pnn,
+                    announced,
+                    received: p.received,
+                });
+            }
         }
-        self.next_pull(now, tags, out)
+        if let Some(r) = &self.recdb {
+            log(
+                out,
+                Level::Debug,
+                format!(
+                    "pulled {} records of {}",
+                    r.records(),
+                    self.dbs[self.db].name
+                ),
+            );
+        }
+        let reqs = self.to_all(ControlRequest::WipeDatabase(self.trans()));
+        self.send(now, tags, Step::Wipe, reqs, out)
     }
 
     fn push_some(
@@ -727,30 +753,29 @@ impl RecoveryRun {
         out: &mut Vec<Action>,
     ) -> Result<(), RecoveryError> {
         for _ in 0..self.s.buffers_per_step.max(1) {
-            let next = match self.recdb.as_mut() {
-                Some(r) => r
-                    .next_buffer(self.s.buffer_limit)
-                    .map_err(RecoveryError::Recdb)?,
-                None => None,
-            };
-            let Some(buf) = next else {
+            let next = self
+                .recdb
+                .as_mut()
+                .and_then(|r| r.next_buffer(self.s.buffer_limit));
+            let Some((data, count)) = next else {
                 self.recdb = None;
                 let reqs = self.to_all(ControlRequest::DbPushConfirm(self.dbs[self.db].id));
                 self.send(now, tags, Step::PushConfirm, reqs, out)?;
                 return Ok(());
             };
-            if buf.records.is_empty() {
+            if count == 0 {
                 continue;
             }
-            self.pushed += buf.records.len() as u32;
-            let data = buf.to_bytes();
-            for p in &self.nodes {
-                out.push(Action::Message {
-                    to: *p,
-                    srvid: self.push_srvid,
-                    data: data.clone(),
-                });
-            }
+            self.pushed += count;
+            // One message for all: the local daemon sends each connected
+            // node its own copy (the same REQ_MESSAGE a message per node
+            // gives; a node that takes no part has no push for the srvid
+            // and drops it).
+            out.push(Action::Message {
+                to: Pnn::BROADCAST_CONNECTED,
+                srvid: self.push_srvid,
+                data,
+            });
         }
         out.push(Action::Continue);
         Ok(())

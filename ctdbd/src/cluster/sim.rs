@@ -233,8 +233,6 @@ fn settings(pnn: usize, lock: bool, now: Time, seed: u64) -> Settings {
         rerecovery_timeout_ms: 5000,
         buffer_limit: 120,
         buffers_per_step: 2,
-        recdb_dir: None,
-        recdb_hash_size: 13,
         ban_period_s: 30,
         grace_period_ms: 120_000,
         seed,

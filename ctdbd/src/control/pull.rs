@@ -5,9 +5,10 @@
 //! RecBufferSizeLimit bytes; the control's reply, after the last of them,
 //! carries the number of records sent.
 //!
-//! The records stream from the database's worker in bounded batches (as a
-//! traverse's do) and are cut into buffers as they arrive, so a pull holds
-//! at most a few batches and one buffer, whatever the database's size.  A
+//! The database's worker walks the file and cuts the records straight into
+//! marshall buffers, streamed to the event loop as a traverse's batches
+//! are (at most a few at a time), so a pull holds a few buffers, whatever
+//! the database's size, and the loop only sends them.  A
 //! pull waits while its receiver has more than `PULL_BACKLOG` bytes not
 //! taken yet: a local client's unread output, or the bytes queued on the
 //! connection to the node.
@@ -19,10 +20,9 @@ use crate::db::Op;
 use crate::requests::Tag;
 use crate::transport::Origin;
 use crate::{log_err, log_info, log_warn};
-use ctdb_protocol::ltdb::{RecBuffer, RecData, REC_DATA_FIXED_LEN};
 use ctdb_protocol::packet::ReqMessage;
 use ctdb_protocol::types::PullDbExt;
-use ctdb_protocol::{ControlOpcode, DbId, Header, Layout, Operation, Packet, Pnn, Srvid};
+use ctdb_protocol::{ControlOpcode, DbId, Header, Operation, Packet, Pnn, Srvid};
 
 /// Unsent bytes a pull's local receiver may have before the pull waits.
 pub const PULL_BACKLOG: usize = 4 << 20;
@@ -42,18 +42,11 @@ pub struct ActivePull {
     srvid: Srvid,
     /// Where the control's reply goes, unless NOREPLY.
     reply_to: Option<ReplyTo>,
-    /// The worker's batches.
+    /// The worker's marshall buffers.
     stream: Stream,
-    /// Records not sent yet (one marshall buffer at most).
-    buffer: Vec<RecData>,
-    /// The encoded size of `buffer` as a marshall buffer.
-    buffer_bytes: usize,
     /// Records sent so far.
     sent: u32,
 }
-
-/// Size of a marshall buffer's fixed part (db_id, count).
-const REC_BUFFER_FIXED_LEN: usize = 8;
 
 fn db_pull(d: &mut Daemon, req: &Request) -> Outcome {
     let Ok(pull) = req.decode::<PullDbExt>() else {
@@ -76,7 +69,13 @@ fn db_pull(d: &mut Daemon, req: &Request) -> Outcome {
     }
     let (sink, stream) = stream_pair();
     let tag = d.requests.new_tag();
-    d.submit_tagged(tag, id, Op::Pull { sink });
+    let limit = (d.state.tunables.rec_buffer_size_limit as usize).max(1);
+    let op = Op::Pull {
+        sink,
+        db_id: pull.db_id,
+        limit,
+    };
+    d.submit_tagged(tag, id, op);
     let reply_to = (!req.noreply()).then(|| req.reply_to());
     d.pulls.insert(
         tag,
@@ -86,8 +85,6 @@ fn db_pull(d: &mut Daemon, req: &Request) -> Outcome {
             srvid: pull.srvid,
             reply_to,
             stream,
-            buffer: Vec::new(),
-            buffer_bytes: REC_BUFFER_FIXED_LEN,
             sent: 0,
         },
     );
@@ -105,7 +102,6 @@ impl Daemon {
     }
 
     fn pump_pull(&mut self, tag: Tag) {
-        let limit = (self.state.tunables.rec_buffer_size_limit as usize).max(1);
         loop {
             let Some(p) = self.pulls.get(&tag) else {
                 return;
@@ -120,13 +116,10 @@ impl Daemon {
             }
             match p.stream.try_next() {
                 None => return,
-                Some(Item::Batch(recs)) => {
-                    for (key, data) in recs {
-                        self.pull_add(tag, key, data, limit);
-                    }
-                }
+                Some(Item::Buffer(bytes, count)) => self.pull_send(tag, bytes, count),
+                // A pull's walk makes marshall buffers only.
+                Some(Item::Batch(_)) => {}
                 Some(Item::End(result)) => {
-                    self.pull_flush(tag);
                     let Some(p) = self.pulls.remove(&tag) else {
                         return;
                     };
@@ -146,46 +139,15 @@ impl Daemon {
         }
     }
 
-    /// Adds one record to a pull's buffer; a buffer that reached `limit`
-    /// bytes is sent.
-    fn pull_add(&mut self, tag: Tag, key: Vec<u8>, data: Vec<u8>, limit: usize) {
+    /// Sends one marshall buffer of a pull to its receiver.
+    fn pull_send(&mut self, tag: Tag, bytes: Vec<u8>, count: u32) {
         let Some(p) = self.pulls.get_mut(&tag) else {
             return;
         };
-        p.buffer_bytes += REC_DATA_FIXED_LEN + key.len() + data.len();
-        p.buffer.push(RecData {
-            reqid: 0,
-            key,
-            data,
-        });
-        if p.buffer_bytes >= limit {
-            self.pull_flush(tag);
-        }
-    }
-
-    /// Sends a pull's buffered records, if any, as one marshall buffer.
-    fn pull_flush(&mut self, tag: Tag) {
-        let Some(p) = self.pulls.get_mut(&tag) else {
-            return;
-        };
-        if p.buffer.is_empty() {
-            return;
-        }
-        let records = std::mem::take(&mut p.buffer);
-        p.buffer_bytes = REC_BUFFER_FIXED_LEN;
-        p.sent += records.len() as u32;
-        let (to, srvid) = (p.to, p.srvid);
-        let buf = RecBuffer {
-            db_id: p.db_id,
-            records,
-        };
-        log_info!(
-            "DB_PULL: {} records of db {} to node {}",
-            buf.records.len(),
-            buf.db_id,
-            to
-        );
-        self.send_message_to(to, srvid, buf.to_bytes());
+        p.sent += count;
+        let (to, srvid, db_id) = (p.to, p.srvid, p.db_id);
+        log_info!("DB_PULL: {} records of db {} to node {}", count, db_id, to);
+        self.send_message_to(to, srvid, bytes);
     }
 
     /// Sends a srvid message to node `to`: delivered here when it is this
@@ -193,8 +155,9 @@ impl Daemon {
     pub(crate) fn send_message_to(&mut self, to: Pnn, srvid: Srvid, data: Vec<u8>) {
         let me = Pnn(self.state.pnn);
         if to == me {
-            self.push_message(srvid.0, &data);
-            self.deliver_message(srvid.0, &data);
+            if let Some(data) = self.push_message(srvid.0, data) {
+                self.deliver_message(srvid.0, &data);
+            }
             return;
         }
         let h = Header {

@@ -5,14 +5,13 @@
 use super::{Outcome, Registry, Request};
 use crate::daemon::{Daemon, DbContinuation};
 use crate::db::{Op, PushState, Reply};
-use crate::ltdb;
 use crate::requests::Completion;
 use crate::stats::LockRecord;
 use crate::{log_err, log_info, log_notice, log_warn};
-use ctdb_protocol::ltdb::RecBuffer;
+use ctdb_protocol::ltdb::RecBufferRef;
 use ctdb_protocol::types::{PullDbExt, TransDb};
 use ctdb_protocol::wire::Reader;
-use ctdb_protocol::{ControlOpcode, Generation, Layout};
+use ctdb_protocol::{ControlOpcode, Generation};
 use std::sync::atomic::Ordering;
 
 /// Registers this concern's controls.
@@ -221,67 +220,35 @@ fn push_confirm(d: &mut Daemon, req: &Request) -> Outcome {
     d.db_op(req, id, Op::Barrier, after)
 }
 
-/// Why a DB_PUSH record buffer was refused.
-#[derive(Debug, PartialEq, Eq)]
-enum PushError {
-    /// The rec_buffer layout itself is broken.
-    Buffer,
-    /// A record is too short for its ltdb header.
-    Record,
-}
-
-/// One record of a push: key, ltdb header, value.
-type PushRecord = (Vec<u8>, ltdb::Header, Vec<u8>);
-
-/// A record buffer's records.
-fn push_records(data: &[u8]) -> Result<Vec<PushRecord>, PushError> {
-    let buf = RecBuffer::read(&mut Reader::new(data)).map_err(|_| PushError::Buffer)?;
-    buf.records
-        .iter()
-        .map(|rec| {
-            let (h, value) = rec.header().map_err(|_| PushError::Record)?;
-            Ok((rec.key.clone(), ltdb::Header::from(h), value.to_vec()))
-        })
-        .collect()
-}
-
 impl Daemon {
     /// A message to the srvid of a DB_PUSH_START: its record buffer goes to
-    /// the database side to be stored.
-    pub(crate) fn push_message(&mut self, srvid: u64, data: &[u8]) {
+    /// the database side to be stored. The data comes back when no push
+    /// waits for this srvid (the message is for clients, if any).
+    pub(crate) fn push_message(&mut self, srvid: u64, data: Vec<u8>) -> Option<Vec<u8>> {
         let Some(db) = self
             .dbs
             .iter_mut()
             .find(|d| d.push.as_ref().is_some_and(|ps| ps.srvid == srvid))
         else {
-            return;
+            return Some(data);
         };
         let db_id = db.id;
-        let Some(ps) = db.push.as_mut() else {
-            return;
-        };
+        let ps = db.push.as_mut()?;
         if ps.failed.load(Ordering::SeqCst) {
-            return;
+            return None;
         }
         let failed = ps.failed.clone();
-        let recs = match push_records(data) {
-            Ok(recs) => recs,
-            Err(e) => {
-                let what = match e {
-                    PushError::Buffer => "record buffer",
-                    PushError::Record => "ltdb record",
-                };
-                log_err!("bad {} in push for db 0x{:08x}", what, db_id);
+        // The records are checked and stored on the database's worker; the
+        // count is the buffer's own.
+        let n = match RecBufferRef::new(&data) {
+            Ok(b) => b.count,
+            Err(_) => {
+                log_err!("bad record buffer in push for db 0x{:08x}", db_id);
                 failed.store(true, Ordering::SeqCst);
-                return;
+                return None;
             }
         };
-        log_info!(
-            "starting push of {} records for dbid 0x{:08x}",
-            recs.len(),
-            db_id
-        );
-        let n = recs.len() as u32;
+        log_info!("starting push of {} records for dbid 0x{:08x}", n, db_id);
         let then: DbContinuation = Box::new(move |d: &mut Daemon, done| match done {
             Completion::Answered(Reply::Ok) => {
                 if let Some(ps) = d.db_mut(db_id).and_then(|db| db.push.as_mut()) {
@@ -293,10 +260,11 @@ impl Daemon {
         });
         let vnn_map = self.state.vnn_map.clone();
         let op = Op::PushBuffer {
-            recs,
+            buffer: data,
             vnn_map,
             failed,
         };
         self.submit(db_id, op, then, None);
+        None
     }
 }

@@ -354,6 +354,8 @@ impl Daemon {
                         self.traverse_record(to, reqid, key, data);
                     }
                 }
+                // Only a DB_PULL's walk makes marshall buffers.
+                Some(TraverseItem::Buffer(..)) => {}
                 Some(TraverseItem::End(result)) => {
                     let Some(w) = self.traverses.walks.remove(&tag) else {
                         return;

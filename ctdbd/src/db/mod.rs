@@ -113,6 +113,18 @@ pub struct PushState {
 }
 
 impl Op {
+    /// The name of a recovery operation (whose duration is logged at debug
+    /// level), `None` for the others.
+    pub fn recovery_step(&self) -> Option<&'static str> {
+        match self {
+            Op::TransactionStart => Some("transaction start"),
+            Op::Wipe => Some("wipe"),
+            Op::PushBuffer { .. } => Some("push buffer"),
+            Op::TransactionCommit => Some("transaction commit"),
+            _ => None,
+        }
+    }
+
     /// The key of a record call or record step (these queue per chain).
     pub fn record_key(&self) -> Option<&[u8]> {
         match self {
@@ -201,7 +213,11 @@ pub enum Op {
     },
     /// DB_PULL: every record in the file (header included, empty and
     /// foreign-dmaster ones too), streamed to `sink` as a traverse is.
-    Pull { sink: traverse::Sink },
+    Pull {
+        sink: traverse::Sink,
+        db_id: ctdb_protocol::DbId,
+        limit: usize,
+    },
     /// The persistent sequence number (0 when unset).
     GetSeqnum,
     /// UPDATE_RECORD (a TRANS3_COMMIT's part on each node): store (key,
@@ -226,11 +242,13 @@ pub enum Op {
         recs: Vec<(Vec<u8>, Header, Vec<u8>)>,
         vnn_map: Vec<ctdb_protocol::Pnn>,
     },
-    /// One DB_PUSH buffer: PushStore, except that nothing is stored once
-    /// `failed` is set (an earlier buffer failed) and a failed store sets
-    /// it, as Samba's push ignores everything after its first failure.
+    /// One DB_PUSH record buffer (its bytes as received, checked here):
+    /// PushStore of its records, except that nothing is stored once
+    /// `failed` is set (an earlier buffer failed) and a bad buffer or a
+    /// failed store sets it, as Samba's push ignores everything after its
+    /// first failure.
     PushBuffer {
-        recs: Vec<(Vec<u8>, Header, Vec<u8>)>,
+        buffer: Vec<u8>,
         vnn_map: Vec<ctdb_protocol::Pnn>,
         failed: std::sync::Arc<std::sync::atomic::AtomicBool>,
     },
@@ -481,7 +499,7 @@ impl Workers {
                 };
                 let why = format!("database 0x{id:08x} not open");
                 match refused {
-                    Op::Traverse { sink, .. } | Op::Pull { sink } => sink.fail(why, &self.wake),
+                    Op::Traverse { sink, .. } | Op::Pull { sink, .. } => sink.fail(why, &self.wake),
                     _ => {
                         let _ = self.done.send(Done::Op {
                             tag,

@@ -8,8 +8,10 @@ use super::{
     CALL_NULL_FUNC,
 };
 use crate::ltdb::{self, Header, Kind, NodeView};
+use crate::vacuum::QueueAction;
 use crate::vacuum::{self, DeleteQueue};
-use tdb_engine::{Tdb, TdbError};
+use ctdb_protocol::ltdb::RecBufferRef;
+use tdb_engine::{BatchRecord, Tdb, TdbError};
 
 /// An open database as its worker holds it.
 pub(super) struct OpenDb {
@@ -78,7 +80,7 @@ impl OpenDb {
                 });
             }
             // The worker walks traverses itself (traverse::Walk).
-            Op::Traverse { sink, .. } | Op::Pull { sink } => {
+            Op::Traverse { sink, .. } | Op::Pull { sink, .. } => {
                 sink.fail("traverse outside its walk".into(), wake);
                 return Outcome::Streamed;
             }
@@ -103,22 +105,15 @@ impl OpenDb {
                     Err(e) => terr("transaction start", e),
                 }
             }
-            Op::PushStore { recs, vnn_map } => push_store(t, q, kind, node, &recs, &vnn_map),
+            Op::PushStore { recs, vnn_map } => {
+                let pushed = recs.iter().map(Pushed::from_tuple).collect();
+                push_store(t, q, kind, node, pushed, &vnn_map)
+            }
             Op::PushBuffer {
-                recs,
+                buffer,
                 vnn_map,
                 failed,
-            } => {
-                use std::sync::atomic::Ordering;
-                if failed.load(Ordering::SeqCst) {
-                    return Outcome::Done(Reply::Failed("push failed earlier".into()));
-                }
-                let r = push_store(t, q, kind, node, &recs, &vnn_map);
-                if r != Reply::Ok {
-                    failed.store(true, Ordering::SeqCst);
-                }
-                r
-            }
+            } => push_once(t, q, kind, node, &buffer, &vnn_map, &failed),
             Op::Barrier => Reply::Ok,
             Op::ScheduleForDeletion { key, header } => {
                 if kind == Kind::Volatile {
@@ -184,7 +179,12 @@ impl OpenDb {
             }
             Op::TdbSeqnum => Reply::Seqnum(u64::from(t.get_seqnum() as u32)),
             Op::Wipe => match t.wipe_all() {
-                Ok(()) => Reply::Ok,
+                Ok(()) => {
+                    // As Samba's wipe: the records queued for the vacuumer
+                    // are gone too.
+                    q.clear();
+                    Reply::Ok
+                }
                 Err(e) => terr("wipe", e),
             },
             Op::TransactionCommit => match t.transaction_commit() {
@@ -272,35 +272,152 @@ fn persistent_store(
     }
 }
 
+/// One record of a push: its key, its header as sent and its value.
+struct Pushed<'a> {
+    key: &'a [u8],
+    header: Header,
+    data: &'a [u8],
+}
+
+impl<'a> Pushed<'a> {
+    /// A (key, header, value) record of PushStore.
+    fn from_tuple((key, header, data): &'a (Vec<u8>, Header, Vec<u8>)) -> Pushed<'a> {
+        Pushed {
+            key,
+            header: *header,
+            data,
+        }
+    }
+}
+
+/// PushBuffer: nothing once `failed` is set; a buffer that fails sets it.
+fn push_once(
+    t: &mut Tdb,
+    q: &mut DeleteQueue,
+    kind: Kind,
+    node: NodeView,
+    buffer: &[u8],
+    vnn_map: &[ctdb_protocol::Pnn],
+    failed: &std::sync::atomic::AtomicBool,
+) -> Reply {
+    use std::sync::atomic::Ordering;
+    if failed.load(Ordering::SeqCst) {
+        return Reply::Failed("push failed earlier".into());
+    }
+    let r = push_buffer(t, q, kind, node, buffer, vnn_map);
+    if r != Reply::Ok {
+        failed.store(true, Ordering::SeqCst);
+    }
+    r
+}
+
+/// A DB_PUSH record buffer: checked whole first (a bad buffer or record
+/// stores nothing and fails), then its records stored as `push_store`
+/// does.
+fn push_buffer(
+    t: &mut Tdb,
+    q: &mut DeleteQueue,
+    kind: Kind,
+    node: NodeView,
+    buffer: &[u8],
+    vnn_map: &[ctdb_protocol::Pnn],
+) -> Reply {
+    let Ok(records) = RecBufferRef::new(buffer) else {
+        return Reply::Failed("bad record buffer in push".into());
+    };
+    let mut pushed = Vec::with_capacity(records.count as usize);
+    for rec in records {
+        let Ok(rec) = rec else {
+            return Reply::Failed("bad record buffer in push".into());
+        };
+        match rec.header() {
+            Ok((h, data)) => pushed.push(Pushed {
+                key: rec.key,
+                header: Header::from(h),
+                data,
+            }),
+            Err(_) => return Reply::Failed("bad ltdb record in push".into()),
+        }
+    }
+    push_store(t, q, kind, node, pushed, vnn_map)
+}
+
+/// A record of a push that is kept: the record, its header as stored,
+/// and what the store means for the delete queue.
+struct Kept<'a> {
+    rec: Pushed<'a>,
+    stored: [u8; ltdb::HEADER_LEN],
+    action: QueueAction,
+}
+
 /// The records of a DB_PUSH buffer, stored as the daemon stores records
 /// (each with its own lmaster from the vnn map), read-only flags cleared.
+/// The records kept go to the file in batches (`Tdb::store_batch`, the
+/// same result as one store each); a record deleted ends the batch before
+/// it, so the order of the stores is kept.
 fn push_store(
     t: &mut Tdb,
     q: &mut DeleteQueue,
     kind: Kind,
     node: NodeView,
-    recs: &[(Vec<u8>, Header, Vec<u8>)],
+    recs: Vec<Pushed<'_>>,
     vnn_map: &[ctdb_protocol::Pnn],
 ) -> Reply {
-    for (key, header, data) in recs {
-        let mut h = *header;
-        h.flags &= !ltdb::REC_RO_FLAGS;
-        let view = NodeView {
-            lmaster: crate::call::lmaster(vnn_map, key).map_or(node.lmaster, |p| p.0),
-            ..node
+    let mut kept: Vec<Kept> = Vec::with_capacity(recs.len());
+    for mut rec in recs {
+        rec.header.flags &= !ltdb::REC_RO_FLAGS;
+        // The lmaster only matters for an empty record (and costs a hash).
+        let lmaster = match rec.data.is_empty() {
+            true => crate::call::lmaster(vnn_map, rec.key).map_or(node.lmaster, |p| p.0),
+            false => node.lmaster,
         };
-        // Samba's store deletes an empty record it does not keep, and a
-        // record that is not there makes that delete, and the push, fail.
-        let absent = kind == Kind::Volatile && data.is_empty() && !t.exists(key);
-        match ltdb::store(t, kind, view, key, &mut h, data) {
-            Ok(vacuum::QueueAction::Leave) if absent => {
-                return Reply::Failed("Unable to store record".into())
+        let view = NodeView { lmaster, ..node };
+        match ltdb::store_rule(kind, view, &mut rec.header, rec.data.is_empty()) {
+            ltdb::StoreRule::Keep(action) => kept.push(Kept {
+                stored: rec.header.encode(),
+                rec,
+                action,
+            }),
+            ltdb::StoreRule::Delete => {
+                if let Err(e) = store_kept(t, q, &mut kept) {
+                    return terr("push store", e);
+                }
+                // Samba's store deletes an empty record it does not keep,
+                // and a record that is not there makes that delete, and the
+                // push, fail.
+                if !t.exists(rec.key) {
+                    return Reply::Failed("Unable to store record".into());
+                }
+                if let Err(e) = t.delete(rec.key) {
+                    return terr("push store", e);
+                }
             }
-            Ok(a) => q.apply(key, &h, a),
-            Err(e) => return terr("push store", e),
         }
     }
-    Reply::Ok
+    match store_kept(t, q, &mut kept) {
+        Ok(()) => Reply::Ok,
+        Err(e) => terr("push store", e),
+    }
+}
+
+/// Stores the records in `kept` in one batch, tells the delete queue, and
+/// empties `kept`.
+fn store_kept(t: &mut Tdb, q: &mut DeleteQueue, kept: &mut Vec<Kept<'_>>) -> Result<(), TdbError> {
+    if kept.is_empty() {
+        return Ok(());
+    }
+    let batch: Vec<BatchRecord> = kept
+        .iter()
+        .map(|k| BatchRecord {
+            key: k.rec.key,
+            parts: [&k.stored, k.rec.data],
+        })
+        .collect();
+    t.store_batch(&batch)?;
+    for k in kept.drain(..) {
+        q.apply(k.rec.key, &k.rec.header, k.action);
+    }
+    Ok(())
 }
 
 /// Runs `f` with the chain of `key` locked (tried only, with `ChainLock::Try`:

@@ -55,6 +55,7 @@ fn traverse_all(tx: &Workers, id: u32, with_empty: bool) -> Result<Vec<traverse:
                 return Ok(recs);
             }
             Ok(traverse::Item::End(Err(e))) => return Err(e),
+            Ok(traverse::Item::Buffer(..)) => panic!("a traverse sends batches"),
             Err(e) => panic!("traverse stream: {e}"),
         }
     }
@@ -645,6 +646,7 @@ fn traverse_streams_in_bounded_batches() {
                 got.extend(b);
             }
             traverse::Item::End(r) => break r.unwrap(),
+            traverse::Item::Buffer(..) => panic!("a traverse sends batches"),
         }
     };
     assert_eq!(count as usize, n);
@@ -932,6 +934,7 @@ fn traverse_waits_for_busy_chain(mutexes: bool) {
         match stream.0.recv_timeout(Duration::from_secs(10)).unwrap() {
             traverse::Item::Batch(b) => got.extend(b),
             traverse::Item::End(r) => break r.unwrap(),
+            traverse::Item::Buffer(..) => panic!("a traverse sends batches"),
         }
     };
     assert!(

@@ -12,6 +12,8 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
 
 use super::Wake;
 use crate::ltdb::{self, Header, Kind, NodeView};
+use ctdb_protocol::ltdb::RecBufferWriter;
+use ctdb_protocol::DbId;
 use tdb_engine::Tdb;
 
 /// Batches a traverse may have queued for the event loop before it waits.
@@ -30,6 +32,9 @@ pub type Record = (Vec<u8>, Vec<u8>);
 pub enum Item {
     /// The next records, in traverse order.
     Batch(Vec<Record>),
+    /// A DB_PULL's next records as one marshall buffer (`ctdb_rec_buffer`
+    /// bytes) and how many records it holds.
+    Buffer(Vec<u8>, u32),
     /// The walk is over: the number of records sent, or why it failed.
     End(Result<u32, String>),
 }
@@ -104,8 +109,9 @@ pub(super) enum Offer {
 pub(super) struct Walk {
     sink: Sink,
     with_empty: bool,
-    /// Every record is reported (DB_PULL), whatever `wanted` says.
-    every: bool,
+    /// A DB_PULL: every record is reported, whatever `wanted` says, in
+    /// marshall buffers of this database cut after about this many bytes.
+    pull: Option<(DbId, usize)>,
     /// The first chain not walked yet.
     next_chain: u32,
     /// Records sent or ready to send.
@@ -127,7 +133,7 @@ impl Walk {
         Walk {
             sink,
             with_empty,
-            every: false,
+            pull: None,
             next_chain: 0,
             count: 0,
             ready: None,
@@ -138,10 +144,11 @@ impl Walk {
     }
 
     /// A walk from the first chain that reports every record in the file,
-    /// header included, whoever its dmaster and whether empty or not.
-    pub fn every_record(sink: Sink) -> Walk {
+    /// header included, whoever its dmaster and whether empty or not, in
+    /// marshall buffers for `db_id` of about `limit` bytes (DB_PULL).
+    pub fn every_record(sink: Sink, db_id: DbId, limit: usize) -> Walk {
         Walk {
-            every: true,
+            pull: Some((db_id, limit.max(1))),
             ..Walk::new(sink, true)
         }
     }
@@ -178,16 +185,65 @@ impl Walk {
         if self.ready.is_some() || self.finished || self.busy.is_some() {
             return;
         }
-        let block = std::mem::take(&mut self.block);
-        let mut batch: Vec<Record> = Vec::new();
-        let mut bytes = 0;
-        let with_empty = self.with_empty;
-        let every = self.every;
-        let hash_size = t.hash_size();
-        while self.next_chain < hash_size {
-            if batch.len() >= BATCH_RECORDS || bytes >= BATCH_BYTES {
-                break;
+        let item = match self.pull {
+            Some((db_id, limit)) => {
+                let mut w = RecBufferWriter::new(db_id);
+                let end = self.walk_chains(
+                    t,
+                    |w: &mut RecBufferWriter, k, v| {
+                        w.push(0, k, &[v]);
+                        w.len() >= limit
+                    },
+                    &mut w,
+                );
+                end.map(|()| (w.count(), Item::Buffer(w.finish(), 0)))
             }
+            None => {
+                let (with_empty, mut bytes) = (self.with_empty, 0);
+                let mut batch: Vec<Record> = Vec::new();
+                let end = self.walk_chains(
+                    t,
+                    |b: &mut Vec<Record>, k, v| {
+                        if wanted(kind, node, with_empty, v) {
+                            bytes += k.len() + v.len();
+                            b.push((k.to_vec(), v.to_vec()));
+                        }
+                        b.len() >= BATCH_RECORDS || bytes >= BATCH_BYTES
+                    },
+                    &mut batch,
+                );
+                end.map(|()| (batch.len() as u32, Item::Batch(batch)))
+            }
+        };
+        match item {
+            Err(why) => self.ready = Some(Item::End(Err(why))),
+            Ok((0, _)) if self.busy.is_some() => {}
+            Ok((0, _)) => self.ready = Some(Item::End(Ok(self.count))),
+            Ok((n, Item::Buffer(bytes, _))) => {
+                self.count += n;
+                self.ready = Some(Item::Buffer(bytes, n));
+            }
+            Ok((n, item)) => {
+                self.count += n;
+                self.ready = Some(item);
+            }
+        }
+    }
+
+    /// Walks whole chains from where the last step stopped, giving each
+    /// record to `take` (with `into`) until it says the batch is full or
+    /// the database ends. A chain someone else holds stops the walk there
+    /// (`busy_chain`), unless chain_freed said to wait for it.
+    fn walk_chains<B>(
+        &mut self,
+        t: &mut Tdb,
+        mut take: impl FnMut(&mut B, &[u8], &[u8]) -> bool,
+        into: &mut B,
+    ) -> Result<(), String> {
+        let block = std::mem::take(&mut self.block);
+        let hash_size = t.hash_size();
+        let mut full = false;
+        while self.next_chain < hash_size && !full {
             let chain = t.first_used_chain(self.next_chain);
             if chain >= hash_size {
                 self.next_chain = hash_size;
@@ -201,38 +257,21 @@ impl Walk {
                         self.busy = Some(chain);
                         break;
                     }
-                    Err(e) => {
-                        self.ready = Some(Item::End(Err(format!("traverse: {}", e.message()))));
-                        return;
-                    }
+                    Err(e) => return Err(format!("traverse: {}", e.message())),
                 }
             }
             let mut cb = |_: &mut Tdb, k: &[u8], v: &[u8]| {
-                if every || wanted(kind, node, with_empty, v) {
-                    bytes += k.len() + v.len();
-                    batch.push((k.to_vec(), v.to_vec()));
-                }
+                full |= take(into, k, v);
                 false
             };
             let walked = t.traverse_chain(chain, &mut cb);
             if !block {
                 let _ = t.unlock_list(chain as i32, libc::F_RDLCK);
             }
-            if let Err(e) = walked {
-                self.ready = Some(Item::End(Err(format!("traverse: {}", e.message()))));
-                return;
-            }
+            walked.map_err(|e| format!("traverse: {}", e.message()))?;
             self.next_chain = chain + 1;
         }
-        if self.busy.is_some() && batch.is_empty() {
-            return;
-        }
-        self.count += batch.len() as u32;
-        self.ready = Some(if batch.is_empty() {
-            Item::End(Ok(self.count))
-        } else {
-            Item::Batch(batch)
-        });
+        Ok(())
     }
 
     /// Hands the waiting item to the stream if it has room.

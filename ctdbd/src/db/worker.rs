@@ -273,7 +273,7 @@ impl Worker {
     fn fail(&self, tag: u64, op: Op) {
         let why = format!("database 0x{:08x} not open", self.id);
         match op {
-            Op::Traverse { sink, .. } | Op::Pull { sink } => sink.fail(why, &self.wake),
+            Op::Traverse { sink, .. } | Op::Pull { sink, .. } => sink.fail(why, &self.wake),
             _ => self.report(Done::Op {
                 tag,
                 reply: Reply::Failed(why),
@@ -298,8 +298,8 @@ impl Worker {
             self.walks.push(Walk::new(sink, with_empty));
             return;
         }
-        if let Op::Pull { sink } = op {
-            self.walks.push(Walk::every_record(sink));
+        if let Op::Pull { sink, db_id, limit } = op {
+            self.walks.push(Walk::every_record(sink, db_id, limit));
             return;
         }
         if let Op::Close = op {
@@ -332,7 +332,19 @@ impl Worker {
         };
         let retry = op.record_key().map(|_| op.clone());
         let (id, node, wake) = (self.id, self.node, self.wake.clone());
+        let timed = op
+            .recovery_step()
+            .map(|what| (what, std::time::Instant::now(), thread_cpu()));
         let run = guarded(|| db.run(id, node, op, lock, &wake));
+        if let Some((what, since, cpu)) = timed {
+            crate::log_debug!(
+                "db 0x{:08x}: {} took {} us ({} us on the cpu)",
+                id,
+                what,
+                since.elapsed().as_micros(),
+                thread_cpu().saturating_sub(cpu).as_micros()
+            );
+        }
         match run {
             Ok(Outcome::Done(reply)) => self.report(Done::Op { tag, reply }),
             Ok(Outcome::Streamed) => {}
@@ -415,6 +427,14 @@ impl Worker {
             return;
         }
     }
+}
+
+/// The cpu time this thread has used (zero when the clock cannot be read).
+fn thread_cpu() -> std::time::Duration {
+    use nix::time::{clock_gettime, ClockId};
+    clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID)
+        .map(std::time::Duration::from)
+        .unwrap_or_default()
 }
 
 /// Runs `f`, turning a panic into its message.
