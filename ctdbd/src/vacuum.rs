@@ -244,6 +244,19 @@ pub fn delete_confirmed(t: &mut Tdb, recs: Vec<(Vec<u8>, Header)>, view: ViewOf,
     }
 }
 
+impl Counts {
+    /// Logs the delete list's counts at INFO, as Samba does.
+    pub fn log_delete_list(&self, name: &str) {
+        crate::log_info!(
+            "vacuum delete list of db[{}]: deleted[{}] skipped[{}] error[{}]",
+            name,
+            self.list_deleted,
+            self.list_skipped,
+            self.list_error
+        );
+    }
+}
+
 /// Counters of one run, logged at INFO as Samba does.
 #[derive(Default, Debug, PartialEq, Eq)]
 pub struct Counts {
@@ -379,13 +392,7 @@ pub fn run(
         );
     }
     if c.to_delete_list > 0 {
-        crate::log_info!(
-            "vacuum delete list of db[{}]: deleted[{}] skipped[{}] error[{}]",
-            name,
-            c.list_deleted,
-            c.list_skipped,
-            c.list_error
-        );
+        c.log_delete_list(name);
     }
     let free = t.freelist_size().map_err(|e| {
         RunError::Tdb(format!(

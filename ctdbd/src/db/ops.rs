@@ -160,13 +160,7 @@ impl OpenDb {
                 let view = view_of(node.pnn, &vnn_map);
                 let mut c = vacuum::Counts::default();
                 vacuum::delete_confirmed(t, recs, &view, &mut c);
-                crate::log_info!(
-                    "vacuum delete list of db[{}]: deleted[{}] skipped[{}] error[{}]",
-                    name,
-                    c.list_deleted,
-                    c.list_skipped,
-                    c.list_error
-                );
+                c.log_delete_list(&name);
                 Reply::Ok
             }
             Op::EnableSeqnum => {
