@@ -23,7 +23,9 @@
 #    (timed: "pinned" when it took over 1.5 s), while node 1's read back
 #    from node 2 (not sticky there) does not; the daemons' log lines about
 #    it are compared.
-# Each step's output must be identical between the two clusters.
+# Each step's output must be identical between the two clusters.  Then the
+# same on mixed clusters (READONLY_MIXED, default "debian,OURS,debian
+# OURS,debian,OURS": node kinds by pnn), each compared with Debian's.
 #
 # Environment: CTDBD_BIN (our daemon, default the release build in
 # OURS_LIBDIR or target/release), DEBIAN_CTDBD (default /usr/sbin/ctdbd),
@@ -178,32 +180,44 @@ fi
 run_steps debian "$RUN/debian" 127.0.19.11 || finish
 run_steps "$OURS" "$RUN/ours" 127.0.19.1 || finish
 
-i=0
-for s in "${STEPS[@]}"; do
-	i=$((i + 1))
-	name="step $i: node ${s%% *}: ${s#* }"
-	if d=$(diff "$RUN/debian/out/$i.step" "$RUN/ours/out/$i.step"); then
-		pass "$name"
-	else
-		fail "$name" "$d"
-	fi
+# compare LABEL DIR: DIR's outputs against Debian's cluster.
+compare() {
+	local label=$1 dir=$2 i=0 s k f name d
+	for s in "${STEPS[@]}"; do
+		i=$((i + 1))
+		name="$label: step $i: node ${s%% *}: ${s#* }"
+		if d=$(diff "$RUN/debian/out/$i.step" "$dir/out/$i.step"); then
+			pass "$name"
+		else
+			fail "$name" "$d"
+		fi
+		for k in 0 1 2; do
+			if d=$(diff "$RUN/debian/out/$i.cattdb.$k" "$dir/out/$i.cattdb.$k"); then
+				pass "$name: cattdb on node $k"
+			else
+				fail "$name: cattdb on node $k" "$d"
+			fi
+		done
+	done
 	for k in 0 1 2; do
-		if d=$(diff "$RUN/debian/out/$i.cattdb.$k" "$RUN/ours/out/$i.cattdb.$k"); then
-			pass "$name: cattdb on node $k"
-		else
-			fail "$name: cattdb on node $k" "$d"
-		fi
+		for f in statistics dbstatistics; do
+			if d=$(diff "$RUN/debian/out/$f.$k" "$dir/out/$f.$k"); then
+				pass "$label: $f on node $k"
+			else
+				fail "$label: $f on node $k" "$d"
+			fi
+		done
 	done
-done
-for k in 0 1 2; do
-	for f in statistics dbstatistics; do
-		if d=$(diff "$RUN/debian/out/$f.$k" "$RUN/ours/out/$f.$k"); then
-			pass "$f on node $k"
-		else
-			fail "$f on node $k" "$d"
-		fi
-	done
-done
+	if d=$(diff "$RUN/debian/out/sticky" "$dir/out/sticky"); then
+		pass "$label: sticky record pinned down after it returns"
+	else
+		fail "$label: sticky record pinned down after it returns" "$d
+debian: $(cat "$RUN/debian/out/sticky.times")
+$label: $(cat "$dir/out/sticky.times")"
+	fi
+}
+
+compare ours "$RUN/ours"
 # The read-only scenario did delegate and revoke (not only agree).
 if grep -q "total_ro_revokes *[1-9]" "$RUN/ours/out/statistics.1" &&
 	grep -q "total_ro_delegations *[1-9]" "$RUN/ours/out/statistics.1"; then
@@ -211,16 +225,17 @@ if grep -q "total_ro_revokes *[1-9]" "$RUN/ours/out/statistics.1" &&
 else
 	fail "ours: node 1 delegated and revoked" "$(cat "$RUN/ours/out/statistics.1")"
 fi
-if d=$(diff "$RUN/debian/out/sticky" "$RUN/ours/out/sticky"); then
-	pass "sticky record pinned down after it returns"
-else
-	fail "sticky record pinned down after it returns" "$d
-debian: $(cat "$RUN/debian/out/sticky.times")
-ours: $(cat "$RUN/ours/out/sticky.times")"
-fi
 if grep -q "node 2 read: pinned" "$RUN/ours/out/sticky"; then
 	pass "ours: the pinned record made node 2 wait"
 else
 	fail "ours: the pinned record made node 2 wait" "$(cat "$RUN/ours/out/sticky")"
 fi
+# Mixed clusters: the same steps with our daemon on some nodes and
+# Debian's on the others, compared with Debian's cluster.
+m=0
+for spec in ${READONLY_MIXED-debian,OURS,debian OURS,debian,OURS}; do
+	m=$((m + 1))
+	run_steps "${spec//OURS/$OURS}" "$RUN/mixed$m" 127.0.19.1 || continue
+	compare "mixed ${spec//OURS/ours}" "$RUN/mixed$m"
+done
 finish
