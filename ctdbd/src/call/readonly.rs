@@ -184,8 +184,7 @@ impl Daemon {
     }
 
     /// The revoke of `record` ended: counted when it succeeded; the calls
-    /// that wanted to write run now, the readers (and everyone after a
-    /// failure) after READER_GRACE.
+    /// that waited run again.
     fn end_revoke(&mut self, record: &(u32, Vec<u8>), ok: bool) {
         let Some(rev) = self.calls.revokes.remove(record) else {
             return;
@@ -196,10 +195,33 @@ impl Daemon {
                 db.stats.ro_revokes += 1;
             }
         }
-        let (later, now): (Vec<Waiting>, Vec<Waiting>) = rev
-            .waiting
-            .into_iter()
-            .partition(|w| !ok || w.wants_readonly());
+        self.release_waiting(rev.waiting, ok);
+    }
+
+    /// A recovery pushed database `db_id` (DB_PUSH_CONFIRM): its revokes
+    /// are dropped, as Samba kills its revoke children then (the records
+    /// came back without read-only flags); their calls run again as after
+    /// a revoke.
+    pub(crate) fn drop_revokes(&mut self, db_id: u32) {
+        let records: Vec<(u32, Vec<u8>)> = self
+            .calls
+            .revokes
+            .keys()
+            .filter(|(db, _)| *db == db_id)
+            .cloned()
+            .collect();
+        for record in records {
+            if let Some(rev) = self.calls.revokes.remove(&record) {
+                self.release_waiting(rev.waiting, true);
+            }
+        }
+    }
+
+    /// Calls that waited for a revoke run again: those that want to write
+    /// now, the readers (and everyone after a failure) after READER_GRACE.
+    fn release_waiting(&mut self, waiting: Vec<Waiting>, ok: bool) {
+        let (later, now): (Vec<Waiting>, Vec<Waiting>) =
+            waiting.into_iter().partition(|w| !ok || w.wants_readonly());
         for w in now {
             self.rerun(w);
         }
@@ -213,7 +235,10 @@ impl Daemon {
         }
     }
 
-    /// Runs a call that waited again from its start.
+    /// Runs a call that waited again from its start; a local client's
+    /// call looks again a second later while its database is frozen or
+    /// recovery is active (a node's call is held for the thaw by
+    /// `node_call`).
     pub(super) fn rerun(&mut self, w: Waiting) {
         match w {
             Waiting::Client(p) => {
@@ -222,6 +247,13 @@ impl Daemon {
                         self.stats.pending_calls = self.stats.pending_calls.saturating_sub(1);
                         return;
                     }
+                }
+                let frozen = self.find_db(p.call.db_id.0).is_some_and(|d| d.frozen);
+                if frozen || self.state.recmode != ctdb_protocol::types::RECOVERY_NORMAL {
+                    let w = Waiting::Client(p);
+                    let then: DbContinuation = Box::new(move |d: &mut Daemon, _| d.rerun(w));
+                    self.track(then, Some(ORPHAN_RETRY));
+                    return;
                 }
                 if self.calls_routed() {
                     self.issue_call(p);

@@ -265,6 +265,10 @@ pub enum Op {
     /// SET_DB_READONLY: open (creating) the read-only tracking database
     /// `<path>.RO` next to the database.
     OpenTracking { path: PathBuf, hash_size: u32 },
+    /// DB_PUSH_CONFIRM of a read-only database: wipe the tracking database
+    /// (closed, so that read-only calls are no longer delegated, when the
+    /// wipe fails); always Ok.
+    WipeTracking,
     /// Closes the database; the worker then fails everything until stopped.
     Close,
     /// ENABLE_SEQNUM: the daemon's handle bumps the tdb sequence number on

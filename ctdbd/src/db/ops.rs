@@ -202,10 +202,24 @@ impl OpenDb {
                 Reply::Ok
             }
             Op::OpenTracking { path, hash_size } => self.open_tracking(&path, hash_size),
+            Op::WipeTracking => self.wipe_tracking(),
             Op::Close => Reply::Failed("close handled by the worker".into()),
             #[cfg(test)]
             Op::Panic => panic!("test-only panic in database work"),
         })
+    }
+
+    /// DB_PUSH_CONFIRM of a read-only database: the tracking database is
+    /// wiped, or closed when that fails.
+    fn wipe_tracking(&mut self) -> Reply {
+        if let Some(tr) = self.tracking.as_deref_mut() {
+            if tr.wipe_all().is_err() {
+                if let Some(tr) = self.tracking.take() {
+                    let _ = tr.close();
+                }
+            }
+        }
+        Reply::Ok
     }
 
     /// SET_DB_READONLY: opens (creating) the tracking database once.
