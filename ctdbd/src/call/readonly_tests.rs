@@ -311,3 +311,68 @@ fn a_sticky_record_is_pinned_when_it_returns() {
     assert_eq!(d.sticky_state(db_id(), &key), Some((None, 0)));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// The dmaster's own client writes a record delegated to node 2: the revoke
+/// runs first; a node that refuses the UPDATE_RECORD undoes it, and the
+/// client's call, run again after the grace, revokes again; once node 2
+/// answers, the call runs here and the client gets its answer.
+#[test]
+fn a_local_write_revokes_and_a_refused_revoke_is_tried_again() {
+    let (mut d, dir) = daemon("ro-local", 1);
+    set_db_flag(&mut d, ControlOpcode::SetDbReadonly);
+    let (c, _s) = connected(&mut d, &dir);
+    let key = key_of(1);
+    let mine = LtdbHeader {
+        rsn: 10,
+        dmaster: 1,
+        flags: REC_FLAG_MIGRATED_WITH_DATA,
+        ..Default::default()
+    };
+    seed(&mut d, &key, mine, b"v");
+    readonly_fetch(&mut d, 2, 7, &key);
+    let update_to_2 = |sent: &Sent| -> u32 {
+        let [(to, h, Packet::ReqControl(r))] = &sent[..] else {
+            panic!("{sent:?}")
+        };
+        assert_eq!(
+            (*to, r.opcode),
+            (Origin::Node(Pnn(2)), ControlOpcode::UpdateRecord)
+        );
+        h.reqid
+    };
+    let answer = |d: &mut Daemon, reqid: u32, status: i32| {
+        let h = node_hdr(Operation::ReplyControl, 2, 1, reqid);
+        let r = ReplyControl {
+            status,
+            data: Vec::new(),
+            errmsg: None,
+        };
+        d.packet(Origin::Node(Pnn(2)), &Packet::ReplyControl(r).encode(h))
+            .unwrap();
+        settle_timers(d)
+    };
+    d.packet(c, &client_call(&key, CALL_FETCH_FUNC, 5)).unwrap();
+    let reqid = update_to_2(&settle(&mut d));
+    let (sent, timers) = answer(&mut d, reqid, -1);
+    assert!(sent.is_empty(), "{sent:?}");
+    let (s, _) = stored(&mut d, &key).unwrap();
+    assert_eq!(
+        s.flags,
+        REC_FLAG_MIGRATED_WITH_DATA | REC_RO_HAVE_DELEGATIONS
+    );
+    assert_eq!(d.stats.total_ro_revokes, 0);
+    for t in timers {
+        d.expire(t);
+    }
+    let reqid = update_to_2(&settle(&mut d));
+    let (sent, _) = answer(&mut d, reqid, 0);
+    let [(to, h, Packet::ReplyCall(r))] = &sent[..] else {
+        panic!("{sent:?}")
+    };
+    assert_eq!((*to, h.reqid, &r.data[..]), (c, 5, &b"v"[..]));
+    let (s, _) = stored(&mut d, &key).unwrap();
+    assert_eq!((s.dmaster, s.flags), (1, REC_FLAG_MIGRATED_WITH_DATA));
+    assert_eq!(d.stats.total_ro_revokes, 1);
+    assert_eq!(d.stats.pending_calls, 0);
+    std::fs::remove_dir_all(dir).unwrap();
+}
