@@ -144,6 +144,8 @@ pub struct Calls {
     revokes: HashMap<(u32, Vec<u8>), readonly::Revoking>,
     /// (db_id, key) → this node's sticky records.
     sticky: HashMap<(u32, Vec<u8>), sticky::StickyRecord>,
+    /// (db_id, key) → the count last logged for a key of the hot-key table.
+    hot_logged: HashMap<(u32, Vec<u8>), u32>,
 }
 
 impl Default for Calls {
@@ -157,6 +159,7 @@ impl Default for Calls {
             held: HashMap::new(),
             revokes: HashMap::new(),
             sticky: HashMap::new(),
+            hot_logged: HashMap::new(),
         }
     }
 }
@@ -780,9 +783,11 @@ impl Daemon {
     fn hot_key(&mut self, db_id: u32, key: &[u8]) {
         let count = self.calls.count_migration(db_id, key, Instant::now());
         let count = count.min(i32::MAX as u64) as u32;
-        let Some(d) = self.db_mut(db_id) else {
+        let record = (db_id, key.to_vec());
+        let Some(d) = self.dbs.iter_mut().find(|d| d.id == db_id) else {
             return;
         };
+        let before = d.stats.hot_keys.iter().find(|(_, k)| k == key).map(|e| e.0);
         if update_hot_keys(&mut d.stats.hot_keys, key, count) {
             log_notice!(
                 "Added hot key database={} key={} count={}",
@@ -790,6 +795,25 @@ impl Daemon {
                 hex(key),
                 count
             );
+            let table = &d.stats.hot_keys;
+            let logged = &mut self.calls.hot_logged;
+            logged.retain(|(db, k), _| *db != db_id || table.iter().any(|(_, t)| t == k));
+            logged.insert(record, count);
+            return;
+        }
+        let Some(before) = before.filter(|b| count > *b) else {
+            return;
+        };
+        // A raised count is logged when it doubled since last logged.
+        let last = self.calls.hot_logged.entry(record).or_insert(before);
+        if count >= last.saturating_mul(2) {
+            log_notice!(
+                "Updated hot key database={} key={} count={}",
+                d.name,
+                hex(key),
+                count
+            );
+            *last = count;
         }
     }
 
