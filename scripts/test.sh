@@ -21,8 +21,10 @@ BUILT=${BUILT:-target/release}
 SUITES="compat-tests/run.sh compat-tests/samba/run.sh compat-tests/ctdb/run.sh compat-tests/ctdb/nodelink.sh compat-tests/ctdb/recserver.sh compat-tests/ctdb/migration.sh"
 # libctdb (the ctdb_* C API) against our ctdbd and Debian's, 1 and 3 nodes.
 SUITES="$SUITES compat-tests/libctdb/run.sh"
-# Read-only delegations and sticky records, 3 nodes of Debian's and of ours.
+# Read-only delegations and sticky records, 3 nodes of Debian's and of ours
+# (and two mixed clusters, left out with CLUSTER_SUITE=0).
 SUITES="$SUITES compat-tests/ctdb/readonly.sh"
+[ "${CLUSTER_SUITE:-1}" = 0 ] && export READONLY_MIXED=""
 [ "${CLUSTER_SUITE:-1}" = 0 ] || SUITES="$SUITES compat-tests/ctdb/cluster.sh"
 # Persistent commits, g_lock and traverses on 3 nodes (without its kill loop).
 [ "${CLUSTER_SUITE:-1}" = 0 ] || SUITES="$SUITES compat-tests/ctdb/cluster-persistent.sh"
