@@ -142,6 +142,8 @@ pub struct Calls {
     held: HashMap<u32, Vec<(Pnn, Vec<u8>)>>,
     /// (db_id, key) → the revoke of the record's read-only delegations.
     revokes: HashMap<(u32, Vec<u8>), readonly::Revoking>,
+    /// The id of the last revoke started.
+    revoke_ids: u64,
     /// (db_id, key) → this node's sticky records.
     sticky: HashMap<(u32, Vec<u8>), sticky::StickyRecord>,
     /// (db_id, key) → the count last logged for a key of the hot-key table.
@@ -158,6 +160,7 @@ impl Default for Calls {
             migrations: HashMap::new(),
             held: HashMap::new(),
             revokes: HashMap::new(),
+            revoke_ids: 0,
             sticky: HashMap::new(),
             hot_logged: HashMap::new(),
         }

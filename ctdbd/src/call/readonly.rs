@@ -50,6 +50,8 @@ impl Waiting {
 /// One record's revoke in flight.
 #[derive(Debug)]
 pub(super) struct Revoking {
+    /// Tells this revoke's answers from those of an earlier, dropped one.
+    id: u64,
     /// UPDATE_RECORD answers still to come.
     outstanding: usize,
     /// A node refused or did not answer.
@@ -111,9 +113,12 @@ impl Daemon {
             record.0,
             r.nodes
         );
+        self.calls.revoke_ids += 1;
+        let id = self.calls.revoke_ids;
         self.calls.revokes.insert(
             record.clone(),
             Revoking {
+                id,
                 outstanding: r.nodes.len(),
                 failed: false,
                 sent_rsn: r.header.rsn,
@@ -127,7 +132,7 @@ impl Daemon {
             let rec = record.clone();
             let then: DbContinuation = Box::new(move |d: &mut Daemon, done| {
                 let ok = matches!(done, Completion::Answered(Reply::Control { status: 0, .. }));
-                d.revoke_answered(rec, pnn, ok);
+                d.revoke_answered(rec, id, pnn, ok);
             });
             self.send_node_control(
                 Pnn(pnn),
@@ -139,8 +144,8 @@ impl Daemon {
     }
 
     /// One delegated node answered the revoke's UPDATE_RECORD.
-    fn revoke_answered(&mut self, record: (u32, Vec<u8>), pnn: u32, ok: bool) {
-        let Some(rev) = self.calls.revokes.get_mut(&record) else {
+    fn revoke_answered(&mut self, record: (u32, Vec<u8>), id: u64, pnn: u32, ok: bool) {
+        let Some(rev) = self.calls.revokes.get_mut(&record).filter(|r| r.id == id) else {
             return;
         };
         if !ok {

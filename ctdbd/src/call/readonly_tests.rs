@@ -376,3 +376,47 @@ fn a_local_write_revokes_and_a_refused_revoke_is_tried_again() {
     assert_eq!(d.stats.pending_calls, 0);
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// A recovery during a revoke: the pushed record has no read-only flags,
+/// DB_PUSH_CONFIRM wipes the tracking database and drops the revoke; the
+/// write that waited runs at once and migrates the record.
+#[test]
+fn a_recovery_push_drops_the_revoke_and_the_writer_goes_on() {
+    let (mut d, dir) = daemon("ro-recovery", 1);
+    set_db_flag(&mut d, ControlOpcode::SetDbReadonly);
+    let key = key_of(1);
+    let mine = LtdbHeader {
+        rsn: 10,
+        dmaster: 1,
+        flags: REC_FLAG_MIGRATED_WITH_DATA,
+        ..Default::default()
+    };
+    seed(&mut d, &key, mine, b"v");
+    readonly_fetch(&mut d, 2, 7, &key);
+    let pkt = node_call_pkt(0, 1, 9, &key, CALL_FLAG_IMMEDIATE_MIGRATION, CALL_NULL_FUNC);
+    d.packet(Origin::Node(Pnn(0)), &pkt).unwrap();
+    let sent = settle(&mut d);
+    assert!(
+        matches!(&sent[..], [(_, _, Packet::ReqControl(c))] if c.opcode == ControlOpcode::UpdateRecord),
+        "{sent:?}"
+    );
+    // The recovery's push stores the record without read-only flags (as
+    // flagged here: PushStore clears them), then DB_PUSH_CONFIRM.
+    let flagged = LtdbHeader {
+        flags: REC_FLAG_MIGRATED_WITH_DATA | REC_RO_HAVE_DELEGATIONS | REC_RO_REVOKING_READONLY,
+        ..mine
+    };
+    seed(&mut d, &key, flagged, b"v");
+    d.submit_untracked(db_id(), Op::WipeTracking);
+    d.drop_revokes(db_id());
+    let sent = settle(&mut d);
+    let [(to, h, Packet::ReplyDmaster(r))] = &sent[..] else {
+        panic!("{sent:?}")
+    };
+    assert_eq!(
+        (*to, h.reqid, &r.data[..]),
+        (Origin::Node(Pnn(0)), 9, &b"v"[..])
+    );
+    assert_eq!(d.stats.total_ro_revokes, 0);
+    std::fs::remove_dir_all(dir).unwrap();
+}
