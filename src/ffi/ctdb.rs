@@ -1332,11 +1332,10 @@ unsafe fn getter_recv<T>(
 ///
 /// # Safety
 /// As for [`getter_recv`].
-unsafe fn getter_sync<T>(
+unsafe fn getter_sync(
     ctdb: *mut ctdb_connection,
     req: *mut ctdb_request,
-    out: *mut T,
-    read: impl FnOnce(&Connection, RequestId) -> Result<T, ClientError>,
+    recv: impl FnOnce(*mut ctdb_request) -> bool,
 ) -> bool {
     // SAFETY: per the contract.
     let Some(id) = (unsafe { req.as_ref() }).map(|r| r.id) else {
@@ -1344,8 +1343,7 @@ unsafe fn getter_sync<T>(
     };
     // SAFETY: per the contract.
     unsafe { wait_for(ctdb, id) };
-    // SAFETY: per the contract.
-    let ok = unsafe { getter_recv(ctdb, req, out, read) };
+    let ok = recv(req);
     let saved = super::guard::errno();
     // SAFETY: ours to free.
     unsafe { ctdb_request_free(req) };
@@ -1388,8 +1386,7 @@ pub unsafe extern "C" fn ctdb_getpnn(
         getter_sync(
             ctdb,
             ctdb_getpnn_send(ctdb, destnode, None, ptr::null_mut()),
-            pnn,
-            |c, id| c.pnn_of(id).map(|p| p.0),
+            |r| ctdb_getpnn_recv(ctdb, r, pnn),
         )
     }
 }
@@ -1444,11 +1441,7 @@ pub unsafe extern "C" fn ctdb_getdbstat(
         getter_sync(
             ctdb,
             ctdb_getdbstat_send(ctdb, destnode, db_id, None, ptr::null_mut()),
-            stat,
-            |c, id| {
-                c.db_statistics_of(id)
-                    .and_then(|s| super::ctdb_layout::db_statistics(&s))
-            },
+            |r| ctdb_getdbstat_recv(ctdb, r, stat),
         )
     }
 }
@@ -1495,8 +1488,7 @@ pub unsafe extern "C" fn ctdb_getcapabilities(
         getter_sync(
             ctdb,
             ctdb_getcapabilities_send(ctdb, destnode, None, ptr::null_mut()),
-            capabilities,
-            |c, id| c.capabilities_of(id),
+            |r| ctdb_getcapabilities_recv(ctdb, r, capabilities),
         )
     }
 }
@@ -1546,8 +1538,7 @@ pub unsafe extern "C" fn ctdb_getdbseqnum(
         getter_sync(
             ctdb,
             ctdb_getdbseqnum_send(ctdb, destnode, dbid, None, ptr::null_mut()),
-            seqnum,
-            |c, id| c.db_seqnum_of(id),
+            |r| ctdb_getdbseqnum_recv(ctdb, r, seqnum),
         )
     }
 }
@@ -1592,11 +1583,7 @@ pub unsafe extern "C" fn ctdb_getnodemap(
         getter_sync(
             ctdb,
             ctdb_getnodemap_send(ctdb, destnode, None, ptr::null_mut()),
-            nodemap,
-            |c, id| {
-                c.nodemap_of(id)
-                    .and_then(|m| super::ctdb_layout::c_copy(&m.to_bytes(), 4 + 36))
-            },
+            |r| ctdb_getnodemap_recv(ctdb, r, nodemap),
         )
     }
 }
@@ -1648,11 +1635,7 @@ pub unsafe extern "C" fn ctdb_getifaces(
         getter_sync(
             ctdb,
             ctdb_getifaces_send(ctdb, destnode, None, ptr::null_mut()),
-            ifaces,
-            |c, id| {
-                c.ifaces_of(id)
-                    .and_then(|m| super::ctdb_layout::c_copy(&m.to_bytes(), 4 + 24))
-            },
+            |r| ctdb_getifaces_recv(ctdb, r, ifaces),
         )
     }
 }
@@ -1704,11 +1687,7 @@ pub unsafe extern "C" fn ctdb_getpublicips(
         getter_sync(
             ctdb,
             ctdb_getpublicips_send(ctdb, destnode, None, ptr::null_mut()),
-            ips,
-            |c, id| {
-                c.public_ips_of(id)
-                    .and_then(|m| super::ctdb_layout::c_copy(&m.to_bytes(), 4 + 32))
-            },
+            |r| ctdb_getpublicips_recv(ctdb, r, ips),
         )
     }
 }
@@ -1771,8 +1750,7 @@ pub unsafe extern "C" fn ctdb_getrecmaster(
         getter_sync(
             ctdb,
             ctdb_getrecmaster_send(ctdb, destnode, None, ptr::null_mut()),
-            recmaster,
-            |c, id| c.leader_of(id).map(|p| p.0),
+            |r| ctdb_getrecmaster_recv(ctdb, r, recmaster),
         )
     }
 }
@@ -1812,8 +1790,7 @@ pub unsafe extern "C" fn ctdb_getrecmode(
         getter_sync(
             ctdb,
             ctdb_getrecmode_send(ctdb, destnode, None, ptr::null_mut()),
-            recmode,
-            |c, id| c.recmode_of(id),
+            |r| ctdb_getrecmode_recv(ctdb, r, recmode),
         )
     }
 }
@@ -1858,11 +1835,7 @@ pub unsafe extern "C" fn ctdb_getvnnmap(
         getter_sync(
             ctdb,
             ctdb_getvnnmap_send(ctdb, destnode, None, ptr::null_mut()),
-            vnnmap,
-            |c, id| {
-                c.vnnmap_of(id)
-                    .and_then(|m| super::ctdb_layout::vnn_map(&m))
-            },
+            |r| ctdb_getvnnmap_recv(ctdb, r, vnnmap),
         )
     }
 }
