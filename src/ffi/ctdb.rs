@@ -22,7 +22,7 @@
 use super::guard::{bytes, guard, set_errno, Checked, Refused};
 use super::tdb::TDB_DATA;
 use ctdb_client::{
-    ClientError, Connection, DbHandle, Event, Getter, LockAttempt, LockId, RequestId,
+    ClientError, Connection, DbHandle, Event, Getter, LockAttempt, LockId, RequestId, Transaction,
 };
 use ctdb_protocol::{ControlOpcode, ControlRequest, DbId, Layout, Pnn, Srvid};
 use std::collections::HashMap;
@@ -1845,4 +1845,130 @@ pub unsafe extern "C" fn ctdb_getvnnmap(
 pub unsafe extern "C" fn ctdb_free_vnnmap(vnnmap: *mut ctdb_vnn_map) {
     // SAFETY: NULL or a block from ctdb_getvnnmap.
     unsafe { super::ctdb_layout::free_vnn_map(vnnmap) };
+}
+
+/// A persistent database transaction (opaque to C); an extension of this
+/// library, ended by ctdb_transaction_commit or ctdb_transaction_cancel.
+pub struct ctdb_transaction {
+    db: *mut ctdb_db,
+    inner: Transaction,
+}
+
+/// Extension (not in CTDB's libctdb): starts a transaction on a persistent
+/// database as Samba 4.17's client does (its g_lock taken, waiting while a
+/// live process holds it); NULL with errno on failure.
+#[no_mangle]
+pub unsafe extern "C" fn ctdb_transaction_start(ctdb_db: *mut ctdb_db) -> *mut ctdb_transaction {
+    guard(ptr::null_mut(), || {
+        // SAFETY: the caller's database handle.
+        let d = unsafe { ctdb_db.as_ref() }.ok_or(Refused)?;
+        // SAFETY: the database's connection is live.
+        let c = unsafe { conn(d.ctdb) }?;
+        match c.core.transaction_start(d.handle) {
+            Ok(inner) => Ok(Box::into_raw(Box::new(ctdb_transaction {
+                db: ctdb_db,
+                inner,
+            }))),
+            Err(e) => fail(d.ctdb, &e),
+        }
+    })
+}
+
+/// The connection and transaction behind a transaction handle.
+///
+/// # Safety
+/// `h` is NULL or a live transaction handle.
+unsafe fn transaction<'a>(
+    h: *mut ctdb_transaction,
+) -> Checked<(*mut ctdb_connection, &'a mut ctdb_transaction)> {
+    // SAFETY: per the caller's contract.
+    let t = unsafe { h.as_mut() }.ok_or(Refused)?;
+    // SAFETY: a transaction's database handle outlives it.
+    let d = unsafe { t.db.as_ref() }.ok_or(Refused)?;
+    Ok((d.ctdb, t))
+}
+
+/// Extension: the value of `key` in the transaction (what it stored, else
+/// this node's copy); `data` gets a malloc'd copy (the caller frees it;
+/// dsize 0 when the record is missing or empty).
+#[no_mangle]
+pub unsafe extern "C" fn ctdb_transaction_fetch(
+    h: *mut ctdb_transaction,
+    key: TDB_DATA,
+    data: *mut TDB_DATA,
+) -> bool {
+    guard(false, || {
+        // SAFETY: the caller's handle and key.
+        let ((ctdb, t), key) = unsafe { (transaction(h)?, bytes(key)?) };
+        if data.is_null() {
+            set_errno(libc::EINVAL);
+            return Err(Refused);
+        }
+        // SAFETY: the transaction's connection is live.
+        let c = unsafe { conn(ctdb) }?;
+        match c.core.transaction_fetch(&mut t.inner, key) {
+            Ok(value) => {
+                let mut copy = super::guard::malloc_copy(&value)?;
+                copy.dsize = value.len();
+                // SAFETY: the caller's out pointer.
+                unsafe { data.write(copy) };
+                Ok(true)
+            }
+            Err(e) => fail(ctdb, &e),
+        }
+    })
+}
+
+/// Extension: stores `data` for `key` in the transaction.
+#[no_mangle]
+pub unsafe extern "C" fn ctdb_transaction_store(
+    h: *mut ctdb_transaction,
+    key: TDB_DATA,
+    data: TDB_DATA,
+) -> bool {
+    guard(false, || {
+        // SAFETY: the caller's handle and buffers.
+        let ((ctdb, t), key, value) = unsafe { (transaction(h)?, bytes(key)?, bytes(data)?) };
+        // SAFETY: the transaction's connection is live.
+        let c = unsafe { conn(ctdb) }?;
+        match c.core.transaction_store(&mut t.inner, key, value) {
+            Ok(()) => Ok(true),
+            Err(e) => fail(ctdb, &e),
+        }
+    })
+}
+
+/// Extension: commits the transaction on every node (TRANS3_COMMIT) and
+/// frees it; false with errno when the commit failed.
+#[no_mangle]
+pub unsafe extern "C" fn ctdb_transaction_commit(h: *mut ctdb_transaction) -> bool {
+    guard(false, || {
+        // SAFETY: the caller's handle, checked before it is taken over.
+        let (ctdb, _) = unsafe { transaction(h)? };
+        // SAFETY: the caller gives the handle up.
+        let t = unsafe { Box::from_raw(h) };
+        // SAFETY: the transaction's connection is live.
+        let c = unsafe { conn(ctdb) }?;
+        match c.core.transaction_commit(t.inner) {
+            Ok(()) => Ok(true),
+            Err(e) => fail(ctdb, &e),
+        }
+    })
+}
+
+/// Extension: ends the transaction without committing and frees it.
+#[no_mangle]
+pub unsafe extern "C" fn ctdb_transaction_cancel(h: *mut ctdb_transaction) {
+    guard((), || {
+        // SAFETY: the caller's handle, checked before it is taken over.
+        let (ctdb, _) = unsafe { transaction(h)? };
+        // SAFETY: the caller gives the handle up.
+        let t = unsafe { Box::from_raw(h) };
+        // SAFETY: the transaction's connection is live.
+        let c = unsafe { conn(ctdb) }?;
+        match c.core.transaction_cancel(t.inner) {
+            Ok(()) => Ok(()),
+            Err(e) => fail(ctdb, &e),
+        }
+    })
 }
