@@ -151,7 +151,9 @@ impl fmt::Display for ClientError {
             ClientError::UnknownDatabase => write!(f, "no such attached database"),
             ClientError::TimedOut => write!(f, "ctdbd did not answer in time"),
             ClientError::Volatile => write!(f, "transactions need a persistent database"),
-            ClientError::BadGLock(n) => write!(f, "a g_lock record of {n} bytes is not a holder list"),
+            ClientError::BadGLock(n) => {
+                write!(f, "a g_lock record of {n} bytes is not a holder list")
+            }
             ClientError::BadSeqnum(n) => {
                 write!(f, "the sequence number record has {n} bytes, not 8")
             }

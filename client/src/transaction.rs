@@ -141,8 +141,7 @@ impl Connection {
             return Ok(data.to_vec());
         }
         let (header, data) = self.local_db(t.db)?.fetch_local(key)?;
-        t.records
-            .push(RecData::with_header(0, key, &header, &data));
+        t.records.push(RecData::with_header(0, key, &header, &data));
         Ok(data)
     }
 
@@ -183,7 +182,10 @@ impl Connection {
             records: std::mem::take(&mut t.records),
         };
         loop {
-            let id = self.control(Pnn::CURRENT_NODE, ControlRequest::Trans3Commit(buffer.clone()));
+            let id = self.control(
+                Pnn::CURRENT_NODE,
+                ControlRequest::Trans3Commit(buffer.clone()),
+            );
             let reply = self.waited_reply(id, ControlOpcode::Trans3Commit)?;
             if reply.status == 0 {
                 break;
@@ -194,7 +196,10 @@ impl Connection {
             }
             if now != seqnum + 1 {
                 let _ = self.g_lock_drop(&t);
-                return Err(ClientError::SeqnumMismatch { expected: seqnum + 1, found: now });
+                return Err(ClientError::SeqnumMismatch {
+                    expected: seqnum + 1,
+                    found: now,
+                });
             }
             break;
         }
@@ -381,7 +386,10 @@ mod tests {
         assert_eq!(&bytes[20..24], &2u32.to_le_bytes());
         assert_eq!(Holder::parse_list(&bytes).unwrap(), list);
         assert!(Holder::parse_list(&[]).unwrap().is_empty());
-        assert_eq!(Holder::parse_list(&bytes[..40]), Err(ClientError::BadGLock(40)));
+        assert_eq!(
+            Holder::parse_list(&bytes[..40]),
+            Err(ClientError::BadGLock(40))
+        );
         assert!(list[1].conflicts(true) && !list[1].conflicts(false));
         assert!(list[0].conflicts(false));
     }
