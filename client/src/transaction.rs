@@ -42,7 +42,7 @@ struct Holder {
 
 impl Holder {
     fn parse_list(data: &[u8]) -> Result<Vec<Holder>, ClientError> {
-        if data.len() % HOLDER_LEN != 0 {
+        if !data.len().is_multiple_of(HOLDER_LEN) {
             return Err(ClientError::BadGLock(data.len()));
         }
         let u32_at = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap());

@@ -536,15 +536,14 @@ impl NodeLinks {
             return Vec::new();
         };
         let mut events = Vec::new();
-        let mut buf = [0u8; 65536];
         let mut end: Option<String> = None;
         loop {
-            match link.stream.read(&mut buf) {
+            match link.framer.read_from(&mut link.stream) {
                 Ok(0) => {
                     end = Some("connection closed".into());
                     break;
                 }
-                Ok(n) => link.framer.push(&buf[..n]),
+                Ok(_) => {}
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => {
