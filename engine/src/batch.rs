@@ -151,24 +151,14 @@ impl Tdb {
         let mut placed = Vec::with_capacity(recs.len());
         let mut later = Vec::new();
         for (index, r) in recs.iter().enumerate() {
-            let lens = [r.key.len(), r.parts[0].len(), r.parts[1].len()];
-            let Some((_, data_len, rec_len)) = record_lengths(lens) else {
-                return self.fail(TdbError::Oom);
-            };
-            let hash = self.hash.hash(r.key);
-            if !refill.hashes.insert(hash) {
+            let mut p = self.measure(index, r)?;
+            if !refill.hashes.insert(p.hash) {
                 later.push(index);
                 continue;
             }
             let txn = self.transaction.as_ref().expect("inside a transaction");
-            let head = txn.chain_head(self.bucket(hash), self.order);
-            placed.push(Placed {
-                index,
-                hash,
-                data_len,
-                rec_len,
-                head,
-            });
+            p.head = txn.chain_head(self.bucket(p.hash), self.order);
+            placed.push(p);
         }
         refill.writing = true;
         self.transaction
@@ -195,6 +185,22 @@ impl Tdb {
         }
     }
 
+    /// Record `index` of the batch sized and hashed, its chain's head not
+    /// set yet; Oom when its sizes do not fit in 32 bits.
+    fn measure(&mut self, index: usize, r: &BatchRecord<'_>) -> Result<Placed> {
+        let lens = [r.key.len(), r.parts[0].len(), r.parts[1].len()];
+        let Some((_, data_len, rec_len)) = record_lengths(lens) else {
+            return self.fail(TdbError::Oom);
+        };
+        Ok(Placed {
+            index,
+            hash: self.hash.hash(r.key),
+            data_len,
+            rec_len,
+            head: 0,
+        })
+    }
+
     /// Splits the batch: records for the shared space (a new key, a chain
     /// without dead records, the first of its key in the batch) and the
     /// indexes of the others.
@@ -204,11 +210,8 @@ impl Tdb {
         let mut seen: HashSet<HashedKey, Spreading> =
             HashSet::with_capacity_and_hasher(recs.len(), Spreading::default());
         for (index, r) in recs.iter().enumerate() {
-            let lens = [r.key.len(), r.parts[0].len(), r.parts[1].len()];
-            let Some((key_len, data_len, rec_len)) = record_lengths(lens) else {
-                return self.fail(TdbError::Oom);
-            };
-            let hash = self.hash.hash(r.key);
+            let mut p = self.measure(index, r)?;
+            let hash = p.hash;
             if !seen.insert(HashedKey { hash, key: r.key }) {
                 later.push(index);
                 continue;
@@ -225,14 +228,8 @@ impl Tdb {
                     Err(e) => return Err(e),
                 }
             }
-            debug_assert_eq!(key_len as usize, r.key.len());
-            placed.push(Placed {
-                index,
-                hash,
-                data_len,
-                rec_len,
-                head,
-            });
+            p.head = head;
+            placed.push(p);
         }
         // The walks above ended in NoExist; the stores succeed.
         self.ecode = 0;
