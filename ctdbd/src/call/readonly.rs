@@ -260,6 +260,8 @@ impl Daemon {
                     self.track(then, Some(ORPHAN_RETRY));
                     return;
                 }
+                // Counted again, as Samba's requeued client packet is.
+                self.stats.total_calls += 1;
                 if self.calls_routed() {
                     self.issue_call(p);
                 } else {
