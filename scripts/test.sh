@@ -30,6 +30,8 @@ SUITES="$SUITES compat-tests/ctdb/readonly.sh"
 [ "${CLUSTER_SUITE:-1}" = 0 ] || SUITES="$SUITES compat-tests/ctdb/cluster-persistent.sh"
 # Mixed clusters: our daemon and Debian's as nodes of one cluster.
 [ "${CLUSTER_SUITE:-1}" = 0 ] || SUITES="$SUITES compat-tests/ctdb/cluster-mixed.sh"
+# The leader yields without a cluster lock (stop, setleaderrole off, ban).
+[ "${CLUSTER_SUITE:-1}" = 0 ] || SUITES="$SUITES compat-tests/ctdb/leader-nolock.sh"
 
 log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT
