@@ -46,14 +46,10 @@ fn readonly_fetch(d: &mut Daemon, src: u32, reqid: u32, key: &[u8]) -> Vec<u8> {
     r.data.clone()
 }
 
-/// Node 1, dmaster and lmaster of a record, delegates read-only copies to
-/// nodes 2 and 0 (the first one adds 3 to the rsn, the copies carry the
-/// rsn less 2 and HAVE_READONLY); node 0's write then sends UPDATE_RECORD
-/// to both, waits for their answers, and only then migrates the record;
-/// a read-only call that came meanwhile waits a second longer.
-#[test]
-fn a_write_revokes_every_delegation_before_the_record_migrates() {
-    let (mut d, dir) = daemon("ro-revoke", 1);
+/// Node 1 of a read-only database, holding a record (rsn 10 as seeded) it
+/// is dmaster and lmaster of: the daemon, its directory and the key.
+fn delegating_node(tag: &str) -> (Daemon, std::path::PathBuf, Vec<u8>) {
+    let (mut d, dir) = daemon(tag, 1);
     set_db_flag(&mut d, ControlOpcode::SetDbReadonly);
     let key = key_of(1);
     let mine = LtdbHeader {
@@ -63,6 +59,17 @@ fn a_write_revokes_every_delegation_before_the_record_migrates() {
         ..Default::default()
     };
     seed(&mut d, &key, mine, b"v");
+    (d, dir, key)
+}
+
+/// Node 1, dmaster and lmaster of a record, delegates read-only copies to
+/// nodes 2 and 0 (the first one adds 3 to the rsn, the copies carry the
+/// rsn less 2 and HAVE_READONLY); node 0's write then sends UPDATE_RECORD
+/// to both, waits for their answers, and only then migrates the record;
+/// a read-only call that came meanwhile waits a second longer.
+#[test]
+fn a_write_revokes_every_delegation_before_the_record_migrates() {
+    let (mut d, dir, key) = delegating_node("ro-revoke");
     // Stored as dmaster, the seed's rsn is bumped once.
     assert_eq!(stored(&mut d, &key).unwrap().0.rsn, 11);
 
@@ -384,16 +391,7 @@ fn a_local_write_revokes_and_a_refused_revoke_is_tried_again() {
 /// write that waited runs at once and migrates the record.
 #[test]
 fn a_recovery_push_drops_the_revoke_and_the_writer_goes_on() {
-    let (mut d, dir) = daemon("ro-recovery", 1);
-    set_db_flag(&mut d, ControlOpcode::SetDbReadonly);
-    let key = key_of(1);
-    let mine = LtdbHeader {
-        rsn: 10,
-        dmaster: 1,
-        flags: REC_FLAG_MIGRATED_WITH_DATA,
-        ..Default::default()
-    };
-    seed(&mut d, &key, mine, b"v");
+    let (mut d, dir, key) = delegating_node("ro-recovery");
     readonly_fetch(&mut d, 2, 7, &key);
     let pkt = node_call_pkt(0, 1, 9, &key, CALL_FLAG_IMMEDIATE_MIGRATION, CALL_NULL_FUNC);
     d.packet(Origin::Node(Pnn(0)), &pkt).unwrap();
@@ -405,8 +403,10 @@ fn a_recovery_push_drops_the_revoke_and_the_writer_goes_on() {
     // The recovery's push stores the record without read-only flags (as
     // flagged here: PushStore clears them), then DB_PUSH_CONFIRM.
     let flagged = LtdbHeader {
+        rsn: 10,
+        dmaster: 1,
         flags: REC_FLAG_MIGRATED_WITH_DATA | REC_RO_HAVE_DELEGATIONS | REC_RO_REVOKING_READONLY,
-        ..mine
+        ..Default::default()
     };
     seed(&mut d, &key, flagged, b"v");
     d.submit_untracked(db_id(), Op::WipeTracking);
