@@ -11,6 +11,8 @@
 pub mod banning;
 pub mod batch;
 pub mod election;
+#[allow(dead_code)] // until the takeover run uses it
+pub mod ipalloc;
 pub mod merge;
 pub mod monitor;
 pub mod recdb;
