@@ -10,9 +10,9 @@
 # Steps: start (IPAllocAlgorithm=0, so that the first layout does not depend
 # on the order nodes come up), LCP2 from then on; disable/enable node 1;
 # stop/continue node 2; node 2 killed, then back (and RUNNING) with an
-# ipreallocate; moveip; addip/delip on every node; reloadips with a changed
+# ipreallocate; addip/delip on every node; reloadips with a changed
 # public_addresses; setifacelink down/up; NoIPFailback with node 0 disabled
-# and enabled.
+# and enabled; moveip.
 #
 # The suite runs in a network namespace it creates (unshare -n): node
 # addresses 127.0.20.1-3 (ours) and 127.0.20.11-13 (Debian's) on its
@@ -65,6 +65,7 @@ bad() {
 	echo "FAIL $1: $2"
 	FAILED=$((FAILED + 1))
 }
+note() { echo "# $* (${SECONDS}s)"; }
 wanted() { [ -z "$FILTER" ] || [[ "$1" == *"$FILTER"* ]]; }
 
 ctdb_on() { CLUSTER_TOOL_TIMEOUT=20 bash "$CLUSTER" ctdb "$@"; }
@@ -152,11 +153,12 @@ setvar_all() { # setvar_all NAME VALUE DIR
 
 ipreallocate() { ctdb_on "$1" 0 ipreallocate >/dev/null; }
 
-# running DIR K: until node K's runstate is RUNNING.
+# running K DIR: until node K's runstate is RUNNING.
 running() {
-	local i
+	local i out
 	for i in $(seq 1 100); do
-		ctdb_on "$1" "$2" runstate 2>/dev/null | grep -q RUNNING && return 0
+		out=$(ctdb_on "$2" "$1" runstate 2>/dev/null)
+		[[ "$out" == *RUNNING* ]] && return 0
 		sleep 0.2
 	done
 	return 1
@@ -193,10 +195,13 @@ if [ $o != 0 ] || [ $d != 0 ]; then
 	echo "$PASSED passed, $FAILED failed"
 	exit 1
 fi
+note "both clusters up"
 both running 0
 both running 1
 both running 2
+note "every node RUNNING"
 both ipreallocate
+note "ipreallocate done"
 wanted start && compare "start (deterministic)" 20
 
 both setvar_all IPAllocAlgorithm 2
@@ -224,19 +229,13 @@ fi
 step_kill() { bash "$CLUSTER" kill "$1" 2 KILL >/dev/null; }
 step_back() {
 	bash "$CLUSTER" start-node "$1" 2 >/dev/null && bash "$CLUSTER" wait "$1" 60 >/dev/null &&
-		running "$1" 2 && ipreallocate "$1"
+		running 2 "$1" && ipreallocate "$1"
 }
 if wanted kill; then
 	both step_kill
 	compare "node 2 killed" 20
 	both step_back
 	compare "node 2 back" 20
-fi
-
-step_moveip() { ctdb_on "$1" 0 moveip 192.0.2.1 2 >/dev/null; }
-if wanted moveip; then
-	both step_moveip
-	compare "moveip 192.0.2.1 to node 2"
 fi
 
 step_addip() {
@@ -290,6 +289,14 @@ if wanted failback; then
 	compare "NoIPFailback: node 0 disabled"
 	both step_enable0
 	compare "NoIPFailback: node 0 enabled, no failback"
+fi
+
+step_moveip() { ctdb_on "$1" 0 moveip 192.0.2.1 2 >/dev/null; }
+# Last: moveip disables takeover runs for 20 s (2 * the tool's timelimit),
+# and an ipreallocate waits for that on both daemons.
+if wanted moveip; then
+	both step_moveip
+	compare "moveip 192.0.2.1 to node 2"
 fi
 
 echo "$PASSED passed, $FAILED failed"
