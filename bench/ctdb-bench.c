@@ -12,8 +12,15 @@
  *       node forwards every token to the next with its hop count + 1.
  *   ctdb-bench fetch_loop SOCKET NODES SECONDS GOFILE
  *       Lock, increment, write, release a record this node already holds.
+ *   ctdb-bench transaction_loop SOCKET NODES SECONDS GOFILE
+ *       Persistent transactions on every node at once, as CTDB's
+ *       transaction_loop runs them: each adds one to this node's counter in
+ *       one record (a uint32 per node) of a persistent database.  Uses this
+ *       library's transaction extension (libctdb has none).
  *   ctdb-bench read SOCKET KEY
  *       Prints the counter in KEY (for the checks).
+ *   ctdb-bench counters SOCKET NODES
+ *       Prints transaction_loop's counters as this node's copy has them.
  *
  * Every workload prints "ready" once its handler is registered, starts when
  * GOFILE exists, runs SECONDS, then prints "ops N seconds S".
@@ -30,6 +37,8 @@
 #define RING_SRVID (CTDB_SRVID_TEST_RANGE | 0x5201)
 #define TOKEN_SRVID (CTDB_SRVID_TEST_RANGE | 0x5202)
 #define DB_NAME "ctdb-bench.tdb"
+#define PERSISTENT_DB "ctdb-bench-persistent.tdb"
+#define TRANS_KEY "transaction_loop"
 
 static void die(const char *what)
 {
@@ -201,6 +210,65 @@ static int fetch_loop(struct ctdb_connection *ctdb, uint32_t pnn, double secs, c
 	return 0;
 }
 
+/* One transaction: this node's counter in TRANS_KEY + 1; its new value. */
+static uint32_t transaction_once(struct ctdb_db *db, uint32_t pnn, uint32_t nodes)
+{
+	struct ctdb_transaction *h = ctdb_transaction_start(db);
+	uint32_t counters[64] = {0};
+	TDB_DATA data;
+	if (h == NULL) die("ctdb_transaction_start");
+	if (!ctdb_transaction_fetch(h, text(TRANS_KEY), &data)) die("ctdb_transaction_fetch");
+	if (data.dsize >= nodes * sizeof(uint32_t)) memcpy(counters, data.dptr, nodes * sizeof(uint32_t));
+	free(data.dptr);
+	counters[pnn] += 1;
+	data.dptr = (unsigned char *)counters;
+	data.dsize = nodes * sizeof(uint32_t);
+	if (!ctdb_transaction_store(h, text(TRANS_KEY), data)) die("ctdb_transaction_store");
+	if (!ctdb_transaction_commit(h)) die("ctdb_transaction_commit");
+	return counters[pnn];
+}
+
+static int transaction_loop(struct ctdb_connection *ctdb, uint32_t pnn, uint32_t nodes,
+			    double secs, const char *gofile)
+{
+	struct ctdb_db *db = ctdb_attachdb(ctdb, PERSISTENT_DB, true, 0);
+	unsigned long ops = 0;
+	uint32_t last = 0;
+	double start, end;
+	if (db == NULL) die("ctdb_attachdb");
+	if (nodes > 64 || pnn >= nodes) die("transaction_loop: too many nodes");
+	wait_go(ctdb, gofile);
+	start = now();
+	end = start + secs;
+	while (now() < end) {
+		last = transaction_once(db, pnn, nodes);
+		ops++;
+	}
+	printf("ops %lu seconds %.3f final %u\n", ops, now() - start, last);
+	ctdb_detachdb(ctdb, db);
+	return 0;
+}
+
+static int print_counters(struct ctdb_connection *ctdb, uint32_t nodes)
+{
+	struct ctdb_db *db = ctdb_attachdb(ctdb, PERSISTENT_DB, true, 0);
+	struct ctdb_transaction *h;
+	uint32_t counters[64] = {0}, k;
+	TDB_DATA data;
+	if (db == NULL) die("ctdb_attachdb");
+	if (nodes > 64) die("counters: too many nodes");
+	h = ctdb_transaction_start(db);
+	if (h == NULL) die("ctdb_transaction_start");
+	if (!ctdb_transaction_fetch(h, text(TRANS_KEY), &data)) die("ctdb_transaction_fetch");
+	if (data.dsize >= nodes * sizeof(uint32_t)) memcpy(counters, data.dptr, nodes * sizeof(uint32_t));
+	free(data.dptr);
+	ctdb_transaction_cancel(h);
+	for (k = 0; k < nodes; k++) printf("%s%u", k ? " " : "", counters[k]);
+	printf("\n");
+	ctdb_detachdb(ctdb, db);
+	return 0;
+}
+
 static int read_counter(struct ctdb_connection *ctdb, const char *key)
 {
 	struct ctdb_db *db = ctdb_attachdb(ctdb, DB_NAME, false, 0);
@@ -228,12 +296,16 @@ int main(int argc, char **argv)
 	if (!ctdb_getpnn(ctdb, CTDB_CURRENT_NODE, &pnn)) die("ctdb_getpnn");
 	if (!strcmp(argv[1], "read") && argc == 4) {
 		rc = read_counter(ctdb, argv[3]);
+	} else if (!strcmp(argv[1], "counters") && argc == 4) {
+		rc = print_counters(ctdb, (uint32_t)atoi(argv[3]));
 	} else if (argc == 6) {
 		uint32_t nodes = (uint32_t)atoi(argv[3]);
 		double secs = atof(argv[4]);
 		if (!strcmp(argv[1], "fetch_ring")) rc = fetch_ring(ctdb, pnn, nodes, secs, argv[5]);
 		if (!strcmp(argv[1], "message_ring")) rc = message_ring(ctdb, pnn, nodes, secs, argv[5]);
 		if (!strcmp(argv[1], "fetch_loop")) rc = fetch_loop(ctdb, pnn, secs, argv[5]);
+		if (!strcmp(argv[1], "transaction_loop"))
+			rc = transaction_loop(ctdb, pnn, nodes, secs, argv[5]);
 	}
 	ctdb_disconnect(ctdb);
 	return rc;

@@ -20,7 +20,7 @@ BUILT=$(cd "${OURS_LIBDIR:-${CARGO_TARGET_DIR:-$ROOT/target}/release}" && pwd)
 OURS=${CTDBD_BIN:-$BUILT/ctdbd}
 SECS=${SECONDS_PER_RUN:-10}
 NODES=3
-WORKLOADS="fetch_ring message_ring fetch_loop"
+WORKLOADS="fetch_ring message_ring transaction_loop fetch_loop"
 RUN=$(mktemp -d "${TMPDIR:-/tmp}/ctdb-bench.XXXXXX")
 BENCH=$RUN/ctdb-bench
 BAD=0
@@ -107,6 +107,29 @@ verify() {
 		fi
 	done
 	[ "$BAD" = 0 ] && echo "check $kind fetch_loop: each node's counter = its operations + 1"
+	verify_transactions "$kind" "$dir"
+}
+
+# verify_transactions KIND DIR: every node's copy holds each node's counter
+# equal to the transactions that node committed.
+verify_transactions() {
+	local kind=$1 dir=$2 k want=() got
+	for k in $(seq 0 $((NODES - 1))); do
+		want+=("$(ops transaction_loop "$kind" "$k")")
+		if [ "$(awk '/^ops/ {print $6}' "$RUN/transaction_loop.$kind.$k")" != "${want[$k]}" ]; then
+			echo "CHECK FAILED $kind transaction_loop node $k: its last counter is not its count"
+			BAD=1
+		fi
+	done
+	for k in $(seq 0 $((NODES - 1))); do
+		got=$(b counters "$(sock "$dir" "$k")" $NODES)
+		if [ "$got" != "${want[*]}" ] || [ "${want[0]:-0}" -le 0 ]; then
+			echo "CHECK FAILED $kind transaction_loop: node $k has counters '$got', committed '${want[*]}'"
+			BAD=1
+			return
+		fi
+	done
+	echo "check $kind transaction_loop: every node holds the counters ${want[*]} = the transactions committed"
 }
 
 # one_kind KIND DAEMON ADDR

@@ -247,6 +247,11 @@ struct ctdb_lock;
 struct ctdb_request;
 
 /**
+ * A persistent database transaction (opaque to C); an extension of this
+ */
+struct ctdb_transaction;
+
+/**
  * Called when an asynchronous request completes.
  */
 typedef void (*ctdb_callback_t)(struct ctdb_connection*, struct ctdb_request*, void*);
@@ -599,6 +604,31 @@ bool ctdb_getvnnmap(struct ctdb_connection *ctdb, uint32_t destnode, struct ctdb
  * Frees a vnn map and its array.
  */
 void ctdb_free_vnnmap(struct ctdb_vnn_map *vnnmap);
+
+/**
+ * Extension (not in CTDB's libctdb): starts a transaction on a persistent
+ */
+struct ctdb_transaction *ctdb_transaction_start(struct ctdb_db *ctdb_db);
+
+/**
+ * Extension: the value of `key` in the transaction (what it stored, else
+ */
+bool ctdb_transaction_fetch(struct ctdb_transaction *h, TDB_DATA key, TDB_DATA *data);
+
+/**
+ * Extension: stores `data` for `key` in the transaction.
+ */
+bool ctdb_transaction_store(struct ctdb_transaction *h, TDB_DATA key, TDB_DATA data);
+
+/**
+ * Extension: commits the transaction on every node (TRANS3_COMMIT) and
+ */
+bool ctdb_transaction_commit(struct ctdb_transaction *h);
+
+/**
+ * Extension: ends the transaction without committing and frees it.
+ */
+void ctdb_transaction_cancel(struct ctdb_transaction *h);
 
 #ifdef __cplusplus
 }  // extern "C"

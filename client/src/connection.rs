@@ -4,7 +4,7 @@
 //! advances every request the replies concern.
 
 use std::collections::{HashMap, VecDeque};
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -574,14 +574,13 @@ impl Connection {
 
     /// Reads what the socket has and handles every complete packet.
     fn read_packets(&mut self, events: &mut Vec<Event>) {
-        let mut buf = [0u8; 64 * 1024];
         loop {
-            match self.stream.read(&mut buf) {
+            match self.framer.read_from(&mut self.stream) {
                 Ok(0) => {
                     self.broken = true;
                     break;
                 }
-                Ok(n) => self.framer.push(&buf[..n]),
+                Ok(_) => {}
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(_) => {

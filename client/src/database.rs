@@ -130,6 +130,24 @@ impl Database {
         }
     }
 
+    /// This node's copy of `key`, read without a lock as Samba's client
+    /// reads persistent records: its header and value, or a header naming
+    /// no dmaster and an empty value when there is none.
+    pub fn fetch_local(&mut self, key: &[u8]) -> Result<(LtdbHeader, Vec<u8>), ClientError> {
+        let missing = || LtdbHeader {
+            dmaster: Pnn::UNKNOWN,
+            ..LtdbHeader::default()
+        };
+        match self.tdb.fetch(key) {
+            Ok(value) => match LtdbHeader::split(&value) {
+                Ok((header, data)) => Ok((header, data.to_vec())),
+                Err(_) => Ok((missing(), Vec::new())),
+            },
+            Err(TdbError::NoExist) => Ok((missing(), Vec::new())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Releases the chain lock of `key`.
     pub fn unlock(&mut self, key: &[u8]) -> Result<(), ClientError> {
         self.tdb.chainunlock(key)?;

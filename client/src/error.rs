@@ -63,6 +63,22 @@ pub enum ClientError {
     UnknownDatabase,
     /// The daemon gave no answer within the time allowed.
     TimedOut,
+    /// Transactions run on persistent databases only.
+    Volatile,
+    /// A g_lock record is not a list of holders (its length given).
+    BadGLock(usize),
+    /// The database's sequence number record has a length other than 8.
+    BadSeqnum(usize),
+    /// This process already holds the g_lock it asks for.
+    Deadlock,
+    /// After a failed commit the sequence number is neither the old one
+    /// nor the next: another transaction came between.
+    SeqnumMismatch {
+        /// The number the commit was to set.
+        expected: u64,
+        /// The number found.
+        found: u64,
+    },
 }
 
 impl ClientError {
@@ -83,6 +99,10 @@ impl ClientError {
             }
             ClientError::Persistent => libc::EINVAL,
             ClientError::TimedOut => libc::ETIMEDOUT,
+            ClientError::Volatile => libc::EINVAL,
+            ClientError::BadGLock(_) | ClientError::BadSeqnum(_) => libc::EIO,
+            ClientError::SeqnumMismatch { .. } => libc::EIO,
+            ClientError::Deadlock => libc::EDEADLK,
         }
     }
 }
@@ -130,6 +150,18 @@ impl fmt::Display for ClientError {
             }
             ClientError::UnknownDatabase => write!(f, "no such attached database"),
             ClientError::TimedOut => write!(f, "ctdbd did not answer in time"),
+            ClientError::Volatile => write!(f, "transactions need a persistent database"),
+            ClientError::BadGLock(n) => {
+                write!(f, "a g_lock record of {n} bytes is not a holder list")
+            }
+            ClientError::BadSeqnum(n) => {
+                write!(f, "the sequence number record has {n} bytes, not 8")
+            }
+            ClientError::Deadlock => write!(f, "this process holds the g_lock already"),
+            ClientError::SeqnumMismatch { expected, found } => write!(
+                f,
+                "sequence number {found:#x} after the commit, expected {expected:#x}"
+            ),
         }
     }
 }

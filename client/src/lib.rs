@@ -11,6 +11,8 @@
 //!   record's dmaster and after a migration call otherwise, as Samba's
 //!   clients do.
 //! - [`Connection::wait`] is the blocking loop the synchronous API uses.
+//! - [`Transaction`]: persistent database transactions (g_lock and
+//!   TRANS3_COMMIT), synchronous, as Samba 4.17's client runs them.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -20,12 +22,14 @@ mod error;
 mod getters;
 mod request;
 mod steps;
+mod transaction;
 
 pub use connection::{Connection, LockAttempt, LEADER_WAIT};
 pub use database::{Database, DbHandle, HeldRecord};
 pub use error::ClientError;
 pub use getters::Getter;
 pub use request::{Event, LockId, Outcome, RequestId};
+pub use transaction::Transaction;
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 

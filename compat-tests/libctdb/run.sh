@@ -40,6 +40,7 @@ RUN=$(mktemp -d "${TMPDIR:-/tmp}/libctdb.XXXXXX")
 PASSED=0
 FAILED=0
 T=$RUN/libctdb-test
+TT=$RUN/trans-test
 DB=libctdb.tdb
 SRVID=0xCE00000000001234
 
@@ -80,6 +81,8 @@ header_checks() {
 		"$CC" "${CFLAGS[@]}" -I"$ROOT/include" -o "$T" "$HERE/libctdb-test.c" -L"$BUILT" -ltdb
 	check "libctdb-test.c compiles as C++ against include/ctdb.h (-Wall -Werror)" \
 		"$CXX" -x c++ -Wall -Werror -Wno-unused-parameter -I"$ROOT/include" -fsyntax-only "$HERE/libctdb-test.c"
+	check "trans-test.c (the transaction extension) compiles and links against include/ctdb.h" \
+		"$CC" "${CFLAGS[@]}" -I"$ROOT/include" -o "$TT" "$HERE/trans-test.c" -L"$BUILT" -ltdb
 	check "layout.c compiles against include/ctdb.h" \
 		"$CC" "${CFLAGS[@]}" -I"$ROOT/include" -o "$RUN/layout" "$HERE/layout.c"
 	check "struct layouts and constants equal layout.expected" \
@@ -106,6 +109,7 @@ header_checks() {
 
 sock() { echo "$1/node$2/run/ctdbd.socket"; }
 t() { LD_LIBRARY_PATH=$BUILT timeout 60 "$T" "$@"; }
+tt() { LD_LIBRARY_PATH=$BUILT timeout 60 "$TT" "$@"; }
 
 # normalise DIR: the cluster's addresses as nodeK, so outputs compare.
 normalise() {
@@ -183,6 +187,32 @@ messages() {
 		fail "$name: messages" "$(cat "$RUN/listen.out")"
 }
 
+# transactions NAME DIR N: 10 transactions on every node at once, each adding
+# one to its node's counter; every node's copy then holds 10 for every node,
+# and the database's sequence number is the same on every node.
+transactions() {
+	local name=$1 dir=$2 n=$3 k pids=() out want seq first=
+	for k in $(seq 0 $((n - 1))); do
+		tt run "$(sock "$dir" "$k")" "$n" 10 >"$RUN/trans.$k" 2>&1 &
+		pids+=($!)
+	done
+	for k in $(seq 0 $((n - 1))); do
+		wait "${pids[$k]}" || { fail "$name: transactions on node $k" "$(cat "$RUN/trans.$k")"; return; }
+	done
+	want=$(for k in $(seq 0 $((n - 1))); do echo 10; done | paste -sd' ')
+	for k in $(seq 0 $((n - 1))); do
+		out=$(tt show "$(sock "$dir" "$k")" "$n" 2>&1)
+		[ "$out" = "$want" ] || { fail "$name: counters on node $k after the transactions" "$out"; return; }
+		seq=$(bash "$CLUSTER" ctdb "$dir" "$k" getdbseqnum libctdb-trans.tdb 2>&1)
+		[ -z "$first" ] && first=$seq
+		[ "$seq" = "$first" ] || { fail "$name: seqnum on node $k" "$seq, node 0: $first"; return; }
+	done
+	pass "$name: transaction extension: $((10 * n)) transactions from $n nodes at once, every node holds counters '$want' and sequence number $first"
+	out=$(tt volatile "$(sock "$dir" 0)" 2>>"$RUN/expected-errors.log")
+	[ "$out" = "volatile refused" ] && pass "$name: a transaction on a volatile database fails with EINVAL" ||
+		fail "$name: transaction on a volatile database" "$out"
+}
+
 # stranded NAME DIR: node 0's client holds a record, node 1's waits for it
 # and its daemon is killed.
 stranded() {
@@ -236,6 +266,7 @@ one_kind() {
 	id=$(bash "$CLUSTER" ctdb "$dir" 0 getdbstatus $DB | sed -n 's/^dbid: //p')
 	out=$(t dbinfo "$(sock "$dir" 0)" "$id" 2>&1) && pass "$name: dbstat and seqnum of $DB ($id): $(echo $out)" ||
 		fail "$name: dbstat and seqnum" "$out"
+	transactions "$name" "$dir" "$n"
 	[ "$n" -gt 1 ] && stranded "$name" "$dir"
 	bash "$CLUSTER" stop "$dir" >/dev/null 2>&1
 }

@@ -245,14 +245,7 @@ fn parse_args() -> bool {
 /// Reads the nodes file; a missing file or one with only deleted nodes is
 /// fatal.
 fn read_nodes(path: &Path) -> Vec<nodes::Node> {
-    let nodes = std::fs::read_to_string(path)
-        .map_err(|e| format!("Failed to read nodes file \"{}\": {}", path.display(), e))
-        .and_then(|t| nodes::parse(&t))
-        .unwrap_or_else(|e| die(&[e]));
-    if nodes.iter().all(|n| n.deleted) {
-        die(&[format!("No nodes in nodes file \"{}\"", path.display())]);
-    }
-    nodes
+    nodes::read(path).unwrap_or_else(|e| die(&[e]))
 }
 
 /// Loads ctdb.tunables over the defaults; any problem is fatal.

@@ -121,6 +121,23 @@ pub struct Peer {
     pub liveness: Liveness,
 }
 
+impl Peer {
+    /// A node of the nodes file with no connection yet; `attempt` numbers
+    /// its outgoing connects.
+    fn new(node: &crate::nodes::Node, connected: bool, attempt: u64) -> Peer {
+        Peer {
+            addr: node.addr,
+            deleted: node.deleted,
+            incoming: None,
+            outgoing: None,
+            out_up: false,
+            attempt,
+            connected,
+            liveness: Liveness::default(),
+        }
+    }
+}
+
 /// The listener and the connections to and from every node.
 pub struct NodeLinks {
     registry: Registry,
@@ -156,16 +173,7 @@ impl NodeLinks {
         };
         let peers = nodes
             .iter()
-            .map(|n| Peer {
-                addr: n.addr,
-                deleted: n.deleted,
-                incoming: None,
-                outgoing: None,
-                out_up: false,
-                attempt: 0,
-                connected: n.pnn == own.0,
-                liveness: Liveness::default(),
-            })
+            .map(|n| Peer::new(n, n.pnn == own.0, 0))
             .collect();
         Ok(NodeLinks {
             registry,
@@ -288,16 +296,7 @@ impl NodeLinks {
         };
         self.stop_incoming(pnn);
         self.stop_outgoing(pnn);
-        let fresh = Peer {
-            addr: node.addr,
-            deleted: node.deleted,
-            incoming: None,
-            outgoing: None,
-            out_up: false,
-            attempt,
-            connected: false,
-            liveness: Liveness::default(),
-        };
+        let fresh = Peer::new(node, false, attempt);
         match self.peers.get_mut(pnn.0 as usize) {
             Some(p) => *p = fresh,
             None => self.peers.push(fresh),
@@ -537,15 +536,14 @@ impl NodeLinks {
             return Vec::new();
         };
         let mut events = Vec::new();
-        let mut buf = [0u8; 65536];
         let mut end: Option<String> = None;
         loop {
-            match link.stream.read(&mut buf) {
+            match link.framer.read_from(&mut link.stream) {
                 Ok(0) => {
                     end = Some("connection closed".into());
                     break;
                 }
-                Ok(n) => link.framer.push(&buf[..n]),
+                Ok(_) => {}
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => {

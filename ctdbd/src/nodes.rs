@@ -13,6 +13,18 @@ pub struct Node {
     pub deleted: bool,
 }
 
+/// The nodes of the nodes file at `path`: an error when it cannot be read,
+/// does not parse, or lists no node that is not deleted.
+pub fn read(path: &std::path::Path) -> Result<Vec<Node>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("Failed to read nodes file \"{}\": {}", path.display(), e))?;
+    let nodes = parse(&text)?;
+    if nodes.iter().all(|n| n.deleted) {
+        return Err(format!("No nodes in nodes file \"{}\"", path.display()));
+    }
+    Ok(nodes)
+}
+
 pub fn parse(text: &str) -> Result<Vec<Node>, String> {
     let mut lines: Vec<&str> = text.lines().collect();
     while lines.last() == Some(&"") {

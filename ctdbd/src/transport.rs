@@ -14,7 +14,7 @@ use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 /// The send buffer asked for on each client socket.
 const CLIENT_SEND_BUFFER: usize = 4 << 20;
 use std::collections::{HashMap, VecDeque};
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Write};
 
 /// Poll token of the unix listener.
 pub const LISTENER: Token = Token(0);
@@ -163,14 +163,13 @@ impl Transport {
             return received;
         }
         let mut eof = false;
-        let mut buf = [0u8; 16384];
         loop {
-            match c.stream.read(&mut buf) {
+            match c.framer.read_from(&mut c.stream) {
                 Ok(0) => {
                     eof = true;
                     break;
                 }
-                Ok(n) => c.framer.push(&buf[..n]),
+                Ok(_) => {}
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(_) => {
@@ -318,6 +317,7 @@ impl Transport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
 
     /// A client that does not read gets its output queued; once it has
     /// read everything, the queue's space is given back (a catdb to a slow

@@ -3,7 +3,10 @@
 //! are written in one piece, instead of one freelist walk and half a dozen
 //! small writes per record. Meant for filling a database that was just
 //! wiped (a recovery's push), where every key is new; any other record is
-//! stored the ordinary way.
+//! stored the ordinary way. After a wipe inside a transaction, while only
+//! batches write, the transaction remembers the hashes of the keys stored
+//! ([`Refill`]): a key whose hash is not among them is new without a walk
+//! of its chain.
 
 use crate::error::{Result, TdbError};
 use crate::format::{self, Offset, Record, ALIGNMENT, OFF_SIZE, RECORD_SIZE};
@@ -47,6 +50,18 @@ impl Hash for HashedKey<'_> {
     fn hash<H: Hasher>(&self, h: &mut H) {
         h.write_u32(self.hash);
     }
+}
+
+/// What a transaction knows from the moment it wiped the database for as
+/// long as nothing but batches writes: every key in the database was
+/// stored by a batch, so a key whose hash is not in `hashes` is absent.
+/// Any other write of the transaction ends it.
+#[derive(Default)]
+pub(crate) struct Refill {
+    /// The hashes of the keys stored since the wipe.
+    hashes: HashSet<u32, Spreading>,
+    /// A batch is writing: its writes keep this knowledge.
+    pub(crate) writing: bool,
 }
 
 /// One record of [`Tdb::store_batch`]: its key and its value, given in two
@@ -100,16 +115,90 @@ impl Tdb {
     }
 
     fn store_batch_locked(&mut self, recs: &[BatchRecord<'_>]) -> Result<()> {
-        let (placed, later) = self.sort_batch(recs)?;
-        if !placed.is_empty() {
-            self.write_placed(recs, &placed)?;
-        }
+        let later = match self.take_refill() {
+            Some(refill) => self.store_refilling(recs, refill)?,
+            None => {
+                let (placed, later) = self.sort_batch(recs)?;
+                if !placed.is_empty() {
+                    self.write_placed(recs, &placed)?;
+                }
+                later
+            }
+        };
         for &i in &later {
             let r = &recs[i];
             let hash = self.hash.hash(r.key);
             self.store_locked(r.key, &r.parts, StoreFlag::Replace, hash)?;
         }
         Ok(())
+    }
+
+    /// The transaction's [`Refill`], taken out of it while a batch uses it.
+    fn take_refill(&mut self) -> Option<Refill> {
+        self.transaction.as_mut().and_then(|t| t.refill.take())
+    }
+
+    /// Places the batch's new keys as `write_placed` does, knowing from
+    /// `refill` which keys are new; gives back the indexes of the records
+    /// to store one by one (a hash seen before: the same key again, or
+    /// another key with the same hash). The transaction keeps `refill`
+    /// unless the writes fail.
+    fn store_refilling(
+        &mut self,
+        recs: &[BatchRecord<'_>],
+        mut refill: Refill,
+    ) -> Result<Vec<usize>> {
+        let mut placed = Vec::with_capacity(recs.len());
+        let mut later = Vec::new();
+        for (index, r) in recs.iter().enumerate() {
+            let mut p = self.measure(index, r)?;
+            if !refill.hashes.insert(p.hash) {
+                later.push(index);
+                continue;
+            }
+            let txn = self.transaction.as_ref().expect("inside a transaction");
+            p.head = txn.chain_head(self.bucket(p.hash), self.order);
+            placed.push(p);
+        }
+        refill.writing = true;
+        self.transaction
+            .as_mut()
+            .expect("inside a transaction")
+            .refill = Some(refill);
+        let r = if placed.is_empty() {
+            Ok(())
+        } else {
+            self.write_placed(recs, &placed)
+        };
+        let txn = self.transaction.as_mut().expect("inside a transaction");
+        match r {
+            Ok(()) => {
+                if let Some(refill) = txn.refill.as_mut() {
+                    refill.writing = false;
+                }
+                Ok(later)
+            }
+            Err(e) => {
+                txn.refill = None;
+                Err(e)
+            }
+        }
+    }
+
+    /// Record `index` of the batch sized and hashed, its chain's head not
+    /// set yet; Oom when its sizes do not fit in 32 bits.
+    fn measure(&mut self, index: usize, r: &BatchRecord<'_>) -> Result<Placed> {
+        let lens = [r.key.len(), r.parts[0].len(), r.parts[1].len()];
+        let Some((_, data_len, rec_len)) = record_lengths(lens) else {
+            return self.fail(TdbError::Oom);
+        };
+        Ok(Placed {
+            index,
+            hash: self.hash.hash(r.key),
+            data_len,
+            rec_len,
+            head: 0,
+        })
     }
 
     /// Splits the batch: records for the shared space (a new key, a chain
@@ -121,11 +210,8 @@ impl Tdb {
         let mut seen: HashSet<HashedKey, Spreading> =
             HashSet::with_capacity_and_hasher(recs.len(), Spreading::default());
         for (index, r) in recs.iter().enumerate() {
-            let lens = [r.key.len(), r.parts[0].len(), r.parts[1].len()];
-            let Some((key_len, data_len, rec_len)) = record_lengths(lens) else {
-                return self.fail(TdbError::Oom);
-            };
-            let hash = self.hash.hash(r.key);
+            let mut p = self.measure(index, r)?;
+            let hash = p.hash;
             if !seen.insert(HashedKey { hash, key: r.key }) {
                 later.push(index);
                 continue;
@@ -142,14 +228,8 @@ impl Tdb {
                     Err(e) => return Err(e),
                 }
             }
-            debug_assert_eq!(key_len as usize, r.key.len());
-            placed.push(Placed {
-                index,
-                hash,
-                data_len,
-                rec_len,
-                head,
-            });
+            p.head = head;
+            placed.push(p);
         }
         // The walks above ended in NoExist; the stores succeed.
         self.ecode = 0;
@@ -368,6 +448,74 @@ mod tests {
         t.delete(b"k3").unwrap();
         t.store(b"k3", &[b"x"], StoreFlag::Insert).unwrap();
         assert_eq!(t.fetch(b"k3").unwrap(), b"x");
+        t.check(None).unwrap();
+        t.close().unwrap();
+        let _ = std::fs::remove_file(c.to_str().unwrap());
+    }
+
+    /// Keys and values as a push would send them.
+    fn records<'a>(keys: &'a [Vec<u8>], value: &'static [u8]) -> Vec<BatchRecord<'a>> {
+        keys.iter()
+            .map(|k| BatchRecord {
+                key: k,
+                parts: [value, k],
+            })
+            .collect()
+    }
+
+    fn count(t: &mut Tdb) -> usize {
+        let mut n = 0;
+        let mut visit = |_: &mut Tdb, _: &[u8], _: &[u8]| {
+            n += 1;
+            false
+        };
+        t.traverse_read(Some(&mut visit)).unwrap();
+        n
+    }
+
+    #[test]
+    fn after_a_wipe_batches_replace_keys_stored_before_them() {
+        let (mut t, c) = temp_db("c.tdb", 13);
+        let keys: Vec<Vec<u8>> = (0..200).map(|i| format!("k{i}").into_bytes()).collect();
+        t.store(b"k5", &[b"before"], StoreFlag::Replace).unwrap();
+        t.transaction_start().unwrap();
+        t.wipe_all().unwrap();
+        assert!(t.transaction.as_ref().unwrap().refill.is_some());
+        t.store_batch(&records(&keys[..50], b"one")).unwrap();
+        t.store_batch(&records(&keys[50..100], b"one")).unwrap();
+        assert!(t.transaction.as_ref().unwrap().refill.is_some());
+        // A later batch with keys of an earlier one replaces them (one by
+        // one, which ends what the batches knew).
+        t.store_batch(&records(&keys[50..150], b"two")).unwrap();
+        assert!(t.transaction.as_ref().unwrap().refill.is_none());
+        t.wipe_all().unwrap();
+        t.store_batch(&records(&keys[..100], b"one")).unwrap();
+        t.store_batch(&records(&keys[100..150], b"two")).unwrap();
+        // A store outside a batch ends it too...
+        t.store(b"k170", &[b"single"], StoreFlag::Replace).unwrap();
+        t.store_batch(&records(&keys[50..100], b"two")).unwrap();
+        t.delete(b"k0").unwrap();
+        assert!(t.transaction.as_ref().unwrap().refill.is_none());
+        // ...so the next batch finds that key and replaces it.
+        t.store_batch(&records(&keys[160..200], b"three")).unwrap();
+        t.transaction_commit().unwrap();
+        assert_eq!(count(&mut t), 189);
+        for (i, k) in keys.iter().enumerate() {
+            let want: &[u8] = match i {
+                0 => {
+                    assert!(matches!(t.fetch(k), Err(TdbError::NoExist)));
+                    continue;
+                }
+                1..=49 => b"one",
+                50..=149 => b"two",
+                150..=159 => {
+                    assert!(matches!(t.fetch(k), Err(TdbError::NoExist)));
+                    continue;
+                }
+                _ => b"three",
+            };
+            assert_eq!(t.fetch(k).unwrap(), [want, k].concat(), "key {i}");
+        }
         t.check(None).unwrap();
         t.close().unwrap();
         let _ = std::fs::remove_file(c.to_str().unwrap());

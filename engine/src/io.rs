@@ -378,6 +378,16 @@ impl Tdb {
         }
     }
 
+    /// The bytes `[off, off+len)` without a copy, from the mapping or (inside a
+    /// transaction) as the transaction sees them, when that is possible.
+    #[inline]
+    pub(crate) fn view(&self, off: Offset, len: usize) -> Option<&[u8]> {
+        if self.transaction.is_some() {
+            return self.transaction_view(off, len);
+        }
+        self.mapped_bytes(off, len)
+    }
+
     /// Reads `buf.len()` bytes at `off`, through the transaction if one is open.
     #[inline]
     pub(crate) fn read(&mut self, off: Offset, buf: &mut [u8]) -> Result<()> {
@@ -403,7 +413,7 @@ impl Tdb {
     /// Reads a stored 32-bit offset or length.
     #[inline]
     pub(crate) fn read_off(&mut self, off: Offset) -> Result<u32> {
-        if let Some(bytes) = self.mapped_bytes(off, 4) {
+        if let Some(bytes) = self.view(off, 4) {
             return Ok(self.order.get(bytes));
         }
         let mut b = [0u8; 4];
@@ -421,8 +431,8 @@ impl Tdb {
     /// Reads a record header without checking its magic.
     #[inline]
     pub(crate) fn read_rec_raw(&mut self, off: Offset) -> Result<Record> {
-        // Fast path: decode straight from the mapping.
-        if let Some(bytes) = self.mapped_bytes(off, RECORD_SIZE as usize) {
+        // Fast path: decode straight from the mapping or the transaction.
+        if let Some(bytes) = self.view(off, RECORD_SIZE as usize) {
             return Ok(Record::decode(bytes, self.order));
         }
         self.read_rec_slow(off)
@@ -484,6 +494,22 @@ impl Tdb {
         Ok(v)
     }
 
+    /// `alloc_read` into `buf` (its old contents replaced), reusing its memory.
+    pub(crate) fn read_reusing(&mut self, off: Offset, len: u32, buf: &mut Vec<u8>) -> Result<()> {
+        self.oob(off, len, false)?;
+        buf.clear();
+        if let Some(bytes) = self.view(off, len as usize) {
+            buf.extend_from_slice(bytes);
+            return Ok(());
+        }
+        if buf.try_reserve_exact(len as usize).is_err() {
+            self.ecode = TdbError::Oom.code();
+            return Err(TdbError::Oom);
+        }
+        buf.resize(len as usize, 0);
+        self.read(off, buf)
+    }
+
     /// Calls `f` with the bytes `[off, off+len)`: in place when the file is mapped
     /// and no transaction is open, otherwise from a copy (tdb_parse_data).
     pub(crate) fn with_bytes<R>(
@@ -500,6 +526,8 @@ impl Tdb {
             if let Storage::Internal(v) = &self.storage {
                 return Ok(f(&v[off as usize..(off + len) as usize]));
             }
+        } else if let Some(bytes) = self.transaction_view(off, len as usize) {
+            return Ok(f(bytes));
         }
         let data = self.alloc_read(off, len)?;
         Ok(f(&data))

@@ -547,6 +547,10 @@ impl Tdb {
             all.log(DebugLevel::Fatal, "tdb_wipe_all: failed to unlock\n");
             return Err(TdbError::Lock);
         }
+        drop(all);
+        if let Some(t) = self.transaction.as_mut() {
+            t.refill = Some(crate::batch::Refill::default());
+        }
         Ok(())
     }
 

@@ -7,6 +7,7 @@
 //! of recovery data, rec_len = space reserved, key_len = file size before the
 //! commit), then entries of (offset u32, length u32, old bytes), then a tailer.
 
+use crate::batch::Refill;
 use crate::error::{Result, TdbError};
 use crate::format::{
     self, Offset, Record, FREELIST_TOP, OFF_SIZE, RECORD_MAGIC_OFS, RECORD_SIZE, RECOVERY_HEAD_OFS,
@@ -37,6 +38,9 @@ pub(crate) struct Transaction {
     old_map_size: u32,
     /// The transaction grew the file.
     expanded: bool,
+    /// Set while only batches have written since the transaction wiped the
+    /// database (see [`Refill`]).
+    pub(crate) refill: Option<Refill>,
 }
 
 /// The transaction's copies of modified blocks, by block number.
@@ -108,6 +112,12 @@ impl Transaction {
         h
     }
 
+    /// The first record of chain `bucket` as the transaction sees it.
+    pub(crate) fn chain_head(&self, bucket: u32, order: crate::format::ByteOrder) -> Offset {
+        let at = (bucket as usize + 1) * 4;
+        order.get(&self.hash_heads[at..at + 4])
+    }
+
     fn block_len(&self, i: usize) -> u32 {
         if i == self.blocks.len() - 1 {
             self.last_block_size
@@ -134,6 +144,36 @@ impl Tdb {
 
     fn txn_mut(&mut self) -> &mut Transaction {
         self.transaction.as_mut().expect("inside a transaction")
+    }
+
+    /// The bytes `[off, off+len)` as the open transaction sees them, without a
+    /// copy: from one block it modified, or from the mapping when no block of
+    /// the range is modified. `None` when neither holds (the caller copies
+    /// through `transaction_read`, which also reports any error).
+    #[inline]
+    pub(crate) fn transaction_view(&self, off: Offset, len: usize) -> Option<&[u8]> {
+        let t = self.transaction.as_ref()?;
+        let bs = t.block_size as usize;
+        let start = off as usize;
+        let end = start.checked_add(len)?;
+        let (first, last) = (start / bs, end.saturating_sub(1) / bs);
+        if len == 0 || (first..=last).any(|b| t.blocks.get(b).is_some()) {
+            if first != last || len == 0 {
+                return None;
+            }
+            let block = t.blocks.get(first)?;
+            let boff = start % bs;
+            let valid = if first == t.blocks.len() - 1 {
+                t.last_block_size as usize
+            } else {
+                bs
+            };
+            return (boff + len <= valid).then(|| &block[boff..boff + len]);
+        }
+        match &self.storage {
+            crate::io::Storage::Mapped(m) if end <= m.len() => Some(m.slice(start, len)),
+            _ => None,
+        }
     }
 
     /// Reads through the transaction's blocks, falling back to the file.
@@ -174,6 +214,10 @@ impl Tdb {
             return Err(TdbError::Einval);
         }
         self.inside_file(off, data.len())?;
+        if self.txn().refill.as_ref().is_some_and(|r| !r.writing) {
+            // A write outside a batch: the batches' knowledge of the chains ends.
+            self.txn_mut().refill = None;
+        }
         // Keep the hash-head cache current for fast empty-chain skipping.
         if data.len() == 4
             && off >= FREELIST_TOP
@@ -375,6 +419,7 @@ impl Tdb {
             magic_offset: 0,
             old_map_size: map_size,
             expanded: false,
+            refill: None,
         }));
         Ok(())
     }

@@ -249,12 +249,13 @@ impl Tdb {
         let mut rec_ptr = self.read_off(format::hash_top(chain))?;
         let mut walk = ChainWalk::new(rec_ptr);
         let mut count = 0;
+        let mut buf = Vec::new();
         while rec_ptr != 0 {
             let rec = self.read_rec(rec_ptr)?;
             if !rec.is_dead() {
                 let full = rec.full_len().ok_or(TdbError::Corrupt)?;
                 let body = self.record_body(rec_ptr)?;
-                let buf = self.alloc_read(body, full)?;
+                self.read_reusing(body, full, &mut buf)?;
                 let (key, data) = buf.split_at(rec.key_len as usize);
                 count += 1;
                 if f(self, key, data) {

@@ -71,15 +71,30 @@ pub fn frame_length(buf: &[u8]) -> Result<Option<usize>, DecodeError> {
 /// packet; more than this (left by a burst) is given back.
 pub const FRAMER_KEPT_CAPACITY: usize = 256 << 10;
 
+/// The most a [`Framer`] asks one read for while no large packet is
+/// pending; longer packets are read into room of their own size.
+const READ_CHUNK: usize = 64 << 10;
+/// What a [`Framer`] asks its first read for; the room doubles after each
+/// read that filled it, up to [`READ_CHUNK`] (an idle connection keeps
+/// little memory).
+const FIRST_READ: usize = 1 << 10;
+
 /// Splits complete packets off the front of a stream buffer.  Every packet
-/// it returns is a fresh allocation the size of that packet, so packets kept
-/// after the read (queued records, pending messages) never pin the stream
-/// buffer's capacity; each byte pushed is copied out once.
+/// it returns is an allocation of its own, about the size of that packet,
+/// so packets kept after the read (queued records, pending messages) never
+/// pin the stream buffer's capacity. A packet longer than a read chunk is
+/// read by [`Framer::read_from`] into a buffer of its own size and handed
+/// out without a copy; others are copied out once.
 #[derive(Debug, Default)]
 pub struct Framer {
+    /// Received bytes in `start..end`; zeroed room after `end`.
     buf: Vec<u8>,
     /// Where the first byte not yet handed out is in `buf`.
     start: usize,
+    /// Where the received bytes end in `buf`.
+    end: usize,
+    /// What the next read asks for (0 until the first read).
+    room: usize,
 }
 
 impl Framer {
@@ -88,19 +103,53 @@ impl Framer {
         Framer::default()
     }
 
-    /// Appends received bytes (moving an incomplete packet left over from
-    /// the last `next_packet` calls to the front first).
-    pub fn push(&mut self, bytes: &[u8]) {
+    /// Moves an incomplete packet left over from the last `next_packet`
+    /// calls to the front.
+    fn compact(&mut self) {
         if self.start > 0 {
-            self.buf.drain(..self.start);
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
             self.start = 0;
         }
+    }
+
+    /// Appends received bytes.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.compact();
+        self.buf.truncate(self.end);
         self.buf.extend_from_slice(bytes);
+        self.end = self.buf.len();
+    }
+
+    /// Reads once from `r` into the framer, as `Read::read` does (0 at the
+    /// end of the stream). While a packet longer than a read chunk is
+    /// incomplete at the front, the read asks for exactly its missing bytes
+    /// into room sized for that packet.
+    pub fn read_from(&mut self, r: &mut impl std::io::Read) -> std::io::Result<usize> {
+        self.compact();
+        let pending = self.buf[..self.end]
+            .get(..4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+            .filter(|&len| len > READ_CHUNK && len > self.end && len <= crate::header::MAX_PACKET);
+        let want = match pending {
+            Some(len) => len - self.end,
+            None => self.room.max(FIRST_READ),
+        };
+        if self.buf.len() < self.end + want {
+            self.buf.reserve_exact(self.end + want - self.buf.len());
+            self.buf.resize(self.end + want, 0);
+        }
+        let n = r.read(&mut self.buf[self.end..self.end + want])?;
+        self.end += n;
+        if pending.is_none() && n == want {
+            self.room = (want * 2).min(READ_CHUNK);
+        }
+        Ok(n)
     }
 
     /// Bytes held that do not form a complete packet yet.
     pub fn buffered(&self) -> usize {
-        self.buf.len() - self.start
+        self.end - self.start
     }
 
     /// Bytes of input space allocated (what `buffered` holds and spare room).
@@ -108,19 +157,25 @@ impl Framer {
         self.buf.capacity()
     }
 
-    /// The next complete packet (header included), with a capacity equal to
-    /// its length; `None` while incomplete.  After an error the stream is
-    /// unusable and the framer should be dropped with its connection.
+    /// The next complete packet (header included); `None` while
+    /// incomplete.  After an error the stream is unusable and the framer
+    /// should be dropped with its connection.
     pub fn next_packet(&mut self) -> Result<Option<Vec<u8>>, DecodeError> {
-        let Some(len) = frame_length(&self.buf[self.start..])? else {
+        let Some(len) = frame_length(&self.buf[self.start..self.end])? else {
             return Ok(None);
         };
+        if self.start == 0 && len == self.end && len > READ_CHUNK {
+            // A large packet that fills the buffer: hand the buffer over.
+            self.buf.truncate(len);
+            self.end = 0;
+            return Ok(Some(std::mem::take(&mut self.buf)));
+        }
         let end = self.start + len;
         let packet = self.buf[self.start..end].to_vec();
         self.start = end;
-        if self.start == self.buf.len() {
-            self.buf.clear();
+        if self.start == self.end {
             self.start = 0;
+            self.end = 0;
             if self.buf.capacity() > FRAMER_KEPT_CAPACITY {
                 self.buf = Vec::new();
             }

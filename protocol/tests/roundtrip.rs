@@ -671,6 +671,65 @@ fn a_burst_splits_into_exactly_sized_packets() {
     assert_eq!(f.buffered(), 0);
 }
 
+/// A reader that hands out its bytes at most `step` at a time.
+struct Trickle {
+    bytes: Vec<u8>,
+    at: usize,
+    step: usize,
+}
+
+impl std::io::Read for Trickle {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(self.step).min(self.bytes.len() - self.at);
+        buf[..n].copy_from_slice(&self.bytes[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// Packets read from a stream come out whole whatever the read sizes; a
+/// packet longer than a read chunk comes out in a buffer of its own size.
+#[test]
+fn reads_split_into_packets_and_large_ones_come_whole() {
+    let small = packets()[0].encode(header(1));
+    let large = Packet::ReqMessage(ReqMessage {
+        srvid: Srvid(7),
+        data: (0..300_000u32).map(|i| i as u8).collect(),
+    })
+    .encode(header(2));
+    let mut stream = Vec::new();
+    for p in [&small, &large, &small, &large, &large, &small] {
+        stream.extend_from_slice(p);
+    }
+    for step in [1, 7, 4096, 70_000, 1 << 20] {
+        let mut r = Trickle {
+            bytes: stream.clone(),
+            at: 0,
+            step,
+        };
+        let mut f = Framer::new();
+        let mut got = Vec::new();
+        while f.read_from(&mut r).unwrap() > 0 {
+            while let Some(p) = f.next_packet().unwrap() {
+                got.push(p);
+            }
+        }
+        assert_eq!(got.len(), 6, "step {step}");
+        for (p, want) in got
+            .iter()
+            .zip([&small, &large, &small, &large, &large, &small])
+        {
+            assert_eq!(p, want, "step {step}");
+            assert!(
+                p.capacity() < 2 * p.len().max(64),
+                "step {step}: capacity {}",
+                p.capacity()
+            );
+        }
+        assert_eq!(f.buffered(), 0);
+    }
+}
+
 #[test]
 fn framing_refuses_bad_streams_and_splits_good_ones() {
     let a = packets()[0].encode(header(1));

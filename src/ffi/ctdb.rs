@@ -22,7 +22,7 @@
 use super::guard::{bytes, guard, set_errno, Checked, Refused};
 use super::tdb::TDB_DATA;
 use ctdb_client::{
-    ClientError, Connection, DbHandle, Event, Getter, LockAttempt, LockId, RequestId,
+    ClientError, Connection, DbHandle, Event, Getter, LockAttempt, LockId, RequestId, Transaction,
 };
 use ctdb_protocol::{ControlOpcode, ControlRequest, DbId, Layout, Pnn, Srvid};
 use std::collections::HashMap;
@@ -1332,11 +1332,10 @@ unsafe fn getter_recv<T>(
 ///
 /// # Safety
 /// As for [`getter_recv`].
-unsafe fn getter_sync<T>(
+unsafe fn getter_sync(
     ctdb: *mut ctdb_connection,
     req: *mut ctdb_request,
-    out: *mut T,
-    read: impl FnOnce(&Connection, RequestId) -> Result<T, ClientError>,
+    recv: impl FnOnce(*mut ctdb_request) -> bool,
 ) -> bool {
     // SAFETY: per the contract.
     let Some(id) = (unsafe { req.as_ref() }).map(|r| r.id) else {
@@ -1344,8 +1343,7 @@ unsafe fn getter_sync<T>(
     };
     // SAFETY: per the contract.
     unsafe { wait_for(ctdb, id) };
-    // SAFETY: per the contract.
-    let ok = unsafe { getter_recv(ctdb, req, out, read) };
+    let ok = recv(req);
     let saved = super::guard::errno();
     // SAFETY: ours to free.
     unsafe { ctdb_request_free(req) };
@@ -1388,8 +1386,7 @@ pub unsafe extern "C" fn ctdb_getpnn(
         getter_sync(
             ctdb,
             ctdb_getpnn_send(ctdb, destnode, None, ptr::null_mut()),
-            pnn,
-            |c, id| c.pnn_of(id).map(|p| p.0),
+            |r| ctdb_getpnn_recv(ctdb, r, pnn),
         )
     }
 }
@@ -1444,11 +1441,7 @@ pub unsafe extern "C" fn ctdb_getdbstat(
         getter_sync(
             ctdb,
             ctdb_getdbstat_send(ctdb, destnode, db_id, None, ptr::null_mut()),
-            stat,
-            |c, id| {
-                c.db_statistics_of(id)
-                    .and_then(|s| super::ctdb_layout::db_statistics(&s))
-            },
+            |r| ctdb_getdbstat_recv(ctdb, r, stat),
         )
     }
 }
@@ -1495,8 +1488,7 @@ pub unsafe extern "C" fn ctdb_getcapabilities(
         getter_sync(
             ctdb,
             ctdb_getcapabilities_send(ctdb, destnode, None, ptr::null_mut()),
-            capabilities,
-            |c, id| c.capabilities_of(id),
+            |r| ctdb_getcapabilities_recv(ctdb, r, capabilities),
         )
     }
 }
@@ -1546,8 +1538,7 @@ pub unsafe extern "C" fn ctdb_getdbseqnum(
         getter_sync(
             ctdb,
             ctdb_getdbseqnum_send(ctdb, destnode, dbid, None, ptr::null_mut()),
-            seqnum,
-            |c, id| c.db_seqnum_of(id),
+            |r| ctdb_getdbseqnum_recv(ctdb, r, seqnum),
         )
     }
 }
@@ -1592,11 +1583,7 @@ pub unsafe extern "C" fn ctdb_getnodemap(
         getter_sync(
             ctdb,
             ctdb_getnodemap_send(ctdb, destnode, None, ptr::null_mut()),
-            nodemap,
-            |c, id| {
-                c.nodemap_of(id)
-                    .and_then(|m| super::ctdb_layout::c_copy(&m.to_bytes(), 4 + 36))
-            },
+            |r| ctdb_getnodemap_recv(ctdb, r, nodemap),
         )
     }
 }
@@ -1648,11 +1635,7 @@ pub unsafe extern "C" fn ctdb_getifaces(
         getter_sync(
             ctdb,
             ctdb_getifaces_send(ctdb, destnode, None, ptr::null_mut()),
-            ifaces,
-            |c, id| {
-                c.ifaces_of(id)
-                    .and_then(|m| super::ctdb_layout::c_copy(&m.to_bytes(), 4 + 24))
-            },
+            |r| ctdb_getifaces_recv(ctdb, r, ifaces),
         )
     }
 }
@@ -1704,11 +1687,7 @@ pub unsafe extern "C" fn ctdb_getpublicips(
         getter_sync(
             ctdb,
             ctdb_getpublicips_send(ctdb, destnode, None, ptr::null_mut()),
-            ips,
-            |c, id| {
-                c.public_ips_of(id)
-                    .and_then(|m| super::ctdb_layout::c_copy(&m.to_bytes(), 4 + 32))
-            },
+            |r| ctdb_getpublicips_recv(ctdb, r, ips),
         )
     }
 }
@@ -1771,8 +1750,7 @@ pub unsafe extern "C" fn ctdb_getrecmaster(
         getter_sync(
             ctdb,
             ctdb_getrecmaster_send(ctdb, destnode, None, ptr::null_mut()),
-            recmaster,
-            |c, id| c.leader_of(id).map(|p| p.0),
+            |r| ctdb_getrecmaster_recv(ctdb, r, recmaster),
         )
     }
 }
@@ -1812,8 +1790,7 @@ pub unsafe extern "C" fn ctdb_getrecmode(
         getter_sync(
             ctdb,
             ctdb_getrecmode_send(ctdb, destnode, None, ptr::null_mut()),
-            recmode,
-            |c, id| c.recmode_of(id),
+            |r| ctdb_getrecmode_recv(ctdb, r, recmode),
         )
     }
 }
@@ -1858,11 +1835,7 @@ pub unsafe extern "C" fn ctdb_getvnnmap(
         getter_sync(
             ctdb,
             ctdb_getvnnmap_send(ctdb, destnode, None, ptr::null_mut()),
-            vnnmap,
-            |c, id| {
-                c.vnnmap_of(id)
-                    .and_then(|m| super::ctdb_layout::vnn_map(&m))
-            },
+            |r| ctdb_getvnnmap_recv(ctdb, r, vnnmap),
         )
     }
 }
@@ -1872,4 +1845,130 @@ pub unsafe extern "C" fn ctdb_getvnnmap(
 pub unsafe extern "C" fn ctdb_free_vnnmap(vnnmap: *mut ctdb_vnn_map) {
     // SAFETY: NULL or a block from ctdb_getvnnmap.
     unsafe { super::ctdb_layout::free_vnn_map(vnnmap) };
+}
+
+/// A persistent database transaction (opaque to C); an extension of this
+/// library, ended by ctdb_transaction_commit or ctdb_transaction_cancel.
+pub struct ctdb_transaction {
+    db: *mut ctdb_db,
+    inner: Transaction,
+}
+
+/// Extension (not in CTDB's libctdb): starts a transaction on a persistent
+/// database as Samba 4.17's client does (its g_lock taken, waiting while a
+/// live process holds it); NULL with errno on failure.
+#[no_mangle]
+pub unsafe extern "C" fn ctdb_transaction_start(ctdb_db: *mut ctdb_db) -> *mut ctdb_transaction {
+    guard(ptr::null_mut(), || {
+        // SAFETY: the caller's database handle.
+        let d = unsafe { ctdb_db.as_ref() }.ok_or(Refused)?;
+        // SAFETY: the database's connection is live.
+        let c = unsafe { conn(d.ctdb) }?;
+        match c.core.transaction_start(d.handle) {
+            Ok(inner) => Ok(Box::into_raw(Box::new(ctdb_transaction {
+                db: ctdb_db,
+                inner,
+            }))),
+            Err(e) => fail(d.ctdb, &e),
+        }
+    })
+}
+
+/// The connection and transaction behind a transaction handle.
+///
+/// # Safety
+/// `h` is NULL or a live transaction handle.
+unsafe fn transaction<'a>(
+    h: *mut ctdb_transaction,
+) -> Checked<(*mut ctdb_connection, &'a mut ctdb_transaction)> {
+    // SAFETY: per the caller's contract.
+    let t = unsafe { h.as_mut() }.ok_or(Refused)?;
+    // SAFETY: a transaction's database handle outlives it.
+    let d = unsafe { t.db.as_ref() }.ok_or(Refused)?;
+    Ok((d.ctdb, t))
+}
+
+/// Extension: the value of `key` in the transaction (what it stored, else
+/// this node's copy); `data` gets a malloc'd copy (the caller frees it;
+/// dsize 0 when the record is missing or empty).
+#[no_mangle]
+pub unsafe extern "C" fn ctdb_transaction_fetch(
+    h: *mut ctdb_transaction,
+    key: TDB_DATA,
+    data: *mut TDB_DATA,
+) -> bool {
+    guard(false, || {
+        // SAFETY: the caller's handle and key.
+        let ((ctdb, t), key) = unsafe { (transaction(h)?, bytes(key)?) };
+        if data.is_null() {
+            set_errno(libc::EINVAL);
+            return Err(Refused);
+        }
+        // SAFETY: the transaction's connection is live.
+        let c = unsafe { conn(ctdb) }?;
+        match c.core.transaction_fetch(&mut t.inner, key) {
+            Ok(value) => {
+                let mut copy = super::guard::malloc_copy(&value)?;
+                copy.dsize = value.len();
+                // SAFETY: the caller's out pointer.
+                unsafe { data.write(copy) };
+                Ok(true)
+            }
+            Err(e) => fail(ctdb, &e),
+        }
+    })
+}
+
+/// Extension: stores `data` for `key` in the transaction.
+#[no_mangle]
+pub unsafe extern "C" fn ctdb_transaction_store(
+    h: *mut ctdb_transaction,
+    key: TDB_DATA,
+    data: TDB_DATA,
+) -> bool {
+    guard(false, || {
+        // SAFETY: the caller's handle and buffers.
+        let ((ctdb, t), key, value) = unsafe { (transaction(h)?, bytes(key)?, bytes(data)?) };
+        // SAFETY: the transaction's connection is live.
+        let c = unsafe { conn(ctdb) }?;
+        match c.core.transaction_store(&mut t.inner, key, value) {
+            Ok(()) => Ok(true),
+            Err(e) => fail(ctdb, &e),
+        }
+    })
+}
+
+/// Extension: commits the transaction on every node (TRANS3_COMMIT) and
+/// frees it; false with errno when the commit failed.
+#[no_mangle]
+pub unsafe extern "C" fn ctdb_transaction_commit(h: *mut ctdb_transaction) -> bool {
+    guard(false, || {
+        // SAFETY: the caller's handle, checked before it is taken over.
+        let (ctdb, _) = unsafe { transaction(h)? };
+        // SAFETY: the caller gives the handle up.
+        let t = unsafe { Box::from_raw(h) };
+        // SAFETY: the transaction's connection is live.
+        let c = unsafe { conn(ctdb) }?;
+        match c.core.transaction_commit(t.inner) {
+            Ok(()) => Ok(true),
+            Err(e) => fail(ctdb, &e),
+        }
+    })
+}
+
+/// Extension: ends the transaction without committing and frees it.
+#[no_mangle]
+pub unsafe extern "C" fn ctdb_transaction_cancel(h: *mut ctdb_transaction) {
+    guard((), || {
+        // SAFETY: the caller's handle, checked before it is taken over.
+        let (ctdb, _) = unsafe { transaction(h)? };
+        // SAFETY: the caller gives the handle up.
+        let t = unsafe { Box::from_raw(h) };
+        // SAFETY: the transaction's connection is live.
+        let c = unsafe { conn(ctdb) }?;
+        match c.core.transaction_cancel(t.inner) {
+            Ok(()) => Ok(()),
+            Err(e) => fail(ctdb, &e),
+        }
+    })
 }

@@ -23,14 +23,7 @@ pub fn register(r: &mut Registry) {
 
 /// The nodes file as it is on disk now, or why it cannot be used.
 fn read_nodes_file(d: &Daemon) -> Result<Vec<Node>, String> {
-    let path = d.state.paths.etcdir.join("nodes");
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| format!("Failed to read nodes file \"{}\": {}", path.display(), e))?;
-    let nodes = nodes::parse(&text)?;
-    if nodes.iter().all(|n| n.deleted) {
-        return Err(format!("No nodes in nodes file \"{}\"", path.display()));
-    }
-    Ok(nodes)
+    nodes::read(&d.state.paths.etcdir.join("nodes"))
 }
 
 fn get_nodes_file(d: &mut Daemon, _: &Request) -> Outcome {

@@ -30,9 +30,6 @@ const POLL_SLICE: Duration = Duration::from_millis(50);
 /// The send buffer asked for on the daemon's socket (the system caps it
 /// at net.core.wmem_max).
 const SOCKET_BUFFER: usize = 4 << 20;
-/// Bytes read from the socket at once (a pulled record buffer is about
-/// RecBufferSizeLimit, 1 MB, long).
-const READ_SIZE: usize = 1 << 20;
 
 /// What the thread needs from the daemon's configuration.
 pub struct RecoverdConfig {
@@ -108,8 +105,6 @@ struct Driver {
     timer_seq: u64,
     events: VecDeque<Event>,
     own_reqid: u32,
-    /// Where reads from the socket land.
-    rbuf: Vec<u8>,
 }
 
 impl Driver {
@@ -131,7 +126,6 @@ impl Driver {
             timer_seq: 0,
             events: VecDeque::from([Event::Start]),
             own_reqid: OWN_REQID_BASE,
-            rbuf: vec![0; READ_SIZE],
         })
     }
 
@@ -187,14 +181,14 @@ impl Driver {
     }
 
     fn read_packets(&mut self) -> Result<(), DriverError> {
-        match self.sock.read(&mut self.rbuf) {
+        match self.framer.read_from(&mut self.sock) {
             Ok(0) => {
                 return Err(DriverError::Socket(std::io::Error::new(
                     ErrorKind::UnexpectedEof,
                     "the daemon closed the socket",
                 )))
             }
-            Ok(n) => self.framer.push(&self.rbuf[..n]),
+            Ok(_) => {}
             Err(e)
                 if matches!(
                     e.kind(),
@@ -402,7 +396,6 @@ mod tests {
             timer_seq: 0,
             events: VecDeque::new(),
             own_reqid: OWN_REQID_BASE,
-            rbuf: vec![0; READ_SIZE],
         };
         (d, daemon)
     }
