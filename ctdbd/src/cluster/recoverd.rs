@@ -12,8 +12,8 @@ use super::{log, Action, ControlAnswer, Event, Level, Tag, Time, Timer};
 use ctdb_protocol::messages::{DisableMessage, ElectionMessage, SrvidMessage};
 use ctdb_protocol::packet::CONTROL_FLAG_PUBLIC_IP_ONLY_AVAILABLE;
 use ctdb_protocol::types::{
-    BanState, NodeMap, PublicIp, VnnMap, CAP_RECMASTER, NODE_FLAGS_INACTIVE, RECOVERY_ACTIVE,
-    RECOVERY_NORMAL,
+    BanState, NodeMap, PublicIp, VnnMap, CAP_RECMASTER, NODE_FLAGS_DISCONNECTED,
+    NODE_FLAGS_INACTIVE, RECOVERY_ACTIVE, RECOVERY_NORMAL,
 };
 use ctdb_protocol::wire::Timeval;
 use ctdb_protocol::{ControlReply, ControlRequest, Generation, Layout, Pnn, Srvid};
@@ -777,7 +777,7 @@ impl Recoverd {
         }
     }
 
-    fn remote_done(&mut self, now: Time, b: Batch, local: NodeMap, out: &mut Vec<Action>) {
+    fn remote_done(&mut self, now: Time, b: Batch, mut local: NodeMap, out: &mut Vec<Action>) {
         if let Some(e) = b.failure {
             log(out, Level::Error, format!("Monitoring failed: {e}"));
             self.blame(now, e.pnn(), 1);
@@ -824,6 +824,12 @@ impl Recoverd {
             );
             for p in monitor::connected_nodes(&local) {
                 self.fire(p, ControlRequest::ModifyFlags(change), out);
+            }
+            // As Samba's update_flags: the checks below see the node's own
+            // flags (a node just continued is active, and not yet in the
+            // vnn map: a recovery adds it).
+            if let Some(n) = local.0.iter_mut().find(|n| n.pnn == change.pnn) {
+                n.flags = change.new_flags | (n.flags & NODE_FLAGS_DISCONNECTED);
             }
         }
         if let Some(reason) = monitor::verdict(me, &local, &reports) {
