@@ -11,8 +11,8 @@
 # on the order nodes come up), LCP2 from then on; disable/enable node 1;
 # stop/continue node 2; node 2 killed, then back (and RUNNING) with an
 # ipreallocate; addip/delip on every node; reloadips with a changed
-# public_addresses; setifacelink down/up; NoIPFailback with node 0 disabled
-# and enabled; moveip.
+# public_addresses; setifacelink down/up; addtickle/deltickle (gettickles
+# is in every view); NoIPFailback with node 0 disabled and enabled; moveip.
 #
 # The suite runs in a network namespace it creates (unshare -n): node
 # addresses 127.0.20.1-3 (ours) and 127.0.20.11-13 (Debian's) on its
@@ -77,6 +77,10 @@ node_view() {
 	ctdb_on "$1" "$2" ip -v 2>&1
 	echo "== node $2: ifaces"
 	ctdb_on "$1" "$2" ifaces 2>&1
+	echo "== node $2: gettickles 192.0.2.2"
+	ctdb_on "$1" "$2" gettickles 192.0.2.2 2>&1
+	echo "== node $2: gettickles 192.0.2.2 445"
+	ctdb_on "$1" "$2" gettickles 192.0.2.2 445 2>&1
 }
 
 # cluster_view DIR K: the cluster's view, asked from node K.
@@ -175,7 +179,7 @@ EOF
 
 start_cluster() { # start_cluster DIR BASE KIND
 	CLUSTER_FAILOVER=1 CLUSTER_PUBLIC_ADDRESSES=$PUBS bash "$CLUSTER" start "$1" 3 "$2" "$3" \
-		IPAllocAlgorithm=0 >/dev/null || return 1
+		IPAllocAlgorithm=0 TickleUpdateInterval=2 >/dev/null || return 1
 	bash "$CLUSTER" wait "$1" 60 >/dev/null
 }
 
@@ -279,6 +283,29 @@ if wanted setifacelink; then
 	compare "node 1: pub1 link down"
 	both step_link_up
 	compare "node 1: pub1 link up"
+fi
+
+# holder DIR ADDR: the node that holds ADDR.
+holder() { ctdb_on "$1" 0 ip all | awk -v a="$2" '$1 == a { print $2 }'; }
+# Tickles are added and removed on the holder of 192.0.2.2, which sends its
+# changed list to every node each TickleUpdateInterval (2 s here).
+step_addtickle() {
+	local h
+	h=$(holder "$1" 192.0.2.2)
+	ctdb_on "$1" "$h" addtickle 198.51.100.9:40001 192.0.2.2:445 >/dev/null
+	ctdb_on "$1" "$h" addtickle 198.51.100.9:40002 192.0.2.2:139 >/dev/null
+	ctdb_on "$1" "$h" addtickle 198.51.100.8:40003 192.0.2.2:445 >/dev/null
+}
+step_deltickle() {
+	ctdb_on "$1" "$(holder "$1" 192.0.2.2)" deltickle 198.51.100.9:40001 192.0.2.2:445 >/dev/null
+}
+if wanted tickle; then
+	both step_addtickle
+	sleep 2.5
+	compare "addtickle on the holder, lists on every node" 6
+	both step_deltickle
+	sleep 2.5
+	compare "deltickle on the holder, lists on every node" 6
 fi
 
 step_disable0() { ctdb_on "$1" 0 disable >/dev/null; }

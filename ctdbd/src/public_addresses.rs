@@ -8,6 +8,7 @@
 //!
 //! Lists are kept in Samba's order: a new address or interface goes first.
 
+use ctdb_protocol::types::Connection;
 use ctdb_protocol::Pnn;
 use std::fmt;
 use std::net::IpAddr;
@@ -41,6 +42,21 @@ pub struct PublicAddress {
     pub holder: Pnn,
     /// DEL_PUBLIC_IP came while this node held it: it goes at its release.
     pub delete_pending: bool,
+    /// The TCP connections to it clients registered (its tickle list).
+    pub tickles: Vec<Connection>,
+    /// The tickle list changed here since the other nodes were told.
+    pub tickles_changed: bool,
+}
+
+/// What SET_TCP_TICKLE_LIST did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TickleUpdate {
+    /// Not a public address (status 1).
+    NotPublic,
+    /// This node holds the address: its own list wins (status 0).
+    HeldHere,
+    /// The list was replaced (status 0).
+    Replaced,
 }
 
 /// One line of a public_addresses file.
@@ -265,6 +281,8 @@ impl PublicAddresses {
                 active: None,
                 holder: Pnn::UNKNOWN,
                 delete_pending: false,
+                tickles: Vec::new(),
+                tickles_changed: false,
             },
         );
         Ok(())
@@ -458,6 +476,62 @@ impl PublicAddresses {
         }
     }
 
+    /// TCP_ADD: records a connection to public address `conn.dst` (once).
+    /// `changed` marks the list for the other nodes (TCP_ADD_DELAYED_UPDATE).
+    /// False when `conn.dst` is no public address.
+    pub fn add_tickle(&mut self, addr: IpAddr, conn: Connection, changed: bool) -> bool {
+        let Some(i) = self.index(addr) else {
+            return false;
+        };
+        let a = &mut self.addrs[i];
+        if !a.tickles.contains(&conn) {
+            a.tickles.push(conn);
+            a.tickles_changed |= changed;
+        }
+        true
+    }
+
+    /// TCP_REMOVE: forgets a connection (the last one takes its place, as
+    /// in Samba). False when `addr` is no public address.
+    pub fn remove_tickle(&mut self, addr: IpAddr, conn: &Connection) -> bool {
+        let Some(i) = self.index(addr) else {
+            return false;
+        };
+        let a = &mut self.addrs[i];
+        if let Some(j) = a.tickles.iter().position(|c| c == conn) {
+            a.tickles.swap_remove(j);
+            a.tickles_changed = true;
+        }
+        true
+    }
+
+    /// GET_TCP_TICKLE_LIST: the connections to `addr` whose server port is
+    /// `port` (all for port 0); `None` when it is no public address.
+    pub fn tickles(&self, addr: IpAddr, port: u16) -> Option<Vec<Connection>> {
+        let a = self.find(addr)?;
+        let port_of = |c: &Connection| c.dst.to_socket_addr().map_or(0, |s| s.port());
+        Some(
+            a.tickles
+                .iter()
+                .filter(|c| port == 0 || port_of(c) == port)
+                .cloned()
+                .collect(),
+        )
+    }
+
+    /// SET_TCP_TICKLE_LIST from the holder: replaces the list of an
+    /// address this node does not hold.
+    pub fn set_tickles(&mut self, addr: IpAddr, list: Vec<Connection>) -> TickleUpdate {
+        let Some(i) = self.index(addr) else {
+            return TickleUpdate::NotPublic;
+        };
+        if self.addrs[i].holder == self.pnn {
+            return TickleUpdate::HeldHere;
+        }
+        self.addrs[i].tickles = list;
+        TickleUpdate::Replaced
+    }
+
     /// SET_IFACE_LINK_STATE: `None` for an unknown interface, else whether
     /// the state changed.
     pub fn set_link(&mut self, name: &str, up: bool) -> Option<bool> {
@@ -576,6 +650,41 @@ mod tests {
             t.takeover(ip("198.51.100.1"), Pnn(1), false),
             Ok(Step::NotPublic)
         );
+    }
+
+    fn conn(src: &str, dst: &str) -> Connection {
+        let sa = |s: &str| {
+            ctdb_protocol::wire::SockAddr::from(s.parse::<std::net::SocketAddr>().unwrap())
+        };
+        Connection {
+            src: sa(src),
+            dst: sa(dst),
+        }
+    }
+
+    #[test]
+    fn tickles_are_kept_once_filtered_by_port_and_replaced_unless_held() {
+        let mut t = table();
+        let a = ip("192.0.2.1");
+        let c1 = conn("198.51.100.9:1000", "192.0.2.1:445");
+        let c2 = conn("198.51.100.9:1001", "192.0.2.1:139");
+        assert!(t.add_tickle(a, c1, false));
+        assert!(t.add_tickle(a, c1, true));
+        assert!(t.add_tickle(a, c2, false));
+        assert!(!t.add_tickle(ip("198.51.100.1"), c1, false));
+        assert_eq!(t.tickles(a, 0).unwrap(), [c1, c2]);
+        assert_eq!(t.tickles(a, 139).unwrap(), [c2]);
+        assert!(t.remove_tickle(a, &c1));
+        assert_eq!(t.tickles(a, 0).unwrap(), [c2]);
+        assert_eq!(t.set_tickles(a, vec![c1]), TickleUpdate::Replaced);
+        assert_eq!(t.tickles(a, 0).unwrap(), [c1]);
+        t.takeover(a, Pnn(1), false).unwrap();
+        assert_eq!(t.set_tickles(a, vec![]), TickleUpdate::HeldHere);
+        assert_eq!(
+            t.set_tickles(ip("198.51.100.1"), vec![]),
+            TickleUpdate::NotPublic
+        );
+        assert_eq!(t.tickles(ip("198.51.100.1"), 0), None);
     }
 
     #[test]

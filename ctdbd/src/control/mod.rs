@@ -318,6 +318,11 @@ mod tests {
             ControlOpcode::AddPublicIp,
             ControlOpcode::DelPublicIp,
             ControlOpcode::ReloadPublicIps,
+            ControlOpcode::TcpAdd,
+            ControlOpcode::TcpAddDelayedUpdate,
+            ControlOpcode::TcpRemove,
+            ControlOpcode::GetTcpTickleList,
+            ControlOpcode::SetTcpTickleList,
         ];
         let mut want: Vec<u32> = want.iter().map(|o| o.to_u32()).collect();
         want.sort_unstable();

@@ -9,14 +9,16 @@ use super::{Outcome, Registry, Request};
 use crate::daemon::Daemon;
 use crate::public_addresses::{self as pa, ConfiguredAddress, EventArgs, Step};
 use crate::{log_err, log_info, log_notice};
+use ctdb_protocol::packet::ReqControl;
 use ctdb_protocol::packet::CONTROL_FLAG_PUBLIC_IP_ONLY_AVAILABLE;
+use ctdb_protocol::types::TickleList;
 use ctdb_protocol::types::{
     AddrInfo, Connection, Iface, IfaceList, PublicIp, PublicIpInfo, PublicIpList, RunState,
     NODE_FLAGS_BANNED, NODE_FLAGS_DISCONNECTED, NODE_FLAGS_PERMANENTLY_DISABLED,
     NODE_FLAGS_STOPPED, NODE_FLAGS_UNHEALTHY,
 };
 use ctdb_protocol::wire::SockAddr;
-use ctdb_protocol::{ControlOpcode, Pnn, Srvid};
+use ctdb_protocol::{ControlOpcode, Layout, Pnn, Srvid};
 use std::net::{IpAddr, Ipv4Addr};
 
 /// Registers this concern's controls.
@@ -32,6 +34,13 @@ pub fn register(r: &mut Registry) {
     r.add(ControlOpcode::DelPublicIp, del_public_ip);
     r.add(ControlOpcode::ReloadPublicIps, reload_public_ips);
     r.add(ControlOpcode::IpReallocated, ipreallocated);
+    r.add(ControlOpcode::TcpAdd, |d, req| tcp_add(d, req, false));
+    r.add(ControlOpcode::TcpAddDelayedUpdate, |d, req| {
+        tcp_add(d, req, true)
+    });
+    r.add(ControlOpcode::TcpRemove, tcp_remove);
+    r.add(ControlOpcode::GetTcpTickleList, get_tickle_list);
+    r.add(ControlOpcode::SetTcpTickleList, set_tickle_list);
 }
 
 /// The address events of Samba (takeip, releaseip, updateip,
@@ -96,8 +105,8 @@ fn set_iface_link(d: &mut Daemon, req: &Request) -> Outcome {
 /// smbd registers each SMB connection (the SMB client's address as src, its
 /// own as dst) so that an IP takeover can send tickle ACKs.  A connection
 /// to a public address another node holds fails, which tells smbd to drop
-/// it; one to an address held here is accepted (tickle lists are not kept
-/// yet: issue 15, item 2).
+/// it; one to an address held here goes to every connected node's tickle
+/// list (TCP_ADD, no reply), this one's included, as in Samba.
 fn tcp_client(d: &mut Daemon, req: &Request) -> Outcome {
     let conn = req.decode::<Connection>().ok();
     let addrs = conn.and_then(|c| Some((c.src.to_socket_addr()?, c.dst.to_socket_addr()?)));
@@ -116,7 +125,18 @@ fn tcp_client(d: &mut Daemon, req: &Request) -> Outcome {
             );
             Outcome::status(-1)
         }
-        Some(_) => Outcome::status(0),
+        Some(_) => {
+            let conn = conn.expect("decoded above");
+            let body = ReqControl {
+                opcode: ControlOpcode::TcpAdd,
+                srvid: Srvid(0),
+                client_id: 0,
+                flags: 0,
+                data: conn.to_bytes(),
+            };
+            d.send_control_noreply(Pnn::BROADCAST_CONNECTED, body);
+            Outcome::status(0)
+        }
         None => {
             if server.ip() != IpAddr::V4(Ipv4Addr::LOCALHOST) {
                 log_err!(
@@ -407,5 +427,124 @@ fn ipreallocated(_: &mut Daemon, req: &Request) -> Outcome {
             log_err!(" \"ipreallocated\" event script failed ({})", e);
             Outcome::status(-1)
         }
+    }
+}
+
+/// The connection of a TCP_ADD / TCP_REMOVE and its server address.
+fn decode_connection(req: &Request) -> Option<(Connection, IpAddr)> {
+    let conn = req.decode::<Connection>().ok()?;
+    let dst = conn.dst.to_socket_addr()?.ip();
+    Some((conn, dst))
+}
+
+/// TCP_ADD (and TCP_ADD_DELAYED_UPDATE, `ctdb addtickle`): the connection
+/// goes on its public address's tickle list; -1 for no public address, 0
+/// without any.
+fn tcp_add(d: &mut Daemon, req: &Request, changed: bool) -> Outcome {
+    let Some((conn, dst)) = decode_connection(req) else {
+        return Outcome::bad_size("TCP_ADD", req.data().len());
+    };
+    if d.state.public.addrs.is_empty() {
+        return Outcome::status(0);
+    }
+    if d.state.public.add_tickle(dst, conn, changed) {
+        Outcome::status(0)
+    } else {
+        log_info!(
+            "got TCP_ADD control for an address which is not a public address '{}'",
+            dst
+        );
+        Outcome::status(-1)
+    }
+}
+
+/// TCP_REMOVE (`ctdb deltickle`): 0 whether or not it was known.
+fn tcp_remove(d: &mut Daemon, req: &Request) -> Outcome {
+    let Some((conn, dst)) = decode_connection(req) else {
+        return Outcome::bad_size("TCP_REMOVE", req.data().len());
+    };
+    if !d.state.public.addrs.is_empty() && !d.state.public.remove_tickle(dst, &conn) {
+        log_err!("unable to find public address {}", dst);
+    }
+    Outcome::status(0)
+}
+
+/// GET_TCP_TICKLE_LIST (`ctdb gettickles`): the connections to the address
+/// (to its port, unless 0); status 1 for no public address.
+fn get_tickle_list(d: &mut Daemon, req: &Request) -> Outcome {
+    let Ok(addr) = req.decode::<SockAddr>() else {
+        return Outcome::bad_size("GET_TCP_TICKLE_LIST", req.data().len());
+    };
+    let Some(sa) = addr.to_socket_addr() else {
+        return Outcome::status(1);
+    };
+    match d.state.public.tickles(sa.ip(), sa.port()) {
+        Some(connections) => Outcome::value(&TickleList { addr, connections }),
+        None => {
+            log_err!(
+                "Could not get tcp tickle list, '{}' is not a public address",
+                sa.ip()
+            );
+            Outcome::status(1)
+        }
+    }
+}
+
+/// SET_TCP_TICKLE_LIST: the holder's list for an address held elsewhere.
+fn set_tickle_list(d: &mut Daemon, req: &Request) -> Outcome {
+    let Ok(list) = req.decode::<TickleList>() else {
+        log_err!("Bad indata in ctdb_tickle_list");
+        return Outcome::status(-1);
+    };
+    let Some(addr) = list.addr.to_socket_addr().map(|s| s.ip()) else {
+        return Outcome::status(1);
+    };
+    match d.state.public.set_tickles(addr, list.connections) {
+        pa::TickleUpdate::NotPublic => Outcome::status(1),
+        _ => Outcome::status(0),
+    }
+}
+
+impl Daemon {
+    fn tickle_update_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.state.tunables.tickle_update_interval.max(1).into())
+    }
+
+    /// Arms the first tickle list update, TickleUpdateInterval from now.
+    pub(crate) fn start_tickle_updates(&mut self, now: std::time::Instant) {
+        let at = now + self.tickle_update_interval();
+        self.arm_timer(at, crate::timers::TimerEvent::TickleUpdate);
+    }
+
+    /// Every TickleUpdateInterval: the tickle list of each address held
+    /// here that changed goes to every node (SET_TCP_TICKLE_LIST, no
+    /// reply), as Samba's ctdb_update_tcp_tickles.
+    pub(crate) fn tickle_update_timer(&mut self, now: std::time::Instant) {
+        let me = Pnn(self.state.pnn);
+        let mut lists = Vec::new();
+        for a in &mut self.state.public.addrs {
+            if a.holder == me && a.tickles_changed {
+                a.tickles_changed = false;
+                lists.push(TickleList {
+                    addr: SockAddr::from(a.addr),
+                    connections: a.tickles.clone(),
+                });
+            }
+        }
+        for list in lists {
+            log_info!(
+                "Sent tickle update for ip {:?}",
+                list.addr.to_socket_addr().map(|s| s.ip())
+            );
+            let body = ReqControl {
+                opcode: ControlOpcode::SetTcpTickleList,
+                srvid: Srvid(0),
+                client_id: 0,
+                flags: 0,
+                data: list.to_bytes(),
+            };
+            self.send_control_noreply(Pnn::BROADCAST_ALL, body);
+        }
+        self.start_tickle_updates(now);
     }
 }
