@@ -41,6 +41,9 @@
 #   scripts/cluster.sh leader DIR          the leader pnn that `wait` agreed on
 #                                          (asks the first running node).
 #
+# CLUSTER_LOCK=none at start lays the nodes out without a cluster lock (one
+# leader per connected group, elected without a lock).
+#
 # Files: DIR/nodes (all addresses), DIR/kind (the daemon binary of each
 # node, one per line),
 # DIR/cluster.lock (the cluster lock, shared), DIR/nodeK/{ctdb.conf,nodes,
@@ -126,7 +129,7 @@ layout_node() {
 	log level = NOTICE
 
 [cluster]
-	cluster lock = $dir/cluster.lock
+$([ "${CLUSTER_LOCK:-}" = none ] || echo "	cluster lock = $dir/cluster.lock")
 	node address = $addr
 	leader timeout = 2
 

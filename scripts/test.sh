@@ -22,11 +22,17 @@ BUILT=${BUILT:-target/release}
 SUITES="compat-tests/run.sh compat-tests/samba/run.sh compat-tests/ctdb/run.sh compat-tests/ctdb/nodelink.sh compat-tests/ctdb/recserver.sh compat-tests/ctdb/migration.sh"
 # libctdb (the ctdb_* C API) against our ctdbd and Debian's, 1 and 3 nodes.
 SUITES="$SUITES compat-tests/libctdb/run.sh"
+# Read-only delegations and sticky records, 3 nodes of Debian's and of ours
+# (and two mixed clusters, left out with CLUSTER_SUITE=0).
+SUITES="$SUITES compat-tests/ctdb/readonly.sh"
+[ "${CLUSTER_SUITE:-1}" = 0 ] && export READONLY_MIXED=""
 [ "${CLUSTER_SUITE:-1}" = 0 ] || SUITES="$SUITES compat-tests/ctdb/cluster.sh"
 # Persistent commits, g_lock and traverses on 3 nodes (without its kill loop).
 [ "${CLUSTER_SUITE:-1}" = 0 ] || SUITES="$SUITES compat-tests/ctdb/cluster-persistent.sh"
 # Mixed clusters: our daemon and Debian's as nodes of one cluster.
 [ "${CLUSTER_SUITE:-1}" = 0 ] || SUITES="$SUITES compat-tests/ctdb/cluster-mixed.sh"
+# The leader yields without a cluster lock (stop, setleaderrole off, ban).
+[ "${CLUSTER_SUITE:-1}" = 0 ] || SUITES="$SUITES compat-tests/ctdb/leader-nolock.sh"
 # Public address takeover: ours and Debian's, same scenario, same `ctdb ip`.
 [ "${CLUSTER_SUITE:-1}" = 0 ] || SUITES="$SUITES compat-tests/ctdb/publicips.sh"
 

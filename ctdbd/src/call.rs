@@ -43,10 +43,9 @@ use std::time::{Duration, Instant};
 /// before they are issued anyway (Samba's deferred-fetch timeout).
 const COLLAPSE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Record-call flag: the client would take a read-only copy.  Read-only
-/// delegations are not implemented, so it is cleared before a call leaves
-/// this node (Samba clears it for databases without read-only records).
-const CALL_FLAG_WANT_READONLY: u32 = 0x0000_0004;
+/// Record-call flag: the client would take a read-only copy (cleared on
+/// a database without read-only records, as Samba does).
+use crate::db::{CALL_FETCH_FUNC, CALL_FETCH_WITH_HEADER_FUNC, CALL_FLAG_WANT_READONLY};
 
 /// How often held-back calls look whether recovery has ended.
 const RECOVERY_POLL: Duration = Duration::from_secs(1);
@@ -112,6 +111,9 @@ struct PendingCall {
     client: ReplyTo,
     /// When the call was read (for the call latency).
     started: Instant,
+    /// The function the client asked for (a read-only call runs
+    /// FETCH_WITH_HEADER instead; a FETCH client gets the value only).
+    asked_callid: u32,
 }
 
 /// Local calls waiting for one record while a call fetches it.
@@ -138,6 +140,14 @@ pub struct Calls {
     migrations: HashMap<(u32, Vec<u8>), (Instant, u64)>,
     /// db_id → record packets from nodes that came while it was frozen.
     held: HashMap<u32, Vec<(Pnn, Vec<u8>)>>,
+    /// (db_id, key) → the revoke of the record's read-only delegations.
+    revokes: HashMap<(u32, Vec<u8>), readonly::Revoking>,
+    /// The id of the last revoke started.
+    revoke_ids: u64,
+    /// (db_id, key) → this node's sticky records.
+    sticky: HashMap<(u32, Vec<u8>), sticky::StickyRecord>,
+    /// (db_id, key) → the count last logged for a key of the hot-key table.
+    hot_logged: HashMap<(u32, Vec<u8>), u32>,
 }
 
 impl Default for Calls {
@@ -149,6 +159,10 @@ impl Default for Calls {
             watching_recovery: false,
             migrations: HashMap::new(),
             held: HashMap::new(),
+            revokes: HashMap::new(),
+            revoke_ids: 0,
+            sticky: HashMap::new(),
+            hot_logged: HashMap::new(),
         }
     }
 }
@@ -279,8 +293,16 @@ impl Daemon {
     /// in recovery, queued behind a fetch of the same record in flight, run
     /// here when this node is the dmaster, else sent to the dmaster the
     /// local copy names.
-    fn client_call(&mut self, client: ClientId, reqid: u32, c: ReqCall, pkt: &[u8]) {
+    fn client_call(&mut self, client: ClientId, reqid: u32, mut c: ReqCall, pkt: &[u8]) {
         let db_id = c.db_id.0;
+        let asked_callid = c.callid;
+        if c.flags & CALL_FLAG_WANT_READONLY != 0 {
+            if self.db_readonly(db_id) {
+                c.callid = CALL_FETCH_WITH_HEADER_FUNC;
+            } else {
+                c.flags &= !CALL_FLAG_WANT_READONLY;
+            }
+        }
         let recmode_active = self.state.recmode != RECOVERY_NORMAL;
         let Some(d) = self.dbs.iter_mut().find(|d| d.id == db_id && d.ready) else {
             log_err!("Unknown database in request. db_id==0x{:08x}", db_id);
@@ -309,6 +331,7 @@ impl Daemon {
                 noreply: false,
             },
             started: Instant::now(),
+            asked_callid,
         };
         if !(volatile && self.calls_routed()) {
             return self.local_call(pending);
@@ -342,6 +365,7 @@ impl Daemon {
                 noreply: true,
             },
             started: Instant::now(),
+            asked_callid: crate::db::CALL_NULL_FUNC,
         };
         self.issue_call(pending);
     }
@@ -376,6 +400,14 @@ impl Daemon {
         let db_id = p.call.db_id.0;
         let then: DbContinuation = Box::new(move |d: &mut Daemon, done| match done {
             Completion::Answered(Reply::NotDmaster { dmaster }) => d.send_call(p, Pnn(dmaster)),
+            Completion::Answered(Reply::Revoking) => {
+                let (db, key) = (p.call.db_id.0, p.call.key.clone());
+                d.wait_for_revoke(db, &key, readonly::Waiting::Client(p), None)
+            }
+            Completion::Answered(Reply::Revoke(r)) => {
+                let (db, key) = (p.call.db_id.0, p.call.key.clone());
+                d.wait_for_revoke(db, &key, readonly::Waiting::Client(p), Some(r))
+            }
             other => {
                 let (status, data) = call_result(other);
                 d.finish_call(&p, status, data);
@@ -390,7 +422,6 @@ impl Daemon {
         let reqid = self.calls.new_reqid();
         let body = ReqCall {
             hopcount: 0,
-            flags: p.call.flags & !CALL_FLAG_WANT_READONLY,
             ..p.call.clone()
         };
         let h = self.node_header(Operation::ReqCall, dmaster, reqid);
@@ -407,6 +438,17 @@ impl Daemon {
         }
         self.stats.call_done(p.started);
         let h = self.own_header(Operation::ReplyCall, p.client.reqid);
+        let data = match data {
+            // A read-only FETCH ran as FETCH_WITH_HEADER: the client gets
+            // the value only.
+            d if p.call.flags & CALL_FLAG_WANT_READONLY != 0
+                && p.asked_callid == CALL_FETCH_FUNC
+                && d.len() >= crate::ltdb::HEADER_LEN =>
+            {
+                d[crate::ltdb::HEADER_LEN..].to_vec()
+            }
+            d => d,
+        };
         let body = ReplyCall { status, data };
         self.send(p.client.origin, Packet::ReplyCall(body).encode(h));
         self.end_collapse(&(p.call.db_id.0, p.call.key.clone()));
@@ -453,18 +495,25 @@ impl Daemon {
 
     /// REQ_CALL from a node (or sent to this node by itself): run here as
     /// the dmaster (the record then moves to the requester), or redirected.
-    fn node_call(&mut self, hdr: Header, c: ReqCall) {
+    fn node_call(&mut self, hdr: Header, mut c: ReqCall) {
         if !self.accept_call_packet(&hdr) {
             return;
         }
         self.stats.node.req_call += 1;
         let db_id = c.db_id.0;
-        let Some(d) = self.dbs.iter().find(|d| d.id == db_id && d.ready) else {
+        if !self.dbs.iter().any(|d| d.id == db_id && d.ready) {
             let msg = format!("Unknown database in request. db_id==0x{db_id:08x}");
             return self.send_error(&hdr, -1, &msg);
+        }
+        let Some((hdr, c2)) = self.defer_if_pinned(hdr, c) else {
+            return;
         };
-        if d.frozen {
+        c = c2;
+        if self.find_db(db_id).is_some_and(|d| d.frozen) {
             return self.hold_for_thaw(db_id, hdr, Packet::ReqCall(c));
+        }
+        if !self.db_readonly(db_id) {
+            c.flags &= !CALL_FLAG_WANT_READONLY;
         }
         let lm = self.lmaster_of(&c.key);
         let op = Op::Record {
@@ -488,13 +537,29 @@ impl Daemon {
             }
             Completion::Answered(Reply::Handover(h)) => {
                 self.count_hops(c.db_id.0, c.hopcount);
+                self.maybe_make_sticky(c.db_id.0, &c.key, c.hopcount);
                 self.send_handover(c.db_id, c.key, hdr.reqid, lm, h);
             }
             Completion::Answered(Reply::Call { status, data }) => {
                 self.count_hops(c.db_id.0, c.hopcount);
+                self.maybe_make_sticky(c.db_id.0, &c.key, c.hopcount);
                 let h = self.node_header(Operation::ReplyCall, hdr.srcnode, hdr.reqid);
                 let body = ReplyCall { status, data };
                 self.send_call_packet(hdr.srcnode, Packet::ReplyCall(body).encode(h));
+            }
+            Completion::Answered(Reply::Delegated { data }) => {
+                self.count_delegation(c.db_id.0);
+                let h = self.node_header(Operation::ReplyCall, hdr.srcnode, hdr.reqid);
+                let body = ReplyCall { status: 0, data };
+                self.send_call_packet(hdr.srcnode, Packet::ReplyCall(body).encode(h));
+            }
+            Completion::Answered(Reply::Revoking) => {
+                let (db, key) = (c.db_id.0, c.key.clone());
+                self.wait_for_revoke(db, &key, readonly::Waiting::Node(hdr, c), None)
+            }
+            Completion::Answered(Reply::Revoke(r)) => {
+                let (db, key) = (c.db_id.0, c.key.clone());
+                self.wait_for_revoke(db, &key, readonly::Waiting::Node(hdr, c), Some(r))
             }
             other => {
                 log_err!(
@@ -650,7 +715,10 @@ impl Daemon {
                 );
                 d.state.recmode = RECOVERY_ACTIVE;
             }
-            other => d.became_dmaster(&hdr, pending, other),
+            other => {
+                d.maybe_pin(db_id, &key);
+                d.became_dmaster(&hdr, pending, other)
+            }
         });
         self.submit(db_id, op, then, None);
     }
@@ -672,6 +740,7 @@ impl Daemon {
         }
         let lm = self.lmaster_of(&r.key);
         let pending = self.take_pending(hdr.reqid, db_id, &r.key);
+        let key = r.key.clone();
         let op = Op::Record {
             key: r.key,
             step: RecordStep::BecomeDmaster {
@@ -682,8 +751,10 @@ impl Daemon {
                 lmaster: lm.0,
             },
         };
-        let then: DbContinuation =
-            Box::new(move |d: &mut Daemon, done| d.became_dmaster(&hdr, pending, done));
+        let then: DbContinuation = Box::new(move |d: &mut Daemon, done| {
+            d.maybe_pin(db_id, &key);
+            d.became_dmaster(&hdr, pending, done)
+        });
         self.submit(db_id, op, then, None);
     }
 
@@ -715,9 +786,11 @@ impl Daemon {
     fn hot_key(&mut self, db_id: u32, key: &[u8]) {
         let count = self.calls.count_migration(db_id, key, Instant::now());
         let count = count.min(i32::MAX as u64) as u32;
-        let Some(d) = self.db_mut(db_id) else {
+        let record = (db_id, key.to_vec());
+        let Some(d) = self.dbs.iter_mut().find(|d| d.id == db_id) else {
             return;
         };
+        let before = d.stats.hot_keys.iter().find(|(_, k)| k == key).map(|e| e.0);
         if update_hot_keys(&mut d.stats.hot_keys, key, count) {
             log_notice!(
                 "Added hot key database={} key={} count={}",
@@ -725,6 +798,25 @@ impl Daemon {
                 hex(key),
                 count
             );
+            let table = &d.stats.hot_keys;
+            let logged = &mut self.calls.hot_logged;
+            logged.retain(|(db, k), _| *db != db_id || table.iter().any(|(_, t)| t == k));
+            logged.insert(record, count);
+            return;
+        }
+        let Some(before) = before.filter(|b| count > *b) else {
+            return;
+        };
+        // A raised count is logged when it doubled since last logged.
+        let last = self.calls.hot_logged.entry(record).or_insert(before);
+        if count >= last.saturating_mul(2) {
+            log_notice!(
+                "Updated hot key database={} key={} count={}",
+                d.name,
+                hex(key),
+                count
+            );
+            *last = count;
         }
     }
 
@@ -734,10 +826,32 @@ impl Daemon {
             return;
         }
         self.stats.node.reply_call += 1;
-        match self.calls.pending.remove(&hdr.reqid) {
-            Some(p) => self.finish_call(&p, r.status, r.data),
-            None => log_err!("reqid {} not found", hdr.reqid),
+        let Some(p) = self.calls.pending.remove(&hdr.reqid) else {
+            return log_err!("reqid {} not found", hdr.reqid);
+        };
+        let copy = match crate::ltdb::Header::decode(&r.data) {
+            Some(h) if p.call.callid == CALL_FETCH_WITH_HEADER_FUNC => h,
+            _ => return self.finish_call(&p, r.status, r.data),
+        };
+        let db_id = p.call.db_id.0;
+        if copy.flags & ctdb_protocol::ltdb::REC_RO_HAVE_READONLY == 0 {
+            return self.finish_call(&p, r.status, r.data);
         }
+        let op = Op::Record {
+            key: p.call.key.clone(),
+            step: RecordStep::StoreReadonly {
+                header: copy,
+                data: r.data[crate::ltdb::HEADER_LEN..].to_vec(),
+                lmaster: self.lmaster_of(&p.call.key).0,
+            },
+        };
+        let then: DbContinuation = Box::new(move |d: &mut Daemon, done| {
+            if let Completion::Answered(Reply::Failed(why)) = done {
+                log_err!("Failed to store new record in ctdb_reply_call: {}", why);
+            }
+            d.finish_call(&p, r.status, r.data);
+        });
+        self.submit(db_id, op, then, None);
     }
 
     /// REPLY_ERROR: a local client's call failed on another node.  Samba
@@ -902,5 +1016,9 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02X}")).collect()
 }
 
+mod readonly;
+#[cfg(test)]
+mod readonly_tests;
+mod sticky;
 #[cfg(test)]
 mod tests;

@@ -11,12 +11,12 @@ use ctdb_protocol::packet::ReqControl;
 use ctdb_protocol::{ControlOpcode, Srvid};
 use std::path::PathBuf;
 
-const GEN: u32 = 77;
+pub(super) const GEN: u32 = 77;
 const DB: &str = "migrate.tdb";
 
 /// A daemon with pnn `pnn` of three nodes, vnn map [0, 1, 2], generation
 /// GEN, recovery mode normal, its databases in a fresh directory.
-fn daemon(tag: &str, pnn: u32) -> (Daemon, PathBuf) {
+pub(super) fn daemon(tag: &str, pnn: u32) -> (Daemon, PathBuf) {
     let (mut d, dir) = crate::dispatch::tests::node_daemon(&format!("call-{tag}"), pnn, 3);
     assert_eq!(d.state.generation, Generation(GEN));
     attach(&mut d);
@@ -24,11 +24,18 @@ fn daemon(tag: &str, pnn: u32) -> (Daemon, PathBuf) {
 }
 
 /// Packets the daemon queued, decoded, with where they go.
-type Sent = Vec<(Origin, Header, Packet)>;
+pub(super) type Sent = Vec<(Origin, Header, Packet)>;
 
 /// Executes the queued actions, runs the database work to its end and
 /// collects the packets sent, until nothing is left to do.
-fn settle(d: &mut Daemon) -> Sent {
+pub(super) fn settle(d: &mut Daemon) -> Sent {
+    settle_timers(d).0
+}
+
+/// `settle`, also returning the tags of the tracked requests whose expiry
+/// timers were armed meanwhile (the test fires them with `Daemon::expire`).
+pub(super) fn settle_timers(d: &mut Daemon) -> (Sent, Vec<Tag>) {
+    let mut timers = Vec::new();
     let mut sent = Vec::new();
     let mut outstanding = 0usize;
     loop {
@@ -38,6 +45,10 @@ fn settle(d: &mut Daemon) -> Sent {
                     let (h, p) = Packet::decode(&packet).expect("a well-formed packet");
                     sent.push((to, h, p));
                 }
+                Action::ArmTimer {
+                    event: crate::timers::TimerEvent::RequestExpired(tag),
+                    ..
+                } => timers.push(tag),
                 Action::ArmTimer { .. } => {}
                 Action::AnswerControl { reqid, reply } => d.answer_control(reqid, reply),
                 Action::Database(job) => {
@@ -52,7 +63,7 @@ fn settle(d: &mut Daemon) -> Sent {
             continue;
         }
         if outstanding == 0 {
-            return sent;
+            return (sent, timers);
         }
         let done = d
             .db_rx
@@ -68,7 +79,7 @@ fn settle(d: &mut Daemon) -> Sent {
 }
 
 /// Attaches the volatile test database through a client's DB_ATTACH.
-fn attach(d: &mut Daemon) {
+pub(super) fn attach(d: &mut Daemon) {
     let mut name = DB.as_bytes().to_vec();
     name.push(0);
     let body = ReqControl {
@@ -88,12 +99,12 @@ fn attach(d: &mut Daemon) {
         .any(|(to, _, p)| *to == c && matches!(p, Packet::ReplyControl(r) if r.status == 0)));
 }
 
-fn db_id() -> u32 {
+pub(super) fn db_id() -> u32 {
     crate::db::db_id(DB)
 }
 
 /// A key whose lmaster in the map [0, 1, 2] is `pnn`.
-fn key_of(pnn: u32) -> Vec<u8> {
+pub(super) fn key_of(pnn: u32) -> Vec<u8> {
     let map = [Pnn(0), Pnn(1), Pnn(2)];
     (0..)
         .map(|i| format!("key-{i}").into_bytes())
@@ -102,7 +113,7 @@ fn key_of(pnn: u32) -> Vec<u8> {
 }
 
 /// A REQ_CALL as a client (or, with `hopcount`, a node) sends it.
-fn req_call(key: &[u8], callid: u32, hopcount: u32) -> ReqCall {
+pub(super) fn req_call(key: &[u8], callid: u32, hopcount: u32) -> ReqCall {
     ReqCall {
         flags: 1,
         db_id: DbId(db_id()),
@@ -114,13 +125,13 @@ fn req_call(key: &[u8], callid: u32, hopcount: u32) -> ReqCall {
 }
 
 /// A client's REQ_CALL packet.
-fn client_call(key: &[u8], callid: u32, reqid: u32) -> Vec<u8> {
+pub(super) fn client_call(key: &[u8], callid: u32, reqid: u32) -> Vec<u8> {
     let h = Header::new(Operation::ReqCall, Pnn::CURRENT_NODE, Pnn(0), reqid);
     Packet::ReqCall(req_call(key, callid, 0)).encode(h)
 }
 
 /// A header of a packet from node `src` to node `dest`.
-fn node_hdr(op: Operation, src: u32, dest: u32, reqid: u32) -> Header {
+pub(super) fn node_hdr(op: Operation, src: u32, dest: u32, reqid: u32) -> Header {
     Header {
         generation: Generation(GEN),
         ..Header::new(op, Pnn(dest), Pnn(src), reqid)
@@ -129,7 +140,7 @@ fn node_hdr(op: Operation, src: u32, dest: u32, reqid: u32) -> Header {
 
 /// The record as stored in this daemon's database file (header, value),
 /// read from a copy of the file (a tdb is open once per process).
-fn stored(d: &mut Daemon, key: &[u8]) -> Option<(LtdbHeader, Vec<u8>)> {
+pub(super) fn stored(d: &mut Daemon, key: &[u8]) -> Option<(LtdbHeader, Vec<u8>)> {
     settle(d);
     let path = d.find_db(db_id()).unwrap().path.clone();
     let copy = path.with_extension("copy");
@@ -149,7 +160,7 @@ fn stored(d: &mut Daemon, key: &[u8]) -> Option<(LtdbHeader, Vec<u8>)> {
 
 /// Stores a record with this header as it is (a copy naming another
 /// dmaster is not bumped).
-fn seed(d: &mut Daemon, key: &[u8], header: LtdbHeader, data: &[u8]) {
+pub(super) fn seed(d: &mut Daemon, key: &[u8], header: LtdbHeader, data: &[u8]) {
     let recs = vec![(key.to_vec(), header, data.to_vec())];
     d.submit_untracked(
         db_id(),
@@ -161,13 +172,16 @@ fn seed(d: &mut Daemon, key: &[u8], header: LtdbHeader, data: &[u8]) {
     settle(d);
 }
 
-fn client(n: usize) -> Origin {
+pub(super) fn client(n: usize) -> Origin {
     Origin::Client(ClientId(n))
 }
 
 /// A client really connected to the daemon's socket (so that calls held
 /// back for it are replayed); the stream must stay open.
-fn connected(d: &mut Daemon, dir: &std::path::Path) -> (Origin, std::os::unix::net::UnixStream) {
+pub(super) fn connected(
+    d: &mut Daemon,
+    dir: &std::path::Path,
+) -> (Origin, std::os::unix::net::UnixStream) {
     let before: Vec<ClientId> = d.transport.live().map(|(c, _)| c).collect();
     let s = std::os::unix::net::UnixStream::connect(dir.join("sock")).unwrap();
     d.transport.accept_clients();

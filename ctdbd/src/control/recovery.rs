@@ -206,6 +206,15 @@ fn push_confirm(d: &mut Daemon, req: &Request) -> Outcome {
         log_err!("DB push not started");
         return Outcome::status(-1);
     }
+    // As Samba's: the read-only tracking database is wiped and revokes in
+    // flight are dropped (the pushed records have no read-only flags).
+    let op = if db.flags & ctdb_protocol::types::DB_FLAGS_READONLY != 0 {
+        log_err!("Clearing the tracking database for dbid 0x{:x}", id);
+        d.drop_revokes(id);
+        Op::WipeTracking
+    } else {
+        Op::Barrier
+    };
     let after = Box::new(move |d: &mut Daemon, st: i32, data: Vec<u8>| {
         if st != 0 {
             return (st, data);
@@ -217,7 +226,7 @@ fn push_confirm(d: &mut Daemon, req: &Request) -> Outcome {
             None => (-1, data),
         }
     });
-    d.db_op(req, id, Op::Barrier, after)
+    d.db_op(req, id, op, after)
 }
 
 impl Daemon {

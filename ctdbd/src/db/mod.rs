@@ -18,6 +18,7 @@ use ctdb_protocol::types::{DB_FLAGS_PERSISTENT, DB_FLAGS_REPLICATED};
 
 mod chain_wait;
 mod ops;
+mod readonly;
 pub mod traverse;
 mod worker;
 
@@ -153,6 +154,9 @@ pub fn kind_of(db_flags: u8) -> Kind {
 /// Record-call flag: a vacuum run migrates an empty record to its lmaster.
 pub const CALL_FLAG_VACUUM_MIGRATION: u32 = 0x0000_0002;
 
+/// Record-call flag: the requester would take a read-only copy.
+pub const CALL_FLAG_WANT_READONLY: u32 = 0x0000_0004;
+
 /// Record-call function id: migrate the record, return nothing.
 pub const CALL_NULL_FUNC: u32 = 0xFF00_0001;
 /// Record-call function id: return the record's value.
@@ -261,6 +265,10 @@ pub enum Op {
     /// SET_DB_READONLY: open (creating) the read-only tracking database
     /// `<path>.RO` next to the database.
     OpenTracking { path: PathBuf, hash_size: u32 },
+    /// DB_PUSH_CONFIRM of a read-only database: wipe the tracking database
+    /// (closed, so that read-only calls are no longer delegated, when the
+    /// wipe fails); always Ok.
+    WipeTracking,
     /// Closes the database; the worker then fails everything until stopped.
     Close,
     /// ENABLE_SEQNUM: the daemon's handle bumps the tdb sequence number on
@@ -345,6 +353,36 @@ pub enum RecordStep {
         call: Option<CallSpec>,
         lmaster: u32,
     },
+    /// Every delegated node answered a revoke's UPDATE_RECORD (`ok`) or
+    /// one did not: the record, still marked REVOKING_READONLY, is marked
+    /// REVOKE_COMPLETE (or the revoke is undone to be tried again).
+    /// `sent_rsn` is the rsn the revoke sent.
+    FinishRevoke {
+        sent_rsn: u64,
+        ok: bool,
+        lmaster: u32,
+    },
+    /// A read-only copy the dmaster answered a WANT_READONLY call with
+    /// (header with HAVE_READONLY, value): stored here when its rsn is
+    /// newer than the local copy's.
+    StoreReadonly {
+        header: Header,
+        data: Vec<u8>,
+        lmaster: u32,
+    },
+}
+
+/// A revoke of a record's read-only delegations that a call started: the
+/// record as every delegated node must store it, and those nodes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Revoke {
+    /// The header sent: read-only flags cleared, MIGRATED_WITH_DATA set,
+    /// the dmaster's rsn less one.
+    pub header: Header,
+    /// The record's value.
+    pub data: Vec<u8>,
+    /// The nodes holding a read-only copy (from the tracking database).
+    pub nodes: Vec<u32>,
 }
 
 /// A record handed to another node: what goes into the REQ_DMASTER (to the
@@ -373,6 +411,14 @@ pub enum Reply {
     NotDmaster { dmaster: u32 },
     /// A record step gave the record away.
     Handover(Handover),
+    /// The record's delegations are being revoked: the call waits for it.
+    Revoking,
+    /// The call started a revoke of the record's delegations and waits
+    /// for it.
+    Revoke(Revoke),
+    /// A read-only delegation: the REPLY_CALL data (the copy's header and
+    /// the value) for the requester.
+    Delegated { data: Vec<u8> },
     /// REQ_DMASTER from a node the lmaster does not know as the dmaster
     /// (Samba then forces a recovery); the local header's dmaster and rsn.
     DmasterRefused { dmaster: u32, rsn: u64 },

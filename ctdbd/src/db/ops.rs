@@ -3,6 +3,7 @@
 
 use std::ffi::CString;
 
+use super::readonly::{self, Chain};
 use super::{
     CallSpec, Handover, Op, RecordStep, Reply, Wake, CALL_FETCH_FUNC, CALL_FETCH_WITH_HEADER_FUNC,
     CALL_NULL_FUNC,
@@ -75,8 +76,17 @@ impl OpenDb {
                 });
             }
             Op::Record { key, step } => {
+                let tracking = self.tracking.as_deref_mut();
                 return under_chainlock(t, &key, lock, |t| {
-                    record_step(t, q, kind, node.pnn, &key, step)
+                    let c = Chain {
+                        t,
+                        q,
+                        tracking,
+                        kind,
+                        node,
+                        key: &key,
+                    };
+                    record_step(c, step)
                 });
             }
             // The worker walks traverses itself (traverse::Walk).
@@ -192,10 +202,24 @@ impl OpenDb {
                 Reply::Ok
             }
             Op::OpenTracking { path, hash_size } => self.open_tracking(&path, hash_size),
+            Op::WipeTracking => self.wipe_tracking(),
             Op::Close => Reply::Failed("close handled by the worker".into()),
             #[cfg(test)]
             Op::Panic => panic!("test-only panic in database work"),
         })
+    }
+
+    /// DB_PUSH_CONFIRM of a read-only database: the tracking database is
+    /// wiped, or closed when that fails.
+    fn wipe_tracking(&mut self) -> Reply {
+        if let Some(tr) = self.tracking.as_deref_mut() {
+            if tr.wipe_all().is_err() {
+                if let Some(tr) = self.tracking.take() {
+                    let _ = tr.close();
+                }
+            }
+        }
+        Reply::Ok
     }
 
     /// SET_DB_READONLY: opens (creating) the tracking database once.
@@ -498,35 +522,19 @@ fn run_call(
 }
 
 /// One step of a record migration with the chain locked (Samba's
-/// ctdb_request_call, ctdb_request_dmaster and ctdb_become_dmaster).
-fn record_step(
-    t: &mut Tdb,
-    q: &mut DeleteQueue,
-    kind: Kind,
-    pnn: u32,
-    key: &[u8],
-    step: RecordStep,
-) -> Reply {
+/// ctdb_request_call, ctdb_request_dmaster and ctdb_become_dmaster, and
+/// the read-only delegation steps); `c.node.lmaster` is replaced by the
+/// step's own.
+fn record_step(mut c: Chain<'_>, step: RecordStep) -> Reply {
+    let pnn = c.node.pnn;
     match step {
         RecordStep::Request {
             call,
             requester,
             lmaster,
         } => {
-            let node = NodeView { pnn, lmaster };
-            let (header, data) = match ltdb::fetch(t, kind, node, key, q) {
-                Ok(x) => x,
-                Err(e) => return terr("fetch", e),
-            };
-            if header.dmaster != pnn {
-                return Reply::NotDmaster {
-                    dmaster: header.dmaster,
-                };
-            }
-            if requester != pnn {
-                return hand_over(t, q, kind, node, key, header, data, requester);
-            }
-            run_call(t, q, kind, node, key, header, data, call.callid)
+            c.node = NodeView { pnn, lmaster };
+            request(c, call, requester)
         }
         RecordStep::DmasterRequest {
             sender,
@@ -538,6 +546,7 @@ fn record_step(
             lmaster,
         } => {
             let node = NodeView { pnn, lmaster };
+            let (t, q, kind, key) = (c.t, c.q, c.kind, c.key);
             let (mut header, _) = match ltdb::fetch(t, kind, node, key, q) {
                 Ok(x) => x,
                 Err(e) => return terr("fetch", e),
@@ -575,9 +584,43 @@ fn record_step(
             lmaster,
         } => {
             let node = NodeView { pnn, lmaster };
-            become_dmaster(t, q, kind, node, key, rsn, flags, data, call)
+            become_dmaster(c.t, c.q, c.kind, node, c.key, rsn, flags, data, call)
+        }
+        RecordStep::FinishRevoke {
+            sent_rsn,
+            ok,
+            lmaster,
+        } => {
+            c.node = NodeView { pnn, lmaster };
+            readonly::finish_revoke(&mut c, sent_rsn, ok)
+        }
+        RecordStep::StoreReadonly {
+            header,
+            data,
+            lmaster,
+        } => {
+            c.node = NodeView { pnn, lmaster };
+            readonly::store_readonly(&mut c, header, &data)
         }
     }
+}
+
+/// REQ_CALL with the chain locked: the read-only rules first, then the
+/// call runs here (requester this node) or the record goes to the
+/// requester.
+fn request(mut c: Chain<'_>, call: CallSpec, requester: u32) -> Reply {
+    let (mut header, data) = match ltdb::fetch(c.t, c.kind, c.node, c.key, c.q) {
+        Ok(x) => x,
+        Err(e) => return terr("fetch", e),
+    };
+    if let Some(r) = readonly::gate(&mut c, &mut header, &data, &call, requester) {
+        return r;
+    }
+    let (t, q, kind, node, key) = (c.t, c.q, c.kind, c.node, c.key);
+    if requester != node.pnn {
+        return hand_over(t, q, kind, node, key, header, data, requester);
+    }
+    run_call(t, q, kind, node, key, header, data, call.callid)
 }
 
 /// Gives the record to `requester` (Samba's ctdb_call_send_dmaster): a value
