@@ -12,7 +12,7 @@
 # comparison (compat-tests/ctdb/cluster.sh: a cluster of ours beside a cluster
 # of Debian's), persistent databases on 3 nodes, mixed clusters of ours
 # and Debian's and public address takeover (compat-tests/ctdb/publicips.sh)
-# (CLUSTER_SUITE=0 leaves the last four out).
+# (CLUSTER_SUITE=0 leaves the multi-node cluster suites out).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
