@@ -13,6 +13,8 @@
 # ipreallocate; addip/delip on every node; reloadips with a changed
 # public_addresses; setifacelink down/up; addtickle/deltickle (gettickles
 # is in every view); NoIPFailback with node 0 disabled and enabled; moveip.
+# Then a mixed cluster (our node 0 leading two of Debian's) repeats the
+# steps up to the node killed and back, and must show what Debian's showed.
 #
 # The suite runs in a network namespace it creates (unshare -n): node
 # addresses 127.0.20.1-3 (ours) and 127.0.20.11-13 (Debian's) on its
@@ -45,12 +47,13 @@ CTDBD_BIN=${CTDBD_BIN:-$BUILT/ctdbd}
 RUN=$(mktemp -d "${TMPDIR:-/tmp}/ctdb-publicips.XXXXXX")
 OURS=$RUN/ours
 DEB=$RUN/debian
+MIX=$RUN/mixed
 PASSED=0
 FAILED=0
 
 cleanup() {
 	local d
-	for d in "$OURS" "$DEB"; do
+	for d in "$OURS" "$DEB" "$MIX"; do
 		[ -e "$d/nodes" ] && bash "$CLUSTER" stop "$d" >/dev/null 2>&1
 	done
 	if [ -z "${COMPAT_KEEP:-}" ]; then rm -rf "$RUN"; else echo "kept $RUN" >&2; fi
@@ -126,12 +129,37 @@ compare() {
 		if [ "$a" = "$b" ]; then
 			ok "$name"
 			[ -n "${PUBLICIPS_SHOW:-}" ] && echo "$a"
+			echo "$b" >"$RUN/saved/$(slug "$name")"
 			return 0
 		fi
 		[ $SECONDS -ge $end ] && break
 		sleep 0.5
 	done
 	bad "$name" "ours and Debian's differ (< ours, > Debian's):
+$(diff <(echo "$a") <(echo "$b") | head -40)"
+}
+
+slug() { echo "$1" | tr -c 'a-zA-Z0-9\n' '_'; }
+
+# compare_saved NAME [SECONDS]: the mixed cluster shows what Debian's showed
+# at step NAME, within SECONDS.
+compare_saved() {
+	local name=$1 limit=${2:-10} end a b
+	local saved=$RUN/saved/$(slug "$name")
+	[ -e "$saved" ] || return 0
+	b=$(cat "$saved")
+	end=$((SECONDS + limit))
+	while :; do
+		views "$MIX" "$RUN/view.mixed"
+		a=$(cat "$RUN/view.mixed")
+		if [ "$a" = "$b" ]; then
+			ok "mixed: $name"
+			return 0
+		fi
+		[ $SECONDS -ge $end ] && break
+		sleep 0.5
+	done
+	bad "mixed: $name" "the mixed cluster and Debian's differ (< mixed, > Debian's):
 $(diff <(echo "$a") <(echo "$b") | head -40)"
 }
 
@@ -177,8 +205,8 @@ cat >"$PUBS" <<EOF
 192.0.2.5/24 pub0
 EOF
 
-start_cluster() { # start_cluster DIR BASE KIND
-	CLUSTER_FAILOVER=1 CLUSTER_PUBLIC_ADDRESSES=$PUBS bash "$CLUSTER" start "$1" 3 "$2" "$3" \
+start_cluster() { # start_cluster DIR BASE KIND [--leader-first]
+	CLUSTER_FAILOVER=1 CLUSTER_PUBLIC_ADDRESSES=$PUBS bash "$CLUSTER" start ${4:-} "$1" 3 "$2" "$3" \
 		IPAllocAlgorithm=0 TickleUpdateInterval=2 >/dev/null || return 1
 	bash "$CLUSTER" wait "$1" 60 >/dev/null
 }
@@ -187,7 +215,7 @@ start_cluster() { # start_cluster DIR BASE KIND
 	echo "no ctdbd at $CTDBD_BIN" >&2
 	exit 1
 }
-mkdir -p "$OURS" "$DEB"
+mkdir -p "$OURS" "$DEB" "$RUN/saved"
 start_cluster "$OURS" 127.0.20.1 "$CTDBD_BIN" &
 p=$!
 start_cluster "$DEB" 127.0.20.11 debian
@@ -324,6 +352,42 @@ step_moveip() { ctdb_on "$1" 0 moveip 192.0.2.1 2 >/dev/null; }
 if wanted moveip; then
 	both step_moveip
 	compare "moveip 192.0.2.1 to node 2"
+fi
+
+# A mixed cluster, our node 0 leading two of Debian's (our takeover runs
+# drive Samba's daemons), goes through the first steps again: each must
+# show what Debian's cluster showed there.
+mixed_steps() {
+	both_stop
+	start_cluster "$MIX" 127.0.20.1 "$CTDBD_BIN,debian" --leader-first || {
+		bad "mixed: start" "the mixed cluster did not come up"
+		return
+	}
+	running 0 "$MIX" && running 1 "$MIX" && running 2 "$MIX"
+	ipreallocate "$MIX"
+	compare_saved "start (deterministic)" 20
+	setvar_all IPAllocAlgorithm 2 "$MIX"
+	ipreallocate "$MIX"
+	compare_saved "LCP2 on the deterministic layout"
+	step_disable "$MIX"
+	compare_saved "node 1 disabled"
+	step_enable "$MIX"
+	compare_saved "node 1 enabled"
+	step_stop "$MIX"
+	compare_saved "node 2 stopped"
+	step_continue "$MIX"
+	compare_saved "node 2 continued"
+	step_kill "$MIX"
+	compare_saved "node 2 killed" 20
+	step_back "$MIX"
+	compare_saved "node 2 back" 20
+}
+both_stop() {
+	bash "$CLUSTER" stop "$OURS" >/dev/null 2>&1
+	bash "$CLUSTER" stop "$DEB" >/dev/null 2>&1
+}
+if wanted mixed || [ -z "$FILTER" ]; then
+	mixed_steps
 fi
 
 echo "$PASSED passed, $FAILED failed"
