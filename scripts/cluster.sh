@@ -50,6 +50,11 @@
 # ctdb.tunables,log.ctdb,start.out,run/ctdbd.pid,run/ctdbd.socket,db/...},
 # DIR/nodeK/down while node K is stopped.
 #
+# Environment for start: CLUSTER_PUBLIC_ADDRESSES=FILE is copied to every
+# node's public_addresses (empty otherwise); CLUSTER_FAILOVER=1 writes
+# "[failover] disabled = false" (takeover runs move public addresses;
+# failover is disabled otherwise).
+#
 # Every node listens on port 4379 of its own address; start refuses addresses
 # where something already listens.  Processes are only ever signalled by pid.
 set -uo pipefail
@@ -111,7 +116,11 @@ layout_node() {
 	addr=$(node_addr "$dir" "$k")
 	mkdir -p "$b/db/volatile" "$b/db/persistent" "$b/db/state" "$b/events/legacy" "$b/run"
 	cp "$dir/nodes" "$b/nodes"
-	: >"$b/public_addresses"
+	if [ -n "${CLUSTER_PUBLIC_ADDRESSES:-}" ]; then
+		cp "$CLUSTER_PUBLIC_ADDRESSES" "$b/public_addresses"
+	else
+		: >"$b/public_addresses"
+	fi
 	: >"$b/ctdb.tunables"
 	for t in "${TEST_TUNABLES[@]}" "${EXTRA_TUNABLES[@]}"; do echo "$t" >>"$b/ctdb.tunables"; done
 	cat >"$b/ctdb.conf" <<EOF
@@ -130,7 +139,7 @@ $([ "${CLUSTER_LOCK:-}" = none ] || echo "	cluster lock = $dir/cluster.lock")
 	state database directory = $b/db/state
 
 [failover]
-	disabled = true
+	disabled = $([ "${CLUSTER_FAILOVER:-0}" = 1 ] && echo false || echo true)
 EOF
 }
 

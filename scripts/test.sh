@@ -10,8 +10,9 @@
 # library, Debian's ctdb tool against our release ctdbd and Debian's, the node
 # transport on 3 of our nodes (compat-tests/ctdb/nodelink.sh), and the 3-node
 # comparison (compat-tests/ctdb/cluster.sh: a cluster of ours beside a cluster
-# of Debian's), persistent databases on 3 nodes and mixed clusters of ours
-# and Debian's (CLUSTER_SUITE=0 leaves the last three out).
+# of Debian's), persistent databases on 3 nodes, mixed clusters of ours
+# and Debian's and public address takeover (compat-tests/ctdb/publicips.sh)
+# (CLUSTER_SUITE=0 leaves the multi-node cluster suites out).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,6 +33,8 @@ SUITES="$SUITES compat-tests/ctdb/readonly.sh"
 [ "${CLUSTER_SUITE:-1}" = 0 ] || SUITES="$SUITES compat-tests/ctdb/cluster-mixed.sh"
 # The leader yields without a cluster lock (stop, setleaderrole off, ban).
 [ "${CLUSTER_SUITE:-1}" = 0 ] || SUITES="$SUITES compat-tests/ctdb/leader-nolock.sh"
+# Public address takeover: ours and Debian's, same scenario, same `ctdb ip`.
+[ "${CLUSTER_SUITE:-1}" = 0 ] || SUITES="$SUITES compat-tests/ctdb/publicips.sh"
 
 log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT

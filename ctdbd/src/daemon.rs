@@ -67,11 +67,8 @@ pub struct NodeState {
     pub config: Config,
     /// The etc, run and var directories.
     pub paths: Paths,
-    /// Interfaces named in public_addresses, in file order.
-    pub public_ifaces: Vec<String>,
-    /// Addresses listed in public_addresses.  This node never hosts them
-    /// (there is no IP takeover yet), so they are all unassigned.
-    pub public_ips: Vec<PublicIp>,
+    /// The public addresses, their believed holders and interfaces.
+    pub public: crate::public_addresses::PublicAddresses,
 }
 
 impl NodeState {
@@ -143,14 +140,6 @@ impl NodeState {
             *f = flags;
         }
     }
-}
-
-/// One line of public_addresses.
-pub struct PublicIp {
-    /// The address.
-    pub ip: std::net::IpAddr,
-    /// Its interfaces, in the order of the line.
-    pub ifaces: Vec<String>,
 }
 
 /// Where a reply to a request goes: the requester and its reqid.

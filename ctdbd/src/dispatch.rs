@@ -292,8 +292,7 @@ pub(crate) mod tests {
                 vardir: dir.clone(),
                 test_mode: true,
             },
-            public_ifaces: Vec::new(),
-            public_ips: Vec::new(),
+            public: crate::public_addresses::PublicAddresses::new(ctdb_protocol::Pnn(pnn)),
         };
         (Daemon::new(listener, None, state).unwrap(), dir)
     }

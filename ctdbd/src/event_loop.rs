@@ -73,6 +73,7 @@ impl Daemon {
                 TimerEvent::Link(t) => self.link_timer(t, now),
                 TimerEvent::Keepalive => self.keepalive_timer(now),
                 TimerEvent::ControlTimeout(reqid) => self.control_timer(reqid, now),
+                TimerEvent::TickleUpdate => self.tickle_update_timer(now),
             }
             self.execute_actions();
         }

@@ -21,6 +21,7 @@ mod ltdb;
 mod messages;
 mod node_link;
 mod nodes;
+mod public_addresses;
 mod recoverd;
 mod requests;
 mod signals;
@@ -37,7 +38,7 @@ use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::sys::stat::Mode;
 use nix::unistd::{dup2_stderr, dup2_stdin, dup2_stdout, fork, setsid, ForkResult};
 use std::io::Write;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, IntoRawFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -175,46 +176,35 @@ fn daemonise() {
     }
 }
 
-/// public_addresses: the interface names (for GET_IFACES) and the addresses
-/// with their interfaces (for GET_PUBLIC_IPS, GET_PUBLIC_IP_INFO and
-/// TCP_CLIENT).
-fn public_addresses(path: &Path) -> Result<(Vec<String>, Vec<daemon::PublicIp>), String> {
+/// public_addresses: every line added as ctdb_set_public_addresses does
+/// (a missing file is no addresses; a bad line or an unknown interface
+/// stops the daemon).
+fn public_addresses(path: &Path, pnn: u32) -> Result<public_addresses::PublicAddresses, String> {
+    let mut table = public_addresses::PublicAddresses::new(ctdb_protocol::Pnn(pnn));
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
-        Err(e) => return Err(format!("Failed to read {}: {}", path.display(), e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            log_warn!("Not loading public addresses, no file {}", path.display());
+            return Ok(table);
+        }
+        Err(e) => {
+            return Err(format!(
+                "Failed to load public address list '{}': {e}",
+                path.display()
+            ))
+        }
     };
-    let mut ifaces: Vec<String> = Vec::new();
-    let mut ips: Vec<daemon::PublicIp> = Vec::new();
-    for line in text.lines() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let mut parts = line.split_whitespace();
-        let addr = parts.next().unwrap_or("");
-        let (ip, bits) = addr
-            .split_once('/')
-            .ok_or_else(|| format!("Badly formed line in {}: {}", path.display(), line))?;
-        let (Ok(ip), Ok(_)) = (ip.parse::<IpAddr>(), bits.parse::<u8>()) else {
-            return Err(format!("Badly formed line in {}: {}", path.display(), line));
-        };
-        let mut names: Vec<String> = Vec::new();
-        if let Some(list) = parts.next() {
-            for i in list.split(',') {
-                if !ifaces.iter().any(|x| x == i) {
-                    ifaces.push(i.to_string());
-                }
-                if !names.iter().any(|x| x == i) {
-                    names.push(i.to_string());
-                }
-            }
-        }
-        if !ips.iter().any(|p| p.ip == ip) {
-            ips.push(daemon::PublicIp { ip, ifaces: names });
-        }
+    let lines = public_addresses::parse_file(&text)?;
+    for (n, c) in lines.iter().enumerate() {
+        table.add(c, &public_addresses::iface_exists).map_err(|e| {
+            format!(
+                "{e}\nFailed to add line {} to the public address list",
+                n + 1
+            )
+        })?;
     }
-    Ok((ifaces, ips))
+    log_notice!("Loaded public addresses from {}", path.display());
+    Ok(table)
 }
 
 /// Exits 0 after flushing what was printed.
@@ -324,10 +314,10 @@ fn main() {
     let nodes = read_nodes(&paths.etcdir.join("nodes"));
     let tun = load_tunables(&paths.etcdir.join("ctdb.tunables"));
 
-    let (public_ifaces, public_ips) =
-        public_addresses(&paths.etcdir.join("public_addresses")).unwrap_or_else(|e| die(&[e]));
-
     let (pnn, node_listener) = find_pnn(&cfg, &nodes).unwrap_or_else(|e| die(&[e]));
+
+    let public =
+        public_addresses(&paths.etcdir.join("public_addresses"), pnn).unwrap_or_else(|e| die(&[e]));
 
     if !paths.rundir.is_dir() {
         if let Err(e) = std::fs::create_dir_all(&paths.rundir) {
@@ -393,8 +383,7 @@ fn main() {
         node_flags,
         config: cfg,
         paths: paths.clone(),
-        public_ifaces,
-        public_ips,
+        public,
     };
     let mut daemon = daemon::Daemon::new(listener, node_listener, state)
         .unwrap_or_else(|e| die(&[format!("Failed to set up event loop: {e}")]));

@@ -654,6 +654,7 @@ impl Daemon {
         let events = self.links.start(now);
         self.link_events(events);
         self.start_keepalive(now);
+        self.start_tickle_updates(now);
     }
 
     /// Accepts node connections.

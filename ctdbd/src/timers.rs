@@ -22,6 +22,9 @@ pub enum TimerEvent {
     Keepalive,
     /// A control sent to a node (by its daemon reqid) may have timed out.
     ControlTimeout(u32),
+    /// Send the changed tickle lists of held addresses (every
+    /// TickleUpdateInterval).
+    TickleUpdate,
 }
 
 struct Entry<E> {

@@ -11,11 +11,13 @@
 pub mod banning;
 pub mod batch;
 pub mod election;
+pub mod ipalloc;
 pub mod merge;
 pub mod monitor;
 pub mod recdb;
 pub mod recoverd;
 pub mod recovery;
+pub mod takeover;
 pub mod vnnmap;
 
 #[cfg(test)]

@@ -7,10 +7,13 @@ use super::batch::{Batch, Request, Tags};
 use super::election::{Election, Standing};
 use super::monitor::{self, NodeReport};
 use super::recovery::{Progress, RecoveryRun, RunSettings};
+use super::takeover::{TakeoverEnd, TakeoverRun, TakeoverSettings};
 use super::{log, Action, ControlAnswer, Event, Level, Tag, Time, Timer};
 use ctdb_protocol::messages::{DisableMessage, ElectionMessage, SrvidMessage};
+use ctdb_protocol::packet::CONTROL_FLAG_PUBLIC_IP_ONLY_AVAILABLE;
 use ctdb_protocol::types::{
-    BanState, NodeMap, VnnMap, CAP_RECMASTER, NODE_FLAGS_INACTIVE, RECOVERY_ACTIVE, RECOVERY_NORMAL,
+    BanState, NodeMap, PublicIp, VnnMap, CAP_RECMASTER, NODE_FLAGS_DISCONNECTED,
+    NODE_FLAGS_INACTIVE, RECOVERY_ACTIVE, RECOVERY_NORMAL,
 };
 use ctdb_protocol::wire::Timeval;
 use ctdb_protocol::{ControlReply, ControlRequest, Generation, Layout, Pnn, Srvid};
@@ -49,6 +52,9 @@ pub struct Settings {
     pub grace_period_ms: u64,
     /// Seed of the generation numbers.
     pub seed: u64,
+    /// `[failover] disabled`: takeover runs only send IPREALLOCATED and
+    /// nodes do not check their addresses.
+    pub failover_disabled: bool,
 }
 
 impl Settings {
@@ -89,13 +95,17 @@ struct PartialReport {
     caps: Option<u32>,
 }
 
+/// How long a takeover run disables takeover runs (and so address checks)
+/// on the other nodes, as Samba's leader does.
+const TAKEOVER_RUN_DISABLE_S: u32 = 60;
+
 /// The work of the main loop under way.
 enum Round {
     Idle,
     Local(Batch),
     Remote { batch: Batch, local: NodeMap },
     Recovery(Box<RecoveryRun>),
-    Takeover(Batch),
+    Takeover(Box<TakeoverRun>),
 }
 
 /// One node's recovery daemon.
@@ -124,6 +134,12 @@ pub struct Recoverd {
     /// Recoveries are disabled until then (DISABLE_RECOVERIES, as
     /// `ctdb reloadnodes` sends).
     recoveries_disabled_until: Option<Time>,
+    /// Takeover runs (and this node's address check) are disabled until
+    /// then (DISABLE_TAKEOVER_RUNS, DISABLE_IP_CHECK).
+    takeover_runs_disabled_until: Option<Time>,
+    /// Nodes that got new addresses (REBALANCE_NODE): LCP2 may move
+    /// addresses onto them in the next takeover run.
+    force_rebalance: Vec<Pnn>,
 }
 
 impl Recoverd {
@@ -153,6 +169,8 @@ impl Recoverd {
             culprits: BanCredits::default(),
             recovery_failures: BanCredits::default(),
             recoveries_disabled_until: None,
+            takeover_runs_disabled_until: None,
+            force_rebalance: Vec::new(),
         }
     }
 
@@ -276,6 +294,9 @@ impl Recoverd {
             Srvid::RECMODE_ACTIVE_BY_CLIENT,
             Srvid::DISABLE_RECOVERIES,
             Srvid::BANNING,
+            Srvid::DISABLE_TAKEOVER_RUNS,
+            Srvid::DISABLE_IP_CHECK,
+            Srvid::REBALANCE_NODE,
         ] {
             out.push(Action::Register(srvid));
         }
@@ -344,6 +365,37 @@ impl Recoverd {
                 Ok(m) => self.disable_recoveries(now, m, out),
                 Err(e) => log(out, Level::Error, format!("Wrong size for data: {e}")),
             },
+            Srvid::DISABLE_TAKEOVER_RUNS => match DisableMessage::decode(data) {
+                Ok(m) => self.disable_takeover_runs(now, m, out),
+                Err(e) => log(out, Level::Error, format!("Wrong size for data: {e}")),
+            },
+            Srvid::DISABLE_IP_CHECK => match u32::decode(data) {
+                Ok(timeout) => {
+                    let m = DisableMessage {
+                        pnn: self.s.pnn,
+                        srvid: Srvid(0),
+                        timeout,
+                    };
+                    self.disable_takeover_runs(now, m, out)
+                }
+                Err(e) => log(out, Level::Error, format!("Wrong size for data: {e}")),
+            },
+            Srvid::REBALANCE_NODE => match Pnn::decode(data) {
+                Ok(p) if self.election.is_leader() => {
+                    log(
+                        out,
+                        Level::Notice,
+                        format!("Setting up rebalance of IPs to node {p}"),
+                    );
+                    self.force_rebalance.push(p);
+                }
+                Ok(_) => {}
+                Err(e) => log(
+                    out,
+                    Level::Error,
+                    format!("Incorrect size of node rebalance message: {e}"),
+                ),
+            },
             Srvid::BANNING => match Pnn::decode(data) {
                 // Credits enough for a ban at the next main loop.
                 Ok(p) if self.election.is_leader() => {
@@ -411,6 +463,52 @@ impl Recoverd {
         }
     }
 
+    /// DISABLE_TAKEOVER_RUNS: no takeover run (nor address check) for
+    /// `m.timeout` seconds (0 enables them again); refused with -EAGAIN
+    /// while one runs. The answer goes to `m.srvid` on `m.pnn`.
+    fn disable_takeover_runs(&mut self, now: Time, m: DisableMessage, out: &mut Vec<Action>) {
+        let answer: i32 = if m.timeout == 0 {
+            if self.takeover_runs_disabled_until.take().is_some() {
+                log(out, Level::Notice, "Reenabling takeover runs".into());
+            }
+            self.s.pnn.0 as i32
+        } else if matches!(self.round, Round::Takeover(_)) {
+            log(
+                out,
+                Level::Error,
+                "Unable to disable takeover runs - in progress".into(),
+            );
+            -libc::EAGAIN
+        } else {
+            log(
+                out,
+                Level::Notice,
+                format!("Disabling takeover runs for {} seconds", m.timeout),
+            );
+            self.takeover_runs_disabled_until = Some(now.after_ms(u64::from(m.timeout) * 1000));
+            self.s.pnn.0 as i32
+        };
+        if m.srvid.0 != 0 {
+            out.push(Action::Message {
+                to: m.pnn,
+                srvid: m.srvid,
+                data: answer.to_bytes(),
+            });
+        }
+    }
+
+    /// True while takeover runs are disabled (the timeout lapses here).
+    fn takeover_runs_disabled(&mut self, now: Time) -> bool {
+        match self.takeover_runs_disabled_until {
+            Some(t) if now < t => true,
+            Some(_) => {
+                self.takeover_runs_disabled_until = None;
+                false
+            }
+            None => false,
+        }
+    }
+
     /// True (and logged) while recoveries are disabled.
     fn recoveries_disabled(&mut self, now: Time, out: &mut Vec<Action>) -> bool {
         match self.recoveries_disabled_until {
@@ -470,6 +568,10 @@ impl Recoverd {
             Request::new(me, ControlRequest::GetVnnMap),
             Request::new(me, ControlRequest::GetCapabilities),
             Request::new(me, ControlRequest::GetAllTunables),
+            Request {
+                flags: CONTROL_FLAG_PUBLIC_IP_ONLY_AVAILABLE,
+                ..Request::new(me, ControlRequest::GetPublicIps)
+            },
         ];
         self.round = Round::Local(Batch::send(
             &mut self.tags,
@@ -483,8 +585,13 @@ impl Recoverd {
     fn on_reply(&mut self, now: Time, tag: Tag, a: &ControlAnswer, out: &mut Vec<Action>) {
         let done = match &mut self.round {
             Round::Idle => false,
-            Round::Local(b) | Round::Remote { batch: b, .. } | Round::Takeover(b) => {
-                b.answer(tag, a) && b.is_complete()
+            Round::Local(b) | Round::Remote { batch: b, .. } => b.answer(tag, a) && b.is_complete(),
+            Round::Takeover(run) => {
+                if let Some(end) = run.on_reply(now, &mut self.tags, tag, a, out) {
+                    self.round = Round::Idle;
+                    self.takeover_done(now, end, out);
+                }
+                false
             }
             Round::Recovery(run) => {
                 if let Some(p) = run.on_reply(now, &mut self.tags, tag, a, out) {
@@ -501,7 +608,14 @@ impl Recoverd {
     fn on_deadline(&mut self, now: Time, id: u32, out: &mut Vec<Action>) {
         let done = match &mut self.round {
             Round::Idle => false,
-            Round::Local(b) | Round::Remote { batch: b, .. } | Round::Takeover(b) => b.deadline(id),
+            Round::Local(b) | Round::Remote { batch: b, .. } => b.deadline(id),
+            Round::Takeover(run) => {
+                if let Some(end) = run.on_deadline(now, &mut self.tags, id, out) {
+                    self.round = Round::Idle;
+                    self.takeover_done(now, end, out);
+                }
+                false
+            }
             Round::Recovery(run) => {
                 if let Some(p) = run.on_deadline(now, &mut self.tags, id, out) {
                     self.recovery_progress(now, p, out);
@@ -518,8 +632,7 @@ impl Recoverd {
         match std::mem::replace(&mut self.round, Round::Idle) {
             Round::Local(b) => self.local_done(now, b, out),
             Round::Remote { batch, local } => self.remote_done(now, batch, local, out),
-            Round::Takeover(b) => self.takeover_done(b, out),
-            Round::Idle | Round::Recovery(_) => {}
+            Round::Idle | Round::Recovery(_) | Round::Takeover(_) => {}
         }
         if self.monitor_soon && matches!(self.round, Round::Idle) {
             self.monitor_soon = false;
@@ -540,6 +653,7 @@ impl Recoverd {
             return;
         }
         let mut recmode = RECOVERY_ACTIVE;
+        let mut available = Vec::new();
         for a in b.replies {
             match a.reply {
                 ControlReply::GetNodeMap(m) => self.nodemap = Some(m),
@@ -548,6 +662,7 @@ impl Recoverd {
                 // As Samba's main loop: tunables set at run time take effect.
                 ControlReply::GetAllTunables(t) => self.s.apply_tunables(&t),
                 ControlReply::Empty if a.pnn == self.s.pnn => recmode = a.status as u32,
+                ControlReply::GetPublicIps(l) => available = l.0,
                 _ => {}
             }
         }
@@ -571,6 +686,9 @@ impl Recoverd {
                 self.fire(self.s.pnn, ControlRequest::SetRecmode(RECOVERY_ACTIVE), out);
             }
             return;
+        }
+        if recmode == RECOVERY_NORMAL {
+            self.check_local_addresses(now, s.node_flags, &available, out);
         }
         if !self.election.is_leader() {
             return;
@@ -612,7 +730,54 @@ impl Recoverd {
         self.round = Round::Remote { batch, local: map };
     }
 
-    fn remote_done(&mut self, now: Time, b: Batch, local: NodeMap, out: &mut Vec<Action>) {
+    /// Samba's local address check: a non-leader forgets takeover requests
+    /// and rebalance targets; an address this healthy node could host but
+    /// nobody holds asks the leader for a takeover run.
+    fn check_local_addresses(
+        &mut self,
+        now: Time,
+        flags: u32,
+        available: &[PublicIp],
+        out: &mut Vec<Action>,
+    ) {
+        if !self.election.is_leader() {
+            self.takeover_waiters.clear();
+            self.force_rebalance.clear();
+        }
+        if self.s.failover_disabled || self.takeover_runs_disabled(now) {
+            return;
+        }
+        let mut trigger = false;
+        for ip in available
+            .iter()
+            .filter(|ip| ip.pnn == Pnn::UNKNOWN && flags == 0)
+        {
+            let addr = ip
+                .addr
+                .to_socket_addr()
+                .map_or("?".into(), |a| a.ip().to_string());
+            log(
+                out,
+                Level::Warning,
+                format!("Unassigned IP {addr} can be served by this node"),
+            );
+            trigger = true;
+        }
+        if trigger {
+            log(out, Level::Notice, "Trigger takeoverrun".into());
+            let m = SrvidMessage {
+                pnn: self.s.pnn,
+                srvid: Srvid(0),
+            };
+            out.push(Action::Message {
+                to: Pnn::BROADCAST_CONNECTED,
+                srvid: Srvid::TAKEOVER_RUN,
+                data: m.to_bytes(),
+            });
+        }
+    }
+
+    fn remote_done(&mut self, now: Time, b: Batch, mut local: NodeMap, out: &mut Vec<Action>) {
         if let Some(e) = b.failure {
             log(out, Level::Error, format!("Monitoring failed: {e}"));
             self.blame(now, e.pnn(), 1);
@@ -660,6 +825,12 @@ impl Recoverd {
             for p in monitor::connected_nodes(&local) {
                 self.fire(p, ControlRequest::ModifyFlags(change), out);
             }
+            // As Samba's update_flags: the checks below see the node's own
+            // flags (a node just continued is active, and not yet in the
+            // vnn map: a recovery adds it).
+            if let Some(n) = local.0.iter_mut().find(|n| n.pnn == change.pnn) {
+                n.flags = change.new_flags | (n.flags & NODE_FLAGS_DISCONNECTED);
+            }
         }
         if let Some(reason) = monitor::verdict(me, &local, &reports) {
             log(out, Level::Error, format!("Recovery needed: {reason}"));
@@ -669,7 +840,8 @@ impl Recoverd {
             self.start_recovery(now, out);
             return;
         }
-        if !self.takeover_waiters.is_empty() || self.need_takeover {
+        let wanted = !self.takeover_waiters.is_empty() || self.need_takeover;
+        if wanted && !self.takeover_runs_disabled(now) {
             self.start_takeover(now, out);
         }
     }
@@ -707,6 +879,7 @@ impl Recoverd {
                 self.recovery_failed(now, e.culprit(), out);
             }
             Progress::Done(vnnmap) => {
+                self.round = Round::Idle;
                 self.need_recovery = false;
                 // A completed recovery forgives every node.
                 self.culprits.reset();
@@ -783,44 +956,99 @@ impl Recoverd {
     }
 
     fn start_takeover(&mut self, now: Time, out: &mut Vec<Action>) {
+        if self.takeover_runs_disabled(now) {
+            log(
+                out,
+                Level::Notice,
+                "Not running takeover run - disabled".into(),
+            );
+            self.need_takeover = true;
+            return;
+        }
         let targets = match &self.nodemap {
             Some(m) => monitor::connected_nodes(m),
             None => vec![self.s.pnn],
         };
-        let reqs = targets
-            .into_iter()
-            .map(|p| Request::new(p, ControlRequest::IpReallocated))
-            .collect();
-        let b = Batch::send(&mut self.tags, now, self.s.recover_timeout_ms, reqs, out);
-        if b.is_complete() {
-            self.takeover_done(b, out);
-        } else {
-            self.round = Round::Takeover(b);
+        self.tell_takeover_runs_disabled(&targets, TAKEOVER_RUN_DISABLE_S, out);
+        let settings = TakeoverSettings {
+            leader: self.s.pnn,
+            failover_disabled: self.s.failover_disabled,
+            force_rebalance: self.force_rebalance.clone(),
+        };
+        let run = TakeoverRun::start(now, &mut self.tags, settings, out);
+        self.round = Round::Takeover(Box::new(run));
+    }
+
+    /// DISABLE_TAKEOVER_RUNS (no reply wanted) to `targets`: the other
+    /// nodes skip their address checks while a run moves addresses.
+    fn tell_takeover_runs_disabled(
+        &mut self,
+        targets: &[Pnn],
+        timeout: u32,
+        out: &mut Vec<Action>,
+    ) {
+        let m = DisableMessage {
+            pnn: Pnn::UNKNOWN,
+            srvid: Srvid(0),
+            timeout,
+        };
+        for &to in targets {
+            out.push(Action::Message {
+                to,
+                srvid: Srvid::DISABLE_TAKEOVER_RUNS,
+                data: m.to_bytes(),
+            });
         }
     }
 
-    fn takeover_done(&mut self, b: Batch, out: &mut Vec<Action>) {
-        // Without public addresses there is nothing to move: IPREALLOCATED
-        // only tells the nodes a takeover run happened, so its failure on a
-        // node is reported but does not fail the run.
-        if let Some(e) = b.failure {
-            log(out, Level::Warning, format!("IPREALLOCATED: {e}"));
-        }
-        log(
-            out,
-            Level::Notice,
-            "Takeover run completed successfully".into(),
-        );
-        self.need_takeover = false;
-        let answer = (self.s.pnn.0 as i32).to_bytes();
+    fn takeover_done(&mut self, now: Time, end: TakeoverEnd, out: &mut Vec<Action>) {
+        let targets = match &self.nodemap {
+            Some(m) => monitor::connected_nodes(m),
+            None => vec![self.s.pnn],
+        };
+        self.tell_takeover_runs_disabled(&targets, 0, out);
+        let answer = match end {
+            TakeoverEnd::Done => {
+                log(
+                    out,
+                    Level::Notice,
+                    "Takeover run completed successfully".into(),
+                );
+                self.need_takeover = false;
+                self.force_rebalance.clear();
+                self.s.pnn.0 as i32
+            }
+            TakeoverEnd::Failed { why, culprit } => {
+                log(out, Level::Error, format!("takeover run failed: {why}"));
+                log(out, Level::Notice, "Takeover run unsuccessful".into());
+                self.need_takeover = true;
+                if let Some(p) = culprit {
+                    log(
+                        out,
+                        Level::Warning,
+                        format!("Assigning banning credits to node {p}"),
+                    );
+                    let nodes = self.nodemap.as_ref().map_or(1, |m| m.0.len()) as u32;
+                    self.blame(now, p, nodes);
+                }
+                -1
+            }
+        };
         for w in std::mem::take(&mut self.takeover_waiters) {
             if w.srvid.0 != 0 {
                 out.push(Action::Message {
                     to: w.pnn,
                     srvid: w.srvid,
-                    data: answer.clone(),
+                    data: answer.to_bytes(),
                 });
             }
+        }
+        if self.monitor_soon {
+            self.monitor_soon = false;
+            out.push(Action::Timer {
+                at: now,
+                timer: Timer::MonitorNow,
+            });
         }
     }
 }

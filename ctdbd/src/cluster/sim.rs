@@ -236,6 +236,7 @@ fn settings(pnn: usize, lock: bool, now: Time, seed: u64) -> Settings {
         ban_period_s: 30,
         grace_period_ms: 120_000,
         seed,
+        failover_disabled: false,
     }
 }
 
@@ -608,6 +609,8 @@ impl Sim {
             R::GetVnnMap => ok(ControlReply::GetVnnMap(s.vnnmap.clone())),
             R::GetCapabilities => ok(ControlReply::GetCapabilities(CAP_RECMASTER | CAP_LMASTER)),
             R::GetAllTunables => ok(ControlReply::GetAllTunables(sim_tunables())),
+            // The simulated nodes have no public addresses.
+            R::GetPublicIps => ok(ControlReply::GetPublicIps(Default::default())),
             R::GetDbMap => ok(ControlReply::GetDbMap(DbMap(
                 s.dbs
                     .iter()

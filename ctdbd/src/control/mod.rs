@@ -312,6 +312,17 @@ mod tests {
             ControlOpcode::GetBanState,
             ControlOpcode::Startup,
             ControlOpcode::IpReallocated,
+            ControlOpcode::SetIfaceLinkState,
+            ControlOpcode::TakeoverIp,
+            ControlOpcode::ReleaseIp,
+            ControlOpcode::AddPublicIp,
+            ControlOpcode::DelPublicIp,
+            ControlOpcode::ReloadPublicIps,
+            ControlOpcode::TcpAdd,
+            ControlOpcode::TcpAddDelayedUpdate,
+            ControlOpcode::TcpRemove,
+            ControlOpcode::GetTcpTickleList,
+            ControlOpcode::SetTcpTickleList,
         ];
         let mut want: Vec<u32> = want.iter().map(|o| o.to_u32()).collect();
         want.sort_unstable();

@@ -38,15 +38,6 @@ pub fn register(r: &mut Registry) {
         Outcome::status(0)
     });
     r.add(ControlOpcode::RecdReclockLatency, reclock_latency);
-    // The end of a takeover run: Samba runs the "ipreallocated" event (also
-    // in recovery); without event scripts or public addresses to host
-    // there is nothing to do.
-    r.add(ControlOpcode::IpReallocated, |_, req| {
-        if !req.data().is_empty() {
-            return Outcome::bad_size("IPREALLOCATED", req.data().len());
-        }
-        Outcome::status(0)
-    });
     // Another node started: Samba drops the tickles it kept for that node;
     // there are none without IP takeover.
     r.add(ControlOpcode::Startup, |_, req| {

@@ -349,6 +349,7 @@ pub fn settings(
         ban_period_s: tun.recovery_ban_period,
         grace_period_ms: u64::from(tun.recovery_grace_period) * 1000,
         seed: random_seed(),
+        failover_disabled: cfg.failover_disabled,
     }
 }
 
@@ -382,6 +383,7 @@ mod tests {
             ban_period_s: 300,
             grace_period_ms: 120_000,
             seed: 1,
+            failover_disabled: false,
         };
         let d = Driver {
             pnn: Pnn(2),
