@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """Turns Samba's IP allocation unit cases (ctdb/tests/UNIT/takeover/*.sh at
-samba-4.17.12) into the data file our ipalloc tests read
-(ctdbd/src/cluster/ipalloc/cases.txt). Only the data is taken: node states,
+samba-4.17.12) into a file our ipalloc tests read through IPALLOC_CASES.
+Only the data is taken: node states,
 tunables, the input layout and the expected allocation; log lines of the
 expected output are dropped.
 
-usage: scripts/import-ipalloc-cases.py [SAMBA_GIT_DIR] > ctdbd/src/cluster/ipalloc/cases.txt
+usage: scripts/import-ipalloc-cases.py [SAMBA_GIT_DIR] > FILE
+
+The file is not kept in this repository; IPALLOC_CASES=FILE runs the ignored
+ipalloc tests on it (scripts/test.sh does when SAMBA_REPO exists).
 """
 import re
 import subprocess

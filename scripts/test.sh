@@ -86,6 +86,13 @@ gate "cargo clippy --workspace --all-targets -D warnings" \
 gate "no function over 150 lines in ctdbd/src" python3 scripts/fn-length.py ctdbd/src
 cargo_tests "cargo test --release" $CARGO test --release --workspace
 cargo_tests "cargo test (debug profile, engine)" $CARGO test -p tdb-engine
+# IP allocation against Samba's own unit cases, read from a Samba checkout
+# when there is one (they are not kept in this repository).
+SAMBA_REPO=${SAMBA_REPO:-/work/.mirror/samba-team+samba/repo}
+if [ -d "$SAMBA_REPO" ] && python3 scripts/import-ipalloc-cases.py "$SAMBA_REPO" >"$log/ipalloc-cases.txt" 2>/dev/null; then
+	IPALLOC_CASES=$log/ipalloc-cases.txt cargo_tests "ipalloc against Samba's unit cases" \
+		$CARGO test --release -p ctdbd --bin ctdbd ipalloc -- --ignored
+fi
 for t in check-abi check-header; do
 	gate "make $t" $MAKE --no-print-directory "$t"
 done
