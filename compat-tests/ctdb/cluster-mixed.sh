@@ -16,7 +16,9 @@
 # SIGKILLed: a node of the other kind takes the lock and recovers, the
 # records are still read; node 0 comes back, is recovered by the other
 # kind's leader and serves the records; then Debian's smbd runs on every
-# node over one directory (see smb_steps).  The two clusters run at once on
+# node over one directory (see smb_steps); then ban, stop and disable set
+# through one node show on another, and a leader without the leader role
+# yields (see admin_steps).  The two clusters run at once on
 # their own addresses (127.0.17.1-3 and 127.0.17.11-13), in a network
 # namespace the suite creates (unshare -n) whose loopback carries those
 # addresses: smbd binds only an address some interface has.
@@ -138,6 +140,43 @@ healthy() {
 	check "$1: leader is node $2" $? "leader is '$l'"
 }
 
+# shows NAME NODE PNN STATE: `ctdb status` on NODE lists node PNN with STATE
+# among its flags (within 20 s).
+shows() {
+	local out i
+	for i in $(seq 100); do
+		out=$(tool "$2" status 2>&1)
+		grep -qE "^pnn:$3 [^ ]+ +([A-Z]+\|)*$4" <<<"$out" && break
+		sleep 0.2
+	done
+	grep -qE "^pnn:$3 [^ ]+ +([A-Z]+\|)*$4" <<<"$out"
+	check "$1" $? "node $2: $out"
+}
+
+# admin_steps NAME: node states set through one kind show on the other, and
+# a leader that loses its role yields to a node of either kind.
+admin_steps() {
+	local name=$1 l n
+	tool 1 -n 0 ban 30 >/dev/null 2>&1
+	shows "$name: node 0 banned through node 1, seen by node 2" 2 0 BANNED
+	tool 1 -n 0 unban >/dev/null 2>&1
+	healthy "$name: unbanned" "0|1|2"
+	tool 0 -n 2 stop >/dev/null 2>&1
+	shows "$name: node 2 stopped through node 0, seen by node 1" 1 2 STOPPED
+	tool 0 -n 2 continue >/dev/null 2>&1
+	healthy "$name: continued" "0|1|2"
+	tool 2 -n 1 disable >/dev/null 2>&1
+	shows "$name: node 1 disabled through node 2, seen by node 0" 0 1 DISABLED
+	tool 2 -n 1 enable >/dev/null 2>&1
+	healthy "$name: enabled" "0|1|2"
+	l=$(bash "$CLUSTER" leader "$DIR" 2>/dev/null)
+	n=$(( (l + 1) % 3 ))
+	tool "$n" -n "$l" setleaderrole off >/dev/null 2>&1
+	healthy "$name: leader node $l without the leader role yields" "$(echo 0 1 2 | tr ' ' '\n' | grep -vx "$l" | paste -sd'|')"
+	tool "$n" -n "$l" setleaderrole on >/dev/null 2>&1
+	healthy "$name: leader role back on node $l" "0|1|2"
+}
+
 # config NAME KINDS BASE: one mixed cluster, the whole sequence.
 config() {
 	local name=$1 kinds=$2 base=$3 k
@@ -201,6 +240,7 @@ config() {
 	expect "$name: getdbseqnum on node 0 after its return" 0 "0x2" getdbseqnum pmixed.tdb
 	healthy "$name: before smbd" "1|2"
 	smb_steps "$name"
+	admin_steps "$name"
 	bash "$CLUSTER" stop "$DIR" >/dev/null 2>&1
 }
 
