@@ -19,6 +19,10 @@
 #       leader (as wait sees it) before the others start: the leader is then
 #       node 0 every time (started together, the first node to take the
 #       cluster lock wins, which varies from run to run).
+#   scripts/cluster.sh layout DIR N BASEADDR KIND [TUNABLES...]
+#       Lays DIR out as start does but starts no node (every node is down
+#       until start-node): for a caller that adds files to the CTDB_BASEs
+#       (event scripts, their options) before the daemons first start.
 #   scripts/cluster.sh wait DIR [TIMEOUT]
 #       Until, on every running node, `ctdb status` lists every running node
 #       OK, every node stopped with kill/stop DISCONNECTED, "Recovery
@@ -54,6 +58,19 @@
 # node's public_addresses (empty otherwise); CLUSTER_FAILOVER=1 writes
 # "[failover] disabled = false" (takeover runs move public addresses;
 # failover is disabled otherwise).
+#
+# CLUSTER_NETNS=PREFIX at start/layout runs node K in the network namespace
+# PREFIXK (made by the caller, e.g. with `ip netns add`; listed in DIR/netns):
+# its daemon is started through `ip netns exec`, and the port check looks
+# there.  The ctdb tool needs no namespace (it talks over the unix socket).
+#
+# CLUSTER_SYSTEM_PATHS=1 at start/layout (with CLUSTER_NETNS) runs each node
+# as installed, not in CTDB test mode (Samba's ctdbd in test mode neither
+# checks that it holds a public address nor sends gratuitous ARPs and tickle
+# ACKs after taking one over): in a mount namespace of its own, where
+# DIR/nodeK is /etc/ctdb, DIR/nodeK/run is /run/ctdb (on a tmpfs /run) and
+# DIR/nodeK/var is /var/lib/ctdb; the ctdb tool still reaches it through
+# DIR/nodeK/run/ctdbd.socket.
 #
 # Every node listens on port 4379 of its own address; start refuses addresses
 # where something already listens.  Processes are only ever signalled by pid.
@@ -98,8 +115,18 @@ addr_add() {
 	echo "$a.$b.$c.$((d + $2))"
 }
 
-port_in_use() { # port_in_use ADDR
-	ss -Hltn "sport = :4379" 2>/dev/null | grep -qE "(${1//./\\.}|0\.0\.0\.0|\*|\[::\]):4379"
+# node_netns DIR K: the network namespace of node K ("" when none).
+node_netns() { [ -e "$1/netns" ] && sed -n "$(($2 + 1))p" "$1/netns"; }
+
+# in_netns NS CMD...: CMD in network namespace NS, or here when NS is "".
+in_netns() {
+	local ns=$1
+	shift
+	if [ -n "$ns" ]; then ip netns exec "$ns" "$@"; else "$@"; fi
+}
+
+port_in_use() { # port_in_use ADDR [NETNS]
+	in_netns "${2:-}" ss -Hltn "sport = :4379" 2>/dev/null | grep -qE "(${1//./\\.}|0\.0\.0\.0|\*|\[::\]):4379"
 }
 
 tool() { # tool DIR K ARGS...
@@ -162,20 +189,35 @@ alive() {
 	esac
 }
 
+# The shell that starts a node with CLUSTER_SYSTEM_PATHS (in its own mount
+# namespace; $1 its CTDB_BASE, $2 the daemon).
+SYSTEM_PATHS_START='mount --bind "$1" /etc/ctdb && mount -t tmpfs -o mode=755 run /run && mkdir /run/ctdb &&
+mount --bind "$1/run" /run/ctdb && mount --bind "$1/var" /var/lib/ctdb && exec setsid "$2"'
+
 # start_node DIR K: starts node K's daemon, waits for its pid file and socket.
 start_node() {
-	local dir=$1 k=$2 b bin addr i pid
+	local dir=$1 k=$2 b bin addr i pid ns
 	b=$(node_base "$dir" "$k")
 	bin=$(sed -n "$((k + 1))p" "$dir/kind")
 	[ -n "$bin" ] || bin=$(tail -n 1 "$dir/kind")
 	addr=$(node_addr "$dir" "$k")
 	pid=$(node_pid "$dir" "$k")
 	if alive "$pid"; then die "node $k is running (pid $pid)"; fi
-	port_in_use "$addr" && die "something listens on $addr:4379 already"
+	ns=$(node_netns "$dir" "$k")
+	port_in_use "$addr" "$ns" && die "something listens on $addr:4379 already"
 	rm -f "$b/run/ctdbd.pid" "$b/run/ctdbd.socket" "$b/down"
 	rm -f "$b/sid"
-	(cd "$b" && CTDB_TEST_MODE=yes CTDB_BASE=$b exec setsid "$bin") >>"$b/start.out" 2>&1 </dev/null ||
-		die "node $k ($bin) failed to start: $(tail -n 5 "$b/start.out")"
+	local via=()
+	[ -z "$ns" ] || via=(ip netns exec "$ns")
+	if [ -e "$dir/system-paths" ]; then
+		mkdir -p "$b/var"
+		(cd "$b" && CTDB_BASE=/etc/ctdb exec "${via[@]}" unshare -m --propagation private sh -c "$SYSTEM_PATHS_START" \
+			system-paths "$b" "$bin") >>"$b/start.out" 2>&1 </dev/null ||
+			die "node $k ($bin) failed to start: $(tail -n 5 "$b/start.out")"
+	else
+		(cd "$b" && CTDB_TEST_MODE=yes CTDB_BASE=$b exec "${via[@]}" setsid "$bin") >>"$b/start.out" 2>&1 </dev/null ||
+			die "node $k ($bin) failed to start: $(tail -n 5 "$b/start.out")"
+	fi
 	for i in $(seq 1 150); do
 		if [ -s "$b/run/ctdbd.pid" ] && [ -S "$b/run/ctdbd.socket" ]; then
 			pid=$(cat "$b/run/ctdbd.pid")
@@ -188,7 +230,11 @@ start_node() {
 }
 
 cmd_start() {
-	local first_alone=0
+	local first_alone=0 layout_only=0
+	if [ "${1:-}" = --layout-only ]; then
+		layout_only=1
+		shift
+	fi
 	if [ "${1:-}" = --leader-first ]; then
 		first_alone=1
 		shift
@@ -227,11 +273,20 @@ cmd_start() {
 	done
 	: >"$dir/nodes"
 	for k in $(seq 0 $((n - 1))); do addr_add "$base" "$k" >>"$dir/nodes"; done
+	rm -f "$dir/netns" "$dir/system-paths"
+	[ "${CLUSTER_SYSTEM_PATHS:-0}" = 1 ] && touch "$dir/system-paths"
+	if [ -n "${CLUSTER_NETNS:-}" ]; then
+		for k in $(seq 0 $((n - 1))); do echo "$CLUSTER_NETNS$k" >>"$dir/netns"; done
+	fi
 	for k in $(seq 0 $((n - 1))); do
-		port_in_use "$(node_addr "$dir" "$k")" && die "something listens on $(node_addr "$dir" "$k"):4379 already"
+		port_in_use "$(node_addr "$dir" "$k")" "$(node_netns "$dir" "$k")" && die "something listens on $(node_addr "$dir" "$k"):4379 already"
 	done
 	rm -f "$dir/cluster.lock"
 	for k in $(seq 0 $((n - 1))); do layout_node "$dir" "$k"; done
+	if [ $layout_only = 1 ]; then
+		for k in $(seq 0 $((n - 1))); do touch "$(node_base "$dir" "$k")/down"; done
+		return
+	fi
 	if [ $first_alone = 1 ]; then
 		start_node "$dir" 0
 		for k in $(seq 1 $((n - 1))); do touch "$(node_base "$dir" "$k")/down"; done
@@ -357,6 +412,7 @@ shift
 EXTRA_TUNABLES=()
 case $cmd in
 start) cmd_start "$@" ;;
+layout) cmd_start --layout-only "$@" ;;
 wait) cmd_wait "$@" ;;
 ctdb)
 	[ $# -ge 2 ] || usage
