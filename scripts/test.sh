@@ -11,7 +11,8 @@
 # transport on 3 of our nodes (compat-tests/ctdb/nodelink.sh), and the 3-node
 # comparison (compat-tests/ctdb/cluster.sh: a cluster of ours beside a cluster
 # of Debian's), persistent databases on 3 nodes, mixed clusters of ours
-# and Debian's and public address takeover (compat-tests/ctdb/publicips.sh)
+# and Debian's, public address takeover (compat-tests/ctdb/publicips.sh)
+# and clustered Samba failing over (compat-tests/ctdb/failover.sh)
 # (CLUSTER_SUITE=0 leaves the multi-node cluster suites out).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +36,9 @@ SUITES="$SUITES compat-tests/ctdb/readonly.sh"
 [ "${CLUSTER_SUITE:-1}" = 0 ] || SUITES="$SUITES compat-tests/ctdb/leader-nolock.sh"
 # Public address takeover: ours and Debian's, same scenario, same `ctdb ip`.
 [ "${CLUSTER_SUITE:-1}" = 0 ] || SUITES="$SUITES compat-tests/ctdb/publicips.sh"
+# Clustered Samba fails over (network namespaces, Debian's ctdbd; ours with
+# FAILOVER_OURS=1 once it sends tickle ACKs and gratuitous ARPs).
+[ "${CLUSTER_SUITE:-1}" = 0 ] || SUITES="$SUITES compat-tests/ctdb/failover.sh"
 
 log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT
