@@ -37,7 +37,8 @@
 # dead machine neither answers ARP for the addresses it had nor closes its
 # clients' connections) and its ctdbd and smbd are killed with SIGKILL by
 # pid.  Measured from that moment: (a) until `ctdb ip` on a survivor shows P
-# on another node, and until P is on that node's eth0; (b) until the held
+# on another node, until P is on that node's eth0, and until the client's
+# ARP entry for P names that node (a gratuitous ARP); (b) until the held
 # connection to P is reset (the client sends nothing, so only a tickle ACK
 # answered with a reset can end it; also checked with ss in the client's
 # namespace); (c) until a new connection to P reads data.bin (the same
@@ -280,6 +281,7 @@ client() { # client CMD ADDR FILE: the impacket client in the client namespace
 declare -A HOLD_PIDS
 hold() {
 	local i
+	: >"$RUN/$1.out"
 	ip netns exec cl "$PY" "$CLIENT" hold "$2" "$SMB_USER" "$SMB_PASS" "$3" >"$RUN/$1.out" 2>&1 &
 	HOLD_PIDS[$1]=$!
 	STARTED_PIDS+=("$!")
@@ -457,10 +459,16 @@ kill_node() {
 	KILL_WAITER=$!
 }
 
+# client_arp ADDR: the link address the client's neighbour table has for ADDR.
+client_arp() { ip -n cl neigh show "$1" dev eth0 | awk '{ for (i = 1; i < NF; i++) if ($i == "lladdr") print $(i + 1) }'; }
+
+# node_mac K: the link address of node K's eth0.
+node_mac() { ip -n "n$1" link show eth0 | awk '$1 == "link/ether" { print $2 }'; }
+
 # measure KIND: polls until (a) P has a new holder, on its eth0, (b) the held
 # connection is gone, (c) new and held clients read data.bin again, or 60 s.
 measure() {
-	local kind=$1 end=$((SECONDS + 60)) h z="" ta="" te="" tss="" port
+	local kind=$1 end=$((SECONDS + 60)) h z="" ta="" te="" tss="" tarp="" port
 	port=$(held_port A)
 	rm -f "$RUN/probe.done" "$RUN/probe.log"
 	probe_until_read "$P" "$end" &
@@ -477,7 +485,10 @@ measure() {
 			te=$(now)
 		fi
 		[ -z "$tss" ] && ! established "$port" "$P" && tss=$(now)
-		[ -n "$ta" ] && [ -n "$te" ] && [ -n "$tss" ] && [ -e "$RUN/probe.done" ] &&
+		if [ -n "$z" ] && [ -z "$tarp" ] && [ "$(client_arp "$P")" = "$(node_mac "$z")" ]; then
+			tarp=$(now)
+		fi
+		[ -n "$ta" ] && [ -n "$te" ] && [ -n "$tss" ] && [ -n "$tarp" ] && [ -e "$RUN/probe.done" ] &&
 			grep -q '^reconnected ' "$RUN/A.out" && break
 		sleep 0.1
 	done
@@ -485,6 +496,7 @@ measure() {
 	Z=$z
 	FIGURES[$kind.holder]=$([ -n "$ta" ] && since "$T0" "$ta" || echo none)
 	FIGURES[$kind.eth0]=$([ -n "$te" ] && since "$T0" "$te" || echo none)
+	FIGURES[$kind.arp]=$([ -n "$tarp" ] && since "$T0" "$tarp" || echo none)
 	FIGURES[$kind.ss]=$([ -n "$tss" ] && since "$T0" "$tss" || echo none)
 	local r
 	r=$(sed -n 's/^reset \([0-9.]*\) .*/\1/p' "$RUN/A.out")
@@ -523,6 +535,10 @@ scenario_failover() {
 	t="failover-$kind: (a) P moves to a survivor and onto its eth0"
 	check "$t" "$(under "${FIGURES[$kind.eth0]}" 30 && echo true)" \
 		"holder after ${FIGURES[$kind.holder]} s, eth0 after ${FIGURES[$kind.eth0]} s; on eth0 of: $(on_eth0 "$P")"
+
+	t="failover-$kind: (a) the client's ARP entry for P follows it to the new node (gratuitous ARP)"
+	check "$t" "$(under "${FIGURES[$kind.arp]}" 10 && echo true)" \
+		"after ${FIGURES[$kind.arp]} s; client has $(client_arp "$P"), node ${Z:-?} is $([ -n "$Z" ] && node_mac "$Z")"
 
 	t="failover-$kind: (b) the held idle connection is reset within seconds, after a tickle ACK"
 	f="${FIGURES[$kind.reset]}"
@@ -600,6 +616,7 @@ done
 figure_rows=(
 	"holder:P shown on a new node (ctdb ip)"
 	"eth0:P on the new node's eth0"
+	"arp:client's ARP entry for P updated"
 	"tickle:tickle ACK reaches the client"
 	"rst:RST reaches the client"
 	"reset:held connection reset (client)"
