@@ -324,6 +324,17 @@ addresses_placed() {
 	return $all
 }
 
+# address_logs: what the live nodes logged about the public addresses (for
+# a failure's details).
+address_logs() {
+	local k
+	for k in $(seq 0 $((NODES - 1))); do
+		[ -e "$RUN/cluster/node$k/down" ] && continue
+		echo "-- node $k:"
+		grep -E '198\.51\.100\.|takeip|releaseip|updateip|Takeover|Release' "$RUN/cluster/node$k/log.ctdb" | tail -n 15
+	done
+}
+
 # scenario_start KIND BIN: the cluster up with its event scripts, the public
 # addresses on interfaces, smbd on every node.  Fails (returns 1) when the
 # rest of the scenario cannot run.
@@ -352,7 +363,7 @@ scenario_start() {
 		addresses_placed && break
 		sleep 0.2
 	done
-	if addresses_placed; then ok "$t"; else bad "$t" "$PLACED"; fi
+	if addresses_placed; then ok "$t"; else bad "$t" "$PLACED; $(address_logs)"; fi
 
 	t="failover-$kind: smbd with clustering = yes on every node"
 	mkdir -p "$RUN/share" && chmod 1777 "$RUN/share"
@@ -572,7 +583,7 @@ scenario_failover() {
 		addresses_placed && break
 		sleep 0.2
 	done
-	addresses_placed || { ok=false; msg+="$PLACED"; }
+	addresses_placed || { ok=false; msg+="$PLACED; $(address_logs)"; }
 	check "$t" $ok "$msg"
 
 	t="failover-$kind: smbclient through P after the failover reads data.bin"
