@@ -484,6 +484,7 @@ measure() {
 	rm -f "$RUN/probe.done" "$RUN/probe.log"
 	probe_until_read "$P" "$end" &
 	local prober=$!
+	STARTED_PIDS+=("$prober")
 	while [ "$SECONDS" -lt "$end" ]; do
 		if [ -z "$ta" ]; then
 			h=$(holder "$P" "$Y")
