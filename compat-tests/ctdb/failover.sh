@@ -209,7 +209,9 @@ on_eth0() {
 	local k out=""
 	for k in $(seq 0 $((NODES - 1))); do
 		[ -e "$RUN/cluster/node$k/down" ] && continue
-		ip -n "n$k" -4 -o addr show dev eth0 2>/dev/null | grep -q " $1/" && out+="$k "
+		# (grep reads all of ip's output: with -q, ip could die of SIGPIPE
+		# and fail the pipeline under pipefail)
+		ip -n "n$k" -4 -o addr show dev eth0 2>/dev/null | grep -F " $1/" >/dev/null && out+="$k "
 	done
 	echo "${out% }"
 }
@@ -259,7 +261,7 @@ start_smbd() {
 	STARTED_PIDS+=("$!")
 	for i in $(seq 150); do
 		kill -0 "${SMBD_PIDS[$k]}" 2>/dev/null || return 1
-		ip netns exec "n$k" ss -Htln "sport = :445" | grep -q . && return 0
+		[ -n "$(ip netns exec "n$k" ss -Htln "sport = :445")" ] && return 0
 		sleep 0.1
 	done
 	return 1
@@ -298,7 +300,7 @@ held_port() { sed -n 's/^held //p' "$RUN/$1.out"; }
 
 # established PORT ADDR: the client's connection from PORT to ADDR:445 is
 # ESTABLISHED (ss in the client's namespace).
-established() { ip netns exec cl ss -Htn state established "( sport = :$1 and dst $2 )" | grep -q .; }
+established() { [ -n "$(ip netns exec cl ss -Htn state established "( sport = :$1 and dst $2 )")" ]; }
 
 # expect_protected ADDR FILE: the checks of `client check` show FILE held by
 # another client (CHECK_OUT keeps what was seen).
@@ -330,7 +332,7 @@ address_logs() {
 	local k
 	for k in $(seq 0 $((NODES - 1))); do
 		[ -e "$RUN/cluster/node$k/down" ] && continue
-		echo "-- node $k:"
+		echo "-- node $k: $(ip -n "n$k" -4 -o addr show dev eth0 | awk '{ printf "%s ", $4 }')"
 		grep -E '198\.51\.100\.|takeip|releaseip|updateip|Takeover|Release' "$RUN/cluster/node$k/log.ctdb" | tail -n 15
 	done
 }

@@ -58,6 +58,14 @@ from impacket.smbconnection import SessionError, SMBConnection
 
 SHARE = "share"
 DELETE = 0x00010000
+OUTPUT = threading.Lock()
+
+
+def say(line):
+    """One whole line on stdout, flushed (the segment watcher is a thread)."""
+    with OUTPUT:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
 
 
 def status_name(err):
@@ -159,7 +167,7 @@ def watch_segments(server, port):
             continue
         flags = tcp[13]
         names = [n for bit, n in ((TCP_RST, "RST"), (TCP_ACK, "ACK"), (0x01, "FIN"), (0x02, "SYN")) if flags & bit]
-        print("segment %.3f %s %d" % (time.time(), "|".join(names), seq), flush=True)
+        say("segment %.3f %s %d" % (time.time(), "|".join(names), seq))
 
 
 def cmd_hold(addr, user, password, name):
@@ -170,17 +178,17 @@ def cmd_hold(addr, user, password, name):
     sock = conn.getSMBServer().get_socket()
     port = sock.getsockname()[1]
     threading.Thread(target=watch_segments, args=(addr, port), daemon=True).start()
-    print("held %d" % port, flush=True)
+    say("held %d" % port)
     how = wait_for_reset(sock)
-    print("reset %.3f %s" % (time.time(), how), flush=True)
+    say("reset %.3f %s" % (time.time(), how))
     while True:
         try:
             conn2, tree2 = connect(addr, user, password, 1)
             data = read_all(conn2, tree2, name)
-            print("reconnected %.3f %s" % (time.time(), hashlib.sha256(data).hexdigest()), flush=True)
+            say("reconnected %.3f %s" % (time.time(), hashlib.sha256(data).hexdigest()))
             break
         except Exception as err:  # noqa: BLE001 - every failure means "not yet"
-            print("# reconnect failed: %s" % status_name(err), flush=True)
+            say("# reconnect failed: %s" % status_name(err))
             time.sleep(0.2)
     signal.pause()
 
