@@ -21,9 +21,10 @@
 # as installed, with the node's directories mounted on /etc/ctdb, /run/ctdb
 # and /var/lib/ctdb in a mount namespace of its own) plus what an admin
 # adds for the legacy event scripts: Debian's `functions` and `notify.sh`,
-# and `ctdb event script enable legacy` of 00.ctdb and 10.interface.  50.samba is not enabled: it starts and stops smbd through
-# the host's service manager (the host's smbd, not this node's), so the suite
-# starts each node's smbd itself, in the node's namespace.
+# and `ctdb event script enable legacy` of 00.ctdb and 10.interface.
+# 50.samba is not enabled: it starts and stops smbd through the host's
+# service manager (the host's smbd, not this node's), so the suite starts
+# each node's smbd itself, in the node's namespace.
 #
 # Scenario, per kind of daemon: the cluster comes up (every node OK, which
 # on Debian's ctdbd means its first monitor event passed) and every public
@@ -58,8 +59,9 @@
 # Environment: FAILOVER_OURS=1, CTDBD_BIN, SMB_USER (an existing unix
 # account, default daemon), COMPAT_KEEP=1 keeps the directory.  Needs root,
 # network namespaces, Debian's ctdb, samba, smbclient, ethtool (10.interface
-# monitors the link with it) and python3-impacket (SMB2 byte-range locks: the
-# client in smbclient_failover.py).  Prints PASS/FAIL lines, the figures,
+# monitors the link with it), iptables (10.interface blocks an address while
+# releasing it) and python3-impacket (SMB2 byte-range locks: the client in
+# smbclient_failover.py).  Prints PASS/FAIL lines, the figures,
 # and "N passed, M failed".
 set -uo pipefail
 
