@@ -2,8 +2,8 @@
 //! Samba's ctdb_monitor: the "startup" event once the first recovery is
 //! over (retried until it succeeds), then RUNNING and a "monitor" event
 //! every MonitorInterval.  A failing monitor makes the node UNHEALTHY, a
-//! good one healthy again; the leader is then asked for a takeover run, so
-//! the node's addresses follow.
+//! good one healthy again; either change is pushed to every node and the
+//! leader is asked for a takeover run, so the node's addresses follow.
 //!
 //! Unlike Samba's node, ours does not wait RerecoveryTimeout + 3 seconds
 //! after a recovery before its "startup" event, and runs its first monitor
@@ -15,7 +15,7 @@ use crate::eventscript::{Event, EventStatus};
 use crate::timers::TimerEvent;
 use crate::{log_err, log_notice};
 use ctdb_protocol::messages::SrvidMessage;
-use ctdb_protocol::types::{RunState, NODE_FLAGS_INACTIVE, NODE_FLAGS_UNHEALTHY};
+use ctdb_protocol::types::{NodeFlagChange, RunState, NODE_FLAGS_INACTIVE, NODE_FLAGS_UNHEALTHY};
 use ctdb_protocol::{ControlOpcode, Generation, Layout, Pnn, Srvid};
 use std::time::{Duration, Instant};
 
@@ -129,7 +129,7 @@ impl Daemon {
         self.arm_in(u64::from(next), TimerEvent::Monitor);
         let new = self.state.own_flags();
         if new != old {
-            self.announce_health(new);
+            self.announce_health(old, new);
         }
     }
 
@@ -160,13 +160,17 @@ impl Daemon {
         }
     }
 
-    /// Asks the leader for a takeover run, so that the addresses follow.
-    /// The other nodes see the new flags at the leader's next look at the
-    /// cluster (RecoverInterval): Samba's node also asks its recovery daemon
-    /// to push them at once, which makes every node still starting force a
-    /// recovery ("became healthy - force recovery for startup"), a cascade
-    /// that costs seconds at cluster start and changes nothing else.
-    fn announce_health(&mut self, new: u32) {
+    /// Tells every connected node the new flags (MODIFY_FLAGS, as Samba's
+    /// recovery daemon pushes them for its node), then asks the leader for
+    /// a takeover run, which sees them, so that the addresses follow.
+    fn announce_health(&mut self, old: u32, new: u32) {
+        let me = Pnn(self.state.pnn);
+        let change = NodeFlagChange {
+            pnn: me,
+            new_flags: new,
+            old_flags: old,
+        };
+        self.tell_connected_nodes(ControlOpcode::ModifyFlags, change.to_bytes());
         let state = if new & NODE_FLAGS_UNHEALTHY != 0 {
             "UNHEALTHY"
         } else {
@@ -176,7 +180,6 @@ impl Daemon {
             "Node became {}. Ask recovery master to reallocate IPs",
             state
         );
-        let me = Pnn(self.state.pnn);
         let rd = SrvidMessage {
             pnn: me,
             srvid: Srvid(0),
