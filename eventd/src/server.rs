@@ -10,8 +10,8 @@ use crate::paths::Paths;
 use crate::signals::SignalPipe;
 use crate::{log_debug, log_err, log_notice, logging, scripts};
 use ctdb_protocol::event::{
-    decode_request, encode_reply, frame_length, EventCommand, EventReply, EventRequest, RunRequest,
-    ScriptAction, ScriptRequest, StatusRequest, RUN_ALL,
+    decode_request, encode_reply, EventCommand, EventReply, EventRequest, RunRequest, ScriptAction,
+    ScriptRequest, StatusRequest, MAX_EVENT_PACKET, RUN_ALL,
 };
 use mio::net::{UnixListener, UnixStream};
 use mio::unix::SourceFd;
@@ -313,15 +313,18 @@ impl Daemon {
             let Some(client) = self.clients.get_mut(&id) else {
                 return false;
             };
-            let len = match frame_length(&client.inbuf) {
-                Ok(Some(len)) => len,
-                Ok(None) => return true,
-                Err(_) => {
-                    let buflen = client.inbuf.len();
-                    self.refuse_client(id, buflen);
-                    return false;
-                }
+            let Some(field) = client.inbuf.get(..4) else {
+                return true;
             };
+            let len = u32::from_le_bytes([field[0], field[1], field[2], field[3]]) as usize;
+            if !(4..=MAX_EVENT_PACKET as usize).contains(&len) {
+                let buflen = client.inbuf.len();
+                self.refuse_client(id, buflen);
+                return false;
+            }
+            if client.inbuf.len() < len {
+                return true;
+            }
             let packet: Vec<u8> = client.inbuf.drain(..len).collect();
             match decode_request(&packet) {
                 Ok((header, request)) => self.handle_request(id, header.reqid, request),
