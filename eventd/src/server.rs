@@ -737,3 +737,209 @@ fn close_pipe(poll: &Poll, proc: &mut Proc) {
         let _ = poll.registry().deregister(&mut SourceFd(&fd.as_raw_fd()));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ctdb_protocol::event::{decode_reply, encode_request};
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::net::UnixStream as StdStream;
+
+    /// A daemon on a fresh test base, running in its own thread for the
+    /// rest of the test process; the base directory.
+    fn daemon(tag: &str, scripts: &[(&str, &str)]) -> PathBuf {
+        let base = std::env::temp_dir().join(format!("eventd-server-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let legacy = base.join("events/legacy");
+        std::fs::create_dir_all(&legacy).unwrap();
+        std::fs::create_dir_all(base.join("run")).unwrap();
+        for (name, body) in scripts {
+            let p = legacy.join(format!("{name}.script"));
+            std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let paths = Paths::new(true, Some(base.clone())).unwrap();
+        let mut d = Daemon::new(&paths, None, None).unwrap();
+        std::thread::spawn(move || d.run());
+        base
+    }
+
+    fn connect(base: &Path) -> StdStream {
+        let s = StdStream::connect(base.join("run/eventd.socket")).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s
+    }
+
+    fn send(s: &mut StdStream, reqid: u32, req: EventRequest) {
+        s.write_all(&encode_request(reqid, &req)).unwrap();
+    }
+
+    fn receive(s: &mut StdStream) -> (u32, EventReply) {
+        let mut len = [0u8; 4];
+        s.read_exact(&mut len).unwrap();
+        let mut buf = len.to_vec();
+        buf.resize(u32::from_le_bytes(len) as usize, 0);
+        s.read_exact(&mut buf[4..]).unwrap();
+        let (h, r) = decode_reply(&buf).unwrap();
+        (h.reqid, r)
+    }
+
+    fn run(component: &str, event: &str, timeout: u32) -> EventRequest {
+        EventRequest::Run(RunRequest {
+            component: component.into(),
+            event: event.into(),
+            args: Some("x y".into()),
+            timeout,
+            flags: 0,
+        })
+    }
+
+    fn status(component: &str, event: &str) -> EventRequest {
+        EventRequest::Status(StatusRequest {
+            component: component.into(),
+            event: event.into(),
+        })
+    }
+
+    fn request(base: &Path, req: EventRequest) -> EventReply {
+        let mut s = connect(base);
+        send(&mut s, 9, req);
+        let (reqid, reply) = receive(&mut s);
+        assert_eq!(reqid, 9);
+        reply
+    }
+
+    #[test]
+    fn run_then_status_reports_every_script_and_the_failure() {
+        let base = daemon(
+            "status",
+            &[
+                ("01.ok", "echo \"ok $*\""),
+                ("02.fail", "echo bad >&2; exit 3"),
+                ("03.after", "exit 0"),
+            ],
+        );
+        assert_eq!(
+            request(&base, status("legacy", "startup")).result,
+            libc::EINVAL
+        );
+        assert_eq!(
+            request(&base, run("legacy", "startup", 10)).result,
+            libc::ENOEXEC
+        );
+        let reply = request(&base, status("legacy", "startup"));
+        let st = reply.status.unwrap();
+        assert_eq!(st.summary, 3);
+        let got: Vec<_> = st
+            .scripts
+            .iter()
+            .map(|s| (s.name.as_str(), s.result, s.output.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("01.ok", 0, Some("ok startup x y\n")),
+                ("02.fail", 3, Some("bad\n"))
+            ]
+        );
+        assert_eq!(
+            request(&base, run("nosuch", "startup", 10)).result,
+            libc::ENOENT
+        );
+        assert_eq!(
+            request(&base, status("nosuch", "startup")).result,
+            libc::ENOENT
+        );
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn hung_monitor_does_not_stall_the_daemon_and_is_cancelled() {
+        let hang = "[ \"$1\" = monitor ] && { echo $$ > \"$(dirname \"$0\")/../../hung.pid\"; sleep 30; }; exit 0";
+        let base = daemon("hang", &[("01.hang", hang)]);
+        let mut monitor = connect(&base);
+        send(&mut monitor, 1, run("legacy", "monitor", 60));
+        let pidfile = base.join("hung.pid");
+        let started = Instant::now();
+        while std::fs::read_to_string(&pidfile).map_or(true, |s| s.trim().is_empty()) {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "monitor never started"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let asked = Instant::now();
+        assert_eq!(
+            request(&base, status("legacy", "monitor")).result,
+            libc::EINVAL
+        );
+        assert!(
+            asked.elapsed() < Duration::from_secs(2),
+            "status waited for the script"
+        );
+        assert_eq!(request(&base, run("legacy", "startup", 10)).result, 0);
+        let (reqid, reply) = receive(&mut monitor);
+        assert_eq!((reqid, reply.result), (1, libc::ECANCELED));
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let gone = (0..100).any(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            kill(Pid::from_raw(pid), None).is_err()
+        });
+        assert!(gone, "cancelled monitor's script still running");
+        assert_eq!(
+            request(&base, status("legacy", "monitor")).result,
+            libc::EINVAL
+        );
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn timeout_reports_etimedout_with_the_output_so_far() {
+        let base = daemon("timeout", &[("01.slow", "echo started; sleep 30")]);
+        let asked = Instant::now();
+        assert_eq!(
+            request(&base, run("legacy", "takeip", 1)).result,
+            libc::ETIMEDOUT
+        );
+        let took = asked.elapsed();
+        assert!(
+            took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+            "{took:?}"
+        );
+        let st = request(&base, status("legacy", "takeip")).status.unwrap();
+        assert_eq!(st.summary, -libc::ETIMEDOUT);
+        assert_eq!(st.scripts[0].result, -libc::ETIMEDOUT);
+        assert_eq!(st.scripts[0].output.as_deref(), Some("started\n"));
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn garbage_drops_the_client_and_the_daemon_goes_on() {
+        let base = daemon("garbage", &[("01.ok", "exit 0")]);
+        for junk in [
+            &[
+                20u8, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 9, 0, 0, 0, 1, 2, 3, 4,
+            ][..],
+            &[2, 0, 0, 0],
+        ] {
+            let mut s = connect(&base);
+            s.write_all(junk).unwrap();
+            let mut b = [0u8; 16];
+            assert_eq!(s.read(&mut b).unwrap(), 0, "connection not closed");
+        }
+        let script = EventRequest::Script(ScriptRequest {
+            component: "legacy".into(),
+            script: "01.ok".into(),
+            action: ScriptAction::Disable,
+        });
+        assert_eq!(request(&base, script).result, 0);
+        assert_eq!(request(&base, run("legacy", "startup", 5)).result, 0);
+        let st = request(&base, status("legacy", "startup")).status.unwrap();
+        assert_eq!(st.scripts[0].result, -libc::ENOEXEC, "disabled script");
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+}
