@@ -24,7 +24,9 @@
 #    enabled, symlinked) and `ctdb event ...`, `ctdb scriptstatus`;
 #  - SCRIPT requests and malformed packets over the raw protocol
 #    (eventd_raw.py): results, the daemon survives and answers after;
-#  - -S writes four zero bytes once listening; -P: the daemon exits when
+#  - -S writes four zero bytes once listening and keeps the pipe open
+#    (not inherited by scripts) until it exits (eventd_startup.py); -P: the
+#    daemon exits when
 #    the watched process is gone (status and log line);
 #  - the daemons' log lines, pids masked.
 #
@@ -303,6 +305,19 @@ watch_test() {
 	[ -e "$b/run/eventd.socket" ] && echo "socket left behind"
 	[ -e "$b/run/eventd.pid" ] && echo "pid file left behind"
 }
+# -S as ctdbd uses it: the start-up pipe stays open until the daemon ends,
+# and a script's background child does not hold it.
+startup_test() {
+	local k=$1 bin=$OURS b=$RUN/startup.$1
+	[ "$k" = debian ] && bin=$DEBIAN
+	mkdir -p "$b/run" "$b/events/legacy"
+	printf '#!/bin/sh\nsleep 30 >/dev/null 2>&1 &\necho $! > "$CTDB_BASE/bg.pid"\n' >"$b/events/legacy/01.bg.script"
+	chmod 0755 "$b/events/legacy/01.bg.script"
+	python3 "$HERE/eventd_startup.py" "$bin" "$b" 2>&1
+}
+startup_test debian >"$RUN/out.debian/61-startup-pipe" &
+startup_test ours >"$RUN/out.ours/61-startup-pipe"
+wait
 watch_test debian >"$RUN/out.debian/60-watched-pid-gone" &
 watch_test ours >"$RUN/out.ours/60-watched-pid-gone"
 wait

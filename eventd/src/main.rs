@@ -14,10 +14,11 @@ mod server;
 mod signals;
 
 use config::{EventConfig, LogTarget, DEBUG_NOTICE};
+use nix::fcntl::{FcntlArg, FdFlag};
 use options::Options;
 use paths::Paths;
 use std::io::Write;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
 
 fn main() {
     let opts = match Options::parse(std::env::args().skip(1)) {
@@ -100,19 +101,26 @@ fn run(paths: &Paths, config: EventConfig, opts: &Options) -> i32 {
     }
 }
 
-/// Tells the parent the daemon is ready: four zero bytes on `fd`, which is
-/// then closed.
+/// Tells the parent the daemon is ready: four zero bytes on `fd`.  The
+/// descriptor then stays open (close-on-exec, so no script inherits it)
+/// for the daemon's whole life: Samba's ctdbd takes its end-of-file as the
+/// event daemon being gone.
 fn notify_startup(fd: i32) {
     if fd < 0 || !std::path::Path::new(&format!("/proc/self/fd/{fd}")).exists() {
         log_warn!("Failed to write zero to pipe FD");
         return;
     }
     // SAFETY: fd was handed to this process on the command line to be
-    // written once and closed; it was open before the daemon opened
-    // anything (so none of the daemon's own descriptors has that number)
-    // and nothing else in the process owns it.
+    // written and held; it was open before the daemon opened anything (so
+    // none of the daemon's own descriptors has that number) and nothing
+    // else in the process owns it.
     let mut f = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    if nix::fcntl::fcntl(&f, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).is_err() {
+        log_err!("Failed to set close-on-exec on startup fd");
+    }
     if f.write_all(&0u32.to_ne_bytes()).is_err() {
         log_warn!("Failed to write zero to pipe FD");
     }
+    // Held open until the process exits.
+    let _ = f.into_raw_fd();
 }
