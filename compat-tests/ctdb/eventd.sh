@@ -217,6 +217,10 @@ scenario_basic() {
 	step 18-never-run-event ev status legacy neverran
 	step 19-empty-component ev run 10 empty startup
 	step 20-status-empty-component ev status empty startup
+	step 20a-timeout-zero ev run 0 legacy zero
+	step 20b-status-timeout-zero ev status legacy zero
+	step 20c-timeout-zero-run-all run_all ev run 0 legacy zero
+	step 20d-status-timeout-zero-run-all ev status legacy zero
 }
 
 scenario_cancel() {

@@ -898,6 +898,29 @@ mod tests {
     }
 
     #[test]
+    fn one_connection_carries_concurrent_requests_answered_out_of_order() {
+        let slow = "[ \"$1\" = monitor ] && sleep 30; exit 0";
+        let base = daemon("concurrent", &[("01.slow", slow)]);
+        let mut s = connect(&base);
+        send(&mut s, 1, run("legacy", "monitor", 60));
+        std::thread::sleep(Duration::from_millis(200));
+        send(&mut s, 2, status("legacy", "monitor"));
+        send(&mut s, 3, run("legacy", "takeip", 10));
+        let mut got = [receive(&mut s), receive(&mut s), receive(&mut s)]
+            .map(|(reqid, r)| (reqid, r.command, r.result));
+        got.sort_by_key(|g| g.0);
+        assert_eq!(
+            got,
+            [
+                (1, EventCommand::Run, libc::ECANCELED),
+                (2, EventCommand::Status, libc::EINVAL),
+                (3, EventCommand::Run, 0)
+            ]
+        );
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
     fn timeout_reports_etimedout_with_the_output_so_far() {
         let base = daemon("timeout", &[("01.slow", "echo started; sleep 30")]);
         let asked = Instant::now();
