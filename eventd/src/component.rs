@@ -185,6 +185,11 @@ impl Component {
                 return Some(Begin::Failed(run.waiter, e));
             }
         };
+        crate::log_debug!(
+            "Running event {} with args \"{}\"",
+            run.event,
+            run.args.as_deref().unwrap_or("(null)")
+        );
         if list.is_empty() {
             self.results.insert(run.event, StatusReply::default());
             return Some(Begin::Empty(run.waiter));
@@ -225,6 +230,12 @@ impl Component {
             .join(format!("{}{}", script.name, scripts::SCRIPT_SUFFIX));
         let mut argv = run.argv.clone();
         argv[0] = script.name.clone();
+        crate::log_debug!(
+            "Running {} with args \"{} {}\"",
+            path.display(),
+            argv[0],
+            argv[1]
+        );
         Some((path, argv))
     }
 
@@ -248,6 +259,13 @@ impl Component {
         if let Some(out) = &output {
             logging::log_lines(&script.name, out);
         }
+        crate::log_debug!(
+            "Script {} finished sig={}, err={}, status={}",
+            script.name,
+            result.sig,
+            result.err,
+            result.status
+        );
         script.output = output;
         script.result = result.script_result();
         let failed = script.result != 0 && script.result != -libc::ENOEXEC;
