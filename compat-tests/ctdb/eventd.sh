@@ -28,6 +28,9 @@
 #    (not inherited by scripts) until it exits (eventd_startup.py); -P: the
 #    daemon exits when
 #    the watched process is gone (status and log line);
+#  - Debian's own legacy scripts (00.ctdb, 01.reclock, 05.system,
+#    10.interface; 60.nfs disabled) through every event, with
+#    CTDB_SCRIPT_VARDIR in the base;
 #  - the daemons' log lines, pids masked.
 #
 # Environment: EVENTD_BIN (ours, default the release build in OURS_LIBDIR
@@ -217,10 +220,8 @@ scenario_basic() {
 	step 18-never-run-event ev status legacy neverran
 	step 19-empty-component ev run 10 empty startup
 	step 20-status-empty-component ev status empty startup
-	step 20a-timeout-zero ev run 0 legacy zero
-	step 20b-status-timeout-zero ev status legacy zero
-	step 20c-timeout-zero-run-all run_all ev run 0 legacy zero
-	step 20d-status-timeout-zero-run-all ev status legacy zero
+	# (A timeout of 0 is left out: in Samba's daemon whether a quick
+	# script ends before its already-passed deadline fires is a race.)
 }
 
 scenario_cancel() {
@@ -319,6 +320,37 @@ startup_test() {
 	chmod 0755 "$b/events/legacy/01.bg.script"
 	python3 "$HERE/eventd_startup.py" "$bin" "$b" 2>&1
 }
+# Debian's own legacy scripts (copied, 60.nfs disabled; none that starts
+# a service), their state directory in the base: every event, then its
+# status; the script output and log lines are compared like the rest.
+debian_scripts_test() {
+	local k=$1 bin=$OURS b=$RUN/scripts.$1 s e p
+	[ "$k" = debian ] && bin=$DEBIAN
+	mkdir -p "$b/run" "$b/events/legacy" "$b/var"
+	cp /etc/ctdb/functions /etc/ctdb/script.options "$b/"
+	for s in 00.ctdb 01.reclock 05.system 10.interface 60.nfs; do
+		cp "/usr/share/ctdb/events/legacy/$s.script" "$b/events/legacy/"
+	done
+	chmod 0644 "$b/events/legacy/60.nfs.script"
+	CTDB_TEST_MODE=yes CTDB_BASE=$b CTDB_INTERACTIVE=1 CTDB_SCRIPT_VARDIR=$b/var \
+		"$bin" -P $$ >"$b/log" 2>&1 &
+	p=$!
+	for s in $(seq 100); do [ -S "$b/run/eventd.socket" ] && break; sleep 0.05; done
+	for e in init setup startup monitor "takeip lo 192.0.2.1 24" ipreallocated; do
+		# shellcheck disable=SC2086
+		CTDB_TEST_MODE=yes CTDB_BASE=$b "$TOOL" run 30 legacy $e 2>&1
+		echo "rc=$?"
+		CTDB_TEST_MODE=yes CTDB_BASE=$b "$TOOL" status legacy "${e%% *}" 2>&1
+		echo "rc=$?"
+	done
+	kill "$p"
+	wait "$p" 2>/dev/null
+	echo "--- log"
+	notalloc "$b/log" | sed -E -e "s#$b#BASE#g" -e 's/pid=[0-9]+/pid=N/'
+}
+debian_scripts_test debian >"$RUN/out.debian/62-debian-legacy-scripts" &
+debian_scripts_test ours >"$RUN/out.ours/62-debian-legacy-scripts"
+wait
 startup_test debian >"$RUN/out.debian/61-startup-pipe" &
 startup_test ours >"$RUN/out.ours/61-startup-pipe"
 wait
