@@ -748,6 +748,11 @@ mod tests {
     /// A daemon on a fresh test base, running in its own thread for the
     /// rest of the test process; the base directory.
     fn daemon(tag: &str, scripts: &[(&str, &str)]) -> PathBuf {
+        daemon_with_debug(tag, scripts, None)
+    }
+
+    /// As [`daemon`], with a debug script body (run for hung scripts).
+    fn daemon_with_debug(tag: &str, scripts: &[(&str, &str)], debug: Option<&str>) -> PathBuf {
         let base = std::env::temp_dir().join(format!("eventd-server-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&base);
         let legacy = base.join("events/legacy");
@@ -758,8 +763,14 @@ mod tests {
             std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
+        let debug_script = debug.map(|body| {
+            let p = base.join("debug.sh");
+            std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+            p
+        });
         let paths = Paths::new(true, Some(base.clone())).unwrap();
-        let mut d = Daemon::new(&paths, None, None).unwrap();
+        let mut d = Daemon::new(&paths, debug_script, None).unwrap();
         std::thread::spawn(move || d.run());
         base
     }
@@ -937,6 +948,31 @@ mod tests {
         assert_eq!(st.summary, -libc::ETIMEDOUT);
         assert_eq!(st.scripts[0].result, -libc::ETIMEDOUT);
         assert_eq!(st.scripts[0].output.as_deref(), Some("started\n"));
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn debug_script_gets_pid_and_event_then_the_hung_group_is_terminated() {
+        let hang = "echo $$ > \"$(dirname \"$0\")/../../hung.pid\"; sleep 30";
+        let debug = "echo \"$1 $2\" > \"$(dirname \"$0\")/debug.args\"; kill -0 $1 && echo alive >> \"$(dirname \"$0\")/debug.args\"";
+        let base = daemon_with_debug("debug", &[("01.hang", hang)], Some(debug));
+        assert_eq!(
+            request(&base, run("legacy", "releaseip", 1)).result,
+            libc::ETIMEDOUT
+        );
+        let hung: i32 = std::fs::read_to_string(base.join("hung.pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let args = base.join("debug.args");
+        let gone = (0..250).any(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            kill(Pid::from_raw(hung), None).is_err()
+        });
+        assert!(gone, "hung script still running after the debug script");
+        let text = std::fs::read_to_string(&args).unwrap();
+        assert_eq!(text, format!("{hung} releaseip\nalive\n"));
         std::fs::remove_dir_all(&base).unwrap();
     }
 
