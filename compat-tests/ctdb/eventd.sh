@@ -31,6 +31,7 @@
 #  - Debian's own legacy scripts (00.ctdb, 01.reclock, 05.system,
 #    10.interface; 60.nfs disabled) through every event, with
 #    CTDB_SCRIPT_VARDIR in the base;
+#  - not interactive: the log file ctdb.conf names, in Samba's line format;
 #  - the daemons' log lines, pids masked.
 #
 # Environment: EVENTD_BIN (ours, default the release build in OURS_LIBDIR
@@ -348,6 +349,31 @@ debian_scripts_test() {
 	echo "--- log"
 	notalloc "$b/log" | sed -E -e "s#$b#BASE#g" -e 's/pid=[0-9]+/pid=N/'
 }
+# Not interactive: log lines go where ctdb.conf says, in Samba's file format
+# (timestamp, host = basename of CTDB_BASE in test mode, ctdb-eventd[pid]).
+logfile_test() {
+	local k=$1 bin=$OURS b=$RUN/logfile.$1 p i
+	[ "$k" = debian ] && bin=$DEBIAN
+	mkdir -p "$b/run" "$b/events/legacy"
+	printf '#!/bin/sh\necho "said $1"\nexit 1\n' >"$b/events/legacy/01.say.script"
+	chmod 0755 "$b/events/legacy/01.say.script"
+	printf '[logging]\n\tlocation = file:%s/log.ctdb\n\tlog level = NOTICE\n' "$b" >"$b/ctdb.conf"
+	CTDB_TEST_MODE=yes CTDB_BASE=$b "$bin" -P $$ >"$b/out" 2>&1 &
+	p=$!
+	for i in $(seq 100); do [ -S "$b/run/eventd.socket" ] && break; sleep 0.05; done
+	CTDB_TEST_MODE=yes CTDB_BASE=$b "$TOOL" run 5 legacy something 2>&1
+	kill "$p"
+	wait "$p" 2>/dev/null
+	echo "--- stdout/stderr"
+	cat "$b/out"
+	echo "--- log.ctdb"
+	sed -E -e 's/^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+[+-][0-9]{2}:[0-9]{2} /TIME /' \
+		-e 's/\[[0-9]+\]/[PID]/; s/pid=[0-9]+/pid=N/' -e "s#$b#BASE#g" \
+		-e 's/logfile\.(debian|ours)/HOST/' "$b/log.ctdb"
+}
+logfile_test debian >"$RUN/out.debian/63-log-file" &
+logfile_test ours >"$RUN/out.ours/63-log-file"
+wait
 debian_scripts_test debian >"$RUN/out.debian/62-debian-legacy-scripts" &
 debian_scripts_test ours >"$RUN/out.ours/62-debian-legacy-scripts"
 wait
