@@ -38,6 +38,8 @@ SUITES="$SUITES compat-tests/ctdb/readonly.sh"
 [ "${CLUSTER_SUITE:-1}" = 0 ] || SUITES="$SUITES compat-tests/ctdb/leader-nolock.sh"
 # Public address takeover: ours and Debian's, same scenario, same `ctdb ip`.
 [ "${CLUSTER_SUITE:-1}" = 0 ] || SUITES="$SUITES compat-tests/ctdb/publicips.sh"
+# Event scripts and monitoring: ours and Debian's, same scenario, same views.
+[ "${CLUSTER_SUITE:-1}" = 0 ] || SUITES="$SUITES compat-tests/ctdb/events.sh"
 
 log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT

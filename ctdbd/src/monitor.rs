@@ -17,6 +17,7 @@ use crate::{log_err, log_notice};
 use ctdb_protocol::messages::SrvidMessage;
 use ctdb_protocol::types::{NodeFlagChange, RunState, NODE_FLAGS_INACTIVE, NODE_FLAGS_UNHEALTHY};
 use ctdb_protocol::{ControlOpcode, Generation, Layout, Pnn, Srvid};
+use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 /// Seconds until the next monitor after a change of health.
@@ -76,6 +77,7 @@ impl Daemon {
         log_notice!("startup event OK - enabling monitoring");
         self.set_runstate(RunState::Running);
         self.monitor.next_interval = 2;
+        self.notify("startup");
         // The other nodes drop what they kept about this node's connections.
         self.tell_connected_nodes(ControlOpcode::Startup, Vec::new());
         self.arm_timer(Instant::now(), TimerEvent::Monitor);
@@ -153,10 +155,12 @@ impl Daemon {
             log_notice!("monitor event failed - disabling node");
             self.state.set_own_flags(flags | NODE_FLAGS_UNHEALTHY);
             self.monitor.next_interval = AFTER_CHANGE;
+            self.notify("unhealthy");
         } else if healthy && unhealthy {
             log_notice!("monitor event OK - node re-enabled");
             self.state.set_own_flags(flags & !NODE_FLAGS_UNHEALTHY);
             self.monitor.next_interval = AFTER_CHANGE;
+            self.notify("healthy");
         }
     }
 
@@ -187,6 +191,47 @@ impl Daemon {
         for to in self.connected_nodes() {
             self.send_message_to(to, Srvid::TAKEOVER_RUN, rd.to_bytes());
         }
+    }
+
+    /// Runs `$CTDB_BASE/notify.sh EVENT` in the background (init, setup,
+    /// startup, healthy, unhealthy), as Samba's daemon does; its exit status
+    /// is logged when it fails.
+    pub(crate) fn notify(&self, event: &'static str) {
+        let script = self.state.paths.etcdir.join("notify.sh");
+        let mode = match std::fs::metadata(&script) {
+            Ok(m) => m.permissions().mode(),
+            Err(_) => {
+                log_err!(
+                    "Could not stat notification script {}. Can not send notifications.",
+                    script.display()
+                );
+                return;
+            }
+        };
+        if mode & 0o100 == 0 {
+            log_err!(
+                "Notification script {} is not executable.",
+                script.display()
+            );
+            return;
+        }
+        let spawned = std::process::Command::new(&script).arg(event).spawn();
+        let Ok(mut child) = spawned else {
+            log_err!("Failed to fork() a notification child process");
+            return;
+        };
+        std::thread::spawn(move || match child.wait() {
+            Ok(s) if !s.success() => {
+                let code = s.code().unwrap_or(-1);
+                log_err!(
+                    "Notification script \"{} {}\" failed with error {}",
+                    script.display(),
+                    event,
+                    code
+                );
+            }
+            _ => {}
+        });
     }
 
     /// Stops monitoring (shutdown).
