@@ -31,6 +31,8 @@
 #  - Debian's own legacy scripts (00.ctdb, 01.reclock, 05.system,
 #    10.interface; 60.nfs disabled) through every event, with
 #    CTDB_SCRIPT_VARDIR in the base;
+#  - ctdb.conf: refused values, ignored lines; SIGHUP, SIGUSR1, SIGINT;
+#  - not interactive: the log file ctdb.conf names, in Samba's line format;
 #  - the daemons' log lines, pids masked.
 #
 # Environment: EVENTD_BIN (ours, default the release build in OURS_LIBDIR
@@ -348,6 +350,64 @@ debian_scripts_test() {
 	echo "--- log"
 	notalloc "$b/log" | sed -E -e "s#$b#BASE#g" -e 's/pid=[0-9]+/pid=N/'
 }
+# Not interactive: log lines go where ctdb.conf says, in Samba's file format
+# (timestamp, host = basename of CTDB_BASE in test mode, ctdb-eventd[pid]).
+logfile_test() {
+	local k=$1 bin=$OURS b=$RUN/logfile.$1 p i
+	[ "$k" = debian ] && bin=$DEBIAN
+	mkdir -p "$b/run" "$b/events/legacy"
+	printf '#!/bin/sh\necho "said $1"\nexit 1\n' >"$b/events/legacy/01.say.script"
+	chmod 0755 "$b/events/legacy/01.say.script"
+	printf '[logging]\n\tlocation = file:%s/log.ctdb\n\tlog level = NOTICE\n' "$b" >"$b/ctdb.conf"
+	CTDB_TEST_MODE=yes CTDB_BASE=$b "$bin" -P $$ >"$b/out" 2>&1 &
+	p=$!
+	for i in $(seq 100); do [ -S "$b/run/eventd.socket" ] && break; sleep 0.05; done
+	CTDB_TEST_MODE=yes CTDB_BASE=$b "$TOOL" run 5 legacy something 2>&1
+	kill "$p"
+	wait "$p" 2>/dev/null
+	echo "--- stdout/stderr"
+	cat "$b/out"
+	echo "--- log.ctdb"
+	sed -E -e 's/^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+[+-][0-9]{2}:[0-9]{2} /TIME /' \
+		-e 's/\[[0-9]+\]/[PID]/; s/pid=[0-9]+/pid=N/' -e "s#$b#BASE#g" \
+		-e 's/logfile\.(debian|ours)/HOST/' "$b/log.ctdb"
+}
+logfile_test debian >"$RUN/out.debian/63-log-file" &
+logfile_test ours >"$RUN/out.ours/63-log-file"
+wait
+# ctdb.conf as Samba's daemon reads it: refused values (each reported,
+# exit EINVAL), lines and sections it ignores; then SIGHUP, SIGUSR1 (the
+# file read again: a bad value is reported and changes nothing) and SIGINT.
+config_test() {
+	local k=$1 bin=$OURS b=$RUN/config.$1 conf p
+	[ "$k" = debian ] && bin=$DEBIAN
+	mkdir -p "$b/run" "$b/events/legacy"
+	for conf in '[logging]\n\tlog level = LOUD\n\tlocation = nowhere\n' \
+		'[event]\n debug script = nothere.sh\n' \
+		'garbage line\n[Logging]\nLog Level = LOUD\n[logging]\nlog level = info\nbogus = 1\n'; do
+		printf "$conf" >"$b/ctdb.conf"
+		echo "== $conf"
+		CTDB_TEST_MODE=yes CTDB_BASE=$b CTDB_INTERACTIVE=1 timeout 1.5 "$bin" -P $$ >"$b/out" 2>&1
+		echo "rc=$?"
+		notalloc "$b/out"
+	done
+	printf '[logging]\n\tlog level = NOTICE\n' >"$b/ctdb.conf"
+	CTDB_TEST_MODE=yes CTDB_BASE=$b CTDB_INTERACTIVE=1 "$bin" -P $$ >"$b/out" 2>&1 &
+	p=$!
+	for _ in $(seq 100); do [ -S "$b/run/eventd.socket" ] && break; sleep 0.05; done
+	kill -HUP "$p"
+	sleep 0.2
+	printf '[logging]\n\tlog level = LOUD\n' >"$b/ctdb.conf"
+	kill -USR1 "$p"
+	sleep 0.2
+	kill -INT "$p"
+	wait "$p"
+	echo "== signals rc=$?"
+	notalloc "$b/out"
+}
+config_test debian 2>&1 | sed -E -e "s#$RUN/config.debian#BASE#g" -e 's/pid=[0-9]+/pid=N/' >"$RUN/out.debian/64-config" &
+config_test ours 2>&1 | sed -E -e "s#$RUN/config.ours#BASE#g" -e 's/pid=[0-9]+/pid=N/' >"$RUN/out.ours/64-config"
+wait
 debian_scripts_test debian >"$RUN/out.debian/62-debian-legacy-scripts" &
 debian_scripts_test ours >"$RUN/out.ours/62-debian-legacy-scripts"
 wait

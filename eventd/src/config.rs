@@ -49,26 +49,23 @@ pub struct EventConfig {
 pub enum ConfigError {
     /// The file exists but could not be read.
     Read(String),
-    /// A line is neither a section, a key = value, a comment nor blank.
-    Syntax(usize),
-    /// A logging location that is not file:[/path] or syslog[:method].
-    BadLocation(String),
-    /// A log level that is not a level name or number.
-    BadLevel(String),
-    /// The debug script is missing, not a file or not executable.
-    BadDebugScript(String),
+    /// Values that failed validation: Samba's messages, one per line, in
+    /// the order the file gives them.
+    Invalid(Vec<String>),
 }
 
 impl std::fmt::Display for ConfigError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ConfigError::Read(e) => write!(f, "cannot read ctdb.conf: {e}"),
-            ConfigError::Syntax(line) => write!(f, "ctdb.conf: syntax error on line {line}"),
-            ConfigError::BadLocation(v) => write!(f, "invalid logging location {v}"),
-            ConfigError::BadLevel(v) => write!(f, "invalid log level {v}"),
-            ConfigError::BadDebugScript(m) => f.write_str(m),
+            ConfigError::Invalid(lines) => f.write_str(&lines.join("\n")),
         }
     }
+}
+
+/// Samba's message for a value its validator refused.
+fn refused(option: &str) -> String {
+    format!("conf: validation for option \"{option}\" failed")
 }
 
 /// Parses a level: a number 0..=10 or a level name (case-insensitive).
@@ -101,51 +98,46 @@ pub fn parse_location(s: &str) -> Option<LogTarget> {
     }
 }
 
-/// The (section, key, value) triples of an ini text; section and key
-/// names are compared case-insensitively, so they are lower-cased.
-fn parse_ini(text: &str) -> Result<Vec<(String, String, String)>, ConfigError> {
+/// The (section, key, value) triples of an ini text.  Names are
+/// case-sensitive, as Samba's; lines that are neither a section, a
+/// `key = value`, a comment nor blank are skipped, as Samba's parser does.
+fn parse_ini(text: &str) -> Vec<(String, String, String)> {
     let mut section = String::new();
     let mut out = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
+    for raw in text.lines() {
         let line = raw.trim();
         if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
             continue;
         }
         if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            section = name.trim().to_ascii_lowercase();
+            section = name.trim().to_string();
             continue;
         }
-        let (k, v) = line.split_once('=').ok_or(ConfigError::Syntax(i + 1))?;
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
         let key = k.split_whitespace().collect::<Vec<_>>().join(" ");
-        out.push((
-            section.clone(),
-            key.to_ascii_lowercase(),
-            v.trim().to_string(),
-        ));
+        out.push((section.clone(), key, v.trim().to_string()));
     }
-    Ok(out)
+    out
 }
 
 /// Samba's check of the debug script: `etc_dir/basename(script)` must be
 /// an executable regular file.
-fn check_debug_script(etc_dir: &Path, script: &str) -> Result<(), ConfigError> {
+fn check_debug_script(etc_dir: &Path, script: &str) -> Result<(), String> {
     let base = Path::new(script)
         .file_name()
         .map(PathBuf::from)
         .unwrap_or_default();
     let path = etc_dir.join(base);
     let shown = path.display();
-    let meta = std::fs::metadata(&path)
-        .map_err(|_| ConfigError::BadDebugScript(format!("debug script {shown} does not exist")))?;
+    let meta =
+        std::fs::metadata(&path).map_err(|_| format!("debug script {shown} does not exist"))?;
     if !meta.is_file() {
-        return Err(ConfigError::BadDebugScript(format!(
-            "debug script {shown} is not a file"
-        )));
+        return Err(format!("debug script {shown} is not a file"));
     }
     if std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o100 == 0 {
-        return Err(ConfigError::BadDebugScript(format!(
-            "debug script {shown} is not executable"
-        )));
+        return Err(format!("debug script {shown} is not executable"));
     }
     Ok(())
 }
@@ -162,30 +154,36 @@ impl EventConfig {
         EventConfig::parse(&text, etc_dir)
     }
 
-    /// The configuration in `text`.
+    /// The configuration in `text`; every refused value is reported.
     pub fn parse(text: &str, etc_dir: &Path) -> Result<EventConfig, ConfigError> {
-        let mut location = DEFAULT_LOCATION.to_string();
-        let mut level = DEFAULT_LEVEL.to_string();
-        let mut debug_script = None;
-        for (section, key, value) in parse_ini(text)? {
+        let mut config = EventConfig {
+            log_target: parse_location(DEFAULT_LOCATION).unwrap_or(LogTarget::Stderr),
+            log_level: parse_level(DEFAULT_LEVEL).unwrap_or(DEBUG_ERR),
+            debug_script: None,
+        };
+        let mut errors = Vec::new();
+        for (section, key, value) in parse_ini(text) {
             match (section.as_str(), key.as_str()) {
-                ("logging", "location") => location = value,
-                ("logging", "log level") => level = value,
-                ("event", "debug script") => debug_script = Some(value),
+                ("logging", "location") => match parse_location(&value) {
+                    Some(t) => config.log_target = t,
+                    None => errors.push(refused("location")),
+                },
+                ("logging", "log level") => match parse_level(&value) {
+                    Some(l) => config.log_level = l,
+                    None => errors.push(refused("log level")),
+                },
+                ("event", "debug script") => match check_debug_script(etc_dir, &value) {
+                    Ok(()) => config.debug_script = Some(etc_dir.join(value)),
+                    Err(why) => errors.extend([why, refused("debug script")]),
+                },
                 _ => {}
             }
         }
-        let log_target =
-            parse_location(&location).ok_or(ConfigError::BadLocation(location.clone()))?;
-        let log_level = parse_level(&level).ok_or(ConfigError::BadLevel(level.clone()))?;
-        if let Some(s) = &debug_script {
-            check_debug_script(etc_dir, s)?;
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError::Invalid(errors))
         }
-        Ok(EventConfig {
-            log_target,
-            log_level,
-            debug_script: debug_script.map(|s| etc_dir.join(s)),
-        })
     }
 }
 
@@ -202,7 +200,7 @@ mod tests {
         );
         assert_eq!(c.log_level, DEBUG_ERR);
         assert_eq!(c.debug_script, None);
-        let text = "[logging]\n  location = syslog\n\tlog level = NOTICE\n[cluster]\nrecovery lock = x\n[event]\n# c\n";
+        let text = "[logging]\n  location = syslog\n\tlog level = notice\n[cluster]\nrecovery lock = x\ngarbage\n[Logging]\nlog level = LOUD\n[event]\n# c\n";
         let c = EventConfig::parse(text, Path::new("/x")).unwrap();
         assert_eq!(
             (c.log_target, c.log_level),
@@ -211,23 +209,21 @@ mod tests {
     }
 
     #[test]
-    fn bad_values_are_errors() {
+    fn bad_values_are_all_reported_with_samba_messages() {
         let etc = Path::new("/nonexistent");
-        assert!(matches!(
-            EventConfig::parse("[logging]\nlocation = nowhere\n", etc),
-            Err(ConfigError::BadLocation(_))
-        ));
-        assert!(matches!(
-            EventConfig::parse("[logging]\nlog level = LOUD\n", etc),
-            Err(ConfigError::BadLevel(_))
-        ));
-        assert!(matches!(
-            EventConfig::parse("[event]\ndebug script = d.sh\n", etc),
-            Err(ConfigError::BadDebugScript(_))
-        ));
+        let text =
+            "[logging]\nlog level = LOUD\nlocation = nowhere\n[event]\ndebug script = d.sh\n";
+        let Err(ConfigError::Invalid(lines)) = EventConfig::parse(text, etc) else {
+            panic!("accepted")
+        };
         assert_eq!(
-            EventConfig::parse("[logging]\nnonsense\n", etc),
-            Err(ConfigError::Syntax(2))
+            lines,
+            [
+                "conf: validation for option \"log level\" failed",
+                "conf: validation for option \"location\" failed",
+                "debug script /nonexistent/d.sh does not exist",
+                "conf: validation for option \"debug script\" failed",
+            ]
         );
     }
 

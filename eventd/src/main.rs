@@ -50,7 +50,9 @@ fn main() {
     let config = match EventConfig::load(&paths.config(), &paths.etc_dir) {
         Ok(c) => c,
         Err(e) => {
-            log_err!("{}", e);
+            for line in e.to_string().lines() {
+                log_err!("{}", line);
+            }
             log_err!("Failed to initialize event config");
             std::process::exit(libc::EINVAL);
         }

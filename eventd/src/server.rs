@@ -6,6 +6,7 @@
 
 use crate::child::{self, Output, PipeState, ProcResult};
 use crate::component::{Admission, Begin, Component, Finished, PendingRun, Step, Waiter};
+use crate::config::EventConfig;
 use crate::paths::Paths;
 use crate::signals::SignalPipe;
 use crate::{log_debug, log_err, log_notice, logging, scripts};
@@ -88,6 +89,8 @@ pub struct Daemon {
     poll: Poll,
     listener: UnixListener,
     socket_path: PathBuf,
+    config_file: PathBuf,
+    etc_dir: PathBuf,
     events_dir: PathBuf,
     debug_script: Option<PathBuf>,
     signals: SignalPipe,
@@ -125,6 +128,8 @@ impl Daemon {
             poll,
             listener,
             socket_path,
+            config_file: paths.config(),
+            etc_dir: paths.etc_dir.clone(),
             events_dir: paths.events_dir(),
             debug_script,
             signals,
@@ -211,9 +216,25 @@ impl Daemon {
                         log_err!("reopen logs, ret=1");
                     }
                 }
-                libc::SIGUSR1 => log_notice!("reconfigure completed successfully"),
+                libc::SIGUSR1 => {
+                    self.reload_config();
+                    log_notice!("reconfigure completed successfully");
+                }
                 _ => {}
             }
+        }
+    }
+
+    /// Samba's reconfigure: the file is read again and checked; as in
+    /// Samba's daemon, nothing read is applied (the debug script and the
+    /// logging stay as they were at start).
+    fn reload_config(&self) {
+        log_notice!("Re-reading config file {}", self.config_file.display());
+        if let Err(e) = EventConfig::load(&self.config_file, &self.etc_dir) {
+            for line in e.to_string().lines() {
+                log_err!("{}", line);
+            }
+            crate::log_warn!("Configuration reload failed");
         }
     }
 
