@@ -57,7 +57,8 @@
 # Environment for start: CLUSTER_PUBLIC_ADDRESSES=FILE is copied to every
 # node's public_addresses (empty otherwise); CLUSTER_FAILOVER=1 writes
 # "[failover] disabled = false" (takeover runs move public addresses;
-# failover is disabled otherwise).
+# failover is disabled otherwise); CLUSTER_EVENT_SCRIPTS=DIR copies DIR's
+# files (modes kept) into every node's events/legacy.
 #
 # CLUSTER_NETNS=PREFIX at start/layout runs node K in the network namespace
 # PREFIXK (made by the caller, e.g. with `ip netns add`; listed in DIR/netns):
@@ -147,6 +148,9 @@ layout_node() {
 		cp "$CLUSTER_PUBLIC_ADDRESSES" "$b/public_addresses"
 	else
 		: >"$b/public_addresses"
+	fi
+	if [ -n "${CLUSTER_EVENT_SCRIPTS:-}" ]; then
+		cp -p "$CLUSTER_EVENT_SCRIPTS"/* "$b/events/legacy/"
 	fi
 	: >"$b/ctdb.tunables"
 	for t in "${TEST_TUNABLES[@]}" "${EXTRA_TUNABLES[@]}"; do echo "$t" >>"$b/ctdb.tunables"; done
