@@ -261,6 +261,8 @@ start_smbd() {
 		-d1 --debug-stdout >>"$RUN/smb$k/smbd.out" 2>&1 </dev/null &
 	SMBD_PIDS[$k]=$!
 	STARTED_PIDS+=("$!")
+	# (killed with SIGKILL when its node dies: no job report for that)
+	disown "$!"
 	for i in $(seq 150); do
 		kill -0 "${SMBD_PIDS[$k]}" 2>/dev/null || return 1
 		[ -n "$(ip netns exec "n$k" ss -Htln "sport = :445")" ] && return 0
