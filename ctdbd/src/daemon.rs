@@ -219,6 +219,10 @@ pub struct Daemon {
     pub(crate) calls: crate::call::Calls,
     /// The recovery daemon thread (a client of this daemon's socket).
     pub(crate) recoverd: Option<crate::recoverd::Handle>,
+    /// Addresses being announced after their takeover.
+    pub(crate) announcements: crate::announce::Announcements,
+    /// The TCP connections each local client registered.
+    pub(crate) client_connections: crate::client_tcp::ClientConnections,
 }
 
 impl Daemon {
@@ -266,6 +270,8 @@ impl Daemon {
             reclock_probe: Default::default(),
             ban: None,
             timers: TimerQueue::default(),
+            announcements: Default::default(),
+            client_connections: Default::default(),
             outbox: Outbox::default(),
             controls: Registry::with_every_concern(),
             registrations: Registrations::default(),

@@ -74,6 +74,7 @@ impl Daemon {
                 TimerEvent::Keepalive => self.keepalive_timer(now),
                 TimerEvent::ControlTimeout(reqid) => self.control_timer(reqid, now),
                 TimerEvent::TickleUpdate => self.tickle_update_timer(now),
+                TimerEvent::Announce(id) => self.announce_timer(id, now),
             }
             self.execute_actions();
         }

@@ -25,6 +25,9 @@ pub enum TimerEvent {
     /// Send the changed tickle lists of held addresses (every
     /// TickleUpdateInterval).
     TickleUpdate,
+    /// The next round of announcing a taken-over address (its
+    /// announcement's id).
+    Announce(u64),
 }
 
 struct Entry<E> {
