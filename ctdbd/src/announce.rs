@@ -101,13 +101,12 @@ fn send_tickle(c: &Connection) {
 }
 
 impl Daemon {
-    /// The hook after a takeip or updateip `event` for `addr` succeeded:
-    /// after a takeip (outside test mode) the address's tickle list moves
-    /// to a new announcement (the list is left empty, and the other nodes
-    /// are told so at the next tickle update) and the first round goes
-    /// out now.
-    pub(crate) fn announce_takeover(&mut self, event: &str, addr: IpAddr) {
-        if event != "takeip" || self.state.paths.test_mode {
+    /// The hook after the takeip event of `addr` succeeded: outside test
+    /// mode the address's tickle list moves to a new announcement (the
+    /// list is left empty, and the other nodes are told so at the next
+    /// tickle update) and the first round goes out now.
+    pub(crate) fn announce_takeover(&mut self, addr: IpAddr) {
+        if self.state.paths.test_mode {
             return;
         }
         let tickles = self.state.public.take_tickles(addr);

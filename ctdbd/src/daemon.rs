@@ -8,6 +8,7 @@ use crate::actions::{Action, Outbox};
 use crate::config::{Config, Paths};
 use crate::control::Registry;
 use crate::db::{self, DbInfo, Done, Job, Reply};
+use crate::eventscript::{Event, EventStatus};
 use crate::forward::RemoteControls;
 use crate::messages::Registrations;
 use crate::node_link::NodeLinks;
@@ -93,7 +94,8 @@ impl NodeState {
                 if n.deleted {
                     NODE_FLAGS_DELETED | NODE_FLAGS_DISCONNECTED
                 } else if n.pnn == pnn {
-                    own
+                    // Unhealthy until its first good monitor event.
+                    own | NODE_FLAGS_UNHEALTHY
                 } else {
                     NODE_FLAGS_DISCONNECTED | NODE_FLAGS_UNHEALTHY
                 }
@@ -219,6 +221,10 @@ pub struct Daemon {
     pub(crate) calls: crate::call::Calls,
     /// The recovery daemon thread (a client of this daemon's socket).
     pub(crate) recoverd: Option<crate::recoverd::Handle>,
+    /// The event daemon that runs the event scripts (None in unit tests).
+    pub(crate) eventd: Option<crate::eventscript::EventDaemon>,
+    /// The health monitor's state (Samba's ctdb_monitor).
+    pub(crate) monitor: crate::monitor::Monitor,
     /// Addresses being announced after their takeover.
     pub(crate) announcements: crate::announce::Announcements,
     /// The TCP connections each local client registered.
@@ -282,6 +288,8 @@ impl Daemon {
             stats: Default::default(),
             calls: Default::default(),
             recoverd: None,
+            eventd: None,
+            monitor: Default::default(),
         })
     }
 
@@ -291,16 +299,24 @@ impl Daemon {
         log_notice!("Set runstate to {} ({})", rs.name(), rs as u32);
     }
 
-    /// Start-up as Samba's daemon: the node waits in FIRST_RECOVERY, in
-    /// recovery mode, with generation INVALID and a vnn map of every node of
-    /// the nodes file, until its leader's first recovery (END_RECOVERY then
-    /// moves it on to RUNNING). The recovery daemon, which elects the leader
-    /// and runs recoveries, starts now.
+    /// Start-up as Samba's daemon: the event daemon starts and the "init"
+    /// event runs (waited for; the daemon exits when either fails); the
+    /// node is in recovery mode, with generation INVALID and a vnn map of
+    /// every node of the nodes file; then the "setup" event runs, and when
+    /// it has succeeded the recovery daemon starts and the node waits in
+    /// FIRST_RECOVERY for its leader's first recovery.
     pub(crate) fn startup(&mut self) {
-        self.set_runstate(RunState::Init);
-        self.set_runstate(RunState::Setup);
-        self.set_runstate(RunState::FirstRecovery);
         self.state.recmode = RECOVERY_ACTIVE;
+        if let Err(e) = self.start_eventd() {
+            log_err!("{}", e);
+            log_err!("Failed to start event daemon");
+            std::process::exit(1);
+        }
+        self.set_runstate(RunState::Init);
+        if !self.run_event_and_wait(Event::Init).ok() {
+            log_err!("Failed to run init event");
+            std::process::exit(1);
+        }
         self.state.generation = Generation::INVALID;
         self.state.vnn_map = self
             .state
@@ -310,7 +326,23 @@ impl Daemon {
             .map(|n| Pnn(n.pnn))
             .collect();
         self.attach_persistent_at_start();
+        self.set_runstate(RunState::Setup);
+        if let Err(e) = self.run_event(Event::Setup, "", Box::new(Daemon::setup_done)) {
+            log_err!("{}", e);
+            log_err!("Failed to set up 'setup' event");
+            std::process::exit(1);
+        }
+    }
+
+    /// The "setup" event ended: the recovery daemon starts and the node
+    /// waits for its first recovery (Samba's node dies when setup failed).
+    fn setup_done(&mut self, status: EventStatus) {
+        if !status.ok() {
+            log_err!("Failed to run setup event");
+            std::process::exit(1);
+        }
         self.start_recoverd();
+        self.set_runstate(RunState::FirstRecovery);
     }
 
     /// Starts the recovery daemon thread; it connects to this daemon's
@@ -386,10 +418,14 @@ impl Daemon {
     /// Stops the database side, removes the socket (after a signal) and says
     /// goodbye.
     pub fn shutdown(mut self) {
-        self.state.runstate = RunState::Shutdown;
+        log_err!("Shutdown sequence commencing.");
+        self.set_runstate(RunState::Shutdown);
         if let Some(r) = self.recoverd.take() {
             r.stop();
         }
+        self.stop_monitoring();
+        self.run_event_and_wait(Event::Shutdown);
+        self.stop_eventd();
         log_notice!("Shutdown sequence complete, exiting.");
         // Dropping the traverse streams releases workers waiting to send.
         self.traverses.clear();

@@ -4,6 +4,7 @@
 
 use crate::actions::Action;
 use crate::daemon::{Daemon, WAKER};
+use crate::eventscript::{EVENTD_SOCKET, EVENTD_WATCH};
 use crate::node_link::{NodeLinks, NODE_LISTENER};
 use crate::signals::SIGNALS;
 use crate::timers::TimerEvent;
@@ -35,6 +36,8 @@ impl Daemon {
                     NODE_LISTENER => self.links_accept(),
                     WAKER => self.drain_db_replies(),
                     SIGNALS => self.exit_requested |= self.signals.stop_requested(),
+                    EVENTD_SOCKET => self.eventd_ready(),
+                    EVENTD_WATCH => self.eventd_gone(),
                     t if NodeLinks::owns(t) => {
                         let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
                         self.link_ready(t, readable, ev.is_writable());
@@ -74,6 +77,8 @@ impl Daemon {
                 TimerEvent::Keepalive => self.keepalive_timer(now),
                 TimerEvent::ControlTimeout(reqid) => self.control_timer(reqid, now),
                 TimerEvent::TickleUpdate => self.tickle_update_timer(now),
+                TimerEvent::Startup => self.startup_timer(),
+                TimerEvent::Monitor => self.monitor_timer(),
                 TimerEvent::Announce(id) => self.announce_timer(id, now),
             }
             self.execute_actions();

@@ -46,6 +46,8 @@ pub struct PublicAddress {
     pub tickles: Vec<Connection>,
     /// The tickle list changed here since the other nodes were told.
     pub tickles_changed: bool,
+    /// A takeip, updateip or releaseip event of it is running.
+    pub in_flight: bool,
 }
 
 /// What SET_TCP_TICKLE_LIST did.
@@ -283,6 +285,7 @@ impl PublicAddresses {
                 delete_pending: false,
                 tickles: Vec::new(),
                 tickles_changed: false,
+                in_flight: false,
             },
         );
         Ok(())
@@ -461,6 +464,23 @@ impl PublicAddresses {
             addr,
             mask_bits: a.mask_bits,
         })
+    }
+
+    /// Marks an event of `addr` as running or ended.
+    pub fn set_in_flight(&mut self, addr: IpAddr, running: bool) {
+        if let Some(i) = self.index(addr) {
+            self.addrs[i].in_flight = running;
+        }
+    }
+
+    /// A failed updateip: `addr` goes back on interface `old`.
+    pub fn move_back(&mut self, addr: IpAddr, old: &str) {
+        if let Some(i) = self.index(addr) {
+            self.unassign_iface(i);
+            if self.iface(old).is_some() {
+                self.assign_iface(i, old);
+            }
+        }
     }
 
     /// The releaseip event for `addr` finished: the address is on `to`

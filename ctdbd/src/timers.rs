@@ -25,6 +25,10 @@ pub enum TimerEvent {
     /// Send the changed tickle lists of held addresses (every
     /// TickleUpdateInterval).
     TickleUpdate,
+    /// Try the "startup" event (after the first recovery).
+    Startup,
+    /// Run the "monitor" event (every MonitorInterval once running).
+    Monitor,
     /// The next round of announcing a taken-over address (its
     /// announcement's id).
     Announce(u64),

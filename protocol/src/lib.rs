@@ -10,6 +10,7 @@
 //! - [`controls`]: typed control request and reply payloads.
 //! - [`types`], [`ltdb`], [`statistics`], [`tunables`]: the payload layouts.
 //! - [`messages`]: payloads of messages to the well-known srvids.
+//! - [`event`]: the event daemon's socket protocol (requests, replies, framing).
 //! - [`ids`]: distinct types for database ids, pnns, generations, srvids.
 //!
 //! Decoding never panics: every error is a [`DecodeError`].  Integers are
@@ -20,6 +21,7 @@
 
 pub mod controls;
 pub mod error;
+pub mod event;
 pub mod header;
 pub mod ids;
 pub mod ltdb;

@@ -196,7 +196,8 @@ impl Daemon {
 
     /// The node leaves the cluster's work, as Samba's does when it is
     /// stopped or banned: generation INVALID (so it ignores calls and
-    /// DMASTER packets), recovery mode ACTIVE and every database frozen.
+    /// DMASTER packets), recovery mode ACTIVE, every database frozen and
+    /// every public address it holds released.
     pub(crate) fn become_inactive(&mut self) {
         log_warn!("Making node INACTIVE");
         self.state.generation = Generation::INVALID;
@@ -208,5 +209,7 @@ impl Daemon {
             self.state.recmode = RECOVERY_ACTIVE;
         }
         self.freeze_every_db();
+        log_notice!("Dropping all public IP addresses");
+        self.release_all_ips();
     }
 }

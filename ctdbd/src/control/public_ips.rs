@@ -2,13 +2,14 @@
 //! SET_IFACE_LINK_STATE, TAKEOVER_IP, RELEASE_IP, ADD_PUBLIC_IP,
 //! DEL_PUBLIC_IP, RELOAD_PUBLIC_IPS, IPREALLOCATED and TCP_CLIENT.  The
 //! bookkeeping is in `public_addresses`; here the controls are decoded,
-//! the address events are run (see [`address_event`]) and local clients
+//! the address events are run through the event scripts and local clients
 //! are told (TAKE_IP / RELEASE_IP messages) as Samba's daemon does.
 
 use super::{Outcome, Registry, Request};
-use crate::daemon::Daemon;
+use crate::daemon::{Daemon, ReplyTo};
+use crate::eventscript::{Event, EventStatus};
 use crate::public_addresses::{self as pa, ConfiguredAddress, EventArgs, Step};
-use crate::{log_err, log_info, log_notice};
+use crate::{log_err, log_info, log_notice, log_warn};
 use ctdb_protocol::packet::ReqControl;
 use ctdb_protocol::packet::CONTROL_FLAG_PUBLIC_IP_ONLY_AVAILABLE;
 use ctdb_protocol::types::TickleList;
@@ -43,17 +44,8 @@ pub fn register(r: &mut Registry) {
     r.add(ControlOpcode::SetTcpTickleList, set_tickle_list);
 }
 
-/// The address events of Samba (takeip, releaseip, updateip,
-/// ipreallocated) run here: this is the hook for the event scripts
-/// (issue 15, item 3).  No event scripts run yet, so every event succeeds
-/// at once, as in Samba with an empty events directory.
-pub(crate) fn address_event(event: &str, args: &[String]) -> Result<(), String> {
-    log_info!("Event {} {} (no event scripts)", event, args.join(" "));
-    Ok(())
-}
-
-fn event_args(a: &EventArgs) -> Vec<String> {
-    vec![a.iface.clone(), a.addr.to_string(), a.mask_bits.to_string()]
+fn event_args(a: &EventArgs) -> String {
+    format!("{} {} {}", a.iface, a.addr, a.mask_bits)
 }
 
 fn wire_iface(f: &pa::Interface) -> Iface {
@@ -244,6 +236,14 @@ fn takeover_ip(d: &mut Daemon, req: &Request) -> Outcome {
     let Some((pnn, addr)) = decode_public_ip(req) else {
         return Outcome::bad_size("TAKEOVER_IP", req.data().len());
     };
+    if let Some(a) = d.state.public.find(addr).filter(|a| a.in_flight) {
+        log_notice!(
+            "Takeover of IP {}/{} rejected update for this IP already in flight",
+            addr,
+            a.mask_bits
+        );
+        return Outcome::status(-1);
+    }
     let have_ip = checks_host_addresses(d) && host_has(addr);
     let step = match d.state.public.takeover(addr, pnn, have_ip) {
         Ok(s) => s,
@@ -252,7 +252,7 @@ fn takeover_ip(d: &mut Daemon, req: &Request) -> Outcome {
             return Outcome::status(-1);
         }
     };
-    let (event, args) = match &step {
+    let (event, args, old) = match step {
         Step::TakeIp(a) => {
             log_notice!(
                 "Takeover of IP {}/{} on interface {}",
@@ -260,7 +260,7 @@ fn takeover_ip(d: &mut Daemon, req: &Request) -> Outcome {
                 a.mask_bits,
                 a.iface
             );
-            ("takeip", event_args(a))
+            (Event::TakeIp, event_args(&a), None)
         }
         Step::UpdateIp { old, args } => {
             log_notice!(
@@ -270,19 +270,62 @@ fn takeover_ip(d: &mut Daemon, req: &Request) -> Outcome {
                 old,
                 args.iface
             );
-            let mut v = vec![old.clone()];
-            v.extend(event_args(args));
-            ("updateip", v)
+            (
+                Event::UpdateIp,
+                format!("{} {}", old, event_args(&args)),
+                Some(old),
+            )
         }
         _ => return Outcome::status(0),
     };
-    if let Err(e) = address_event(event, &args) {
-        log_err!("Failed to takeover IP {}: {}", addr, e);
+    d.state.public.set_in_flight(addr, true);
+    let to = req.reply_to();
+    let done = Box::new(move |d: &mut Daemon, status: EventStatus| {
+        takeover_done(d, to, addr, old, status)
+    });
+    if let Err(e) = d.run_event(event, &args, done) {
+        d.state.public.set_in_flight(addr, false);
+        log_err!("{}", e);
+        log_err!("Failed to takeover IP {}", addr);
         return Outcome::status(-1);
     }
-    d.announce_takeover(event, addr);
-    tell_clients(d, Srvid::TAKE_IP, addr);
-    Outcome::status(0)
+    Outcome::Later
+}
+
+/// The takeip (`old` None) or updateip event of `addr` ended: on success
+/// local clients hear of a new address; a failed update puts the address
+/// back on its old interface for the next run to fix.
+fn takeover_done(
+    d: &mut Daemon,
+    to: ReplyTo,
+    addr: IpAddr,
+    old: Option<String>,
+    status: EventStatus,
+) {
+    d.state.public.set_in_flight(addr, false);
+    let iface = d.state.public.find(addr).and_then(|a| a.active.clone());
+    let iface = iface.unwrap_or_else(|| "__none__".into());
+    if !status.ok() {
+        match old {
+            None => log_err!("Failed to takeover IP {} on interface {}", addr, iface),
+            Some(old) => {
+                log_err!(
+                    "Failed update of IP {} from interface {} to {}",
+                    addr,
+                    old,
+                    iface
+                );
+                d.state.public.move_back(addr, &old);
+            }
+        }
+        d.answer_request(to, status.0, &[], None);
+        return;
+    }
+    if old.is_none() {
+        d.announce_takeover(addr);
+        tell_clients(d, Srvid::TAKE_IP, addr);
+    }
+    d.answer_request(to, 0, &[], None);
 }
 
 fn decode_public_ip(req: &Request) -> Option<(Pnn, IpAddr)> {
@@ -300,6 +343,14 @@ fn release_ip(d: &mut Daemon, req: &Request) -> Outcome {
     let Step::ReleaseIp(args) = d.state.public.release(addr, to, checked, have_ip) else {
         return Outcome::status(0);
     };
+    if d.state.public.find(addr).is_some_and(|a| a.in_flight) {
+        log_notice!(
+            "Release of IP {}/{} rejected update for this IP already in flight",
+            addr,
+            args.mask_bits
+        );
+        return Outcome::status(-1);
+    }
     log_notice!(
         "Release of IP {}/{} on interface {}  node:{}",
         addr,
@@ -307,25 +358,36 @@ fn release_ip(d: &mut Daemon, req: &Request) -> Outcome {
         args.iface,
         to.0 as i32
     );
-    if let Err(e) = address_event("releaseip", &event_args(&args)) {
-        log_err!(
-            "Failed to release IP {} on interface {}: {}",
-            addr,
-            args.iface,
-            e
-        );
+    d.state.public.set_in_flight(addr, true);
+    let reply_to = req.reply_to();
+    let done = Box::new(move |d: &mut Daemon, _: EventStatus| {
+        release_done(d, reply_to, addr, to, checked)
+    });
+    if let Err(e) = d.run_event(Event::ReleaseIp, &event_args(&args), done) {
+        d.state.public.set_in_flight(addr, false);
+        log_err!("{}", e);
+        log_err!("Failed to release IP {} on interface {}", addr, args.iface);
         return Outcome::status(-1);
     }
+    Outcome::Later
+}
+
+/// The releaseip event of `addr` ended (whatever its status, as in
+/// Samba): unless the address is still on an interface, it is recorded
+/// on `to` and local clients hear it has gone.
+fn release_done(d: &mut Daemon, reply_to: ReplyTo, addr: IpAddr, to: Pnn, checked: bool) {
+    d.state.public.set_in_flight(addr, false);
     if checked && host_has(addr) {
         log_err!(
             "IP {} still hosted during release IP callback, failing",
             addr
         );
-        return Outcome::status(-1);
+        d.answer_request(reply_to, -1, &[], None);
+        return;
     }
     tell_clients(d, Srvid::RELEASE_IP, addr);
     d.state.public.released(addr, to);
-    Outcome::status(0)
+    d.answer_request(reply_to, 0, &[], None);
 }
 
 fn decode_addr_info(req: &Request) -> Option<(IpAddr, u32, String)> {
@@ -418,19 +480,87 @@ fn reload_public_ips(d: &mut Daemon, _: &Request) -> Outcome {
     Outcome::status(if failed { -1 } else { 0 })
 }
 
-/// The end of a takeover run (also after a recovery): Samba runs the
-/// "ipreallocated" event.
-fn ipreallocated(_: &mut Daemon, req: &Request) -> Outcome {
+impl Daemon {
+    /// Releases every address this node holds (it was banned or stopped):
+    /// a releaseip event each, one at a time per address as in Samba; the
+    /// other nodes are not told, the next takeover run places them.
+    pub(crate) fn release_all_ips(&mut self) {
+        if self.state.config.failover_disabled {
+            return;
+        }
+        let checked = checks_host_addresses(self);
+        let held: Vec<(IpAddr, Pnn, bool, String)> = self
+            .state
+            .public
+            .addrs
+            .iter()
+            .filter(|a| {
+                if checked {
+                    host_has(a.addr)
+                } else {
+                    a.active.is_some()
+                }
+            })
+            .map(|a| (a.addr, a.holder, a.in_flight, event_args(&release_args(a))))
+            .collect();
+        for (addr, holder, in_flight, args) in held {
+            if in_flight {
+                log_warn!(
+                    "Not releasing IP {} on interface {}, an update is already in progress",
+                    addr,
+                    args
+                );
+                continue;
+            }
+            self.state.public.set_in_flight(addr, true);
+            let done = Box::new(move |d: &mut Daemon, _: EventStatus| {
+                d.state.public.set_in_flight(addr, false);
+                if checked && host_has(addr) {
+                    log_err!("IP address {} not released", addr);
+                    return;
+                }
+                tell_clients(d, Srvid::RELEASE_IP, addr);
+                d.state.public.released(addr, holder);
+            });
+            if let Err(e) = self.run_event(Event::ReleaseIp, &args, done) {
+                self.state.public.set_in_flight(addr, false);
+                log_err!("{}", e);
+            }
+        }
+    }
+}
+
+fn release_args(a: &pa::PublicAddress) -> EventArgs {
+    EventArgs {
+        iface: a.active.clone().unwrap_or_else(|| "__none__".into()),
+        addr: a.addr,
+        mask_bits: a.mask_bits,
+    }
+}
+
+/// The end of a takeover run (also after a recovery): the
+/// "ipreallocated" event runs and IPREALLOCATED is answered with its
+/// status.
+fn ipreallocated(d: &mut Daemon, req: &Request) -> Outcome {
     if !req.data().is_empty() {
         return Outcome::bad_size("IPREALLOCATED", req.data().len());
     }
-    match address_event("ipreallocated", &[]) {
-        Ok(()) => Outcome::status(0),
-        Err(e) => {
-            log_err!(" \"ipreallocated\" event script failed ({})", e);
-            Outcome::status(-1)
+    let to = req.reply_to();
+    let done = Box::new(move |d: &mut Daemon, status: EventStatus| {
+        if !status.ok() {
+            log_err!(
+                " \"ipreallocated\" event script failed (status {})",
+                status.0
+            );
         }
+        d.answer_request(to, status.0, &[], None);
+    });
+    if let Err(e) = d.run_event(Event::IpReallocated, "", done) {
+        log_err!("{}", e);
+        log_err!("Failed to run \"ipreallocated\" event ");
+        return Outcome::status(-1);
     }
+    Outcome::Later
 }
 
 /// The connection of a TCP_ADD / TCP_REMOVE and its server address.

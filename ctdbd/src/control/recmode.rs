@@ -11,7 +11,8 @@
 //! map's generation.
 
 use super::{Outcome, Registry, Request};
-use crate::daemon::Daemon;
+use crate::daemon::{Daemon, ReplyTo};
+use crate::eventscript::{Event, EventStatus};
 use crate::forward::Route;
 use crate::transport::Origin;
 use crate::{log_err, log_info, log_notice, log_warn};
@@ -169,45 +170,65 @@ fn start_recovery(d: &mut Daemon, req: &Request) -> Outcome {
         .state
         .flags_of(leader)
         .is_none_or(|f| f & NODE_FLAGS_DISCONNECTED != 0);
-    if leader.0 == d.state.pnn || disconnected {
-        return Outcome::status(0);
-    }
     let to = req.reply_to();
-    let noreply = req.noreply();
+    if leader.0 == d.state.pnn || disconnected {
+        run_start_recovery_event(d, to);
+        return Outcome::Later;
+    }
     let then = Box::new(move |d: &mut Daemon, r: ReplyControl| {
         let (status, errmsg) = d.compare_reclock(r);
-        if !noreply {
+        if status != 0 {
             d.answer_request(to, status, &[], errmsg.as_deref());
+            return;
         }
+        run_start_recovery_event(d, to);
     });
     d.send_control(leader, ControlRequest::GetReclockFile, None, then);
     Outcome::Later
 }
 
-/// END_RECOVERY (sent after SET_RECMODE NORMAL): counts the recovery,
-/// notes when it finished, and moves a node out of its first recovery
-/// (Samba's startup event, which we do not have, would then take it to
-/// RUNNING: we go there at once).  In recovery mode ACTIVE it fails, as
-/// Samba's does: its "recovered" event may not run during a recovery.
-fn end_recovery(d: &mut Daemon, _: &Request) -> Outcome {
+/// The "startrecovery" event; START_RECOVERY is answered with its status.
+fn run_start_recovery_event(d: &mut Daemon, to: ReplyTo) {
+    let done = Box::new(move |d: &mut Daemon, status: EventStatus| {
+        if !status.ok() {
+            log_err!("startrecovery event script failed (status {})", status.0);
+        }
+        d.answer_request(to, status.0, &[], None);
+    });
+    if let Err(e) = d.run_event(Event::StartRecovery, "", done) {
+        log_err!("{}", e);
+        log_err!("Unable to run startrecovery event");
+        d.answer_request(to, -1, &[], None);
+    }
+}
+
+/// END_RECOVERY (sent after SET_RECMODE NORMAL): runs the "recovered"
+/// event and answers with its status; then the recovery is counted, its
+/// end noted, and a node in its first recovery goes on to STARTUP.  In
+/// recovery mode ACTIVE it fails, as Samba's does: "recovered" may not run
+/// during a recovery.
+fn end_recovery(d: &mut Daemon, req: &Request) -> Outcome {
     log_err!("Recovery has finished");
     // Commits a recovery cut short get their answer (status 2).
     d.finish_trans3_commits();
-    if d.in_recovery() {
-        log_err!("Refusing to run event 'recovered' while in recovery");
+    let to = req.reply_to();
+    let done = Box::new(move |d: &mut Daemon, status: EventStatus| {
+        d.stats.num_recoveries += 1;
+        if !status.ok() {
+            log_err!("recovered event script failed (status {})", status.0);
+        }
+        d.answer_request(to, status.0, &[], None);
+        d.state.last_recovery_finished = Timeval::now();
+        if d.state.runstate == RunState::FirstRecovery {
+            d.first_recovery_done();
+        }
+    });
+    if let Err(e) = d.run_event(Event::Recovered, "", done) {
+        log_err!("{}", e);
         log_err!("Failed to end recovery");
         return Outcome::status(-1);
     }
-    d.stats.num_recoveries += 1;
-    d.state.last_recovery_finished = Timeval::now();
-    if d.state.runstate == RunState::FirstRecovery {
-        d.set_runstate(RunState::Startup);
-        d.set_runstate(RunState::Running);
-        // Samba's node tells the others it has started (they drop what
-        // they kept about its connections).
-        d.tell_connected_nodes(ControlOpcode::Startup, Vec::new());
-    }
-    Outcome::status(0)
+    Outcome::Later
 }
 
 /// FREEZE: the whole-node freeze (`freeze_every_db`).

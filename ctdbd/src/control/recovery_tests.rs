@@ -514,11 +514,23 @@ fn start_and_end_recovery_keep_the_times_and_run_state() {
     d.outbox.take();
     d.packet(NODE1, &control(Op::EndRecovery, 1, 4, vec![]))
         .unwrap();
-    let sent = d.outbox.take();
+    let mut sent = d.outbox.take();
     assert_eq!(d.stats.num_recoveries, before + 1);
+    // The "recovered" event ran (no event daemon here: at once); the node
+    // is in STARTUP, its "startup" event due now.
+    assert_eq!(d.state.runstate, RunState::Startup);
+    assert!(sent.iter().any(|a| matches!(
+        a,
+        Action::ArmTimer {
+            event: crate::timers::TimerEvent::Startup,
+            ..
+        }
+    )));
+    d.startup_timer();
+    sent.extend(d.outbox.take());
     assert_eq!(d.state.runstate, RunState::Running);
-    // Leaving the first recovery tells the connected nodes (STARTUP, no
-    // reply), then the reply goes.
+    // The reply goes, then "startup" succeeds and the connected nodes hear
+    // of it (STARTUP, no reply), and the first monitor is due.
     let kinds: Vec<_> = sent
         .iter()
         .filter_map(|a| match a {
@@ -532,7 +544,7 @@ fn start_and_end_recovery_keep_the_times_and_run_state() {
     let reply = kinds
         .iter()
         .position(|k| matches!(k, (NODE1, Packet::ReplyControl(r)) if r.status == 0));
-    assert!(startup.expect("STARTUP to node 1") < reply.expect("the reply"));
+    assert!(startup.expect("STARTUP to node 1") > reply.expect("the reply"));
     assert_eq!(status(&mut d, NODE1, Op::Startup, vec![]), 0);
     assert_ne!(d.state.last_recovery_finished, t0);
     cleanup(dir);
@@ -826,7 +838,7 @@ fn initial_flags_are_samba_s() {
         vec![
             NODE_FLAGS_DISCONNECTED | NODE_FLAGS_UNHEALTHY,
             NODE_FLAGS_DELETED | NODE_FLAGS_DISCONNECTED,
-            NODE_FLAGS_STOPPED
+            NODE_FLAGS_STOPPED | NODE_FLAGS_UNHEALTHY
         ]
     );
     assert_eq!(NodeState::initial_vnn_map(&nodes), vec![Pnn(0), Pnn(2)]);
