@@ -11,7 +11,8 @@
 # transport on 3 of our nodes (compat-tests/ctdb/nodelink.sh), and the 3-node
 # comparison (compat-tests/ctdb/cluster.sh: a cluster of ours beside a cluster
 # of Debian's), persistent databases on 3 nodes, mixed clusters of ours
-# and Debian's and public address takeover (compat-tests/ctdb/publicips.sh)
+# and Debian's, public address takeover (compat-tests/ctdb/publicips.sh)
+# and clients following the address (compat-tests/ctdb/tickle.sh)
 # (CLUSTER_SUITE=0 leaves the multi-node cluster suites out).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +36,9 @@ SUITES="$SUITES compat-tests/ctdb/readonly.sh"
 [ "${CLUSTER_SUITE:-1}" = 0 ] || SUITES="$SUITES compat-tests/ctdb/leader-nolock.sh"
 # Public address takeover: ours and Debian's, same scenario, same `ctdb ip`.
 [ "${CLUSTER_SUITE:-1}" = 0 ] || SUITES="$SUITES compat-tests/ctdb/publicips.sh"
+# Clients follow the address: ctdb_killtcp on real connections, gratuitous
+# ARPs and tickle ACKs after a node dies, ours and Debian's in namespaces.
+[ "${CLUSTER_SUITE:-1}" = 0 ] || SUITES="$SUITES compat-tests/ctdb/tickle.sh"
 
 log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT

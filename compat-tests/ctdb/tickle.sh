@@ -338,7 +338,9 @@ failover_run() {
 	# smbd's registrations: the real connection (held), and one whose
 	# client goes away.
 	exec {reg1}> >(in_ns "$n0" $HELPER register /run/ctdb/ctdbd.socket "192.0.2.100:$port" 192.0.2.1:445 >"$RUN/$kind.reg1")
+	wait_for 10 has_line "$RUN/$kind.reg1" status
 	exec {reg2}> >(in_ns "$n0" $HELPER register /run/ctdb/ctdbd.socket 192.0.2.100:40000 192.0.2.1:445 >"$RUN/$kind.reg2")
+	wait_for 10 has_line "$RUN/$kind.reg2" status
 	wait_for 10 tickles_show "$dir" 1 "Num connections: 2"
 	gettickles "$dir" 1 "$port" >"$RUN/$kind.tickles.registered"
 	echo "reg1 $(cat "$RUN/$kind.reg1") reg2 $(cat "$RUN/$kind.reg2")" >>"$RUN/$kind.tickles.registered"
@@ -352,7 +354,7 @@ failover_run() {
 		gettickles "$dir" 1 "$port"
 	} >"$RUN/$kind.tickles.gone"
 	background "$CLI" $HELPER arps eth0 192.0.2.1 "$RUN/$kind.arps"
-	mac1=$(in_ns "$n1" cat /sys/class/net/eth0/address)
+	mac1=$(in_ns "$n1" ip -o link show eth0 | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p')
 	sleep 0.3
 	t0=$(now)
 	kill_session "$(cat "$dir/node0/sid")"
