@@ -11,9 +11,13 @@ namespace of the test:
                                      connection is reset (or ends) appends
                                      "reset TIME" (epoch seconds) or
                                      "closed TIME" to OUT and exits
-  tickle.py arps IFACE ADDR OUT      log every ARP frame about ADDR seen on
-                                     IFACE to OUT, one line a frame: "TIME
-                                     request|reply SENDER-MAC"
+  tickle.py announces IFACE OUT      log every ARP and IPv6 neighbour
+                                     advertisement received on IFACE to OUT,
+                                     one line a frame: "TIME KIND HOW ADDRESS
+                                     SENDER-MAC" (KIND request, reply or
+                                     advert; HOW gratuitous or directed for
+                                     ARP, the flags, hop limit and checksum
+                                     check for an advertisement)
   tickle.py register SOCKET CLIENT SERVER
                                      a local client of a ctdbd (its unix
                                      socket): TCP_CLIENT for the connection
@@ -33,6 +37,7 @@ from rawclient import connect as ctdb_connect, control_status, sockaddr_in  # no
 
 TCP_CLIENT = 44
 ETH_P_ARP = 0x0806
+ETH_P_ALL = 0x0003
 
 
 def serve(addr, port):
@@ -71,24 +76,49 @@ def connect(addr, port, out):
         f.write("%s %.3f\n" % (what, time.time()))
 
 
-def arps(iface, addr, out):
-    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP))
-    s.bind((iface, ETH_P_ARP))
-    want = socket.inet_aton(addr)
+def checksum_ok(src, dst, msg):
+    """The ICMPv6 checksum of msg (pseudo-header included) verifies."""
+    data = src + dst + struct.pack(">IxxxB", len(msg), 58) + msg
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(">%dH" % (len(data) // 2), data))
+    while total > 0xFFFF:
+        total = (total & 0xFFFF) + (total >> 16)
+    return total == 0xFFFF
+
+
+def announcement(frame):
+    """(kind, how, address) of an ARP or neighbour advertisement frame."""
+    etype = struct.unpack(">H", frame[12:14])[0]
+    if etype == ETH_P_ARP and len(frame) >= 42:
+        arp = frame[14:42]
+        op = struct.unpack(">H", arp[6:8])[0]
+        spa, tpa = arp[14:18], arp[24:28]
+        kind = {1: "request", 2: "reply"}.get(op, "op%d" % op)
+        how = "gratuitous" if tpa == spa else "directed"
+        return kind, how, socket.inet_ntop(socket.AF_INET, spa)
+    if etype == 0x86DD and len(frame) >= 86 and frame[20] == 58 and frame[54] == 136:
+        ip6, msg = frame[14:54], frame[54:]
+        plen = struct.unpack(">H", ip6[4:6])[0]
+        msg = msg[:plen]
+        good = checksum_ok(ip6[8:24], ip6[24:40], msg)
+        override = "override" if msg[4] & 0x20 else "no-override"
+        how = "%s-%s-hlim%d-%s" % ("na", override, ip6[7], "sum-ok" if good else "bad-sum")
+        return "advert", how, socket.inet_ntop(socket.AF_INET6, msg[8:24])
+    return None
+
+
+def announces(iface, out):
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+    s.bind((iface, ETH_P_ALL))
     f = open(out, "a", buffering=1)
     while True:
-        frame = s.recv(128)
-        arp = frame[14:42]
-        if len(arp) < 28:
+        frame, info = s.recvfrom(256)
+        if info[2] == socket.PACKET_OUTGOING:
             continue
-        op = struct.unpack(">H", arp[6:8])[0]
-        sha, spa = arp[8:14], arp[14:18]
-        if spa != want:
-            continue
-        kind = {1: "request", 2: "reply"}.get(op, "op%d" % op)
-        tpa = arp[24:28]
-        gratuitous = "gratuitous" if tpa == spa else "directed"
-        f.write("%.3f %s %s %s\n" % (time.time(), kind, gratuitous, sha.hex(":")))
+        a = announcement(frame)
+        if a:
+            f.write("%.3f %s %s %s %s\n" % (time.time(), a[0], a[1], a[2], frame[6:12].hex(":")))
 
 
 def endpoint(text):
@@ -112,8 +142,8 @@ def main():
         serve(args[0], int(args[1]))
     elif what == "connect":
         connect(args[0], int(args[1]), args[2])
-    elif what == "arps":
-        arps(args[0], args[1], args[2])
+    elif what == "announces":
+        announces(args[0], args[1])
     elif what == "register":
         register(args[0], args[1], args[2])
     else:

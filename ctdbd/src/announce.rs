@@ -8,11 +8,16 @@
 //! [`ARP_INTERVAL`] apart, the first at once; a release of the address
 //! stops them.  Samba does none of this in test mode (CTDB_TEST_MODE),
 //! where addresses are never on an interface, and neither do we.
+//!
+//! SEND_GRATUITOUS_ARP (`ctdb gratarp`) announces any address on a given
+//! interface the same way (ARPs only, 1 s apart), in any mode.
 
+use crate::control::{Outcome, Registry, Request};
 use crate::daemon::Daemon;
 use crate::timers::TimerEvent;
 use crate::{log_err, log_info};
-use ctdb_protocol::types::Connection;
+use ctdb_protocol::types::{AddrInfo, Connection};
+use ctdb_protocol::ControlOpcode;
 use ctdbd::system_socket;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -22,6 +27,8 @@ pub const ARP_REPEAT: u32 = 3;
 /// The time between announcements (Samba's CTDB_ARP_INTERVAL of 1 s plus
 /// the 100 ms it adds).
 pub const ARP_INTERVAL: Duration = Duration::from_millis(1100);
+/// The time between the ARPs of SEND_GRATUITOUS_ARP (CTDB_ARP_INTERVAL).
+pub const GRATARP_INTERVAL: Duration = Duration::from_secs(1);
 
 /// One address being announced.
 #[derive(Debug)]
@@ -30,6 +37,9 @@ struct Announcement {
     addr: IpAddr,
     sent: u32,
     tickles: Vec<Connection>,
+    /// SEND_GRATUITOUS_ARP's interface; `None` for a takeover, whose
+    /// interface is the address's own at each round.
+    iface: Option<String>,
 }
 
 /// The announcements in progress, each known by the id its timer carries
@@ -43,24 +53,44 @@ pub struct Announcements {
 impl Announcements {
     /// Starts announcing `addr` with `tickles` to send; its id is returned.
     pub fn start(&mut self, addr: IpAddr, tickles: Vec<Connection>) -> u64 {
+        self.push(addr, tickles, None)
+    }
+
+    /// Starts announcing `addr` on `iface` (SEND_GRATUITOUS_ARP); its id
+    /// is returned.
+    pub fn start_on(&mut self, addr: IpAddr, iface: String) -> u64 {
+        self.push(addr, Vec::new(), Some(iface))
+    }
+
+    fn push(&mut self, addr: IpAddr, tickles: Vec<Connection>, iface: Option<String>) -> u64 {
         self.next_id += 1;
         self.active.push(Announcement {
             id: self.next_id,
             addr,
             sent: 0,
             tickles,
+            iface,
         });
         self.next_id
     }
 
-    /// Stops every announcement of `addr`.
+    /// Stops every takeover announcement of `addr` (SEND_GRATUITOUS_ARP's
+    /// go on, as in Samba).
     pub fn stop(&mut self, addr: IpAddr) {
-        self.active.retain(|a| a.addr != addr);
+        self.active.retain(|a| a.addr != addr || a.iface.is_some());
     }
 
     /// The address of announcement `id`, if it is still in progress.
     pub fn addr(&self, id: u64) -> Option<IpAddr> {
         self.active.iter().find(|a| a.id == id).map(|a| a.addr)
+    }
+
+    /// The fixed interface of announcement `id` (SEND_GRATUITOUS_ARP's).
+    pub fn fixed_iface(&self, id: u64) -> Option<String> {
+        self.active
+            .iter()
+            .find(|a| a.id == id)
+            .and_then(|a| a.iface.clone())
     }
 
     /// Records one more round of `id` sent: its tickles, and whether
@@ -126,6 +156,15 @@ impl Daemon {
         let Some(addr) = self.announcements.addr(id) else {
             return;
         };
+        if let Some(iface) = self.announcements.fixed_iface(id) {
+            if let Err(e) = system_socket::send_arp(addr, &iface) {
+                log_err!("Failed to send gratuitous ARP on iface {}: {}", iface, e);
+            }
+            if self.announcements.sent(id).1 {
+                self.arm_timer(now + GRATARP_INTERVAL, TimerEvent::Announce(id));
+            }
+            return;
+        }
         let iface = self.state.public.find(addr).and_then(|a| a.active.clone());
         let Some(iface) = iface else {
             log_info!("Cancelling ARP send for released IP {}", addr);
@@ -141,6 +180,28 @@ impl Daemon {
             self.arm_timer(now + ARP_INTERVAL, TimerEvent::Announce(id));
         }
     }
+}
+
+/// Registers SEND_GRATUITOUS_ARP.
+pub fn register(r: &mut Registry) {
+    r.add(ControlOpcode::SendGratuitousArp, send_gratuitous_arp);
+}
+
+/// SEND_GRATUITOUS_ARP (`ctdb gratarp ADDR IFACE`): the address is
+/// announced on the interface, [`ARP_REPEAT`] times, the first now.
+fn send_gratuitous_arp(d: &mut Daemon, req: &Request) -> Outcome {
+    let info = req.decode::<AddrInfo>().ok();
+    let Some((addr, iface)) = info.and_then(|i| Some((i.addr.to_socket_addr()?.ip(), i.iface)))
+    else {
+        log_err!(
+            "Wrong size of indata for a gratuitous ARP ({} bytes)",
+            req.data().len()
+        );
+        return Outcome::status(-1);
+    };
+    let id = d.announcements.start_on(addr, iface.unwrap_or_default());
+    d.arm_timer(Instant::now(), TimerEvent::Announce(id));
+    Outcome::status(0)
 }
 
 #[cfg(test)]
@@ -185,6 +246,12 @@ mod tests {
         assert_ne!(first, second, "the old timer finds nothing");
         assert_eq!(a.addr(first), None);
         assert_eq!(a.addr(second), Some(ip));
+        // A gratarp of the address is not a takeover's: a release leaves it.
+        let grat = a.start_on(ip, "eth0".into());
+        a.stop(ip);
+        assert_eq!(a.addr(second), None);
+        assert_eq!(a.fixed_iface(grat).as_deref(), Some("eth0"));
+        assert_eq!(a.fixed_iface(second), None);
     }
 
     #[test]
