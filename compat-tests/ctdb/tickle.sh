@@ -126,6 +126,7 @@ background() {
 	shift
 	nsenter -t "$pid" -n -m -- "$@" &
 	BG=$!
+	disown "$BG"
 	HOLDERS+=("$BG")
 }
 
@@ -139,10 +140,9 @@ wait_for() {
 	done
 }
 
-# stop_bg PID: a background helper killed (and reaped quietly).
+# stop_bg PID: a background helper killed.
 stop_bg() {
 	kill -KILL "$1" 2>/dev/null
-	wait "$1" 2>/dev/null
 }
 
 has_line() { [ -s "$1" ] && grep -q "$2" "$1"; }
@@ -380,6 +380,9 @@ failover_run() {
 	sleep 2.5
 	exec {reg1}>&-
 	kill_session "$(cat "$dir/node1/sid")"
+	# Off the bridge: the next kind's nodes use the same addresses.
+	ip link del "b-${kind}0"
+	ip link del "b-${kind}1"
 }
 
 # failover_check KIND: the checks on one kind's results.
