@@ -15,6 +15,7 @@ BUILT := $(if $(CARGO_TARGET_DIR),$(CARGO_TARGET_DIR),target)/release
 DESTDIR ?=
 LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
+SBINDIR ?= $(PREFIX)/sbin
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 CC ?= cc
 # libdir and includedir in tdb.pc, relative to ${prefix} where they are under it.
@@ -32,9 +33,11 @@ build:
 	ln -sf libtdb.so $(BUILT)/libtdb.so.1
 
 # DESTDIR-aware install: the library under its SONAME, the development symlink,
-# the header and the pkg-config file.
+# the header and the pkg-config file; ctdbd and the event daemon ctdb-eventd
+# side by side in SBINDIR (ctdbd starts the ctdb-eventd beside it).
 install: build
-	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(SBINDIR)
+	install -m 0755 $(BUILT)/ctdbd $(BUILT)/ctdb-eventd $(DESTDIR)$(SBINDIR)/
 	rm -f $(DESTDIR)$(LIBDIR)/libtdb.so.1 $(DESTDIR)$(LIBDIR)/libtdb.so
 	install -m 0755 $(BUILT)/libtdb.so $(DESTDIR)$(LIBDIR)/libtdb.so.1
 	ln -s libtdb.so.1 $(DESTDIR)$(LIBDIR)/libtdb.so

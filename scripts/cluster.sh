@@ -53,7 +53,8 @@
 # Environment for start: CLUSTER_PUBLIC_ADDRESSES=FILE is copied to every
 # node's public_addresses (empty otherwise); CLUSTER_FAILOVER=1 writes
 # "[failover] disabled = false" (takeover runs move public addresses;
-# failover is disabled otherwise).
+# failover is disabled otherwise); CLUSTER_EVENT_SCRIPTS=DIR copies DIR's
+# files (modes kept) into every node's events/legacy.
 #
 # Every node listens on port 4379 of its own address; start refuses addresses
 # where something already listens.  Processes are only ever signalled by pid.
@@ -120,6 +121,9 @@ layout_node() {
 		cp "$CLUSTER_PUBLIC_ADDRESSES" "$b/public_addresses"
 	else
 		: >"$b/public_addresses"
+	fi
+	if [ -n "${CLUSTER_EVENT_SCRIPTS:-}" ]; then
+		cp -p "$CLUSTER_EVENT_SCRIPTS"/* "$b/events/legacy/"
 	fi
 	: >"$b/ctdb.tunables"
 	for t in "${TEST_TUNABLES[@]}" "${EXTRA_TUNABLES[@]}"; do echo "$t" >>"$b/ctdb.tunables"; done

@@ -23,6 +23,9 @@ BUILT=${BUILT:-target/release}
 SUITES="compat-tests/run.sh compat-tests/samba/run.sh compat-tests/ctdb/run.sh compat-tests/ctdb/nodelink.sh compat-tests/ctdb/recserver.sh compat-tests/ctdb/migration.sh"
 # libctdb (the ctdb_* C API) against our ctdbd and Debian's, 1 and 3 nodes.
 SUITES="$SUITES compat-tests/libctdb/run.sh"
+# The event daemon: Debian's ctdb-eventd and ours side by side, driven by
+# Debian's ctdb-event tool (unix sockets only, no cluster).
+SUITES="$SUITES compat-tests/ctdb/eventd.sh"
 # Read-only delegations and sticky records, 3 nodes of Debian's and of ours
 # (and two mixed clusters, left out with CLUSTER_SUITE=0).
 SUITES="$SUITES compat-tests/ctdb/readonly.sh"
@@ -36,6 +39,8 @@ SUITES="$SUITES compat-tests/ctdb/readonly.sh"
 [ "${CLUSTER_SUITE:-1}" = 0 ] || SUITES="$SUITES compat-tests/ctdb/leader-nolock.sh"
 # Public address takeover: ours and Debian's, same scenario, same `ctdb ip`.
 [ "${CLUSTER_SUITE:-1}" = 0 ] || SUITES="$SUITES compat-tests/ctdb/publicips.sh"
+# Event scripts and monitoring: ours and Debian's, same scenario, same views.
+[ "${CLUSTER_SUITE:-1}" = 0 ] || SUITES="$SUITES compat-tests/ctdb/events.sh"
 # Clients follow the address: ctdb_killtcp on real connections, gratuitous
 # ARPs and tickle ACKs after a node dies, ours and Debian's in namespaces.
 [ "${CLUSTER_SUITE:-1}" = 0 ] || SUITES="$SUITES compat-tests/ctdb/tickle.sh"
@@ -88,6 +93,7 @@ gate "cargo fmt --check" $CARGO fmt --all --check
 gate "cargo clippy --workspace --all-targets -D warnings" \
 	$CARGO clippy --workspace --all-targets --quiet -- -D warnings
 gate "no function over 150 lines in ctdbd/src" python3 scripts/fn-length.py ctdbd/src
+gate "no function over 150 lines in eventd/src" python3 scripts/fn-length.py eventd/src
 cargo_tests "cargo test --release" $CARGO test --release --workspace
 cargo_tests "cargo test (debug profile, engine)" $CARGO test -p tdb-engine
 # IP allocation against Samba's own unit cases, read from a Samba checkout

@@ -317,6 +317,7 @@ impl Daemon {
             log_err!("Failed to run init event");
             std::process::exit(1);
         }
+        self.notify("init");
         self.state.generation = Generation::INVALID;
         self.state.vnn_map = self
             .state
@@ -341,6 +342,7 @@ impl Daemon {
             log_err!("Failed to run setup event");
             std::process::exit(1);
         }
+        self.notify("setup");
         self.start_recoverd();
         self.set_runstate(RunState::FirstRecovery);
     }

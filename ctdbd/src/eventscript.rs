@@ -467,3 +467,75 @@ impl Daemon {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dispatch::tests::daemon;
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    #[test]
+    fn arguments_must_have_the_events_word_count() {
+        assert!(check_args(Event::Monitor, "").is_ok());
+        assert!(check_args(Event::Monitor, "x").is_err());
+        assert!(check_args(Event::TakeIp, "pub0 192.0.2.1 24").is_ok());
+        assert!(check_args(Event::TakeIp, "pub0 192.0.2.1").is_err());
+        assert!(check_args(Event::UpdateIp, "pub0 pub1 192.0.2.1 24").is_ok());
+        assert!(check_args(Event::ReleaseIp, "pub0  192.0.2.1\t24").is_ok());
+    }
+
+    #[test]
+    fn in_recovery_only_samba_s_events_run() {
+        let (mut d, dir) = daemon("eventscript-recovery");
+        d.state.recmode = ctdb_protocol::types::RECOVERY_ACTIVE;
+        let ran = Rc::new(Cell::new(0));
+        for (event, args) in [
+            (Event::StartRecovery, ""),
+            (Event::ReleaseIp, "pub0 192.0.2.1 24"),
+            (Event::IpReallocated, ""),
+        ] {
+            let r = ran.clone();
+            let done = Box::new(move |_: &mut Daemon, s: EventStatus| r.set(r.get() + s.0 + 1));
+            assert!(d.run_event(event, args, done).is_ok(), "{}", event.name());
+        }
+        assert_eq!(ran.get(), 3);
+        for (event, args) in [
+            (Event::Recovered, ""),
+            (Event::Monitor, ""),
+            (Event::Startup, ""),
+            (Event::TakeIp, "pub0 192.0.2.1 24"),
+        ] {
+            let done = Box::new(|_: &mut Daemon, _: EventStatus| panic!("ran"));
+            let e = d.run_event(event, args, done).unwrap_err();
+            assert!(matches!(e, EventError::InRecovery(x) if x == event));
+            assert!(e.to_string().contains("while in recovery"));
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn hung_scripts_are_ignored_only_where_samba_ignores_them() {
+        let ignored: Vec<_> = [
+            Event::Init,
+            Event::Setup,
+            Event::Startup,
+            Event::StartRecovery,
+            Event::Recovered,
+            Event::TakeIp,
+            Event::ReleaseIp,
+            Event::Monitor,
+            Event::Shutdown,
+            Event::UpdateIp,
+            Event::IpReallocated,
+        ]
+        .into_iter()
+        .filter(|e| e.timeout_ignored())
+        .map(Event::name)
+        .collect();
+        assert_eq!(
+            ignored,
+            ["startrecovery", "recovered", "takeip", "releaseip"]
+        );
+    }
+}

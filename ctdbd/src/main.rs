@@ -295,6 +295,11 @@ fn tune_malloc() {
 
 fn main() {
     let interactive = parse_args();
+    if interactive {
+        // As Samba's: the event daemon (and the scripts) see it and log to
+        // stderr too.  Set before any thread starts.
+        std::env::set_var("CTDB_INTERACTIVE", "true");
+    }
     let paths = Paths::from_env().unwrap_or_else(|e| die(&[e]));
     let cfg = Config::load(&paths).unwrap_or_else(|e| die(&e));
 

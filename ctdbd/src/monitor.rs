@@ -2,8 +2,8 @@
 //! Samba's ctdb_monitor: the "startup" event once the first recovery is
 //! over (retried until it succeeds), then RUNNING and a "monitor" event
 //! every MonitorInterval.  A failing monitor makes the node UNHEALTHY, a
-//! good one healthy again; the leader is then asked for a takeover run, so
-//! the node's addresses follow.
+//! good one healthy again; either change is pushed to every node and the
+//! leader is asked for a takeover run, so the node's addresses follow.
 //!
 //! Unlike Samba's node, ours does not wait RerecoveryTimeout + 3 seconds
 //! after a recovery before its "startup" event, and runs its first monitor
@@ -15,8 +15,9 @@ use crate::eventscript::{Event, EventStatus};
 use crate::timers::TimerEvent;
 use crate::{log_err, log_notice};
 use ctdb_protocol::messages::SrvidMessage;
-use ctdb_protocol::types::{RunState, NODE_FLAGS_INACTIVE, NODE_FLAGS_UNHEALTHY};
+use ctdb_protocol::types::{NodeFlagChange, RunState, NODE_FLAGS_INACTIVE, NODE_FLAGS_UNHEALTHY};
 use ctdb_protocol::{ControlOpcode, Generation, Layout, Pnn, Srvid};
+use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 /// Seconds until the next monitor after a change of health.
@@ -76,6 +77,7 @@ impl Daemon {
         log_notice!("startup event OK - enabling monitoring");
         self.set_runstate(RunState::Running);
         self.monitor.next_interval = 2;
+        self.notify("startup");
         // The other nodes drop what they kept about this node's connections.
         self.tell_connected_nodes(ControlOpcode::Startup, Vec::new());
         self.arm_timer(Instant::now(), TimerEvent::Monitor);
@@ -129,7 +131,7 @@ impl Daemon {
         self.arm_in(u64::from(next), TimerEvent::Monitor);
         let new = self.state.own_flags();
         if new != old {
-            self.announce_health(new);
+            self.announce_health(old, new);
         }
     }
 
@@ -153,20 +155,26 @@ impl Daemon {
             log_notice!("monitor event failed - disabling node");
             self.state.set_own_flags(flags | NODE_FLAGS_UNHEALTHY);
             self.monitor.next_interval = AFTER_CHANGE;
+            self.notify("unhealthy");
         } else if healthy && unhealthy {
             log_notice!("monitor event OK - node re-enabled");
             self.state.set_own_flags(flags & !NODE_FLAGS_UNHEALTHY);
             self.monitor.next_interval = AFTER_CHANGE;
+            self.notify("healthy");
         }
     }
 
-    /// Asks the leader for a takeover run, so that the addresses follow.
-    /// The other nodes see the new flags at the leader's next look at the
-    /// cluster (RecoverInterval): Samba's node also asks its recovery daemon
-    /// to push them at once, which makes every node still starting force a
-    /// recovery ("became healthy - force recovery for startup"), a cascade
-    /// that costs seconds at cluster start and changes nothing else.
-    fn announce_health(&mut self, new: u32) {
+    /// Tells every connected node the new flags (MODIFY_FLAGS, as Samba's
+    /// recovery daemon pushes them for its node), then asks the leader for
+    /// a takeover run, which sees them, so that the addresses follow.
+    fn announce_health(&mut self, old: u32, new: u32) {
+        let me = Pnn(self.state.pnn);
+        let change = NodeFlagChange {
+            pnn: me,
+            new_flags: new,
+            old_flags: old,
+        };
+        self.tell_connected_nodes(ControlOpcode::ModifyFlags, change.to_bytes());
         let state = if new & NODE_FLAGS_UNHEALTHY != 0 {
             "UNHEALTHY"
         } else {
@@ -176,7 +184,6 @@ impl Daemon {
             "Node became {}. Ask recovery master to reallocate IPs",
             state
         );
-        let me = Pnn(self.state.pnn);
         let rd = SrvidMessage {
             pnn: me,
             srvid: Srvid(0),
@@ -184,6 +191,47 @@ impl Daemon {
         for to in self.connected_nodes() {
             self.send_message_to(to, Srvid::TAKEOVER_RUN, rd.to_bytes());
         }
+    }
+
+    /// Runs `$CTDB_BASE/notify.sh EVENT` in the background (init, setup,
+    /// startup, healthy, unhealthy), as Samba's daemon does; its exit status
+    /// is logged when it fails.
+    pub(crate) fn notify(&self, event: &'static str) {
+        let script = self.state.paths.etcdir.join("notify.sh");
+        let mode = match std::fs::metadata(&script) {
+            Ok(m) => m.permissions().mode(),
+            Err(_) => {
+                log_err!(
+                    "Could not stat notification script {}. Can not send notifications.",
+                    script.display()
+                );
+                return;
+            }
+        };
+        if mode & 0o100 == 0 {
+            log_err!(
+                "Notification script {} is not executable.",
+                script.display()
+            );
+            return;
+        }
+        let spawned = std::process::Command::new(&script).arg(event).spawn();
+        let Ok(mut child) = spawned else {
+            log_err!("Failed to fork() a notification child process");
+            return;
+        };
+        std::thread::spawn(move || match child.wait() {
+            Ok(s) if !s.success() => {
+                let code = s.code().unwrap_or(-1);
+                log_err!(
+                    "Notification script \"{} {}\" failed with error {}",
+                    script.display(),
+                    event,
+                    code
+                );
+            }
+            _ => {}
+        });
     }
 
     /// Stops monitoring (shutdown).

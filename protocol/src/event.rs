@@ -187,7 +187,8 @@ pub struct EventReply {
     pub command: EventCommand,
     /// 0 or a positive errno (ENOEXEC: a script failed, ETIMEDOUT, ...).
     pub result: i32,
-    /// Present exactly when `command` is STATUS and `result` is 0.
+    /// Present exactly when `command` is STATUS and `result` is 0 (encoded
+    /// as an empty status if left `None` there; ignored elsewhere).
     pub status: Option<StatusReply>,
 }
 
@@ -355,8 +356,13 @@ impl Layout for EventReply {
     const NAME: &'static str = "ctdb_event_reply";
     fn write(&self, w: &mut Writer<'_>) {
         w.u32(self.command as u32).i32(self.result);
-        if let (0, Some(status)) = (self.result, &self.status) {
-            status.write(w);
+        if self.result == 0 && self.command == EventCommand::Status {
+            // A successful STATUS always carries a body (an empty one when
+            // the value has none), so what is encoded decodes.
+            match &self.status {
+                Some(status) => status.write(w),
+                None => StatusReply::default().write(w),
+            }
         }
     }
     fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
@@ -528,6 +534,13 @@ mod tests {
         let bytes = encode_reply(2, &err);
         assert_eq!(bytes.len(), EVENT_HEADER_LEN + 8);
         assert_eq!(decode_reply(&bytes).unwrap().1, err);
+        let bare = EventReply {
+            command: EventCommand::Status,
+            result: 0,
+            status: None,
+        };
+        let back = decode_reply(&encode_reply(4, &bare)).unwrap().1;
+        assert_eq!(back.status, Some(StatusReply::default()));
         let run = EventReply {
             command: EventCommand::Run,
             result: 0,

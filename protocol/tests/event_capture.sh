@@ -1,12 +1,12 @@
 #!/bin/bash
-# Recaptures fixtures/eventd.txt: starts Debian's ctdb-eventd in a temp
+# Recaptures fixtures/eventd/debian-4.17.txt: starts Debian's ctdb-eventd in a temp
 # CTDB_BASE (test mode, unix socket only), puts event_proxy.py in front of
 # its socket under a second CTDB_BASE and runs Debian's ctdb-event tool
 # through the proxy, which records every chunk each side sends.
-# Usage: protocol/tests/event_capture.sh [OUT]   (default fixtures/eventd.txt)
+# Usage: protocol/tests/event_capture.sh [OUT]   (default fixtures/eventd/debian-4.17.txt)
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
-OUT=${1:-$HERE/fixtures/eventd.txt}
+OUT=${1:-$HERE/fixtures/eventd/debian-4.17.txt}
 T=$(mktemp -d /tmp/event-capture.XXXXXX)
 mkdir -p "$T/A/run" "$T/B/run" "$T/B/events/legacy"
 printf '#!/bin/sh\necho "ok $1 $2"\nexit 0\n' > "$T/B/events/legacy/01.ok.script"

@@ -1,6 +1,6 @@
 //! The event daemon protocol against bytes captured from Debian's
 //! `ctdb-event` tool (requests) and `ctdb-eventd` (replies), recorded by
-//! tests/event_capture.sh into fixtures/eventd.txt: every packet decodes,
+//! tests/event_capture.sh into fixtures/eventd/debian-4.17.txt: every packet decodes,
 //! encodes back to the same bytes, and the decoded values are the ones the
 //! capture's commands produced.
 
@@ -11,7 +11,10 @@ use ctdb_protocol::event::{
 
 /// (direction, bytes) of every packet in the fixture file.
 fn packets() -> Vec<(String, Vec<u8>)> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/eventd.txt");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/eventd/debian-4.17.txt"
+    );
     let text = std::fs::read_to_string(path).unwrap();
     text.lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())

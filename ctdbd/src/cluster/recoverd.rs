@@ -121,6 +121,9 @@ pub struct Recoverd {
     /// RerecoveryTimeout starts when it may, not at the next interval.
     recovery_wake: Option<Time>,
     takeover_waiters: Vec<SrvidMessage>,
+    /// The requests the takeover run under way answers (those that came
+    /// during it wait for the next run, as in Samba).
+    run_waiters: Vec<SrvidMessage>,
     need_takeover: bool,
     /// A client set some node's recovery mode ACTIVE during a monitoring or
     /// takeover round: run another round as soon as this one ends.
@@ -163,6 +166,7 @@ impl Recoverd {
             recovery_allowed_at: Time(0),
             recovery_wake: None,
             takeover_waiters: Vec::new(),
+            run_waiters: Vec::new(),
             need_takeover: false,
             monitor_soon: false,
             recoveries: 0,
@@ -975,6 +979,7 @@ impl Recoverd {
             failover_disabled: self.s.failover_disabled,
             force_rebalance: self.force_rebalance.clone(),
         };
+        self.run_waiters = std::mem::take(&mut self.takeover_waiters);
         let run = TakeoverRun::start(now, &mut self.tags, settings, out);
         self.round = Round::Takeover(Box::new(run));
     }
@@ -1034,7 +1039,7 @@ impl Recoverd {
                 -1
             }
         };
-        for w in std::mem::take(&mut self.takeover_waiters) {
+        for w in std::mem::take(&mut self.run_waiters) {
             if w.srvid.0 != 0 {
                 out.push(Action::Message {
                     to: w.pnn,

@@ -105,7 +105,12 @@ fn modify_flags(d: &mut Daemon, req: &Request) -> Outcome {
         old,
         new
     );
-    if new == 0 && d.state.runstate <= RunState::Startup {
+    // Samba's node forces a recovery up to and including STARTUP.  Ours
+    // only before its first recovery is over: in STARTUP it has been
+    // recovered already, and every node of a starting cluster is in
+    // STARTUP when the first of them becomes healthy, so Samba's rule
+    // costs one recovery per node there and gains nothing.
+    if new == 0 && d.state.runstate < RunState::Startup {
         log_err!("Node {} became healthy - force recovery for startup", pnn);
         d.state.recmode = RECOVERY_ACTIVE;
     }

@@ -459,10 +459,18 @@ fn modify_flags_keeps_its_own_and_the_transports_bits() {
     let r = ask(&mut d, NODE1, Op::GetNodeMap, vec![]).unwrap();
     let map = NodeMap::decode(&r.data).unwrap();
     assert_eq!(map.0[1].flags, NODE_FLAGS_BANNED);
-    // A node that becomes healthy while this one starts forces a recovery.
+    // A node that becomes healthy while this one waits for its first
+    // recovery forces a recovery; in STARTUP (recovered already) not.
     d.state.runstate = RunState::Startup;
     assert_eq!(status(&mut d, NODE1, Op::ModifyFlags, change(1, 0)), 0);
     assert_eq!(d.state.node_flags[1], 0);
+    assert!(!d.in_recovery());
+    assert_eq!(
+        status(&mut d, NODE1, Op::ModifyFlags, change(1, NODE_FLAGS_BANNED)),
+        0
+    );
+    d.state.runstate = RunState::FirstRecovery;
+    assert_eq!(status(&mut d, NODE1, Op::ModifyFlags, change(1, 0)), 0);
     assert!(d.in_recovery());
     // Gone: DISCONNECTED and UNHEALTHY, as Samba's ctdb_node_dead; back:
     // only DISCONNECTED goes.  This node's own flags are not the
