@@ -2,12 +2,13 @@
 """Helpers of compat-tests/ctdb/tickle.sh, each run inside a network
 namespace of the test:
 
-  tickle.py serve ADDR PORT          accept connections on ADDR:PORT and hold
+  tickle.py serve ADDR PORT          (IPv4 or IPv6) accept connections on ADDR:PORT and hold
                                      them open (never answers); runs until
                                      killed
   tickle.py connect ADDR PORT OUT    connect to ADDR:PORT from this
                                      namespace; writes "LOCALADDR:PORT" to
-                                     OUT, then waits in recv; when the
+                                     OUT ("[ADDR]:PORT" for IPv6), then
+                                     waits in recv; when the
                                      connection is reset (or ends) appends
                                      "reset TIME" (epoch seconds) or
                                      "closed TIME" to OUT and exits
@@ -40,8 +41,12 @@ ETH_P_ARP = 0x0806
 ETH_P_ALL = 0x0003
 
 
+def family(addr):
+    return socket.AF_INET6 if ":" in addr else socket.AF_INET
+
+
 def serve(addr, port):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s = socket.socket(family(addr), socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind((addr, port))
     s.listen(16)
@@ -63,6 +68,8 @@ def connect(addr, port, out):
             time.sleep(0.1)
     s.settimeout(None)
     a, p = s.getsockname()[:2]
+    if ":" in a:
+        a = "[%s]" % a
     with open(out, "w") as f:
         f.write("%s:%d\n" % (a, p))
     try:

@@ -9,7 +9,8 @@
 # (192.0.2.100) on a bridge hold real TCP connections; each ctdb_killtcp
 # resets one the way 10.interface's releaseip does (one-way for port 445:
 # the server end only; both ways for port 2049, so the client sees the
-# reset), exits 0, and says the same as the other for bad input.
+# reset; and both ways over IPv6, 2001:db8::/64), exits 0, and says the
+# same as the other for bad input.
 #
 # failover: a 2-node cluster, every node in its own network and mount
 # namespace (node addresses 198.51.100.1-2, public address 192.0.2.1 on
@@ -155,12 +156,16 @@ established() {
 	in_ns "$1" ss -Htn state established "( sport = :$2 )" | grep -qF "$3"
 }
 
-# kill_one KIND BIN PORT TWOWAY: a fresh connection to 192.0.2.1:PORT,
-# reset by BIN; checks the server end is gone and the client end reset
-# (TWOWAY=1) or left alone (0).
+# kill_one KIND BIN PORT TWOWAY [SERVER]: a fresh connection to SERVER
+# (192.0.2.1 unless given; "[…]" for IPv6) port PORT, reset by BIN; checks
+# the server end is gone and the client end reset (TWOWAY=1) or left
+# alone (0).
 kill_one() {
-	local kind=$1 bin=$2 port=$3 twoway=$4 out=$RUN/conn.$1.$3 peer input rc t0 t1
-	background "$CLI" $HELPER connect 192.0.2.1 "$port" "$out"
+	local kind=$1 bin=$2 port=$3 twoway=$4 server=${5:-192.0.2.1}
+	local out=$RUN/conn.$1.$3 peer input rc t0 t1 bare
+	bare=${server#[}
+	bare=${bare%]}
+	background "$CLI" $HELPER connect "$bare" "$port" "$out"
 	local client=$BG
 	if ! wait_for 10 has_line "$out" ":"; then
 		bad "$kind killtcp port $port" "the client did not connect"
@@ -168,9 +173,9 @@ kill_one() {
 	fi
 	peer=$(head -n 1 "$out")
 	wait_for 5 established "$SRV" "$port" "$peer"
-	input="$peer 192.0.2.1:$port"
+	input="$peer $server:$port"
 	[ "$twoway" = 1 ] && input="$input
-192.0.2.1:$port $peer"
+$server:$port $peer"
 	t0=$(now)
 	echo "$input" | in_ns "$SRV" "$bin" eth0 >"$RUN/killtcp.$kind.$port.out" 2>&1
 	rc=$?
@@ -184,7 +189,7 @@ kill_one() {
 	elif [ "$twoway" = 0 ] && sleep 0.5 && has_line "$out" "^reset"; then
 		bad "$kind killtcp port $port" "one-way kill reset the client too"
 	else
-		ok "$kind ctdb_killtcp resets $peer -> 192.0.2.1:$port ($([ "$twoway" = 1 ] && echo both ways || echo server end), $(secs "$t0" "$t1") s)"
+		ok "$kind ctdb_killtcp resets $peer -> $server:$port ($([ "$twoway" = 1 ] && echo both ways || echo server end), $(secs "$t0" "$t1") s)"
 	fi
 	stop_bg "$client"
 }
@@ -214,13 +219,18 @@ killtcp_suite() {
 	HOLDERS+=("$SRV" "$CLI")
 	plug srv "$SRV" 192.0.2.1/24
 	plug cli "$CLI" 192.0.2.100/24
+	in_ns "$SRV" ip addr add 2001:db8::1/64 dev eth0 nodad
+	in_ns "$CLI" ip addr add 2001:db8::100/64 dev eth0 nodad
 	background "$SRV" $HELPER serve 192.0.2.1 445
 	background "$SRV" $HELPER serve 192.0.2.1 2049
+	background "$SRV" $HELPER serve 2001:db8::1 139
 	sleep 0.3
 	kill_one ours "$KILLTCP_BIN" 445 0
 	kill_one debian "$DEB_KILLTCP" 445 0
 	kill_one ours "$KILLTCP_BIN" 2049 1
 	kill_one debian "$DEB_KILLTCP" 2049 1
+	kill_one ours "$KILLTCP_BIN" 139 1 "[2001:db8::1]"
+	kill_one debian "$DEB_KILLTCP" 139 1 "[2001:db8::1]"
 	local a b
 	a=$(messages "$KILLTCP_BIN")
 	b=$(messages "$DEB_KILLTCP")
