@@ -16,6 +16,8 @@ DESTDIR ?=
 LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 SBINDIR ?= $(PREFIX)/sbin
+# Samba's helper directory: the event daemon and ctdb_killtcp live there.
+HELPERDIR ?= $(PREFIX)/libexec/ctdb
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 CC ?= cc
 # libdir and includedir in tdb.pc, relative to ${prefix} where they are under it.
@@ -33,11 +35,13 @@ build:
 	ln -sf libtdb.so $(BUILT)/libtdb.so.1
 
 # DESTDIR-aware install: the library under its SONAME, the development symlink,
-# the header and the pkg-config file; ctdbd and the event daemon ctdb-eventd
-# side by side in SBINDIR (ctdbd starts the ctdb-eventd beside it).
+# the headers and the pkg-config file; ctdbd in SBINDIR, the event daemon
+# ctdb-eventd and ctdb_killtcp in HELPERDIR, as Debian lays Samba's out
+# (ctdbd finds ctdb-eventd in ../libexec/ctdb beside itself).
 install: build
-	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(SBINDIR)
-	install -m 0755 $(BUILT)/ctdbd $(BUILT)/ctdb-eventd $(DESTDIR)$(SBINDIR)/
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(HELPERDIR)
+	install -m 0755 $(BUILT)/ctdbd $(DESTDIR)$(SBINDIR)/
+	install -m 0755 $(BUILT)/ctdb-eventd $(BUILT)/ctdb_killtcp $(DESTDIR)$(HELPERDIR)/
 	rm -f $(DESTDIR)$(LIBDIR)/libtdb.so.1 $(DESTDIR)$(LIBDIR)/libtdb.so
 	install -m 0755 $(BUILT)/libtdb.so $(DESTDIR)$(LIBDIR)/libtdb.so.1
 	ln -s libtdb.so.1 $(DESTDIR)$(LIBDIR)/libtdb.so

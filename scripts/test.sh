@@ -12,7 +12,8 @@
 # comparison (compat-tests/ctdb/cluster.sh: a cluster of ours beside a cluster
 # of Debian's), persistent databases on 3 nodes, mixed clusters of ours
 # and Debian's, public address takeover (compat-tests/ctdb/publicips.sh)
-# and clustered Samba failing over (compat-tests/ctdb/failover.sh)
+# clients following the address (compat-tests/ctdb/tickle.sh) and clustered
+# Samba failing over (compat-tests/ctdb/failover.sh)
 # (CLUSTER_SUITE=0 leaves the multi-node cluster suites out).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -41,8 +42,11 @@ SUITES="$SUITES compat-tests/ctdb/readonly.sh"
 [ "${CLUSTER_SUITE:-1}" = 0 ] || SUITES="$SUITES compat-tests/ctdb/publicips.sh"
 # Event scripts and monitoring: ours and Debian's, same scenario, same views.
 [ "${CLUSTER_SUITE:-1}" = 0 ] || SUITES="$SUITES compat-tests/ctdb/events.sh"
-# Clustered Samba fails over (network namespaces, Debian's ctdbd; ours with
-# FAILOVER_OURS=1 once it sends tickle ACKs and gratuitous ARPs).
+# Clients follow the address: ctdb_killtcp on real connections, gratuitous
+# ARPs and tickle ACKs after a node dies, ours and Debian's in namespaces.
+[ "${CLUSTER_SUITE:-1}" = 0 ] || SUITES="$SUITES compat-tests/ctdb/tickle.sh"
+# Clustered Samba fails over (network namespaces, Debian's smbd on Debian's
+# ctdbd and on ours).
 [ "${CLUSTER_SUITE:-1}" = 0 ] || SUITES="$SUITES compat-tests/ctdb/failover.sh"
 
 log=$(mktemp -d)

@@ -225,6 +225,10 @@ pub struct Daemon {
     pub(crate) eventd: Option<crate::eventscript::EventDaemon>,
     /// The health monitor's state (Samba's ctdb_monitor).
     pub(crate) monitor: crate::monitor::Monitor,
+    /// Addresses being announced after their takeover.
+    pub(crate) announcements: crate::announce::Announcements,
+    /// The TCP connections each local client registered.
+    pub(crate) client_connections: crate::client_tcp::ClientConnections,
 }
 
 impl Daemon {
@@ -272,6 +276,8 @@ impl Daemon {
             reclock_probe: Default::default(),
             ban: None,
             timers: TimerQueue::default(),
+            announcements: Default::default(),
+            client_connections: Default::default(),
             outbox: Outbox::default(),
             controls: Registry::with_every_concern(),
             registrations: Registrations::default(),

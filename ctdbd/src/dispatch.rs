@@ -208,6 +208,7 @@ impl Daemon {
                 w.retain(|x| x.origin != Origin::Client(id));
             }
             self.traverses_client_gone(id);
+            self.client_connections_gone(id);
             self.commits_client_gone(Origin::Client(id));
         }
     }

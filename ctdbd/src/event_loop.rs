@@ -79,6 +79,7 @@ impl Daemon {
                 TimerEvent::TickleUpdate => self.tickle_update_timer(now),
                 TimerEvent::Startup => self.startup_timer(),
                 TimerEvent::Monitor => self.monitor_timer(),
+                TimerEvent::Announce(id) => self.announce_timer(id, now),
             }
             self.execute_actions();
         }

@@ -176,18 +176,22 @@ pub struct EventDaemon {
 }
 
 /// The event daemon binary: CTDB_EVENTD, else `ctdb-eventd` beside this
-/// executable, else Samba's helper directory.
+/// executable (a build tree), else in `../libexec/ctdb` from it (an
+/// installation, as Debian lays Samba's out), else Samba's helper
+/// directory.
 fn eventd_binary() -> PathBuf {
     if let Some(p) = std::env::var_os("CTDB_EVENTD") {
         return PathBuf::from(p);
     }
-    let beside = std::env::current_exe()
+    let dir = std::env::current_exe()
         .ok()
-        .and_then(|exe| exe.parent().map(|d| d.join("ctdb-eventd")));
-    match beside {
-        Some(p) if p.exists() => p,
-        _ => PathBuf::from(HELPER_BINDIR_EVENTD),
-    }
+        .and_then(|exe| exe.parent().map(Path::to_path_buf));
+    let candidates = dir.map(|d| [d.join("ctdb-eventd"), d.join("../libexec/ctdb/ctdb-eventd")]);
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from(HELPER_BINDIR_EVENTD))
 }
 
 /// Waits for the event daemon's start-up word on `fd`: 0 is ready.

@@ -4,7 +4,9 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 mod actions;
+mod announce;
 mod call;
+mod client_tcp;
 mod cluster;
 #[allow(dead_code)] // some keys are parsed now and used by later features
 mod config;

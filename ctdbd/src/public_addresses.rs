@@ -511,6 +511,20 @@ impl PublicAddresses {
         true
     }
 
+    /// After a takeover: the tickle list of `addr`, which is left empty
+    /// (marked changed if it was not, so the other nodes learn it).
+    pub fn take_tickles(&mut self, addr: IpAddr) -> Vec<Connection> {
+        let Some(i) = self.index(addr) else {
+            return Vec::new();
+        };
+        let a = &mut self.addrs[i];
+        let list = std::mem::take(&mut a.tickles);
+        if !list.is_empty() {
+            a.tickles_changed = true;
+        }
+        list
+    }
+
     /// TCP_REMOVE: forgets a connection (the last one takes its place, as
     /// in Samba). False when `addr` is no public address.
     pub fn remove_tickle(&mut self, addr: IpAddr, conn: &Connection) -> bool {

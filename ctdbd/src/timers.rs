@@ -29,6 +29,9 @@ pub enum TimerEvent {
     Startup,
     /// Run the "monitor" event (every MonitorInterval once running).
     Monitor,
+    /// The next round of announcing a taken-over address (its
+    /// announcement's id).
+    Announce(u64),
 }
 
 struct Entry<E> {

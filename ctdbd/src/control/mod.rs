@@ -176,6 +176,7 @@ impl Registry {
         pull::register(&mut r);
         flags::register(&mut r);
         vacuuming::register(&mut r);
+        crate::announce::register(&mut r);
         r
     }
 
@@ -323,6 +324,7 @@ mod tests {
             ControlOpcode::TcpRemove,
             ControlOpcode::GetTcpTickleList,
             ControlOpcode::SetTcpTickleList,
+            ControlOpcode::SendGratuitousArp,
         ];
         let mut want: Vec<u32> = want.iter().map(|o| o.to_u32()).collect();
         want.sort_unstable();

@@ -119,6 +119,7 @@ fn tcp_client(d: &mut Daemon, req: &Request) -> Outcome {
         }
         Some(_) => {
             let conn = conn.expect("decoded above");
+            d.remember_client_connection(req, conn);
             let body = ReqControl {
                 opcode: ControlOpcode::TcpAdd,
                 srvid: Srvid(0),
@@ -321,6 +322,7 @@ fn takeover_done(
         return;
     }
     if old.is_none() {
+        d.announce_takeover(addr);
         tell_clients(d, Srvid::TAKE_IP, addr);
     }
     d.answer_request(to, 0, &[], None);
@@ -335,6 +337,7 @@ fn release_ip(d: &mut Daemon, req: &Request) -> Outcome {
     let Some((to, addr)) = decode_public_ip(req) else {
         return Outcome::bad_size("RELEASE_IP", req.data().len());
     };
+    d.stop_announcing(addr);
     let checked = checks_host_addresses(d);
     let have_ip = checked && host_has(addr);
     let Step::ReleaseIp(args) = d.state.public.release(addr, to, checked, have_ip) else {
@@ -650,31 +653,7 @@ impl Daemon {
     /// here that changed goes to every node (SET_TCP_TICKLE_LIST, no
     /// reply), as Samba's ctdb_update_tcp_tickles.
     pub(crate) fn tickle_update_timer(&mut self, now: std::time::Instant) {
-        let me = Pnn(self.state.pnn);
-        let mut lists = Vec::new();
-        for a in &mut self.state.public.addrs {
-            if a.holder == me && a.tickles_changed {
-                a.tickles_changed = false;
-                lists.push(TickleList {
-                    addr: SockAddr::from(a.addr),
-                    connections: a.tickles.clone(),
-                });
-            }
-        }
-        for list in lists {
-            log_info!(
-                "Sent tickle update for ip {:?}",
-                list.addr.to_socket_addr().map(|s| s.ip())
-            );
-            let body = ReqControl {
-                opcode: ControlOpcode::SetTcpTickleList,
-                srvid: Srvid(0),
-                client_id: 0,
-                flags: 0,
-                data: list.to_bytes(),
-            };
-            self.send_control_noreply(Pnn::BROADCAST_ALL, body);
-        }
+        self.send_tickle_lists(false);
         self.start_tickle_updates(now);
     }
 }

@@ -39,12 +39,13 @@ pub fn register(r: &mut Registry) {
         Outcome::status(0)
     });
     r.add(ControlOpcode::RecdReclockLatency, reclock_latency);
-    // Another node started: Samba drops the tickles it kept for that node;
-    // there are none without IP takeover.
-    r.add(ControlOpcode::Startup, |_, req| {
+    // Another node started: it learns the tickle list of every address
+    // held here at once, as in Samba.
+    r.add(ControlOpcode::Startup, |d, req| {
         if !req.data().is_empty() {
             return Outcome::bad_size("STARTUP", req.data().len());
         }
+        d.send_tickle_lists(true);
         Outcome::status(0)
     });
 }
