@@ -46,7 +46,7 @@ SUITES="$SUITES compat-tests/ctdb/readonly.sh"
 # ARPs and tickle ACKs after a node dies, ours and Debian's in namespaces.
 [ "${CLUSTER_SUITE:-1}" = 0 ] || SUITES="$SUITES compat-tests/ctdb/tickle.sh"
 # Clustered Samba fails over (network namespaces, Debian's smbd on Debian's
-# ctdbd and on ours).
+# ctdbd, then on ours).
 [ "${CLUSTER_SUITE:-1}" = 0 ] || SUITES="$SUITES compat-tests/ctdb/failover.sh"
 
 log=$(mktemp -d)
