@@ -42,7 +42,8 @@
 # ARP entry for P names that node (a gratuitous ARP); (b) until the held
 # connection to P is reset (the client sends nothing, so only a tickle ACK
 # answered with a reset can end it; also checked with ss in the client's
-# namespace); (c) until a new connection to P reads data.bin (the same
+# namespace), and a session of Debian's smbclient through P (its next
+# command must fail with NT_STATUS_CONNECTION_*); (c) until a new connection to P reads data.bin (the same
 # bytes), and until the held client's own reconnection does.  After it:
 # fb.txt (held through Y) is still protected for clients coming through P,
 # the connection to Q is untouched, fa.txt (held through the dead node) can
@@ -296,6 +297,31 @@ hold() {
 	return 1
 }
 
+# smbclient_session ADDR: Debian's smbclient, interactive, its commands
+# from a fifo (SMBC_FD) and its output in $RUN/smbc.out; once it has
+# listed the share, SMBC_PORT is its client port.
+smbclient_session() {
+	local i others
+	rm -f "$RUN/smbc.in"
+	mkfifo "$RUN/smbc.in"
+	: >"$RUN/smbc.out"
+	ip netns exec cl stdbuf -oL smbclient "//$1/share" --configfile="$RUN/smb0/smb.conf" -U "$SMB_USER%$SMB_PASS" \
+		<"$RUN/smbc.in" >"$RUN/smbc.out" 2>&1 &
+	STARTED_PIDS+=("$!")
+	disown "$!"
+	exec {SMBC_FD}>"$RUN/smbc.in"
+	echo "ls data.bin" >&"$SMBC_FD"
+	for i in $(seq 100); do
+		grep -qs ' data\.bin ' "$RUN/smbc.out" && break
+		sleep 0.1
+	done
+	# its connection: the one to ADDR:445 that is not hold A's
+	others=$(ip netns exec cl ss -Htn state established "( dport = :445 and dst $1 )" |
+		awk -v a=":$(held_port A)" '{ if (index($3, a) != length($3) - length(a) + 1) print $3 }')
+	SMBC_PORT=${others##*:}
+	[ -n "$SMBC_PORT" ] && grep -qs ' data\.bin ' "$RUN/smbc.out"
+}
+
 # held_port NAME: the client port of hold NAME's connection.
 held_port() { sed -n 's/^held //p' "$RUN/$1.out"; }
 
@@ -429,6 +455,9 @@ scenario_files() {
 		return 1
 	fi
 
+	t="failover-$kind: Debian's smbclient holds a session through P too"
+	if smbclient_session "$P"; then ok "$t"; else bad "$t" "port ${SMBC_PORT:-none}: $(cat "$RUN/smbc.out")"; fi
+
 	t="failover-$kind: the held connection to P is in the tickle list of every node"
 	ok=true
 	msg=""
@@ -482,7 +511,7 @@ node_mac() { ip -n "n$1" link show eth0 | awk '$1 == "link/ether" { print $2 }';
 # measure KIND: polls until (a) P has a new holder, on its eth0, (b) the held
 # connection is gone, (c) new and held clients read data.bin again, or 60 s.
 measure() {
-	local kind=$1 end=$((SECONDS + 60)) h z="" ta="" te="" tss="" tarp="" port
+	local kind=$1 end=$((SECONDS + 60)) h z="" ta="" te="" tss="" tarp="" tsmbc="" port
 	port=$(held_port A)
 	rm -f "$RUN/probe.done" "$RUN/probe.log"
 	probe_until_read "$P" "$end" &
@@ -500,10 +529,11 @@ measure() {
 			te=$(now)
 		fi
 		[ -z "$tss" ] && ! established "$port" "$P" && tss=$(now)
+		[ -z "$tsmbc" ] && [ -n "$SMBC_PORT" ] && ! established "$SMBC_PORT" "$P" && tsmbc=$(now)
 		if [ -n "$z" ] && [ -z "$tarp" ] && [ "$(client_arp "$P")" = "$(node_mac "$z")" ]; then
 			tarp=$(now)
 		fi
-		[ -n "$ta" ] && [ -n "$te" ] && [ -n "$tss" ] && [ -n "$tarp" ] && [ -e "$RUN/probe.done" ] &&
+		[ -n "$ta" ] && [ -n "$te" ] && [ -n "$tss" ] && [ -n "$tarp" ] && [ -n "$tsmbc" ] && [ -e "$RUN/probe.done" ] &&
 			grep -q '^reconnected ' "$RUN/A.out" && break
 		sleep 0.1
 	done
@@ -511,6 +541,7 @@ measure() {
 	Z=$z
 	FIGURES[$kind.holder]=$([ -n "$ta" ] && since "$T0" "$ta" || echo none)
 	FIGURES[$kind.eth0]=$([ -n "$te" ] && since "$T0" "$te" || echo none)
+	FIGURES[$kind.smbc]=$([ -n "$tsmbc" ] && since "$T0" "$tsmbc" || echo none)
 	FIGURES[$kind.arp]=$([ -n "$tarp" ] && since "$T0" "$tarp" || echo none)
 	FIGURES[$kind.ss]=$([ -n "$tss" ] && since "$T0" "$tss" || echo none)
 	local r
@@ -560,6 +591,16 @@ scenario_failover() {
 	check "$t" "$(under "$f" 30 && [ "${FIGURES[$kind.how]}" = ConnectionResetError ] &&
 		[ "${FIGURES[$kind.tickle]}" != none ] && tickle_before_rst && echo true)" \
 		"reset after $f s (${FIGURES[$kind.how]:-nothing}), tickle ACK seen after ${FIGURES[$kind.tickle]} s, RST after ${FIGURES[$kind.rst]} s, socket left ESTABLISHED after ${FIGURES[$kind.ss]} s: $(cat "$RUN/A.out")"
+
+	t="failover-$kind: (b) Debian's smbclient session through P is reset as well"
+	local before
+	before=$(wc -l <"$RUN/smbc.out")
+	echo "ls data.bin" >&"$SMBC_FD"
+	sleep 1
+	out=$(tail -n +"$((before + 1))" "$RUN/smbc.out")
+	check "$t" "$(under "${FIGURES[$kind.smbc]}" 30 && grep -q 'NT_STATUS_CONNECTION' <<<"$out" && echo true)" \
+		"socket gone after ${FIGURES[$kind.smbc]} s; its next ls: $out"
+	exec {SMBC_FD}>&-
 
 	t="failover-$kind: (c) a new connection to P reads the same data"
 	check "$t" "$(under "${FIGURES[$kind.probe]}" 40 && echo true)" "after ${FIGURES[$kind.probe]} s; $(tail -n 3 "$RUN/probe.log" 2>/dev/null)"
@@ -636,6 +677,7 @@ figure_rows=(
 	"rst:RST reaches the client"
 	"reset:held connection reset (client)"
 	"ss:held socket gone (ss)"
+	"smbc:smbclient's socket gone (ss)"
 	"probe:new connection reads data.bin"
 	"reconnect:reset client reconnected, read"
 )
