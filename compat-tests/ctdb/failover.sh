@@ -442,7 +442,7 @@ scenario_files() {
 			break
 		fi
 	done
-	note "$kind: P=$P on node $X, Q=$Q on node ${Y:-?}"
+	note "$kind: P=$P on node $X, Q=$Q on node ${Y:-?}, leader node $(bash "$CLUSTER" leader "$RUN/cluster" 2>/dev/null)"
 	t="failover-$kind: client holds fa.txt through P and fb.txt through Q (open, byte-range lock)"
 	if [ -z "$Q" ] || [ -z "$X" ]; then
 		bad "$t" "no two nodes hold addresses: $PLACED"
