@@ -54,7 +54,9 @@
 # target/release/ctdbd, with the ctdb-eventd built beside it), and the
 # figures of both side by side.  FAILOVER_OURS=0 leaves ours out.
 #
-# Environment: FAILOVER_OURS, CTDBD_BIN, SMB_USER (an existing unix
+# Environment: FAILOVER_OURS, FAILOVER_VICTIM=leader (P is an address the
+# leader holds, so the leader dies; by default P is 198.51.100.1, wherever
+# it is), CTDBD_BIN, SMB_USER (an existing unix
 # account, default daemon), COMPAT_KEEP=1 keeps the directory.  Needs root,
 # network namespaces, Debian's ctdb, samba, smbclient, ethtool (10.interface
 # monitors the link with it), iptables (10.interface blocks an address while
@@ -432,6 +434,14 @@ scenario_files() {
 	check "$t" $ok "$msg"
 
 	P=${PUBLIC[0]}
+	if [ "${FAILOVER_VICTIM:-}" = leader ]; then
+		# P: an address the leader holds (its death also costs an election)
+		local l
+		l=$(bash "$CLUSTER" leader "$RUN/cluster" 2>/dev/null)
+		for a in "${PUBLIC[@]}"; do
+			[ "$(holder "$a")" = "$l" ] && P=$a && break
+		done
+	fi
 	X=$(holder "$P")
 	Q=""
 	for a in "${PUBLIC[@]}"; do
