@@ -760,15 +760,17 @@ impl Tdb {
             return None;
         }
         let area = self.read_off(format::RECOVERY_HEAD_OFS).ok()?;
-        if area != 0 {
+        // A record (or the hash table) must end where the area starts: a commit
+        // killed after it placed the area past a zero gap leaves that gap, and
+        // a store by another library may since have grown the file behind it.
+        let area_follows_record = area == 0 || self.record_ends_at(area);
+        if area != 0 && area_follows_record {
             let rec = self.read_rec_raw(area).ok()?;
-            if area as u64 + RECORD_SIZE as u64 + rec.rec_len as u64 == end as u64
-                && self.record_ends_at(area)
-            {
+            if area as u64 + RECORD_SIZE as u64 + rec.rec_len as u64 == end as u64 {
                 return None;
             }
         }
-        if self.record_ends_at(end) {
+        if area_follows_record && self.record_ends_at(end) {
             return None;
         }
         let mut space = UnaccountedSpace::default();
@@ -788,10 +790,34 @@ impl Tdb {
                     space.orphans.push((off, RECORD_SIZE + rec.rec_len));
                 }
                 _ => {
-                    let mut first = [0u8; 1];
-                    self.read(off, &mut first).ok()?;
-                    if first[0] != 0 && first[0] != format::PAD_BYTE {
+                    if !self.only_zero_or_padding(off, 1) {
                         return None;
+                    }
+                    // Zeros up to the area the header points at: the gap a commit
+                    // killed after it placed the area there leaves. Free it and
+                    // walk on behind the area.
+                    if area > off && area < end && self.only_zero_or_padding(off, area - off) {
+                        let len = area - off;
+                        if len < RECORD_SIZE + format::OFF_SIZE
+                            || !len.is_multiple_of(format::ALIGNMENT)
+                        {
+                            return None;
+                        }
+                        space.orphans.push((off, len));
+                        off = area;
+                        continue;
+                    }
+                    // Dead space to the end of the file, as check counts it; but
+                    // never free a record a list still leads to.
+                    if self.referenced_from(off) {
+                        self.log(
+                            DebugLevel::Warning,
+                            &format!(
+                                "tdb_expand: dead space at {} has records behind it: left as it is\n",
+                                off
+                            ),
+                        );
+                        break;
                     }
                     space.dead_from = Some(off);
                     break;
@@ -800,6 +826,59 @@ impl Tdb {
             off = step?;
         }
         (space.dead_from.is_some() || !space.orphans.is_empty()).then_some(space)
+    }
+
+    /// Whether every byte of `off..off + len` is zero or padding (unreadable: no).
+    fn only_zero_or_padding(&mut self, off: Offset, len: u32) -> bool {
+        let mut buf = vec![0u8; 4096];
+        let mut done = 0u32;
+        while done < len {
+            let n = (len - done).min(buf.len() as u32);
+            let chunk = &mut buf[..n as usize];
+            if self.read(off + done, chunk).is_err()
+                || chunk.iter().any(|&b| b != 0 && b != format::PAD_BYTE)
+            {
+                return false;
+            }
+            done += n;
+        }
+        true
+    }
+
+    /// Whether the freelist, a hash chain or the recovery pointer (to an area
+    /// that has a length: one aimed into zeros is what a killed commit leaves,
+    /// and is cleared) leads to `from` or past it; also true when a list cannot
+    /// be followed to its end (a loop, an unreadable link), so that nothing
+    /// there is freed.
+    fn referenced_from(&mut self, from: Offset) -> bool {
+        let area = match self.read_off(format::RECOVERY_HEAD_OFS) {
+            Ok(a) => a,
+            Err(_) => return true,
+        };
+        if area >= from && self.read_rec_raw(area).map_or(true, |r| r.rec_len != 0) {
+            return true;
+        }
+        let mut budget = self.map_size / RECORD_SIZE + 1;
+        let tops = std::iter::once(format::FREELIST_TOP)
+            .chain((0..self.hash_size).map(format::hash_top))
+            .collect::<Vec<_>>();
+        for top in tops {
+            let mut next = match self.read_off(top) {
+                Ok(n) => n,
+                Err(_) => return true,
+            };
+            while next != 0 {
+                if next >= from || budget == 0 {
+                    return true;
+                }
+                budget -= 1;
+                next = match self.read_off(next) {
+                    Ok(n) => n,
+                    Err(_) => return true,
+                };
+            }
+        }
+        false
     }
 
     /// Flushes the file to disk (fdatasync, and msync of the mapped range), unless TDB_NOSYNC.
