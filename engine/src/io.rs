@@ -764,13 +764,23 @@ impl Tdb {
         // killed after it placed the area past a zero gap leaves that gap, and
         // a store by another library may since have grown the file behind it.
         let area_follows_record = area == 0 || self.record_ends_at(area);
-        if area != 0 && area_follows_record {
+        // And a record must start behind the hash table: zeros there are what the
+        // first commit, killed, leaves (its area pointed at or, after Samba's
+        // recovery, dropped), with records another library stored behind them.
+        let first = self.read_rec_raw(start).ok()?;
+        let first_is_record = area == start
+            || matches!(
+                first.magic,
+                format::MAGIC | format::DEAD_MAGIC | format::FREE_MAGIC
+            );
+        let looks_accounted = area_follows_record && first_is_record;
+        if area != 0 && looks_accounted {
             let rec = self.read_rec_raw(area).ok()?;
             if area as u64 + RECORD_SIZE as u64 + rec.rec_len as u64 == end as u64 {
                 return None;
             }
         }
-        if area_follows_record && self.record_ends_at(end) {
+        if looks_accounted && self.record_ends_at(end) {
             return None;
         }
         let mut space = UnaccountedSpace::default();
@@ -793,23 +803,20 @@ impl Tdb {
                     if !self.only_zero_or_padding(off, 1) {
                         return None;
                     }
-                    // Zeros up to the area the header points at: the gap a commit
-                    // killed after it placed the area there leaves. Free it and
-                    // walk on behind the area.
-                    if area > off && area < end && self.only_zero_or_padding(off, area - off) {
-                        let len = area - off;
+                    if let Some(next) = self.gap_end(off, area, end) {
+                        let len = next - off;
                         if len < RECORD_SIZE + format::OFF_SIZE
                             || !len.is_multiple_of(format::ALIGNMENT)
                         {
                             return None;
                         }
                         space.orphans.push((off, len));
-                        off = area;
+                        off = next;
                         continue;
                     }
                     // Dead space to the end of the file, as check counts it; but
                     // never free a record a list still leads to.
-                    if self.referenced_from(off) {
+                    if self.referenced_in(off, u32::MAX) {
                         self.log(
                             DebugLevel::Warning,
                             &format!(
@@ -828,34 +835,72 @@ impl Tdb {
         (space.dead_from.is_some() || !space.orphans.is_empty()).then_some(space)
     }
 
-    /// Whether every byte of `off..off + len` is zero or padding (unreadable: no).
-    fn only_zero_or_padding(&mut self, off: Offset, len: u32) -> bool {
-        let mut buf = vec![0u8; 4096];
-        let mut done = 0u32;
-        while done < len {
-            let n = (len - done).min(buf.len() as u32);
-            let chunk = &mut buf[..n as usize];
-            if self.read(off + done, chunk).is_err()
-                || chunk.iter().any(|&b| b != 0 && b != format::PAD_BYTE)
-            {
-                return false;
-            }
-            done += n;
+    /// Where the zeros (or padding) at `off` end, when a commit killed after it
+    /// placed a recovery area past the old end of file (`off`) left them: the
+    /// area the header points at, if only zeros lie before it; or behind an area
+    /// nobody points at whose header names `off` as the old end of file (Samba's
+    /// recovery dropped it). Nothing a list leads to may lie in between.
+    fn gap_end(&mut self, off: Offset, area: Offset, end: Offset) -> Option<Offset> {
+        if area > off && area < end && self.only_zero_or_padding(off, area - off) {
+            return (!self.referenced_in(off, area)).then_some(area);
         }
-        true
+        let first = self.first_not_zero_or_padding(off, end)?;
+        // The area's `next` field is zero: its first non-zero byte is in rec_len.
+        let dropped = (first & !(format::ALIGNMENT - 1)).checked_sub(format::OFF_SIZE)?;
+        if dropped < off || dropped == area {
+            return None;
+        }
+        let rec = self.read_rec_raw(dropped).ok()?;
+        let area_end = dropped
+            .checked_add(RECORD_SIZE)?
+            .checked_add(rec.rec_len)
+            .filter(|&e| e <= end)?;
+        let looks_dropped = matches!(
+            rec.magic,
+            format::RECOVERY_INVALID_MAGIC | format::RECOVERY_MAGIC
+        ) && rec.key_len == off
+            && rec.data_len <= rec.rec_len
+            && rec.rec_len.is_multiple_of(format::ALIGNMENT);
+        (looks_dropped && !self.referenced_in(off, area_end)).then_some(area_end)
+    }
+
+    /// The first byte at or after `off` (before `end`) that is neither zero nor padding.
+    fn first_not_zero_or_padding(&mut self, off: Offset, end: Offset) -> Option<Offset> {
+        let mut buf = vec![0u8; 4096];
+        let mut at = off;
+        while at < end {
+            let n = (end - at).min(buf.len() as u32);
+            let chunk = &mut buf[..n as usize];
+            if self.read(at, chunk).is_err() {
+                return Some(at);
+            }
+            if let Some(i) = chunk.iter().position(|&b| b != 0 && b != format::PAD_BYTE) {
+                return Some(at + i as u32);
+            }
+            at += n;
+        }
+        None
+    }
+
+    /// Whether every byte of `off..off + len` is zero or padding, inside the file.
+    fn only_zero_or_padding(&mut self, off: Offset, len: u32) -> bool {
+        match off.checked_add(len) {
+            Some(e) if e <= self.map_size => self.first_not_zero_or_padding(off, e).is_none(),
+            _ => false,
+        }
     }
 
     /// Whether the freelist, a hash chain or the recovery pointer (to an area
     /// that has a length: one aimed into zeros is what a killed commit leaves,
-    /// and is cleared) leads to `from` or past it; also true when a list cannot
-    /// be followed to its end (a loop, an unreadable link), so that nothing
-    /// there is freed.
-    fn referenced_from(&mut self, from: Offset) -> bool {
+    /// and is cleared) leads into `from..to`; also true when a list cannot be
+    /// followed to its end (a loop, an unreadable link), so that nothing there
+    /// is freed.
+    fn referenced_in(&mut self, from: Offset, to: Offset) -> bool {
         let area = match self.read_off(format::RECOVERY_HEAD_OFS) {
             Ok(a) => a,
             Err(_) => return true,
         };
-        if area >= from && self.read_rec_raw(area).map_or(true, |r| r.rec_len != 0) {
+        if (from..to).contains(&area) && self.read_rec_raw(area).map_or(true, |r| r.rec_len != 0) {
             return true;
         }
         let mut budget = self.map_size / RECORD_SIZE + 1;
@@ -868,7 +913,7 @@ impl Tdb {
                 Err(_) => return true,
             };
             while next != 0 {
-                if next >= from || budget == 0 {
+                if (from..to).contains(&next) || budget == 0 {
                     return true;
                 }
                 budget -= 1;

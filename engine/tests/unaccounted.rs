@@ -275,3 +275,15 @@ fn zero_gap_with_records_behind_is_never_freed() {
     }
     db.close().unwrap();
 }
+
+/// The same after Samba's recovery of that commit (killed once its magic was
+/// set): the header no longer points at the area, whose header still names the
+/// old end of file; the zeros and the area are freed, the records behind kept.
+#[test]
+fn zero_gap_and_dropped_recovery_area_with_records_behind() {
+    let dir = TempDir::new("unaccounted-dropped");
+    let path = dir.file("d.tdb");
+    zero_gap_before_area(&path);
+    write_at(&path, RECOVERY_HEAD_OFS, &0u32.to_ne_bytes());
+    reopened_clean(&path);
+}
