@@ -835,33 +835,51 @@ impl Tdb {
         (space.dead_from.is_some() || !space.orphans.is_empty()).then_some(space)
     }
 
-    /// Where the zeros (or padding) at `off` end, when a commit killed after it
-    /// placed a recovery area past the old end of file (`off`) left them: the
-    /// area the header points at, if only zeros lie before it; or behind an area
-    /// nobody points at whose header names `off` as the old end of file (Samba's
-    /// recovery dropped it). Nothing a list leads to may lie in between.
+    /// Where the space at `off` that no record accounts for ends, when a commit
+    /// killed after it placed a recovery area past the old end of file (`off`)
+    /// left it: at the area the header points at, if only zeros lie before it;
+    /// or behind an area nobody points at whose header names `off` as the old
+    /// end of file (Samba's recovery dropped it; before it, zeros or what the
+    /// commit wrote of its blocks). Nothing a list leads to may lie in between.
     fn gap_end(&mut self, off: Offset, area: Offset, end: Offset) -> Option<Offset> {
         if area > off && area < end && self.only_zero_or_padding(off, area - off) {
             return (!self.referenced_in(off, area)).then_some(area);
         }
-        let first = self.first_not_zero_or_padding(off, end)?;
-        // The area's `next` field is zero: its first non-zero byte is in rec_len.
-        let dropped = (first & !(format::ALIGNMENT - 1)).checked_sub(format::OFF_SIZE)?;
-        if dropped < off || dropped == area {
+        let mut at = off;
+        while at < end {
+            if at != area {
+                if let Some(area_end) = self.dropped_area_end(at, off, end) {
+                    return (!self.referenced_in(off, area_end)).then_some(area_end);
+                }
+            }
+            at = at.checked_add(format::ALIGNMENT)?;
+        }
+        None
+    }
+
+    /// The end of the recovery area at `at`, if one is there whose header names
+    /// `eof` as the old end of file and whose recovery data ends in its tailer
+    /// (what a commit that grew the file from `eof` wrote before it was killed).
+    fn dropped_area_end(&mut self, at: Offset, eof: Offset, end: Offset) -> Option<Offset> {
+        let rec = self.read_rec_raw(at).ok()?;
+        if !matches!(
+            rec.magic,
+            format::RECOVERY_INVALID_MAGIC | format::RECOVERY_MAGIC
+        ) || rec.key_len != eof
+            || rec.data_len < format::OFF_SIZE
+            || rec.data_len > rec.rec_len
+            || !rec.rec_len.is_multiple_of(format::ALIGNMENT)
+        {
             return None;
         }
-        let rec = self.read_rec_raw(dropped).ok()?;
-        let area_end = dropped
+        let area_end = at
             .checked_add(RECORD_SIZE)?
             .checked_add(rec.rec_len)
             .filter(|&e| e <= end)?;
-        let looks_dropped = matches!(
-            rec.magic,
-            format::RECOVERY_INVALID_MAGIC | format::RECOVERY_MAGIC
-        ) && rec.key_len == off
-            && rec.data_len <= rec.rec_len
-            && rec.rec_len.is_multiple_of(format::ALIGNMENT);
-        (looks_dropped && !self.referenced_in(off, area_end)).then_some(area_end)
+        let tailer = self
+            .read_off(at + RECORD_SIZE + rec.data_len - format::OFF_SIZE)
+            .ok()?;
+        (tailer == RECORD_SIZE + rec.rec_len).then_some(area_end)
     }
 
     /// The first byte at or after `off` (before `end`) that is neither zero nor padding.

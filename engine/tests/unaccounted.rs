@@ -287,3 +287,20 @@ fn zero_gap_and_dropped_recovery_area_with_records_behind() {
     write_at(&path, RECOVERY_HEAD_OFS, &0u32.to_ne_bytes());
     reopened_clean(&path);
 }
+
+/// As above, with part of the killed commit's blocks written before the area
+/// (Samba's commit killed part way through writing them).
+#[test]
+fn commit_blocks_and_dropped_recovery_area_with_records_behind() {
+    let dir = TempDir::new("unaccounted-blocks");
+    let path = dir.file("b.tdb");
+    let (area, _) = zero_gap_before_area(&path);
+    write_at(&path, RECOVERY_HEAD_OFS, &0u32.to_ne_bytes());
+    let start = tdb_engine::format::data_start(31);
+    write_at(
+        &path,
+        start + 1000,
+        &vec![0xEE; (area - start - 2000) as usize],
+    );
+    reopened_clean(&path);
+}
