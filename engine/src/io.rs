@@ -838,21 +838,22 @@ impl Tdb {
     /// Where the space at `off` that no record accounts for ends, when a commit
     /// killed after it placed a recovery area past the old end of file (`off`)
     /// left it: at the area the header points at, if only zeros lie before it;
-    /// or behind an area nobody points at whose header names `off` as the old
-    /// end of file (Samba's recovery dropped it; before it, zeros or what the
-    /// commit wrote of its blocks). Nothing a list leads to may lie in between.
+    /// else at the first area whose header names `off` as the old end of file
+    /// (before it, zeros or what the commit wrote of its blocks): where it
+    /// starts if the header points at it, behind it if not (Samba's recovery
+    /// dropped it). Nothing a list leads to may lie in between.
     fn gap_end(&mut self, off: Offset, area: Offset, end: Offset) -> Option<Offset> {
         if area > off && area < end && self.only_zero_or_padding(off, area - off) {
             return (!self.referenced_in(off, area)).then_some(area);
         }
         let mut at = off;
-        while at < end {
-            if at != area {
-                if let Some(area_end) = self.dropped_area_end(at, off, end) {
-                    return (!self.referenced_in(off, area_end)).then_some(area_end);
-                }
+        while at.checked_add(RECORD_SIZE)? <= end {
+            if let Some(area_end) = self.dropped_area_end(at, off, end) {
+                // The area the header points at stays the recovery area.
+                let gap_end = if at == area { area } else { area_end };
+                return (!self.referenced_in(off, gap_end)).then_some(gap_end);
             }
-            at = at.checked_add(format::ALIGNMENT)?;
+            at += format::ALIGNMENT;
         }
         None
     }

@@ -304,3 +304,15 @@ fn commit_blocks_and_dropped_recovery_area_with_records_behind() {
     );
     reopened_clean(&path);
 }
+
+/// The first commit killed before its magic, after it wrote the block that
+/// holds the last bytes before its area (a tailer there): the area is still
+/// found by its header, which names the old end of file.
+#[test]
+fn zero_gap_with_a_tailer_before_recovery_area() {
+    let dir = TempDir::new("unaccounted-tailer");
+    let path = dir.file("a.tdb");
+    let (area, _) = zero_gap_before_area(&path);
+    write_at(&path, area - 4, &8212u32.to_ne_bytes());
+    reopened_clean(&path);
+}
