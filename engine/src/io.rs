@@ -837,13 +837,18 @@ impl Tdb {
 
     /// Where the space at `off` that no record accounts for ends, when a commit
     /// killed after it placed a recovery area past the old end of file (`off`)
-    /// left it: at the area the header points at, if only zeros lie before it;
-    /// else at the first area whose header names `off` as the old end of file
+    /// left it: at the area the header points at, if only zeros lie before it
+    /// or it is a recovery area (its data ends in its tailer; a later commit
+    /// may have reused it); else at the first area whose header names `off` as the old end of file
     /// (before it, zeros or what the commit wrote of its blocks): where it
     /// starts if the header points at it, behind it if not (Samba's recovery
     /// dropped it). Nothing a list leads to may lie in between.
     fn gap_end(&mut self, off: Offset, area: Offset, end: Offset) -> Option<Offset> {
-        if area > off && area < end && self.only_zero_or_padding(off, area - off) {
+        if area > off
+            && area < end
+            && (self.only_zero_or_padding(off, area - off)
+                || self.recovery_area_end(area, end).is_some())
+        {
             return (!self.referenced_in(off, area)).then_some(area);
         }
         let mut at = off;
@@ -863,11 +868,20 @@ impl Tdb {
     /// (what a commit that grew the file from `eof` wrote before it was killed).
     fn dropped_area_end(&mut self, at: Offset, eof: Offset, end: Offset) -> Option<Offset> {
         let rec = self.read_rec_raw(at).ok()?;
+        if rec.key_len != eof {
+            return None;
+        }
+        self.recovery_area_end(at, end)
+    }
+
+    /// The end of the recovery area at `at`, if one is there: its magic, a
+    /// length inside the file, and recovery data that ends in its tailer.
+    fn recovery_area_end(&mut self, at: Offset, end: Offset) -> Option<Offset> {
+        let rec = self.read_rec_raw(at).ok()?;
         if !matches!(
             rec.magic,
             format::RECOVERY_INVALID_MAGIC | format::RECOVERY_MAGIC
-        ) || rec.key_len != eof
-            || rec.data_len < format::OFF_SIZE
+        ) || rec.data_len < format::OFF_SIZE
             || rec.data_len > rec.rec_len
             || !rec.rec_len.is_multiple_of(format::ALIGNMENT)
         {

@@ -306,13 +306,15 @@ fn commit_blocks_and_dropped_recovery_area_with_records_behind() {
 }
 
 /// The first commit killed before its magic, after it wrote the block that
-/// holds the last bytes before its area (a tailer there): the area is still
-/// found by its header, which names the old end of file.
+/// holds the last bytes before its area (a tailer there), and a later commit
+/// reused the area: the area the header points at still bounds the gap.
 #[test]
 fn zero_gap_with_a_tailer_before_recovery_area() {
     let dir = TempDir::new("unaccounted-tailer");
     let path = dir.file("a.tdb");
     let (area, _) = zero_gap_before_area(&path);
     write_at(&path, area - 4, &8212u32.to_ne_bytes());
+    // A later commit reused the area: its header names a later end of file.
+    write_at(&path, area + 8, &0x0010_0000u32.to_ne_bytes());
     reopened_clean(&path);
 }
