@@ -800,12 +800,25 @@ impl Tdb {
                     space.orphans.push((off, RECORD_SIZE + rec.rec_len));
                 }
                 _ => {
-                    if !self.only_zero_or_padding(off, 1) {
+                    let mut first = [0u8; 1];
+                    self.read(off, &mut first).ok()?;
+                    if first[0] != 0 && first[0] != format::PAD_BYTE {
                         return None;
                     }
-                    if let Some(next) = self.gap_end(off, area, end) {
+                    // Space no list leads into ends at the first record one
+                    // does (a commit killed after it grew the file left it:
+                    // zeros, what it wrote of its blocks, its area); with none
+                    // behind it, it is dead space to the end of the file.
+                    if let Some(next) = self.first_referenced_from(off)? {
                         let len = next - off;
-                        if len < RECORD_SIZE + format::OFF_SIZE
+                        let header = self.read_rec_raw(next).ok()?;
+                        let is_record = next == area
+                            || matches!(
+                                header.magic,
+                                format::MAGIC | format::DEAD_MAGIC | format::FREE_MAGIC
+                            );
+                        if !is_record
+                            || len < RECORD_SIZE + format::OFF_SIZE
                             || !len.is_multiple_of(format::ALIGNMENT)
                         {
                             return None;
@@ -813,18 +826,6 @@ impl Tdb {
                         space.orphans.push((off, len));
                         off = next;
                         continue;
-                    }
-                    // Dead space to the end of the file, as check counts it; but
-                    // never free a record a list still leads to.
-                    if self.referenced_in(off, u32::MAX) {
-                        self.log(
-                            DebugLevel::Warning,
-                            &format!(
-                                "tdb_expand: dead space at {} has records behind it: left as it is\n",
-                                off
-                            ),
-                        );
-                        break;
                     }
                     space.dead_from = Some(off);
                     break;
@@ -835,128 +836,35 @@ impl Tdb {
         (space.dead_from.is_some() || !space.orphans.is_empty()).then_some(space)
     }
 
-    /// Where the space at `off` that no record accounts for ends, when a commit
-    /// killed after it placed a recovery area past the old end of file (`off`)
-    /// left it: at the area the header points at, if only zeros lie before it
-    /// or it is a recovery area (its data ends in its tailer; a later commit
-    /// may have reused it); else at the first area whose header names `off` as the old end of file
-    /// (before it, zeros or what the commit wrote of its blocks): where it
-    /// starts if the header points at it, behind it if not (Samba's recovery
-    /// dropped it). Nothing a list leads to may lie in between.
-    fn gap_end(&mut self, off: Offset, area: Offset, end: Offset) -> Option<Offset> {
-        if area > off
-            && area < end
-            && (self.only_zero_or_padding(off, area - off)
-                || self.recovery_area_end(area, end).is_some())
-        {
-            return (!self.referenced_in(off, area)).then_some(area);
-        }
-        let mut at = off;
-        while at.checked_add(RECORD_SIZE)? <= end {
-            if let Some(area_end) = self.dropped_area_end(at, off, end) {
-                // The area the header points at stays the recovery area.
-                let gap_end = if at == area { area } else { area_end };
-                return (!self.referenced_in(off, gap_end)).then_some(gap_end);
+    /// The lowest offset at or past `from` that the freelist, a hash chain or
+    /// the recovery pointer (to an area that has a length: one aimed into zeros
+    /// is what a killed commit leaves, and is cleared) leads to: Some(None) when
+    /// none does, None when a list cannot be followed to its end (a loop, an
+    /// unreadable link).
+    fn first_referenced_from(&mut self, from: Offset) -> Option<Option<Offset>> {
+        let mut lowest: Option<Offset> = None;
+        let mut note = |o: Offset| {
+            if o >= from && lowest.is_none_or(|l| o < l) {
+                lowest = Some(o);
             }
-            at += format::ALIGNMENT;
-        }
-        None
-    }
-
-    /// The end of the recovery area at `at`, if one is there whose header names
-    /// `eof` as the old end of file and whose recovery data ends in its tailer
-    /// (what a commit that grew the file from `eof` wrote before it was killed).
-    fn dropped_area_end(&mut self, at: Offset, eof: Offset, end: Offset) -> Option<Offset> {
-        let rec = self.read_rec_raw(at).ok()?;
-        if rec.key_len != eof {
-            return None;
-        }
-        self.recovery_area_end(at, end)
-    }
-
-    /// The end of the recovery area at `at`, if one is there: its magic, a
-    /// length inside the file, and recovery data that ends in its tailer.
-    fn recovery_area_end(&mut self, at: Offset, end: Offset) -> Option<Offset> {
-        let rec = self.read_rec_raw(at).ok()?;
-        if !matches!(
-            rec.magic,
-            format::RECOVERY_INVALID_MAGIC | format::RECOVERY_MAGIC
-        ) || rec.data_len < format::OFF_SIZE
-            || rec.data_len > rec.rec_len
-            || !rec.rec_len.is_multiple_of(format::ALIGNMENT)
-        {
-            return None;
-        }
-        let area_end = at
-            .checked_add(RECORD_SIZE)?
-            .checked_add(rec.rec_len)
-            .filter(|&e| e <= end)?;
-        let tailer = self
-            .read_off(at + RECORD_SIZE + rec.data_len - format::OFF_SIZE)
-            .ok()?;
-        (tailer == RECORD_SIZE + rec.rec_len).then_some(area_end)
-    }
-
-    /// The first byte at or after `off` (before `end`) that is neither zero nor padding.
-    fn first_not_zero_or_padding(&mut self, off: Offset, end: Offset) -> Option<Offset> {
-        let mut buf = vec![0u8; 4096];
-        let mut at = off;
-        while at < end {
-            let n = (end - at).min(buf.len() as u32);
-            let chunk = &mut buf[..n as usize];
-            if self.read(at, chunk).is_err() {
-                return Some(at);
-            }
-            if let Some(i) = chunk.iter().position(|&b| b != 0 && b != format::PAD_BYTE) {
-                return Some(at + i as u32);
-            }
-            at += n;
-        }
-        None
-    }
-
-    /// Whether every byte of `off..off + len` is zero or padding, inside the file.
-    fn only_zero_or_padding(&mut self, off: Offset, len: u32) -> bool {
-        match off.checked_add(len) {
-            Some(e) if e <= self.map_size => self.first_not_zero_or_padding(off, e).is_none(),
-            _ => false,
-        }
-    }
-
-    /// Whether the freelist, a hash chain or the recovery pointer (to an area
-    /// that has a length: one aimed into zeros is what a killed commit leaves,
-    /// and is cleared) leads into `from..to`; also true when a list cannot be
-    /// followed to its end (a loop, an unreadable link), so that nothing there
-    /// is freed.
-    fn referenced_in(&mut self, from: Offset, to: Offset) -> bool {
-        let area = match self.read_off(format::RECOVERY_HEAD_OFS) {
-            Ok(a) => a,
-            Err(_) => return true,
         };
-        if (from..to).contains(&area) && self.read_rec_raw(area).map_or(true, |r| r.rec_len != 0) {
-            return true;
+        let area = self.read_off(format::RECOVERY_HEAD_OFS).ok()?;
+        if area != 0 && self.read_rec_raw(area).ok()?.rec_len != 0 {
+            note(area);
         }
         let mut budget = self.map_size / RECORD_SIZE + 1;
         let tops = std::iter::once(format::FREELIST_TOP)
             .chain((0..self.hash_size).map(format::hash_top))
             .collect::<Vec<_>>();
         for top in tops {
-            let mut next = match self.read_off(top) {
-                Ok(n) => n,
-                Err(_) => return true,
-            };
+            let mut next = self.read_off(top).ok()?;
             while next != 0 {
-                if (from..to).contains(&next) || budget == 0 {
-                    return true;
-                }
-                budget -= 1;
-                next = match self.read_off(next) {
-                    Ok(n) => n,
-                    Err(_) => return true,
-                };
+                budget = budget.checked_sub(1)?;
+                note(next);
+                next = self.read_off(next).ok()?;
             }
         }
-        false
+        Some(lowest)
     }
 
     /// Flushes the file to disk (fdatasync, and msync of the mapped range), unless TDB_NOSYNC.

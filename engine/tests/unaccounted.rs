@@ -239,8 +239,8 @@ fn zero_gap_before_recovery_area_and_zero_tail() {
     reopened_clean(&path);
 }
 
-/// Dead space with records behind it and nothing to bound it (no area): it is
-/// left as it is, never made one free record over the live ones.
+/// Dead space with records behind it and no area: it ends at the first record
+/// a list leads to, never made one free record over the live ones.
 #[test]
 fn zero_gap_with_records_behind_is_never_freed() {
     let dir = TempDir::new("unaccounted-gap-kept");
@@ -315,6 +315,19 @@ fn zero_gap_with_a_tailer_before_recovery_area() {
     let (area, _) = zero_gap_before_area(&path);
     write_at(&path, area - 4, &8212u32.to_ne_bytes());
     // A later commit reused the area: its header names a later end of file.
+    write_at(&path, area + 8, &0x0010_0000u32.to_ne_bytes());
+    reopened_clean(&path);
+}
+
+/// Zeros, then an old area nobody points at whose header no longer names the
+/// old end of file (later commits reused it before it moved), then records: the
+/// space up to the first record a list leads to is freed.
+#[test]
+fn zero_gap_and_reused_area_nobody_points_at() {
+    let dir = TempDir::new("unaccounted-moved");
+    let path = dir.file("m.tdb");
+    let (area, _) = zero_gap_before_area(&path);
+    write_at(&path, RECOVERY_HEAD_OFS, &0u32.to_ne_bytes());
     write_at(&path, area + 8, &0x0010_0000u32.to_ne_bytes());
     reopened_clean(&path);
 }
