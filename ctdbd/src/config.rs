@@ -93,12 +93,8 @@ const KEYS: &[KeyDef] = &[
     k("legacy", "script log level", Kind::Str, Check::LogLevel),
 ];
 
-/// Debug levels as ctdb numbers them.
-pub const DEBUG_ERR: u32 = 0;
-pub const DEBUG_WARNING: u32 = 1;
-pub const DEBUG_NOTICE: u32 = 3;
-pub const DEBUG_INFO: u32 = 5;
-pub const DEBUG_DEBUG: u32 = 10;
+/// Debug levels as ctdb numbers them (defined with the log sink).
+pub use ctdb_logging::{DEBUG_DEBUG, DEBUG_ERR, DEBUG_INFO, DEBUG_NOTICE, DEBUG_WARNING};
 
 const LEVEL_NAMES: &[(u32, &str)] = &[
     (DEBUG_ERR, "ERROR"),
@@ -139,13 +135,8 @@ pub fn debug_level_name(level: u32) -> &'static str {
         .unwrap_or("UNKNOWN")
 }
 
-/// Where log messages go.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LogTarget {
-    Stderr,
-    File(PathBuf),
-    Syslog,
-}
+/// Where log messages go (defined with the log sink).
+pub use ctdb_logging::LogTarget;
 
 /// Parses a logging location: "file:PATH", "file" (stderr) or "syslog[:METHOD]".
 pub fn parse_log_location(s: &str) -> Option<LogTarget> {

@@ -8,6 +8,9 @@
 //!
 //! The event daemon's start-up pipe stays open for its life: when it reads
 //! as closed, the event daemon has gone and ctdbd exits, as Samba's does.
+//! The other way round, the event daemon gets SIGTERM when ctdbd dies
+//! (Samba's notices at its next look at `-P`, seconds later), and a new
+//! ctdbd waits a moment for an old event daemon's pid file.
 
 use crate::daemon::Daemon;
 use crate::{log_err, log_info, log_notice};
@@ -20,6 +23,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -33,6 +37,8 @@ pub const EVENTD_WATCH: Token = Token(5);
 const HELPER_BINDIR_EVENTD: &str = "/usr/libexec/ctdb/ctdb-eventd";
 /// How long the event daemon has to say it is ready.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an event daemon left by a killed ctdbd may hold its pid file.
+const PREVIOUS_EXIT_WAIT: Duration = Duration::from_secs(5);
 /// The component whose scripts the daemon runs.
 const COMPONENT: &str = "legacy";
 
@@ -194,6 +200,38 @@ fn eventd_binary() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(HELPER_BINDIR_EVENTD))
 }
 
+/// True while another process holds the fcntl write lock on `pidfile` (an
+/// event daemon is running with it).
+fn pidfile_locked(pidfile: &Path) -> bool {
+    let Ok(f) = std::fs::File::open(pidfile) else {
+        return false;
+    };
+    let mut lock = nix::libc::flock {
+        l_type: nix::libc::F_WRLCK as i16,
+        l_whence: nix::libc::SEEK_SET as i16,
+        l_start: 0,
+        l_len: 0,
+        l_pid: 0,
+    };
+    let asked = nix::fcntl::fcntl(&f, nix::fcntl::FcntlArg::F_GETLK(&mut lock));
+    asked.is_ok() && lock.l_type != nix::libc::F_UNLCK as i16
+}
+
+/// After a ctdbd was killed, its event daemon may still hold the pid file
+/// for a moment (it gets SIGTERM when its parent dies): the new one would
+/// fail to start, so wait a little for it.
+fn wait_for_previous(pidfile: &Path) {
+    let deadline = Instant::now() + PREVIOUS_EXIT_WAIT;
+    let mut told = false;
+    while pidfile_locked(pidfile) && Instant::now() < deadline {
+        if !told {
+            log_notice!("Waiting for the previous event daemon to exit");
+            told = true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Waits for the event daemon's start-up word on `fd`: 0 is ready.
 fn wait_ready(fd: &OwnedFd) -> Result<(), String> {
     let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
@@ -216,8 +254,9 @@ fn wait_ready(fd: &OwnedFd) -> Result<(), String> {
 impl EventDaemon {
     /// Starts the event daemon (`-P` this pid, `-S` the start-up pipe),
     /// waits until it is ready and connects to `socket`.
-    pub fn start(socket: &Path) -> Result<EventDaemon, EventError> {
+    pub fn start(socket: &Path, pidfile: &Path) -> Result<EventDaemon, EventError> {
         let fail = |why: String| EventError::Daemon(why);
+        wait_for_previous(pidfile);
         if socket.exists() && std::os::unix::net::UnixStream::connect(socket).is_err() {
             let _ = std::fs::remove_file(socket);
         }
@@ -236,8 +275,17 @@ impl EventDaemon {
             ppid,
             fd
         );
-        let child = std::process::Command::new(&bin)
-            .args(["-P", &ppid, "-S", &fd])
+        let mut cmd = std::process::Command::new(&bin);
+        cmd.args(["-P", &ppid, "-S", &fd]);
+        // SAFETY: the closure runs in the child between fork and exec and
+        // only makes one system call (prctl); it allocates nothing.
+        unsafe {
+            cmd.pre_exec(|| {
+                nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM)
+                    .map_err(std::io::Error::from)
+            });
+        }
+        let child = cmd
             .spawn()
             .map_err(|e| fail(format!("{}: {}", bin.display(), e)))?;
         drop(wr);
@@ -382,7 +430,8 @@ impl Daemon {
     /// Starts the event daemon (Samba exits when it cannot).
     pub(crate) fn start_eventd(&mut self) -> Result<(), EventError> {
         let socket = self.state.paths.rundir.join("eventd.socket");
-        let mut e = EventDaemon::start(&socket)?;
+        let pidfile = self.state.paths.rundir.join("eventd.pid");
+        let mut e = EventDaemon::start(&socket, &pidfile)?;
         e.register(self.poll.registry())
             .map_err(|err| EventError::Daemon(err.to_string()))?;
         self.eventd = Some(e);

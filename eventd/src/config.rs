@@ -11,27 +11,11 @@ pub const DEFAULT_LOCATION: &str = "file:/var/log/ctdb/log.ctdb";
 /// Log level when ctdb.conf names none.
 pub const DEFAULT_LEVEL: &str = "ERROR";
 
-/// Debug levels as ctdb numbers them.
-pub const DEBUG_ERR: u32 = 0;
-/// Warnings.
-pub const DEBUG_WARNING: u32 = 1;
-/// Notices (the interactive level).
-pub const DEBUG_NOTICE: u32 = 3;
-/// Information.
-pub const DEBUG_INFO: u32 = 5;
-/// Debugging.
-pub const DEBUG_DEBUG: u32 = 10;
+/// Debug levels as ctdb numbers them (defined with the log sink).
+pub use ctdb_logging::{DEBUG_DEBUG, DEBUG_ERR, DEBUG_INFO, DEBUG_NOTICE, DEBUG_WARNING};
 
-/// Where log lines go.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LogTarget {
-    /// Standard error ("file:" with no path).
-    Stderr,
-    /// Appended to a file.
-    File(PathBuf),
-    /// syslog(3).
-    Syslog,
-}
+/// Where log lines go (defined with the log sink).
+pub use ctdb_logging::LogTarget;
 
 /// The event daemon's configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
