@@ -760,15 +760,27 @@ impl Tdb {
             return None;
         }
         let area = self.read_off(format::RECOVERY_HEAD_OFS).ok()?;
-        if area != 0 {
+        // A record (or the hash table) must end where the area starts: a commit
+        // killed after it placed the area past a zero gap leaves that gap, and
+        // a store by another library may since have grown the file behind it.
+        let area_follows_record = area == 0 || self.record_ends_at(area);
+        // And a record must start behind the hash table: zeros there are what the
+        // first commit, killed, leaves (its area pointed at or, after Samba's
+        // recovery, dropped), with records another library stored behind them.
+        let first = self.read_rec_raw(start).ok()?;
+        let first_is_record = area == start
+            || matches!(
+                first.magic,
+                format::MAGIC | format::DEAD_MAGIC | format::FREE_MAGIC
+            );
+        let looks_accounted = area_follows_record && first_is_record;
+        if area != 0 && looks_accounted {
             let rec = self.read_rec_raw(area).ok()?;
-            if area as u64 + RECORD_SIZE as u64 + rec.rec_len as u64 == end as u64
-                && self.record_ends_at(area)
-            {
+            if area as u64 + RECORD_SIZE as u64 + rec.rec_len as u64 == end as u64 {
                 return None;
             }
         }
-        if self.record_ends_at(end) {
+        if looks_accounted && self.record_ends_at(end) {
             return None;
         }
         let mut space = UnaccountedSpace::default();
@@ -793,6 +805,28 @@ impl Tdb {
                     if first[0] != 0 && first[0] != format::PAD_BYTE {
                         return None;
                     }
+                    // Space no list leads into ends at the first record one
+                    // does (a commit killed after it grew the file left it:
+                    // zeros, what it wrote of its blocks, its area); with none
+                    // behind it, it is dead space to the end of the file.
+                    if let Some(next) = self.first_referenced_from(off)? {
+                        let len = next - off;
+                        let header = self.read_rec_raw(next).ok()?;
+                        let is_record = next == area
+                            || matches!(
+                                header.magic,
+                                format::MAGIC | format::DEAD_MAGIC | format::FREE_MAGIC
+                            );
+                        if !is_record
+                            || len < RECORD_SIZE + format::OFF_SIZE
+                            || !len.is_multiple_of(format::ALIGNMENT)
+                        {
+                            return None;
+                        }
+                        space.orphans.push((off, len));
+                        off = next;
+                        continue;
+                    }
                     space.dead_from = Some(off);
                     break;
                 }
@@ -800,6 +834,37 @@ impl Tdb {
             off = step?;
         }
         (space.dead_from.is_some() || !space.orphans.is_empty()).then_some(space)
+    }
+
+    /// The lowest offset at or past `from` that the freelist, a hash chain or
+    /// the recovery pointer (to an area that has a length: one aimed into zeros
+    /// is what a killed commit leaves, and is cleared) leads to: Some(None) when
+    /// none does, None when a list cannot be followed to its end (a loop, an
+    /// unreadable link).
+    fn first_referenced_from(&mut self, from: Offset) -> Option<Option<Offset>> {
+        let mut lowest: Option<Offset> = None;
+        let mut note = |o: Offset| {
+            if o >= from && lowest.is_none_or(|l| o < l) {
+                lowest = Some(o);
+            }
+        };
+        let area = self.read_off(format::RECOVERY_HEAD_OFS).ok()?;
+        if area != 0 && self.read_rec_raw(area).ok()?.rec_len != 0 {
+            note(area);
+        }
+        let mut budget = self.map_size / RECORD_SIZE + 1;
+        let tops = std::iter::once(format::FREELIST_TOP)
+            .chain((0..self.hash_size).map(format::hash_top))
+            .collect::<Vec<_>>();
+        for top in tops {
+            let mut next = self.read_off(top).ok()?;
+            while next != 0 {
+                budget = budget.checked_sub(1)?;
+                note(next);
+                next = self.read_off(next).ok()?;
+            }
+        }
+        Some(lowest)
     }
 
     /// Flushes the file to disk (fdatasync, and msync of the mapped range), unless TDB_NOSYNC.
