@@ -49,6 +49,10 @@ FILTER=${1:-}
 BUILT=${OURS_LIBDIR:-${CARGO_TARGET_DIR:-$ROOT/target}/release}
 CTDBD_BIN=${CTDBD_BIN:-$BUILT/ctdbd}
 KILLTCP_BIN=${KILLTCP_BIN:-$BUILT/ctdb_killtcp}
+# Absolute: the nodes and the client run in namespaces of their own (nsenter
+# may start them in another directory).
+CTDBD_BIN=$(realpath -m "$CTDBD_BIN")
+KILLTCP_BIN=$(realpath -m "$KILLTCP_BIN")
 DEB_KILLTCP=/usr/libexec/ctdb/ctdb_killtcp
 DEB_CTDBD=/usr/sbin/ctdbd
 CTDB_TOOL=${CTDB_TOOL:-/usr/bin/ctdb}
