@@ -463,21 +463,13 @@ impl Daemon {
     }
 
     /// Runs `event` (no arguments) and waits for its end: "init" and
-    /// "shutdown".  A run that hung is logged.
+    /// "shutdown" (Samba bans no node for their timeouts).
     pub(crate) fn run_event_and_wait(&mut self, event: Event) -> EventStatus {
         let timeout = self.state.tunables.event_script_timeout;
-        let Some(e) = self.eventd.as_mut() else {
-            return EventStatus(0);
-        };
-        let status = e.run_and_wait(event, timeout);
-        if status.timed_out() && event != Event::Init && event != Event::Shutdown {
-            log_err!(
-                "eventscript for '{}' timed out. Immediately banning ourself for {} seconds",
-                event.name(),
-                self.state.tunables.recovery_ban_period
-            );
+        match self.eventd.as_mut() {
+            Some(e) => e.run_and_wait(event, timeout),
+            None => EventStatus(0),
         }
-        status
     }
 
     /// The event daemon's socket is readable or writable.

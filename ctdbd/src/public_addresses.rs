@@ -163,6 +163,23 @@ pub enum Step {
     ReleaseIp(EventArgs),
 }
 
+impl PublicAddress {
+    /// The interface it is on, as address events name it ("__none__" when
+    /// it is on none).
+    pub fn active_iface(&self) -> String {
+        self.active.clone().unwrap_or_else(|| "__none__".into())
+    }
+
+    /// The arguments of its address events on its interface.
+    pub fn event_args(&self) -> EventArgs {
+        EventArgs {
+            iface: self.active_iface(),
+            addr: self.addr,
+            mask_bits: self.mask_bits,
+        }
+    }
+}
+
 /// The arguments of an address event.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventArgs {
@@ -426,7 +443,7 @@ impl PublicAddresses {
             }));
         }
         if update {
-            let old = a.active.clone().unwrap_or_else(|| "__none__".into());
+            let old = a.active_iface();
             let step = Step::UpdateIp {
                 old,
                 args: args(best.clone()),
@@ -458,12 +475,7 @@ impl PublicAddresses {
             }
             return Step::Redundant;
         }
-        let a = &self.addrs[i];
-        Step::ReleaseIp(EventArgs {
-            iface: a.active.clone().unwrap_or_else(|| "__none__".into()),
-            addr,
-            mask_bits: a.mask_bits,
-        })
+        Step::ReleaseIp(self.addrs[i].event_args())
     }
 
     /// Marks an event of `addr` as running or ended.

@@ -303,7 +303,11 @@ fn takeover_done(
     status: EventStatus,
 ) {
     d.state.public.set_in_flight(addr, false);
-    let iface = d.state.public.find(addr).and_then(|a| a.active.clone());
+    let iface = d
+        .state
+        .public
+        .find(addr)
+        .map(pa::PublicAddress::active_iface);
     let iface = iface.unwrap_or_else(|| "__none__".into());
     if !status.ok() {
         match old {
@@ -489,7 +493,7 @@ impl Daemon {
             return;
         }
         let checked = checks_host_addresses(self);
-        let held: Vec<(IpAddr, Pnn, bool, String)> = self
+        let held: Vec<(Pnn, bool, EventArgs)> = self
             .state
             .public
             .addrs
@@ -501,17 +505,20 @@ impl Daemon {
                     a.active.is_some()
                 }
             })
-            .map(|a| (a.addr, a.holder, a.in_flight, event_args(&release_args(a))))
+            .map(|a| (a.holder, a.in_flight, a.event_args()))
             .collect();
-        for (addr, holder, in_flight, args) in held {
+        for (holder, in_flight, args) in held {
+            let addr = args.addr;
             if in_flight {
                 log_warn!(
-                    "Not releasing IP {} on interface {}, an update is already in progress",
+                    "Not releasing IP {}/{} on interface {}, an update is already in progress",
                     addr,
-                    args
+                    args.mask_bits,
+                    args.iface
                 );
                 continue;
             }
+            let args = event_args(&args);
             self.state.public.set_in_flight(addr, true);
             let done = Box::new(move |d: &mut Daemon, _: EventStatus| {
                 d.state.public.set_in_flight(addr, false);
@@ -527,14 +534,6 @@ impl Daemon {
                 log_err!("{}", e);
             }
         }
-    }
-}
-
-fn release_args(a: &pa::PublicAddress) -> EventArgs {
-    EventArgs {
-        iface: a.active.clone().unwrap_or_else(|| "__none__".into()),
-        addr: a.addr,
-        mask_bits: a.mask_bits,
     }
 }
 
