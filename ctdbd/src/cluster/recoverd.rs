@@ -438,67 +438,22 @@ impl Recoverd {
     /// enables them again); refused with -EAGAIN while one runs.  The
     /// answer (this node's pnn on success) goes to `m.srvid` on `m.pnn`.
     fn disable_recoveries(&mut self, now: Time, m: DisableMessage, out: &mut Vec<Action>) {
-        let answer: i32 = if m.timeout == 0 {
-            log(out, Level::Notice, "Reenabling recoveries".into());
-            self.recoveries_disabled_until = None;
-            self.s.pnn.0 as i32
-        } else if matches!(self.round, Round::Recovery(_)) {
-            log(
-                out,
-                Level::Error,
-                "Unable to disable recoveries - in progress".into(),
-            );
-            -libc::EAGAIN
-        } else {
-            log(
-                out,
-                Level::Notice,
-                format!("Disabling recoveries for {} seconds", m.timeout),
-            );
-            self.recoveries_disabled_until = Some(now.after_ms(u64::from(m.timeout) * 1000));
-            self.s.pnn.0 as i32
-        };
-        if m.srvid.0 != 0 {
-            out.push(Action::Message {
-                to: m.pnn,
-                srvid: m.srvid,
-                data: answer.to_bytes(),
-            });
-        }
+        let busy = matches!(self.round, Round::Recovery(_));
+        let pnn = self.s.pnn;
+        let until = &mut self.recoveries_disabled_until;
+        let answer = disable_for(until, busy, "recoveries", true, now, &m, pnn, out);
+        answer_disable(&m, answer, out);
     }
 
     /// DISABLE_TAKEOVER_RUNS: no takeover run (nor address check) for
     /// `m.timeout` seconds (0 enables them again); refused with -EAGAIN
     /// while one runs. The answer goes to `m.srvid` on `m.pnn`.
     fn disable_takeover_runs(&mut self, now: Time, m: DisableMessage, out: &mut Vec<Action>) {
-        let answer: i32 = if m.timeout == 0 {
-            if self.takeover_runs_disabled_until.take().is_some() {
-                log(out, Level::Notice, "Reenabling takeover runs".into());
-            }
-            self.s.pnn.0 as i32
-        } else if matches!(self.round, Round::Takeover(_)) {
-            log(
-                out,
-                Level::Error,
-                "Unable to disable takeover runs - in progress".into(),
-            );
-            -libc::EAGAIN
-        } else {
-            log(
-                out,
-                Level::Notice,
-                format!("Disabling takeover runs for {} seconds", m.timeout),
-            );
-            self.takeover_runs_disabled_until = Some(now.after_ms(u64::from(m.timeout) * 1000));
-            self.s.pnn.0 as i32
-        };
-        if m.srvid.0 != 0 {
-            out.push(Action::Message {
-                to: m.pnn,
-                srvid: m.srvid,
-                data: answer.to_bytes(),
-            });
-        }
+        let busy = matches!(self.round, Round::Takeover(_));
+        let pnn = self.s.pnn;
+        let until = &mut self.takeover_runs_disabled_until;
+        let answer = disable_for(until, busy, "takeover runs", false, now, &m, pnn, out);
+        answer_disable(&m, answer, out);
     }
 
     /// True while takeover runs are disabled (the timeout lapses here).
@@ -1055,5 +1010,125 @@ impl Recoverd {
                 timer: Timer::MonitorNow,
             });
         }
+    }
+}
+
+/// One DISABLE_RECOVERIES / DISABLE_TAKEOVER_RUNS request against the
+/// deadline `until` of `what`: timeout 0 clears it ("Reenabling ...",
+/// logged always or only when it was set), `busy` (a round of that kind
+/// under way) refuses with -EAGAIN, else the deadline moves.  Returns the
+/// answer: `pnn` on success.
+#[allow(clippy::too_many_arguments)]
+fn disable_for(
+    until: &mut Option<Time>,
+    busy: bool,
+    what: &str,
+    always_log_reenable: bool,
+    now: Time,
+    m: &DisableMessage,
+    pnn: Pnn,
+    out: &mut Vec<Action>,
+) -> i32 {
+    if m.timeout == 0 {
+        if until.take().is_some() || always_log_reenable {
+            log(out, Level::Notice, format!("Reenabling {what}"));
+        }
+        pnn.0 as i32
+    } else if busy {
+        log(
+            out,
+            Level::Error,
+            format!("Unable to disable {what} - in progress"),
+        );
+        -libc::EAGAIN
+    } else {
+        log(
+            out,
+            Level::Notice,
+            format!("Disabling {what} for {} seconds", m.timeout),
+        );
+        *until = Some(now.after_ms(u64::from(m.timeout) * 1000));
+        pnn.0 as i32
+    }
+}
+
+/// Sends a disable request's answer to its srvid (none for srvid 0).
+fn answer_disable(m: &DisableMessage, answer: i32, out: &mut Vec<Action>) {
+    if m.srvid.0 != 0 {
+        out.push(Action::Message {
+            to: m.pnn,
+            srvid: m.srvid,
+            data: answer.to_bytes(),
+        });
+    }
+}
+
+#[cfg(test)]
+mod disable_tests {
+    use super::*;
+
+    fn logs(out: &[Action]) -> Vec<String> {
+        out.iter()
+            .filter_map(|a| match a {
+                Action::Log(_, t) => Some(t.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn msg(timeout: u32, srvid: u64) -> DisableMessage {
+        DisableMessage {
+            pnn: Pnn(2),
+            srvid: Srvid(srvid),
+            timeout,
+        }
+    }
+
+    #[test]
+    fn disable_sets_refuses_while_busy_and_reenables() {
+        let mut until = None;
+        let mut out = Vec::new();
+        let me = Pnn(1);
+        let m = msg(30, 0);
+        assert_eq!(
+            disable_for(&mut until, true, "x", false, Time(0), &m, me, &mut out),
+            -libc::EAGAIN
+        );
+        assert_eq!(until, None);
+        assert_eq!(
+            disable_for(&mut until, false, "x", false, Time(5), &m, me, &mut out),
+            1
+        );
+        assert_eq!(until, Some(Time(30_005)));
+        let off = msg(0, 0);
+        assert_eq!(
+            disable_for(&mut until, false, "x", false, Time(6), &off, me, &mut out),
+            1
+        );
+        assert_eq!(until, None);
+        // Reenabling what was not disabled is logged only when asked.
+        disable_for(&mut until, false, "x", false, Time(7), &off, me, &mut out);
+        disable_for(&mut until, false, "y", true, Time(8), &off, me, &mut out);
+        assert_eq!(
+            logs(&out),
+            [
+                "Unable to disable x - in progress",
+                "Disabling x for 30 seconds",
+                "Reenabling x",
+                "Reenabling y"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_answer_goes_to_its_srvid_unless_zero() {
+        let mut out = Vec::new();
+        answer_disable(&msg(1, 0), 7, &mut out);
+        assert!(out.is_empty());
+        answer_disable(&msg(1, 0xAB), -11, &mut out);
+        assert!(matches!(
+            &out[..],
+            [Action::Message { to: Pnn(2), srvid: Srvid(0xAB), data }] if *data == (-11i32).to_bytes()
+        ));
     }
 }
