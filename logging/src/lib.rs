@@ -22,6 +22,22 @@ pub const DEBUG_INFO: u32 = 5;
 /// Debugging.
 pub const DEBUG_DEBUG: u32 = 10;
 
+/// Logs a `format!` message at ERROR through [`log`].
+#[macro_export]
+macro_rules! log_err { ($($a:tt)*) => { $crate::log($crate::DEBUG_ERR, &format!($($a)*)) } }
+/// Logs a `format!` message at WARNING through [`log`].
+#[macro_export]
+macro_rules! log_warn { ($($a:tt)*) => { $crate::log($crate::DEBUG_WARNING, &format!($($a)*)) } }
+/// Logs a `format!` message at NOTICE through [`log`].
+#[macro_export]
+macro_rules! log_notice { ($($a:tt)*) => { $crate::log($crate::DEBUG_NOTICE, &format!($($a)*)) } }
+/// Logs a `format!` message at INFO through [`log`].
+#[macro_export]
+macro_rules! log_info { ($($a:tt)*) => { $crate::log($crate::DEBUG_INFO, &format!($($a)*)) } }
+/// Logs a `format!` message at DEBUG through [`log`].
+#[macro_export]
+macro_rules! log_debug { ($($a:tt)*) => { $crate::log($crate::DEBUG_DEBUG, &format!($($a)*)) } }
+
 /// Where log lines go.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LogTarget {
