@@ -138,27 +138,8 @@ pub fn debug_level_name(level: u32) -> &'static str {
 /// Where log messages go (defined with the log sink).
 pub use ctdb_logging::LogTarget;
 
-/// Parses a logging location: "file:PATH", "file" (stderr) or "syslog[:METHOD]".
-pub fn parse_log_location(s: &str) -> Option<LogTarget> {
-    let (name, option) = match s.split_once(':') {
-        Some((n, o)) => (n, Some(o)),
-        None => (s, None),
-    };
-    match name {
-        "file" => match option {
-            None | Some("") => Some(LogTarget::Stderr),
-            Some(p) if p.starts_with('/') => Some(LogTarget::File(PathBuf::from(p))),
-            Some(_) => None,
-        },
-        "syslog" => match option {
-            None | Some("nonblocking") | Some("udp") | Some("udp-rfc5424") => {
-                Some(LogTarget::Syslog)
-            }
-            Some(_) => None,
-        },
-        _ => None,
-    }
-}
+/// Parses a ctdb.conf logging location (shared with ctdb-eventd).
+pub use ctdb_logging::parse_log_location;
 
 /// Fully resolved configuration.
 #[derive(Clone, Debug)]
@@ -544,17 +525,5 @@ mod tests {
         assert_eq!(parse_debug_level("bogus"), None);
         assert_eq!(debug_level_name(2), "WARNING");
         assert_eq!(debug_level_name(10), "DEBUG");
-    }
-
-    #[test]
-    fn log_locations() {
-        assert_eq!(
-            parse_log_location("file:/x/y"),
-            Some(LogTarget::File("/x/y".into()))
-        );
-        assert_eq!(parse_log_location("file:"), Some(LogTarget::Stderr));
-        assert_eq!(parse_log_location("syslog"), Some(LogTarget::Syslog));
-        assert_eq!(parse_log_location("syslog:bad"), None);
-        assert_eq!(parse_log_location("bogus:x"), None);
     }
 }

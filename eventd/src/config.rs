@@ -17,6 +17,9 @@ pub use ctdb_logging::{DEBUG_DEBUG, DEBUG_ERR, DEBUG_INFO, DEBUG_NOTICE, DEBUG_W
 /// Where log lines go (defined with the log sink).
 pub use ctdb_logging::LogTarget;
 
+/// Parses a ctdb.conf logging location (shared with ctdbd).
+use ctdb_logging::parse_log_location;
+
 /// The event daemon's configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventConfig {
@@ -63,21 +66,6 @@ pub fn parse_level(s: &str) -> Option<u32> {
         "NOTICE" => Some(DEBUG_NOTICE),
         "INFO" => Some(DEBUG_INFO),
         "DEBUG" => Some(DEBUG_DEBUG),
-        _ => None,
-    }
-}
-
-/// Parses a logging location: "file:PATH", "file:" (stderr) or
-/// "syslog[:METHOD]".
-pub fn parse_location(s: &str) -> Option<LogTarget> {
-    let (name, option) = match s.split_once(':') {
-        Some((n, o)) => (n, Some(o)),
-        None => (s, None),
-    };
-    match (name, option) {
-        ("file", None | Some("")) => Some(LogTarget::Stderr),
-        ("file", Some(p)) if p.starts_with('/') => Some(LogTarget::File(PathBuf::from(p))),
-        ("syslog", None | Some("nonblocking" | "udp" | "udp-rfc5424")) => Some(LogTarget::Syslog),
         _ => None,
     }
 }
@@ -141,14 +129,14 @@ impl EventConfig {
     /// The configuration in `text`; every refused value is reported.
     pub fn parse(text: &str, etc_dir: &Path) -> Result<EventConfig, ConfigError> {
         let mut config = EventConfig {
-            log_target: parse_location(DEFAULT_LOCATION).unwrap_or(LogTarget::Stderr),
+            log_target: parse_log_location(DEFAULT_LOCATION).unwrap_or(LogTarget::Stderr),
             log_level: parse_level(DEFAULT_LEVEL).unwrap_or(DEBUG_ERR),
             debug_script: None,
         };
         let mut errors = Vec::new();
         for (section, key, value) in parse_ini(text) {
             match (section.as_str(), key.as_str()) {
-                ("logging", "location") => match parse_location(&value) {
+                ("logging", "location") => match parse_log_location(&value) {
                     Some(t) => config.log_target = t,
                     None => errors.push(refused("location")),
                 },

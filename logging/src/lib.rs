@@ -49,6 +49,22 @@ pub enum LogTarget {
     Syslog,
 }
 
+/// Parses a ctdb.conf logging location: "file:PATH" (PATH absolute),
+/// "file" or "file:" (stderr), or "syslog[:METHOD]" with METHOD one of
+/// Samba's ("nonblocking", "udp", "udp-rfc5424"); anything else is `None`.
+pub fn parse_log_location(s: &str) -> Option<LogTarget> {
+    let (name, option) = match s.split_once(':') {
+        Some((n, o)) => (n, Some(o)),
+        None => (s, None),
+    };
+    match (name, option) {
+        ("file", None | Some("")) => Some(LogTarget::Stderr),
+        ("file", Some(p)) if p.starts_with('/') => Some(LogTarget::File(PathBuf::from(p))),
+        ("syslog", None | Some("nonblocking" | "udp" | "udp-rfc5424")) => Some(LogTarget::Syslog),
+        _ => None,
+    }
+}
+
 static LEVEL: AtomicU32 = AtomicU32::new(DEBUG_NOTICE);
 static SINK: Mutex<Option<Sink>> = Mutex::new(None);
 
@@ -223,6 +239,21 @@ pub fn log(level: u32, msg: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_locations() {
+        assert_eq!(
+            parse_log_location("file:/x/y"),
+            Some(LogTarget::File("/x/y".into()))
+        );
+        assert_eq!(parse_log_location("file:"), Some(LogTarget::Stderr));
+        assert_eq!(parse_log_location("file"), Some(LogTarget::Stderr));
+        assert_eq!(parse_log_location("file:x/y"), None);
+        assert_eq!(parse_log_location("syslog"), Some(LogTarget::Syslog));
+        assert_eq!(parse_log_location("syslog:udp"), Some(LogTarget::Syslog));
+        assert_eq!(parse_log_location("syslog:bad"), None);
+        assert_eq!(parse_log_location("bogus:x"), None);
+    }
 
     #[test]
     fn hostname_is_the_kernels_name_up_to_the_first_dot() {
