@@ -298,7 +298,8 @@ impl Tdb {
     ) -> Result<()> {
         let needed: u32 = placed.iter().map(|p| RECORD_SIZE + p.rec_len).sum();
         let extra = (RECORD_SIZE + space) - needed;
-        let mut region = Vec::with_capacity((RECORD_SIZE + space) as usize);
+        let mut region = self.take_scratch();
+        region.reserve((RECORD_SIZE + space) as usize);
         let mut off = start;
         for (n, p) in placed.iter().enumerate() {
             let r = &recs[p.index];
@@ -328,7 +329,9 @@ impl Tdb {
             region.extend_from_slice(&self.order.put(RECORD_SIZE + rec_len));
             off += RECORD_SIZE + rec_len;
         }
-        self.write(start, &region)
+        let r = self.write(start, &region);
+        self.put_scratch(region);
+        r
     }
 }
 
