@@ -178,7 +178,7 @@ impl Tdb {
             self.ecode = e.code();
         })?;
         if size > u32::MAX as u64 {
-            return self.oob_failure(false, format_args!("tdb_oob len {size} too large!\n"));
+            return self.io_failure(format_args!("tdb_oob len {size} too large!\n"));
         }
         // Remap unconditionally: the file may also have shrunk (a CLEAR_IF_FIRST wipe).
         self.munmap();
