@@ -143,11 +143,8 @@ impl Tdb {
     }
 
     /// `Io`, recorded as the error code and logged (fatal) with `message`.
-    #[cold]
     fn io_failure<T>(&mut self, message: std::fmt::Arguments<'_>) -> Result<T> {
-        self.ecode = TdbError::Io.code();
-        self.log(DebugLevel::Fatal, &message.to_string());
-        Err(TdbError::Io)
+        self.fail_logged(TdbError::Io, DebugLevel::Fatal, message)
     }
 
     /// A failed bounds check: [`Self::io_failure`], or a bare `Io` (nothing
@@ -509,19 +506,14 @@ impl Tdb {
             self.ecode = TdbError::Rdonly.code();
             return Err(TdbError::Rdonly);
         }
-        let new_size = match size.checked_add(addition) {
-            Some(n) => n,
-            None => {
-                self.ecode = TdbError::Oom.code();
-                self.log(
-                    DebugLevel::Error,
-                    &format!(
-                        "expand_file write overflow detected current size[{}] addition[{}]!\n",
-                        size, addition
-                    ),
-                );
-                return Err(TdbError::Oom);
-            }
+        let Some(new_size) = size.checked_add(addition) else {
+            return self.fail_logged(
+                TdbError::Oom,
+                DebugLevel::Error,
+                format_args!(
+                    "expand_file write overflow detected current size[{size}] addition[{addition}]!\n"
+                ),
+            );
         };
         let hdr = self.hdr_ofs as u64;
         // posix_fallocate leaves the range zero-filled.
@@ -590,19 +582,15 @@ impl Tdb {
             self.reclaim_dead_tail();
         }
         let size = expand_adjust(self.map_size, size, self.page_size);
-        let new_size = match self.map_size.checked_add(size) {
-            Some(n) => n,
-            None => {
-                self.ecode = TdbError::Oom.code();
-                self.log(
-                    DebugLevel::Error,
-                    &format!(
-                        "tdb_expand overflow detected current map_size[{}] size[{}]!\n",
-                        self.map_size, size
-                    ),
-                );
-                return Err(TdbError::Oom);
-            }
+        let current = self.map_size;
+        let Some(new_size) = current.checked_add(size) else {
+            return self.fail_logged(
+                TdbError::Oom,
+                DebugLevel::Error,
+                format_args!(
+                    "tdb_expand overflow detected current map_size[{current}] size[{size}]!\n"
+                ),
+            );
         };
         let offset = self.map_size;
         let rec = Record {

@@ -174,6 +174,19 @@ impl Tdb {
         Err(e)
     }
 
+    /// Records `e` as the last error, logs `message` at `level` and returns `e`.
+    #[cold]
+    pub(crate) fn fail_logged<T>(
+        &mut self,
+        e: TdbError,
+        level: DebugLevel,
+        message: std::fmt::Arguments<'_>,
+    ) -> Result<T> {
+        self.ecode = e.code();
+        self.log(level, &message.to_string());
+        Err(e)
+    }
+
     /// Keeps the last error code of a failed public call.
     pub(crate) fn track<T>(&mut self, r: Result<T>) -> Result<T> {
         if let Err(e) = &r {
