@@ -12,7 +12,7 @@ pub const DEFAULT_LOCATION: &str = "file:/var/log/ctdb/log.ctdb";
 pub const DEFAULT_LEVEL: &str = "ERROR";
 
 /// Debug levels as ctdb numbers them (defined with the log sink).
-pub use ctdb_logging::{DEBUG_DEBUG, DEBUG_ERR, DEBUG_INFO, DEBUG_NOTICE, DEBUG_WARNING};
+pub use ctdb_logging::{DEBUG_ERR, DEBUG_NOTICE};
 
 /// Where log lines go (defined with the log sink).
 pub use ctdb_logging::LogTarget;
@@ -55,20 +55,8 @@ fn refused(option: &str) -> String {
     format!("conf: validation for option \"{option}\" failed")
 }
 
-/// Parses a level: a number 0..=10 or a level name (case-insensitive).
-pub fn parse_level(s: &str) -> Option<u32> {
-    if let Ok(n) = s.parse::<u32>() {
-        return (n <= DEBUG_DEBUG).then_some(n);
-    }
-    match s.to_ascii_uppercase().as_str() {
-        "ERROR" | "ERR" => Some(DEBUG_ERR),
-        "WARNING" => Some(DEBUG_WARNING),
-        "NOTICE" => Some(DEBUG_NOTICE),
-        "INFO" => Some(DEBUG_INFO),
-        "DEBUG" => Some(DEBUG_DEBUG),
-        _ => None,
-    }
-}
+/// Parses a level as ctdbd does (a number 0..=10 or a prefix of a name).
+pub use ctdb_logging::parse_debug_level as parse_level;
 
 /// The (section, key, value) triples of an ini text.  Names are
 /// case-sensitive, as Samba's; lines that are neither a section, a
