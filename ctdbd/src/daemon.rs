@@ -57,6 +57,10 @@ pub struct NodeState {
     pub last_recovery_started: Timeval,
     /// When the last recovery finished.
     pub last_recovery_finished: Timeval,
+    /// END_RECOVERY came while in FIRST_RECOVERY: the first recovery is
+    /// over, its "recovered" event (after which the run state moves on)
+    /// may still be running.
+    pub first_recovery_ending: bool,
     /// The tunables, as loaded and set.
     pub tunables: Tunables,
     /// CAP_* bits.

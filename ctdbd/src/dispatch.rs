@@ -283,6 +283,7 @@ pub(crate) mod tests {
             start_time: now,
             last_recovery_started: now,
             last_recovery_finished: now,
+            first_recovery_ending: false,
             tunables: Tunables::default(),
             capabilities: CAP_RECMASTER,
             node_flags: vec![0; count as usize],

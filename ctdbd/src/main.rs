@@ -390,6 +390,7 @@ fn main() {
         start_time: now,
         last_recovery_started: now,
         last_recovery_finished: now,
+        first_recovery_ending: false,
         tunables: tun,
         capabilities: caps,
         node_flags,

@@ -109,8 +109,10 @@ fn modify_flags(d: &mut Daemon, req: &Request) -> Outcome {
     // only before its first recovery is over: in STARTUP it has been
     // recovered already, and every node of a starting cluster is in
     // STARTUP when the first of them becomes healthy, so Samba's rule
-    // costs one recovery per node there and gains nothing.
-    if new == 0 && d.state.runstate < RunState::Startup {
+    // costs one recovery per node there and gains nothing.  "Over" is
+    // END_RECOVERY, not the end of its event: the leader, running at
+    // once, says it is healthy while this node's event may still run.
+    if new == 0 && d.state.runstate < RunState::Startup && !d.state.first_recovery_ending {
         log_err!("Node {} became healthy - force recovery for startup", pnn);
         d.state.recmode = RECOVERY_ACTIVE;
     }

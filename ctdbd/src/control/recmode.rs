@@ -209,6 +209,9 @@ fn run_start_recovery_event(d: &mut Daemon, to: ReplyTo) {
 /// during a recovery.
 fn end_recovery(d: &mut Daemon, req: &Request) -> Outcome {
     log_err!("Recovery has finished");
+    if d.state.runstate == RunState::FirstRecovery {
+        d.state.first_recovery_ending = true;
+    }
     // Commits a recovery cut short get their answer (status 2).
     d.finish_trans3_commits();
     let to = req.reply_to();

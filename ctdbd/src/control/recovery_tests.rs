@@ -523,6 +523,17 @@ fn modify_flags_keeps_its_own_and_the_transports_bits() {
     d.state.runstate = RunState::FirstRecovery;
     assert_eq!(status(&mut d, NODE1, Op::ModifyFlags, change(1, 0)), 0);
     assert!(d.in_recovery());
+    // After END_RECOVERY (its "recovered" event still running, the run
+    // state still FIRST_RECOVERY) the first recovery is over: nothing is
+    // forced.
+    d.state.recmode = RECOVERY_NORMAL;
+    d.state.first_recovery_ending = true;
+    assert_eq!(
+        status(&mut d, NODE1, Op::ModifyFlags, change(1, NODE_FLAGS_BANNED)),
+        0
+    );
+    assert_eq!(status(&mut d, NODE1, Op::ModifyFlags, change(1, 0)), 0);
+    assert!(!d.in_recovery());
     // Gone: DISCONNECTED and UNHEALTHY, as Samba's ctdb_node_dead; back:
     // only DISCONNECTED goes.  This node's own flags are not the
     // transport's.
@@ -574,6 +585,7 @@ fn start_and_end_recovery_keep_the_times_and_run_state() {
     d.packet(NODE1, &control(Op::EndRecovery, 1, 4, vec![]))
         .unwrap();
     let mut sent = d.outbox.take();
+    assert!(d.state.first_recovery_ending);
     assert_eq!(d.stats.num_recoveries, before + 1);
     // The "recovered" event ran (no event daemon here: at once); the node
     // is in STARTUP, its "startup" event due now.
