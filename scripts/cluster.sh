@@ -59,6 +59,7 @@
 # "[failover] disabled = false" (takeover runs move public addresses;
 # failover is disabled otherwise); CLUSTER_EVENT_SCRIPTS=DIR copies DIR's
 # files (modes kept) into every node's events/legacy.
+# CLUSTER_LOG_LEVEL sets every node's log level (NOTICE by default).
 #
 # CLUSTER_NETNS=PREFIX at start/layout runs node K in the network namespace
 # PREFIXK (made by the caller, e.g. with `ip netns add`; listed in DIR/netns):
@@ -157,7 +158,7 @@ layout_node() {
 	cat >"$b/ctdb.conf" <<EOF
 [logging]
 	location = file:$b/log.ctdb
-	log level = NOTICE
+	log level = ${CLUSTER_LOG_LEVEL:-NOTICE}
 
 [cluster]
 $([ "${CLUSTER_LOCK:-}" = none ] || echo "	cluster lock = $dir/cluster.lock")

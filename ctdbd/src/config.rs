@@ -94,71 +94,17 @@ const KEYS: &[KeyDef] = &[
 ];
 
 /// Debug levels as ctdb numbers them (defined with the log sink).
-pub use ctdb_logging::{DEBUG_DEBUG, DEBUG_ERR, DEBUG_INFO, DEBUG_NOTICE, DEBUG_WARNING};
+pub use ctdb_logging::{DEBUG_DEBUG, DEBUG_ERR};
 
-const LEVEL_NAMES: &[(u32, &str)] = &[
-    (DEBUG_ERR, "ERROR"),
-    (DEBUG_WARNING, "WARNING"),
-    (2, "WARNING"),
-    (DEBUG_NOTICE, "NOTICE"),
-    (4, "NOTICE"),
-    (DEBUG_INFO, "INFO"),
-    (6, "INFO"),
-    (7, "INFO"),
-    (8, "INFO"),
-    (9, "INFO"),
-    (DEBUG_DEBUG, "DEBUG"),
-];
-
-/// Parses a level: a number 0..=10 or a (case-insensitive) prefix of a name.
-pub fn parse_debug_level(s: &str) -> Option<u32> {
-    if s.starts_with(|c: char| c.is_ascii_digit()) {
-        let digits: String = s.chars().take_while(|c| c.is_ascii_digit()).collect();
-        let n: usize = digits.parse().ok()?;
-        return if n < LEVEL_NAMES.len() {
-            Some(n as u32)
-        } else {
-            None
-        };
-    }
-    LEVEL_NAMES
-        .iter()
-        .find(|(_, name)| name.len() >= s.len() && name[..s.len()].eq_ignore_ascii_case(s))
-        .map(|(l, _)| *l)
-}
-
-pub fn debug_level_name(level: u32) -> &'static str {
-    LEVEL_NAMES
-        .iter()
-        .find(|(l, _)| *l == level)
-        .map(|(_, n)| *n)
-        .unwrap_or("UNKNOWN")
-}
+/// A debug level by number or name, as Samba's `debug_level_parse` reads
+/// it (shared with ctdb-eventd and ctdb_killtcp).
+pub use ctdb_logging::parse_debug_level;
 
 /// Where log messages go (defined with the log sink).
 pub use ctdb_logging::LogTarget;
 
-/// Parses a logging location: "file:PATH", "file" (stderr) or "syslog[:METHOD]".
-pub fn parse_log_location(s: &str) -> Option<LogTarget> {
-    let (name, option) = match s.split_once(':') {
-        Some((n, o)) => (n, Some(o)),
-        None => (s, None),
-    };
-    match name {
-        "file" => match option {
-            None | Some("") => Some(LogTarget::Stderr),
-            Some(p) if p.starts_with('/') => Some(LogTarget::File(PathBuf::from(p))),
-            Some(_) => None,
-        },
-        "syslog" => match option {
-            None | Some("nonblocking") | Some("udp") | Some("udp-rfc5424") => {
-                Some(LogTarget::Syslog)
-            }
-            Some(_) => None,
-        },
-        _ => None,
-    }
-}
+/// Parses a ctdb.conf logging location (shared with ctdb-eventd).
+pub use ctdb_logging::parse_log_location;
 
 /// Fully resolved configuration.
 #[derive(Clone, Debug)]
@@ -532,29 +478,5 @@ mod tests {
     #[test]
     fn ignores_lines_without_equals() {
         assert!(p("garbage line\n[legacy]\nstart as stopped = false\n").is_ok());
-    }
-
-    #[test]
-    fn debug_levels() {
-        assert_eq!(parse_debug_level("ERROR"), Some(0));
-        assert_eq!(parse_debug_level("info"), Some(5));
-        assert_eq!(parse_debug_level("DEB"), Some(10));
-        assert_eq!(parse_debug_level("2"), Some(2));
-        assert_eq!(parse_debug_level("11"), None);
-        assert_eq!(parse_debug_level("bogus"), None);
-        assert_eq!(debug_level_name(2), "WARNING");
-        assert_eq!(debug_level_name(10), "DEBUG");
-    }
-
-    #[test]
-    fn log_locations() {
-        assert_eq!(
-            parse_log_location("file:/x/y"),
-            Some(LogTarget::File("/x/y".into()))
-        );
-        assert_eq!(parse_log_location("file:"), Some(LogTarget::Stderr));
-        assert_eq!(parse_log_location("syslog"), Some(LogTarget::Syslog));
-        assert_eq!(parse_log_location("syslog:bad"), None);
-        assert_eq!(parse_log_location("bogus:x"), None);
     }
 }

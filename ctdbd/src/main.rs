@@ -3,6 +3,9 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+// The daemon's log macros, shared with the other daemon through ctdb-logging.
+use ctdb_logging::{log_debug, log_err, log_info, log_notice, log_warn};
+
 mod actions;
 mod announce;
 mod call;

@@ -537,29 +537,25 @@ impl NodeLinks {
         };
         let mut events = Vec::new();
         let mut end: Option<String> = None;
-        loop {
+        // Packets are taken out after every read, so that a large one that
+        // a read completed is handed over whole before the next read.
+        while end.is_none() {
             match link.framer.read_from(&mut link.stream) {
-                Ok(0) => {
-                    end = Some("connection closed".into());
-                    break;
-                }
+                Ok(0) => end = Some("connection closed".into()),
                 Ok(_) => {}
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    end = Some(e.to_string());
-                    break;
-                }
+                Err(e) => end = Some(e.to_string()),
             }
-        }
-        loop {
-            match link.framer.next_packet() {
-                Ok(Some(bytes)) => events.push(LinkEvent::Packet { from: pnn, bytes }),
-                Ok(None) => break,
-                Err(why) => {
-                    log_err!("Bad packet from node {}: {} rejected", pnn.0, why);
-                    end = Some(format!("bad packet: {why}"));
-                    break;
+            loop {
+                match link.framer.next_packet() {
+                    Ok(Some(bytes)) => events.push(LinkEvent::Packet { from: pnn, bytes }),
+                    Ok(None) => break,
+                    Err(why) => {
+                        log_err!("Bad packet from node {}: {} rejected", pnn.0, why);
+                        end = Some(format!("bad packet: {why}"));
+                        break;
+                    }
                 }
             }
         }

@@ -163,33 +163,29 @@ impl Transport {
             return received;
         }
         let mut eof = false;
-        loop {
+        // Packets are taken out after every read, so that a large one that
+        // a read completed is handed over whole before the next read.
+        while !eof && !c.closing {
             match c.framer.read_from(&mut c.stream) {
-                Ok(0) => {
-                    eof = true;
-                    break;
-                }
+                Ok(0) => eof = true,
                 Ok(_) => {}
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(_) => {
-                    eof = true;
-                    break;
-                }
+                Err(_) => eof = true,
             }
-        }
-        loop {
-            match c.framer.next_packet() {
-                Ok(Some(pkt)) => received.packets.push(pkt),
-                Ok(None) => break,
-                Err(why) => {
-                    log_err!(
-                        "Malformed packet from client pid:{}: {}, closing it",
-                        c.pid,
-                        why
-                    );
-                    c.closing = true;
-                    break;
+            loop {
+                match c.framer.next_packet() {
+                    Ok(Some(pkt)) => received.packets.push(pkt),
+                    Ok(None) => break,
+                    Err(why) => {
+                        log_err!(
+                            "Malformed packet from client pid:{}: {}, closing it",
+                            c.pid,
+                            why
+                        );
+                        c.closing = true;
+                        break;
+                    }
                 }
             }
         }

@@ -112,72 +112,29 @@ tunables! {
     allow_mixed_versions: "AllowMixedVersions" = 0, obsolete = false;
 }
 
-/// The order `ctdb listvars` shows (the order of Samba's name table, which
-/// differs from the struct order in three places).
-const LIST_ORDER: &[&str] = &[
-    "MaxRedirectCount",
-    "SeqnumInterval",
-    "ControlTimeout",
-    "TraverseTimeout",
-    "KeepaliveInterval",
-    "KeepaliveLimit",
-    "RecoverTimeout",
-    "RecoverInterval",
-    "ElectionTimeout",
-    "TakeoverTimeout",
-    "MonitorInterval",
-    "TickleUpdateInterval",
-    "EventScriptTimeout",
-    "MonitorTimeoutCount",
-    "EventScriptUnhealthyOnTimeout",
-    "RecoveryGracePeriod",
-    "RecoveryBanPeriod",
-    "DatabaseHashSize",
-    "DatabaseMaxDead",
-    "RerecoveryTimeout",
-    "EnableBans",
-    "DeterministicIPs",
-    "LCP2PublicIPs",
-    "ReclockPingPeriod",
-    "NoIPFailback",
-    "DisableIPFailover",
-    "VerboseMemoryNames",
-    "RecdPingTimeout",
-    "RecdFailCount",
-    "LogLatencyMs",
-    "RecLockLatencyMs",
-    "RecoveryDropAllIPs",
-    "VerifyRecoveryLock",
-    "VacuumInterval",
-    "VacuumMaxRunTime",
-    "RepackLimit",
-    "VacuumLimit",
-    "VacuumFastPathCount",
-    "MaxQueueDropMsg",
-    "AllowUnhealthyDBRead",
-    "StatHistoryInterval",
-    "DeferredAttachTO",
-    "AllowClientDBAttach",
-    "RecoverPDBBySeqNum",
-    "DeferredRebalanceOnNodeAdd",
-    "FetchCollapse",
-    "HopcountMakeSticky",
-    "StickyDuration",
-    "StickyPindown",
-    "NoIPTakeover",
-    "DBRecordCountWarn",
-    "DBRecordSizeWarn",
-    "DBSizeWarn",
-    "PullDBPreallocation",
-    "NoIPHostOnAllDisabled",
-    "Samba3AvoidDeadlocks",
-    "TDBMutexEnabled",
-    "LockProcessesPerDB",
-    "RecBufferSizeLimit",
-    "QueueBufferSize",
-    "IPAllocAlgorithm",
-    "AllowMixedVersions",
+/// Where the order `ctdb listvars` shows (the order of Samba's name table)
+/// differs from the struct order: each first name is listed right after the
+/// second instead of at its struct place.
+const LISTED_AFTER: &[(&str, &str)] = &[
+    ("LCP2PublicIPs", "DeterministicIPs"),
+    ("VacuumFastPathCount", "VacuumLimit"),
 ];
+
+/// Every tunable's name, obsolete ones included, in listing order.
+fn list_order() -> impl Iterator<Item = &'static str> {
+    let moved = |name: &str| LISTED_AFTER.iter().any(|(m, _)| *m == name);
+    let followers = |name: &'static str| {
+        LISTED_AFTER
+            .iter()
+            .filter(move |(_, after)| *after == name)
+            .map(|(m, _)| *m)
+    };
+    TUNABLES
+        .iter()
+        .map(|d| d.name)
+        .filter(move |n| !moved(n))
+        .flat_map(move |n| std::iter::once(n).chain(followers(n)))
+}
 
 /// What SET_TUNABLE did.
 pub enum SetResult {
@@ -217,9 +174,7 @@ impl Tunables {
 
     /// Names of the tunables that are not obsolete, in listing order.
     pub fn names() -> Vec<&'static str> {
-        LIST_ORDER
-            .iter()
-            .copied()
+        list_order()
             .filter(|n| !TUNABLES[Self::index(n).unwrap()].obsolete)
             .collect()
     }
@@ -326,10 +281,15 @@ mod tests {
         let names: Vec<&str> = TUNABLES.iter().map(|d| d.name).collect();
         assert_eq!(names, ctdb_protocol::tunables::TUNABLE_NAMES);
         // Every name in the listing order is a tunable, once.
-        for n in LIST_ORDER {
+        let order: Vec<&str> = list_order().collect();
+        for n in &order {
             assert!(Tunables::index(n).is_some(), "{n}");
         }
-        let mut sorted: Vec<_> = LIST_ORDER.to_vec();
+        for (moved, after) in LISTED_AFTER {
+            let at = order.iter().position(|n| n == after).unwrap();
+            assert_eq!(order[at + 1], *moved);
+        }
+        let mut sorted = order.clone();
         sorted.sort_unstable();
         sorted.dedup();
         assert_eq!(sorted.len(), TUNABLES.len());

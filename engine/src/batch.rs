@@ -52,6 +52,10 @@ impl Hash for HashedKey<'_> {
     }
 }
 
+/// A first batch after a wipe at least this long is taken for the start of
+/// a bulk refill (a recovery's push), sized for in advance.
+const REFILL_BULK: usize = 1024;
+
 /// What a transaction knows from the moment it wiped the database for as
 /// long as nothing but batches writes: every key in the database was
 /// stored by a batch, so a key whose hash is not in `hashes` is absent.
@@ -150,6 +154,13 @@ impl Tdb {
     ) -> Result<Vec<usize>> {
         let mut placed = Vec::with_capacity(recs.len());
         let mut later = Vec::new();
+        if refill.hashes.is_empty() && recs.len() >= REFILL_BULK {
+            // A bulk refill: room for about a key per chain at once, instead
+            // of growing (and rehashing) the set step by step.
+            refill
+                .hashes
+                .reserve(recs.len().max(self.hash_size as usize));
+        }
         for (index, r) in recs.iter().enumerate() {
             let mut p = self.measure(index, r)?;
             if !refill.hashes.insert(p.hash) {
@@ -298,7 +309,8 @@ impl Tdb {
     ) -> Result<()> {
         let needed: u32 = placed.iter().map(|p| RECORD_SIZE + p.rec_len).sum();
         let extra = (RECORD_SIZE + space) - needed;
-        let mut region = Vec::with_capacity((RECORD_SIZE + space) as usize);
+        let mut region = self.take_scratch();
+        region.reserve((RECORD_SIZE + space) as usize);
         let mut off = start;
         for (n, p) in placed.iter().enumerate() {
             let r = &recs[p.index];
@@ -328,7 +340,9 @@ impl Tdb {
             region.extend_from_slice(&self.order.put(RECORD_SIZE + rec_len));
             off += RECORD_SIZE + rec_len;
         }
-        self.write(start, &region)
+        let r = self.write(start, &region);
+        self.put_scratch(region);
+        r
     }
 }
 

@@ -142,61 +142,50 @@ impl Tdb {
         Ok(meta.len().saturating_sub(self.hdr_ofs as u64))
     }
 
+    /// `Io`, recorded as the error code and logged (fatal) with `message`.
+    fn io_failure<T>(&mut self, message: std::fmt::Arguments<'_>) -> Result<T> {
+        self.fail_logged(TdbError::Io, DebugLevel::Fatal, message)
+    }
+
+    /// A failed bounds check: [`Self::io_failure`], or a bare `Io` (nothing
+    /// recorded or logged) when the caller is only probing.
+    fn oob_failure(&mut self, probe: bool, message: std::fmt::Arguments<'_>) -> Result<()> {
+        if probe {
+            return Err(TdbError::Io);
+        }
+        self.io_failure(message)
+    }
+
     /// Bounds check against the file, remapping when another process grew it.
     pub(crate) fn file_oob(&mut self, off: Offset, len: u32, probe: bool) -> Result<()> {
-        let end = match off.checked_add(len) {
-            Some(e) => e,
-            None => {
-                if !probe {
-                    self.ecode = TdbError::Io.code();
-                    self.log(
-                        DebugLevel::Fatal,
-                        &format!("tdb_oob off {} len {} wrap\n", off, len),
-                    );
-                }
-                return Err(TdbError::Io);
-            }
+        let Some(end) = off.checked_add(len) else {
+            return self.oob_failure(probe, format_args!("tdb_oob off {off} len {len} wrap\n"));
         };
         if end <= self.map_size {
             return Ok(());
         }
         if self.flags & crate::flags::INTERNAL != 0 {
-            if !probe {
-                self.ecode = TdbError::Io.code();
-                self.log(
-                    DebugLevel::Fatal,
-                    &format!(
-                        "tdb_oob len {} beyond internal malloc size {}\n",
-                        end, self.map_size
-                    ),
-                );
-            }
-            return Err(TdbError::Io);
+            let size = self.map_size;
+            return self.oob_failure(
+                probe,
+                format_args!("tdb_oob len {end} beyond internal malloc size {size}\n"),
+            );
         }
         let size = self.file_size().inspect_err(|e| {
             self.ecode = e.code();
         })?;
         if size > u32::MAX as u64 {
-            self.ecode = TdbError::Io.code();
-            self.log(
-                DebugLevel::Fatal,
-                &format!("tdb_oob len {} too large!\n", size),
-            );
-            return Err(TdbError::Io);
+            return self.io_failure(format_args!("tdb_oob len {size} too large!\n"));
         }
         // Remap unconditionally: the file may also have shrunk (a CLEAR_IF_FIRST wipe).
         self.munmap();
         self.map_size = size as u32;
         self.mmap()?;
         if size < end as u64 {
-            if !probe {
-                self.ecode = TdbError::Io.code();
-                self.log(
-                    DebugLevel::Fatal,
-                    &format!("tdb_oob len {} beyond eof at {}\n", end, size),
-                );
-            }
-            return Err(TdbError::Io);
+            return self.oob_failure(
+                probe,
+                format_args!("tdb_oob len {end} beyond eof at {size}\n"),
+            );
         }
         Ok(())
     }
@@ -226,18 +215,11 @@ impl Tdb {
             Storage::Unmapped => {
                 let pos = off as u64 + self.hdr_ofs as u64;
                 if let Err(e) = self.file()?.read_exact_at(buf, pos) {
-                    self.ecode = TdbError::Io.code();
-                    self.log(
-                        DebugLevel::Fatal,
-                        &format!(
-                            "tdb_read failed at {} len={} ({}) map_size={}\n",
-                            off,
-                            buf.len(),
-                            crate::error::strerror(&e),
-                            self.map_size
-                        ),
-                    );
-                    return Err(TdbError::Io);
+                    let (len, map_size) = (buf.len(), self.map_size);
+                    let why = crate::error::strerror(&e);
+                    return self.io_failure(format_args!(
+                        "tdb_read failed at {off} len={len} ({why}) map_size={map_size}\n"
+                    ));
                 }
             }
         }
@@ -280,17 +262,7 @@ impl Tdb {
             Storage::Unmapped => {
                 let pos = off as u64 + self.hdr_ofs as u64;
                 if let Err(e) = self.file()?.write_all_at(data, pos) {
-                    self.ecode = TdbError::Io.code();
-                    self.log(
-                        DebugLevel::Fatal,
-                        &format!(
-                            "tdb_write failed at {} len={} ({})\n",
-                            off,
-                            data.len(),
-                            crate::error::strerror(&e)
-                        ),
-                    );
-                    return Err(TdbError::Io);
+                    return self.write_failed(off, data.len(), e);
                 }
             }
         }
@@ -346,17 +318,10 @@ impl Tdb {
 
     #[cold]
     fn write_failed(&mut self, off: Offset, len: usize, e: std::io::Error) -> Result<()> {
-        self.ecode = TdbError::Io.code();
-        self.log(
-            DebugLevel::Fatal,
-            &format!(
-                "tdb_write failed at {} len={} ({})\n",
-                off,
-                len,
-                crate::error::strerror(&e)
-            ),
-        );
-        Err(TdbError::Io)
+        let why = crate::error::strerror(&e);
+        self.io_failure(format_args!(
+            "tdb_write failed at {off} len={len} ({why})\n"
+        ))
     }
 
     /// The mapped bytes `[off, off+len)` when no transaction is open, the file is
@@ -541,19 +506,14 @@ impl Tdb {
             self.ecode = TdbError::Rdonly.code();
             return Err(TdbError::Rdonly);
         }
-        let new_size = match size.checked_add(addition) {
-            Some(n) => n,
-            None => {
-                self.ecode = TdbError::Oom.code();
-                self.log(
-                    DebugLevel::Error,
-                    &format!(
-                        "expand_file write overflow detected current size[{}] addition[{}]!\n",
-                        size, addition
-                    ),
-                );
-                return Err(TdbError::Oom);
-            }
+        let Some(new_size) = size.checked_add(addition) else {
+            return self.fail_logged(
+                TdbError::Oom,
+                DebugLevel::Error,
+                format_args!(
+                    "expand_file write overflow detected current size[{size}] addition[{addition}]!\n"
+                ),
+            );
         };
         let hdr = self.hdr_ofs as u64;
         // posix_fallocate leaves the range zero-filled.
@@ -622,19 +582,15 @@ impl Tdb {
             self.reclaim_dead_tail();
         }
         let size = expand_adjust(self.map_size, size, self.page_size);
-        let new_size = match self.map_size.checked_add(size) {
-            Some(n) => n,
-            None => {
-                self.ecode = TdbError::Oom.code();
-                self.log(
-                    DebugLevel::Error,
-                    &format!(
-                        "tdb_expand overflow detected current map_size[{}] size[{}]!\n",
-                        self.map_size, size
-                    ),
-                );
-                return Err(TdbError::Oom);
-            }
+        let current = self.map_size;
+        let Some(new_size) = current.checked_add(size) else {
+            return self.fail_logged(
+                TdbError::Oom,
+                DebugLevel::Error,
+                format_args!(
+                    "tdb_expand overflow detected current map_size[{current}] size[{size}]!\n"
+                ),
+            );
         };
         let offset = self.map_size;
         let rec = Record {
@@ -884,15 +840,8 @@ impl Tdb {
             let page = self.page_size as usize;
             let start = (off as usize) & !(page - 1);
             if let Err(e) = m.sync(start, len as usize + (off as usize - start)) {
-                self.ecode = TdbError::Io.code();
-                self.log(
-                    DebugLevel::Fatal,
-                    &format!(
-                        "tdb_transaction: msync failed - {}\n",
-                        crate::error::strerror(&e)
-                    ),
-                );
-                return Err(TdbError::Io);
+                let why = crate::error::strerror(&e);
+                return self.io_failure(format_args!("tdb_transaction: msync failed - {why}\n"));
             }
         }
         Ok(())

@@ -136,6 +136,7 @@ impl Tdb {
             },
             interrupt: None,
             order: ByteOrder::Native,
+            scratch: Vec::new(),
         });
         if given_name.is_none() && !internal {
             tdb.log(DebugLevel::Fatal, "tdb_open_ex: called with name == NULL\n");

@@ -74,6 +74,29 @@ pub struct Tdb {
     pub(crate) max_dead: i32,
     pub(crate) interrupt: Option<Arc<dyn Fn() -> bool + Send + Sync>>,
     pub(crate) order: ByteOrder,
+    /// A buffer reused by writes assembled before they go out (a batch's
+    /// records, pieces of recovery data): warm memory instead of a fresh
+    /// allocation each time; never holds more than `SCRATCH_KEPT` between uses.
+    pub(crate) scratch: Vec<u8>,
+}
+
+/// The most capacity `Tdb::scratch` keeps between uses.
+pub(crate) const SCRATCH_KEPT: usize = 1 << 20;
+
+impl Tdb {
+    /// The scratch buffer, empty, lent for one assembled write.
+    pub(crate) fn take_scratch(&mut self) -> Vec<u8> {
+        let mut b = std::mem::take(&mut self.scratch);
+        b.clear();
+        b
+    }
+
+    /// Takes the scratch buffer back, unless it grew past `SCRATCH_KEPT`.
+    pub(crate) fn put_scratch(&mut self, b: Vec<u8>) {
+        if b.capacity() <= SCRATCH_KEPT {
+            self.scratch = b;
+        }
+    }
 }
 
 /// Detects a loop in a chain being walked (Brent's algorithm: remember a pointer,
@@ -148,6 +171,19 @@ impl Tdb {
     /// Records `e` as the last error and returns it.
     pub(crate) fn fail<T>(&mut self, e: TdbError) -> Result<T> {
         self.ecode = e.code();
+        Err(e)
+    }
+
+    /// Records `e` as the last error, logs `message` at `level` and returns `e`.
+    #[cold]
+    pub(crate) fn fail_logged<T>(
+        &mut self,
+        e: TdbError,
+        level: DebugLevel,
+        message: std::fmt::Arguments<'_>,
+    ) -> Result<T> {
+        self.ecode = e.code();
+        self.log(level, &message.to_string());
         Err(e)
     }
 

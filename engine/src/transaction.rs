@@ -127,6 +127,17 @@ impl Transaction {
     }
 }
 
+/// Recovery data goes to the file in pieces of about this size, so that
+/// its buffer stays small however much a transaction changed.
+const RECOVERY_PIECE: usize = 256 * 1024;
+
+/// Recovery data on its way to the file, a piece at a time.
+struct RecoveryWrite {
+    /// Where the piece in `buf` goes.
+    at: Offset,
+    buf: Vec<u8>,
+}
+
 impl Tdb {
     /// Io unless `[off, off+len)` lies within the 32-bit offsets a file can have,
     /// so that walking through it block by block cannot overflow.
@@ -670,36 +681,33 @@ impl Tdb {
         self.file_read(RECOVERY_HEAD_OFS, &mut head_bytes)?;
         let area = offset;
         let moved = self.order.get(&head_bytes) != area;
-        let mut data = Vec::with_capacity(RECORD_SIZE as usize + size as usize);
-        data.extend_from_slice(&header.encode(self.order));
-        let t = self.transaction.take().expect("inside a transaction");
-        let mut r = Ok(());
-        for (i, b) in t.blocks.iter() {
-            if b.is_none() {
-                continue;
+        let saved = self.blocks_to_save(old_map_size)?;
+        let Some(tailer) = RECORD_SIZE.checked_add(max_size) else {
+            return self.fail(TdbError::Corrupt);
+        };
+        // Pieces go out while later blocks are still read from the file: only
+        // when no block read overlaps the area being written.
+        let area_end = area as u64 + RECORD_SIZE as u64 + tailer as u64;
+        let overlaps = saved
+            .iter()
+            .any(|&(o, l)| (o as u64) < area_end && (area as u64) < o as u64 + l as u64);
+        let piece = if overlaps { usize::MAX } else { RECOVERY_PIECE };
+        let mut w = RecoveryWrite {
+            at: area,
+            buf: self.take_scratch(),
+        };
+        w.buf.extend_from_slice(&header.encode(self.order));
+        for (offset, length) in saved {
+            if w.buf.len() + 8 + length as usize > piece {
+                self.write_recovery_piece(&mut w)?;
             }
-            let offset = i as u32 * t.block_size;
-            let length = t.block_len(i);
-            if offset >= old_map_size {
-                continue;
-            }
-            if offset as u64 + length as u64 > t.old_map_size as u64 {
-                self.ecode = TdbError::Corrupt.code();
-                self.log(
-                    DebugLevel::Fatal,
-                    "tdb_transaction_setup_recovery: transaction data over new region boundary\n",
-                );
-                r = Err(TdbError::Corrupt);
-                break;
-            }
-            data.extend_from_slice(&self.order.put(offset));
-            data.extend_from_slice(&self.order.put(length));
+            w.buf.extend_from_slice(&self.order.put(offset));
+            w.buf.extend_from_slice(&self.order.put(length));
             // The old contents: read the file, not the transaction.
-            let at = data.len();
-            if self.file_read_append(offset, length, &mut data).is_err() {
+            let at = w.buf.len();
+            if self.file_read_append(offset, length, &mut w.buf).is_err() {
                 self.ecode = TdbError::Io.code();
-                r = Err(TdbError::Io);
-                break;
+                return Err(TdbError::Io);
             }
             // The file's header does not point at the new area yet; the old
             // contents record it as pointing there (as Samba's, which moved the
@@ -709,25 +717,14 @@ impl Tdb {
                 && RECOVERY_HEAD_OFS + OFF_SIZE <= offset + length
             {
                 let p = at + (RECOVERY_HEAD_OFS - offset) as usize;
-                data[p..p + 4].copy_from_slice(&self.order.put(area));
+                w.buf[p..p + 4].copy_from_slice(&self.order.put(area));
             }
         }
-        self.transaction = Some(t);
-        r?;
-        let Some(tailer) = RECORD_SIZE.checked_add(max_size) else {
-            return self.fail(TdbError::Corrupt);
-        };
-        data.extend_from_slice(&self.order.put(tailer));
-        if self.file_write_parts(offset, &[&data]).is_err() {
-            self.log(
-                DebugLevel::Fatal,
-                "tdb_transaction_setup_recovery: failed to write recovery data\n",
-            );
-            return self.fail(TdbError::Io);
-        }
-        self.transaction_write_existing(offset, &data)?;
+        w.buf.extend_from_slice(&self.order.put(tailer));
+        self.write_recovery_piece(&mut w)?;
+        self.put_scratch(w.buf);
         // The data must be on disk before the magic that makes it count.
-        self.transaction_sync(offset, data.len() as u32)?;
+        self.transaction_sync(area, w.at - area)?;
         let magic_offset = offset + RECORD_MAGIC_OFS;
         // A new area right at the old end of file is pointed at before its magic
         // is set (until then check sees an unused recovery area); one past a gap
@@ -754,6 +751,56 @@ impl Tdb {
             self.transaction_sync(RECOVERY_HEAD_OFS, OFF_SIZE)?;
         }
         Ok(magic_offset)
+    }
+
+    /// The transaction's blocks whose old contents the recovery data keeps
+    /// (those starting inside the file as it was before the transaction,
+    /// `old_map_size`; none may end past the file as the transaction now
+    /// knows it), in order.
+    fn blocks_to_save(&mut self, old_map_size: u32) -> Result<Vec<(Offset, u32)>> {
+        let t = self.txn();
+        let mut saved = Vec::new();
+        let mut over = false;
+        for (i, b) in t.blocks.iter() {
+            if b.is_none() {
+                continue;
+            }
+            let offset = i as u32 * t.block_size;
+            let length = t.block_len(i);
+            if offset >= old_map_size {
+                continue;
+            }
+            if offset as u64 + length as u64 > t.old_map_size as u64 {
+                over = true;
+                break;
+            }
+            saved.push((offset, length));
+        }
+        if over {
+            self.ecode = TdbError::Corrupt.code();
+            self.log(
+                DebugLevel::Fatal,
+                "tdb_transaction_setup_recovery: transaction data over new region boundary\n",
+            );
+            return Err(TdbError::Corrupt);
+        }
+        Ok(saved)
+    }
+
+    /// Writes the piece of recovery data in `w` to the file (and to the
+    /// transaction's copy of those blocks) and moves `w` past it.
+    fn write_recovery_piece(&mut self, w: &mut RecoveryWrite) -> Result<()> {
+        if self.file_write_parts(w.at, &[&w.buf]).is_err() {
+            self.log(
+                DebugLevel::Fatal,
+                "tdb_transaction_setup_recovery: failed to write recovery data\n",
+            );
+            return self.fail(TdbError::Io);
+        }
+        self.transaction_write_existing(w.at, &w.buf)?;
+        w.at += w.buf.len() as u32;
+        w.buf.clear();
+        Ok(())
     }
 
     /// Writes the file header's recovery pointer (the transaction's copy has it).

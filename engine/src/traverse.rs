@@ -25,6 +25,20 @@ pub(crate) struct TraverseLock {
     pub steps: u32,
 }
 
+/// The key of the record a firstkey/nextkey step landed on (`rec`, at the
+/// walk's position); the step's chain lock is released, a failure to do so
+/// logged with `unlock_failed`.
+fn walk_key(mut chain: Held<'_>, rec: Record, unlock_failed: &str) -> Result<Vec<u8>> {
+    let off = chain.travlocks[0].off;
+    let key = chain
+        .record_body(off)
+        .and_then(|body| chain.alloc_read(body, rec.key_len));
+    if chain.release().is_err() {
+        chain.log(DebugLevel::Fatal, unlock_failed);
+    }
+    key
+}
+
 impl Tdb {
     /// Moves walk `idx` to the next live record, returning the guard of that
     /// record's chain lock and the record, which is read-locked for the walk;
@@ -287,19 +301,11 @@ impl Tdb {
             steps: 0,
         };
         let key = match self.next_lock(0) {
-            Ok(Some((mut chain, rec))) => {
-                let off = chain.travlocks[0].off;
-                let key = chain
-                    .record_body(off)
-                    .and_then(|body| chain.alloc_read(body, rec.key_len));
-                if chain.release().is_err() {
-                    chain.log(
-                        DebugLevel::Fatal,
-                        "tdb_firstkey: error occurred while tdb_unlocking!\n",
-                    );
-                }
-                key
-            }
+            Ok(Some((chain, rec))) => walk_key(
+                chain,
+                rec,
+                "tdb_firstkey: error occurred while tdb_unlocking!\n",
+            ),
             // An empty database: tdb_error() stays at success, as Samba's does.
             Ok(None) => return Err(TdbError::NoExist),
             Err(e) => return Err(e),
@@ -367,18 +373,8 @@ impl Tdb {
             }
         }
         let result = match db.next_lock(0) {
-            Ok(Some((mut chain, rec))) => {
-                let off = chain.travlocks[0].off;
-                let key = chain
-                    .record_body(off)
-                    .and_then(|body| chain.alloc_read(body, rec.key_len));
-                if chain.release().is_err() {
-                    chain.log(
-                        DebugLevel::Fatal,
-                        "tdb_nextkey: WARNING tdb_unlock failed!\n",
-                    );
-                }
-                key
+            Ok(Some((chain, rec))) => {
+                walk_key(chain, rec, "tdb_nextkey: WARNING tdb_unlock failed!\n")
             }
             Ok(None) => Err(TdbError::NoExist),
             Err(e) => Err(e),

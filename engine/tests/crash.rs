@@ -13,12 +13,13 @@ fn value(i: u32, generation: u8) -> Vec<u8> {
     vec![generation; 20 + (i as usize * 13) % 300]
 }
 
-fn crash_during_commit(tdb_flags: u32) {
+/// `count` records, all rewritten by the interrupted commit.
+fn crash_during_commit(tdb_flags: u32, count: u32) {
     let dir = TempDir::new("crash");
     let path = dir.file("c.tdb");
     {
         let mut db = open(&path, tdb_flags, 0);
-        for i in 0..200u32 {
+        for i in 0..count {
             db.store(&i.to_le_bytes(), &[&value(i, 1)], StoreFlag::Replace)
                 .unwrap();
         }
@@ -30,7 +31,7 @@ fn crash_during_commit(tdb_flags: u32) {
         let code = std::panic::catch_unwind(|| {
             let mut db = open(&path, tdb_flags & !flags::CLEAR_IF_FIRST, 0);
             db.transaction_start().unwrap();
-            for i in 0..200u32 {
+            for i in 0..count {
                 db.store(&i.to_le_bytes(), &[&value(i, 2)], StoreFlag::Replace)
                     .unwrap();
             }
@@ -55,6 +56,9 @@ fn crash_during_commit(tdb_flags: u32) {
             f.read_exact_at(&mut hdr, head).unwrap();
             let rec = Record::decode(&hdr, order);
             assert_eq!(rec.magic, tdb_engine::format::RECOVERY_MAGIC);
+            if count > 1000 {
+                assert!(rec.data_len > 512 * 1024, "recovery data in several pieces");
+            }
             let mut data = vec![0u8; rec.data_len as usize];
             f.read_exact_at(&mut data, head + 24).unwrap();
             let mut ranges = Vec::new();
@@ -89,7 +93,7 @@ fn crash_during_commit(tdb_flags: u32) {
 
     let mut db = open(&path, tdb_flags & !flags::CLEAR_IF_FIRST, 0);
     db.check(None).expect("recovered database checks out");
-    for i in 0..200u32 {
+    for i in 0..count {
         assert_eq!(
             db.fetch(&i.to_le_bytes()).unwrap(),
             value(i, 1),
@@ -102,7 +106,10 @@ fn crash_during_commit(tdb_flags: u32) {
 
 #[test]
 fn interrupted_commit_is_rolled_back() {
-    crash_during_commit(0);
-    crash_during_commit(flags::CONVERT);
-    crash_during_commit(flags::NOMMAP | flags::INCOMPATIBLE_HASH);
+    crash_during_commit(0, 200);
+    crash_during_commit(flags::CONVERT, 200);
+    crash_during_commit(flags::NOMMAP | flags::INCOMPATIBLE_HASH, 200);
+    // Recovery data of about 700 KB, written to the file in several pieces.
+    crash_during_commit(0, 4000);
+    crash_during_commit(flags::NOMMAP, 4000);
 }

@@ -12,10 +12,13 @@ pub const DEFAULT_LOCATION: &str = "file:/var/log/ctdb/log.ctdb";
 pub const DEFAULT_LEVEL: &str = "ERROR";
 
 /// Debug levels as ctdb numbers them (defined with the log sink).
-pub use ctdb_logging::{DEBUG_DEBUG, DEBUG_ERR, DEBUG_INFO, DEBUG_NOTICE, DEBUG_WARNING};
+pub use ctdb_logging::{DEBUG_ERR, DEBUG_NOTICE};
 
 /// Where log lines go (defined with the log sink).
 pub use ctdb_logging::LogTarget;
+
+/// Parses a ctdb.conf logging location (shared with ctdbd).
+use ctdb_logging::parse_log_location;
 
 /// The event daemon's configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,35 +55,8 @@ fn refused(option: &str) -> String {
     format!("conf: validation for option \"{option}\" failed")
 }
 
-/// Parses a level: a number 0..=10 or a level name (case-insensitive).
-pub fn parse_level(s: &str) -> Option<u32> {
-    if let Ok(n) = s.parse::<u32>() {
-        return (n <= DEBUG_DEBUG).then_some(n);
-    }
-    match s.to_ascii_uppercase().as_str() {
-        "ERROR" | "ERR" => Some(DEBUG_ERR),
-        "WARNING" => Some(DEBUG_WARNING),
-        "NOTICE" => Some(DEBUG_NOTICE),
-        "INFO" => Some(DEBUG_INFO),
-        "DEBUG" => Some(DEBUG_DEBUG),
-        _ => None,
-    }
-}
-
-/// Parses a logging location: "file:PATH", "file:" (stderr) or
-/// "syslog[:METHOD]".
-pub fn parse_location(s: &str) -> Option<LogTarget> {
-    let (name, option) = match s.split_once(':') {
-        Some((n, o)) => (n, Some(o)),
-        None => (s, None),
-    };
-    match (name, option) {
-        ("file", None | Some("")) => Some(LogTarget::Stderr),
-        ("file", Some(p)) if p.starts_with('/') => Some(LogTarget::File(PathBuf::from(p))),
-        ("syslog", None | Some("nonblocking" | "udp" | "udp-rfc5424")) => Some(LogTarget::Syslog),
-        _ => None,
-    }
-}
+/// Parses a level as ctdbd does (a number 0..=10 or a prefix of a name).
+pub use ctdb_logging::parse_debug_level as parse_level;
 
 /// The (section, key, value) triples of an ini text.  Names are
 /// case-sensitive, as Samba's; lines that are neither a section, a
@@ -141,14 +117,14 @@ impl EventConfig {
     /// The configuration in `text`; every refused value is reported.
     pub fn parse(text: &str, etc_dir: &Path) -> Result<EventConfig, ConfigError> {
         let mut config = EventConfig {
-            log_target: parse_location(DEFAULT_LOCATION).unwrap_or(LogTarget::Stderr),
+            log_target: parse_log_location(DEFAULT_LOCATION).unwrap_or(LogTarget::Stderr),
             log_level: parse_level(DEFAULT_LEVEL).unwrap_or(DEBUG_ERR),
             debug_script: None,
         };
         let mut errors = Vec::new();
         for (section, key, value) in parse_ini(text) {
             match (section.as_str(), key.as_str()) {
-                ("logging", "location") => match parse_location(&value) {
+                ("logging", "location") => match parse_log_location(&value) {
                     Some(t) => config.log_target = t,
                     None => errors.push(refused("location")),
                 },

@@ -1,7 +1,8 @@
 //! ctdb-eventd's logging: the shared sink of `ctdb-logging` under the
 //! program name "ctdb-eventd" (test mode comes from `CTDB_TEST_MODE`), the
-//! reopen that SIGHUP triggers, script output logged line by line, and the
-//! daemon's log macros.
+//! reopen that SIGHUP triggers and script output logged line by line.  The
+//! log macros (`log_err!` ...) are `ctdb-logging`'s, imported at the crate
+//! root.
 
 use crate::config::{LogTarget, DEBUG_ERR};
 
@@ -12,19 +13,6 @@ pub fn init(target: LogTarget, level: u32) -> std::io::Result<()> {
     let test_mode = std::env::var_os("CTDB_TEST_MODE").is_some();
     ctdb_logging::init(c"ctdb-eventd", target, level, test_mode)
 }
-
-/// Logs at ERROR.
-#[macro_export]
-macro_rules! log_err { ($($a:tt)*) => { $crate::logging::log($crate::config::DEBUG_ERR, &format!($($a)*)) } }
-/// Logs at WARNING.
-#[macro_export]
-macro_rules! log_warn { ($($a:tt)*) => { $crate::logging::log($crate::config::DEBUG_WARNING, &format!($($a)*)) } }
-/// Logs at NOTICE.
-#[macro_export]
-macro_rules! log_notice { ($($a:tt)*) => { $crate::logging::log($crate::config::DEBUG_NOTICE, &format!($($a)*)) } }
-/// Logs at DEBUG.
-#[macro_export]
-macro_rules! log_debug { ($($a:tt)*) => { $crate::logging::log($crate::config::DEBUG_DEBUG, &format!($($a)*)) } }
 
 /// Logs every non-empty line of `text` at ERROR as `prefix: line` (how
 /// Samba logs script and debug-script output).

@@ -2,6 +2,9 @@
 //! tool over a unix socket, as a drop-in for Samba 4.17's daemon (same
 //! command line, paths, configuration, protocol and results).
 
+// The daemon's log macros, shared with the other daemon through ctdb-logging.
+use ctdb_logging::{log_debug, log_err, log_notice, log_warn};
+
 mod child;
 mod component;
 mod config;

@@ -22,6 +22,22 @@ pub const DEBUG_INFO: u32 = 5;
 /// Debugging.
 pub const DEBUG_DEBUG: u32 = 10;
 
+/// Logs a `format!` message at ERROR through [`log`].
+#[macro_export]
+macro_rules! log_err { ($($a:tt)*) => { $crate::log($crate::DEBUG_ERR, &format!($($a)*)) } }
+/// Logs a `format!` message at WARNING through [`log`].
+#[macro_export]
+macro_rules! log_warn { ($($a:tt)*) => { $crate::log($crate::DEBUG_WARNING, &format!($($a)*)) } }
+/// Logs a `format!` message at NOTICE through [`log`].
+#[macro_export]
+macro_rules! log_notice { ($($a:tt)*) => { $crate::log($crate::DEBUG_NOTICE, &format!($($a)*)) } }
+/// Logs a `format!` message at INFO through [`log`].
+#[macro_export]
+macro_rules! log_info { ($($a:tt)*) => { $crate::log($crate::DEBUG_INFO, &format!($($a)*)) } }
+/// Logs a `format!` message at DEBUG through [`log`].
+#[macro_export]
+macro_rules! log_debug { ($($a:tt)*) => { $crate::log($crate::DEBUG_DEBUG, &format!($($a)*)) } }
+
 /// Where log lines go.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LogTarget {
@@ -31,6 +47,62 @@ pub enum LogTarget {
     File(PathBuf),
     /// syslog(3), under the program's name with its pid.
     Syslog,
+}
+
+const LEVEL_NAMES: &[(u32, &str)] = &[
+    (DEBUG_ERR, "ERROR"),
+    (DEBUG_WARNING, "WARNING"),
+    (2, "WARNING"),
+    (DEBUG_NOTICE, "NOTICE"),
+    (4, "NOTICE"),
+    (DEBUG_INFO, "INFO"),
+    (6, "INFO"),
+    (7, "INFO"),
+    (8, "INFO"),
+    (9, "INFO"),
+    (DEBUG_DEBUG, "DEBUG"),
+];
+
+/// Parses a level: a number 0..=10 or a (case-insensitive) prefix of a name.
+pub fn parse_debug_level(s: &str) -> Option<u32> {
+    if s.starts_with(|c: char| c.is_ascii_digit()) {
+        let digits: String = s.chars().take_while(|c| c.is_ascii_digit()).collect();
+        let n: usize = digits.parse().ok()?;
+        return if n < LEVEL_NAMES.len() {
+            Some(n as u32)
+        } else {
+            None
+        };
+    }
+    LEVEL_NAMES
+        .iter()
+        .find(|(_, name)| name.len() >= s.len() && name[..s.len()].eq_ignore_ascii_case(s))
+        .map(|(l, _)| *l)
+}
+
+/// The name of a level (levels 2, 4 and 6-9 share their neighbours' names).
+pub fn debug_level_name(level: u32) -> &'static str {
+    LEVEL_NAMES
+        .iter()
+        .find(|(l, _)| *l == level)
+        .map(|(_, n)| *n)
+        .unwrap_or("UNKNOWN")
+}
+
+/// Parses a ctdb.conf logging location: "file:PATH" (PATH absolute),
+/// "file" or "file:" (stderr), or "syslog[:METHOD]" with METHOD one of
+/// Samba's ("nonblocking", "udp", "udp-rfc5424"); anything else is `None`.
+pub fn parse_log_location(s: &str) -> Option<LogTarget> {
+    let (name, option) = match s.split_once(':') {
+        Some((n, o)) => (n, Some(o)),
+        None => (s, None),
+    };
+    match (name, option) {
+        ("file", None | Some("")) => Some(LogTarget::Stderr),
+        ("file", Some(p)) if p.starts_with('/') => Some(LogTarget::File(PathBuf::from(p))),
+        ("syslog", None | Some("nonblocking" | "udp" | "udp-rfc5424")) => Some(LogTarget::Syslog),
+        _ => None,
+    }
 }
 
 static LEVEL: AtomicU32 = AtomicU32::new(DEBUG_NOTICE);
@@ -209,6 +281,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn log_locations() {
+        assert_eq!(
+            parse_log_location("file:/x/y"),
+            Some(LogTarget::File("/x/y".into()))
+        );
+        assert_eq!(parse_log_location("file:"), Some(LogTarget::Stderr));
+        assert_eq!(parse_log_location("file"), Some(LogTarget::Stderr));
+        assert_eq!(parse_log_location("file:x/y"), None);
+        assert_eq!(parse_log_location("syslog"), Some(LogTarget::Syslog));
+        assert_eq!(parse_log_location("syslog:udp"), Some(LogTarget::Syslog));
+        assert_eq!(parse_log_location("syslog:bad"), None);
+        assert_eq!(parse_log_location("bogus:x"), None);
+    }
+
+    #[test]
     fn hostname_is_the_kernels_name_up_to_the_first_dot() {
         let kernel = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
         let short = kernel.trim().split('.').next().unwrap().to_string();
@@ -284,5 +371,19 @@ mod tests {
         assert!(fresh.ends_with(&format!("{tail}after\n")), "{fresh}");
         assert_eq!(std::fs::read_to_string(&rotated).unwrap(), text);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+    #[test]
+    fn debug_levels_as_samba_parses_them() {
+        assert_eq!(parse_debug_level("ERROR"), Some(0));
+        assert_eq!(parse_debug_level("info"), Some(5));
+        assert_eq!(parse_debug_level("DEB"), Some(10));
+        assert_eq!(parse_debug_level("2"), Some(2));
+        assert_eq!(parse_debug_level("11"), None);
+        assert_eq!(parse_debug_level("bogus"), None);
+        assert_eq!(debug_level_name(2), "WARNING");
+        assert_eq!(debug_level_name(10), "DEBUG");
+        // eventd once took only whole names: Samba takes any prefix.
+        assert_eq!(parse_debug_level("warn"), Some(1));
+        assert_eq!(parse_debug_level("ERR"), Some(0));
     }
 }

@@ -287,6 +287,19 @@ fn trailing_record_flags(r: &mut Reader<'_>) -> Result<Option<u32>, DecodeError>
     }
 }
 
+/// Writes what both dmaster packets carry after their fixed fields: the key
+/// and data lengths, the key, the data, then the record flags when there are
+/// (read back by each packet, the flags with [`trailing_record_flags`]).
+fn write_dmaster_record(w: &mut Writer<'_>, key: &[u8], data: &[u8], record_flags: Option<u32>) {
+    w.len_u32(key.len())
+        .len_u32(data.len())
+        .bytes(key)
+        .bytes(data);
+    if let Some(f) = record_flags {
+        w.u32(f);
+    }
+}
+
 /// CTDB_REQ_DMASTER: asks the lmaster to make `dmaster` the record's
 /// dmaster, carrying the record.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -312,14 +325,8 @@ impl Layout for ReqDmaster {
         w.u32(self.db_id.0)
             .padding(4)
             .u64(self.rsn)
-            .u32(self.dmaster.0)
-            .len_u32(self.key.len())
-            .len_u32(self.data.len())
-            .bytes(&self.key)
-            .bytes(&self.data);
-        if let Some(f) = self.record_flags {
-            w.u32(f);
-        }
+            .u32(self.dmaster.0);
+        write_dmaster_record(w, &self.key, &self.data, self.record_flags);
     }
     fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let db_id = DbId::read(r)?;
@@ -358,16 +365,8 @@ pub struct ReplyDmaster {
 impl Layout for ReplyDmaster {
     const NAME: &'static str = "reply_dmaster";
     fn write(&self, w: &mut Writer<'_>) {
-        w.u32(self.db_id.0)
-            .padding(4)
-            .u64(self.rsn)
-            .len_u32(self.key.len())
-            .len_u32(self.data.len())
-            .bytes(&self.key)
-            .bytes(&self.data);
-        if let Some(f) = self.record_flags {
-            w.u32(f);
-        }
+        w.u32(self.db_id.0).padding(4).u64(self.rsn);
+        write_dmaster_record(w, &self.key, &self.data, self.record_flags);
     }
     fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let db_id = DbId::read(r)?;

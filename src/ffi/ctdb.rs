@@ -249,24 +249,59 @@ fn call_log(
 ) {
 }
 
-/// Makes a request handle for core request `id`.
-fn new_request(
+/// The `_send` calls: starts a core request with `start` and hands C a
+/// request handle for it; NULL (errno EINVAL for a NULL handle) when the
+/// handle is NULL or `start` refuses.
+///
+/// # Safety
+/// `ctdb` is NULL or a live handle.
+unsafe fn start_request(
     ctdb: *mut ctdb_connection,
-    c: &mut ctdb_connection,
-    id: RequestId,
     callback: ctdb_callback_t,
     cbdata: *mut c_void,
     kind: RequestKind,
+    start: impl FnOnce(&mut ctdb_connection) -> Checked<RequestId>,
 ) -> *mut ctdb_request {
-    let req = Box::into_raw(Box::new(ctdb_request {
-        ctdb,
-        id,
-        callback,
-        cbdata,
-        kind,
-    }));
-    c.requests.insert(id, req);
-    req
+    guard(ptr::null_mut(), || {
+        // SAFETY: per the caller's contract.
+        let c = unsafe { conn(ctdb) }?;
+        let id = start(c)?;
+        let req = Box::into_raw(Box::new(ctdb_request {
+            ctdb,
+            id,
+            callback,
+            cbdata,
+            kind,
+        }));
+        c.requests.insert(id, req);
+        Ok(req)
+    })
+}
+
+/// The synchronous calls: waits for `req` to end, reads its result with
+/// `recv` and frees it (errno stays as `recv` left it); `on_error` when
+/// `req` is NULL (its send failed).
+///
+/// # Safety
+/// `ctdb` is a live handle and `req` NULL or a live request of it.
+unsafe fn wait_and_free<T>(
+    ctdb: *mut ctdb_connection,
+    req: *mut ctdb_request,
+    on_error: T,
+    recv: impl FnOnce(*mut ctdb_request) -> T,
+) -> T {
+    guard(on_error, || {
+        // SAFETY: per the caller's contract.
+        let id = unsafe { req.as_ref() }.ok_or(Refused)?.id;
+        // SAFETY: per the caller's contract.
+        unsafe { wait_for(ctdb, id) };
+        let value = recv(req);
+        let saved = super::guard::errno();
+        // SAFETY: the request is ours to free.
+        unsafe { ctdb_request_free(req) };
+        set_errno(saved);
+        Ok(value)
+    })
 }
 
 /// Services the connection and runs the callbacks of what happened.
@@ -686,9 +721,7 @@ pub unsafe extern "C" fn ctdb_attachdb_send(
     cbdata: *mut c_void,
 ) -> *mut ctdb_request {
     let _ = tdb_flags;
-    guard(ptr::null_mut(), || {
-        // SAFETY: a live handle from the caller.
-        let c = unsafe { conn(ctdb) }?;
+    let start = |c: &mut ctdb_connection| {
         if name.is_null() {
             set_errno(libc::EINVAL);
             return Err(Refused);
@@ -697,16 +730,10 @@ pub unsafe extern "C" fn ctdb_attachdb_send(
         let name = unsafe { CStr::from_ptr(name) }
             .to_string_lossy()
             .into_owned();
-        let id = c.core.attach(&name, persistent);
-        Ok(new_request(
-            ctdb,
-            c,
-            id,
-            callback,
-            cbdata,
-            RequestKind::Attach,
-        ))
-    })
+        Ok(c.core.attach(&name, persistent))
+    };
+    // SAFETY: a live handle from the caller.
+    unsafe { start_request(ctdb, callback, cbdata, RequestKind::Attach, start) }
 }
 
 /// The database an attach request gave; NULL with errno on failure.
@@ -739,29 +766,7 @@ pub unsafe extern "C" fn ctdb_attachdb(
     let req =
         unsafe { ctdb_attachdb_send(ctdb, name, persistent, tdb_flags, None, ptr::null_mut()) };
     // SAFETY: as above.
-    unsafe { sync_result(ctdb, req, ctdb_attachdb_recv) }.unwrap_or(ptr::null_mut())
-}
-
-/// Waits for `req`, reads its result with `recv`, frees it.
-///
-/// # Safety
-/// `ctdb` and `req` are live handles (req may be NULL: None).
-unsafe fn sync_result<T>(
-    ctdb: *mut ctdb_connection,
-    req: *mut ctdb_request,
-    recv: unsafe extern "C" fn(*mut ctdb_connection, *mut ctdb_request) -> T,
-) -> Option<T> {
-    // SAFETY: per the contract.
-    let id = unsafe { req.as_ref() }?.id;
-    // SAFETY: per the contract.
-    unsafe { wait_for(ctdb, id) };
-    // SAFETY: per the contract.
-    let value = unsafe { recv(ctdb, req) };
-    let saved = super::guard::errno();
-    // SAFETY: the request is ours to free.
-    unsafe { ctdb_request_free(req) };
-    set_errno(saved);
-    Some(value)
+    unsafe { wait_and_free(ctdb, req, ptr::null_mut(), |r| ctdb_attachdb_recv(ctdb, r)) }
 }
 
 /// Detaches a database (its held lock is released) and frees the handle.
@@ -1015,24 +1020,15 @@ pub unsafe extern "C" fn ctdb_set_message_handler_send(
     callback: ctdb_callback_t,
     cbdata: *mut c_void,
 ) -> *mut ctdb_request {
-    guard(ptr::null_mut(), || {
-        // SAFETY: the caller's handle.
-        let c = unsafe { conn(ctdb) }?;
-        let id = c.core.register_srvid(Srvid(srvid));
-        let h = Handler {
-            srvid,
-            handler,
-            data: handler_data,
-        };
-        Ok(new_request(
-            ctdb,
-            c,
-            id,
-            callback,
-            cbdata,
-            RequestKind::AddHandler(h),
-        ))
-    })
+    let h = Handler {
+        srvid,
+        handler,
+        data: handler_data,
+    };
+    let kind = RequestKind::AddHandler(h);
+    let start = |c: &mut ctdb_connection| Ok(c.core.register_srvid(Srvid(srvid)));
+    // SAFETY: the caller's handle.
+    unsafe { start_request(ctdb, callback, cbdata, kind, start) }
 }
 
 /// True when the registration succeeded.
@@ -1055,9 +1051,7 @@ pub unsafe extern "C" fn ctdb_remove_message_handler_send(
     callback: ctdb_callback_t,
     cbdata: *mut c_void,
 ) -> *mut ctdb_request {
-    guard(ptr::null_mut(), || {
-        // SAFETY: the caller's handle.
-        let c = unsafe { conn(ctdb) }?;
+    let start = |c: &mut ctdb_connection| {
         let before = c.handlers.len();
         let same = |h: &Handler| {
             h.srvid == srvid
@@ -1071,16 +1065,10 @@ pub unsafe extern "C" fn ctdb_remove_message_handler_send(
             set_errno(libc::ENOENT);
             return Err(Refused);
         }
-        let id = c.core.deregister_srvid(Srvid(srvid));
-        Ok(new_request(
-            ctdb,
-            c,
-            id,
-            callback,
-            cbdata,
-            RequestKind::RemoveHandler,
-        ))
-    })
+        Ok(c.core.deregister_srvid(Srvid(srvid)))
+    };
+    // SAFETY: the caller's handle.
+    unsafe { start_request(ctdb, callback, cbdata, RequestKind::RemoveHandler, start) }
 }
 
 /// True when the deregistration succeeded.
@@ -1129,7 +1117,7 @@ pub unsafe extern "C" fn ctdb_set_message_handler(
         ctdb_set_message_handler_send(ctdb, srvid, handler, cbdata, Some(ignore), ptr::null_mut())
     };
     // SAFETY: as above.
-    unsafe { sync_result(ctdb, req, ctdb_set_message_handler_recv) }.unwrap_or(false)
+    unsafe { wait_and_free(ctdb, req, false, |r| ctdb_set_message_handler_recv(ctdb, r)) }
 }
 
 /// Removes a handler (waits).
@@ -1152,7 +1140,11 @@ pub unsafe extern "C" fn ctdb_remove_message_handler(
         )
     };
     // SAFETY: as above.
-    unsafe { sync_result(ctdb, req, ctdb_remove_message_handler_recv) }.unwrap_or(false)
+    unsafe {
+        wait_and_free(ctdb, req, false, |r| {
+            ctdb_remove_message_handler_recv(ctdb, r)
+        })
+    }
 }
 
 /// Queues a message to the handlers of `srvid` on node `pnn`.
@@ -1184,9 +1176,7 @@ pub unsafe extern "C" fn ctdb_check_message_handlers_send(
     callback: ctdb_callback_t,
     cbdata: *mut c_void,
 ) -> *mut ctdb_request {
-    guard(ptr::null_mut(), || {
-        // SAFETY: the caller's handle.
-        let c = unsafe { conn(ctdb) }?;
+    let start = |c: &mut ctdb_connection| {
         if mhs.is_null() && num > 0 {
             set_errno(libc::EINVAL);
             return Err(Refused);
@@ -1202,16 +1192,10 @@ pub unsafe extern "C" fn ctdb_check_message_handlers_send(
             opcode: ControlOpcode::CheckSrvids,
             data,
         };
-        let id = c.core.control(Pnn(destnode), request);
-        Ok(new_request(
-            ctdb,
-            c,
-            id,
-            callback,
-            cbdata,
-            RequestKind::CheckHandlers,
-        ))
-    })
+        Ok(c.core.control(Pnn(destnode), request))
+    };
+    // SAFETY: the caller's handle.
+    unsafe { start_request(ctdb, callback, cbdata, RequestKind::CheckHandlers, start) }
 }
 
 /// Fills `result[i]` with 1 when srvid i has a handler.
@@ -1256,18 +1240,11 @@ pub unsafe extern "C" fn ctdb_check_message_handlers(
         ctdb_check_message_handlers_send(ctdb, destnode, num, mhs, Some(ignore), ptr::null_mut())
     };
     // SAFETY: as above.
-    let Some(id) = (unsafe { req.as_ref() }).map(|r| r.id) else {
-        return false;
-    };
-    // SAFETY: as above.
-    unsafe { wait_for(ctdb, id) };
-    // SAFETY: as above.
-    let ok = unsafe { ctdb_check_message_handlers_recv(ctdb, req, num, result) };
-    let saved = super::guard::errno();
-    // SAFETY: ours to free.
-    unsafe { ctdb_request_free(req) };
-    set_errno(saved);
-    ok
+    unsafe {
+        wait_and_free(ctdb, req, false, |r| {
+            ctdb_check_message_handlers_recv(ctdb, r, num, result)
+        })
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -1285,19 +1262,9 @@ unsafe fn getter_send(
     callback: ctdb_callback_t,
     cbdata: *mut c_void,
 ) -> *mut ctdb_request {
-    guard(ptr::null_mut(), || {
-        // SAFETY: per the contract.
-        let c = unsafe { conn(ctdb) }?;
-        let id = c.core.get(Pnn(destnode), getter);
-        Ok(new_request(
-            ctdb,
-            c,
-            id,
-            callback,
-            cbdata,
-            RequestKind::Plain,
-        ))
-    })
+    let start = |c: &mut ctdb_connection| Ok(c.core.get(Pnn(destnode), getter));
+    // SAFETY: per the contract.
+    unsafe { start_request(ctdb, callback, cbdata, RequestKind::Plain, start) }
 }
 
 /// Reads a getter's result with `read` and stores it through `out`.
@@ -1326,29 +1293,6 @@ unsafe fn getter_recv<T>(
             Err(e) => fail(ctdb, &e),
         }
     })
-}
-
-/// Sends a getter and waits for it: the synchronous getters.
-///
-/// # Safety
-/// As for [`getter_recv`].
-unsafe fn getter_sync(
-    ctdb: *mut ctdb_connection,
-    req: *mut ctdb_request,
-    recv: impl FnOnce(*mut ctdb_request) -> bool,
-) -> bool {
-    // SAFETY: per the contract.
-    let Some(id) = (unsafe { req.as_ref() }).map(|r| r.id) else {
-        return false;
-    };
-    // SAFETY: per the contract.
-    unsafe { wait_for(ctdb, id) };
-    let ok = recv(req);
-    let saved = super::guard::errno();
-    // SAFETY: ours to free.
-    unsafe { ctdb_request_free(req) };
-    set_errno(saved);
-    ok
 }
 
 /// Asks node `destnode` for its pnn.
@@ -1383,9 +1327,10 @@ pub unsafe extern "C" fn ctdb_getpnn(
 ) -> bool {
     // SAFETY: the caller's handles.
     unsafe {
-        getter_sync(
+        wait_and_free(
             ctdb,
             ctdb_getpnn_send(ctdb, destnode, None, ptr::null_mut()),
+            false,
             |r| ctdb_getpnn_recv(ctdb, r, pnn),
         )
     }
@@ -1438,9 +1383,10 @@ pub unsafe extern "C" fn ctdb_getdbstat(
 ) -> bool {
     // SAFETY: the caller's handles.
     unsafe {
-        getter_sync(
+        wait_and_free(
             ctdb,
             ctdb_getdbstat_send(ctdb, destnode, db_id, None, ptr::null_mut()),
+            false,
             |r| ctdb_getdbstat_recv(ctdb, r, stat),
         )
     }
@@ -1485,9 +1431,10 @@ pub unsafe extern "C" fn ctdb_getcapabilities(
 ) -> bool {
     // SAFETY: the caller's handles.
     unsafe {
-        getter_sync(
+        wait_and_free(
             ctdb,
             ctdb_getcapabilities_send(ctdb, destnode, None, ptr::null_mut()),
+            false,
             |r| ctdb_getcapabilities_recv(ctdb, r, capabilities),
         )
     }
@@ -1535,9 +1482,10 @@ pub unsafe extern "C" fn ctdb_getdbseqnum(
 ) -> bool {
     // SAFETY: the caller's handles.
     unsafe {
-        getter_sync(
+        wait_and_free(
             ctdb,
             ctdb_getdbseqnum_send(ctdb, destnode, dbid, None, ptr::null_mut()),
+            false,
             |r| ctdb_getdbseqnum_recv(ctdb, r, seqnum),
         )
     }
@@ -1580,9 +1528,10 @@ pub unsafe extern "C" fn ctdb_getnodemap(
 ) -> bool {
     // SAFETY: the caller's handles.
     unsafe {
-        getter_sync(
+        wait_and_free(
             ctdb,
             ctdb_getnodemap_send(ctdb, destnode, None, ptr::null_mut()),
+            false,
             |r| ctdb_getnodemap_recv(ctdb, r, nodemap),
         )
     }
@@ -1632,9 +1581,10 @@ pub unsafe extern "C" fn ctdb_getifaces(
 ) -> bool {
     // SAFETY: the caller's handles.
     unsafe {
-        getter_sync(
+        wait_and_free(
             ctdb,
             ctdb_getifaces_send(ctdb, destnode, None, ptr::null_mut()),
+            false,
             |r| ctdb_getifaces_recv(ctdb, r, ifaces),
         )
     }
@@ -1684,9 +1634,10 @@ pub unsafe extern "C" fn ctdb_getpublicips(
 ) -> bool {
     // SAFETY: the caller's handles.
     unsafe {
-        getter_sync(
+        wait_and_free(
             ctdb,
             ctdb_getpublicips_send(ctdb, destnode, None, ptr::null_mut()),
+            false,
             |r| ctdb_getpublicips_recv(ctdb, r, ips),
         )
     }
@@ -1708,19 +1659,9 @@ pub unsafe extern "C" fn ctdb_getrecmaster_send(
     cbdata: *mut c_void,
 ) -> *mut ctdb_request {
     let _ = destnode;
-    guard(ptr::null_mut(), || {
-        // SAFETY: the caller's handle.
-        let c = unsafe { conn(ctdb) }?;
-        let id = c.core.leader();
-        Ok(new_request(
-            ctdb,
-            c,
-            id,
-            callback,
-            cbdata,
-            RequestKind::Plain,
-        ))
-    })
+    let start = |c: &mut ctdb_connection| Ok(c.core.leader());
+    // SAFETY: the caller's handle.
+    unsafe { start_request(ctdb, callback, cbdata, RequestKind::Plain, start) }
 }
 
 /// The recovery master a recmaster request found.
@@ -1747,9 +1688,10 @@ pub unsafe extern "C" fn ctdb_getrecmaster(
 ) -> bool {
     // SAFETY: the caller's handles.
     unsafe {
-        getter_sync(
+        wait_and_free(
             ctdb,
             ctdb_getrecmaster_send(ctdb, destnode, None, ptr::null_mut()),
+            false,
             |r| ctdb_getrecmaster_recv(ctdb, r, recmaster),
         )
     }
@@ -1787,9 +1729,10 @@ pub unsafe extern "C" fn ctdb_getrecmode(
 ) -> bool {
     // SAFETY: the caller's handles.
     unsafe {
-        getter_sync(
+        wait_and_free(
             ctdb,
             ctdb_getrecmode_send(ctdb, destnode, None, ptr::null_mut()),
+            false,
             |r| ctdb_getrecmode_recv(ctdb, r, recmode),
         )
     }
@@ -1832,9 +1775,10 @@ pub unsafe extern "C" fn ctdb_getvnnmap(
 ) -> bool {
     // SAFETY: the caller's handles.
     unsafe {
-        getter_sync(
+        wait_and_free(
             ctdb,
             ctdb_getvnnmap_send(ctdb, destnode, None, ptr::null_mut()),
+            false,
             |r| ctdb_getvnnmap_recv(ctdb, r, vnnmap),
         )
     }
@@ -1938,37 +1882,39 @@ pub unsafe extern "C" fn ctdb_transaction_store(
     })
 }
 
+/// Ends a transaction with `end` (its commit or cancel) and frees the
+/// handle; the failure value with errno when `end` fails.
+///
+/// # Safety
+/// `h` is NULL or a live transaction handle, which the caller gives up.
+unsafe fn end_transaction(
+    h: *mut ctdb_transaction,
+    end: impl FnOnce(&mut Connection, Transaction) -> Result<(), ClientError>,
+) -> Checked<()> {
+    // SAFETY: the caller's handle, checked before it is taken over.
+    let (ctdb, _) = unsafe { transaction(h)? };
+    // SAFETY: the caller gives the handle up.
+    let t = unsafe { Box::from_raw(h) };
+    // SAFETY: the transaction's connection is live.
+    let c = unsafe { conn(ctdb) }?;
+    end(&mut c.core, t.inner).or_else(|e| fail(ctdb, &e))
+}
+
 /// Extension: commits the transaction on every node (TRANS3_COMMIT) and
 /// frees it; false with errno when the commit failed.
 #[no_mangle]
 pub unsafe extern "C" fn ctdb_transaction_commit(h: *mut ctdb_transaction) -> bool {
     guard(false, || {
-        // SAFETY: the caller's handle, checked before it is taken over.
-        let (ctdb, _) = unsafe { transaction(h)? };
-        // SAFETY: the caller gives the handle up.
-        let t = unsafe { Box::from_raw(h) };
-        // SAFETY: the transaction's connection is live.
-        let c = unsafe { conn(ctdb) }?;
-        match c.core.transaction_commit(t.inner) {
-            Ok(()) => Ok(true),
-            Err(e) => fail(ctdb, &e),
-        }
+        // SAFETY: the caller's handle, which it gives up.
+        unsafe { end_transaction(h, Connection::transaction_commit) }.map(|()| true)
     })
 }
 
 /// Extension: ends the transaction without committing and frees it.
 #[no_mangle]
 pub unsafe extern "C" fn ctdb_transaction_cancel(h: *mut ctdb_transaction) {
-    guard((), || {
-        // SAFETY: the caller's handle, checked before it is taken over.
-        let (ctdb, _) = unsafe { transaction(h)? };
-        // SAFETY: the caller gives the handle up.
-        let t = unsafe { Box::from_raw(h) };
-        // SAFETY: the transaction's connection is live.
-        let c = unsafe { conn(ctdb) }?;
-        match c.core.transaction_cancel(t.inner) {
-            Ok(()) => Ok(()),
-            Err(e) => fail(ctdb, &e),
-        }
+    // SAFETY: the caller's handle, which it gives up.
+    guard((), || unsafe {
+        end_transaction(h, Connection::transaction_cancel)
     })
 }

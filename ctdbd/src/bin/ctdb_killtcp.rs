@@ -75,24 +75,7 @@ impl Log {
 }
 
 /// CTDB_DEBUGLEVEL: a number 0-10 or a (prefix of a) level name.
-fn parse_level(s: &str) -> Option<u32> {
-    if s.starts_with(|c: char| c.is_ascii_digit()) {
-        let digits: String = s.chars().take_while(char::is_ascii_digit).collect();
-        return digits.parse().ok().filter(|l| *l <= 10);
-    }
-    let names = [
-        ("ERROR", 0),
-        ("WARNING", 1),
-        ("NOTICE", 3),
-        ("INFO", 5),
-        ("DEBUG", 10),
-    ];
-    let s = s.to_ascii_uppercase();
-    names
-        .iter()
-        .find(|(n, _)| n.starts_with(&s))
-        .map(|(_, l)| *l)
-}
+use ctdb_logging::parse_debug_level as parse_level;
 
 /// An address as Samba's tools take it: IPv4, IPv6 (bracketed or not);
 /// an IPv4-mapped IPv6 address is its IPv4 address.

@@ -507,7 +507,7 @@ pub(crate) mod testing {
         pub dead: Vec<u32>,
         next_reqid: u32,
         /// Client connections kept open.
-        pub keep: Vec<std::os::unix::net::UnixStream>,
+        keep: Vec<std::os::unix::net::UnixStream>,
     }
 
     impl Cluster {
@@ -531,8 +531,9 @@ pub(crate) mod testing {
             }
         }
 
-        /// A real client connection to node `pnn`'s socket, accepted.
-        pub fn connect(&mut self, pnn: u32) -> (ClientId, std::os::unix::net::UnixStream) {
+        /// A real client connection to node `pnn`'s socket, accepted; its
+        /// stream stays open as long as the cluster.
+        pub fn connect(&mut self, pnn: u32) -> ClientId {
             let d = &mut self.nodes[pnn as usize];
             let before: Vec<ClientId> = d.transport.live().map(|(c, _)| c).collect();
             let s = std::os::unix::net::UnixStream::connect(self.dirs[pnn as usize].join("sock"))
@@ -544,7 +545,8 @@ pub(crate) mod testing {
                 .map(|(c, _)| c)
                 .find(|c| !before.contains(c))
                 .expect("accepted client");
-            (id, s)
+            self.keep.push(s);
+            id
         }
 
         /// Sends a control from `client` on node `pnn` and runs the
@@ -661,8 +663,7 @@ pub(crate) mod testing {
         pub fn attach_everywhere(&mut self, name: &str, op: ControlOpcode) -> u32 {
             let mut id = 0;
             for pnn in 0..self.nodes.len() as u32 {
-                let (c, s) = self.connect(pnn);
-                self.keep.push(s);
+                let c = self.connect(pnn);
                 let mut data = name.as_bytes().to_vec();
                 data.push(0);
                 let reqid = self.control(pnn, c, op, data);
@@ -676,8 +677,7 @@ pub(crate) mod testing {
 
         /// The sequence number GET_DB_SEQNUM reports on node `pnn`.
         pub fn seqnum(&mut self, pnn: u32, db_id: u32) -> u64 {
-            let (c, s) = self.connect(pnn);
-            self.keep.push(s);
+            let c = self.connect(pnn);
             let reqid = self.control(
                 pnn,
                 c,
@@ -743,6 +743,7 @@ pub(crate) mod testing {
 mod tests {
     use super::testing::Cluster;
     use super::*;
+    use crate::transport::ClientId;
     use ctdb_protocol::ltdb::{LtdbHeader, RecData, DB_SEQNUM_KEY};
     use ctdb_protocol::DbId;
 
@@ -750,6 +751,35 @@ mod tests {
     /// sequence number record.
     fn transaction(db_id: u32, recs: &[(&str, &str)], seqnum: u64) -> Vec<u8> {
         buffer(db_id, recs, seqnum, Pnn(0))
+    }
+
+    /// Sends TRANS3_COMMIT of `transaction(db, recs, seqnum)` from `client`
+    /// of node 0; returns the reqid.
+    fn commit(
+        c: &mut Cluster,
+        client: ClientId,
+        db: u32,
+        recs: &[(&str, &str)],
+        seqnum: u64,
+    ) -> u32 {
+        let t = transaction(db, recs, seqnum);
+        c.control(0, client, ControlOpcode::Trans3Commit, t)
+    }
+
+    /// `commit`, then checks that it succeeded and every node's sequence
+    /// number is `seqnum`.
+    fn commit_everywhere(
+        c: &mut Cluster,
+        client: ClientId,
+        db: u32,
+        recs: &[(&str, &str)],
+        seqnum: u64,
+    ) {
+        let reqid = commit(c, client, db, recs, seqnum);
+        assert_eq!(c.reply(0, reqid), Some((0, Vec::new())));
+        for pnn in 0..c.nodes.len() as u32 {
+            assert_eq!(c.seqnum(pnn, db), seqnum, "node {pnn}");
+        }
     }
 
     /// `transaction` with the headers naming `dmaster`.
@@ -781,38 +811,18 @@ mod tests {
     fn a_commit_goes_to_every_node_and_answers_after_the_last() {
         let mut c = Cluster::new("commit", 3);
         let db = c.attach_everywhere("p.tdb", ControlOpcode::DbAttachPersistent);
-        let (client, s) = c.connect(0);
-        c.keep.push(s);
-        let reqid = c.control(
-            0,
-            client,
-            ControlOpcode::Trans3Commit,
-            transaction(db, &[("k", "v")], 1),
-        );
-        assert_eq!(c.reply(0, reqid), Some((0, Vec::new())));
+        let client = c.connect(0);
+        commit_everywhere(&mut c, client, db, &[("k", "v")], 1);
         for other in [1, 2] {
             assert_eq!(c.controls_sent(0, other), [ControlOpcode::UpdateRecord]);
         }
-        for pnn in 0..3 {
-            assert_eq!(c.seqnum(pnn, db), 1, "node {pnn}");
-        }
-        let reqid = c.control(
-            0,
-            client,
-            ControlOpcode::Trans3Commit,
-            transaction(db, &[("k", "w")], 2),
-        );
-        assert_eq!(c.reply(0, reqid), Some((0, Vec::new())));
-        for pnn in 0..3 {
-            assert_eq!(c.seqnum(pnn, db), 2, "node {pnn}");
-        }
+        commit_everywhere(&mut c, client, db, &[("k", "w")], 2);
     }
 
     #[test]
     fn an_attach_on_one_node_attaches_everywhere_and_commits_go_through() {
         let mut c = Cluster::new("attach", 3);
-        let (client, s) = c.connect(0);
-        c.keep.push(s);
+        let client = c.connect(0);
         let reqid = c.control(
             0,
             client,
@@ -833,27 +843,16 @@ mod tests {
                 assert!(c.controls_sent(from, to).len() <= 1, "{from} -> {to}");
             }
         }
-        let t = transaction(db, &[("k", "v")], 1);
-        let reqid = c.control(0, client, ControlOpcode::Trans3Commit, t);
-        assert_eq!(c.reply(0, reqid), Some((0, Vec::new())));
-        for pnn in 0..3 {
-            assert_eq!(c.seqnum(pnn, db), 1, "node {pnn}");
-        }
+        commit_everywhere(&mut c, client, db, &[("k", "v")], 1);
     }
 
     #[test]
     fn the_answer_waits_for_a_silent_node_and_a_lost_node_ends_it_at_recovery() {
         let mut c = Cluster::new("silent", 3);
         let db = c.attach_everywhere("p.tdb", ControlOpcode::DbAttachPersistent);
-        let (client, s) = c.connect(0);
-        c.keep.push(s);
+        let client = c.connect(0);
         c.dead.push(2);
-        let reqid = c.control(
-            0,
-            client,
-            ControlOpcode::Trans3Commit,
-            transaction(db, &[("k", "v")], 1),
-        );
+        let reqid = commit(&mut c, client, db, &[("k", "v")], 1);
         assert_eq!(c.reply(0, reqid), None, "node 2 has not answered");
         assert!(c.nodes[0].commits.get(db).is_some());
         // Node 2 is lost: its control fails, node 0 goes into recovery and
@@ -881,30 +880,17 @@ mod tests {
         let db = c.attach_everywhere("p.tdb", ControlOpcode::DbAttachPersistent);
         // Node 2 is in recovery: it rejects UPDATE_RECORD.
         c.nodes[2].state.recmode = RECOVERY_ACTIVE;
-        let (client, s) = c.connect(0);
-        c.keep.push(s);
-        let reqid = c.control(
-            0,
-            client,
-            ControlOpcode::Trans3Commit,
-            transaction(db, &[("k", "v")], 1),
-        );
+        let client = c.connect(0);
+        let reqid = commit(&mut c, client, db, &[("k", "v")], 1);
         assert_eq!(c.reply(0, reqid), None);
         assert_eq!(c.nodes[0].state.recmode, RECOVERY_ACTIVE);
         // While recovery is active, TRANS3_COMMIT is refused at once.
-        let (other, s) = c.connect(0);
-        c.keep.push(s);
-        let again = c.control(
-            0,
-            other,
-            ControlOpcode::Trans3Commit,
-            transaction(db, &[("k", "v")], 1),
-        );
+        let other = c.connect(0);
+        let again = commit(&mut c, other, db, &[("k", "v")], 1);
         assert_eq!(c.reply(0, again), Some((-1, Vec::new())));
         // END_RECOVERY during the recovery leaves the commit waiting; after
         // it (recovery mode NORMAL) the client gets status 2.
-        let (leader, s) = c.connect(0);
-        c.keep.push(s);
+        let leader = c.connect(0);
         c.control(0, leader, ControlOpcode::EndRecovery, Vec::new());
         assert_eq!(c.reply(0, reqid), None);
         c.nodes[0].state.recmode = RECOVERY_NORMAL;
@@ -920,15 +906,9 @@ mod tests {
     fn control_timeout_in_normal_mode_answers_status_1() {
         let mut c = Cluster::new("timeout", 2);
         let db = c.attach_everywhere("p.tdb", ControlOpcode::DbAttachPersistent);
-        let (client, s) = c.connect(0);
-        c.keep.push(s);
+        let client = c.connect(0);
         c.dead.push(1);
-        let reqid = c.control(
-            0,
-            client,
-            ControlOpcode::Trans3Commit,
-            transaction(db, &[("k", "v")], 1),
-        );
+        let reqid = commit(&mut c, client, db, &[("k", "v")], 1);
         assert_eq!(c.reply(0, reqid), None);
         let timer = c.nodes[0].commits.get(db).unwrap().id;
         c.nodes[0].expire(timer);
@@ -947,8 +927,7 @@ mod tests {
         let mut c = Cluster::new("seqnum", 2);
         let db = c.attach_everywhere("v.tdb", ControlOpcode::DbAttach);
         for pnn in 0..2 {
-            let (client, s) = c.connect(pnn);
-            c.keep.push(s);
+            let client = c.connect(pnn);
             let r = c.control(
                 pnn,
                 client,
@@ -1012,8 +991,7 @@ mod tests {
         c.settle();
         let (st, data) = c.reply_to_node(1, 7).unwrap();
         assert_eq!((st, data), (0, Vec::new()));
-        let (client, s) = c.connect(1);
-        c.keep.push(s);
+        let client = c.connect(1);
         let start = ctdb_protocol::types::TraverseStartExt {
             db_id: DbId(db),
             reqid: 3,

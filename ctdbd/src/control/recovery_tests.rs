@@ -399,6 +399,57 @@ fn db_pull_to_this_node_feeds_a_local_push() {
     cleanup(dir);
 }
 
+/// The (key, value) pairs a DB_PULL of db `id` sends to node 1.
+fn pull_values(d: &mut Daemon, id: u32) -> Vec<(Vec<u8>, Vec<u8>)> {
+    d.packet(NODE1, &control(Op::DbPull, 1, 42, pulldb(id, 0xABC)))
+        .unwrap();
+    let sent = run_until(d, |s| !control_replies(s).is_empty());
+    let mut kv: Vec<(Vec<u8>, Vec<u8>)> = pulled(&sent, 0xABC)
+        .into_iter()
+        .flat_map(|(_, _, b)| b.records)
+        .map(|r| (r.key.clone(), r.header().unwrap().1.to_vec()))
+        .collect();
+    kv.sort();
+    kv
+}
+
+#[test]
+fn a_push_buffer_larger_than_a_batch_is_stored_whole_in_order() {
+    // 5000 records are stored in several batches; a key pushed again in a
+    // later batch keeps its later value.
+    let (mut d, dir) = daemon("pushbig");
+    let id = attach(&mut d, "big.tdb");
+    let mut recs: Vec<RecData> = (0..5000)
+        .map(|i| record(&format!("k{i}"), 1, 1, b"first"))
+        .collect();
+    recs.insert(4500, record("k7", 1, 1, b"again"));
+    assert_eq!(push(&mut d, id, 9, recs), 5001);
+    let kv = pull_values(&mut d, id);
+    assert_eq!(kv.len(), 5000);
+    let k7 = kv.iter().find(|(k, _)| k == b"k7").unwrap();
+    assert_eq!(k7.1, b"again");
+    assert!(kv.iter().all(|(k, v)| k == b"k7" || v == b"first"));
+    cleanup(dir);
+}
+
+#[test]
+fn a_bad_record_at_the_end_of_a_large_push_buffer_stores_nothing() {
+    let (mut d, dir) = daemon("pushbad");
+    let id = attach(&mut d, "bad.tdb");
+    let mut recs: Vec<RecData> = (0..3000)
+        .map(|i| record(&format!("k{i}"), 1, 1, b"v"))
+        .collect();
+    // Data shorter than an ltdb header.
+    recs.push(RecData {
+        reqid: 0,
+        key: b"short".to_vec(),
+        data: b"xy".to_vec(),
+    });
+    assert_eq!(push(&mut d, id, 9, recs), 0);
+    assert!(pull_values(&mut d, id).is_empty());
+    cleanup(dir);
+}
+
 #[test]
 fn freeze_all_invalidates_volatile_records_until_normal_mode() {
     let (mut d, dir) = daemon("freezeall");

@@ -588,8 +588,7 @@ mod tests {
 
     /// A client of node `pnn` registered for SRVID starts a traverse.
     fn start(c: &mut Cluster, pnn: u32, db: u32) -> ClientId {
-        let (client, s) = c.connect(pnn);
-        c.keep.push(s);
+        let client = c.connect(pnn);
         c.control_srvid(pnn, client, ControlOpcode::RegisterSrvid, SRVID, vec![]);
         let start = TraverseStart {
             db_id: DbId(db),

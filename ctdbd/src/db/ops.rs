@@ -329,9 +329,14 @@ fn push_once(
     r
 }
 
+/// Records of a push buffer stored per batch: small enough that the
+/// batch's working vectors stay in the cache and are reused from one
+/// batch to the next, instead of fresh memory the size of the buffer.
+const PUSH_BATCH: usize = 2048;
+
 /// A DB_PUSH record buffer: checked whole first (a bad buffer or record
 /// stores nothing and fails), then its records stored as `push_store`
-/// does.
+/// does, `PUSH_BATCH` at a time.
 fn push_buffer(
     t: &mut Tdb,
     q: &mut DeleteQueue,
@@ -343,18 +348,28 @@ fn push_buffer(
     let Ok(records) = RecBufferRef::new(buffer) else {
         return Reply::Failed("bad record buffer in push".into());
     };
-    let mut pushed = Vec::with_capacity(records.count as usize);
-    for rec in records {
-        let Ok(rec) = rec else {
-            return Reply::Failed("bad record buffer in push".into());
+    for rec in records.clone() {
+        match rec {
+            Ok(rec) if rec.header().is_ok() => {}
+            Ok(_) => return Reply::Failed("bad ltdb record in push".into()),
+            Err(_) => return Reply::Failed("bad record buffer in push".into()),
+        }
+    }
+    let mut pushed = Vec::with_capacity(PUSH_BATCH.min(records.count as usize));
+    for rec in records.flatten() {
+        let Ok((h, data)) = rec.header() else {
+            continue;
         };
-        match rec.header() {
-            Ok((h, data)) => pushed.push(Pushed {
-                key: rec.key,
-                header: Header::from(h),
-                data,
-            }),
-            Err(_) => return Reply::Failed("bad ltdb record in push".into()),
+        pushed.push(Pushed {
+            key: rec.key,
+            header: Header::from(h),
+            data,
+        });
+        if pushed.len() == PUSH_BATCH {
+            let r = push_store(t, q, kind, node, std::mem::take(&mut pushed), vnn_map);
+            if r != Reply::Ok {
+                return r;
+            }
         }
     }
     push_store(t, q, kind, node, pushed, vnn_map)
