@@ -34,11 +34,11 @@
 #
 # Sourced by events.sh, publicips.sh, tickle.sh, failover.sh, run.sh (and
 # smbd.sh, which run.sh and cluster-mixed.sh source after it), migration.sh,
-# readonly.sh, recserver.sh, nodelink.sh, cluster-mixed.sh,
-# ../libctdb/run.sh and ../samba/run.sh.  A suite whose checks report
-# differently defines its own function of the same name after sourcing
-# (cluster-mixed.sh's ok and bad write to a per-configuration report,
-# nodelink.sh's bad shows a file).  A helper that starts a process
+# readonly.sh, recserver.sh, nodelink.sh, leader-nolock.sh, cluster.sh,
+# cluster-mixed.sh, ../libctdb/run.sh and ../samba/run.sh.  A suite whose
+# checks report differently defines its own function of the same name after
+# sourcing (cluster-mixed.sh's ok and bad write to a per-configuration
+# report, nodelink.sh's bad shows a file).  A helper that starts a process
 # leaves its pid in STARTED_PIDS (or the caller's variable) for the suite to
 # stop it by pid; no helper binds an address.
 
