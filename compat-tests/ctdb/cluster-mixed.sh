@@ -26,36 +26,26 @@
 # Environment: CTDBD_BIN (our ctdbd), COMPAT_KEEP=1 keeps the directory.
 # Prints PASS/FAIL lines and ends with "N passed, M failed".
 set -uo pipefail
-
-if [ -z "${MIXED_NETNS:-}" ]; then
-	exec env MIXED_NETNS=1 unshare -n bash "$0" "$@"
-fi
-ip link set lo up
-for a in 127.0.17.1 127.0.17.2 127.0.17.3 127.0.17.11 127.0.17.12 127.0.17.13; do
-	ip addr add "$a/32" dev lo
-done
-
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
+# shellcheck source=compat-tests/ctdb/lib.sh
+. "$HERE/lib.sh"
+
+reexec_unshared MIXED_NETNS -n -- "$@"
+loopback_up 127.0.17.1 127.0.17.2 127.0.17.3 127.0.17.11 127.0.17.12 127.0.17.13
+
 FILTER=${1:-}
-CLUSTER=$ROOT/scripts/cluster.sh
-BUILT=${OURS_LIBDIR:-${CARGO_TARGET_DIR:-$ROOT/target}/release}
 CTDBD_BIN=${CTDBD_BIN:-$BUILT/ctdbd}
-RUN=$(mktemp -d "${TMPDIR:-/tmp}/ctdb-cluster-mixed.XXXXXX")
-PASSED=0
-FAILED=0
+RUN=$(new_run_dir ctdb-cluster-mixed)
 
 cleanup() {
-	local d
-	for d in "$RUN"/*/; do
-		[ -e "$d/nodes" ] && bash "$CLUSTER" stop "$d" >/dev/null 2>&1
-	done
-	if [ -z "${COMPAT_KEEP:-}" ]; then rm -rf "$RUN"; else echo "kept $RUN" >&2; fi
+	stop_clusters_under "$RUN"
+	remove_run
 }
 trap cleanup EXIT
 
 # Each configuration writes "PASS name" / "FAIL name: why" lines to its own
-# file (they run at once); the report comes at the end.
+# file (they run at once); the report comes at the end (so ok and bad here
+# write to that file instead of counting).
 ok() { echo "PASS $1" >>"$OUT"; }
 bad() { echo "FAIL $1: $2" | tr '\n' ' ' | cut -c1-900 >>"$OUT" && echo >>"$OUT"; }
 # check NAME CONDITION-EXIT-STATUS WHY
@@ -259,5 +249,4 @@ for name in ours-debian-debian debian-ours-ours; do
 		esac
 	done <"$RUN/$name.report"
 done
-echo "$PASSED passed, $FAILED failed"
-[ "$FAILED" -eq 0 ]
+finish

@@ -38,42 +38,26 @@
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
-CLUSTER="$ROOT/scripts/cluster.sh"
+# shellcheck source=compat-tests/ctdb/lib.sh
+. "$HERE/lib.sh"
 FILTER=${1:-}
 KIND=${KIND:-both}
 DEBIAN_ADDR=${DEBIAN_ADDR:-127.0.16.11}
 OURS_ADDR=${OURS_ADDR:-127.0.16.1}
 export CLUSTER_TOOL_TIMEOUT=${CLUSTER_TOOL_TIMEOUT:-15}
 
-RUN=$(mktemp -d "${TMPDIR:-/tmp}/ctdb-cluster.XXXXXX")
-PASSED=0
-FAILED=0
+RUN=$(new_run_dir ctdb-cluster)
 SIDE_PIDS=()
 
 cleanup() {
-	local p s
+	local p
 	for p in "${SIDE_PIDS[@]:-}"; do
 		[ -n "$p" ] && kill "$p" 2>/dev/null
 	done
-	for s in debian ours; do
-		[ -e "$RUN/$s/nodes" ] && bash "$CLUSTER" stop "$RUN/$s" >/dev/null 2>&1
-	done
-	if [ -z "${COMPAT_KEEP:-}" ]; then rm -rf "$RUN"; else echo "kept $RUN" >&2; fi
+	stop_clusters_under "$RUN"
+	remove_run
 }
 trap cleanup EXIT
-
-pass() { echo "PASS $1"; PASSED=$((PASSED + 1)); }
-fail() {
-	echo "FAIL $1"
-	[ $# -gt 1 ] && printf '%s\n' "$2" | sed 's/^/    /' | head -40
-	FAILED=$((FAILED + 1))
-}
-finish() {
-	echo "$PASSED passed, $FAILED failed"
-	[ "$FAILED" -eq 0 ]
-	exit $?
-}
 
 case $KIND in
 both) SIDES="debian ours" ;;
@@ -84,7 +68,6 @@ debian | ours) SIDES=$KIND ;;
 	;;
 esac
 if [[ " $SIDES " == *" ours "* ]] && [ -z "${CTDBD_BIN:-}" ]; then
-	BUILT=${OURS_LIBDIR:-${CARGO_TARGET_DIR:-$ROOT/target}/release}
 	case $BUILT in /*) ;; *) BUILT=$ROOT/$BUILT ;; esac
 	CTDBD_BIN=$BUILT/ctdbd
 fi

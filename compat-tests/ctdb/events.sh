@@ -27,49 +27,26 @@
 # Environment: CTDBD_BIN (our ctdbd), COMPAT_KEEP=1 keeps the directory.
 # Prints PASS/FAIL lines and ends with "N passed, M failed".
 set -uo pipefail
-
-if [ -z "${EVENTS_NETNS:-}" ]; then
-	exec env EVENTS_NETNS=1 unshare -n bash "$0" "$@"
-fi
-ip link set lo up
-for a in 127.0.26.1 127.0.26.2 127.0.26.3 127.0.26.11 127.0.26.12 127.0.26.13; do
-	ip addr add "$a/32" dev lo
-done
-ip link add pub0 type veth peer name pub1
-ip link set pub0 up
-ip link set pub1 up
-
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
+# shellcheck source=compat-tests/ctdb/lib.sh
+. "$HERE/lib.sh"
+
+reexec_unshared EVENTS_NETNS -n -- "$@"
+loopback_up 127.0.26.1 127.0.26.2 127.0.26.3 127.0.26.11 127.0.26.12 127.0.26.13
+veth_pair_up pub0 pub1
+
 FILTER=${1:-}
-CLUSTER=$ROOT/scripts/cluster.sh
-BUILT=${OURS_LIBDIR:-${CARGO_TARGET_DIR:-$ROOT/target}/release}
 CTDBD_BIN=${CTDBD_BIN:-$BUILT/ctdbd}
-RUN=$(mktemp -d "${TMPDIR:-/tmp}/ctdb-events.XXXXXX")
+RUN=$(new_run_dir ctdb-events)
 OURS=$RUN/ours
 DEB=$RUN/debian
-PASSED=0
-FAILED=0
 
 cleanup() {
-	local d
-	for d in "$OURS" "$DEB"; do
-		[ -e "$d/nodes" ] && bash "$CLUSTER" stop "$d" >/dev/null 2>&1
-	done
-	if [ -z "${COMPAT_KEEP:-}" ]; then rm -rf "$RUN"; else echo "kept $RUN" >&2; fi
+	stop_clusters_under "$RUN"
+	remove_run
 }
 trap cleanup EXIT
 
-ok() {
-	echo "PASS $1 (${SECONDS}s)"
-	PASSED=$((PASSED + 1))
-}
-bad() {
-	echo "FAIL $1: $2"
-	FAILED=$((FAILED + 1))
-}
-wanted() { [ -z "$FILTER" ] || [[ "$1" == *"$FILTER"* ]]; }
-ctdb_on() { CLUSTER_TOOL_TIMEOUT=20 bash "$CLUSTER" ctdb "$@"; }
 base() { echo "$1/node$2"; }
 
 # Times and durations out of scriptstatus / event status lines.
@@ -94,33 +71,10 @@ view() {
 
 # compare NAME [SECONDS]: both clusters show the same, within SECONDS.
 compare() {
-	local name=$1 limit=${2:-15} end a b
-	end=$((SECONDS + limit))
-	while :; do
-		view "$OURS" >"$RUN/view.ours" &
-		view "$DEB" >"$RUN/view.debian"
-		wait
-		a=$(cat "$RUN/view.ours")
-		b=$(cat "$RUN/view.debian")
-		if [ "$a" = "$b" ]; then
-			ok "$name"
-			[ -n "${EVENTS_SHOW:-}" ] && echo "$a"
-			return 0
-		fi
-		[ $SECONDS -ge $end ] && break
-		sleep 0.5
-	done
-	bad "$name" "ours and Debian's differ (< ours, > Debian's):
-$(diff <(echo "$a") <(echo "$b") | head -40)"
+	compare_views "$1" "${2:-15}" view_into || return
+	if [ -n "${EVENTS_SHOW:-}" ]; then echo "$VIEWED"; fi
 }
-
-# both CMD...: runs a command (a function taking DIR first) on both.
-both() {
-	"$@" "$OURS" &
-	local p=$!
-	"$@" "$DEB"
-	wait $p
-}
+view_into() { view "$1" >"$2"; }
 
 # event_names DIR K: the distinct events node K's script saw, sorted.
 event_names() { awk '{print $1}' "$(base "$1" "$2")/events.log" | sort -u | tr '\n' ' '; }
@@ -173,8 +127,7 @@ start_cluster "$DEB" 127.0.26.11 debian
 wait $p
 if ! bash "$CLUSTER" wait "$OURS" 60 >/dev/null || ! bash "$CLUSTER" wait "$DEB" 60 >/dev/null; then
 	bad "start" "a cluster did not come up"
-	echo "$PASSED passed, $((FAILED))" failed
-	exit 1
+	finish
 fi
 
 if wanted start; then
@@ -241,5 +194,4 @@ if wanted admin; then
 	compare "admin: script enabled again on node 1" 10
 fi
 
-echo "$PASSED passed, $FAILED failed"
-[ "$FAILED" = 0 ]
+finish

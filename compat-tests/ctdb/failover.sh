@@ -64,10 +64,11 @@
 # smbclient_failover.py).  Prints PASS/FAIL lines, the figures,
 # and "N passed, M failed".
 set -uo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=compat-tests/ctdb/lib.sh
+. "$HERE/lib.sh"
 
-if [ -z "${FAILOVER_MNTNS:-}" ]; then
-	exec env FAILOVER_MNTNS=1 unshare -m --propagation private bash "$0" "$@"
-fi
+reexec_unshared FAILOVER_MNTNS -m --propagation private -- "$@"
 mkdir -p /run/netns
 mount -t tmpfs -o size=1m failover-netns /run/netns || {
 	echo "FAIL setup: no private /run/netns (mount namespace)"
@@ -75,56 +76,25 @@ mount -t tmpfs -o size=1m failover-netns /run/netns || {
 	exit 1
 }
 
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
 FILTER=${1:-}
-CLUSTER=$ROOT/scripts/cluster.sh
-BUILT=${OURS_LIBDIR:-${CARGO_TARGET_DIR:-$ROOT/target}/release}
 CTDBD_BIN=${CTDBD_BIN:-$BUILT/ctdbd}
 PY=/usr/bin/python3
 CLIENT=$HERE/smbclient_failover.py
 SMB_USER=${SMB_USER:-daemon}
 SMB_PASS=Ctdb-Failover-1
-RUN=$(mktemp -d "${TMPDIR:-/tmp}/ctdb-failover.XXXXXX")
+RUN=$(new_run_dir ctdb-failover)
 chmod 755 "$RUN"
-PASSED=0
-FAILED=0
 NODES=3
 PUBLIC=(198.51.100.1 198.51.100.2 198.51.100.3)
 CLIENT_ADDR=198.51.100.200
 STARTED_PIDS=() # smbd and client processes, stopped by pid at the end
 declare -A FIGURES
 
-ok() {
-	echo "PASS $1 (${SECONDS}s)"
-	PASSED=$((PASSED + 1))
-}
-bad() {
-	echo "FAIL $1: $2"
-	FAILED=$((FAILED + 1))
-}
 check() { # check NAME OK? DETAILS
 	if [ "$2" = true ]; then ok "$1"; else bad "$1" "$3"; fi
 }
-note() { echo "# $* (${SECONDS}s)"; }
-wanted() { [ -z "$FILTER" ] || [[ "$1" == *"$FILTER"* ]]; }
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
-
-# stop_pid PID: TERM, then KILL after 5 s; waits for it when it is our child.
-stop_pid() {
-	local pid=$1 i
-	kill "$pid" 2>/dev/null || return 0
-	for i in $(seq 50); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-}
-
-# group_pids PGID: the live processes of a process group.
-group_pids() { ps -eo pid=,pgid=,stat= | awk -v g="$1" '$2 == g && $3 !~ /^Z/ { print $1 }'; }
+# since A B: B - A in seconds, 2 decimals (the figures).
+since() { elapsed "$1" "$2" 2; }
 
 stop_started() {
 	local p q
@@ -145,7 +115,7 @@ cleanup() {
 	[ -e "$RUN/cluster/nodes" ] && bash "$CLUSTER" stop "$RUN/cluster" >/dev/null 2>&1
 	net_down
 	umount /run/netns 2>/dev/null
-	if [ -z "${COMPAT_KEEP:-}" ]; then rm -rf "$RUN"; else echo "kept $RUN" >&2; fi
+	remove_run
 }
 trap cleanup EXIT
 
@@ -167,8 +137,6 @@ net_up() {
 	done
 	ip netns add cl && veth_to_bridge cl pc "$CLIENT_ADDR/24"
 }
-
-ctdb_on() { CLUSTER_TOOL_TIMEOUT=20 bash "$CLUSTER" ctdb "$RUN/cluster" "$@"; }
 
 # layout_events K: what an admin adds to node K's CTDB_BASE for the legacy
 # event scripts, then enables 00.ctdb and 10.interface with Debian's tool.
@@ -201,7 +169,7 @@ holder() {
 	if [ -z "$k" ]; then
 		for k in $(seq 0 $((NODES - 1))); do [ -e "$RUN/cluster/node$k/down" ] || break; done
 	fi
-	ctdb_on "$k" -X ip all 2>/dev/null | awk -F'|' -v a="$1" '$2 == a { print $3 }'
+	ctdb_on "$RUN/cluster" "$k" -X ip all 2>/dev/null | awk -F'|' -v a="$1" '$2 == a { print $3 }'
 }
 
 # on_eth0 ADDR: the live nodes whose eth0 has ADDR (space separated; a dead
@@ -221,7 +189,7 @@ on_eth0() {
 # smb_conf K: node K's smb.conf (its own state, the shared share directory).
 smb_conf() {
 	local d=$RUN/smb$1
-	mkdir -p "$d"/{lock,state,cache,private,pid,ncalrpc,binddns,log,usershares}
+	smb_state_dirs "$d"
 	cat >"$d/smb.conf" <<EOF
 [global]
 	server role = standalone server
@@ -231,22 +199,7 @@ smb_conf() {
 	ctdbd socket = $RUN/cluster/node$1/run/ctdbd.socket
 	disable netbios = yes
 	smb ports = 445
-	lock directory = $d/lock
-	state directory = $d/state
-	cache directory = $d/cache
-	private dir = $d/private
-	pid directory = $d/pid
-	ncalrpc dir = $d/ncalrpc
-	binddns dir = $d/binddns
-	usershare path = $d/usershares
-	log file = $d/log/log.%m
-	max log size = 0
-	passdb backend = tdbsam
-	disable spoolss = yes
-	load printers = no
-	printing = bsd
-	printcap name = /dev/null
-	rpc start on demand helpers = no
+$(smb_state_conf "$d")
 [share]
 	path = $RUN/share
 	read only = no
@@ -257,10 +210,7 @@ EOF
 declare -A SMBD_PIDS
 start_smbd() {
 	local k=$1 i
-	ip netns exec "n$k" setsid smbd --foreground --no-process-group --configfile="$RUN/smb$k/smb.conf" \
-		-d1 --debug-stdout >>"$RUN/smb$k/smbd.out" 2>&1 </dev/null &
-	SMBD_PIDS[$k]=$!
-	STARTED_PIDS+=("$!")
+	smbd_launch "SMBD_PIDS[$k]" "$RUN/smb$k/smb.conf" "$RUN/smb$k/smbd.out" ip netns exec "n$k"
 	# (killed with SIGKILL when its node dies: no job report for that)
 	disown "$!"
 	for i in $(seq 150); do
@@ -472,7 +422,7 @@ scenario_files() {
 	ok=true
 	msg=""
 	for k in $(seq 0 $((NODES - 1))); do
-		out=$(ctdb_on "$k" gettickles "$P" 2>&1)
+		out=$(ctdb_on "$RUN/cluster" "$k" gettickles "$P" 2>&1)
 		grep -q "SRC: $CLIENT_ADDR:$(held_port A) *DST: $P:445" <<<"$out" &&
 			grep -q "SRC: $CLIENT_ADDR:${SMBC_PORT:-none} *DST: $P:445" <<<"$out" || { ok=false; msg+="node $k: $out; "; }
 	done
@@ -712,5 +662,4 @@ if [ ${#shown[@]} -gt 0 ]; then
 		echo
 	done
 fi
-echo "$PASSED passed, $FAILED failed"
-[ "$FAILED" = 0 ]
+finish

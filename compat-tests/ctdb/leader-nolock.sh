@@ -12,27 +12,13 @@
 #   bash compat-tests/ctdb/leader-nolock.sh
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
-CLUSTER=$ROOT/scripts/cluster.sh
+# shellcheck source=compat-tests/ctdb/lib.sh
+. "$HERE/lib.sh"
 if [ -z "${CTDBD_BIN:-}" ]; then
-	BUILT=${OURS_LIBDIR:-${CARGO_TARGET_DIR:-$ROOT/target}/release}
 	case $BUILT in /*) ;; *) BUILT=$ROOT/$BUILT ;; esac
 	CTDBD_BIN=$BUILT/ctdbd
 fi
 NET=${NOLOCK_NET:-127.0.22}
-
-pass=0
-fail=0
-ok() { echo "PASS $1"; pass=$((pass + 1)); }
-bad() { # bad NAME [DETAIL]
-	echo "FAIL $1"
-	fail=$((fail + 1))
-	[ -n "${2:-}" ] && echo "$2" | head -n 30 | sed 's/^/    /'
-}
-finish() {
-	echo "$pass passed, $fail failed"
-	exit 0
-}
 
 RUN=$(mktemp -d /tmp/leader-nolock.XXXXXX)
 cleanup() {
@@ -40,7 +26,7 @@ cleanup() {
 	for d in "$RUN"/debian "$RUN"/ours; do
 		[ -e "$d/nodes" ] && bash "$CLUSTER" stop "$d" >/dev/null 2>&1
 	done
-	if [ "$fail" = 0 ]; then rm -rf "$RUN"; else echo "    (logs kept in $RUN)"; fi
+	if [ "$FAILED" = 0 ]; then rm -rf "$RUN"; else echo "    (logs kept in $RUN)"; fi
 }
 trap cleanup EXIT
 
@@ -79,17 +65,17 @@ step() {
 	cl ctdb "$dir" "$l" $do >/dev/null 2>&1
 	n=$(new_leader "$dir" "$l")
 	if [ -n "$n" ]; then
-		ok "$kind: $name the leader (node $l) without a cluster lock: the others agree on node $n"
+		pass "$kind: $name the leader (node $l) without a cluster lock: the others agree on node $n"
 	else
-		bad "$kind: $name the leader (node $l): no new leader" "$(leaders "$dir")"
+		fail "$kind: $name the leader (node $l): no new leader" "$(leaders "$dir")"
 	fi
 	echo "$name $l -> $n" >>"$RUN/$kind.steps"
 	# shellcheck disable=SC2086
 	cl ctdb "$dir" "$l" $undo >/dev/null 2>&1
 	if cl wait "$dir" 60 >"$RUN/$kind.wait" 2>&1; then
-		ok "$kind: after $undo every node is OK with one leader"
+		pass "$kind: after $undo every node is OK with one leader"
 	else
-		bad "$kind: after $undo" "$(tail -n 20 "$RUN/$kind.wait")"
+		fail "$kind: after $undo" "$(tail -n 20 "$RUN/$kind.wait")"
 	fi
 }
 
@@ -97,26 +83,26 @@ one_kind() { # one_kind KIND DAEMON ADDR
 	local kind=$1 dir=$RUN/$1 out
 	if ! CLUSTER_LOCK=none cl start --leader-first "$dir" 3 "$3" "$2" >"$RUN/$kind.start" 2>&1 ||
 		! cl wait "$dir" 60 >"$RUN/$kind.wait" 2>&1; then
-		bad "$kind: 3 nodes without a cluster lock start" "$(cat "$RUN/$kind.start" "$RUN/$kind.wait")"
+		fail "$kind: 3 nodes without a cluster lock start" "$(cat "$RUN/$kind.start" "$RUN/$kind.wait")"
 		return
 	fi
-	ok "$kind: 3 nodes without a cluster lock are OK with one leader"
+	pass "$kind: 3 nodes without a cluster lock are OK with one leader"
 	out=$(cl ctdb "$dir" 1 getreclock 2>&1)
-	[ -z "$out" ] && ok "$kind: getreclock prints nothing" || bad "$kind: getreclock" "$out"
+	[ -z "$out" ] && pass "$kind: getreclock prints nothing" || fail "$kind: getreclock" "$out"
 	step "$kind" "$dir" stop stop continue
 	step "$kind" "$dir" "setleaderrole off" "setleaderrole off" "setleaderrole on"
 	step "$kind" "$dir" ban "ban 60" unban
 	cl stop "$dir" >/dev/null 2>&1
 }
 
-[ -x "$CTDBD_BIN" ] || { bad "build: no binary at $CTDBD_BIN"; finish; }
+[ -x "$CTDBD_BIN" ] || { fail "build: no binary at $CTDBD_BIN"; finish; }
 one_kind debian debian "$NET.11"
 one_kind ours "$CTDBD_BIN" "$NET.1"
 if [ -s "$RUN/debian.steps" ] && [ -s "$RUN/ours.steps" ]; then
 	if diff -u "$RUN/debian.steps" "$RUN/ours.steps" >"$RUN/steps.diff"; then
-		ok "the same nodes win the elections on both kinds: $(paste -sd';' "$RUN/ours.steps")"
+		pass "the same nodes win the elections on both kinds: $(paste -sd';' "$RUN/ours.steps")"
 	else
-		bad "the elections' winners differ" "$(cat "$RUN/steps.diff")"
+		fail "the elections' winners differ" "$(cat "$RUN/steps.diff")"
 	fi
 fi
 finish

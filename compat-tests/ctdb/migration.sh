@@ -26,38 +26,18 @@
 # with "N passed, M failed".
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
-CLUSTER=${CLUSTER_SH:-$ROOT/scripts/cluster.sh}
+# shellcheck source=compat-tests/ctdb/lib.sh
+. "$HERE/lib.sh"
 DEBIAN_CTDBD=${DEBIAN_CTDBD:-/usr/sbin/ctdbd}
-BUILT=${OURS_LIBDIR:-${CARGO_TARGET_DIR:-$ROOT/target}/release}
 OURS=${CTDBD_BIN:-$BUILT/ctdbd}
-RUN=$(mktemp -d "${TMPDIR:-/tmp}/ctdb-migration.XXXXXX")
-PASSED=0
-FAILED=0
+RUN=$(new_run_dir ctdb-migration)
 DB=migrate.tdb
 
 cleanup() {
-	local c
-	for c in "$RUN/debian" "$RUN/ours"; do
-		[ -e "$c/nodes" ] && bash "$CLUSTER" stop "$c" >/dev/null 2>&1
-	done
-	if [ -z "${COMPAT_KEEP:-}" ]; then rm -rf "$RUN"; else echo "kept $RUN" >&2; fi
+	stop_clusters_under "$RUN"
+	remove_run
 }
 trap cleanup EXIT
-pass() {
-	echo "PASS $1"
-	PASSED=$((PASSED + 1))
-}
-fail() {
-	echo "FAIL $1"
-	[ $# -gt 1 ] && printf '%s\n' "$2" | sed 's/^/    /' | head -40
-	FAILED=$((FAILED + 1))
-}
-finish() {
-	echo "$PASSED passed, $FAILED failed"
-	[ "$FAILED" -eq 0 ]
-	exit $?
-}
 
 # The steps: "NODE TOOL-ARGS..." lines; after each one that changes records,
 # cattdb on every node.
@@ -79,37 +59,22 @@ STEPS=(
 	"2 readkey $DB nosuchkey"
 )
 
-# Latencies and clock times vary; hop counts and hot keys must not.
-mask() {
-	sed -E -e 's#MIN/AVG/MAX +[0-9.]+/[0-9.]+/[0-9.]+ sec#MIN/AVG/MAX T/T/T sec#' \
-		-e 's/^( +[a-z_]+latency +)[0-9.]+ sec/\1T sec/'
-}
-
 # run_steps KIND DIR ADDR: starts the cluster and writes one output file per
 # step (and per node for cattdb) under DIR/out.
 run_steps() {
 	local kind=$1 dir=$2 addr=$3 i=0 s k node
 	mkdir -p "$dir/out"
-	if ! bash "$CLUSTER" start --leader-first "$dir" 3 "$addr" "$kind" >"$dir/out/start" 2>&1; then
-		fail "$(basename "$dir"): cluster start" "$(cat "$dir/out/start")"
-		return 1
-	fi
-	if ! bash "$CLUSTER" wait "$dir" 90 >"$dir/out/wait" 2>&1; then
-		fail "$(basename "$dir"): cluster healthy" "$(tail -n 30 "$dir/out/wait")"
-		return 1
-	fi
+	cluster_up "$(basename "$dir")" "$dir" "$dir/out/cluster" 3 "$addr" "$kind" || return 1
 	pass "$(basename "$dir"): cluster healthy"
 	for s in "${STEPS[@]}"; do
 		i=$((i + 1))
 		node=${s%% *}
 		# shellcheck disable=SC2086
-		{ bash "$CLUSTER" ctdb "$dir" "$node" ${s#* } 2>&1; echo "rc=$?"; } >"$dir/out/$i.step"
-		for k in 0 1 2; do
-			{ bash "$CLUSTER" ctdb "$dir" "$k" cattdb "$DB" 2>&1; echo "rc=$?"; } >"$dir/out/$i.cattdb.$k"
-		done
+		tool_rc "$dir" "$node" ${s#* } >"$dir/out/$i.step"
+		cattdb_each "$dir" "$DB" "$dir/out/$i.cattdb"
 	done
 	for k in 0 1 2; do
-		{ bash "$CLUSTER" ctdb "$dir" "$k" dbstatistics "$DB" 2>&1; echo "rc=$?"; } | mask >"$dir/out/dbstatistics.$k"
+		tool_rc "$dir" "$k" dbstatistics "$DB" | mask_latencies >"$dir/out/dbstatistics.$k"
 	done
 	collapse "$dir" >"$dir/out/collapse" 2>&1
 	resend "$dir" >"$dir/out/resend" 2>&1
@@ -161,54 +126,20 @@ collapse() {
 	bash "$CLUSTER" ctdb "$dir" 1 cattdb "$DB"
 }
 
-if [ ! -x "$OURS" ]; then
-	fail "our ctdbd at $OURS (run make build)"
-	finish
-fi
-if [ ! -x "$DEBIAN_CTDBD" ]; then
-	fail "Debian's ctdbd at $DEBIAN_CTDBD (scripts/deps.sh)"
-	finish
-fi
+need_daemons "$OURS" "$DEBIAN_CTDBD"
 run_steps debian "$RUN/debian" 127.0.14.11 || finish
 run_steps "$OURS" "$RUN/ours" 127.0.14.1 || finish
 
-i=0
-for s in "${STEPS[@]}"; do
-	i=$((i + 1))
-	name="step $i: node ${s%% *}: ctdb ${s#* }"
-	if d=$(diff "$RUN/debian/out/$i.step" "$RUN/ours/out/$i.step"); then
-		pass "$name"
-	else
-		fail "$name" "$d"
-	fi
-	for k in 0 1 2; do
-		if d=$(diff "$RUN/debian/out/$i.cattdb.$k" "$RUN/ours/out/$i.cattdb.$k"); then
-			pass "$name: cattdb on node $k"
-		else
-			fail "$name: cattdb on node $k" "$d"
-		fi
-	done
-done
-if d=$(diff "$RUN/debian/out/collapse" "$RUN/ours/out/collapse"); then
-	pass "three clients of one node fetch one record at once"
-else
-	fail "three clients of one node fetch one record at once" "$d"
-fi
+compare_steps "" "ctdb " "$RUN/debian" "$RUN/ours"
+same_files "three clients of one node fetch one record at once" "$RUN/debian/out/collapse" "$RUN/ours/out/collapse"
 if grep -qx "REQ_CALLs between the nodes: 1" "$RUN/ours/out/collapse"; then
 	pass "ours: one migration for the three fetches"
 else
 	fail "ours: one migration for the three fetches" "$(cat "$RUN/ours/out/collapse")"
 fi
-if d=$(diff "$RUN/debian/out/resend" "$RUN/ours/out/resend"); then
-	pass "a call to a node that stops answering is sent again after the recovery"
-else
-	fail "a call to a node that stops answering is sent again after the recovery" "$d"
-fi
+same_files "a call to a node that stops answering is sent again after the recovery" \
+	"$RUN/debian/out/resend" "$RUN/ours/out/resend"
 for k in 0 1 2; do
-	if d=$(diff "$RUN/debian/out/dbstatistics.$k" "$RUN/ours/out/dbstatistics.$k"); then
-		pass "dbstatistics on node $k"
-	else
-		fail "dbstatistics on node $k" "$d"
-	fi
+	same_files "dbstatistics on node $k" "$RUN/debian/out/dbstatistics.$k" "$RUN/ours/out/dbstatistics.$k"
 done
 finish

@@ -13,7 +13,8 @@
 #   flock /work/ctdb-compat.lock bash compat-tests/ctdb/nodelink.sh
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
+# shellcheck source=compat-tests/ctdb/lib.sh
+. "$HERE/lib.sh"
 CTDB=${CTDB:-/usr/bin/ctdb}
 NET=${NODELINK_NET:-127.0.11}
 # Keepalive tunables of the test cluster: a silent node is dead after
@@ -21,11 +22,11 @@ NET=${NODELINK_NET:-127.0.11}
 INTERVAL=1
 LIMIT=3
 if [ -z "${CTDBD_BIN:-}" ]; then
-	BUILT=${OURS_LIBDIR:-${CARGO_TARGET_DIR:-$ROOT/target}/release}
 	case $BUILT in /*) ;; *) BUILT=$ROOT/$BUILT ;; esac
 	CTDBD_BIN=$BUILT/ctdbd
 fi
 
+# Its own counting: bad's details come from a file, and the exit status is 0.
 pass=0
 fail=0
 ok() { echo "PASS $1"; pass=$((pass + 1)); }
@@ -62,26 +63,9 @@ base() { echo "$DIR/node$1"; }
 make_base() { # make_base K
 	local b
 	b=$(base "$1")
-	mkdir -p "$b/db/volatile" "$b/db/persistent" "$b/db/state" "$b/events/legacy" "$b/run"
+	ctdb_base "$b" "$NET.$(($1 + 1))"
 	printf '%s\n' "$NET.1" "$NET.2" "$NET.3" "$NET.4" >"$b/nodes"
-	: >"$b/public_addresses"
 	printf 'KeepaliveInterval=%s\nKeepaliveLimit=%s\n' "$INTERVAL" "$LIMIT" >"$b/ctdb.tunables"
-	cat >"$b/ctdb.conf" <<EOF
-[logging]
-	location = file:$b/log.ctdb
-	log level = INFO
-
-[cluster]
-	node address = $NET.$(($1 + 1))
-
-[database]
-	volatile database directory = $b/db/volatile
-	persistent database directory = $b/db/persistent
-	state database directory = $b/db/state
-
-[failover]
-	disabled = true
-EOF
 }
 
 tool() { # tool K ARGS...: Debian's ctdb against node K

@@ -26,52 +26,27 @@
 # Environment: CTDBD_BIN (our ctdbd), COMPAT_KEEP=1 keeps the directory.
 # Prints PASS/FAIL lines and ends with "N passed, M failed".
 set -uo pipefail
-
-if [ -z "${PUBLICIPS_NETNS:-}" ]; then
-	exec env PUBLICIPS_NETNS=1 unshare -n bash "$0" "$@"
-fi
-ip link set lo up
-for a in 127.0.20.1 127.0.20.2 127.0.20.3 127.0.20.11 127.0.20.12 127.0.20.13; do
-	ip addr add "$a/32" dev lo
-done
-ip link add pub0 type veth peer name pub1
-ip link set pub0 up
-ip link set pub1 up
-
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
+# shellcheck source=compat-tests/ctdb/lib.sh
+. "$HERE/lib.sh"
+
+reexec_unshared PUBLICIPS_NETNS -n -- "$@"
+loopback_up 127.0.20.1 127.0.20.2 127.0.20.3 127.0.20.11 127.0.20.12 127.0.20.13
+veth_pair_up pub0 pub1
+
 FILTER=${1:-}
-CLUSTER=$ROOT/scripts/cluster.sh
-BUILT=${OURS_LIBDIR:-${CARGO_TARGET_DIR:-$ROOT/target}/release}
 CTDBD_BIN=${CTDBD_BIN:-$BUILT/ctdbd}
-RUN=$(mktemp -d "${TMPDIR:-/tmp}/ctdb-publicips.XXXXXX")
+RUN=$(new_run_dir ctdb-publicips)
 OURS=$RUN/ours
 DEB=$RUN/debian
 MIX=$RUN/mixed
-PASSED=0
-FAILED=0
 
 cleanup() {
-	local d
-	for d in "$OURS" "$DEB" "$MIX"; do
-		[ -e "$d/nodes" ] && bash "$CLUSTER" stop "$d" >/dev/null 2>&1
-	done
-	if [ -z "${COMPAT_KEEP:-}" ]; then rm -rf "$RUN"; else echo "kept $RUN" >&2; fi
+	stop_clusters_under "$RUN"
+	remove_run
 }
 trap cleanup EXIT
 
-ok() {
-	echo "PASS $1 (${SECONDS}s)"
-	PASSED=$((PASSED + 1))
-}
-bad() {
-	echo "FAIL $1: $2"
-	FAILED=$((FAILED + 1))
-}
-note() { echo "# $* (${SECONDS}s)"; }
-wanted() { [ -z "$FILTER" ] || [[ "$1" == *"$FILTER"* ]]; }
-
-ctdb_on() { CLUSTER_TOOL_TIMEOUT=20 bash "$CLUSTER" ctdb "$@"; }
 is_down() { [ -e "$1/node$2/down" ]; }
 
 # node_view DIR K: node K's own view.
@@ -116,27 +91,12 @@ views() {
 }
 
 # compare NAME [SECONDS]: both clusters show the same, within SECONDS
-# (takeover runs after a recovery take a moment).
+# (takeover runs after a recovery take a moment); what they showed is saved
+# for the mixed cluster.
 compare() {
-	local name=$1 limit=${2:-10} end a b
-	end=$((SECONDS + limit))
-	while :; do
-		views "$OURS" "$RUN/view.ours" &
-		views "$DEB" "$RUN/view.debian"
-		wait
-		a=$(cat "$RUN/view.ours")
-		b=$(cat "$RUN/view.debian")
-		if [ "$a" = "$b" ]; then
-			ok "$name"
-			[ -n "${PUBLICIPS_SHOW:-}" ] && echo "$a"
-			echo "$b" >"$RUN/saved/$(slug "$name")"
-			return 0
-		fi
-		[ $SECONDS -ge $end ] && break
-		sleep 0.5
-	done
-	bad "$name" "ours and Debian's differ (< ours, > Debian's):
-$(diff <(echo "$a") <(echo "$b") | head -40)"
+	compare_views "$1" "${2:-10}" views || return
+	if [ -n "${PUBLICIPS_SHOW:-}" ]; then echo "$VIEWED"; fi
+	echo "$VIEWED" >"$RUN/saved/$(slug "$1")"
 }
 
 slug() { echo "$1" | tr -c 'a-zA-Z0-9\n' '_'; }
@@ -161,14 +121,6 @@ compare_saved() {
 	done
 	bad "mixed: $name" "the mixed cluster and Debian's differ (< mixed, > Debian's):
 $(diff <(echo "$a") <(echo "$b") | head -40)"
-}
-
-# both CMD...: runs a command (a function taking DIR first) on both.
-both() {
-	"$@" "$OURS" &
-	local p=$!
-	"$@" "$DEB"
-	wait $p
 }
 
 all_nodes() { # all_nodes DIR ARGS...: ctdb ARGS on every running node
@@ -224,8 +176,7 @@ wait $p
 o=$?
 if [ $o != 0 ] || [ $d != 0 ]; then
 	bad "start" "clusters did not come up (ours $o, Debian's $d)"
-	echo "$PASSED passed, $FAILED failed"
-	exit 1
+	finish
 fi
 note "both clusters up"
 both running 0
@@ -390,5 +341,4 @@ if wanted mixed || [ -z "$FILTER" ]; then
 	mixed_steps
 fi
 
-echo "$PASSED passed, $FAILED failed"
-[ "$FAILED" = 0 ]
+finish

@@ -34,41 +34,21 @@
 # with "N passed, M failed".
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
-CLUSTER=${CLUSTER_SH:-$ROOT/scripts/cluster.sh}
+# shellcheck source=compat-tests/ctdb/lib.sh
+. "$HERE/lib.sh"
 DEBIAN_CTDBD=${DEBIAN_CTDBD:-/usr/sbin/ctdbd}
-BUILT=${OURS_LIBDIR:-${CARGO_TARGET_DIR:-$ROOT/target}/release}
 OURS=${CTDBD_BIN:-$BUILT/ctdbd}
-RUN=$(mktemp -d "${TMPDIR:-/tmp}/ctdb-readonly.XXXXXX")
-PASSED=0
-FAILED=0
+RUN=$(new_run_dir ctdb-readonly)
 RO=ro.tdb
 ST=sticky.tdb
 RKEY=$(python3 "$HERE/readonly.py" key 0 3 ro)
 SKEY=$(python3 "$HERE/readonly.py" key 0 3 sticky)
 
 cleanup() {
-	local c
-	for c in "$RUN/debian" "$RUN/ours"; do
-		[ -e "$c/nodes" ] && bash "$CLUSTER" stop "$c" >/dev/null 2>&1
-	done
-	if [ -z "${COMPAT_KEEP:-}" ]; then rm -rf "$RUN"; else echo "kept $RUN" >&2; fi
+	stop_clusters_under "$RUN"
+	remove_run
 }
 trap cleanup EXIT
-pass() {
-	echo "PASS $1"
-	PASSED=$((PASSED + 1))
-}
-fail() {
-	echo "FAIL $1"
-	[ $# -gt 1 ] && printf '%s\n' "$2" | sed 's/^/    /' | head -40
-	FAILED=$((FAILED + 1))
-}
-finish() {
-	echo "$PASSED passed, $FAILED failed"
-	[ "$FAILED" -eq 0 ]
-	exit $?
-}
 
 # Steps: "NODE TOOL-ARGS..." runs Debian's ctdb tool on NODE; "NODE ro"
 # asks NODE for a read-only copy of RKEY; "0 pause" waits 1.2 s, so that the
@@ -88,11 +68,6 @@ STEPS=(
 	"0 pause"
 	"1 readkey $RO $RKEY"
 )
-
-mask() {
-	sed -E -e 's#MIN/AVG/MAX +[0-9.]+/[0-9.]+/[0-9.]+ sec#MIN/AVG/MAX T/T/T sec#' \
-		-e 's/^( +[a-z_]+latency +)[0-9.]+ sec/\1T sec/'
-}
 
 # step DIR NODE ARGS...: one step's output and exit code.
 step() {
@@ -144,68 +119,34 @@ sticky() {
 run_steps() {
 	local kind=$1 dir=$2 addr=$3 i=0 s k
 	mkdir -p "$dir/out"
-	if ! bash "$CLUSTER" start --leader-first "$dir" 3 "$addr" "$kind" HopcountMakeSticky=1 StickyPindown=3000 >"$dir/out/start" 2>&1; then
-		fail "$(basename "$dir"): cluster start" "$(cat "$dir/out/start")"
+	cluster_up "$(basename "$dir")" "$dir" "$dir/out/cluster" 3 "$addr" "$kind" HopcountMakeSticky=1 StickyPindown=3000 ||
 		return 1
-	fi
-	if ! bash "$CLUSTER" wait "$dir" 90 >"$dir/out/wait" 2>&1; then
-		fail "$(basename "$dir"): cluster healthy" "$(tail -n 30 "$dir/out/wait")"
-		return 1
-	fi
 	pass "$(basename "$dir"): cluster healthy"
 	for s in "${STEPS[@]}"; do
 		i=$((i + 1))
 		# shellcheck disable=SC2086
 		step "$dir" $s >"$dir/out/$i.step"
-		for k in 0 1 2; do
-			{ bash "$CLUSTER" ctdb "$dir" "$k" cattdb "$RO" 2>&1; echo "rc=$?"; } >"$dir/out/$i.cattdb.$k"
-		done
+		cattdb_each "$dir" "$RO" "$dir/out/$i.cattdb"
 	done
 	for k in 0 1 2; do
 		bash "$CLUSTER" ctdb "$dir" "$k" statistics | grep -E "total_ro_(delegations|revokes)" >"$dir/out/statistics.$k"
-		{ bash "$CLUSTER" ctdb "$dir" "$k" dbstatistics "$RO" 2>&1; echo "rc=$?"; } | mask >"$dir/out/dbstatistics.$k"
+		tool_rc "$dir" "$k" dbstatistics "$RO" | mask_latencies >"$dir/out/dbstatistics.$k"
 	done
 	sticky "$dir" >"$dir/out/sticky" 2>"$dir/out/sticky.times"
 	bash "$CLUSTER" stop "$dir" >/dev/null 2>&1
 }
 
-if [ ! -x "$OURS" ]; then
-	fail "our ctdbd at $OURS (run make build)"
-	finish
-fi
-if [ ! -x "$DEBIAN_CTDBD" ]; then
-	fail "Debian's ctdbd at $DEBIAN_CTDBD (scripts/deps.sh)"
-	finish
-fi
+need_daemons "$OURS" "$DEBIAN_CTDBD"
 run_steps debian "$RUN/debian" 127.0.19.11 || finish
 run_steps "$OURS" "$RUN/ours" 127.0.19.1 || finish
 
 # compare LABEL DIR: DIR's outputs against Debian's cluster.
 compare() {
-	local label=$1 dir=$2 i=0 s k f name d
-	for s in "${STEPS[@]}"; do
-		i=$((i + 1))
-		name="$label: step $i: node ${s%% *}: ${s#* }"
-		if d=$(diff "$RUN/debian/out/$i.step" "$dir/out/$i.step"); then
-			pass "$name"
-		else
-			fail "$name" "$d"
-		fi
-		for k in 0 1 2; do
-			if d=$(diff "$RUN/debian/out/$i.cattdb.$k" "$dir/out/$i.cattdb.$k"); then
-				pass "$name: cattdb on node $k"
-			else
-				fail "$name: cattdb on node $k" "$d"
-			fi
-		done
-	done
+	local label=$1 dir=$2 k f d
+	compare_steps "$label: " "" "$RUN/debian" "$dir"
 	for k in 0 1 2; do
 		for f in statistics dbstatistics; do
-			if d=$(diff "$RUN/debian/out/$f.$k" "$dir/out/$f.$k"); then
-				pass "$label: $f on node $k"
-			else
-				fail "$label: $f on node $k" "$d"
-			fi
+			same_files "$label: $f on node $k" "$RUN/debian/out/$f.$k" "$dir/out/$f.$k"
 		done
 	done
 	if d=$(diff "$RUN/debian/out/sticky" "$dir/out/sticky"); then

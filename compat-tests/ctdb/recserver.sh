@@ -14,80 +14,41 @@
 # Prints PASS/FAIL lines and "N passed, M failed" last.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
+# shellcheck source=compat-tests/ctdb/lib.sh
+. "$HERE/lib.sh"
 CTDB=${CTDB:-/usr/bin/ctdb}
 DEBIAN_CTDBD=${DEBIAN_CTDBD:-/usr/sbin/ctdbd}
 NET=${RECSERVER_NET:-127.0.13}
 PY=/usr/bin/python3
 if [ -z "${CTDBD_BIN:-}" ]; then
-	BUILT=${OURS_LIBDIR:-${CARGO_TARGET_DIR:-$ROOT/target}/release}
 	case $BUILT in /*) ;; *) BUILT=$ROOT/$BUILT ;; esac
 	CTDBD_BIN=$BUILT/ctdbd
 fi
 
-pass=0
-fail=0
-ok() { echo "PASS $1"; pass=$((pass + 1)); }
-bad() { # bad NAME [DETAIL]
-	echo "FAIL $1"
-	fail=$((fail + 1))
-	[ -n "${2:-}" ] && printf '%s\n' "$2" | head -n 40 | sed 's/^/    /'
-}
-
 DIR=$(mktemp -d /tmp/recserver.XXXXXX)
-PIDS=()
+STARTED_PIDS=()
 cleanup() {
 	local p
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	for p in "${PIDS[@]}"; do
+	for p in "${STARTED_PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	for p in "${STARTED_PIDS[@]}"; do
 		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
 	done
-	if [ "$fail" = 0 ]; then rm -rf "$DIR"; else echo "    (logs kept in $DIR)"; fi
+	if [ "$FAILED" = 0 ]; then rm -rf "$DIR"; else echo "    (logs kept in $DIR)"; fi
 }
 trap cleanup EXIT
 
 make_base() { # make_base DIR ADDRESS ALL-ADDRESSES...
 	local b=$1 addr=$2
 	shift 2
-	mkdir -p "$b/db/volatile" "$b/db/persistent" "$b/db/state" "$b/events/legacy" "$b/run"
+	ctdb_base "$b" "$addr"
 	printf '%s\n' "$@" >"$b/nodes"
-	: >"$b/public_addresses"
 	echo "VacuumInterval=600" >"$b/ctdb.tunables"
-	cat >"$b/ctdb.conf" <<EOF
-[logging]
-	location = file:$b/log.ctdb
-	log level = INFO
-
-[cluster]
-	node address = $addr
-
-[database]
-	volatile database directory = $b/db/volatile
-	persistent database directory = $b/db/persistent
-	state database directory = $b/db/state
-
-[failover]
-	disabled = true
-EOF
 }
 
 tool() { # tool BASE ARGS...
 	local b=$1
 	shift
 	CTDB_TEST_MODE=yes CTDB_BASE=$b timeout 20 "$CTDB" "$@"
-}
-
-start() { # start BIN BASE
-	local b=$2
-	(cd "$b" && CTDB_TEST_MODE=yes CTDB_BASE=$b "$1") >"$b/start.out" 2>&1 || return 1
-	for _ in $(seq 100); do
-		if [ -s "$b/run/ctdbd.pid" ] && [ -S "$b/run/ctdbd.socket" ]; then
-			PIDS+=("$(cat "$b/run/ctdbd.pid")")
-			return 0
-		fi
-		sleep 0.1
-	done
-	return 1
 }
 
 # cluster KIND BIN FIRST-HOST: two nodes, then the probe; the transcript in
@@ -98,7 +59,7 @@ cluster() {
 	b1=$DIR/$kind/node1
 	make_base "$b0" "$NET.$h" "$NET.$h" "$NET.$((h + 1))"
 	make_base "$b1" "$NET.$((h + 1))" "$NET.$h" "$NET.$((h + 1))"
-	start "$bin" "$b0" && start "$bin" "$b1" || { bad "$kind: nodes start" "$(cat "$b0/start.out" "$b1/start.out" 2>/dev/null)"; return 1; }
+	start_daemon "$bin" "$b0" && start_daemon "$bin" "$b1" || { fail "$kind: nodes start" "$(cat "$b0/start.out" "$b1/start.out" 2>/dev/null)"; return 1; }
 	for i in $(seq 120); do
 		if tool "$b0" ping -n 1 >/dev/null 2>&1 && tool "$b1" ping -n 0 >/dev/null 2>&1 &&
 			tool "$b0" runstate RUNNING >/dev/null 2>&1 && tool "$b1" runstate RUNNING >/dev/null 2>&1 &&
@@ -107,29 +68,29 @@ cluster() {
 		fi
 		sleep 0.5
 	done
-	[ "$i" -lt 120 ] || { bad "$kind: nodes connect" "$(tail -5 "$b0/log.ctdb" "$b1/log.ctdb")"; return 1; }
-	ok "$kind: nodes connect"
+	[ "$i" -lt 120 ] || { fail "$kind: nodes connect" "$(tail -5 "$b0/log.ctdb" "$b1/log.ctdb")"; return 1; }
+	pass "$kind: nodes connect"
 	tool "$b0" setvar RecoverInterval 600 >/dev/null
 	tool "$b1" setvar RecoverInterval 600 >/dev/null
 	sleep 2
 	{ timeout 60 $PY "$HERE/rawclient.py" "$b0/run/ctdbd.socket" remote 1 2>&1; echo "rc=$?"; } >"$DIR/$kind.out"
 	if grep -q '^rc=0$' "$DIR/$kind.out" && grep -q '^set_recmode normal: 0$' "$DIR/$kind.out"; then
-		ok "$kind: recovery controls to node 1"
+		pass "$kind: recovery controls to node 1"
 	else
-		bad "$kind: recovery controls to node 1" "$(cat "$DIR/$kind.out")"
+		fail "$kind: recovery controls to node 1" "$(cat "$DIR/$kind.out")"
 	fi
 }
 
-[ -x "$CTDBD_BIN" ] || bad "build: no binary at $CTDBD_BIN (run make build first)"
+[ -x "$CTDBD_BIN" ] || fail "build: no binary at $CTDBD_BIN (run make build first)"
 have_deb=false
 if [ -x "$DEBIAN_CTDBD" ]; then cluster debian "$DEBIAN_CTDBD" 11 && have_deb=true
-else bad "debian: $DEBIAN_CTDBD not installed"; fi
+else fail "debian: $DEBIAN_CTDBD not installed"; fi
 have_our=false
 [ -x "$CTDBD_BIN" ] && cluster ours "$CTDBD_BIN" 1 && have_our=true
 if $have_deb && $have_our; then
-	if d=$(diff -u "$DIR/debian.out" "$DIR/ours.out"); then ok "compare: recovery controls to node 1"
-	else bad "compare: recovery controls to node 1" "$d"; fi
+	if d=$(diff -u "$DIR/debian.out" "$DIR/ours.out"); then pass "compare: recovery controls to node 1"
+	else fail "compare: recovery controls to node 1" "$d"; fi
 else
-	bad "compare: recovery controls to node 1 (a cluster did not run)"
+	fail "compare: recovery controls to node 1 (a cluster did not run)"
 fi
-echo "$pass passed, $fail failed"
+echo "$PASSED passed, $FAILED failed"

@@ -26,44 +26,29 @@
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
+# shellcheck source=compat-tests/ctdb/lib.sh
+. "$HERE/lib.sh"
 FILTER=${1:-}
 PY=/usr/bin/python3
 CTDB=${CTDB_TOOL:-/usr/bin/ctdb}
 DEBIAN_CTDBD=${DEBIAN_CTDBD:-/usr/sbin/ctdbd}
 
-RUN=$(mktemp -d "${TMPDIR:-/tmp}/ctdb-compat.XXXXXX")
+RUN=$(new_run_dir ctdb-compat)
 STARTED_PIDS=()
-PASSED=0
-FAILED=0
 
 cleanup() {
 	local p
 	for p in "${STARTED_PIDS[@]:-}"; do
 		[ -n "$p" ] && kill -0 "$p" 2>/dev/null && kill "$p" 2>/dev/null
 	done
-	if [ -z "${COMPAT_KEEP:-}" ]; then rm -rf "$RUN"; else echo "kept $RUN" >&2; fi
+	remove_run
 }
 trap cleanup EXIT
-
-pass() { echo "PASS $1"; PASSED=$((PASSED + 1)); }
-fail() {
-	echo "FAIL $1"
-	[ $# -gt 1 ] && printf '%s\n' "$2" | sed 's/^/    /' | head -40
-	FAILED=$((FAILED + 1))
-}
-wanted() { [ -z "$FILTER" ] || [[ "$1" == *"$FILTER"* ]]; }
-finish() {
-	echo "$PASSED passed, $FAILED failed"
-	[ "$FAILED" -eq 0 ]
-	exit $?
-}
 
 # --- build ----------------------------------------------------------------
 # The suite tests what `make build` ships: the release ctdbd in $(BUILT).
 # It does not build; run `make build` first (make test does).
 if [ -z "${CTDBD_BIN:-}" ]; then
-	BUILT=${OURS_LIBDIR:-${CARGO_TARGET_DIR:-$ROOT/target}/release}
 	# make passes a path relative to the repository's top.
 	case $BUILT in /*) ;; *) BUILT=$ROOT/$BUILT ;; esac
 	CTDBD_BIN=$BUILT/ctdbd
@@ -76,52 +61,20 @@ fi
 # out (minus the cluster lock, which a single node does not need).
 make_base() { # make_base DIR [NODE-ADDRESS]
 	local b=$1 addr=${2:-127.0.0.1}
-	mkdir -p "$b/db/volatile" "$b/db/persistent" "$b/db/state" "$b/events/legacy" "$b/run"
+	ctdb_base "$b" "$addr"
 	echo "$addr" >"$b/nodes"
-	: >"$b/public_addresses"
 	# Vacuuming deletes emptied records at a point of the sequence that
 	# depends on timing: keep it out of the comparison window (phase 3b
 	# tests it on nodes of its own).
 	echo "VacuumInterval=600" >"$b/ctdb.tunables"
 	# Input for `ctdb ptrans`: quoted and unquoted forms, one bad line.
 	printf '%s\n' '"k3" "v3"' '"k4" "v 4"' 'k5 v5' '"k1" "v1c"' '"k6" ""' >"$b/ptrans.in"
-	cat >"$b/ctdb.conf" <<EOF
-[logging]
-	location = file:$b/log.ctdb
-	log level = INFO
-
-[cluster]
-	node address = $addr
-
-[database]
-	volatile database directory = $b/db/volatile
-	persistent database directory = $b/db/persistent
-	state database directory = $b/db/state
-
-[failover]
-	disabled = true
-EOF
 }
 
 tool() { # tool BASE ARGS...: run Debian's ctdb against the daemon of BASE
 	local b=$1
 	shift
 	CTDB_TEST_MODE=yes CTDB_BASE=$b timeout 30 "$CTDB" "$@"
-}
-
-# start_daemon BIN BASE: starts a daemon (it forks itself), waits for its pid
-# file and socket; records the pid for cleanup.
-start_daemon() {
-	local bin=$1 b=$2 i
-	(cd "$b" && CTDB_TEST_MODE=yes CTDB_BASE=$b "$bin") >"$b/start.out" 2>&1 || return 1
-	for i in $(seq 1 100); do
-		if [ -s "$b/run/ctdbd.pid" ] && [ -S "$b/run/ctdbd.socket" ]; then
-			STARTED_PIDS+=("$(cat "$b/run/ctdbd.pid")")
-			return 0
-		fi
-		sleep 0.1
-	done
-	return 1
 }
 
 # wait_ready BASE: until the node is RUNNING, OK, out of recovery, with a leader.

@@ -1,6 +1,7 @@
 # Clustered smbd on each daemon: sourced by compat-tests/ctdb/run.sh, which
-# provides make_base, start_daemon, wait_ready, stop_daemon, tool, pass, fail,
-# wanted, STARTED_PIDS and RUN.
+# provides make_base, start_daemon, wait_ready, stop_daemon, tool,
+# STARTED_PIDS and RUN (and, from lib.sh, pass, fail, wanted, group_pids,
+# free_port and the smb.conf and smbd launch pieces).
 #
 # Debian's smbd (samba package) runs with `clustering = yes` and `ctdbd
 # socket` pointing at a fresh single node of one daemon, first Debian's
@@ -66,22 +67,12 @@ smbd_wanted() {
 	return 1
 }
 
-smbd_free_port() { # the first port from SMBD_PORT on that nothing listens on
-	local p
-	for p in $(seq "${SMBD_PORT:-4455}" $((${SMBD_PORT:-4455} + 100))); do
-		if [ -z "$(ss -Htln "sport = :$p" 2>/dev/null)" ]; then
-			echo "$p"
-			return 0
-		fi
-	done
-	return 1
-}
-
 # smbd_conf DIR SOCKET PORT [ADDR [SHARE]]: smb.conf in DIR for an smbd on
 # ADDR (default 127.0.0.1) serving SHARE (default DIR/share).
 smbd_conf() {
 	local d=$1 sock=$2 port=$3 addr=${4:-127.0.0.1} share=${5:-$1/share}
-	mkdir -p "$d"/{lock,state,cache,private,pid,ncalrpc,binddns,log,usershares,files} "$share"
+	smb_state_dirs "$d"
+	mkdir -p "$d/files" "$share"
 	chmod 1777 "$share"
 	chmod 755 "$d"
 	cat >"$d/smb.conf" <<EOF
@@ -95,31 +86,12 @@ smbd_conf() {
 	interfaces = $addr
 	bind interfaces only = yes
 	disable netbios = yes
-	lock directory = $d/lock
-	state directory = $d/state
-	cache directory = $d/cache
-	private dir = $d/private
-	pid directory = $d/pid
-	ncalrpc dir = $d/ncalrpc
-	binddns dir = $d/binddns
-	usershare path = $d/usershares
-	log file = $d/log/log.%m
-	max log size = 0
-	passdb backend = tdbsam
-	disable spoolss = yes
-	load printers = no
-	printing = bsd
-	printcap name = /dev/null
-	rpc start on demand helpers = no
+$(smb_state_conf "$d")
 [share]
 	path = $share
 	read only = no
 EOF
 }
-
-# smbd_group PGID: the live pids in that process group (smbd and its
-# children; a zombie waiting for our `wait` does not count).
-smbd_group() { ps -eo pid=,pgid=,stat= | awk -v g="$1" '$2 == g && $3 !~ /^Z/ { print $1 }'; }
 
 # smbd_start DIR PORT [ADDR]: sets SMBD_PID once smbd listens on ADDR:PORT
 # (any address by default); on failure SMBD_ERR says why.  (Not to be run in
@@ -127,10 +99,7 @@ smbd_group() { ps -eo pid=,pgid=,stat= | awk -v g="$1" '$2 == g && $3 !~ /^Z/ { 
 smbd_start() {
 	local d=$1 port=$2 addr=${3:-} i
 	SMBD_ERR=""
-	setsid smbd --foreground --no-process-group --configfile="$d/smb.conf" -d1 --debug-stdout \
-		>>"$d/smbd.out" 2>&1 </dev/null &
-	SMBD_PID=$!
-	STARTED_PIDS+=("$SMBD_PID")
+	smbd_launch SMBD_PID "$d/smb.conf" "$d/smbd.out"
 	for i in $(seq 150); do
 		if ! kill -0 "$SMBD_PID" 2>/dev/null; then
 			SMBD_ERR="smbd exited: $(tail -5 "$d/smbd.out")"
@@ -157,7 +126,7 @@ smbd_stop() {
 	[ -n "$pid" ] || return 0
 	kill "$pid" 2>/dev/null
 	for i in $(seq 100); do
-		left=$(smbd_group "$pid")
+		left=$(group_pids "$pid")
 		[ -z "$left" ] && break
 		sleep 0.1
 	done
@@ -215,7 +184,7 @@ smbd_scenario() {
 	mkdir -p "$out"
 	# smbd serves the share as the test user, who must reach it.
 	chmod 755 "$RUN"
-	if ! port=$(smbd_free_port); then
+	if ! port=$(free_port "${SMBD_PORT:-4455}"); then
 		fail "smbd-$k: smbd starts" "no free port"
 		return
 	fi

@@ -35,18 +35,16 @@
 # directory.  Prints PASS/FAIL
 # lines, the measured times, and "N passed, M failed".
 set -uo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=compat-tests/ctdb/lib.sh
+. "$HERE/lib.sh"
 
-if [ -z "${TICKLE_NETNS:-}" ]; then
-	exec env TICKLE_NETNS=1 unshare -n bash "$0" "$@"
-fi
-ip link set lo up
+reexec_unshared TICKLE_NETNS -n -- "$@"
+loopback_up
 ip link add br0 type bridge
 ip link set br0 up
 
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
 FILTER=${1:-}
-BUILT=${OURS_LIBDIR:-${CARGO_TARGET_DIR:-$ROOT/target}/release}
 CTDBD_BIN=${CTDBD_BIN:-$BUILT/ctdbd}
 KILLTCP_BIN=${KILLTCP_BIN:-$BUILT/ctdb_killtcp}
 # Absolute: the nodes and the client run in namespaces of their own (nsenter
@@ -58,9 +56,7 @@ DEB_CTDBD=/usr/sbin/ctdbd
 CTDB_TOOL=${CTDB_TOOL:-/usr/bin/ctdb}
 HELPER="python3 $HERE/tickle.py"
 KINDS=${TICKLE_KINDS:-ours debian}
-RUN=$(mktemp -d "${TMPDIR:-/tmp}/ctdb-tickle.XXXXXX")
-PASSED=0
-FAILED=0
+RUN=$(new_run_dir ctdb-tickle)
 HOLDERS=() # the processes holding namespaces, and other helpers: by pid
 
 cleanup() {
@@ -70,23 +66,9 @@ cleanup() {
 	done
 	for p in "${HOLDERS[@]}"; do kill -KILL "$p" 2>/dev/null; done
 	wait 2>/dev/null
-	if [ -z "${COMPAT_KEEP:-}" ]; then rm -rf "$RUN"; else echo "kept $RUN" >&2; fi
+	remove_run
 }
 trap cleanup EXIT
-
-ok() {
-	echo "PASS $1 (${SECONDS}s)"
-	PASSED=$((PASSED + 1))
-}
-bad() {
-	echo "FAIL $1: $2"
-	FAILED=$((FAILED + 1))
-}
-note() { echo "# $* (${SECONDS}s)"; }
-wanted() { [ -z "$FILTER" ] || [[ "$1" == *"$FILTER"* ]]; }
-now() { date +%s.%N; }
-# secs A B: B - A in seconds, 3 decimals.
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 
 # kill_session SID: every process of session SID, by pid.
 kill_session() {
@@ -133,16 +115,6 @@ background() {
 	BG=$!
 	disown "$BG"
 	HOLDERS+=("$BG")
-}
-
-# wait_for SECONDS CMD...: until CMD succeeds (0) or time is up (1).
-wait_for() {
-	local end=$((SECONDS + $1))
-	shift
-	while ! "$@" >/dev/null 2>&1; do
-		[ $SECONDS -ge $end ] && return 1
-		sleep 0.1
-	done
 }
 
 # stop_bg PID: a background helper killed.
@@ -193,7 +165,7 @@ $server:$port $peer"
 	elif [ "$twoway" = 0 ] && sleep 0.5 && has_line "$out" "^reset"; then
 		bad "$kind killtcp port $port" "one-way kill reset the client too"
 	else
-		ok "$kind ctdb_killtcp resets $peer -> $server:$port ($([ "$twoway" = 1 ] && echo both ways || echo server end), $(secs "$t0" "$t1") s)"
+		ok "$kind ctdb_killtcp resets $peer -> $server:$port ($([ "$twoway" = 1 ] && echo both ways || echo server end), $(elapsed "$t0" "$t1") s)"
 	fi
 	stop_bg "$client"
 }
@@ -431,8 +403,8 @@ failover_check() {
 		return
 	fi
 	local after_arp since_kill
-	after_arp=$(secs "$first" "$reset")
-	since_kill=$(secs "$t0" "$reset")
+	after_arp=$(elapsed "$first" "$reset")
+	since_kill=$(elapsed "$t0" "$reset")
 	if awk -v d="$after_arp" 'BEGIN { exit !(d < 0.5) }'; then
 		ok "$kind: the client's connection was reset ${after_arp} s after the first ARP"
 	else
@@ -441,8 +413,8 @@ failover_check() {
 	echo "# $kind: reset ${since_kill} s after node 0 died, ${after_arp} s after the first ARP"
 }
 
-# same WHAT FILE: ours and Debian's wrote the same FILE.
-same() {
+# same_on_both WHAT FILE: ours and Debian's wrote the same FILE.
+same_on_both() {
 	local a=$RUN/ours.$2 b=$RUN/debian.$2
 	if [ -e "$a" ] && [ -e "$b" ] && cmp -s "$a" "$b"; then
 		ok "$1 (same on both)"
@@ -459,9 +431,9 @@ failover_suite() {
 	[[ " $KINDS " == *" debian "* ]] && failover_run debian "$DEB_CTDBD"
 	[[ " $KINDS " == *" ours "* ]] && failover_run ours "$CTDBD_BIN"
 	if [ "$KINDS" = "ours debian" ]; then
-		same "registered connections on the other node (gettickles)" tickles.registered
-		same "a gone client's connection left both nodes' lists (gettickles)" tickles.gone
-		same "the new holder's tickle list after the takeover (gettickles)" tickles.after
+		same_on_both "registered connections on the other node (gettickles)" tickles.registered
+		same_on_both "a gone client's connection left both nodes' lists (gettickles)" tickles.gone
+		same_on_both "the new holder's tickle list after the takeover (gettickles)" tickles.after
 	fi
 	failover_check debian
 	failover_check ours
@@ -475,5 +447,4 @@ for b in "$CTDBD_BIN" "$KILLTCP_BIN"; do
 done
 wanted killtcp && killtcp_suite
 wanted failover && failover_suite
-echo "$PASSED passed, $FAILED failed"
-[ "$FAILED" = 0 ]
+finish

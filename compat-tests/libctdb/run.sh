@@ -28,45 +28,25 @@
 # Prints PASS/FAIL lines and ends with "N passed, M failed".
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
-CLUSTER=${CLUSTER_SH:-$ROOT/scripts/cluster.sh}
-BUILT=${OURS_LIBDIR:-${CARGO_TARGET_DIR:-$ROOT/target}/release}
+# shellcheck source=compat-tests/ctdb/lib.sh
+. "$HERE/../ctdb/lib.sh"
 BUILT=$(cd "$BUILT" && pwd)
 OURS=${CTDBD_BIN:-$BUILT/ctdbd}
 SAMBA_REPO=${SAMBA_REPO:-/work/.mirror/samba-team+samba/repo}
 CC=${CC:-cc}
 CXX=${CXX:-c++}
-RUN=$(mktemp -d "${TMPDIR:-/tmp}/libctdb.XXXXXX")
-PASSED=0
-FAILED=0
+RUN=$(new_run_dir libctdb)
 T=$RUN/libctdb-test
 TT=$RUN/trans-test
 DB=libctdb.tdb
 SRVID=0xCE00000000001234
 
 cleanup() {
-	local c
 	[ -n "${HOLD_FD:-}" ] && exec 7>&-
-	for c in "$RUN"/c-*; do
-		[ -e "$c/nodes" ] && bash "$CLUSTER" stop "$c" >/dev/null 2>&1
-	done
-	if [ -z "${COMPAT_KEEP:-}" ]; then rm -rf "$RUN"; else echo "kept $RUN" >&2; fi
+	stop_clusters_under "$RUN"
+	remove_run
 }
 trap cleanup EXIT
-pass() {
-	echo "PASS $1"
-	PASSED=$((PASSED + 1))
-}
-fail() {
-	echo "FAIL $1"
-	[ $# -gt 1 ] && printf '%s\n' "$2" | sed 's/^/    /' | head -40
-	FAILED=$((FAILED + 1))
-}
-finish() {
-	echo "$PASSED passed, $FAILED failed"
-	[ "$FAILED" -eq 0 ]
-	exit $?
-}
 # check NAME COMMAND...: PASS when COMMAND exits 0 (its output shown otherwise).
 check() {
 	local name=$1 out
@@ -121,29 +101,8 @@ normalise() {
 	sed "${expr[@]}"
 }
 
-# wait_for FILE TEXT: until FILE holds TEXT (10 s).
-wait_for() {
-	local i
-	for i in $(seq 100); do
-		grep -q "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
-# start_cluster KIND N ADDR NAME: DIR on stdout, or nothing.
-start_cluster() {
-	local kind=$1 n=$2 addr=$3 dir=$RUN/c-$4
-	if ! bash "$CLUSTER" start --leader-first "$dir" "$n" "$addr" "$kind" >"$RUN/$4.start" 2>&1; then
-		fail "$4: cluster start" "$(tail -n 20 "$RUN/$4.start")"
-		return 1
-	fi
-	if ! bash "$CLUSTER" wait "$dir" 90 >"$RUN/$4.wait" 2>&1; then
-		fail "$4: cluster healthy" "$(tail -n 20 "$RUN/$4.wait")"
-		return 1
-	fi
-	echo "$dir"
-}
+# has_text FILE TEXT: FILE holds TEXT, within 10 s.
+has_text() { wait_for 10 grep -q "$2" "$1"; }
 
 # records NAME DIR N: the lock, write, migrate and read steps.
 records() {
@@ -169,9 +128,12 @@ records() {
 # messages NAME DIR N: a client of the last node gets messages from every node.
 messages() {
 	local name=$1 dir=$2 n=$3 last=$(($3 - 1)) k out lpid
+	# (emptied first: the background job's own truncation may come after
+	# the first look for "ready", which must not find the last run's)
+	: >"$RUN/listen.out"
 	t listen "$(sock "$dir" "$last")" $SRVID "$n" >"$RUN/listen.out" 2>&1 &
 	lpid=$!
-	if ! wait_for "$RUN/listen.out" ready; then
+	if ! has_text "$RUN/listen.out" ready; then
 		fail "$name: message handler registered" "$(cat "$RUN/listen.out")"
 		kill "$lpid" 2>/dev/null
 		return
@@ -219,16 +181,18 @@ stranded() {
 	local name=$1 dir=$2 spid out
 	rm -f "$RUN/hold.fifo"
 	mkfifo "$RUN/hold.fifo"
+	: >"$RUN/hold.out"
+	: >"$RUN/stranded.out"
 	t hold "$(sock "$dir" 0)" $DB stuck <"$RUN/hold.fifo" >"$RUN/hold.out" 2>&1 &
 	exec 7>"$RUN/hold.fifo"
 	HOLD_FD=7
-	if ! wait_for "$RUN/hold.out" held; then
+	if ! has_text "$RUN/hold.out" held; then
 		fail "$name: hold a record on node 0" "$(cat "$RUN/hold.out")"
 		return
 	fi
 	t stranded "$(sock "$dir" 1)" $DB stuck >"$RUN/stranded.out" 2>&1 &
 	spid=$!
-	if ! wait_for "$RUN/stranded.out" inflight; then
+	if ! has_text "$RUN/stranded.out" inflight; then
 		fail "$name: a lock request in flight on node 1" "$(cat "$RUN/stranded.out")"
 	else
 		bash "$CLUSTER" kill "$dir" 1 KILL
@@ -246,8 +210,8 @@ stranded() {
 
 # one_kind KIND NAME N ADDR: every check on an N-node cluster of KIND.
 one_kind() {
-	local kind=$1 name=$2 n=$3 addr=$4 dir k out id
-	dir=$(start_cluster "$kind" "$n" "$addr" "$name") || return
+	local kind=$1 name=$2 n=$3 addr=$4 dir=$RUN/c-$2 k out id
+	cluster_up "$name" "$dir" "$RUN/$name" "$n" "$addr" "$kind" || return
 	for k in $(seq 0 $((n - 1))); do
 		if t getters "$(sock "$dir" "$k")" >"$RUN/$name.getters.$k" 2>&1; then
 			normalise "$dir" <"$RUN/$name.getters.$k" >"$RUN/$name.getters.$k.n"

@@ -22,7 +22,8 @@
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
+# shellcheck source=compat-tests/ctdb/lib.sh
+. "$HERE/../ctdb/lib.sh"
 OURS_LIBDIR=${OURS_LIBDIR:-$ROOT/target/release}
 FILTER=${1:-}
 MIX_SECS=${MIX_SECS:-60}
@@ -32,14 +33,6 @@ LDB_ENTRIES=${LDB_ENTRIES:-3000}
 DEB_LIB=/usr/lib/x86_64-linux-gnu/libtdb.so.1
 CC=${CC:-gcc}
 
-PASSED=0
-FAILED=0
-finish() {
-	echo "$PASSED passed, $FAILED failed"
-	[ "$FAILED" -eq 0 ]
-	exit $?
-}
-
 OURS_LIBDIR=$(cd "$OURS_LIBDIR" 2>/dev/null && pwd) || OURS_LIBDIR=""
 if [ -z "$OURS_LIBDIR" ] || [ ! -e "$OURS_LIBDIR/libtdb.so.1" ]; then
 	echo "FAIL samba.setup: no libtdb.so.1 in OURS_LIBDIR"
@@ -48,7 +41,7 @@ if [ -z "$OURS_LIBDIR" ] || [ ! -e "$OURS_LIBDIR/libtdb.so.1" ]; then
 fi
 OURS_SO=$(readlink -f "$OURS_LIBDIR/libtdb.so.1")
 
-RUN=$(mktemp -d "${TMPDIR:-/tmp}/compat-samba.XXXXXX")
+RUN=$(new_run_dir compat-samba)
 chmod 755 "$RUN"
 LOGS=$RUN/logs
 mkdir -p "$LOGS"
@@ -83,7 +76,7 @@ cleanup() {
 	local p
 	for p in "${BGPIDS[@]:-}"; do [ -n "$p" ] && stop_pid "$p"; done
 	for p in $(our_stragglers); do kill -KILL "$p" 2>/dev/null; done
-	if [ -z "${COMPAT_KEEP:-}" ]; then rm -rf "$RUN"; else echo "kept $RUN" >&2; fi
+	remove_run
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -166,19 +159,9 @@ SMBD_PID=
 PASS1=Tdb-Compat-1
 PASS2=Tdb-Compat-2
 
-free_port() {
-	local p
-	for p in $(seq "$SMB_PORT" $((SMB_PORT + 100))); do
-		if [ -z "$(ss -Htln "sport = :$p" 2>/dev/null)" ]; then
-			echo "$p"
-			return 0
-		fi
-	done
-	return 1
-}
-
 write_conf() {
-	mkdir -p "$SMB"/{lock,state,cache,private,pid,ncalrpc,binddns,log,share,regshare,usershares}
+	smb_state_dirs "$SMB"
+	mkdir -p "$SMB/share" "$SMB/regshare"
 	chmod 1777 "$SMB/share" "$SMB/regshare"
 	chmod 755 "$SMB"
 	cat >"$CONF" <<EOF
@@ -190,22 +173,7 @@ write_conf() {
 	interfaces = lo
 	bind interfaces only = yes
 	disable netbios = yes
-	lock directory = $SMB/lock
-	state directory = $SMB/state
-	cache directory = $SMB/cache
-	private dir = $SMB/private
-	pid directory = $SMB/pid
-	ncalrpc dir = $SMB/ncalrpc
-	binddns dir = $SMB/binddns
-	usershare path = $SMB/usershares
-	log file = $SMB/log/log.%m
-	max log size = 0
-	passdb backend = tdbsam
-	disable spoolss = yes
-	load printers = no
-	printing = bsd
-	printcap name = /dev/null
-	rpc start on demand helpers = no
+$(smb_state_conf "$SMB")
 	registry shares = yes
 	# SMB1 only for smbclient's "posix" + "lock" commands (byte-range lock test)
 	server min protocol = NT1
@@ -536,7 +504,7 @@ SMB_TESTS=(samba.smbd.start samba.smbd.mutex_dbs samba.smbd.pdbedit samba.smbd.f
 	samba.smbd.sessions samba.smbd.brlock samba.smbd.smbpasswd samba.smbd.registry
 	samba.smbd.restart samba.smbd.tdb_check)
 if want samba.smbd; then
-	if ! PORT=$(free_port); then
+	if ! PORT=$(free_port "$SMB_PORT"); then
 		fail_all "no free port from $SMB_PORT" "${SMB_TESTS[@]}"
 	elif ! getent passwd "$SMB_USER" >/dev/null; then
 		fail_all "unix user $SMB_USER does not exist (set SMB_USER)" "${SMB_TESTS[@]}"
