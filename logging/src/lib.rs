@@ -385,5 +385,6 @@ mod tests {
         // eventd once took only whole names: Samba takes any prefix.
         assert_eq!(parse_debug_level("warn"), Some(1));
         assert_eq!(parse_debug_level("ERR"), Some(0));
+        assert_eq!(parse_debug_level("NOT"), Some(3));
     }
 }

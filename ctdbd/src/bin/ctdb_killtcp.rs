@@ -363,14 +363,4 @@ mod tests {
         assert!(parse_line("  ").is_err());
         assert!(parse_line("198.51.100.9:1 [2001:db8::1]:2").is_err());
     }
-
-    #[test]
-    fn debug_levels_by_name_prefix_or_number() {
-        assert_eq!(parse_level("DEBUG"), Some(10));
-        assert_eq!(parse_level("info"), Some(5));
-        assert_eq!(parse_level("NOT"), Some(3));
-        assert_eq!(parse_level("3"), Some(3));
-        assert_eq!(parse_level("11"), None);
-        assert_eq!(parse_level("LOUD"), None);
-    }
 }
