@@ -111,6 +111,19 @@ for t in check-abi check-header; do
 	gate "make $t" $MAKE --no-print-directory "$t"
 done
 
+# `make run`'s cluster part (issue 12, item 7): every node shows all three
+# OK, the record written on node 0 is read on node 2, the nodes stop.
+make_run_cluster() {
+	local out
+	out=$(bash scripts/run-cluster.sh "$BUILT/ctdbd" 2>&1)
+	local rc=$?
+	echo "$out"
+	[ "$rc" = 0 ] &&
+		[ "$(grep -cE '^pnn:[0-2] .*OK' <<<"$out")" = 3 ] &&
+		grep -qF 'Data: size:5 ptr:[world]' <<<"$out"
+}
+gate "make run: 3 nodes OK, a record written on node 0 read on node 2" make_run_cluster
+
 $MAKE --no-print-directory torture-smoke 2>&1 | tee "$log/torture.log" |
 	grep --line-buffered -E '^(PASS|FAIL)|^    ' || true
 tp=$(grep -c '^PASS' "$log/torture.log")
