@@ -81,7 +81,7 @@ pub struct Tdb {
 }
 
 /// The most capacity `Tdb::scratch` keeps between uses.
-pub(crate) const SCRATCH_KEPT: usize = 1 << 20;
+pub(crate) const SCRATCH_KEPT: usize = 512 << 10;
 
 impl Tdb {
     /// The scratch buffer, empty, lent for one assembled write.
